@@ -1,0 +1,10 @@
+//! `junction-shared`: everything the Junction binaries have in common.
+//!
+//! Layered, inner to outer:
+//! - pure core, no I/O and no clock: [`ids`], [`status`], [`model`] (definitions and
+//!   their IR), [`engine`] (the run state machine), [`wire`] (message shapes);
+//! - edges: [`store`] (the only module that knows SQL), [`bus`] (the only module that
+//!   knows subject names), [`config`], [`fault`], [`telemetry`].
+
+pub mod bus;
+pub mod wire;
