@@ -8,3 +8,7 @@
 
 pub mod bus;
 pub mod wire;
+pub mod ids;
+pub mod model;
+pub mod status;
+pub mod engine;

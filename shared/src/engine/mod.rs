@@ -1,0 +1,19 @@
+//! The run state machine: a pure function
+//! `apply(workflow, meta, state, input, now) -> effects` (DESIGN §2).
+//!
+//! **Architecture Invariant:** nothing here does I/O, reads a clock or draws
+//! randomness. Time and ids come in as arguments; what must happen in the world
+//! goes out as [`Effect`]s, which the coordinator persists and publishes in one
+//! transaction.
+
+mod apply;
+mod effect;
+mod state;
+pub mod template;
+
+pub use apply::{Input, apply};
+pub use effect::{Effect, EventDraft, InlineStep, StepRef};
+pub use state::{ActiveStep, RunMeta, RunState};
+
+#[cfg(test)]
+mod tests;

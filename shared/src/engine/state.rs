@@ -1,0 +1,70 @@
+//! The run snapshot the state machine reads and updates; stored as JSON in
+//! `runs.state` and loaded under the run's row lock.
+
+use crate::ids::RunId;
+use crate::status::RunStatus;
+use crate::wire::ErrorInfo;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What the engine knows about a run besides its state: fixed at creation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    pub run_id: RunId,
+    pub tenant: String,
+    /// The store's revision of the workflow the run is pinned to.
+    pub version: i32,
+}
+
+/// A step that waits for a worker's result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveStep {
+    pub step_id: String,
+    pub state: String,
+    pub path: String,
+    pub attempt: u32,
+}
+
+/// The durable state of one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub status: RunStatus,
+    /// The context document `{ctx, steps, signal, …}`.
+    pub context: Value,
+    /// The run input, as started (bound as `input` in templates).
+    pub input: Value,
+    pub error: Option<ErrorInfo>,
+    /// Steps dispatched to workers and not yet finished.
+    pub active: Vec<ActiveStep>,
+    /// How often each state was entered, so a loop gets fresh step ids.
+    pub visits: BTreeMap<String, u32>,
+    /// The output of the last `agent.run` step: the next agent's default input.
+    pub previous_output: Option<Value>,
+}
+
+impl RunState {
+    /// A run that has not started yet.
+    pub fn new() -> Self {
+        Self {
+            status: RunStatus::Pending,
+            context: Value::Null,
+            input: Value::Null,
+            error: None,
+            active: Vec::new(),
+            visits: BTreeMap::new(),
+            previous_output: None,
+        }
+    }
+
+    /// The final context's `ctx`: the run's output.
+    pub fn output(&self) -> Value {
+        self.context.get("ctx").cloned().unwrap_or(Value::Null)
+    }
+}
+
+impl Default for RunState {
+    fn default() -> Self {
+        Self::new()
+    }
+}

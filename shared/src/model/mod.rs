@@ -1,0 +1,13 @@
+//! Workflow definitions: the intermediate representation (IR) every front end
+//! compiles to, diagnostics, and the front ends themselves. Pure: no I/O.
+//!
+//! The runtime reads only the IR ([`Workflow`]); sources are kept for display.
+
+pub mod diag;
+pub mod ir;
+pub mod parse;
+pub mod path;
+
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use ir::*;
+pub use parse::{SourceFormat, compile};

@@ -1,0 +1,45 @@
+//! Run and step errors (PROTOCOL §5): `{code, message, state?, step_id?, attempt?, cause?}`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Engine error codes (the agent's own codes pass through as they are).
+pub mod codes {
+    pub const STEP_TIMEOUT: &str = "STEP_TIMEOUT";
+    pub const AGENT_UNAVAILABLE: &str = "AGENT_UNAVAILABLE";
+    pub const BAD_AGENT_REPLY: &str = "BAD_AGENT_REPLY";
+    pub const SCHEMA_VALIDATION_INPUT: &str = "SCHEMA_VALIDATION_INPUT";
+    pub const TEMPLATE_PATH: &str = "TEMPLATE_PATH";
+    pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
+    pub const CANCELLED: &str = "CANCELLED";
+    pub const INTERNAL: &str = "INTERNAL";
+}
+
+/// An error attached to a step attempt or a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Whether trying again could help. `Some(false)` stops retries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retryable: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<Value>,
+}
+
+impl ErrorInfo {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Self { code: code.to_owned(), message: message.into(), state: None, step_id: None, attempt: None, retryable: None, cause: None }
+    }
+
+    pub fn not_retryable(mut self) -> Self {
+        self.retryable = Some(false);
+        self
+    }
+}

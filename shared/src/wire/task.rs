@@ -1,0 +1,54 @@
+//! The step task message on `wf.task.step.<run>.<step>` (DESIGN §4.7): ids,
+//! the step's resolved input and the workflow's metadata, never the whole context.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which workflow and run a task belongs to (seed 000's workflow context).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRef {
+    pub id: String,
+    pub name: Option<String>,
+    pub tenant: String,
+    /// The store's integer revision.
+    pub version: i32,
+    pub definition_version: Option<String>,
+}
+
+/// What the worker must do, with every template already resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action")]
+pub enum TaskAction {
+    #[serde(rename = "agent.run")]
+    AgentRun { agent: String, task: Option<Value>, input: Value, variables: Value },
+}
+
+impl TaskAction {
+    /// What `workflow.step.started` reports as the step's input.
+    pub fn input(&self) -> &Value {
+        match self {
+            TaskAction::AgentRun { input, .. } => input,
+        }
+    }
+}
+
+/// One step attempt to execute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepTask {
+    pub run_id: String,
+    pub step_id: String,
+    pub state: String,
+    pub path: String,
+    pub attempt: u32,
+    #[serde(flatten)]
+    pub action: TaskAction,
+    pub timeout_seconds: u64,
+    pub workflow: WorkflowRef,
+}
+
+impl StepTask {
+    /// `<run>:<step>:<attempt>`: the task's `Nats-Msg-Id` and the agent idempotency key.
+    pub fn idempotency_key(&self) -> String {
+        crate::ids::idempotency_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
