@@ -12,3 +12,7 @@ pub mod ids;
 pub mod model;
 pub mod status;
 pub mod engine;
+pub mod config;
+pub mod fault;
+pub mod store;
+pub mod telemetry;

@@ -1,5 +1,50 @@
-//! Messaging over NATS JetStream: names, stream and consumer setup, publishing.
+//! Messaging over NATS JetStream. **Architecture Invariant:** only this module
+//! (through [`Subjects`]) knows subject, stream and consumer names; callers
+//! publish outbox rows and consume the shared durable consumers.
 
+mod publish;
+mod streams;
 pub mod subjects;
 
+pub use streams::ConsumerSettings;
 pub use subjects::Subjects;
+
+use async_nats::jetstream;
+
+/// A messaging failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("JetStream setup of {asset}: {message}")]
+    Setup { asset: String, message: String },
+    #[error(transparent)]
+    Prefix(#[from] subjects::InvalidPrefix),
+}
+
+/// A NATS connection with its JetStream context and the names of one prefix.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    pub client: async_nats::Client,
+    pub jetstream: jetstream::Context,
+    pub subjects: Subjects,
+}
+
+impl Bus {
+    /// Connects to `url`, naming the connection `name` for server monitoring.
+    pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, Error> {
+        let subjects = Subjects::new(prefix)?;
+        let client = async_nats::ConnectOptions::new()
+            .name(name)
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|e| Error::Connect { url: url.to_owned(), message: e.to_string() })?;
+        Ok(Self::from_client(client, subjects))
+    }
+
+    pub fn from_client(client: async_nats::Client, subjects: Subjects) -> Self {
+        let jetstream = jetstream::new(client.clone());
+        Self { client, jetstream, subjects }
+    }
+}

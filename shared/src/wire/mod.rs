@@ -4,6 +4,8 @@ pub mod agent;
 pub mod error;
 pub mod event;
 pub mod task;
+pub mod signal;
+pub mod control;
 pub mod time;
 
 pub use error::ErrorInfo;

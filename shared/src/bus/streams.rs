@@ -1,0 +1,106 @@
+//! The streams and durable consumers of PROTOCOL §1, created idempotently by
+//! every process at start.
+
+use super::{Bus, Error};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::stream::{Config as StreamConfig, RetentionPolicy, StorageType};
+use std::time::Duration;
+
+/// JetStream's duplicate window on every stream (PROTOCOL §1: at least 2 min).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// How consumers deliver; derived from the configuration.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    /// `ack_wait` of `WORKERS`: a task not acked or kept alive is redelivered after this.
+    pub task_ack_wait: Duration,
+    /// `max_age` of `WORKFLOW_EVENTS`.
+    pub events_max_age: Duration,
+}
+
+fn setup_error(asset: &str) -> impl FnOnce(String) -> Error + '_ {
+    move |message| Error::Setup { asset: asset.to_owned(), message }
+}
+
+impl Bus {
+    /// Creates the three streams if they are missing.
+    pub async fn ensure_streams(&self, settings: &ConsumerSettings) -> Result<(), Error> {
+        let s = &self.subjects;
+        let streams = [
+            StreamConfig {
+                name: s.signals_stream(),
+                subjects: vec![s.signals_wildcard()],
+                retention: RetentionPolicy::Limits,
+                max_age: Duration::from_secs(7 * 24 * 3600),
+                ..Default::default()
+            },
+            StreamConfig {
+                name: s.tasks_stream(),
+                subjects: vec![s.tasks_wildcard()],
+                retention: RetentionPolicy::WorkQueue,
+                ..Default::default()
+            },
+            StreamConfig {
+                name: s.events_stream(),
+                subjects: vec![s.events_wildcard()],
+                retention: RetentionPolicy::Limits,
+                max_age: settings.events_max_age,
+                ..Default::default()
+            },
+        ];
+        for config in streams {
+            let name = config.name.clone();
+            let config = StreamConfig { storage: StorageType::File, duplicate_window: DUPLICATE_WINDOW, ..config };
+            self.jetstream.get_or_create_stream(config).await.map_err(|e| setup_error(&name)(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// The `WORKERS` consumer that all workers share.
+    pub async fn workers_consumer(&self, settings: &ConsumerSettings, max_ack_pending: i64) -> Result<pull::Stream, Error> {
+        let name = self.subjects.workers_consumer();
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: settings.task_ack_wait,
+            max_ack_pending,
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        };
+        self.pull_consumer(&self.subjects.tasks_stream(), &name, config).await
+    }
+
+    /// `SIGNAL_INTAKE`, shared by coordinators.
+    pub async fn signal_intake_consumer(&self) -> Result<pull::Stream, Error> {
+        let name = self.subjects.signal_intake_consumer();
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 10_000,
+            ..Default::default()
+        };
+        self.pull_consumer(&self.subjects.signals_stream(), &name, config).await
+    }
+
+    /// `EVENT_INTAKE`, shared by coordinators; it sees step events only,
+    /// since only they advance runs.
+    pub async fn event_intake_consumer(&self) -> Result<pull::Stream, Error> {
+        let name = self.subjects.event_intake_consumer();
+        let config = pull::Config {
+            durable_name: Some(name.clone()),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 20_000,
+            filter_subject: self.subjects.step_events_wildcard(),
+            ..Default::default()
+        };
+        self.pull_consumer(&self.subjects.events_stream(), &name, config).await
+    }
+
+    async fn pull_consumer(&self, stream: &str, name: &str, config: pull::Config) -> Result<pull::Stream, Error> {
+        let stream = self.jetstream.get_stream(stream).await.map_err(|e| setup_error(stream)(e.to_string()))?;
+        let consumer = stream.get_or_create_consumer(name, config).await.map_err(|e| setup_error(name)(e.to_string()))?;
+        consumer.messages().await.map_err(|e| setup_error(name)(e.to_string()))
+    }
+}

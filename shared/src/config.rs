@@ -1,0 +1,275 @@
+//! Configuration (PROTOCOL §7): built-in defaults, then an optional TOML file
+//! (`--config` or `JUNCTION_CONFIG`), then `JUNCTION_*` variables with `__` for
+//! nesting. Every key is documented in `docs/configuration.md`.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A configuration that could not be loaded or does not make sense.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Everything a Junction process can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub nats: NatsConfig,
+    pub http: HttpConfig,
+    pub worker: WorkerConfig,
+    pub coordinator: CoordinatorConfig,
+    pub auth: AuthConfig,
+    pub fault: FaultConfig,
+    pub shutdown: ShutdownConfig,
+    pub limits: LimitsConfig,
+    pub definitions: DefinitionsConfig,
+    pub agents: AgentsConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `postgres://` or `postgresql://` URL.
+    pub url: String,
+    /// Connections in each process's pool.
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NatsConfig {
+    pub url: String,
+    /// Namespace for subjects and streams (PROTOCOL §1); empty for none.
+    pub prefix: String,
+    /// `max_age` of `WORKFLOW_EVENTS`, in seconds (7 days by default).
+    pub events_max_age_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Coordinator HTTP address; port 0 picks a free port.
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    /// Member id, recorded on each attempt; defaults to `<hostname>-<pid>`.
+    pub id: Option<String>,
+    /// Steps in flight per worker.
+    pub concurrency: usize,
+    /// Claim lease; a dead worker's step is taken over within 2× this.
+    pub lease_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CoordinatorConfig {
+    /// Member id; defaults to `<hostname>-<pid>`.
+    pub id: Option<String>,
+    /// Events and signals processed at once.
+    pub concurrency: usize,
+    /// How long an outbox row may stay unpublished before the relay re-sends it.
+    pub relay_grace_ms: u64,
+    /// How often the relay looks for such rows.
+    pub relay_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Identities file (PROTOCOL §6); unset means auth is off.
+    pub tokens_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FaultConfig {
+    /// Crash on purpose at this named point (exit 86); inert when unset.
+    pub point: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ShutdownConfig {
+    /// Bound on the drain after SIGTERM.
+    pub drain_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest step input or output, in bytes.
+    pub payload_bytes: usize,
+    /// Largest signal, in bytes (PROTOCOL §2: 256 KiB).
+    pub signal_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DefinitionsConfig {
+    /// Directory of `*.workflow.yaml|yml|json` files synced at coordinator start.
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AgentsConfig {
+    /// Directory of `*.agent.yaml` files synced at coordinator start.
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: "postgres://postgres@127.0.0.1:5432/junction".into(), pool_size: 16 }
+    }
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        Self { url: "nats://127.0.0.1:4222".into(), prefix: String::new(), events_max_age_seconds: 7 * 24 * 3600 }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self { id: None, concurrency: 16, lease_seconds: 10 }
+    }
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self { id: None, concurrency: 64, relay_grace_ms: 2_000, relay_interval_ms: 5_000 }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { drain_seconds: 30 }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { payload_bytes: 1024 * 1024 - 16 * 1024, signal_bytes: 256 * 1024 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database: DatabaseConfig::default(),
+            nats: NatsConfig::default(),
+            http: HttpConfig::default(),
+            worker: WorkerConfig::default(),
+            coordinator: CoordinatorConfig::default(),
+            auth: AuthConfig::default(),
+            fault: FaultConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            limits: LimitsConfig::default(),
+            definitions: DefinitionsConfig::default(),
+            agents: AgentsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (or `JUNCTION_CONFIG`) if given, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Error> {
+        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("JUNCTION_CONFIG").map(PathBuf::from));
+        Self::figment(file.as_deref()).extract::<Config>().map_err(|e| Error::Load(Box::new(e)))?.validated()
+    }
+
+    /// The layered sources, for callers that want to add their own.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment.merge(Env::prefixed("JUNCTION_").split("__").ignore(&["config", "log"]))
+    }
+
+    fn validated(self) -> Result<Self, Error> {
+        if !(self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
+            return Err(Error::Invalid(format!("database.url must be a postgres:// URL, got {:?}", self.database.url)));
+        }
+        if !crate::bus::subjects::is_valid_prefix(&self.nats.prefix) {
+            return Err(Error::Invalid(format!("nats.prefix {:?} must match [a-z][a-z0-9]{{0,31}} or be empty", self.nats.prefix)));
+        }
+        if self.worker.concurrency == 0 || self.worker.lease_seconds == 0 || self.coordinator.concurrency == 0 {
+            return Err(Error::Invalid("worker.concurrency, worker.lease_seconds and coordinator.concurrency must be positive".into()));
+        }
+        if self.database.pool_size == 0 {
+            return Err(Error::Invalid("database.pool_size must be positive".into()));
+        }
+        Ok(self)
+    }
+}
+
+/// `<hostname>-<pid>`: the default member id.
+pub fn default_member_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}-{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let config = Config::figment(None).extract::<Config>().expect("defaults extract");
+        assert_eq!(config.database.url, "postgres://postgres@127.0.0.1:5432/junction");
+        assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(config.http.listen, "127.0.0.1:8080");
+        assert_eq!(config.worker.concurrency, 16);
+        assert_eq!(config.worker.lease_seconds, 10);
+        assert_eq!(config.shutdown.drain_seconds, 30);
+        assert!(config.fault.point.is_none());
+    }
+
+    #[test]
+    fn environment_and_file_layer_over_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("junction.toml", "[worker]\nconcurrency = 4\n[nats]\nprefix = \"fromfile\"\n")?;
+            jail.set_env("JUNCTION_NATS__PREFIX", "t1");
+            jail.set_env("JUNCTION_FAULT__POINT", "worker.after_result_commit_before_ack");
+            let config = Config::load(Some(Path::new("junction.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(config.worker.concurrency, 4);
+            assert_eq!(config.nats.prefix, "t1");
+            assert_eq!(config.fault.point.as_deref(), Some("worker.after_result_commit_before_ack"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JUNCTION_NATS__PREFIX", "Bad.Prefix");
+            assert!(Config::load(None).is_err());
+            jail.set_env("JUNCTION_NATS__PREFIX", "ok");
+            jail.set_env("JUNCTION_DATABASE__URL", "mysql://x");
+            assert!(Config::load(None).is_err());
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,42 @@
+//! Fault points (PROTOCOL §8.14): at the point named by `JUNCTION_FAULT__POINT`
+//! the process exits at once with status 86, doing no cleanup. Inert when unset.
+
+/// Exit status of a deliberate crash.
+pub const FAULT_EXIT_CODE: i32 = 86;
+
+/// After a transaction that changed a run commits, before its outbox is published.
+pub const COORDINATOR_AFTER_COMMIT_BEFORE_PUBLISH: &str = "coordinator.after_commit_before_publish";
+/// After a signal's run is committed, before the signal is acked.
+pub const COORDINATOR_AFTER_COMMIT_BEFORE_ACK: &str = "coordinator.after_commit_before_ack";
+/// After the worker's result transaction commits, before the task is acked.
+pub const WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK: &str = "worker.after_result_commit_before_ack";
+/// After the worker's claim commits, before the executor is called.
+pub const WORKER_AFTER_CLAIM: &str = "worker.after_claim";
+
+/// Every point this build knows, for documentation and validation.
+pub const ALL_POINTS: &[&str] = &[
+    COORDINATOR_AFTER_COMMIT_BEFORE_PUBLISH,
+    COORDINATOR_AFTER_COMMIT_BEFORE_ACK,
+    WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK,
+    WORKER_AFTER_CLAIM,
+];
+
+/// The configured fault point, checked cheaply on hot paths.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    point: Option<String>,
+}
+
+impl Faults {
+    pub fn new(point: Option<String>) -> Self {
+        Self { point: point.filter(|p| !p.is_empty()) }
+    }
+
+    /// Exits the process with [`FAULT_EXIT_CODE`] if `point` is the configured one.
+    pub fn hit(&self, point: &str) {
+        if self.point.as_deref() == Some(point) {
+            eprintln!("fault point {point} reached: exiting with status {FAULT_EXIT_CODE}");
+            std::process::exit(FAULT_EXIT_CODE);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Schema migrations from `migrations/`, compiled into the binary and applied
+//! in one transaction under a Postgres advisory lock, so any number of
+//! coordinators may start at once. Each applied file's checksum is kept, and
+//! an edited, already applied file is refused.
+
+use super::{Error, Result, Store};
+use std::time::Duration;
+
+/// `(name, sql)` in the order they apply.
+pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../../migrations/0001_init.sql"))];
+
+/// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).
+const LOCK_KEY: i64 = 0x6a75_6e63_7469_6f6e;
+
+fn checksum(sql: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, sql.as_bytes()).simple().to_string()
+}
+
+impl Store {
+    /// Applies every pending migration; returns the names applied now.
+    pub async fn migrate(&self) -> Result<Vec<String>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS junction_migrations (
+                name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+        )
+        .await?;
+        let rows = tx.query("SELECT name, checksum FROM junction_migrations", &[]).await?;
+        let applied: std::collections::HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let mut newly = Vec::new();
+        for (name, sql) in MIGRATIONS {
+            let sum = checksum(sql);
+            match applied.get(*name) {
+                Some(existing) if *existing == sum => continue,
+                Some(_) => {
+                    return Err(Error::Migration {
+                        name: (*name).into(),
+                        message: "was edited after it was applied; add a new migration instead".into(),
+                    });
+                }
+                None => {}
+            }
+            tx.batch_execute(sql).await.map_err(|e| Error::Migration { name: (*name).into(), message: e.to_string() })?;
+            tx.execute("INSERT INTO junction_migrations (name, checksum) VALUES ($1, $2)", &[name, &sum]).await?;
+            newly.push((*name).to_owned());
+        }
+        tx.commit().await?;
+        Ok(newly)
+    }
+
+    /// Whether every migration this build knows has been applied.
+    pub async fn is_migrated(&self) -> Result<bool> {
+        let client = self.client().await?;
+        let exists: bool = client.query_one("SELECT to_regclass('junction_migrations') IS NOT NULL", &[]).await?.get(0);
+        if !exists {
+            return Ok(false);
+        }
+        let names: Vec<String> = client.query("SELECT name FROM junction_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
+        Ok(MIGRATIONS.iter().all(|(name, _)| names.iter().any(|n| n == name)))
+    }
+
+    /// Waits until the coordinator has applied the migrations (workers do not
+    /// apply them). Connection errors are retried too, so a worker may start first.
+    pub async fn wait_for_migrations(&self, poll: Duration) {
+        let mut logged = false;
+        loop {
+            match self.is_migrated().await {
+                Ok(true) => return,
+                Ok(false) if !logged => {
+                    tracing::info!("waiting for the coordinator to apply database migrations");
+                    logged = true;
+                }
+                Err(e) if !logged => {
+                    tracing::warn!(error = %e, "database not ready yet; retrying");
+                    logged = true;
+                }
+                _ => {}
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! Row types the store reads and writes. The read models serialize to the
+//! exact shapes of PROTOCOL §4 (`run`, run summary, steps).
+
+use crate::status::{RunStatus, StepStatus};
+use crate::wire::Event;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::outbox::NewOutboxMessage;
+
+/// A step attempt row to insert with a transition.
+#[derive(Debug, Clone)]
+pub struct NewAttempt {
+    pub step_id: String,
+    pub attempt: u32,
+    pub state: String,
+    pub path: String,
+    pub status: StepStatus,
+    /// Executed inline by the coordinator (no worker, no claim).
+    pub inline: bool,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<Value>,
+    /// For inline rows: the seq of the event that ended them.
+    pub completion_seq: Option<i64>,
+}
+
+/// A durable timer to insert with a transition.
+#[derive(Debug, Clone)]
+pub struct NewTimer {
+    pub kind: &'static str,
+    pub step_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub fire_at: DateTime<Utc>,
+}
+
+/// Everything one run transition writes, in one transaction.
+#[derive(Debug, Clone)]
+pub struct TransitionWrite {
+    pub status: RunStatus,
+    /// The serialized [`crate::engine::RunState`].
+    pub state: Value,
+    pub error: Option<Value>,
+    /// Events with their seq already assigned (`last_seq + 1 …`).
+    pub events: Vec<Event>,
+    pub attempts: Vec<NewAttempt>,
+    pub outbox: Vec<NewOutboxMessage>,
+    pub timers: Vec<NewTimer>,
+}
+
+impl TransitionWrite {
+    /// The run's `last_seq` after this write.
+    pub fn last_seq(&self, before: i64) -> i64 {
+        self.events.iter().map(|e| e.seq).max().unwrap_or(before)
+    }
+}
+
+/// One attempt, as `run.steps` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub step_id: String,
+    pub state: String,
+    pub path: String,
+    pub status: StepStatus,
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub worker_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+}
+
+/// A run summary (PROTOCOL §4): the run without `context` and `steps`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub workflow_id: String,
+    pub version: i32,
+    pub tenant: String,
+    pub status: RunStatus,
+    pub input: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    pub causation_id: Option<String>,
+    pub correlation_id: String,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+}
+
+/// A whole run (PROTOCOL §4 `run`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// The whole context document `{ctx, steps, signal}`.
+    pub context: Value,
+    pub steps: Vec<StepRecord>,
+}
+
+/// Filters of `runs.list`.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub tenant: String,
+    pub workflow_id: Option<String>,
+    pub status: Option<RunStatus>,
+    pub causation_id: Option<String>,
+    pub correlation_id: Option<String>,
+    pub limit: i64,
+    /// The last run id of the previous page.
+    pub cursor: Option<String>,
+}

@@ -1,0 +1,97 @@
+//! Durable timers (DESIGN §4.6): written with a transition, fired by any
+//! coordinator with `FOR UPDATE SKIP LOCKED`, atomically with the transition
+//! they cause.
+
+use super::outbox::OutboxMessage;
+use super::rows::NewTimer;
+use super::runs::{LockedRun, advance_in};
+use super::{Result, Store};
+use chrono::{DateTime, Utc};
+use deadpool_postgres::Transaction;
+
+/// A timer that is due.
+#[derive(Debug, Clone)]
+pub struct DueTimer {
+    pub id: i64,
+    pub run_id: String,
+    pub kind: String,
+    pub step_id: Option<String>,
+    pub attempt: Option<u32>,
+    pub tenant: String,
+    pub workflow_id: String,
+    pub version: i32,
+}
+
+pub(super) async fn insert(tx: &Transaction<'_>, run_id: &str, timers: &[NewTimer]) -> Result<()> {
+    for timer in timers {
+        tx.execute(
+            "INSERT INTO timers (run_id, kind, step_id, attempt, fire_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&run_id, &timer.kind, &timer.step_id, &timer.attempt.map(|a| a as i32), &timer.fire_at],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// What firing the next due timer did.
+#[derive(Debug)]
+pub enum FireOutcome {
+    /// No timer is due.
+    Idle,
+    /// A timer fired; publish these messages (possibly none).
+    Fired(Vec<OutboxMessage>),
+}
+
+impl Store {
+    /// The earliest pending deadline, if any.
+    pub async fn next_timer_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let client = self.client().await?;
+        Ok(client.query_one("SELECT min(fire_at) FROM timers", &[]).await?.get(0))
+    }
+
+    /// Takes one due timer, lets `decide` turn it into a transition of its run,
+    /// commits the transition and deletes the timer, all in one transaction.
+    pub async fn fire_next_timer<F>(&self, decide: F) -> Result<FireOutcome>
+    where
+        F: FnOnce(&DueTimer, &LockedRun) -> Option<super::TransitionWrite>,
+    {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_opt(
+                "SELECT t.id, t.run_id, t.kind, t.step_id, t.attempt, r.tenant, r.workflow_id, r.version
+                 FROM timers t JOIN runs r ON r.id = t.run_id
+                 WHERE t.fire_at <= now() ORDER BY t.fire_at LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
+                &[],
+            )
+            .await?;
+        let Some(row) = row else { return Ok(FireOutcome::Idle) };
+        let timer = DueTimer {
+            id: row.get(0),
+            run_id: row.get(1),
+            kind: row.get(2),
+            step_id: row.get(3),
+            attempt: row.get::<_, Option<i32>>(4).map(|a| a as u32),
+            tenant: row.get(5),
+            workflow_id: row.get(6),
+            version: row.get(7),
+        };
+        let published = advance_in(&tx, &timer.run_id, |locked| decide(&timer, locked)).await?.unwrap_or_default();
+        tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id]).await?;
+        tx.commit().await?;
+        Ok(FireOutcome::Fired(published))
+    }
+
+    /// The workflow a due timer's run is pinned to, read before firing.
+    pub async fn peek_due_timer(&self) -> Result<Option<(String, String, i32)>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT r.tenant, r.workflow_id, r.version FROM timers t JOIN runs r ON r.id = t.run_id
+                 WHERE t.fire_at <= now() ORDER BY t.fire_at LIMIT 1",
+                &[],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+    }
+}

@@ -1,0 +1,102 @@
+//! Control-plane replies (PROTOCOL §4): `{"ok":true,…}` or
+//! `{"ok":false,"error":{code,message,details?}}` with a closed list of codes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+/// The closed list of control error codes; never renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    InvalidRequest,
+    NotFound,
+    ValidationFailed,
+    InputSchema,
+    InvalidState,
+    AlreadyDecided,
+    Unauthenticated,
+    Forbidden,
+    Conflict,
+    PayloadTooLarge,
+    Unavailable,
+    Internal,
+}
+
+/// A control request that failed, ready to become a reply.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct ControlError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ControlError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+
+    /// The reply body.
+    pub fn to_reply(&self) -> Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(details) = &self.details {
+            error["details"] = details.clone();
+        }
+        json!({ "ok": false, "error": error })
+    }
+}
+
+/// Builds `{"ok":true, …fields}` from an object of fields.
+pub fn ok_reply(fields: Value) -> Value {
+    let mut out = Map::new();
+    out.insert("ok".into(), Value::Bool(true));
+    if let Value::Object(fields) = fields {
+        out.extend(fields);
+    }
+    Value::Object(out)
+}
+
+/// Parses a request body; empty means `{}`. Malformed JSON or a non-object is `INVALID_REQUEST`.
+pub fn parse_request(body: &[u8]) -> Result<Map<String, Value>, ControlError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(ControlError::invalid("the request must be a JSON object")),
+        Err(e) => Err(ControlError::invalid(format!("malformed JSON: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_have_the_pinned_shape() {
+        assert_eq!(ok_reply(json!({"id": "x"})), json!({"ok": true, "id": "x"}));
+        let e = ControlError::new(ErrorCode::ValidationFailed, "bad").with_details(json!({"diagnostics": []}));
+        assert_eq!(e.to_reply(), json!({"ok": false, "error": {"code": "VALIDATION_FAILED", "message": "bad", "details": {"diagnostics": []}}}));
+        assert_eq!(serde_json::to_value(ErrorCode::PayloadTooLarge).ok(), Some(json!("PAYLOAD_TOO_LARGE")));
+        assert!(parse_request(b"").is_ok());
+        assert_eq!(parse_request(b"[").map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
+        assert_eq!(parse_request(b"[]").map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
+    }
+}
