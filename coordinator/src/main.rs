@@ -1,1 +1,88 @@
-fn main() {}
+//! `junction-coordinator`: turns signals into runs and advances them.
+//! Thin: parse flags, load config, start logging, run until SIGTERM.
+
+mod catalog;
+mod consume;
+mod control;
+mod driver;
+mod events;
+mod http;
+mod members;
+mod metrics;
+mod service;
+mod signals;
+mod sync;
+mod timers;
+mod write;
+
+use clap::{Parser, Subcommand};
+use junction_shared::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "junction-coordinator",
+    version,
+    about = "Junction coordinator: signal intake, run advancement, timers, control plane"
+)]
+struct Cli {
+    /// TOML configuration file (also `JUNCTION_CONFIG`).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    junction_shared::telemetry::init("info");
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "invalid configuration");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Migrate => match service::migrate(&config).await {
+                Ok(applied) => {
+                    tracing::info!(?applied, "migrations up to date");
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "migration failed");
+                    ExitCode::from(2)
+                }
+            },
+            Command::Serve => match service::run(config, junction_shared::shutdown::first_signal())
+                .await
+            {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(service::StartupError(error)) => {
+                    tracing::error!(error = format!("{error:#}"), "coordinator failed to start");
+                    ExitCode::from(2)
+                }
+            },
+        }
+    })
+}

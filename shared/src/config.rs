@@ -129,31 +129,49 @@ pub struct AgentsConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { url: "postgres://postgres@127.0.0.1:5432/junction".into(), pool_size: 16 }
+        Self {
+            url: "postgres://postgres@127.0.0.1:5432/junction".into(),
+            pool_size: 16,
+        }
     }
 }
 
 impl Default for NatsConfig {
     fn default() -> Self {
-        Self { url: "nats://127.0.0.1:4222".into(), prefix: String::new(), events_max_age_seconds: 7 * 24 * 3600 }
+        Self {
+            url: "nats://127.0.0.1:4222".into(),
+            prefix: String::new(),
+            events_max_age_seconds: 7 * 24 * 3600,
+        }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into() }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+        }
     }
 }
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        Self { id: None, concurrency: 16, lease_seconds: 10 }
+        Self {
+            id: None,
+            concurrency: 16,
+            lease_seconds: 10,
+        }
     }
 }
 
 impl Default for CoordinatorConfig {
     fn default() -> Self {
-        Self { id: None, concurrency: 64, relay_grace_ms: 2_000, relay_interval_ms: 5_000 }
+        Self {
+            id: None,
+            concurrency: 64,
+            relay_grace_ms: 2_000,
+            relay_interval_ms: 5_000,
+        }
     }
 }
 
@@ -165,7 +183,10 @@ impl Default for ShutdownConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { payload_bytes: 1024 * 1024 - 16 * 1024, signal_bytes: 256 * 1024 }
+        Self {
+            payload_bytes: 1024 * 1024 - 16 * 1024,
+            signal_bytes: 256 * 1024,
+        }
     }
 }
 
@@ -190,8 +211,13 @@ impl Default for Config {
 impl Config {
     /// Loads defaults, then `file` (or `JUNCTION_CONFIG`) if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Error> {
-        let file = file.map(Path::to_path_buf).or_else(|| std::env::var_os("JUNCTION_CONFIG").map(PathBuf::from));
-        Self::figment(file.as_deref()).extract::<Config>().map_err(|e| Error::Load(Box::new(e)))?.validated()
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("JUNCTION_CONFIG").map(PathBuf::from));
+        Self::figment(file.as_deref())
+            .extract::<Config>()
+            .map_err(|e| Error::Load(Box::new(e)))?
+            .validated()
     }
 
     /// The layered sources, for callers that want to add their own.
@@ -200,17 +226,32 @@ impl Config {
         if let Some(file) = file {
             figment = figment.merge(Toml::file_exact(file));
         }
-        figment.merge(Env::prefixed("JUNCTION_").split("__").ignore(&["config", "log"]))
+        figment.merge(
+            Env::prefixed("JUNCTION_")
+                .split("__")
+                .ignore(&["config", "log"]),
+        )
     }
 
     fn validated(self) -> Result<Self, Error> {
-        if !(self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")) {
-            return Err(Error::Invalid(format!("database.url must be a postgres:// URL, got {:?}", self.database.url)));
+        if !(self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://"))
+        {
+            return Err(Error::Invalid(format!(
+                "database.url must be a postgres:// URL, got {:?}",
+                self.database.url
+            )));
         }
         if !crate::bus::subjects::is_valid_prefix(&self.nats.prefix) {
-            return Err(Error::Invalid(format!("nats.prefix {:?} must match [a-z][a-z0-9]{{0,31}} or be empty", self.nats.prefix)));
+            return Err(Error::Invalid(format!(
+                "nats.prefix {:?} must match [a-z][a-z0-9]{{0,31}} or be empty",
+                self.nats.prefix
+            )));
         }
-        if self.worker.concurrency == 0 || self.worker.lease_seconds == 0 || self.coordinator.concurrency == 0 {
+        if self.worker.concurrency == 0
+            || self.worker.lease_seconds == 0
+            || self.coordinator.concurrency == 0
+        {
             return Err(Error::Invalid("worker.concurrency, worker.lease_seconds and coordinator.concurrency must be positive".into()));
         }
         if self.database.pool_size == 0 {
@@ -237,8 +278,13 @@ mod tests {
 
     #[test]
     fn defaults_match_the_protocol() {
-        let config = Config::figment(None).extract::<Config>().expect("defaults extract");
-        assert_eq!(config.database.url, "postgres://postgres@127.0.0.1:5432/junction");
+        let config = Config::figment(None)
+            .extract::<Config>()
+            .expect("defaults extract");
+        assert_eq!(
+            config.database.url,
+            "postgres://postgres@127.0.0.1:5432/junction"
+        );
         assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
         assert_eq!(config.http.listen, "127.0.0.1:8080");
         assert_eq!(config.worker.concurrency, 16);
@@ -250,13 +296,23 @@ mod tests {
     #[test]
     fn environment_and_file_layer_over_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("junction.toml", "[worker]\nconcurrency = 4\n[nats]\nprefix = \"fromfile\"\n")?;
+            jail.create_file(
+                "junction.toml",
+                "[worker]\nconcurrency = 4\n[nats]\nprefix = \"fromfile\"\n",
+            )?;
             jail.set_env("JUNCTION_NATS__PREFIX", "t1");
-            jail.set_env("JUNCTION_FAULT__POINT", "worker.after_result_commit_before_ack");
-            let config = Config::load(Some(Path::new("junction.toml"))).map_err(|e| e.to_string())?;
+            jail.set_env(
+                "JUNCTION_FAULT__POINT",
+                "worker.after_result_commit_before_ack",
+            );
+            let config =
+                Config::load(Some(Path::new("junction.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(config.worker.concurrency, 4);
             assert_eq!(config.nats.prefix, "t1");
-            assert_eq!(config.fault.point.as_deref(), Some("worker.after_result_commit_before_ack"));
+            assert_eq!(
+                config.fault.point.as_deref(),
+                Some("worker.after_result_commit_before_ack")
+            );
             Ok(())
         });
     }

@@ -29,7 +29,9 @@ pub struct Faults {
 
 impl Faults {
     pub fn new(point: Option<String>) -> Self {
-        Self { point: point.filter(|p| !p.is_empty()) }
+        Self {
+            point: point.filter(|p| !p.is_empty()),
+        }
     }
 
     /// Exits the process with [`FAULT_EXIT_CODE`] if `point` is the configured one.

@@ -9,7 +9,10 @@ const STEP_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6a75_6e63_7469_6f6e_2
 
 /// `[A-Za-z0-9_-]{1,64}`: run, step and approval ids.
 pub fn is_valid_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `[a-z0-9][a-z0-9_-]{0,63}`: agent names.
@@ -20,7 +23,9 @@ pub fn is_valid_agent_name(name: &str) -> bool {
         Some((first, rest)) => {
             (first.is_ascii_lowercase() || first.is_ascii_digit())
                 && rest.len() <= 63
-                && rest.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-')
+                && rest.iter().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_' || *b == b'-'
+                })
         }
     }
 }
@@ -88,12 +93,21 @@ pub struct StepLocation<'a> {
 /// (`check_all[3]`). A state entered again through a loop mixes in its visit
 /// count, so each entry is a distinct step; the first visit hashes as the formula says.
 pub fn step_id(run_id: &RunId, location: &StepLocation<'_>) -> StepId {
-    let mut name = format!("{}\u{1f}{}\u{1f}{}", run_id.as_str(), location.state, location.branch_path);
+    let mut name = format!(
+        "{}\u{1f}{}\u{1f}{}",
+        run_id.as_str(),
+        location.state,
+        location.branch_path
+    );
     if location.visit > 0 {
         name.push('\u{1f}');
         name.push_str(&location.visit.to_string());
     }
-    StepId(uuid::Uuid::new_v5(&STEP_NAMESPACE, name.as_bytes()).simple().to_string())
+    StepId(
+        uuid::Uuid::new_v5(&STEP_NAMESPACE, name.as_bytes())
+            .simple()
+            .to_string(),
+    )
 }
 
 /// `<run>:<step>:<attempt>`: task `Nats-Msg-Id` and agent idempotency key.
@@ -108,12 +122,31 @@ mod tests {
     #[test]
     fn step_ids_are_deterministic_and_distinct() {
         let run = RunId::new("r1");
-        let at = |state, path, visit| step_id(&run, &StepLocation { state, branch_path: path, visit });
+        let at = |state, path, visit| {
+            step_id(
+                &run,
+                &StepLocation {
+                    state,
+                    branch_path: path,
+                    visit,
+                },
+            )
+        };
         assert_eq!(at("a", "", 0), at("a", "", 0));
         assert_ne!(at("a", "", 0), at("b", "", 0));
         assert_ne!(at("a", "", 0), at("a", "p[1]", 0));
         assert_ne!(at("a", "", 0), at("a", "", 1));
-        assert_ne!(at("a", "", 0), step_id(&RunId::new("r2"), &StepLocation { state: "a", branch_path: "", visit: 0 }));
+        assert_ne!(
+            at("a", "", 0),
+            step_id(
+                &RunId::new("r2"),
+                &StepLocation {
+                    state: "a",
+                    branch_path: "",
+                    visit: 0
+                }
+            )
+        );
         assert!(is_valid_id(at("a", "", 0).as_str()));
     }
 

@@ -7,12 +7,15 @@
 //!   knows subject names), [`config`], [`fault`], [`telemetry`].
 
 pub mod bus;
-pub mod wire;
-pub mod ids;
-pub mod model;
-pub mod status;
-pub mod engine;
 pub mod config;
+pub mod engine;
 pub mod fault;
+pub mod ids;
+pub mod membership;
+pub mod model;
+pub mod outbox;
+pub mod shutdown;
+pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod wire;

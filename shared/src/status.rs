@@ -75,13 +75,19 @@ wire_enum!(
 impl RunStatus {
     /// No transition leaves a terminal status.
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Completed | Self::Failed | Self::Cancelled | Self::TimedOut)
+        matches!(
+            self,
+            Self::Completed | Self::Failed | Self::Cancelled | Self::TimedOut
+        )
     }
 }
 
 impl StepStatus {
     pub fn is_terminal(self) -> bool {
-        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled | Self::TimedOut)
+        matches!(
+            self,
+            Self::Succeeded | Self::Failed | Self::Cancelled | Self::TimedOut
+        )
     }
 }
 
@@ -93,7 +99,10 @@ mod tests {
     fn statuses_round_trip_through_their_wire_names() {
         for s in RunStatus::ALL {
             assert_eq!(s.as_str().parse::<RunStatus>().ok(), Some(*s));
-            assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
+            assert_eq!(
+                serde_json::to_value(s).ok(),
+                Some(serde_json::Value::from(s.as_str()))
+            );
         }
         for s in StepStatus::ALL {
             assert_eq!(s.as_str().parse::<StepStatus>().ok(), Some(*s));

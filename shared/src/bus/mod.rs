@@ -2,6 +2,7 @@
 //! (through [`Subjects`]) knows subject, stream and consumer names; callers
 //! publish outbox rows and consume the shared durable consumers.
 
+pub mod messages;
 mod publish;
 mod streams;
 pub mod subjects;
@@ -39,12 +40,19 @@ impl Bus {
             .connection_timeout(std::time::Duration::from_secs(5))
             .connect(url)
             .await
-            .map_err(|e| Error::Connect { url: url.to_owned(), message: e.to_string() })?;
+            .map_err(|e| Error::Connect {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
         Ok(Self::from_client(client, subjects))
     }
 
     pub fn from_client(client: async_nats::Client, subjects: Subjects) -> Self {
         let jetstream = jetstream::new(client.clone());
-        Self { client, jetstream, subjects }
+        Self {
+            client,
+            jetstream,
+            subjects,
+        }
     }
 }

@@ -11,16 +11,28 @@ impl Bus {
     /// included); the others stay in the outbox for the relay.
     pub async fn publish_outbox(&self, messages: &[OutboxMessage]) -> Vec<i64> {
         let sends = messages.iter().map(|m| async move {
-            let publish = PublishMessage::build().payload(Bytes::copy_from_slice(&m.payload)).message_id(&m.msg_id);
-            let ack = self.jetstream.send_publish(m.subject.clone(), publish).await.map_err(|e| e.to_string())?;
+            let publish = PublishMessage::build()
+                .payload(Bytes::copy_from_slice(&m.payload))
+                .message_id(&m.msg_id);
+            let ack = self
+                .jetstream
+                .send_publish(m.subject.clone(), publish)
+                .await
+                .map_err(|e| e.to_string())?;
             ack.await.map_err(|e| e.to_string())?;
             Ok::<_, String>(m.id)
         });
         let mut published = Vec::with_capacity(messages.len());
-        for (result, message) in futures::future::join_all(sends).await.into_iter().zip(messages) {
+        for (result, message) in futures::future::join_all(sends)
+            .await
+            .into_iter()
+            .zip(messages)
+        {
             match result {
                 Ok(id) => published.push(id),
-                Err(error) => tracing::warn!(subject = %message.subject, msg_id = %message.msg_id, %error, "publish failed; the outbox relay will retry"),
+                Err(error) => {
+                    tracing::warn!(subject = %message.subject, msg_id = %message.msg_id, %error, "publish failed; the outbox relay will retry")
+                }
             }
         }
         published

@@ -19,7 +19,10 @@ pub struct ConsumerSettings {
 }
 
 fn setup_error(asset: &str) -> impl FnOnce(String) -> Error + '_ {
-    move |message| Error::Setup { asset: asset.to_owned(), message }
+    move |message| Error::Setup {
+        asset: asset.to_owned(),
+        message,
+    }
 }
 
 impl Bus {
@@ -50,14 +53,27 @@ impl Bus {
         ];
         for config in streams {
             let name = config.name.clone();
-            let config = StreamConfig { storage: StorageType::File, duplicate_window: DUPLICATE_WINDOW, ..config };
-            self.jetstream.get_or_create_stream(config).await.map_err(|e| setup_error(&name)(e.to_string()))?;
+            let config = StreamConfig {
+                storage: StorageType::File,
+                duplicate_window: DUPLICATE_WINDOW,
+                ..config
+            };
+            self.jetstream
+                .get_or_create_stream(config)
+                .await
+                .map_err(|e| setup_error(&name)(e.to_string()))?;
         }
         Ok(())
     }
 
     /// The `WORKERS` consumer that all workers share.
-    pub async fn workers_consumer(&self, settings: &ConsumerSettings, max_ack_pending: i64) -> Result<pull::Stream, Error> {
+    /// `batch` bounds the messages prefetched per pull (the worker's concurrency).
+    pub async fn workers_consumer(
+        &self,
+        settings: &ConsumerSettings,
+        max_ack_pending: i64,
+        batch: usize,
+    ) -> Result<pull::Stream, Error> {
         let name = self.subjects.workers_consumer();
         let config = pull::Config {
             durable_name: Some(name.clone()),
@@ -67,7 +83,21 @@ impl Bus {
             deliver_policy: DeliverPolicy::All,
             ..Default::default()
         };
-        self.pull_consumer(&self.subjects.tasks_stream(), &name, config).await
+        let stream = self
+            .jetstream
+            .get_stream(self.subjects.tasks_stream())
+            .await
+            .map_err(|e| setup_error(&name)(e.to_string()))?;
+        let consumer = stream
+            .get_or_create_consumer(&name, config)
+            .await
+            .map_err(|e| setup_error(&name)(e.to_string()))?;
+        consumer
+            .stream()
+            .max_messages_per_batch(batch)
+            .messages()
+            .await
+            .map_err(|e| setup_error(&name)(e.to_string()))
     }
 
     /// `SIGNAL_INTAKE`, shared by coordinators.
@@ -80,7 +110,8 @@ impl Bus {
             max_ack_pending: 10_000,
             ..Default::default()
         };
-        self.pull_consumer(&self.subjects.signals_stream(), &name, config).await
+        self.pull_consumer(&self.subjects.signals_stream(), &name, config)
+            .await
     }
 
     /// `EVENT_INTAKE`, shared by coordinators; it sees step events only,
@@ -95,12 +126,28 @@ impl Bus {
             filter_subject: self.subjects.step_events_wildcard(),
             ..Default::default()
         };
-        self.pull_consumer(&self.subjects.events_stream(), &name, config).await
+        self.pull_consumer(&self.subjects.events_stream(), &name, config)
+            .await
     }
 
-    async fn pull_consumer(&self, stream: &str, name: &str, config: pull::Config) -> Result<pull::Stream, Error> {
-        let stream = self.jetstream.get_stream(stream).await.map_err(|e| setup_error(stream)(e.to_string()))?;
-        let consumer = stream.get_or_create_consumer(name, config).await.map_err(|e| setup_error(name)(e.to_string()))?;
-        consumer.messages().await.map_err(|e| setup_error(name)(e.to_string()))
+    async fn pull_consumer(
+        &self,
+        stream: &str,
+        name: &str,
+        config: pull::Config,
+    ) -> Result<pull::Stream, Error> {
+        let stream = self
+            .jetstream
+            .get_stream(stream)
+            .await
+            .map_err(|e| setup_error(stream)(e.to_string()))?;
+        let consumer = stream
+            .get_or_create_consumer(name, config)
+            .await
+            .map_err(|e| setup_error(name)(e.to_string()))?;
+        consumer
+            .messages()
+            .await
+            .map_err(|e| setup_error(name)(e.to_string()))
     }
 }

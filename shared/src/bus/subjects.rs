@@ -22,7 +22,10 @@ impl Subjects {
             return Err(InvalidPrefix(prefix.to_owned()));
         }
         Ok(if prefix.is_empty() {
-            Self { subject_prefix: String::new(), asset_prefix: String::new() }
+            Self {
+                subject_prefix: String::new(),
+                asset_prefix: String::new(),
+            }
         } else {
             Self {
                 subject_prefix: format!("{prefix}."),
@@ -124,7 +127,9 @@ impl Subjects {
     }
     /// The part after `wf.ctl.` of a control subject.
     pub fn control_suffix<'a>(&self, subject: &'a str) -> Option<&'a str> {
-        subject.strip_prefix(self.subject_prefix.as_str())?.strip_prefix("wf.ctl.")
+        subject
+            .strip_prefix(self.subject_prefix.as_str())?
+            .strip_prefix("wf.ctl.")
     }
 
     // ----- agents -----
@@ -157,7 +162,9 @@ pub fn is_valid_prefix(prefix: &str) -> bool {
         Some((first, rest)) => {
             first.is_ascii_lowercase()
                 && rest.len() <= 31
-                && rest.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && rest
+                    .iter()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         }
     }
 }
@@ -175,9 +182,15 @@ mod tests {
         assert_eq!(s.event("r", None), "t1.wf.event.run.r");
         assert_eq!(s.event("r", Some("s")), "t1.wf.event.step.r.s");
         assert_eq!(s.agent_run("echo"), "t1.agents.echo.run");
-        assert_eq!(s.signal_type_of("t1.signals.order.created"), Some("order.created"));
+        assert_eq!(
+            s.signal_type_of("t1.signals.order.created"),
+            Some("order.created")
+        );
         assert_eq!(s.signal_type_of("t2.signals.order"), None);
-        assert_eq!(s.control_suffix("t1.wf.ctl.run.abc.get"), Some("run.abc.get"));
+        assert_eq!(
+            s.control_suffix("t1.wf.ctl.run.abc.get"),
+            Some("run.abc.get")
+        );
         assert_eq!(s.agent_of("t1.agents.echo.run"), Some("echo"));
     }
 

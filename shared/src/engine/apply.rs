@@ -15,11 +15,24 @@ use serde_json::{Value, json};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
     /// Start the run (signal or `run.start`).
-    Start { input: Value, signal: Option<Value>, causation_id: Option<String>, correlation_id: String },
+    Start {
+        input: Value,
+        signal: Option<Value>,
+        causation_id: Option<String>,
+        correlation_id: String,
+    },
     /// A worker finished an attempt successfully.
-    StepSucceeded { step_id: String, attempt: u32, output: Value },
+    StepSucceeded {
+        step_id: String,
+        attempt: u32,
+        output: Value,
+    },
     /// A worker finished an attempt with an error (timeouts included).
-    StepFailed { step_id: String, attempt: u32, error: ErrorInfo },
+    StepFailed {
+        step_id: String,
+        attempt: u32,
+        error: ErrorInfo,
+    },
     /// A durable retry timer is due.
     TimerFired { step_id: String, attempt: u32 },
 }
@@ -27,12 +40,37 @@ pub enum Input {
 /// Applies `input` to `state`, returning the effects in the order they must
 /// be stored. Inputs that no longer apply (late or duplicate results) change
 /// nothing and return no effects, so redeliveries are harmless.
-pub fn apply(workflow: &Workflow, meta: &RunMeta, state: &mut RunState, input: Input, now: DateTime<Utc>) -> Vec<Effect> {
-    let mut run = Step { workflow, meta, state, effects: Vec::new(), now };
+pub fn apply(
+    workflow: &Workflow,
+    meta: &RunMeta,
+    state: &mut RunState,
+    input: Input,
+    now: DateTime<Utc>,
+) -> Vec<Effect> {
+    let mut run = Step {
+        workflow,
+        meta,
+        state,
+        effects: Vec::new(),
+        now,
+    };
     match input {
-        Input::Start { input, signal, causation_id, correlation_id } => run.start(input, signal, causation_id, correlation_id),
-        Input::StepSucceeded { step_id, attempt, output } => run.step_succeeded(&step_id, attempt, output),
-        Input::StepFailed { step_id, attempt, error } => run.step_failed(&step_id, attempt, error),
+        Input::Start {
+            input,
+            signal,
+            causation_id,
+            correlation_id,
+        } => run.start(input, signal, causation_id, correlation_id),
+        Input::StepSucceeded {
+            step_id,
+            attempt,
+            output,
+        } => run.step_succeeded(&step_id, attempt, output),
+        Input::StepFailed {
+            step_id,
+            attempt,
+            error,
+        } => run.step_failed(&step_id, attempt, error),
         Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
     }
     run.effects
@@ -49,15 +87,23 @@ struct Step<'a> {
 
 impl<'a> Step<'a> {
     fn emit(&mut self, kind: EventType, step: Option<StepRef>, data: Value) {
-        self.effects.push(Effect::Emit(EventDraft { kind, step, data }));
+        self.effects
+            .push(Effect::Emit(EventDraft { kind, step, data }));
     }
 
-    fn start(&mut self, input: Value, signal: Option<Value>, causation_id: Option<String>, correlation_id: String) {
+    fn start(
+        &mut self,
+        input: Value,
+        signal: Option<Value>,
+        causation_id: Option<String>,
+        correlation_id: String,
+    ) {
         if self.state.status != RunStatus::Pending {
             return;
         }
         self.state.status = RunStatus::Running;
-        self.state.context = json!({ "ctx": input.clone(), "steps": {}, "signal": signal.unwrap_or(Value::Null) });
+        self.state.context =
+            json!({ "ctx": input.clone(), "steps": {}, "signal": signal.unwrap_or(Value::Null) });
         self.state.input = input.clone();
         let data = json!({
             "causation_id": causation_id,
@@ -75,12 +121,23 @@ impl<'a> Step<'a> {
         let mut current = name.to_owned();
         loop {
             let Some(state) = self.workflow.state(&current) else {
-                self.fail_run(ErrorInfo::new(codes::INTERNAL, format!("state `{current}` is missing from the definition")));
+                self.fail_run(ErrorInfo::new(
+                    codes::INTERNAL,
+                    format!("state `{current}` is missing from the definition"),
+                ));
                 return;
             };
             let visit = self.state.visits.entry(current.clone()).or_insert(0);
             let step = StepRef {
-                step_id: step_id(&self.meta.run_id, &StepLocation { state: &current, branch_path: "", visit: *visit }).to_string(),
+                step_id: step_id(
+                    &self.meta.run_id,
+                    &StepLocation {
+                        state: &current,
+                        branch_path: "",
+                        visit: *visit,
+                    },
+                )
+                .to_string(),
                 state: current.clone(),
                 path: current.clone(),
                 attempt: 1,
@@ -88,7 +145,9 @@ impl<'a> Step<'a> {
             *visit += 1;
             let transition = state.transition.clone();
             match &state.kind {
-                StateKind::Inject { data, result_path } => self.inject(step, data, result_path.as_deref()),
+                StateKind::Inject { data, result_path } => {
+                    self.inject(step, data, result_path.as_deref())
+                }
                 StateKind::Operation(operation) => {
                     self.dispatch(step, operation);
                     return;
@@ -106,8 +165,16 @@ impl<'a> Step<'a> {
             Some(parts) => path::set(&mut self.state.context, &parts, data.clone()),
             None => path::merge_into(&mut self.state.context["ctx"], data),
         }
-        self.emit(EventType::StepStarted, Some(step.clone()), json!({ "input": data }));
-        self.emit(EventType::StepCompleted, Some(step.clone()), json!({ "output": data }));
+        self.emit(
+            EventType::StepStarted,
+            Some(step.clone()),
+            json!({ "input": data }),
+        );
+        self.emit(
+            EventType::StepCompleted,
+            Some(step.clone()),
+            json!({ "output": data }),
+        );
         self.effects.push(Effect::RecordInline(InlineStep {
             step,
             status: StepStatus::Succeeded,
@@ -128,11 +195,16 @@ impl<'a> Step<'a> {
                     path: step.path.clone(),
                     attempt: step.attempt,
                 });
-                self.effects.push(Effect::Dispatch(self.task(&step, action, operation)));
+                self.effects
+                    .push(Effect::Dispatch(self.task(&step, action, operation)));
             }
             Err(error) => {
                 let error = self.locate(error, &step);
-                self.emit(EventType::StepFailed, Some(step.clone()), json!({ "error": error }));
+                self.emit(
+                    EventType::StepFailed,
+                    Some(step.clone()),
+                    json!({ "error": error }),
+                );
                 self.effects.push(Effect::RecordInline(InlineStep {
                     step,
                     status: StepStatus::Failed,
@@ -146,20 +218,38 @@ impl<'a> Step<'a> {
     }
 
     fn resolve(&self, operation: &Operation) -> Result<TaskAction, ErrorInfo> {
-        let Action::AgentRun(AgentCall { agent, task, input, variables, .. }) = &operation.action;
-        let scope = Scope { context: &self.state.context, input: &self.state.input };
+        let Action::AgentRun(AgentCall {
+            agent,
+            task,
+            input,
+            variables,
+            ..
+        }) = &operation.action;
+        let scope = Scope {
+            context: &self.state.context,
+            input: &self.state.input,
+        };
         let render = |value: &Value| {
-            template::render(value, &scope).map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())
+            template::render(value, &scope)
+                .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())
         };
         let input = match input {
             Some(input) => render(input)?,
-            None => self.state.previous_output.clone().unwrap_or_else(|| self.state.output()),
+            None => self
+                .state
+                .previous_output
+                .clone()
+                .unwrap_or_else(|| self.state.output()),
         };
         Ok(TaskAction::AgentRun {
             agent: agent.clone(),
             task: task.as_ref().map(render).transpose()?,
             input,
-            variables: variables.as_ref().map(render).transpose()?.unwrap_or(Value::Object(Default::default())),
+            variables: variables
+                .as_ref()
+                .map(render)
+                .transpose()?
+                .unwrap_or(Value::Object(Default::default())),
         })
     }
 
@@ -186,7 +276,11 @@ impl<'a> Step<'a> {
         if self.state.status.is_terminal() {
             return None;
         }
-        let index = self.state.active.iter().position(|a| a.step_id == step_id && a.attempt == attempt)?;
+        let index = self
+            .state
+            .active
+            .iter()
+            .position(|a| a.step_id == step_id && a.attempt == attempt)?;
         Some(self.state.active.remove(index))
     }
 
@@ -200,9 +294,14 @@ impl<'a> Step<'a> {
     }
 
     fn step_succeeded(&mut self, step_id: &str, attempt: u32, output: Value) {
-        let Some(active) = self.take_active(step_id, attempt) else { return };
+        let Some(active) = self.take_active(step_id, attempt) else {
+            return;
+        };
         let Some((operation, transition)) = self.operation_of(&active.state) else {
-            return self.fail_run(ErrorInfo::new(codes::INTERNAL, format!("state `{}` is not an operation", active.state)));
+            return self.fail_run(ErrorInfo::new(
+                codes::INTERNAL,
+                format!("state `{}` is not an operation", active.state),
+            ));
         };
         if let Some(parts) = operation.result_path.as_deref().and_then(path::segments) {
             path::set(&mut self.state.context, &parts, output.clone());
@@ -215,12 +314,22 @@ impl<'a> Step<'a> {
     }
 
     fn step_failed(&mut self, step_id: &str, attempt: u32, error: ErrorInfo) {
-        let Some(active) = self.take_active(step_id, attempt) else { return };
+        let Some(active) = self.take_active(step_id, attempt) else {
+            return;
+        };
         let Some((operation, _)) = self.operation_of(&active.state) else {
-            return self.fail_run(ErrorInfo::new(codes::INTERNAL, format!("state `{}` is not an operation", active.state)));
+            return self.fail_run(ErrorInfo::new(
+                codes::INTERNAL,
+                format!("state `{}` is not an operation", active.state),
+            ));
         };
         let retry = operation.retry.clone();
-        let step = StepRef { step_id: active.step_id.clone(), state: active.state.clone(), path: active.path.clone(), attempt };
+        let step = StepRef {
+            step_id: active.step_id.clone(),
+            state: active.state.clone(),
+            path: active.path.clone(),
+            attempt,
+        };
         if attempt < retry.max_attempts && error.retryable != Some(false) {
             let next_attempt = attempt + 1;
             let delay = retry.delay_before(next_attempt);
@@ -229,10 +338,17 @@ impl<'a> Step<'a> {
                 Some(step.clone()),
                 json!({ "next_attempt": next_attempt, "delay_seconds": delay, "error": error }),
             );
-            self.state.active.push(ActiveStep { attempt: next_attempt, ..active });
+            self.state.active.push(ActiveStep {
+                attempt: next_attempt,
+                ..active
+            });
             if delay > 0.0 {
                 let fire_at_ms = self.now.timestamp_millis() + (delay * 1000.0).round() as i64;
-                self.effects.push(Effect::StartRetryTimer { step_id: step.step_id, attempt: next_attempt, fire_at_ms });
+                self.effects.push(Effect::StartRetryTimer {
+                    step_id: step.step_id,
+                    attempt: next_attempt,
+                    fire_at_ms,
+                });
             } else {
                 self.redispatch(&step.step_id, next_attempt);
             }
@@ -246,18 +362,36 @@ impl<'a> Step<'a> {
         if self.state.status.is_terminal() {
             return;
         }
-        if self.state.active.iter().any(|a| a.step_id == step_id && a.attempt == attempt) {
+        if self
+            .state
+            .active
+            .iter()
+            .any(|a| a.step_id == step_id && a.attempt == attempt)
+        {
             self.redispatch(step_id, attempt);
         }
     }
 
     /// Dispatches a new attempt of an active step, re-resolving its templates.
     fn redispatch(&mut self, step_id: &str, attempt: u32) {
-        let Some(active) = self.state.active.iter().find(|a| a.step_id == step_id && a.attempt == attempt).cloned() else {
+        let Some(active) = self
+            .state
+            .active
+            .iter()
+            .find(|a| a.step_id == step_id && a.attempt == attempt)
+            .cloned()
+        else {
             return;
         };
-        let Some((operation, _)) = self.operation_of(&active.state) else { return };
-        let step = StepRef { step_id: active.step_id, state: active.state, path: active.path, attempt };
+        let Some((operation, _)) = self.operation_of(&active.state) else {
+            return;
+        };
+        let step = StepRef {
+            step_id: active.step_id,
+            state: active.state,
+            path: active.path,
+            attempt,
+        };
         match self.resolve(operation) {
             Ok(action) => {
                 let task = self.task(&step, action, operation);

@@ -43,5 +43,9 @@ pub enum Effect {
     RecordInline(InlineStep),
     /// Fire [`crate::engine::Input::TimerFired`] for this step attempt at `fire_at_ms`
     /// (milliseconds since the epoch).
-    StartRetryTimer { step_id: String, attempt: u32, fire_at_ms: i64 },
+    StartRetryTimer {
+        step_id: String,
+        attempt: u32,
+        fire_at_ms: i64,
+    },
 }

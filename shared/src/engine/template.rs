@@ -42,7 +42,10 @@ impl Scope<'_> {
         if let Some(found) = path::get(self.context, &parts) {
             return Some(found.clone());
         }
-        self.context.get("ctx").and_then(|ctx| path::get(ctx, &parts)).cloned()
+        self.context
+            .get("ctx")
+            .and_then(|ctx| path::get(ctx, &parts))
+            .cloned()
     }
 
     fn available(&self) -> String {
@@ -61,7 +64,12 @@ impl Scope<'_> {
 pub fn render(value: &Value, scope: &Scope<'_>) -> Result<Value, TemplateError> {
     Ok(match value {
         Value::String(s) => render_str(s, scope)?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| render(v, scope)).collect::<Result<_, _>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render(v, scope))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => {
             let mut out = Map::with_capacity(map.len());
             for (k, v) in map {
@@ -85,14 +93,24 @@ fn next_placeholder(s: &str, from: usize) -> Option<Placeholder<'_>> {
     let curly = rest.find("{{").map(|i| (i, "{{", "}}"));
     let dollar = rest.find("${").map(|i| (i, "${", "}"));
     let (offset, open, close) = match (curly, dollar) {
-        (Some(a), Some(b)) => if a.0 <= b.0 { a } else { b },
+        (Some(a), Some(b)) => {
+            if a.0 <= b.0 {
+                a
+            } else {
+                b
+            }
+        }
         (Some(a), None) => a,
         (None, Some(b)) => b,
         (None, None) => return None,
     };
     let inner_start = from + offset + open.len();
     let inner_len = s[inner_start..].find(close)?;
-    Some(Placeholder { start: from + offset, end: inner_start + inner_len + close.len(), path: s[inner_start..inner_start + inner_len].trim() })
+    Some(Placeholder {
+        start: from + offset,
+        end: inner_start + inner_len + close.len(),
+        path: s[inner_start..inner_start + inner_len].trim(),
+    })
 }
 
 fn render_str(s: &str, scope: &Scope<'_>) -> Result<Value, TemplateError> {
@@ -100,7 +118,10 @@ fn render_str(s: &str, scope: &Scope<'_>) -> Result<Value, TemplateError> {
         return Ok(Value::String(s.to_owned()));
     };
     let lookup = |p: &Placeholder<'_>| {
-        scope.resolve(p.path).ok_or_else(|| TemplateError { path: p.path.to_owned(), available: scope.available() })
+        scope.resolve(p.path).ok_or_else(|| TemplateError {
+            path: p.path.to_owned(),
+            available: scope.available(),
+        })
     };
     if first.start == 0 && first.end == s.len() {
         return lookup(&first);
@@ -149,34 +170,61 @@ mod tests {
     use serde_json::json;
 
     fn scope_doc() -> (Value, Value) {
-        (json!({"ctx": {"ip": "10.0.0.1", "n": 3}, "steps": {"a": {"ok": true}}, "signal": null, "alert": {"level": 2}}), json!({"ip": "10.0.0.1"}))
+        (
+            json!({"ctx": {"ip": "10.0.0.1", "n": 3}, "steps": {"a": {"ok": true}}, "signal": null, "alert": {"level": 2}}),
+            json!({"ip": "10.0.0.1"}),
+        )
     }
 
     #[test]
     fn whole_templates_keep_types() {
         let (ctx, input) = scope_doc();
-        let scope = Scope { context: &ctx, input: &input };
+        let scope = Scope {
+            context: &ctx,
+            input: &input,
+        };
         assert_eq!(render(&json!("{{ ctx.n }}"), &scope), Ok(json!(3)));
-        assert_eq!(render(&json!("${steps.a}"), &scope), Ok(json!({"ok": true})));
+        assert_eq!(
+            render(&json!("${steps.a}"), &scope),
+            Ok(json!({"ok": true}))
+        );
         assert_eq!(render(&json!("{{ alert.level }}"), &scope), Ok(json!(2)));
         assert_eq!(render(&json!("{{ip}}"), &scope), Ok(json!("10.0.0.1")));
-        assert_eq!(render(&json!("{{ input.ip }}"), &scope), Ok(json!("10.0.0.1")));
+        assert_eq!(
+            render(&json!("{{ input.ip }}"), &scope),
+            Ok(json!("10.0.0.1"))
+        );
         assert_eq!(render(&json!("{{ $.ctx.n }}"), &scope), Ok(json!(3)));
     }
 
     #[test]
     fn embedded_templates_render_text() {
         let (ctx, input) = scope_doc();
-        let scope = Scope { context: &ctx, input: &input };
-        assert_eq!(render(&json!("host {{ctx.ip}} n=${ctx.n} a={{steps.a}}"), &scope), Ok(json!("host 10.0.0.1 n=3 a={\"ok\":true}")));
-        assert_eq!(render(&json!({"k": ["{{ ctx.n }}", 1]}), &scope), Ok(json!({"k": [3, 1]})));
-        assert_eq!(render(&json!("no templates {here"), &scope), Ok(json!("no templates {here")));
+        let scope = Scope {
+            context: &ctx,
+            input: &input,
+        };
+        assert_eq!(
+            render(&json!("host {{ctx.ip}} n=${ctx.n} a={{steps.a}}"), &scope),
+            Ok(json!("host 10.0.0.1 n=3 a={\"ok\":true}"))
+        );
+        assert_eq!(
+            render(&json!({"k": ["{{ ctx.n }}", 1]}), &scope),
+            Ok(json!({"k": [3, 1]}))
+        );
+        assert_eq!(
+            render(&json!("no templates {here"), &scope),
+            Ok(json!("no templates {here"))
+        );
     }
 
     #[test]
     fn missing_paths_are_errors_naming_what_was_available() {
         let (ctx, input) = scope_doc();
-        let scope = Scope { context: &ctx, input: &input };
+        let scope = Scope {
+            context: &ctx,
+            input: &input,
+        };
         let err = render(&json!("x {{ ctx.nope }}"), &scope).expect_err("missing path");
         assert_eq!(err.path, "ctx.nope");
         assert!(err.available.contains("steps"));

@@ -44,8 +44,18 @@ fn now() -> DateTime<Utc> {
 impl Env {
     fn new(source: &str) -> Self {
         let compiled = compile(source, SourceFormat::Yaml);
-        let workflow = compiled.workflow.unwrap_or_else(|| panic!("compiles: {:?}", compiled.diagnostics));
-        Self { workflow, meta: RunMeta { run_id: RunId::new("run-1"), tenant: "default".into(), version: 1 }, state: RunState::new() }
+        let workflow = compiled
+            .workflow
+            .unwrap_or_else(|| panic!("compiles: {:?}", compiled.diagnostics));
+        Self {
+            workflow,
+            meta: RunMeta {
+                run_id: RunId::new("run-1"),
+                tenant: "default".into(),
+                version: 1,
+            },
+            state: RunState::new(),
+        }
     }
 
     fn apply(&mut self, input: Input) -> Vec<Effect> {
@@ -53,28 +63,60 @@ impl Env {
     }
 
     fn start(&mut self, input: Value) -> Vec<Effect> {
-        self.apply(Input::Start { input, signal: None, causation_id: Some("sig-1".into()), correlation_id: "sig-1".into() })
+        self.apply(Input::Start {
+            input,
+            signal: None,
+            causation_id: Some("sig-1".into()),
+            correlation_id: "sig-1".into(),
+        })
     }
 }
 
 fn events(effects: &[Effect]) -> Vec<EventType> {
-    effects.iter().filter_map(|e| if let Effect::Emit(d) = e { Some(d.kind) } else { None }).collect()
+    effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Emit(d) = e {
+                Some(d.kind)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 fn dispatched(effects: &[Effect]) -> Vec<&crate::wire::StepTask> {
-    effects.iter().filter_map(|e| if let Effect::Dispatch(t) = e { Some(t) } else { None }).collect()
+    effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::Dispatch(t) = e {
+                Some(t)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 #[test]
 fn start_runs_inline_states_and_dispatches_the_first_operation() {
     let mut env = Env::new(PIPELINE);
     let effects = env.start(json!({"order": "A-1", "amount": 5}));
-    assert_eq!(events(&effects), vec![EventType::RunStarted, EventType::StepStarted, EventType::StepCompleted]);
+    assert_eq!(
+        events(&effects),
+        vec![
+            EventType::RunStarted,
+            EventType::StepStarted,
+            EventType::StepCompleted
+        ]
+    );
     let tasks = dispatched(&effects);
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0].state, "check");
     assert_eq!(tasks[0].attempt, 1);
-    let TaskAction::AgentRun { agent, task, input, .. } = &tasks[0].action;
+    let TaskAction::AgentRun {
+        agent, task, input, ..
+    } = &tasks[0].action;
     assert_eq!(agent, "echo");
     assert_eq!(task, &Some(json!("check A-1")));
     assert_eq!(input["currency"], json!("EUR"), "first agent gets ctx");
@@ -87,11 +129,23 @@ fn start_runs_inline_states_and_dispatches_the_first_operation() {
 fn results_land_at_result_path_and_the_run_completes() {
     let mut env = Env::new(PIPELINE);
     let first = dispatched(&env.start(json!({"order": "A-1", "amount": 5})))[0].clone();
-    let effects = env.apply(Input::StepSucceeded { step_id: first.step_id.clone(), attempt: 1, output: json!({"ok": true}) });
+    let effects = env.apply(Input::StepSucceeded {
+        step_id: first.step_id.clone(),
+        attempt: 1,
+        output: json!({"ok": true}),
+    });
     assert_eq!(env.state.context["steps"]["check"], json!({"ok": true}));
     let second = dispatched(&effects)[0].clone();
-    assert_eq!(second.action.input(), &json!({"amount": 5, "seen": true}), "templates keep types");
-    let effects = env.apply(Input::StepSucceeded { step_id: second.step_id, attempt: 1, output: json!("sent") });
+    assert_eq!(
+        second.action.input(),
+        &json!({"amount": 5, "seen": true}),
+        "templates keep types"
+    );
+    let effects = env.apply(Input::StepSucceeded {
+        step_id: second.step_id,
+        attempt: 1,
+        output: json!("sent"),
+    });
     assert_eq!(events(&effects), vec![EventType::RunCompleted]);
     assert_eq!(env.state.status, RunStatus::Completed);
     assert_eq!(env.state.context["steps"]["notify"], json!("sent"));
@@ -101,13 +155,31 @@ fn results_land_at_result_path_and_the_run_completes() {
 fn duplicate_and_late_results_change_nothing() {
     let mut env = Env::new(PIPELINE);
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
-    let ok = Input::StepSucceeded { step_id: first.step_id.clone(), attempt: 1, output: json!({"ok": 1}) };
+    let ok = Input::StepSucceeded {
+        step_id: first.step_id.clone(),
+        attempt: 1,
+        output: json!({"ok": 1}),
+    };
     assert!(!env.apply(ok.clone()).is_empty());
     let snapshot = env.state.clone();
     assert!(env.apply(ok).is_empty(), "a redelivered result is a no-op");
-    assert!(env.apply(Input::StepFailed { step_id: first.step_id, attempt: 1, error: ErrorInfo::new("X", "late") }).is_empty());
+    assert!(
+        env.apply(Input::StepFailed {
+            step_id: first.step_id,
+            attempt: 1,
+            error: ErrorInfo::new("X", "late")
+        })
+        .is_empty()
+    );
     assert_eq!(env.state, snapshot);
-    assert!(env.apply(Input::StepSucceeded { step_id: "unknown".into(), attempt: 1, output: json!(1) }).is_empty());
+    assert!(
+        env.apply(Input::StepSucceeded {
+            step_id: "unknown".into(),
+            attempt: 1,
+            output: json!(1)
+        })
+        .is_empty()
+    );
 }
 
 #[test]
@@ -116,7 +188,11 @@ fn failures_retry_then_fail_the_run_with_location() {
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
     let mut attempt = 1;
     loop {
-        let effects = env.apply(Input::StepFailed { step_id: first.step_id.clone(), attempt, error: ErrorInfo::new("BOOM", "agent broke") });
+        let effects = env.apply(Input::StepFailed {
+            step_id: first.step_id.clone(),
+            attempt,
+            error: ErrorInfo::new("BOOM", "agent broke"),
+        });
         if attempt < 3 {
             assert_eq!(events(&effects), vec![EventType::StepRetrying]);
             let retry = dispatched(&effects);
@@ -129,7 +205,10 @@ fn failures_retry_then_fail_the_run_with_location() {
         }
     }
     let error = env.state.error.clone().expect("run error");
-    assert_eq!((error.code.as_str(), error.state.as_deref(), error.attempt), ("BOOM", Some("check"), Some(3)));
+    assert_eq!(
+        (error.code.as_str(), error.state.as_deref(), error.attempt),
+        ("BOOM", Some("check"), Some(3))
+    );
     assert_eq!(env.state.status, RunStatus::Failed);
 }
 
@@ -137,21 +216,45 @@ fn failures_retry_then_fail_the_run_with_location() {
 fn non_retryable_errors_fail_at_once() {
     let mut env = Env::new(PIPELINE);
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
-    let effects = env.apply(Input::StepFailed { step_id: first.step_id, attempt: 1, error: ErrorInfo::new("NOPE", "no").not_retryable() });
+    let effects = env.apply(Input::StepFailed {
+        step_id: first.step_id,
+        attempt: 1,
+        error: ErrorInfo::new("NOPE", "no").not_retryable(),
+    });
     assert_eq!(events(&effects), vec![EventType::RunFailed]);
 }
 
 #[test]
 fn backoff_becomes_a_durable_timer() {
-    let source = PIPELINE.replace("retry: { maxAttempts: 3 }", "retry: { maxAttempts: 2, backoffSeconds: 1.5 }");
+    let source = PIPELINE.replace(
+        "retry: { maxAttempts: 3 }",
+        "retry: { maxAttempts: 2, backoffSeconds: 1.5 }",
+    );
     let mut env = Env::new(&source);
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
-    let effects = env.apply(Input::StepFailed { step_id: first.step_id.clone(), attempt: 1, error: ErrorInfo::new("X", "x") });
+    let effects = env.apply(Input::StepFailed {
+        step_id: first.step_id.clone(),
+        attempt: 1,
+        error: ErrorInfo::new("X", "x"),
+    });
     assert!(dispatched(&effects).is_empty());
-    assert!(effects.contains(&Effect::StartRetryTimer { step_id: first.step_id.clone(), attempt: 2, fire_at_ms: now().timestamp_millis() + 1500 }));
-    let fired = env.apply(Input::TimerFired { step_id: first.step_id.clone(), attempt: 2 });
+    assert!(effects.contains(&Effect::StartRetryTimer {
+        step_id: first.step_id.clone(),
+        attempt: 2,
+        fire_at_ms: now().timestamp_millis() + 1500
+    }));
+    let fired = env.apply(Input::TimerFired {
+        step_id: first.step_id.clone(),
+        attempt: 2,
+    });
     assert_eq!(dispatched(&fired)[0].attempt, 2);
-    assert!(env.apply(Input::TimerFired { step_id: first.step_id, attempt: 7 }).is_empty());
+    assert!(
+        env.apply(Input::TimerFired {
+            step_id: first.step_id,
+            attempt: 7
+        })
+        .is_empty()
+    );
 }
 
 #[test]
@@ -161,15 +264,22 @@ fn a_missing_template_path_fails_the_step_and_run() {
     let effects = env.start(json!({"order": "A", "amount": 1}));
     assert!(dispatched(&effects).is_empty());
     assert_eq!(events(&effects).last(), Some(&EventType::RunFailed));
-    assert_eq!(env.state.error.as_ref().map(|e| e.code.as_str()), Some("TEMPLATE_PATH"));
+    assert_eq!(
+        env.state.error.as_ref().map(|e| e.code.as_str()),
+        Some("TEMPLATE_PATH")
+    );
 }
 
 #[test]
 fn step_ids_are_stable_across_replays() {
     let mut a = Env::new(PIPELINE);
     let mut b = Env::new(PIPELINE);
-    let ta = dispatched(&a.start(json!({"order": "A", "amount": 1})))[0].step_id.clone();
-    let tb = dispatched(&b.start(json!({"order": "B", "amount": 2})))[0].step_id.clone();
+    let ta = dispatched(&a.start(json!({"order": "A", "amount": 1})))[0]
+        .step_id
+        .clone();
+    let tb = dispatched(&b.start(json!({"order": "B", "amount": 2})))[0]
+        .step_id
+        .clone();
     assert_eq!(ta, tb, "same run id and state give the same step id");
 }
 

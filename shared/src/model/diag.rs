@@ -26,13 +26,29 @@ pub struct Diagnostic {
 }
 
 /// Codes that are warnings (PROTOCOL §8.11); every other code is an error.
-const WARNING_CODES: &[&str] = &["UNREACHABLE_STATE", "UNKNOWN_FIELD", "CIRCULAR_TRANSITION", "SCHEMA_UNVERIFIED"];
+const WARNING_CODES: &[&str] = &[
+    "UNREACHABLE_STATE",
+    "UNKNOWN_FIELD",
+    "CIRCULAR_TRANSITION",
+    "SCHEMA_UNVERIFIED",
+];
 
 impl Diagnostic {
     /// A diagnostic whose severity follows from its code.
     pub fn new(code: &str, path: impl Into<String>, message: impl Into<String>) -> Self {
-        let severity = if WARNING_CODES.contains(&code) { Severity::Warning } else { Severity::Error };
-        Self { code: code.to_owned(), message: message.into(), path: path.into(), line: None, column: None, severity }
+        let severity = if WARNING_CODES.contains(&code) {
+            Severity::Warning
+        } else {
+            Severity::Error
+        };
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            path: path.into(),
+            line: None,
+            column: None,
+            severity,
+        }
     }
 
     pub fn at(mut self, line: u32, column: u32) -> Self {

@@ -53,7 +53,10 @@ pub enum StateKind {
     /// Runs one action on a worker.
     Operation(Operation),
     /// Writes static data into the context, inline in the coordinator.
-    Inject { data: Value, result_path: Option<String> },
+    Inject {
+        data: Value,
+        result_path: Option<String>,
+    },
 }
 
 /// An `operation` state.
@@ -107,7 +110,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 1, backoff_seconds: 0.0, multiplier: 2.0, max_backoff_seconds: None }
+        Self {
+            max_attempts: 1,
+            backoff_seconds: 0.0,
+            multiplier: 2.0,
+            max_backoff_seconds: None,
+        }
     }
 }
 
@@ -116,7 +124,9 @@ impl RetryPolicy {
     pub fn delay_before(&self, next_attempt: u32) -> f64 {
         let exponent = next_attempt.saturating_sub(2).min(30) as i32;
         let delay = self.backoff_seconds * self.multiplier.max(1.0).powi(exponent);
-        self.max_backoff_seconds.map_or(delay, |cap| delay.min(cap)).max(0.0)
+        self.max_backoff_seconds
+            .map_or(delay, |cap| delay.min(cap))
+            .max(0.0)
     }
 }
 
@@ -133,7 +143,9 @@ impl Operation {
     /// The step timeout: the state's, else the call's, else 300 s.
     pub fn effective_timeout_seconds(&self) -> u64 {
         let Action::AgentRun(call) = &self.action;
-        self.timeout_seconds.or(call.timeout_seconds).unwrap_or(DEFAULT_STEP_TIMEOUT_SECONDS)
+        self.timeout_seconds
+            .or(call.timeout_seconds)
+            .unwrap_or(DEFAULT_STEP_TIMEOUT_SECONDS)
     }
 }
 
@@ -143,7 +155,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_caps() {
-        let p = RetryPolicy { max_attempts: 5, backoff_seconds: 1.0, multiplier: 2.0, max_backoff_seconds: Some(3.0) };
+        let p = RetryPolicy {
+            max_attempts: 5,
+            backoff_seconds: 1.0,
+            multiplier: 2.0,
+            max_backoff_seconds: Some(3.0),
+        };
         assert_eq!(p.delay_before(2), 1.0);
         assert_eq!(p.delay_before(3), 2.0);
         assert_eq!(p.delay_before(4), 3.0);

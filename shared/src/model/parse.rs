@@ -3,7 +3,9 @@
 //! `input.task: agent.run`. Pure.
 
 use super::diag::{Diagnostic, Diagnostics};
-use super::ir::{Action, AgentCall, Operation, RetryPolicy, State, StateKind, Transition, Trigger, Workflow};
+use super::ir::{
+    Action, AgentCall, Operation, RetryPolicy, State, StateKind, Transition, Trigger, Workflow,
+};
 use crate::ids::is_valid_agent_name;
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -59,13 +61,39 @@ pub struct Compiled {
     pub diagnostics: Diagnostics,
 }
 
-const TOP_LEVEL_FIELDS: &[&str] =
-    &["id", "version", "name", "description", "inputSchema", "trigger", "start", "states", "outputSchema"];
-const STATE_FIELDS: &[&str] = &[
-    "name", "id", "type", "action", "operation", "input", "timeoutSeconds", "retry", "resultPath", "next",
-    "transition", "end", "data",
+const TOP_LEVEL_FIELDS: &[&str] = &[
+    "id",
+    "version",
+    "name",
+    "description",
+    "inputSchema",
+    "trigger",
+    "start",
+    "states",
+    "outputSchema",
 ];
-const LATER_STATE_TYPES: &[&str] = &["switch", "parallel", "foreach", "transform", "human_approval"];
+const STATE_FIELDS: &[&str] = &[
+    "name",
+    "id",
+    "type",
+    "action",
+    "operation",
+    "input",
+    "timeoutSeconds",
+    "retry",
+    "resultPath",
+    "next",
+    "transition",
+    "end",
+    "data",
+];
+const LATER_STATE_TYPES: &[&str] = &[
+    "switch",
+    "parallel",
+    "foreach",
+    "transform",
+    "human_approval",
+];
 
 /// Compiles a states-form source.
 pub fn compile(source: &str, format: SourceFormat) -> Compiled {
@@ -74,26 +102,46 @@ pub fn compile(source: &str, format: SourceFormat) -> Compiled {
         diagnostics.error(
             "DEFINITION_TOO_LARGE",
             "",
-            format!("definition is {} bytes; the limit is {MAX_SOURCE_BYTES}", source.len()),
+            format!(
+                "definition is {} bytes; the limit is {MAX_SOURCE_BYTES}",
+                source.len()
+            ),
         );
-        return Compiled { workflow: None, diagnostics };
+        return Compiled {
+            workflow: None,
+            diagnostics,
+        };
     }
     let document = match parse_document(source, format) {
         Ok(doc) => doc,
         Err(diagnostic) => {
             diagnostics.push(diagnostic);
-            return Compiled { workflow: None, diagnostics };
+            return Compiled {
+                workflow: None,
+                diagnostics,
+            };
         }
     };
-    let workflow = Compiler { diagnostics: &mut diagnostics }.workflow(&document);
-    let workflow = if diagnostics.has_errors() { None } else { workflow };
-    Compiled { workflow, diagnostics }
+    let workflow = Compiler {
+        diagnostics: &mut diagnostics,
+    }
+    .workflow(&document);
+    let workflow = if diagnostics.has_errors() {
+        None
+    } else {
+        workflow
+    };
+    Compiled {
+        workflow,
+        diagnostics,
+    }
 }
 
 fn parse_document(source: &str, format: SourceFormat) -> Result<Value, Diagnostic> {
     match format {
         SourceFormat::Json => serde_json::from_str::<Value>(source).map_err(|e| {
-            Diagnostic::new("PARSE_ERROR", "", format!("invalid JSON: {e}")).at(e.line() as u32, e.column() as u32)
+            Diagnostic::new("PARSE_ERROR", "", format!("invalid JSON: {e}"))
+                .at(e.line() as u32, e.column() as u32)
         }),
         SourceFormat::Yaml => yaml_serde::from_str::<Value>(source).map_err(|e| {
             let diagnostic = Diagnostic::new("PARSE_ERROR", "", format!("invalid YAML: {e}"));
@@ -116,21 +164,37 @@ impl Compiler<'_> {
 
     fn unknown_fields(&mut self, object: &Map<String, Value>, known: &[&str], path: &str) {
         for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-            let at = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-            self.diagnostics.push(Diagnostic::new("UNKNOWN_FIELD", at, format!("unknown field `{key}` is ignored")));
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            self.diagnostics.push(Diagnostic::new(
+                "UNKNOWN_FIELD",
+                at,
+                format!("unknown field `{key}` is ignored"),
+            ));
         }
     }
 
     fn workflow(&mut self, document: &Value) -> Option<Workflow> {
         let Some(top) = document.as_object() else {
-            self.error("INVALID_TYPE", "", "a workflow definition must be a mapping");
+            self.error(
+                "INVALID_TYPE",
+                "",
+                "a workflow definition must be a mapping",
+            );
             return None;
         };
         self.unknown_fields(top, TOP_LEVEL_FIELDS, "");
         let id = match top.get("id").and_then(Value::as_str) {
             Some(id) if is_valid_workflow_id(id) => id.to_owned(),
             Some(id) => {
-                self.error("INVALID_ID", "id", format!("workflow id {id:?} must match [A-Za-z0-9_.-]{{1,128}}"));
+                self.error(
+                    "INVALID_ID",
+                    "id",
+                    format!("workflow id {id:?} must match [A-Za-z0-9_.-]{{1,128}}"),
+                );
                 String::new()
             }
             None => {
@@ -140,8 +204,15 @@ impl Compiler<'_> {
         };
         let trigger = self.trigger(top.get("trigger"));
         let input_schema = top.get("inputSchema").cloned();
-        if input_schema.as_ref().is_some_and(|s| !s.is_object() && !s.is_boolean()) {
-            self.error("INVALID_SCHEMA", "inputSchema", "inputSchema must be a JSON Schema object");
+        if input_schema
+            .as_ref()
+            .is_some_and(|s| !s.is_object() && !s.is_boolean())
+        {
+            self.error(
+                "INVALID_SCHEMA",
+                "inputSchema",
+                "inputSchema must be a JSON Schema object",
+            );
         }
         let states = self.states(top.get("states"));
         let start = self.start(top.get("start"), &states);
@@ -161,16 +232,27 @@ impl Compiler<'_> {
     fn trigger(&mut self, value: Option<&Value>) -> Option<Trigger> {
         let value = value?;
         let Some(object) = value.as_object() else {
-            self.error("INVALID_TYPE", "trigger", "trigger must be a mapping with `signal`");
+            self.error(
+                "INVALID_TYPE",
+                "trigger",
+                "trigger must be a mapping with `signal`",
+            );
             return None;
         };
         match object.get("signal").and_then(Value::as_str) {
             Some(signal) if is_valid_signal_type(signal) => Some(Trigger {
                 signal: signal.to_owned(),
-                filter: object.get("filter").and_then(Value::as_str).map(str::to_owned),
+                filter: object
+                    .get("filter")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
             }),
             _ => {
-                self.error("INVALID_TRIGGER", "trigger.signal", "trigger.signal must be a dot-separated signal type");
+                self.error(
+                    "INVALID_TRIGGER",
+                    "trigger.signal",
+                    "trigger.signal must be a dot-separated signal type",
+                );
                 None
             }
         }
@@ -179,9 +261,15 @@ impl Compiler<'_> {
     fn start(&mut self, value: Option<&Value>, states: &[State]) -> Option<String> {
         match value {
             None => states.first().map(|s| s.name.clone()),
-            Some(Value::String(name)) if states.iter().any(|s| &s.name == name) => Some(name.clone()),
+            Some(Value::String(name)) if states.iter().any(|s| &s.name == name) => {
+                Some(name.clone())
+            }
             Some(other) => {
-                self.error("INVALID_START", "start", format!("start {other} names no state"));
+                self.error(
+                    "INVALID_START",
+                    "start",
+                    format!("start {other} names no state"),
+                );
                 None
             }
         }
@@ -189,14 +277,26 @@ impl Compiler<'_> {
 
     fn states(&mut self, value: Option<&Value>) -> Vec<State> {
         let Some(items) = value.and_then(Value::as_array) else {
-            self.error("MISSING_FIELD", "states", "a workflow needs a non-empty `states` list");
+            self.error(
+                "MISSING_FIELD",
+                "states",
+                "a workflow needs a non-empty `states` list",
+            );
             return Vec::new();
         };
         if items.is_empty() {
-            self.error("MISSING_FIELD", "states", "a workflow needs a non-empty `states` list");
+            self.error(
+                "MISSING_FIELD",
+                "states",
+                "a workflow needs a non-empty `states` list",
+            );
         }
         if items.len() > MAX_STATES {
-            self.error("DEFINITION_TOO_LARGE", "states", format!("{} states; the limit is {MAX_STATES}", items.len()));
+            self.error(
+                "DEFINITION_TOO_LARGE",
+                "states",
+                format!("{} states; the limit is {MAX_STATES}", items.len()),
+            );
             return Vec::new();
         }
         let mut seen = HashSet::new();
@@ -205,7 +305,11 @@ impl Compiler<'_> {
             let path = format!("states[{index}]");
             if let Some(state) = self.state(item, &path) {
                 if !seen.insert(state.name.clone()) {
-                    self.error("DUPLICATE_STATE", format!("{path}.name"), format!("state `{}` is defined twice", state.name));
+                    self.error(
+                        "DUPLICATE_STATE",
+                        format!("{path}.name"),
+                        format!("state `{}` is defined twice", state.name),
+                    );
                 }
                 states.push(state);
             }
@@ -221,7 +325,11 @@ impl Compiler<'_> {
         self.unknown_fields(object, STATE_FIELDS, path);
         let name = string_field(object, "name").or_else(|| string_field(object, "id"));
         let Some(name) = name.filter(|n| !n.is_empty()) else {
-            self.error("MISSING_FIELD", format!("{path}.name"), "a state needs a `name`");
+            self.error(
+                "MISSING_FIELD",
+                format!("{path}.name"),
+                "a state needs a `name`",
+            );
             return None;
         };
         let transition = self.transition(object, path);
@@ -231,7 +339,10 @@ impl Compiler<'_> {
                 StateKind::Operation(self.operation_with(object, Action::AgentRun(call), path))
             }),
             Some("inject") => Some(StateKind::Inject {
-                data: object.get("data").cloned().unwrap_or(Value::Object(Map::new())),
+                data: object
+                    .get("data")
+                    .cloned()
+                    .unwrap_or(Value::Object(Map::new())),
                 result_path: self.result_path(object, path),
             }),
             Some(other) if LATER_STATE_TYPES.contains(&other) => {
@@ -243,15 +354,27 @@ impl Compiler<'_> {
                 None
             }
             Some(other) => {
-                self.error("UNKNOWN_STATE_TYPE", format!("{path}.type"), format!("unknown state type `{other}`"));
+                self.error(
+                    "UNKNOWN_STATE_TYPE",
+                    format!("{path}.type"),
+                    format!("unknown state type `{other}`"),
+                );
                 None
             }
             None => {
-                self.error("MISSING_FIELD", format!("{path}.type"), "a state needs a `type`");
+                self.error(
+                    "MISSING_FIELD",
+                    format!("{path}.type"),
+                    "a state needs a `type`",
+                );
                 None
             }
         }?;
-        Some(State { name, kind, transition: transition? })
+        Some(State {
+            name,
+            kind,
+            transition: transition?,
+        })
     }
 
     fn transition(&mut self, object: &Map<String, Value>, path: &str) -> Option<Transition> {
@@ -259,13 +382,21 @@ impl Compiler<'_> {
         let end = object.get("end").and_then(Value::as_bool).unwrap_or(false);
         match (next, end) {
             (Some(_), true) => {
-                self.error("CONFLICTING_TRANSITION", format!("{path}.end"), "a state cannot have both `next` and `end: true`");
+                self.error(
+                    "CONFLICTING_TRANSITION",
+                    format!("{path}.end"),
+                    "a state cannot have both `next` and `end: true`",
+                );
                 None
             }
             (Some(next), false) => Some(Transition::Next(next)),
             (None, true) => Some(Transition::End),
             (None, false) => {
-                self.error("MISSING_TRANSITION", path, "a state needs `next` (or `transition`) or `end: true`");
+                self.error(
+                    "MISSING_TRANSITION",
+                    path,
+                    "a state needs `next` (or `transition`) or `end: true`",
+                );
                 None
             }
         }
@@ -276,14 +407,21 @@ impl Compiler<'_> {
         match value.as_str() {
             Some(p) if super::path::segments(p).is_some() => Some(p.to_owned()),
             _ => {
-                self.error("INVALID_PATH", format!("{path}.resultPath"), format!("resultPath {value} is not a dot-path"));
+                self.error(
+                    "INVALID_PATH",
+                    format!("{path}.resultPath"),
+                    format!("resultPath {value} is not a dot-path"),
+                );
                 None
             }
         }
     }
 
     fn operation(&mut self, object: &Map<String, Value>, path: &str) -> Option<Operation> {
-        let input_task = object.get("input").and_then(|i| i.get("task")).and_then(Value::as_str);
+        let input_task = object
+            .get("input")
+            .and_then(|i| i.get("task"))
+            .and_then(Value::as_str);
         let action = string_field(object, "action")
             .or_else(|| string_field(object, "operation"))
             .or_else(|| (input_task == Some("agent.run")).then(|| "agent.run".to_owned()));
@@ -293,20 +431,36 @@ impl Compiler<'_> {
                 Some(self.operation_with(object, Action::AgentRun(call), path))
             }
             Some(other) => {
-                self.error("UNKNOWN_ACTION", format!("{path}.action"), format!("unknown or not yet supported action `{other}`"));
+                self.error(
+                    "UNKNOWN_ACTION",
+                    format!("{path}.action"),
+                    format!("unknown or not yet supported action `{other}`"),
+                );
                 None
             }
             None => {
-                self.error("MISSING_FIELD", format!("{path}.action"), "an operation needs an `action`");
+                self.error(
+                    "MISSING_FIELD",
+                    format!("{path}.action"),
+                    "an operation needs an `action`",
+                );
                 None
             }
         }
     }
 
-    fn operation_with(&mut self, object: &Map<String, Value>, action: Action, path: &str) -> Operation {
+    fn operation_with(
+        &mut self,
+        object: &Map<String, Value>,
+        action: Action,
+        path: &str,
+    ) -> Operation {
         Operation {
             action,
-            timeout_seconds: self.seconds(object.get("timeoutSeconds"), &format!("{path}.timeoutSeconds")),
+            timeout_seconds: self.seconds(
+                object.get("timeoutSeconds"),
+                &format!("{path}.timeoutSeconds"),
+            ),
             retry: self.retry(object.get("retry"), path),
             result_path: self.result_path(object, path),
         }
@@ -316,12 +470,27 @@ impl Compiler<'_> {
     fn agent_call(&mut self, state: &Map<String, Value>, path: &str) -> Option<AgentCall> {
         let is_agent_type = state.get("type").and_then(Value::as_str) == Some("agent");
         let empty = Map::new();
-        let params = if is_agent_type { state } else { state.get("input").and_then(Value::as_object).unwrap_or(&empty) };
-        let agent_path = if is_agent_type { format!("{path}.agent") } else { format!("{path}.input.agent") };
+        let params = if is_agent_type {
+            state
+        } else {
+            state
+                .get("input")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty)
+        };
+        let agent_path = if is_agent_type {
+            format!("{path}.agent")
+        } else {
+            format!("{path}.input.agent")
+        };
         let agent = match params.get("agent").and_then(Value::as_str) {
             Some(agent) if is_valid_agent_name(agent) => agent.to_owned(),
             Some(agent) => {
-                self.error("INVALID_AGENT_NAME", agent_path, format!("agent name {agent:?} must match [a-z0-9][a-z0-9_-]{{0,63}}"));
+                self.error(
+                    "INVALID_AGENT_NAME",
+                    agent_path,
+                    format!("agent name {agent:?} must match [a-z0-9][a-z0-9_-]{{0,63}}"),
+                );
                 return None;
             }
             None => {
@@ -333,15 +502,26 @@ impl Compiler<'_> {
         let task = ["agent_task", "agentTask", "prompt"]
             .iter()
             .find_map(|k| params.get(*k))
-            .or_else(|| params.get("task").filter(|t| t.as_str() != Some("agent.run")))
+            .or_else(|| {
+                params
+                    .get("task")
+                    .filter(|t| t.as_str() != Some("agent.run"))
+            })
             .cloned();
-        let input = if is_agent_type { state.get("input").cloned() } else { params.get("input").cloned() };
+        let input = if is_agent_type {
+            state.get("input").cloned()
+        } else {
+            params.get("input").cloned()
+        };
         Some(AgentCall {
             agent,
             task,
             input,
             variables: params.get("variables").cloned(),
-            timeout_seconds: self.seconds(params.get("timeoutSeconds"), &format!("{path}.input.timeoutSeconds")),
+            timeout_seconds: self.seconds(
+                params.get("timeoutSeconds"),
+                &format!("{path}.input.timeoutSeconds"),
+            ),
         })
     }
 
@@ -350,7 +530,11 @@ impl Compiler<'_> {
         match value.as_u64() {
             Some(s) if s > 0 => Some(s),
             _ => {
-                self.error("INVALID_VALUE", path, format!("{value} is not a positive whole number of seconds"));
+                self.error(
+                    "INVALID_VALUE",
+                    path,
+                    format!("{value} is not a positive whole number of seconds"),
+                );
                 None
             }
         }
@@ -360,21 +544,33 @@ impl Compiler<'_> {
         let mut policy = RetryPolicy::default();
         let Some(object) = value.and_then(Value::as_object) else {
             if value.is_some() {
-                self.error("INVALID_TYPE", format!("{path}.retry"), "retry must be a mapping");
+                self.error(
+                    "INVALID_TYPE",
+                    format!("{path}.retry"),
+                    "retry must be a mapping",
+                );
             }
             return policy;
         };
         if let Some(max) = object.get("maxAttempts") {
             match max.as_u64() {
                 Some(n) if (1..=100).contains(&n) => policy.max_attempts = n as u32,
-                _ => self.error("INVALID_VALUE", format!("{path}.retry.maxAttempts"), "maxAttempts must be 1 to 100"),
+                _ => self.error(
+                    "INVALID_VALUE",
+                    format!("{path}.retry.maxAttempts"),
+                    "maxAttempts must be 1 to 100",
+                ),
             }
         }
         let mut number = |key: &str, slot: &mut f64| {
             if let Some(v) = object.get(key) {
                 match v.as_f64() {
                     Some(n) if n >= 0.0 => *slot = n,
-                    _ => self.diagnostics.error("INVALID_VALUE", format!("{path}.retry.{key}"), format!("{key} must be a non-negative number")),
+                    _ => self.diagnostics.error(
+                        "INVALID_VALUE",
+                        format!("{path}.retry.{key}"),
+                        format!("{key} must be a non-negative number"),
+                    ),
                 }
             }
         };
@@ -388,16 +584,31 @@ impl Compiler<'_> {
 
     /// Dangling targets, unreachable states and graphs with no way to end.
     fn check_graph(&mut self, states: &[State], start: Option<&str>) {
-        let index: HashMap<&str, usize> = states.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let index: HashMap<&str, usize> = states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         for (i, state) in states.iter().enumerate() {
             if let Transition::Next(target) = &state.transition
                 && !index.contains_key(target.as_str())
             {
-                self.error("DANGLING_TARGET", format!("states[{i}].next"), format!("state `{}` goes to `{target}`, which does not exist", state.name));
+                self.error(
+                    "DANGLING_TARGET",
+                    format!("states[{i}].next"),
+                    format!(
+                        "state `{}` goes to `{target}`, which does not exist",
+                        state.name
+                    ),
+                );
             }
         }
         if !states.is_empty() && !states.iter().any(|s| s.transition == Transition::End) {
-            self.error("MISSING_END", "states", "no state has `end: true`, so no run could finish");
+            self.error(
+                "MISSING_END",
+                "states",
+                "no state has `end: true`, so no run could finish",
+            );
         }
         let Some(start) = start else { return };
         let mut reachable = HashSet::new();
@@ -411,7 +622,11 @@ impl Compiler<'_> {
                 _ => None,
             };
         }
-        for (i, state) in states.iter().enumerate().filter(|(_, s)| !reachable.contains(s.name.as_str())) {
+        for (i, state) in states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !reachable.contains(s.name.as_str()))
+        {
             self.diagnostics.push(Diagnostic::new(
                 "UNREACHABLE_STATE",
                 format!("states[{i}]"),
@@ -435,14 +650,21 @@ fn scalar_to_string(value: &Value) -> Option<String> {
 
 /// `[A-Za-z0-9_.-]{1,128}`.
 pub fn is_valid_workflow_id(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// Dot-separated tokens of `[A-Za-z0-9_-]`, as a NATS subject suffix allows.
 pub fn is_valid_signal_type(signal: &str) -> bool {
     !signal.is_empty()
         && signal.len() <= 256
-        && signal.split('.').all(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')))
+        && signal.split('.').all(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        })
 }
 
 #[cfg(test)]

@@ -33,7 +33,9 @@ pub fn set(doc: &mut Value, parts: &[&str], value: Value) {
     };
     let mut current = doc;
     for part in parents {
-        current = ensure_object(current).entry((*part).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        current = ensure_object(current)
+            .entry((*part).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     ensure_object(current).insert((*last).to_owned(), value);
 }
@@ -66,12 +68,22 @@ mod tests {
     #[test]
     fn paths_read_and_write() {
         let mut doc = json!({"ctx": {"a": [1, {"b": 2}]}});
-        assert_eq!(get(&doc, &segments("ctx.a.1.b").expect("path")), Some(&json!(2)));
-        assert_eq!(get(&doc, &segments("$.ctx.a.0").expect("path")), Some(&json!(1)));
+        assert_eq!(
+            get(&doc, &segments("ctx.a.1.b").expect("path")),
+            Some(&json!(2))
+        );
+        assert_eq!(
+            get(&doc, &segments("$.ctx.a.0").expect("path")),
+            Some(&json!(1))
+        );
         assert_eq!(get(&doc, &segments("ctx.zz").expect("path")), None);
         set(&mut doc, &segments("steps.x.y").expect("path"), json!(true));
         assert_eq!(doc["steps"]["x"]["y"], json!(true));
-        set(&mut doc, &segments("ctx.a").expect("path"), json!("replaced"));
+        set(
+            &mut doc,
+            &segments("ctx.a").expect("path"),
+            json!("replaced"),
+        );
         assert_eq!(doc["ctx"]["a"], json!("replaced"));
         assert!(segments("").is_none());
         assert!(segments("a..b").is_none());

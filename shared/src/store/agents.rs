@@ -45,13 +45,25 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| AgentRecord { name: r.get(0), description: r.get(1), input_schema: r.get(2), output_schema: r.get(3), updated_at: time::format(r.get(4)) })
+            .map(|r| AgentRecord {
+                name: r.get(0),
+                description: r.get(1),
+                input_schema: r.get(2),
+                output_schema: r.get(3),
+                updated_at: time::format(r.get(4)),
+            })
             .collect())
     }
 
     /// `true` when an agent was deleted.
     pub async fn delete_agent(&self, tenant: &str, name: &str) -> Result<bool> {
         let client = self.client().await?;
-        Ok(client.execute("DELETE FROM agents WHERE tenant = $1 AND name = $2", &[&tenant, &name]).await? == 1)
+        Ok(client
+            .execute(
+                "DELETE FROM agents WHERE tenant = $1 AND name = $2",
+                &[&tenant, &name],
+            )
+            .await?
+            == 1)
     }
 }

@@ -20,7 +20,8 @@ pub struct RunIdentity {
 }
 
 /// Builds the event (with its outbox message) once its seq is known.
-pub type EventBuilder<'a> = Box<dyn FnOnce(i64, &RunIdentity) -> (Event, NewOutboxMessage) + Send + 'a>;
+pub type EventBuilder<'a> =
+    Box<dyn FnOnce(i64, &RunIdentity) -> (Event, NewOutboxMessage) + Send + 'a>;
 
 /// What a claim found.
 #[derive(Debug)]
@@ -60,7 +61,17 @@ const NEXT_SEQ: &str = "UPDATE runs SET last_seq = last_seq + 1 WHERE id = $1 RE
 
 /// `(seq, identity, run status)` from a [`NEXT_SEQ`] row.
 fn seq_row(row: Option<tokio_postgres::Row>) -> Option<(i64, RunIdentity, String)> {
-    row.map(|r| (r.get(0), RunIdentity { workflow_id: r.get(1), version: r.get(2), tenant: r.get(3) }, r.get(4)))
+    row.map(|r| {
+        (
+            r.get(0),
+            RunIdentity {
+                workflow_id: r.get(1),
+                version: r.get(2),
+                tenant: r.get(3),
+            },
+            r.get(4),
+        )
+    })
 }
 
 impl Store {
@@ -91,37 +102,70 @@ impl Store {
         let attempt_number = attempt as i32;
         let (seq, claimed) = futures::future::try_join(
             tx.query_opt(&next_seq, &[&run_id]),
-            tx.query_opt(&claim, &[&run_id, &step_id, &attempt_number, &worker_id, &lease_seconds]),
+            tx.query_opt(
+                &claim,
+                &[
+                    &run_id,
+                    &step_id,
+                    &attempt_number,
+                    &worker_id,
+                    &lease_seconds,
+                ],
+            ),
         )
         .await?;
         let Some((seq, identity, status)) = seq_row(seq) else {
             return Ok(ClaimOutcome::Missing);
         };
-        if status.parse::<RunStatus>().is_ok_and(RunStatus::is_terminal) {
+        if status
+            .parse::<RunStatus>()
+            .is_ok_and(RunStatus::is_terminal)
+        {
             return Ok(ClaimOutcome::RunEnded);
         }
         let Some(claimed) = claimed else {
             drop(tx);
-            return self.why_unclaimable(&client, run_id, step_id, attempt_number).await;
+            return self
+                .why_unclaimable(&client, run_id, step_id, attempt_number)
+                .await;
         };
         let (event, message) = started(seq, &identity);
-        let (_, mut published) = futures::future::try_join(insert_events(&tx, std::slice::from_ref(&event)), outbox::insert(&tx, vec![message])).await?;
+        let (_, mut published) = futures::future::try_join(
+            insert_events(&tx, std::slice::from_ref(&event)),
+            outbox::insert(&tx, vec![message]),
+        )
+        .await?;
         tx.commit().await?;
-        let started = published.pop().ok_or_else(|| super::Error::Corrupt("outbox insert returned nothing".into()))?;
-        Ok(ClaimOutcome::Claimed { started, claims: claimed.get(0) })
+        let started = published
+            .pop()
+            .ok_or_else(|| super::Error::Corrupt("outbox insert returned nothing".into()))?;
+        Ok(ClaimOutcome::Claimed {
+            started,
+            claims: claimed.get(0),
+        })
     }
 
-    async fn why_unclaimable(&self, client: &tokio_postgres::Client, run_id: &str, step_id: &str, attempt: i32) -> Result<ClaimOutcome> {
+    async fn why_unclaimable(
+        &self,
+        client: &tokio_postgres::Client,
+        run_id: &str,
+        step_id: &str,
+        attempt: i32,
+    ) -> Result<ClaimOutcome> {
         let row = client
             .query_opt(
                 "SELECT status, lease_until, completion_seq FROM step_attempts WHERE run_id = $1 AND step_id = $2 AND attempt = $3",
                 &[&run_id, &step_id, &attempt],
             )
             .await?;
-        let Some(row) = row else { return Ok(ClaimOutcome::Missing) };
+        let Some(row) = row else {
+            return Ok(ClaimOutcome::Missing);
+        };
         let status: String = row.get(0);
         if status == StepStatus::Running.as_str() || status == StepStatus::Pending.as_str() {
-            return Ok(ClaimOutcome::Held { lease_until: row.get(1) });
+            return Ok(ClaimOutcome::Held {
+                lease_until: row.get(1),
+            });
         }
         let event = match row.get::<_, Option<i64>>(2) {
             Some(seq) => self.event(run_id, seq).await?,
@@ -145,7 +189,14 @@ impl Store {
     }
 
     /// Keeps a claim alive. `false` means the claim is no longer ours.
-    pub async fn extend_lease(&self, run_id: &str, step_id: &str, attempt: u32, worker_id: &str, lease_seconds: f64) -> Result<bool> {
+    pub async fn extend_lease(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        attempt: u32,
+        worker_id: &str,
+        lease_seconds: f64,
+    ) -> Result<bool> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -153,7 +204,19 @@ impl Store {
                  WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND worker_id = $4 AND status = 'RUNNING'",
             )
             .await?;
-        Ok(client.execute(&statement, &[&run_id, &step_id, &(attempt as i32), &worker_id, &lease_seconds]).await? == 1)
+        Ok(client
+            .execute(
+                &statement,
+                &[
+                    &run_id,
+                    &step_id,
+                    &(attempt as i32),
+                    &worker_id,
+                    &lease_seconds,
+                ],
+            )
+            .await?
+            == 1)
     }
 
     /// Records a worker's result and its completion event in one transaction.
@@ -186,7 +249,18 @@ impl Store {
         let status_text = status.as_str();
         let (seq, updated) = futures::future::try_join(
             tx.query_opt(&next_seq, &[&run_id]),
-            tx.execute(&finish, &[&run_id, &step_id, &attempt_number, &status_text, &output, &error, &worker_id]),
+            tx.execute(
+                &finish,
+                &[
+                    &run_id,
+                    &step_id,
+                    &attempt_number,
+                    &status_text,
+                    &output,
+                    &error,
+                    &worker_id,
+                ],
+            ),
         )
         .await?;
         let Some((seq, identity, _)) = seq_row(seq) else {
@@ -196,9 +270,16 @@ impl Store {
             return Ok(FinishOutcome::AlreadyFinished);
         }
         let (event, message) = completed(seq, &identity);
-        let (_, mut published) = futures::future::try_join(insert_events(&tx, std::slice::from_ref(&event)), outbox::insert(&tx, vec![message])).await?;
+        let (_, mut published) = futures::future::try_join(
+            insert_events(&tx, std::slice::from_ref(&event)),
+            outbox::insert(&tx, vec![message]),
+        )
+        .await?;
         tx.commit().await?;
-        published.pop().map(FinishOutcome::Recorded).ok_or_else(|| super::Error::Corrupt("outbox insert returned nothing".into()))
+        published
+            .pop()
+            .map(FinishOutcome::Recorded)
+            .ok_or_else(|| super::Error::Corrupt("outbox insert returned nothing".into()))
     }
 }
 
@@ -219,7 +300,11 @@ pub(super) async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Res
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     let times: Vec<DateTime<Utc>> = events
         .iter()
-        .map(|e| DateTime::parse_from_rfc3339(&e.time).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|_| Utc::now()))
+        .map(|e| {
+            DateTime::parse_from_rfc3339(&e.time)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now())
+        })
         .collect();
     let step_ids: Vec<Option<&str>> = events.iter().map(|e| e.step_id.as_deref()).collect();
     let states: Vec<Option<&str>> = events.iter().map(|e| e.state.as_deref()).collect();
@@ -227,6 +312,12 @@ pub(super) async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Res
     let attempts: Vec<Option<i32>> = events.iter().map(|e| e.attempt.map(|a| a as i32)).collect();
     let workers: Vec<Option<&str>> = events.iter().map(|e| e.worker_id.as_deref()).collect();
     let data: Vec<Option<&Value>> = events.iter().map(|e| e.data.as_ref()).collect();
-    tx.execute(&statement, &[&run_ids, &seqs, &kinds, &times, &step_ids, &states, &paths, &attempts, &workers, &data]).await?;
+    tx.execute(
+        &statement,
+        &[
+            &run_ids, &seqs, &kinds, &times, &step_ids, &states, &paths, &attempts, &workers, &data,
+        ],
+    )
+    .await?;
     Ok(())
 }

@@ -37,7 +37,12 @@ pub struct NewDefinition<'a> {
 }
 
 fn checksum(source: &str, format: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{format}\n{source}").as_bytes()).simple().to_string()
+    uuid::Uuid::new_v5(
+        &uuid::Uuid::NAMESPACE_OID,
+        format!("{format}\n{source}").as_bytes(),
+    )
+    .simple()
+    .to_string()
 }
 
 impl Store {
@@ -46,7 +51,11 @@ impl Store {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let key = format!("{}/{}", new.tenant, new.workflow.id);
-        tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&key]).await?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .await?;
         let sum = checksum(new.source, new.format);
         let latest = tx
             .query_opt(
@@ -57,7 +66,10 @@ impl Store {
         if let Some(row) = &latest
             && row.get::<_, String>(1) == sum
         {
-            return Ok(PutOutcome { version: row.get(0), created: false });
+            return Ok(PutOutcome {
+                version: row.get(0),
+                created: false,
+            });
         }
         let version = latest.map_or(1, |r| r.get::<_, i32>(0) + 1);
         let ir = serde_json::to_value(new.workflow).map_err(|e| Error::Corrupt(e.to_string()))?;
@@ -74,11 +86,19 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        Ok(PutOutcome { version, created: true })
+        Ok(PutOutcome {
+            version,
+            created: true,
+        })
     }
 
     /// A revision, or the latest one when `version` is `None`.
-    pub async fn get_definition(&self, tenant: &str, workflow_id: &str, version: Option<i32>) -> Result<Option<DefinitionRecord>> {
+    pub async fn get_definition(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: Option<i32>,
+    ) -> Result<Option<DefinitionRecord>> {
         let client = self.client().await?;
         let row = client
             .query_opt(
@@ -101,7 +121,10 @@ impl Store {
     }
 
     /// The latest revision of every workflow of a tenant: (id, version, name, updated_at).
-    pub async fn list_definitions(&self, tenant: &str) -> Result<Vec<(String, i32, Option<String>, String)>> {
+    pub async fn list_definitions(
+        &self,
+        tenant: &str,
+    ) -> Result<Vec<(String, i32, Option<String>, String)>> {
         let client = self.client().await?;
         let rows = client
             .query(
@@ -110,23 +133,41 @@ impl Store {
                 &[&tenant],
             )
             .await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), time::format(r.get(3)))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), time::format(r.get(3))))
+            .collect())
     }
 
     /// The latest revisions whose trigger is `signal_type`: (workflow id, version, IR).
-    pub async fn definitions_triggered_by(&self, tenant: &str, signal_type: &str) -> Result<Vec<(String, i32, Value)>> {
+    pub async fn definitions_triggered_by(
+        &self,
+        tenant: &str,
+        signal_type: &str,
+    ) -> Result<Vec<(String, i32, Value)>> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached("SELECT workflow_id, version, ir FROM definitions WHERE tenant = $1 AND trigger_signal = $2 AND NOT archived")
             .await?;
         let rows = client.query(&statement, &[&tenant, &signal_type]).await?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// The IR of one revision.
-    pub async fn definition_ir(&self, tenant: &str, workflow_id: &str, version: i32) -> Result<Option<Value>> {
+    pub async fn definition_ir(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i32,
+    ) -> Result<Option<Value>> {
         let client = self.client().await?;
         let statement = client.prepare_cached("SELECT ir FROM definitions WHERE tenant = $1 AND workflow_id = $2 AND version = $3").await?;
-        Ok(client.query_opt(&statement, &[&tenant, &workflow_id, &version]).await?.map(|r| r.get(0)))
+        Ok(client
+            .query_opt(&statement, &[&tenant, &workflow_id, &version])
+            .await?
+            .map(|r| r.get(0)))
     }
 }

@@ -21,7 +21,13 @@ pub struct MemberRecord {
 }
 
 impl Store {
-    pub async fn heartbeat(&self, id: &str, role: &str, http_addr: Option<&str>, started_at: DateTime<Utc>) -> Result<()> {
+    pub async fn heartbeat(
+        &self,
+        id: &str,
+        role: &str,
+        http_addr: Option<&str>,
+        started_at: DateTime<Utc>,
+    ) -> Result<()> {
         let client = self.client().await?;
         client
             .execute(
@@ -34,7 +40,10 @@ impl Store {
     }
 
     pub async fn leave(&self, id: &str) -> Result<()> {
-        self.client().await?.execute("DELETE FROM cluster_members WHERE id = $1", &[&id]).await?;
+        self.client()
+            .await?
+            .execute("DELETE FROM cluster_members WHERE id = $1", &[&id])
+            .await?;
         Ok(())
     }
 
@@ -49,7 +58,13 @@ impl Store {
             .await?;
         Ok(rows
             .iter()
-            .map(|r| MemberRecord { id: r.get(0), role: r.get(1), started_at: time::format(r.get(2)), last_seen_at: time::format(r.get(3)), http_addr: r.get(4) })
+            .map(|r| MemberRecord {
+                id: r.get(0),
+                role: r.get(1),
+                started_at: time::format(r.get(2)),
+                last_seen_at: time::format(r.get(3)),
+                http_addr: r.get(4),
+            })
             .collect())
     }
 }

@@ -7,13 +7,18 @@ use super::{Error, Result, Store};
 use std::time::Duration;
 
 /// `(name, sql)` in the order they apply.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../../migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_init",
+    include_str!("../../../migrations/0001_init.sql"),
+)];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).
 const LOCK_KEY: i64 = 0x6a75_6e63_7469_6f6e;
 
 fn checksum(sql: &str) -> String {
-    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, sql.as_bytes()).simple().to_string()
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, sql.as_bytes())
+        .simple()
+        .to_string()
 }
 
 impl Store {
@@ -21,14 +26,18 @@ impl Store {
     pub async fn migrate(&self) -> Result<Vec<String>> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+            .await?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS junction_migrations (
                 name text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
         )
         .await?;
-        let rows = tx.query("SELECT name, checksum FROM junction_migrations", &[]).await?;
-        let applied: std::collections::HashMap<String, String> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let rows = tx
+            .query("SELECT name, checksum FROM junction_migrations", &[])
+            .await?;
+        let applied: std::collections::HashMap<String, String> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut newly = Vec::new();
         for (name, sql) in MIGRATIONS {
             let sum = checksum(sql);
@@ -37,13 +46,21 @@ impl Store {
                 Some(_) => {
                     return Err(Error::Migration {
                         name: (*name).into(),
-                        message: "was edited after it was applied; add a new migration instead".into(),
+                        message: "was edited after it was applied; add a new migration instead"
+                            .into(),
                     });
                 }
                 None => {}
             }
-            tx.batch_execute(sql).await.map_err(|e| Error::Migration { name: (*name).into(), message: e.to_string() })?;
-            tx.execute("INSERT INTO junction_migrations (name, checksum) VALUES ($1, $2)", &[name, &sum]).await?;
+            tx.batch_execute(sql).await.map_err(|e| Error::Migration {
+                name: (*name).into(),
+                message: e.to_string(),
+            })?;
+            tx.execute(
+                "INSERT INTO junction_migrations (name, checksum) VALUES ($1, $2)",
+                &[name, &sum],
+            )
+            .await?;
             newly.push((*name).to_owned());
         }
         tx.commit().await?;
@@ -53,12 +70,22 @@ impl Store {
     /// Whether every migration this build knows has been applied.
     pub async fn is_migrated(&self) -> Result<bool> {
         let client = self.client().await?;
-        let exists: bool = client.query_one("SELECT to_regclass('junction_migrations') IS NOT NULL", &[]).await?.get(0);
+        let exists: bool = client
+            .query_one("SELECT to_regclass('junction_migrations') IS NOT NULL", &[])
+            .await?
+            .get(0);
         if !exists {
             return Ok(false);
         }
-        let names: Vec<String> = client.query("SELECT name FROM junction_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
-        Ok(MIGRATIONS.iter().all(|(name, _)| names.iter().any(|n| n == name)))
+        let names: Vec<String> = client
+            .query("SELECT name FROM junction_migrations", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok(MIGRATIONS
+            .iter()
+            .all(|(name, _)| names.iter().any(|n| n == name)))
     }
 
     /// Waits until the coordinator has applied the migrations (workers do not

@@ -14,11 +14,13 @@ mod timers;
 
 pub use agents::AgentRecord;
 pub use attempts::{AttemptOutcome, ClaimOutcome, FinishOutcome};
+pub use attempts::{EventBuilder, RunIdentity};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;
-pub use attempts::{EventBuilder, RunIdentity};
 pub use outbox::{NewOutboxMessage, OutboxMessage};
-pub use rows::{NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite};
+pub use rows::{
+    NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,
+};
 pub use runs::{CreateOutcome, LockedRun, NewRun};
 pub use timers::{DueTimer, FireOutcome};
 
@@ -47,7 +49,11 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Pool(_) => true,
-            Error::Db(e) => e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("40") || c.code().starts_with("08")),
+            Error::Db(e) => {
+                e.is_closed()
+                    || e.code()
+                        .is_some_and(|c| c.code().starts_with("40") || c.code().starts_with("08"))
+            }
             _ => false,
         }
     }
@@ -63,7 +69,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("status", &self.pool.status()).finish()
+        f.debug_struct("Store")
+            .field("status", &self.pool.status())
+            .finish()
     }
 }
 
@@ -71,7 +79,13 @@ impl Store {
     /// A pool of up to `size` connections to `url`. Connects lazily.
     pub fn new(url: &str, size: usize) -> Result<Self> {
         let pg = tokio_postgres::Config::from_str(url).map_err(|e| Error::Url(e.to_string()))?;
-        let manager = Manager::from_config(pg, tokio_postgres::NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            pg,
+            tokio_postgres::NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let pool = Pool::builder(manager)
             .max_size(size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -92,4 +106,3 @@ impl Store {
         Ok(())
     }
 }
-

@@ -22,7 +22,10 @@ pub struct OutboxMessage {
 }
 
 /// Inserts `messages` in `tx`, returning them with their ids.
-pub(super) async fn insert(tx: &Transaction<'_>, messages: Vec<NewOutboxMessage>) -> Result<Vec<OutboxMessage>> {
+pub(super) async fn insert(
+    tx: &Transaction<'_>,
+    messages: Vec<NewOutboxMessage>,
+) -> Result<Vec<OutboxMessage>> {
     if messages.is_empty() {
         return Ok(Vec::new());
     }
@@ -36,10 +39,18 @@ pub(super) async fn insert(tx: &Transaction<'_>, messages: Vec<NewOutboxMessage>
     let ids: Vec<&str> = messages.iter().map(|m| m.msg_id.as_str()).collect();
     let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
     let rows = tx.query(&statement, &[&subjects, &ids, &payloads]).await?;
-    let mut by_msg_id: std::collections::HashMap<String, i64> = rows.iter().map(|r| (r.get::<_, String>(1), r.get::<_, i64>(0))).collect();
+    let mut by_msg_id: std::collections::HashMap<String, i64> = rows
+        .iter()
+        .map(|r| (r.get::<_, String>(1), r.get::<_, i64>(0)))
+        .collect();
     Ok(messages
         .into_iter()
-        .map(|m| OutboxMessage { id: by_msg_id.remove(&m.msg_id).unwrap_or_default(), subject: m.subject, msg_id: m.msg_id, payload: m.payload })
+        .map(|m| OutboxMessage {
+            id: by_msg_id.remove(&m.msg_id).unwrap_or_default(),
+            subject: m.subject,
+            msg_id: m.msg_id,
+            payload: m.payload,
+        })
         .collect())
 }
 
@@ -55,7 +66,15 @@ impl Store {
                 &[&(grace_ms as f64), &limit],
             )
             .await?;
-        Ok(rows.iter().map(|r| OutboxMessage { id: r.get(0), subject: r.get(1), msg_id: r.get(2), payload: r.get(3) }).collect())
+        Ok(rows
+            .iter()
+            .map(|r| OutboxMessage {
+                id: r.get(0),
+                subject: r.get(1),
+                msg_id: r.get(2),
+                payload: r.get(3),
+            })
+            .collect())
     }
 
     /// Removes published messages.
@@ -64,12 +83,19 @@ impl Store {
             return Ok(0);
         }
         let client = self.client().await?;
-        let statement = client.prepare_cached("DELETE FROM outbox WHERE id = ANY($1)").await?;
+        let statement = client
+            .prepare_cached("DELETE FROM outbox WHERE id = ANY($1)")
+            .await?;
         Ok(client.execute(&statement, &[&ids]).await?)
     }
 
     /// Unpublished messages, for metrics and tests.
     pub async fn outbox_len(&self) -> Result<i64> {
-        Ok(self.client().await?.query_one("SELECT count(*) FROM outbox", &[]).await?.get(0))
+        Ok(self
+            .client()
+            .await?
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .await?
+            .get(0))
     }
 }

@@ -47,7 +47,8 @@ pub enum CreateOutcome {
 }
 
 fn parse_status<T: FromStr>(text: &str) -> Result<T> {
-    text.parse().map_err(|_| Error::Corrupt(format!("unknown status {text:?}")))
+    text.parse()
+        .map_err(|_| Error::Corrupt(format!("unknown status {text:?}")))
 }
 
 fn ts(at: Option<DateTime<Utc>>) -> Option<String> {
@@ -107,7 +108,11 @@ impl Store {
     /// Locks the run, lets `decide` compute a transition from it, and commits
     /// that transition. `decide` returning `None` changes nothing. Concurrent
     /// callers for one run are serialized by the row lock.
-    pub async fn advance_run<F>(&self, run_id: &str, decide: F) -> Result<Option<Vec<OutboxMessage>>>
+    pub async fn advance_run<F>(
+        &self,
+        run_id: &str,
+        decide: F,
+    ) -> Result<Option<Vec<OutboxMessage>>>
     where
         F: FnOnce(&LockedRun) -> Option<TransitionWrite>,
     {
@@ -123,7 +128,12 @@ impl Store {
     /// The whole run, steps included.
     pub async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>> {
         let client = self.client().await?;
-        let Some(row) = client.query_opt(&format!("SELECT {SUMMARY_COLUMNS}, state -> 'context' FROM runs WHERE id = $1"), &[&run_id]).await?
+        let Some(row) = client
+            .query_opt(
+                &format!("SELECT {SUMMARY_COLUMNS}, state -> 'context' FROM runs WHERE id = $1"),
+                &[&run_id],
+            )
+            .await?
         else {
             return Ok(None);
         };
@@ -152,13 +162,20 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(RunRecord { summary, context: context.unwrap_or(Value::Null), steps }))
+        Ok(Some(RunRecord {
+            summary,
+            context: context.unwrap_or(Value::Null),
+            steps,
+        }))
     }
 
     /// The tenant a run belongs to, for authorization, or `None` if unknown.
     pub async fn run_tenant(&self, run_id: &str) -> Result<Option<String>> {
         let client = self.client().await?;
-        Ok(client.query_opt("SELECT tenant FROM runs WHERE id = $1", &[&run_id]).await?.map(|r| r.get(0)))
+        Ok(client
+            .query_opt("SELECT tenant FROM runs WHERE id = $1", &[&run_id])
+            .await?
+            .map(|r| r.get(0)))
     }
 
     /// A page of run summaries, newest first. Returns the page and whether more remain.
@@ -177,11 +194,23 @@ impl Store {
                        AND ($6::text IS NULL OR id < $6)
                      ORDER BY id DESC LIMIT $7"
                 ),
-                &[&filter.tenant, &filter.workflow_id, &status, &filter.causation_id, &filter.correlation_id, &filter.cursor, &(filter.limit + 1)],
+                &[
+                    &filter.tenant,
+                    &filter.workflow_id,
+                    &status,
+                    &filter.causation_id,
+                    &filter.correlation_id,
+                    &filter.cursor,
+                    &(filter.limit + 1),
+                ],
             )
             .await?;
         let more = rows.len() as i64 > filter.limit;
-        let runs = rows.iter().take(filter.limit as usize).map(summary_from).collect::<Result<Vec<_>>>()?;
+        let runs = rows
+            .iter()
+            .take(filter.limit as usize)
+            .map(summary_from)
+            .collect::<Result<Vec<_>>>()?;
         Ok((runs, more))
     }
 
@@ -201,8 +230,7 @@ impl Store {
     }
 }
 
-const SUMMARY_COLUMNS: &str =
-    "id, workflow_id, version, tenant, status, input, error, causation_id, correlation_id, created_at, ended_at";
+const SUMMARY_COLUMNS: &str = "id, workflow_id, version, tenant, status, input, error, causation_id, correlation_id, created_at, ended_at";
 
 fn summary_from(row: &tokio_postgres::Row) -> Result<RunSummary> {
     Ok(RunSummary {
@@ -227,7 +255,8 @@ pub(super) fn event_from(row: &tokio_postgres::Row) -> Result<Event> {
     Ok(Event {
         run_id: row.get(0),
         seq: row.get(1),
-        kind: EventType::from_str(kind).map_err(|_| Error::Corrupt(format!("unknown event type {kind:?}")))?,
+        kind: EventType::from_str(kind)
+            .map_err(|_| Error::Corrupt(format!("unknown event type {kind:?}")))?,
         time: time::format(row.get(3)),
         workflow_id: row.get(4),
         version: row.get(5),
@@ -242,7 +271,11 @@ pub(super) fn event_from(row: &tokio_postgres::Row) -> Result<Event> {
 }
 
 /// Locks and advances one run inside `tx` (shared by events and timers).
-pub(super) async fn advance_in<F>(tx: &Transaction<'_>, run_id: &str, decide: F) -> Result<Option<Vec<OutboxMessage>>>
+pub(super) async fn advance_in<F>(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    decide: F,
+) -> Result<Option<Vec<OutboxMessage>>>
 where
     F: FnOnce(&LockedRun) -> Option<TransitionWrite>,
 {
@@ -272,9 +305,21 @@ where
         )
         .await?;
     let last_seq = write.last_seq(locked.last_seq);
-    let (status, state, error, ended) = (write.status.as_str(), write.state.clone(), write.error.clone(), write.status.is_terminal());
+    let (status, state, error, ended) = (
+        write.status.as_str(),
+        write.state.clone(),
+        write.error.clone(),
+        write.status.is_terminal(),
+    );
     let (updated, published) = futures::future::try_join(
-        async { Ok(tx.execute(&update, &[&run_id, &status, &state, &error, &last_seq, &ended]).await?) },
+        async {
+            Ok(tx
+                .execute(
+                    &update,
+                    &[&run_id, &status, &state, &error, &last_seq, &ended],
+                )
+                .await?)
+        },
         write_children(tx, run_id, write),
     )
     .await?;
@@ -283,8 +328,18 @@ where
 }
 
 /// Inserts a transition's attempts, events, timers and outbox rows, pipelined.
-async fn write_children(tx: &Transaction<'_>, run_id: &str, write: TransitionWrite) -> Result<Vec<OutboxMessage>> {
-    let TransitionWrite { events, attempts, outbox: messages, timers, .. } = write;
+async fn write_children(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    write: TransitionWrite,
+) -> Result<Vec<OutboxMessage>> {
+    let TransitionWrite {
+        events,
+        attempts,
+        outbox: messages,
+        timers,
+        ..
+    } = write;
     let (_, _, _, published) = futures::future::try_join4(
         insert_attempts(tx, run_id, &attempts),
         super::attempts::insert_events(tx, &events),
@@ -295,7 +350,11 @@ async fn write_children(tx: &Transaction<'_>, run_id: &str, write: TransitionWri
     Ok(published)
 }
 
-async fn insert_attempts(tx: &Transaction<'_>, run_id: &str, attempts: &[super::rows::NewAttempt]) -> Result<()> {
+async fn insert_attempts(
+    tx: &Transaction<'_>,
+    run_id: &str,
+    attempts: &[super::rows::NewAttempt],
+) -> Result<()> {
     if attempts.is_empty() {
         return Ok(());
     }
@@ -321,7 +380,13 @@ async fn insert_attempts(tx: &Transaction<'_>, run_id: &str, attempts: &[super::
     let outputs: Vec<Option<&Value>> = attempts.iter().map(|a| a.output.as_ref()).collect();
     let errors: Vec<Option<&Value>> = attempts.iter().map(|a| a.error.as_ref()).collect();
     let seqs: Vec<Option<i64>> = attempts.iter().map(|a| a.completion_seq).collect();
-    tx.execute(&statement, &[&run_id, &step_ids, &numbers, &states, &paths, &statuses, &inline, &inputs, &outputs, &errors, &seqs])
-        .await?;
+    tx.execute(
+        &statement,
+        &[
+            &run_id, &step_ids, &numbers, &states, &paths, &statuses, &inline, &inputs, &outputs,
+            &errors, &seqs,
+        ],
+    )
+    .await?;
     Ok(())
 }

@@ -46,7 +46,10 @@ impl Store {
     /// The earliest pending deadline, if any.
     pub async fn next_timer_at(&self) -> Result<Option<DateTime<Utc>>> {
         let client = self.client().await?;
-        Ok(client.query_one("SELECT min(fire_at) FROM timers", &[]).await?.get(0))
+        Ok(client
+            .query_one("SELECT min(fire_at) FROM timers", &[])
+            .await?
+            .get(0))
     }
 
     /// Takes one due timer, lets `decide` turn it into a transition of its run,
@@ -65,7 +68,9 @@ impl Store {
                 &[],
             )
             .await?;
-        let Some(row) = row else { return Ok(FireOutcome::Idle) };
+        let Some(row) = row else {
+            return Ok(FireOutcome::Idle);
+        };
         let timer = DueTimer {
             id: row.get(0),
             run_id: row.get(1),
@@ -76,8 +81,11 @@ impl Store {
             workflow_id: row.get(6),
             version: row.get(7),
         };
-        let published = advance_in(&tx, &timer.run_id, |locked| decide(&timer, locked)).await?.unwrap_or_default();
-        tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id]).await?;
+        let published = advance_in(&tx, &timer.run_id, |locked| decide(&timer, locked))
+            .await?
+            .unwrap_or_default();
+        tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id])
+            .await?;
         tx.commit().await?;
         Ok(FireOutcome::Fired(published))
     }

@@ -49,7 +49,9 @@ impl AgentReply {
         let value: Value = serde_json::from_slice(body).ok()?;
         let object = value.as_object()?;
         if let Some(error) = object.get("error") {
-            return serde_json::from_value(error.clone()).ok().map(AgentReply::Error);
+            return serde_json::from_value(error.clone())
+                .ok()
+                .map(AgentReply::Error);
         }
         object.get("output").cloned().map(AgentReply::Output)
     }
@@ -80,10 +82,16 @@ mod tests {
 
     #[test]
     fn replies_parse_by_shape() {
-        assert_eq!(AgentReply::parse(br#"{"output":{"a":1}}"#), Some(AgentReply::Output(json!({"a":1}))));
+        assert_eq!(
+            AgentReply::parse(br#"{"output":{"a":1}}"#),
+            Some(AgentReply::Output(json!({"a":1})))
+        );
         assert!(matches!(
             AgentReply::parse(br#"{"error":{"code":"X","message":"m","retryable":false}}"#),
-            Some(AgentReply::Error(AgentError { retryable: Some(false), .. }))
+            Some(AgentReply::Error(AgentError {
+                retryable: Some(false),
+                ..
+            }))
         ));
         assert_eq!(AgentReply::parse(br#"{"result":1}"#), None);
         assert_eq!(AgentReply::parse(b"not json"), None);

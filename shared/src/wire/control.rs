@@ -33,7 +33,11 @@ pub struct ControlError {
 
 impl ControlError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), details: None }
+        Self {
+            code,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -92,11 +96,24 @@ mod tests {
     #[test]
     fn replies_have_the_pinned_shape() {
         assert_eq!(ok_reply(json!({"id": "x"})), json!({"ok": true, "id": "x"}));
-        let e = ControlError::new(ErrorCode::ValidationFailed, "bad").with_details(json!({"diagnostics": []}));
-        assert_eq!(e.to_reply(), json!({"ok": false, "error": {"code": "VALIDATION_FAILED", "message": "bad", "details": {"diagnostics": []}}}));
-        assert_eq!(serde_json::to_value(ErrorCode::PayloadTooLarge).ok(), Some(json!("PAYLOAD_TOO_LARGE")));
+        let e = ControlError::new(ErrorCode::ValidationFailed, "bad")
+            .with_details(json!({"diagnostics": []}));
+        assert_eq!(
+            e.to_reply(),
+            json!({"ok": false, "error": {"code": "VALIDATION_FAILED", "message": "bad", "details": {"diagnostics": []}}})
+        );
+        assert_eq!(
+            serde_json::to_value(ErrorCode::PayloadTooLarge).ok(),
+            Some(json!("PAYLOAD_TOO_LARGE"))
+        );
         assert!(parse_request(b"").is_ok());
-        assert_eq!(parse_request(b"[").map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
-        assert_eq!(parse_request(b"[]").map_err(|e| e.code), Err(ErrorCode::InvalidRequest));
+        assert_eq!(
+            parse_request(b"[").map_err(|e| e.code),
+            Err(ErrorCode::InvalidRequest)
+        );
+        assert_eq!(
+            parse_request(b"[]").map_err(|e| e.code),
+            Err(ErrorCode::InvalidRequest)
+        );
     }
 }

@@ -35,7 +35,15 @@ pub struct ErrorInfo {
 
 impl ErrorInfo {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_owned(), message: message.into(), state: None, step_id: None, attempt: None, retryable: None, cause: None }
+        Self {
+            code: code.to_owned(),
+            message: message.into(),
+            state: None,
+            step_id: None,
+            attempt: None,
+            retryable: None,
+            cause: None,
+        }
     }
 
     pub fn not_retryable(mut self) -> Self {

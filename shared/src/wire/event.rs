@@ -78,7 +78,10 @@ impl EventType {
     /// Whether a worker's step event of this type ends an attempt, so that
     /// the coordinator must advance the run.
     pub fn ends_attempt(self) -> bool {
-        matches!(self, Self::StepCompleted | Self::StepFailed | Self::StepTimedOut | Self::StepCancelled)
+        matches!(
+            self,
+            Self::StepCompleted | Self::StepFailed | Self::StepTimedOut | Self::StepCancelled
+        )
     }
 }
 
@@ -91,7 +94,8 @@ impl fmt::Display for EventType {
 impl FromStr for EventType {
     type Err = crate::status::UnknownStatus;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(Value::String(s.to_owned())).map_err(|_| crate::status::UnknownStatus(s.to_owned()))
+        serde_json::from_value(Value::String(s.to_owned()))
+            .map_err(|_| crate::status::UnknownStatus(s.to_owned()))
     }
 }
 
@@ -135,9 +139,18 @@ mod tests {
 
     #[test]
     fn event_types_use_protocol_names() {
-        assert_eq!("workflow.step.completed".parse::<EventType>().ok(), Some(EventType::StepCompleted));
-        assert_eq!(serde_json::to_value(EventType::RunTimedOut).ok(), Some(Value::from("workflow.run.timed_out")));
-        assert_eq!(EventType::ApprovalTimedOut.as_str(), "workflow.approval.timed_out");
+        assert_eq!(
+            "workflow.step.completed".parse::<EventType>().ok(),
+            Some(EventType::StepCompleted)
+        );
+        assert_eq!(
+            serde_json::to_value(EventType::RunTimedOut).ok(),
+            Some(Value::from("workflow.run.timed_out"))
+        );
+        assert_eq!(
+            EventType::ApprovalTimedOut.as_str(),
+            "workflow.approval.timed_out"
+        );
         assert!("workflow.nope".parse::<EventType>().is_err());
     }
 }

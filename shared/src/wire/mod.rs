@@ -1,11 +1,11 @@
 //! Message shapes that cross the wire (PROTOCOL §2–§5). Pure data, no I/O.
 
 pub mod agent;
+pub mod control;
 pub mod error;
 pub mod event;
-pub mod task;
 pub mod signal;
-pub mod control;
+pub mod task;
 pub mod time;
 
 pub use error::ErrorInfo;

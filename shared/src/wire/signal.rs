@@ -69,11 +69,15 @@ pub fn parse(body: &[u8], subject_type: &str, max_bytes: usize) -> Result<Signal
     if text(object, "specversion") != Some("1.0") {
         return Err(Rejection::SpecVersion);
     }
-    let id = text(object, "id").filter(|id| !id.is_empty()).ok_or(Rejection::MissingId)?;
+    let id = text(object, "id")
+        .filter(|id| !id.is_empty())
+        .ok_or(Rejection::MissingId)?;
     if id.chars().count() > MAX_SIGNAL_ID_CHARS {
         return Err(Rejection::IdTooLong);
     }
-    let source = text(object, "source").filter(|s| !s.is_empty()).ok_or(Rejection::MissingSource)?;
+    let source = text(object, "source")
+        .filter(|s| !s.is_empty())
+        .ok_or(Rejection::MissingSource)?;
     if text(object, "type") != Some(subject_type) {
         return Err(Rejection::TypeMismatch);
     }
@@ -87,8 +91,13 @@ pub fn parse(body: &[u8], subject_type: &str, max_bytes: usize) -> Result<Signal
         Some(Value::String(t)) if is_valid_tenant(t) => t.clone(),
         Some(_) => return Err(Rejection::BadTenant),
     };
-    let correlation_id = text(object, "correlationid").filter(|c| !c.is_empty()).unwrap_or(id).to_owned();
-    let target_run = text(object, "subject").and_then(|s| s.strip_prefix("run:")).map(str::to_owned);
+    let correlation_id = text(object, "correlationid")
+        .filter(|c| !c.is_empty())
+        .unwrap_or(id)
+        .to_owned();
+    let target_run = text(object, "subject")
+        .and_then(|s| s.strip_prefix("run:"))
+        .map(str::to_owned);
     Ok(Signal {
         id: id.to_owned(),
         source: source.to_owned(),
@@ -107,7 +116,10 @@ fn text<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 
 /// `[A-Za-z0-9_.-]{1,64}`.
 pub fn is_valid_tenant(tenant: &str) -> bool {
-    (1..=64).contains(&tenant.len()) && tenant.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    (1..=64).contains(&tenant.len())
+        && tenant
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 #[cfg(test)]
@@ -123,11 +135,21 @@ mod tests {
     fn a_valid_signal_parses_with_defaults() {
         let s = parse(&body(json!({"specversion":"1.0","id":"e1","source":"test","type":"order.created","data":{"a":1}})), "order.created", 1024)
             .expect("valid");
-        assert_eq!((s.tenant.as_str(), s.correlation_id.as_str()), ("default", "e1"));
+        assert_eq!(
+            (s.tenant.as_str(), s.correlation_id.as_str()),
+            ("default", "e1")
+        );
         assert_eq!(s.data, json!({"a":1}));
         let s = parse(&body(json!({"specversion":"1.0","id":"e1","source":"t","type":"x","tenant":"acme","correlationid":"c9","subject":"run:r1"})), "x", 1024)
             .expect("valid");
-        assert_eq!((s.tenant.as_str(), s.correlation_id.as_str(), s.target_run.as_deref()), ("acme", "c9", Some("r1")));
+        assert_eq!(
+            (
+                s.tenant.as_str(),
+                s.correlation_id.as_str(),
+                s.target_run.as_deref()
+            ),
+            ("acme", "c9", Some("r1"))
+        );
         assert_eq!(s.data, json!({}));
     }
 
@@ -139,15 +161,39 @@ mod tests {
             o[k] = v;
             body(o)
         };
-        assert_eq!(parse(b"{not json", "x", 1024), Err(Rejection::MalformedJson));
+        assert_eq!(
+            parse(b"{not json", "x", 1024),
+            Err(Rejection::MalformedJson)
+        );
         assert_eq!(parse(b"[1]", "x", 1024), Err(Rejection::NotAnObject));
-        assert_eq!(parse(&with("specversion", json!("0.3")), "x", 1024), Err(Rejection::SpecVersion));
-        assert_eq!(parse(&with("id", json!("")), "x", 1024), Err(Rejection::MissingId));
-        assert_eq!(parse(&with("id", json!("i".repeat(257))), "x", 4096), Err(Rejection::IdTooLong));
-        assert_eq!(parse(&with("source", json!(null)), "x", 1024), Err(Rejection::MissingSource));
-        assert_eq!(parse(&body(ok.clone()), "y", 1024), Err(Rejection::TypeMismatch));
-        assert_eq!(parse(&with("data", json!([1])), "x", 1024), Err(Rejection::DataNotObject));
-        assert_eq!(parse(&with("tenant", json!("a b")), "x", 1024), Err(Rejection::BadTenant));
+        assert_eq!(
+            parse(&with("specversion", json!("0.3")), "x", 1024),
+            Err(Rejection::SpecVersion)
+        );
+        assert_eq!(
+            parse(&with("id", json!("")), "x", 1024),
+            Err(Rejection::MissingId)
+        );
+        assert_eq!(
+            parse(&with("id", json!("i".repeat(257))), "x", 4096),
+            Err(Rejection::IdTooLong)
+        );
+        assert_eq!(
+            parse(&with("source", json!(null)), "x", 1024),
+            Err(Rejection::MissingSource)
+        );
+        assert_eq!(
+            parse(&body(ok.clone()), "y", 1024),
+            Err(Rejection::TypeMismatch)
+        );
+        assert_eq!(
+            parse(&with("data", json!([1])), "x", 1024),
+            Err(Rejection::DataNotObject)
+        );
+        assert_eq!(
+            parse(&with("tenant", json!("a b")), "x", 1024),
+            Err(Rejection::BadTenant)
+        );
         assert_eq!(parse(&body(ok), "x", 10), Err(Rejection::TooLarge));
     }
 }

@@ -20,7 +20,12 @@ pub struct WorkflowRef {
 #[serde(tag = "action")]
 pub enum TaskAction {
     #[serde(rename = "agent.run")]
-    AgentRun { agent: String, task: Option<Value>, input: Value, variables: Value },
+    AgentRun {
+        agent: String,
+        task: Option<Value>,
+        input: Value,
+        variables: Value,
+    },
 }
 
 impl TaskAction {

@@ -10,7 +10,8 @@ pub fn format(at: DateTime<Utc>) -> String {
 mod tests {
     #[test]
     fn millis_and_z() {
-        let at = chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid timestamp");
+        let at =
+            chrono::DateTime::from_timestamp(1_700_000_000, 123_456_789).expect("valid timestamp");
         assert_eq!(super::format(at), "2023-11-14T22:13:20.123Z");
     }
 }

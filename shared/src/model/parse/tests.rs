@@ -4,7 +4,13 @@ use super::*;
 
 fn codes(source: &str) -> Vec<String> {
     let compiled = compile(source, SourceFormat::Yaml);
-    compiled.diagnostics.errors.iter().chain(&compiled.diagnostics.warnings).map(|d| d.code.clone()).collect()
+    compiled
+        .diagnostics
+        .errors
+        .iter()
+        .chain(&compiled.diagnostics.warnings)
+        .map(|d| d.code.clone())
+        .collect()
 }
 
 const CHAIN: &str = r#"
@@ -30,13 +36,22 @@ states:
 #[test]
 fn a_valid_chain_compiles_to_ir() {
     let compiled = compile(CHAIN, SourceFormat::Yaml);
-    assert!(compiled.diagnostics.errors.is_empty(), "{:?}", compiled.diagnostics);
+    assert!(
+        compiled.diagnostics.errors.is_empty(),
+        "{:?}",
+        compiled.diagnostics
+    );
     let wf = compiled.workflow.expect("workflow");
     assert_eq!(wf.id, "order-pipeline");
     assert_eq!(wf.definition_version.as_deref(), Some("1.0"));
-    assert_eq!(wf.trigger.as_ref().map(|t| t.signal.as_str()), Some("order.created"));
+    assert_eq!(
+        wf.trigger.as_ref().map(|t| t.signal.as_str()),
+        Some("order.created")
+    );
     assert_eq!(wf.start, "defaults");
-    let StateKind::Operation(op) = &wf.states[1].kind else { panic!("operation expected") };
+    let StateKind::Operation(op) = &wf.states[1].kind else {
+        panic!("operation expected")
+    };
     assert_eq!(op.retry.max_attempts, 3);
     assert_eq!(op.effective_timeout_seconds(), 5);
     assert_eq!(op.result_path.as_deref(), Some("steps.check"));
@@ -59,11 +74,19 @@ states:
     end: true
 "#;
     let compiled = compile(source, SourceFormat::Yaml);
-    assert!(compiled.diagnostics.errors.is_empty(), "{:?}", compiled.diagnostics);
+    assert!(
+        compiled.diagnostics.errors.is_empty(),
+        "{:?}",
+        compiled.diagnostics
+    );
     let wf = compiled.workflow.expect("workflow");
     assert_eq!(wf.start, "check");
     assert_eq!(wf.states[0].transition, Transition::Next("notify".into()));
-    let StateKind::Operation(Operation { action: Action::AgentRun(call), .. }) = &wf.states[0].kind else {
+    let StateKind::Operation(Operation {
+        action: Action::AgentRun(call),
+        ..
+    }) = &wf.states[0].kind
+    else {
         panic!("agent call expected")
     };
     assert_eq!(call.agent, "pod-checker");
@@ -80,18 +103,36 @@ fn mistakes_have_stable_codes() {
     let duplicate = "id: x\nstates:\n  - name: a\n    type: inject\n    next: a2\n  - name: a2\n    type: inject\n    end: true\n  - name: a\n    type: inject\n    end: true\n";
     assert!(codes(duplicate).contains(&"DUPLICATE_STATE".into()));
 
-    assert!(codes("id: x\nstart: zz\nstates:\n  - name: a\n    type: inject\n    end: true\n").contains(&"INVALID_START".into()));
-    assert!(codes("id: x\nstates:\n  - name: a\n    type: teleport\n    end: true\n").contains(&"UNKNOWN_STATE_TYPE".into()));
-    assert!(codes("id: x\nstates:\n  - name: a\n    type: inject\n    next: a\n").contains(&"MISSING_END".into()));
-    assert!(codes("id: x\nstates:\n  - name: a\n    type: inject\n").contains(&"MISSING_TRANSITION".into()));
+    assert!(
+        codes("id: x\nstart: zz\nstates:\n  - name: a\n    type: inject\n    end: true\n")
+            .contains(&"INVALID_START".into())
+    );
+    assert!(
+        codes("id: x\nstates:\n  - name: a\n    type: teleport\n    end: true\n")
+            .contains(&"UNKNOWN_STATE_TYPE".into())
+    );
+    assert!(
+        codes("id: x\nstates:\n  - name: a\n    type: inject\n    next: a\n")
+            .contains(&"MISSING_END".into())
+    );
+    assert!(
+        codes("id: x\nstates:\n  - name: a\n    type: inject\n")
+            .contains(&"MISSING_TRANSITION".into())
+    );
     assert!(codes("id: x\nstates: []\n").contains(&"MISSING_FIELD".into()));
-    assert!(codes("states:\n  - name: a\n    type: inject\n    end: true\n").contains(&"MISSING_FIELD".into()));
+    assert!(
+        codes("states:\n  - name: a\n    type: inject\n    end: true\n")
+            .contains(&"MISSING_FIELD".into())
+    );
     assert!(codes("id: x\nstates:\n  - name: a\n    type: operation\n    action: agent.run\n    input: { agent: Bad.Name }\n    end: true\n").contains(&"INVALID_AGENT_NAME".into()));
 }
 
 #[test]
 fn unknown_fields_are_warnings_not_errors() {
-    let compiled = compile("id: x\noutputSchema: {}\nfoo: 1\nstates:\n  - name: a\n    type: inject\n    end: true\n", SourceFormat::Yaml);
+    let compiled = compile(
+        "id: x\noutputSchema: {}\nfoo: 1\nstates:\n  - name: a\n    type: inject\n    end: true\n",
+        SourceFormat::Yaml,
+    );
     assert!(compiled.workflow.is_some());
     assert_eq!(compiled.diagnostics.warnings.len(), 1);
     assert_eq!(compiled.diagnostics.warnings[0].code, "UNKNOWN_FIELD");
@@ -117,7 +158,17 @@ fn oversized_sources_are_refused_clearly() {
 
 #[test]
 fn garbage_never_panics() {
-    for source in ["", "~", "[]", "42", "id: [1]", "states: 7", "id: x\nstates: [1, null, {}]", "\u{0}\u{1}", "id: x\nstates:\n - {name: a, type: operation, end: true, retry: {maxAttempts: -1}}"] {
+    for source in [
+        "",
+        "~",
+        "[]",
+        "42",
+        "id: [1]",
+        "states: 7",
+        "id: x\nstates: [1, null, {}]",
+        "\u{0}\u{1}",
+        "id: x\nstates:\n - {name: a, type: operation, end: true, retry: {maxAttempts: -1}}",
+    ] {
         let _ = compile(source, SourceFormat::Yaml);
         let _ = compile(source, SourceFormat::Json);
     }

@@ -1,0 +1,170 @@
+//! The control plane (PROTOCOL §4): request/reply on `wf.ctl.>` in one queue
+//! group. Handlers only translate requests into store and driver calls;
+//! decisions stay in the state machine.
+
+mod agents;
+mod runs;
+pub mod workflows;
+
+use crate::driver::Driver;
+use futures::StreamExt;
+use junction_shared::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
+use junction_shared::wire::signal::is_valid_tenant;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use tokio::sync::{Semaphore, watch};
+
+/// Queue group shared by every coordinator.
+pub const QUEUE_GROUP: &str = "junction-coordinators";
+
+/// A parsed request: its fields and the tenant it acts in.
+pub struct Request {
+    pub fields: Map<String, Value>,
+    pub tenant: String,
+}
+
+impl Request {
+    fn new(fields: Map<String, Value>) -> Result<Self, ControlError> {
+        let tenant = match fields.get("tenant") {
+            None | Some(Value::Null) => "default".to_owned(),
+            Some(Value::String(t)) if is_valid_tenant(t) => t.clone(),
+            Some(other) => {
+                return Err(ControlError::invalid(format!(
+                    "tenant {other} must match [A-Za-z0-9_.-]{{1,64}}"
+                )));
+            }
+        };
+        Ok(Self { fields, tenant })
+    }
+
+    /// A required string field.
+    pub fn string(&self, key: &str) -> Result<&str, ControlError> {
+        self.optional_string(key)?
+            .ok_or_else(|| ControlError::invalid(format!("`{key}` is required")))
+    }
+
+    pub fn optional_string(&self, key: &str) -> Result<Option<&str>, ControlError> {
+        match self.fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ControlError::invalid(format!("`{key}` must be a string"))),
+        }
+    }
+
+    pub fn optional_i64(&self, key: &str) -> Result<Option<i64>, ControlError> {
+        match self.fields.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| ControlError::invalid(format!("`{key}` must be an integer"))),
+        }
+    }
+
+    /// `limit`: default 100, at most 1000 (PROTOCOL §8.15).
+    pub fn limit(&self) -> Result<i64, ControlError> {
+        match self.optional_i64("limit")? {
+            None => Ok(100),
+            Some(n) if (1..=1000).contains(&n) => Ok(n),
+            Some(_) => Err(ControlError::invalid("`limit` must be between 1 and 1000")),
+        }
+    }
+}
+
+pub type Reply = Result<Value, ControlError>;
+
+/// Serves control requests until `stop` flips, then waits for in-flight replies.
+pub async fn serve(
+    driver: Driver,
+    members_role: Arc<crate::members::Membership>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let subjects = driver.subjects.clone();
+    let mut requests = driver
+        .client
+        .queue_subscribe(subjects.control_wildcard(), QUEUE_GROUP.to_owned())
+        .await?;
+    let in_flight = Arc::new(Semaphore::new(256));
+    loop {
+        let message = tokio::select! {
+            message = requests.next() => message,
+            _ = stop.changed() => break,
+        };
+        let Some(message) = message else { break };
+        let Some(reply_to) = message.reply.clone() else {
+            continue;
+        };
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            break;
+        };
+        let driver = driver.clone();
+        let members = members_role.clone();
+        tokio::spawn(async move {
+            let suffix = driver
+                .subjects
+                .control_suffix(&message.subject)
+                .unwrap_or_default()
+                .to_owned();
+            let body = match handle(&driver, &members, &suffix, &message.payload).await {
+                Ok(fields) => ok_reply(fields),
+                Err(error) => {
+                    if error.code == ErrorCode::Internal {
+                        tracing::error!(subject = %message.subject, error = %error.message, "control request failed");
+                    }
+                    error.to_reply()
+                }
+            };
+            let bytes = serde_json::to_vec(&body).unwrap_or_default();
+            if let Err(error) = driver.client.publish(reply_to, bytes.into()).await {
+                tracing::warn!(%error, "could not send control reply");
+            }
+            drop(permit);
+        });
+    }
+    let _ = requests.unsubscribe().await;
+    let _ = in_flight.acquire_many(256).await;
+    Ok(())
+}
+
+async fn handle(
+    driver: &Driver,
+    members: &crate::members::Membership,
+    suffix: &str,
+    payload: &[u8],
+) -> Reply {
+    let request = Request::new(parse_request(payload)?)?;
+    let parts: Vec<&str> = suffix.split('.').collect();
+    match parts.as_slice() {
+        ["workflows", "put"] => workflows::put(driver, &request).await,
+        ["workflows", "validate"] => workflows::validate(driver, &request).await,
+        ["workflows", "get"] => workflows::get(driver, &request).await,
+        ["workflows", "list"] => workflows::list(driver, &request).await,
+        ["agents", "put"] => agents::put(driver, &request).await,
+        ["agents", "list"] => agents::list(driver, &request).await,
+        ["agents", "delete"] => agents::delete(driver, &request).await,
+        ["run", "start"] => runs::start(driver, &request).await,
+        ["runs", "list"] => runs::list(driver, &request).await,
+        ["run", run_id, "get"] => runs::get(driver, run_id).await,
+        ["run", run_id, "events"] => runs::events(driver, run_id, &request).await,
+        ["run", _, "cancel" | "pause" | "resume" | "signal"]
+        | ["approvals", "list"]
+        | ["approval", _, "approve" | "reject"] => Err(ControlError::new(
+            ErrorCode::Unavailable,
+            format!("`{suffix}` is not supported by this release yet"),
+        )),
+        ["cluster", "members"] => members.list().await,
+        _ => Err(ControlError::not_found(format!(
+            "unknown control subject `wf.ctl.{suffix}`"
+        ))),
+    }
+}
+
+/// Maps an internal failure to `INTERNAL` (or `UNAVAILABLE` when the database is away).
+pub fn internal(error: impl std::fmt::Display) -> ControlError {
+    let message = error.to_string();
+    if message.contains("database unavailable") || message.contains("connection") {
+        ControlError::new(ErrorCode::Unavailable, message)
+    } else {
+        ControlError::internal(message)
+    }
+}

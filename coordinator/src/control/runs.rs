@@ -1,0 +1,130 @@
+//! `wf.ctl.run.start`, `wf.ctl.runs.list`, `wf.ctl.run.<id>.get|events`.
+
+use super::{Reply, Request, internal};
+use crate::driver::{Driver, StartRequest};
+use junction_shared::ids::is_valid_id;
+use junction_shared::status::RunStatus;
+use junction_shared::store::RunFilter;
+use junction_shared::wire::control::{ControlError, ErrorCode};
+use serde_json::{Map, Value, json};
+
+pub async fn start(driver: &Driver, request: &Request) -> Reply {
+    let workflow_id = request.string("workflow_id")?;
+    let input = match request.fields.get("input") {
+        None | Some(Value::Null) => Value::Object(Map::new()),
+        Some(input @ Value::Object(_)) => input.clone(),
+        Some(_) => return Err(ControlError::invalid("`input` must be an object")),
+    };
+    let input_size = serde_json::to_vec(&input).map_or(0, |b| b.len());
+    if input_size > driver.payload_limit {
+        return Err(ControlError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "input is {input_size} bytes; the limit is {}",
+                driver.payload_limit
+            ),
+        ));
+    }
+    let version = request.optional_i64("version")?.map(|v| v as i32);
+    let record = driver
+        .store
+        .get_definition(&request.tenant, workflow_id, version)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ControlError::not_found(format!("workflow `{workflow_id}` not found")))?;
+    let workflow = driver
+        .catalog
+        .get_or_compile(&request.tenant, workflow_id, record.version, record.ir)
+        .map_err(internal)?;
+    workflow
+        .check_input(&input)
+        .map_err(|message| ControlError::new(ErrorCode::InputSchema, message))?;
+    let dedupe_key = request
+        .optional_string("idempotency_key")?
+        .map(|k| format!("key:{k}"));
+    let started = driver
+        .start_run(StartRequest {
+            tenant: request.tenant.clone(),
+            workflow,
+            input,
+            signal: None,
+            causation_id: None,
+            correlation_id: request
+                .optional_string("correlation_id")?
+                .map(str::to_owned),
+            dedupe_key,
+        })
+        .await
+        .map_err(internal)?;
+    Ok(json!({ "run_id": started.run_id, "created": started.created }))
+}
+
+pub async fn list(driver: &Driver, request: &Request) -> Reply {
+    let status = request
+        .optional_string("status")?
+        .map(|s| {
+            s.parse::<RunStatus>()
+                .map_err(|_| ControlError::invalid(format!("unknown status `{s}`")))
+        })
+        .transpose()?;
+    let filter = RunFilter {
+        tenant: request.tenant.clone(),
+        workflow_id: request.optional_string("workflow_id")?.map(str::to_owned),
+        status,
+        causation_id: request.optional_string("causation_id")?.map(str::to_owned),
+        correlation_id: request
+            .optional_string("correlation_id")?
+            .map(str::to_owned),
+        limit: request.limit()?,
+        cursor: request.optional_string("cursor")?.map(str::to_owned),
+    };
+    let (runs, more) = driver.store.list_runs(&filter).await.map_err(internal)?;
+    let next_cursor = if more {
+        runs.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let mut reply = json!({ "runs": runs });
+    if let Some(cursor) = next_cursor {
+        reply["next_cursor"] = Value::String(cursor);
+    }
+    Ok(reply)
+}
+
+fn checked_id(run_id: &str) -> Result<(), ControlError> {
+    if is_valid_id(run_id) {
+        Ok(())
+    } else {
+        Err(ControlError::invalid(format!(
+            "run id {run_id:?} is not valid"
+        )))
+    }
+}
+
+pub async fn get(driver: &Driver, run_id: &str) -> Reply {
+    checked_id(run_id)?;
+    let run = driver.store.get_run(run_id).await.map_err(internal)?;
+    let run = run.ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
+    Ok(json!({ "run": run }))
+}
+
+pub async fn events(driver: &Driver, run_id: &str, request: &Request) -> Reply {
+    checked_id(run_id)?;
+    let after = request.optional_i64("after_seq")?.unwrap_or(0);
+    let limit = request.limit()?;
+    if driver
+        .store
+        .run_tenant(run_id)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(ControlError::not_found(format!("run `{run_id}` not found")));
+    }
+    let events = driver
+        .store
+        .events(run_id, after, limit)
+        .await
+        .map_err(internal)?;
+    Ok(json!({ "events": events }))
+}

@@ -1,0 +1,126 @@
+//! `wf.ctl.workflows.*`: put, validate, get, list.
+
+use super::{Reply, Request, internal};
+use crate::driver::Driver;
+use junction_shared::model::parse::Compiled;
+use junction_shared::model::{Diagnostic, Diagnostics, SourceFormat, compile};
+use junction_shared::store::NewDefinition;
+use junction_shared::wire::control::{ControlError, ErrorCode};
+use serde_json::json;
+
+fn source_of(request: &Request) -> Result<(&str, SourceFormat), ControlError> {
+    let source = request.string("source")?;
+    let format = match request.optional_string("format")? {
+        None => SourceFormat::Yaml,
+        Some(name) => SourceFormat::parse(name)
+            .ok_or_else(|| ControlError::invalid(format!("format `{name}` is not supported (yaml or json; star arrives with the Starlark front end)")))?,
+    };
+    Ok((source, format))
+}
+
+/// Compiles and adds the checks that need more than the source.
+pub fn check(source: &str, format: SourceFormat) -> Compiled {
+    let mut compiled = compile(source, format);
+    if let Some(workflow) = &compiled.workflow {
+        let mut extra = Diagnostics::default();
+        if let Some(schema) = &workflow.input_schema
+            && let Err(e) = jsonschema::validator_for(schema)
+        {
+            extra.push(Diagnostic::new(
+                "INVALID_SCHEMA",
+                "inputSchema",
+                format!("inputSchema is not a valid JSON Schema: {e}"),
+            ));
+        }
+        if workflow
+            .trigger
+            .as_ref()
+            .is_some_and(|t| t.filter.is_some())
+        {
+            extra.push(Diagnostic::new(
+                "UNSUPPORTED_FEATURE",
+                "trigger.filter",
+                "trigger filters arrive with the Starlark expression engine",
+            ));
+        }
+        if extra.has_errors() {
+            compiled.workflow = None;
+        }
+        compiled.diagnostics.errors.extend(extra.errors);
+        compiled.diagnostics.warnings.extend(extra.warnings);
+    }
+    compiled
+}
+
+pub async fn put(driver: &Driver, request: &Request) -> Reply {
+    let (source, format) = source_of(request)?;
+    let compiled = check(source, format);
+    let Some(workflow) = compiled.workflow else {
+        let all: Vec<_> = compiled
+            .diagnostics
+            .errors
+            .iter()
+            .chain(&compiled.diagnostics.warnings)
+            .collect();
+        return Err(ControlError::new(
+            ErrorCode::ValidationFailed,
+            format!(
+                "the definition has {} error(s)",
+                compiled.diagnostics.errors.len()
+            ),
+        )
+        .with_details(json!({ "diagnostics": all })));
+    };
+    let outcome = driver
+        .store
+        .put_definition(&NewDefinition {
+            tenant: &request.tenant,
+            workflow: &workflow,
+            source,
+            format: format.as_str(),
+        })
+        .await
+        .map_err(internal)?;
+    if outcome.created {
+        tracing::info!(workflow_id = %workflow.id, version = outcome.version, tenant = %request.tenant, "workflow stored");
+    }
+    Ok(
+        json!({ "id": workflow.id, "version": outcome.version, "created": outcome.created, "warnings": compiled.diagnostics.warnings }),
+    )
+}
+
+pub async fn validate(_driver: &Driver, request: &Request) -> Reply {
+    let (source, format) = source_of(request)?;
+    let compiled = check(source, format);
+    Ok(json!({ "errors": compiled.diagnostics.errors, "warnings": compiled.diagnostics.warnings }))
+}
+
+pub async fn get(driver: &Driver, request: &Request) -> Reply {
+    let id = request.string("id")?;
+    let version = request.optional_i64("version")?.map(|v| v as i32);
+    let found = driver
+        .store
+        .get_definition(&request.tenant, id, version)
+        .await
+        .map_err(internal)?;
+    let record =
+        found.ok_or_else(|| ControlError::not_found(format!("workflow `{id}` not found")))?;
+    Ok(json!({ "workflow": {
+        "id": record.workflow_id,
+        "version": record.version,
+        "definition_version": record.definition_version,
+        "source": record.source,
+        "format": record.format,
+        "created_at": record.created_at,
+    }}))
+}
+
+pub async fn list(driver: &Driver, request: &Request) -> Reply {
+    let rows = driver
+        .store
+        .list_definitions(&request.tenant)
+        .await
+        .map_err(internal)?;
+    let workflows: Vec<_> = rows.into_iter().map(|(id, version, name, updated_at)| json!({ "id": id, "version": version, "name": name, "updated_at": updated_at })).collect();
+    Ok(json!({ "workflows": workflows }))
+}

@@ -1,0 +1,290 @@
+//! The thin driver around the pure state machine: load the run under its
+//! lock, apply an input, persist the resulting write, then publish its outbox.
+//! Signals, `run.start`, step events and timers all come through here.
+
+use crate::catalog::{Catalog, CompiledWorkflow};
+use crate::write::{self, WriteContext};
+use chrono::Utc;
+use junction_shared::bus::Subjects;
+use junction_shared::engine::{self, Effect, EventDraft, InlineStep, Input, RunMeta, RunState};
+use junction_shared::fault::{self, Faults};
+use junction_shared::ids::RunId;
+use junction_shared::outbox::Publisher;
+use junction_shared::status::StepStatus;
+use junction_shared::store::{
+    CreateOutcome, FireOutcome, LockedRun, NewRun, OutboxMessage, Store, TransitionWrite,
+};
+use junction_shared::wire::error::codes;
+use junction_shared::wire::{ErrorInfo, EventType};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// Everything needed to start one run.
+#[derive(Debug)]
+pub struct StartRequest {
+    pub tenant: String,
+    pub workflow: Arc<CompiledWorkflow>,
+    pub input: Value,
+    /// The whole CloudEvent for signal-started runs.
+    pub signal: Option<Value>,
+    pub causation_id: Option<String>,
+    /// Defaults to the run id.
+    pub correlation_id: Option<String>,
+    /// `signal:<id>` or `key:<idempotency key>`.
+    pub dedupe_key: Option<String>,
+}
+
+/// The run a start produced or found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub run_id: String,
+    pub created: bool,
+}
+
+/// Shared by every coordinator task. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Driver {
+    pub store: Store,
+    pub catalog: Catalog,
+    pub publisher: Publisher,
+    /// The NATS connection, for control replies.
+    pub client: async_nats::Client,
+    pub subjects: Subjects,
+    pub faults: Faults,
+    /// Largest task payload, in bytes.
+    pub payload_limit: usize,
+    /// Wakes the timer loop when a transition stored a timer.
+    pub timers_changed: Arc<Notify>,
+}
+
+impl Driver {
+    /// Starts a run unless its dedupe key was seen before.
+    pub async fn start_run(&self, request: StartRequest) -> anyhow::Result<Started> {
+        let run_id = RunId::from_uuid(uuid::Uuid::now_v7());
+        let correlation_id = request
+            .correlation_id
+            .clone()
+            .unwrap_or_else(|| run_id.to_string());
+        let meta = RunMeta {
+            run_id: run_id.clone(),
+            tenant: request.tenant.clone(),
+            version: request.workflow.version,
+        };
+        let mut state = RunState::new();
+        let input = Input::Start {
+            input: request.input.clone(),
+            signal: request.signal,
+            causation_id: request.causation_id.clone(),
+            correlation_id: correlation_id.clone(),
+        };
+        let write = self.transition(&request.workflow, &meta, &mut state, input, 0);
+        let new_run = NewRun {
+            run_id: run_id.to_string(),
+            tenant: request.tenant,
+            workflow_id: request.workflow.workflow.id.clone(),
+            version: request.workflow.version,
+            input: request.input,
+            causation_id: request.causation_id,
+            correlation_id,
+            dedupe_key: request.dedupe_key,
+        };
+        let has_timers = !write.timers.is_empty();
+        match self.store.create_run(&new_run, write).await? {
+            CreateOutcome::Created(messages) => {
+                tracing::info!(run_id = %run_id, workflow_id = %new_run.workflow_id, "run started");
+                self.after_commit(&messages, has_timers).await;
+                Ok(Started {
+                    run_id: run_id.to_string(),
+                    created: true,
+                })
+            }
+            CreateOutcome::Existing(existing) => Ok(Started {
+                run_id: existing,
+                created: false,
+            }),
+        }
+    }
+
+    /// Applies `input` to a run under its lock. `Ok(false)`: nothing changed.
+    pub async fn advance(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i32,
+        run_id: &str,
+        input: Input,
+    ) -> anyhow::Result<bool> {
+        let Some(workflow) = self.catalog.get(tenant, workflow_id, version).await? else {
+            anyhow::bail!(
+                "run {run_id} is pinned to {workflow_id} v{version}, which is not stored"
+            );
+        };
+        let mut has_timers = false;
+        let outcome = self
+            .store
+            .advance_run(run_id, |locked| {
+                let write = self.decide(&workflow, locked, input)?;
+                has_timers = !write.timers.is_empty();
+                Some(write)
+            })
+            .await?;
+        match outcome {
+            Some(messages) => {
+                self.after_commit(&messages, has_timers).await;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Fires every due timer. Returns when none is due.
+    pub async fn fire_due_timers(&self) -> anyhow::Result<()> {
+        loop {
+            // Load the workflow first so the transaction's closure stays synchronous.
+            let Some((tenant, workflow_id, version)) = self.store.peek_due_timer().await? else {
+                return Ok(());
+            };
+            let Some(workflow) = self.catalog.get(&tenant, &workflow_id, version).await? else {
+                anyhow::bail!("timer for {workflow_id} v{version}, which is not stored");
+            };
+            let mut has_timers = false;
+            let outcome = self
+                .store
+                .fire_next_timer(|timer, locked| {
+                    if (
+                        locked.tenant.as_str(),
+                        locked.workflow_id.as_str(),
+                        locked.version,
+                    ) != (tenant.as_str(), workflow_id.as_str(), version)
+                    {
+                        return None;
+                    }
+                    let input = Input::TimerFired {
+                        step_id: timer.step_id.clone()?,
+                        attempt: timer.attempt?,
+                    };
+                    let write = self.decide(&workflow, locked, input)?;
+                    has_timers = !write.timers.is_empty();
+                    Some(write)
+                })
+                .await?;
+            match outcome {
+                FireOutcome::Idle => return Ok(()),
+                FireOutcome::Fired(messages) => self.after_commit(&messages, has_timers).await,
+            }
+        }
+    }
+
+    /// Pure part of an advance: snapshot + input → write, or `None` for no change.
+    fn decide(
+        &self,
+        workflow: &CompiledWorkflow,
+        locked: &LockedRun,
+        input: Input,
+    ) -> Option<TransitionWrite> {
+        let mut state = match RunState::deserialize(&locked.state) {
+            Ok(state) => state,
+            Err(error) => {
+                tracing::error!(run_id = %locked.run_id, %error, "stored run state is unreadable; leaving the run alone");
+                return None;
+            }
+        };
+        let meta = RunMeta {
+            run_id: RunId::new(locked.run_id.clone()),
+            tenant: locked.tenant.clone(),
+            version: locked.version,
+        };
+        let write = self.transition(workflow, &meta, &mut state, input, locked.last_seq);
+        (!write.events.is_empty() || !write.attempts.is_empty() || !write.timers.is_empty())
+            .then_some(write)
+    }
+
+    fn transition(
+        &self,
+        workflow: &CompiledWorkflow,
+        meta: &RunMeta,
+        state: &mut RunState,
+        input: Input,
+        last_seq: i64,
+    ) -> TransitionWrite {
+        let now = Utc::now();
+        let effects = engine::apply(&workflow.workflow, meta, state, input, now);
+        let effects = self.enforce_payload_limit(workflow, meta, state, effects, now);
+        let cx = WriteContext {
+            subjects: &self.subjects,
+            meta,
+            workflow_id: &workflow.workflow.id,
+            last_seq,
+            now,
+        };
+        write::build(&cx, state, effects)
+    }
+
+    /// A task too large to publish fails its step with `PAYLOAD_TOO_LARGE`
+    /// instead of being dispatched, so the run fails clearly and never hangs.
+    fn enforce_payload_limit(
+        &self,
+        workflow: &CompiledWorkflow,
+        meta: &RunMeta,
+        state: &mut RunState,
+        effects: Vec<Effect>,
+        now: chrono::DateTime<Utc>,
+    ) -> Vec<Effect> {
+        let mut out = Vec::with_capacity(effects.len());
+        for effect in effects {
+            let Effect::Dispatch(task) = &effect else {
+                out.push(effect);
+                continue;
+            };
+            let size = serde_json::to_vec(task).map_or(usize::MAX, |b| b.len());
+            if size <= self.payload_limit {
+                out.push(effect);
+                continue;
+            }
+            let error = ErrorInfo::new(
+                codes::PAYLOAD_TOO_LARGE,
+                format!(
+                    "step input is {size} bytes; the limit is {}",
+                    self.payload_limit
+                ),
+            )
+            .not_retryable();
+            let step = engine::StepRef {
+                step_id: task.step_id.clone(),
+                state: task.state.clone(),
+                path: task.path.clone(),
+                attempt: task.attempt,
+            };
+            out.push(Effect::Emit(EventDraft {
+                kind: EventType::StepFailed,
+                step: Some(step.clone()),
+                data: json!({ "error": error }),
+            }));
+            out.push(Effect::RecordInline(InlineStep {
+                step,
+                status: StepStatus::Failed,
+                input: Value::Null,
+                output: None,
+                error: Some(error.clone()),
+            }));
+            let failed = Input::StepFailed {
+                step_id: task.step_id.clone(),
+                attempt: task.attempt,
+                error,
+            };
+            out.extend(engine::apply(&workflow.workflow, meta, state, failed, now));
+        }
+        out
+    }
+
+    async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {
+        self.faults
+            .hit(fault::COORDINATOR_AFTER_COMMIT_BEFORE_PUBLISH);
+        if has_timers {
+            self.timers_changed.notify_one();
+        }
+        self.publisher.publish(messages).await;
+    }
+}

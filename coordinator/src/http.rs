@@ -1,0 +1,78 @@
+//! The coordinator's HTTP listener: `/healthz`, `/readyz` and `/metrics`
+//! (Prometheus text). The full REST API and SSE arrive with the operator issue.
+
+use crate::metrics::Metrics;
+use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use junction_shared::store::Store;
+use std::fmt::Write;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+#[derive(Clone)]
+struct AppState {
+    store: Store,
+    metrics: Metrics,
+}
+
+/// Binds `listen` (port 0 picks one) and returns the listener and its address.
+pub async fn bind(listen: &str) -> anyhow::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?.to_string();
+    Ok((listener, addr))
+}
+
+/// Serves until `stop` flips.
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    metrics: Metrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(render_metrics))
+        .with_state(AppState { store, metrics });
+    let shutdown = async move {
+        let _ = stop.changed().await;
+    };
+    if let Err(error) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
+        tracing::warn!(%error, "http server stopped");
+    }
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+    }
+}
+
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# HELP junction_signals_rejected_total Signals rejected at intake, by reason."
+    );
+    let _ = writeln!(text, "# TYPE junction_signals_rejected_total counter");
+    for (reason, count) in state.metrics.signals_rejected() {
+        let _ = writeln!(
+            text,
+            "junction_signals_rejected_total{{reason=\"{reason}\"}} {count}"
+        );
+    }
+    if let Ok(lag) = state.store.outbox_len().await {
+        let _ = writeln!(
+            text,
+            "# HELP junction_outbox_pending Outbox rows not yet published."
+        );
+        let _ = writeln!(text, "# TYPE junction_outbox_pending gauge");
+        let _ = writeln!(text, "junction_outbox_pending {lag}");
+    }
+    ([("content-type", "text/plain; version=0.0.4")], text)
+}

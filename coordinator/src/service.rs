@@ -1,0 +1,213 @@
+//! Wires the coordinator together and runs it until shutdown: migrations,
+//! streams, file sync, then signal intake, event intake, timers, the outbox
+//! relay, the control plane, membership and HTTP. Shutdown is staged: stop
+//! pulling, drain in-flight work within the deadline, leave the member list.
+
+use crate::catalog::Catalog;
+use crate::consume::consume;
+use crate::driver::Driver;
+use crate::members::Membership;
+use crate::metrics::Metrics;
+use crate::{control, events, http, signals, sync, timers};
+use anyhow::Context;
+use junction_shared::bus::{Bus, ConsumerSettings};
+use junction_shared::config::{Config, default_member_id};
+use junction_shared::fault::Faults;
+use junction_shared::membership::{self, Member};
+use junction_shared::outbox::{self, Publisher};
+use junction_shared::store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore, watch};
+
+/// A startup failure: the process exits with status 2.
+#[derive(Debug)]
+pub struct StartupError(pub anyhow::Error);
+
+/// Applies migrations and exits (`junction-coordinator migrate`).
+pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
+    let store = Store::new(&config.database.url, 2)?;
+    Ok(store.migrate().await?)
+}
+
+/// Runs the coordinator until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+    let started = start(&config).await.map_err(StartupError)?;
+    shutdown.await;
+    tracing::info!(
+        drain_seconds = config.shutdown.drain_seconds,
+        "shutting down: stopping intake, draining in-flight work"
+    );
+    started
+        .stop(Duration::from_secs(config.shutdown.drain_seconds))
+        .await;
+    Ok(())
+}
+
+struct Running {
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    in_flight: Arc<Semaphore>,
+    capacity: u32,
+    janitor: outbox::Janitor,
+    driver: Driver,
+    metrics: Metrics,
+}
+
+async fn start(config: &Config) -> anyhow::Result<Running> {
+    let member_id = config
+        .coordinator
+        .id
+        .clone()
+        .unwrap_or_else(default_member_id);
+    let store = Store::new(&config.database.url, config.database.pool_size)?;
+    let applied = store.migrate().await.context("apply migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(?applied, "migrations applied");
+    }
+    let bus = Bus::connect(
+        &config.nats.url,
+        &config.nats.prefix,
+        &format!("junction-coordinator {member_id}"),
+    )
+    .await?;
+    let settings = ConsumerSettings {
+        task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
+        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
+    };
+    bus.ensure_streams(&settings).await?;
+    if let Some(dir) = &config.agents.dir {
+        let count = sync::sync_agents(&store, dir)
+            .await
+            .context("sync agents")?;
+        tracing::info!(dir = %dir.display(), count, "agents synced");
+    }
+    if let Some(dir) = &config.definitions.dir {
+        let (ok, failed) = sync::sync_workflows(&store, dir)
+            .await
+            .context("sync workflows")?;
+        tracing::info!(dir = %dir.display(), ok, failed, "workflows synced");
+    }
+    let (listener, http_addr) = http::bind(&config.http.listen).await?;
+    let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
+    let driver = Driver {
+        store: store.clone(),
+        catalog: Catalog::new(store.clone()),
+        publisher: publisher.clone(),
+        client: bus.client.clone(),
+        subjects: bus.subjects.clone(),
+        faults: Faults::new(config.fault.point.clone()),
+        payload_limit: config.limits.payload_bytes,
+        timers_changed: Arc::new(Notify::new()),
+    };
+    let metrics = Metrics::default();
+    let (stop, stop_rx) = watch::channel(false);
+    let capacity = config.coordinator.concurrency as u32;
+    let in_flight = Arc::new(Semaphore::new(capacity as usize));
+    let membership = Arc::new(Membership {
+        store: store.clone(),
+    });
+    let member = Member {
+        id: member_id.clone(),
+        role: "coordinator",
+        http_addr: Some(http_addr.clone()),
+        started_at: chrono::Utc::now(),
+    };
+
+    let signal_stream = bus.signal_intake_consumer().await?;
+    let event_stream = bus.event_intake_consumer().await?;
+    let mut tasks = Vec::new();
+    let signal_limit = config.limits.signal_bytes;
+    {
+        let (driver, metrics) = (driver.clone(), metrics.clone());
+        tasks.push(tokio::spawn(consume(
+            "signals",
+            signal_stream,
+            in_flight.clone(),
+            stop_rx.clone(),
+            move |m| signals::handle(driver.clone(), metrics.clone(), signal_limit, m),
+        )));
+    }
+    {
+        let driver = driver.clone();
+        tasks.push(tokio::spawn(consume(
+            "events",
+            event_stream,
+            in_flight.clone(),
+            stop_rx.clone(),
+            move |m| events::handle(driver.clone(), m),
+        )));
+    }
+    tasks.push(tokio::spawn(timers::run(driver.clone(), stop_rx.clone())));
+    {
+        let mut stop = stop_rx.clone();
+        let relay_stop = async move {
+            let _ = stop.changed().await;
+        };
+        let grace = Duration::from_millis(config.coordinator.relay_grace_ms);
+        let interval = Duration::from_millis(config.coordinator.relay_interval_ms);
+        tasks.push(tokio::spawn(outbox::relay(
+            store.clone(),
+            publisher,
+            grace,
+            interval,
+            relay_stop,
+        )));
+    }
+    tasks.push(tokio::spawn(http::serve(
+        listener,
+        store.clone(),
+        metrics.clone(),
+        stop_rx.clone(),
+    )));
+    {
+        let (driver, membership, stop) = (driver.clone(), membership.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = control::serve(driver, membership, stop).await {
+                tracing::error!(%error, "control plane stopped");
+            }
+        }));
+    }
+    // Join the member list last: listed means ready to answer.
+    tasks.push(tokio::spawn(membership::keep(
+        store.clone(),
+        member,
+        stop_rx,
+    )));
+    tracing::info!(member_id = %member_id, http_addr = %http_addr, prefix = %bus.subjects.prefix(), "coordinator ready");
+    Ok(Running {
+        stop,
+        tasks,
+        in_flight,
+        capacity,
+        janitor,
+        driver,
+        metrics,
+    })
+}
+
+impl Running {
+    async fn stop(self, drain: Duration) {
+        let _ = self.stop.send(true);
+        let drained = tokio::time::timeout(drain, async {
+            let _ = self.in_flight.acquire_many(self.capacity).await;
+            for task in self.tasks {
+                let _ = task.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                "drain deadline passed; exiting with work in flight (it will be redelivered)"
+            );
+        }
+        let rejected = self.metrics.signals_rejected();
+        if !rejected.is_empty() {
+            tracing::info!(?rejected, "signals rejected during this run");
+        }
+        drop(self.driver);
+        self.janitor.finish(Duration::from_secs(2)).await;
+        tracing::info!("coordinator stopped");
+    }
+}

@@ -1,0 +1,96 @@
+//! Signal intake (PROTOCOL §2): validate the CloudEvent, find the workflows
+//! it triggers, start at most one run per (tenant, workflow, signal id), then
+//! ack. Invalid signals are acked, logged and counted; they never stop intake.
+
+use crate::driver::{Driver, StartRequest};
+use crate::metrics::Metrics;
+use async_nats::jetstream::{AckKind, Message};
+use junction_shared::fault;
+use junction_shared::wire::signal::{self, Rejection, Signal};
+use std::time::Duration;
+
+/// Handles one message from `SIGNAL_INTAKE`.
+pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, message: Message) {
+    let subject = message.subject.to_string();
+    let Some(signal_type) = driver.subjects.signal_type_of(&subject) else {
+        reject(
+            &metrics,
+            Rejection::TypeMismatch,
+            &subject,
+            "subject is not signals.<type>",
+        );
+        return ack(&message).await;
+    };
+    let signal = match signal::parse(&message.payload, signal_type, signal_limit) {
+        Ok(signal) => signal,
+        Err(reason) => {
+            reject(&metrics, reason, &subject, "invalid CloudEvent envelope");
+            return ack(&message).await;
+        }
+    };
+    match start_runs(&driver, &metrics, &signal).await {
+        Ok(()) => {
+            driver
+                .faults
+                .hit(fault::COORDINATOR_AFTER_COMMIT_BEFORE_ACK);
+            ack(&message).await;
+        }
+        Err(error) => {
+            // Retried after a pause; the dedupe key keeps the retry from starting twice.
+            tracing::warn!(signal_id = %signal.id, %error, "could not process signal; will retry");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+        }
+    }
+}
+
+async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyhow::Result<()> {
+    if let Some(run_id) = &signal.target_run {
+        // Delivery into a waiting run arrives with `signal.wait`.
+        tracing::info!(signal_id = %signal.id, run_id = %run_id, "signal addressed to a run; no step waits for signals in this release");
+        return Ok(());
+    }
+    let workflows = driver
+        .store
+        .definitions_triggered_by(&signal.tenant, &signal.signal_type)
+        .await?;
+    if workflows.is_empty() {
+        tracing::debug!(signal_id = %signal.id, signal_type = %signal.signal_type, "no workflow is triggered by this signal");
+    }
+    for (workflow_id, version, ir) in workflows {
+        let workflow = driver
+            .catalog
+            .get_or_compile(&signal.tenant, &workflow_id, version, ir)?;
+        if let Err(message) = workflow.check_input(&signal.data) {
+            reject(metrics, Rejection::InputSchema, &workflow_id, &message);
+            continue;
+        }
+        let started = driver
+            .start_run(StartRequest {
+                tenant: signal.tenant.clone(),
+                workflow,
+                input: signal.data.clone(),
+                signal: Some(signal.envelope.clone()),
+                causation_id: Some(signal.id.clone()),
+                correlation_id: Some(signal.correlation_id.clone()),
+                dedupe_key: Some(format!("signal:{}", signal.id)),
+            })
+            .await?;
+        if !started.created {
+            tracing::debug!(signal_id = %signal.id, run_id = %started.run_id, "signal seen before; run already exists");
+        }
+    }
+    Ok(())
+}
+
+fn reject(metrics: &Metrics, reason: Rejection, subject: &str, detail: &str) {
+    metrics.signal_rejected(reason.as_str());
+    tracing::warn!(reason = reason.as_str(), subject, detail, "signal rejected");
+}
+
+async fn ack(message: &Message) {
+    if let Err(error) = message.ack().await {
+        tracing::warn!(%error, "could not ack signal");
+    }
+}

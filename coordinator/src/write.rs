@@ -1,0 +1,102 @@
+//! Turns the state machine's effects into one [`TransitionWrite`]: events get
+//! their seq and time, dispatches become attempt rows plus task messages, and
+//! every message becomes an outbox row with its `Nats-Msg-Id`.
+
+use chrono::{DateTime, Utc};
+use junction_shared::bus::Subjects;
+use junction_shared::bus::messages::{event_message, task_message};
+use junction_shared::engine::{Effect, RunMeta, RunState};
+use junction_shared::status::StepStatus;
+use junction_shared::store::{NewAttempt, NewTimer, TransitionWrite};
+use junction_shared::wire::{Event, time};
+use serde_json::Value;
+
+/// What the run looks like to the events it emits.
+pub struct WriteContext<'a> {
+    pub subjects: &'a Subjects,
+    pub meta: &'a RunMeta,
+    pub workflow_id: &'a str,
+    pub last_seq: i64,
+    pub now: DateTime<Utc>,
+}
+
+/// Builds the write for `state` after `effects`.
+pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> TransitionWrite {
+    let mut seq = cx.last_seq;
+    let mut write = TransitionWrite {
+        status: state.status,
+        state: serde_json::to_value(state).unwrap_or(Value::Null),
+        error: state
+            .error
+            .as_ref()
+            .and_then(|e| serde_json::to_value(e).ok()),
+        events: Vec::new(),
+        attempts: Vec::new(),
+        outbox: Vec::new(),
+        timers: Vec::new(),
+    };
+    let time = time::format(cx.now);
+    for effect in effects {
+        match effect {
+            Effect::Emit(draft) => {
+                seq += 1;
+                let step = draft.step.as_ref();
+                let event = Event {
+                    run_id: cx.meta.run_id.to_string(),
+                    seq,
+                    kind: draft.kind,
+                    time: time.clone(),
+                    workflow_id: cx.workflow_id.to_owned(),
+                    version: cx.meta.version,
+                    tenant: cx.meta.tenant.clone(),
+                    step_id: step.map(|s| s.step_id.clone()),
+                    state: step.map(|s| s.state.clone()),
+                    path: step.map(|s| s.path.clone()),
+                    attempt: step.map(|s| s.attempt),
+                    worker_id: None,
+                    data: Some(draft.data),
+                };
+                write.outbox.push(event_message(cx.subjects, &event));
+                write.events.push(event);
+            }
+            Effect::Dispatch(task) => {
+                write.attempts.push(NewAttempt {
+                    step_id: task.step_id.clone(),
+                    attempt: task.attempt,
+                    state: task.state.clone(),
+                    path: task.path.clone(),
+                    status: StepStatus::Pending,
+                    inline: false,
+                    input: task.action.input().clone(),
+                    output: None,
+                    error: None,
+                    completion_seq: None,
+                });
+                write.outbox.push(task_message(cx.subjects, &task));
+            }
+            Effect::RecordInline(inline) => write.attempts.push(NewAttempt {
+                step_id: inline.step.step_id,
+                attempt: inline.step.attempt,
+                state: inline.step.state,
+                path: inline.step.path,
+                status: inline.status,
+                inline: true,
+                input: inline.input,
+                output: inline.output,
+                error: inline.error.and_then(|e| serde_json::to_value(e).ok()),
+                completion_seq: Some(seq),
+            }),
+            Effect::StartRetryTimer {
+                step_id,
+                attempt,
+                fire_at_ms,
+            } => write.timers.push(NewTimer {
+                kind: "retry",
+                step_id: Some(step_id),
+                attempt: Some(attempt),
+                fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
+            }),
+        }
+    }
+    write
+}

@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+#
+# deploy/dev/services.sh: make the two services Junction needs reachable on
+# this machine, idempotently, printing one "==>" line per action.
+#
+#   Postgres  127.0.0.1:5432, user postgres, database "junction"
+#             (the default JUNCTION_DATABASE__URL is
+#             postgres://postgres@127.0.0.1:5432/junction)
+#   NATS      127.0.0.1:4222 with JetStream
+#
+# If something already listens on a port it is used as is. Otherwise, on a
+# Debian/Ubuntu machine, the script installs the missing package (apt-get,
+# through sudo when not root) and starts the service in the background
+# without systemd:
+#   - Postgres: the newest cluster in /etc/postgresql, "main" (created if
+#     missing), via pg_ctlcluster. Its pg_hba.conf is changed to TRUST every
+#     TCP connection from 127.0.0.1 and ::1, for all users. That is for local
+#     development only.
+#   - NATS: /usr/sbin/nats-server -js, store in /var/lib/nats-server, log in
+#     /var/log/nats-server.log.
+#
+# The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
+# scripts in deploy/dev/ and Junction's built-in defaults all assume them.
+# To use services somewhere else, skip this script and set
+# JUNCTION_DATABASE__URL and JUNCTION_NATS__URL yourself.
+
+set -euo pipefail
+
+# shellcheck source=deploy/dev/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+PG_DB=junction
+NATS_MONITOR_PORT=8222
+NATS_BIN=/usr/sbin/nats-server
+NATS_STORE=/var/lib/nats-server
+NATS_LOG=/var/log/nats-server.log
+HBA_MARKER="# junction dev (deploy/dev/services.sh): trust local TCP connections. DEV ONLY."
+
+# ------------------------------------------------------------- helpers ----
+
+# as_root CMD...: run CMD as root (directly, or through sudo).
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "need root to run '$*' (not root and sudo is not installed)"
+    fi
+}
+
+deb_installed() {
+    command -v dpkg-query >/dev/null 2>&1 &&
+        dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+APT_UPDATED=0
+# apt_install PACKAGE...: apt-get update (once), then install quietly; shows
+# apt's output only when it fails.
+apt_install() {
+    local out
+    need apt-get "not a Debian/Ubuntu system: install and start $* yourself"
+    out=$(mktemp)
+    if ((!APT_UPDATED)); then
+        say "apt: updating package lists"
+        as_root apt-get update >"$out" 2>&1 || {
+            cat "$out" >&2
+            rm -f "$out"
+            die "apt-get update failed"
+        }
+        APT_UPDATED=1
+    fi
+    say "apt: installing $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@" >"$out" 2>&1 || {
+        cat "$out" >&2
+        rm -f "$out"
+        die "apt-get install $* failed"
+    }
+    rm -f "$out"
+}
+
+# wait_for SECONDS CMD...: poll CMD every half second until it succeeds.
+wait_for() {
+    local deadline=$((SECONDS + $1))
+    shift
+    until "$@"; do
+        ((SECONDS >= deadline)) && return 1
+        sleep 0.5
+    done
+}
+
+# ------------------------------------------------------------ postgres ----
+
+pg_ready() {
+    if command -v pg_isready >/dev/null 2>&1; then
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 2
+    else
+        tcp_open "$PG_HOST" "$PG_PORT"
+    fi
+}
+
+# Newest installed major version, preferring ones that have a cluster config.
+pg_version() {
+    local v
+    v=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1) || true
+    if [[ -z "$v" ]]; then
+        v=$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1) || true
+    fi
+    printf '%s' "$v"
+}
+
+# pg_hba_trust VERSION: put trust lines for 127.0.0.1 and ::1 at the top of
+# the cluster's pg_hba.conf (first match wins). Returns 1 if already done.
+pg_hba_trust() {
+    local hba="/etc/postgresql/$1/main/pg_hba.conf" tmp
+    [[ -f "$hba" ]] || die "postgres: $hba not found"
+    if as_root grep -qF "$HBA_MARKER" "$hba"; then
+        return 1
+    fi
+    tmp=$(mktemp)
+    {
+        printf '%s\n' "$HBA_MARKER" \
+            'host    all    all    127.0.0.1/32    trust' \
+            'host    all    all    ::1/128         trust' \
+            ''
+        as_root cat "$hba"
+    } >"$tmp"
+    # cp into the existing file keeps its owner and mode.
+    as_root cp "$tmp" "$hba" || {
+        rm -f "$tmp"
+        die "postgres: could not write $hba"
+    }
+    rm -f "$tmp"
+    say "postgres: $hba now TRUSTS all TCP connections from 127.0.0.1 and ::1, any user (dev only, never in production)"
+}
+
+# Start (or reload) the local cluster, installing Postgres when needed.
+pg_start_local() {
+    local version port
+    if deb_installed postgresql; then
+        say "postgres: nothing listening on $PG_HOST:$PG_PORT; package postgresql is installed"
+    else
+        say "postgres: nothing listening on $PG_HOST:$PG_PORT and package postgresql is missing"
+        apt_install postgresql
+    fi
+    need pg_ctlcluster "it comes with the Debian package postgresql-common"
+    version=$(pg_version)
+    [[ -n "$version" ]] || die "postgres: no installed server version found under /usr/lib/postgresql"
+    if [[ ! -d "/etc/postgresql/$version/main" ]]; then
+        say "postgres: creating cluster $version/main"
+        as_root pg_createcluster "$version" main >/dev/null
+    fi
+    port=$(awk -v v="$version" '$1 == v && $2 == "main" { print $3 }' < <(pg_lsclusters -h 2>/dev/null)) || true
+    if [[ -n "$port" && "$port" != "$PG_PORT" ]]; then
+        die "postgres: cluster $version/main is configured for port $port, not $PG_PORT; set 'port = $PG_PORT' in /etc/postgresql/$version/main/postgresql.conf"
+    fi
+    pg_hba_trust "$version" || true
+    if as_root pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+        say "postgres: cluster $version/main is already running; reloading its configuration"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    else
+        say "postgres: starting cluster $version/main"
+        as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    fi
+    if ! wait_for 30 pg_ready; then
+        tail -n 30 "/var/log/postgresql/postgresql-$version-main.log" >&2 2>/dev/null || true
+        die "postgres: not accepting connections on $PG_HOST:$PG_PORT after 30 s"
+    fi
+    say "postgres: ready on $PG_HOST:$PG_PORT"
+}
+
+# Make sure user postgres can connect over TCP without a password. If the
+# server refuses for authentication reasons and it is a local Debian cluster,
+# switch it to trust (dev only) and reload.
+pg_ensure_access() {
+    local err version
+    if err=$(pg_psql -c 'select 1' 2>&1 >/dev/null); then
+        return 0
+    fi
+    version=$(pg_version)
+    if grep -qiE 'password|authentication|pg_hba' <<<"$err" &&
+        [[ -n "$version" && -f "/etc/postgresql/$version/main/pg_hba.conf" ]]; then
+        say "postgres: password authentication refused for user $PG_USER over TCP"
+        if pg_hba_trust "$version"; then
+            as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+            say "postgres: reloaded cluster $version/main"
+            sleep 1
+        fi
+        if err=$(pg_psql -c 'select 1' 2>&1 >/dev/null); then
+            return 0
+        fi
+    fi
+    die "postgres: cannot connect as $PG_USER to $PG_HOST:$PG_PORT without a password: $err"
+}
+
+pg_ensure_db() {
+    local exists
+    exists=$(pg_psql -tAc "select 1 from pg_database where datname='$PG_DB'") ||
+        die "postgres: cannot query the database list"
+    if [[ "$exists" == 1 ]]; then
+        say "postgres: database $PG_DB exists"
+    else
+        PGCONNECT_TIMEOUT=5 createdb -w -h "$PG_HOST" -p "$PG_PORT" -U "$PG_USER" "$PG_DB"
+        say "postgres: created database $PG_DB"
+    fi
+}
+
+ensure_postgres() {
+    if pg_ready; then
+        say "postgres: already listening on $PG_HOST:$PG_PORT"
+    else
+        pg_start_local
+    fi
+    if ! command -v psql >/dev/null 2>&1 || ! command -v createdb >/dev/null 2>&1; then
+        say "postgres: psql/createdb missing"
+        apt_install postgresql-client
+    fi
+    pg_ensure_access
+    pg_ensure_db
+}
+
+# ---------------------------------------------------------------- nats ----
+
+# Report on a NATS server that is already listening, checking JetStream
+# through the monitoring endpoint when it is open.
+nats_check_existing() {
+    local how=$1 jsz=""
+    if ! tcp_open "$NATS_HOST" "$NATS_MONITOR_PORT"; then
+        say "nats: $how on $NATS_HOST:$NATS_PORT (monitoring port $NATS_MONITOR_PORT closed, so assuming JetStream is enabled)"
+        return 0
+    fi
+    if command -v curl >/dev/null 2>&1; then
+        jsz=$(curl -s --max-time 3 "http://$NATS_HOST:$NATS_MONITOR_PORT/jsz") || true
+    fi
+    if grep -Eq '"disabled"[[:space:]]*:[[:space:]]*true' <<<"$jsz"; then
+        die "nats: the server on $NATS_HOST:$NATS_PORT has JetStream disabled (per :$NATS_MONITOR_PORT/jsz); restart it with -js"
+    elif grep -q '"config"' <<<"$jsz"; then
+        say "nats: $how on $NATS_HOST:$NATS_PORT, JetStream enabled (checked :$NATS_MONITOR_PORT/jsz)"
+    else
+        say "nats: $how on $NATS_HOST:$NATS_PORT (could not read :$NATS_MONITOR_PORT/jsz, so assuming JetStream is enabled)"
+    fi
+}
+
+ensure_nats() {
+    if tcp_open "$NATS_HOST" "$NATS_PORT"; then
+        nats_check_existing "already listening"
+        return 0
+    fi
+    if [[ ! -x "$NATS_BIN" ]]; then
+        say "nats: nothing listening on $NATS_HOST:$NATS_PORT and $NATS_BIN is missing"
+        apt_install nats-server
+        # A package with a service manager may have started it already.
+        if tcp_open "$NATS_HOST" "$NATS_PORT"; then
+            nats_check_existing "started by the package install"
+            return 0
+        fi
+    fi
+    need start-stop-daemon "it comes with the Debian package dpkg"
+    as_root mkdir -p "$NATS_STORE"
+    say "nats: starting $NATS_BIN with JetStream on $NATS_HOST:$NATS_PORT (store $NATS_STORE, log $NATS_LOG)"
+    as_root start-stop-daemon --start --oknodo --background --exec "$NATS_BIN" -- \
+        -a "$NATS_HOST" -p "$NATS_PORT" -js -sd "$NATS_STORE" -l "$NATS_LOG"
+    if ! wait_for 15 tcp_open "$NATS_HOST" "$NATS_PORT"; then
+        as_root tail -n 30 "$NATS_LOG" >&2 2>/dev/null || true
+        die "nats: nothing listening on $NATS_HOST:$NATS_PORT after 15 s (is another nats-server already running with other options? see $NATS_LOG)"
+    fi
+    say "nats: ready on $NATS_HOST:$NATS_PORT"
+}
+
+ensure_postgres
+ensure_nats

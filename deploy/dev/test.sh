@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+#
+# deploy/dev/test.sh: THE test command (the one the README names and .ci/run
+# calls). From the repository root it:
+#   1. checks formatting with `cargo fmt --all -- --check` and stops early if
+#      it is off (skipped with a note when rustfmt is not installed);
+#   2. runs deploy/dev/services.sh so Postgres (127.0.0.1:5432, database
+#      junction) and NATS JetStream (127.0.0.1:4222) are reachable for the
+#      integration and end-to-end tests;
+#   3. builds everything once: `cargo build --workspace --all-targets`;
+#   4. runs `cargo nextest run --workspace --no-fail-fast "$@"`, or, only when
+#      cargo-nextest is not installed, `cargo test --workspace --no-fail-fast "$@"`.
+# Extra arguments go to the test runner, e.g. `deploy/dev/test.sh e2e::` to
+# filter by name. RUST_BACKTRACE=1 is set for all steps.
+
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+# shellcheck source=deploy/dev/lib.sh
+source deploy/dev/lib.sh
+
+export RUST_BACKTRACE=1
+
+need cargo "install Rust with rustup: https://rustup.rs"
+
+if cargo fmt --version >/dev/null 2>&1; then
+    say "checking formatting (cargo fmt --all -- --check)"
+    if ! cargo fmt --all -- --check; then
+        die "formatting is off (diff above); run 'cargo fmt --all' and try again"
+    fi
+else
+    say "skipping the format check: rustfmt is not installed (rustup component add rustfmt)"
+fi
+
+say "making sure Postgres and NATS are reachable (deploy/dev/services.sh)"
+./deploy/dev/services.sh
+
+say "building the workspace (cargo build --workspace --all-targets)"
+cargo build --workspace --all-targets
+
+if cargo nextest --version >/dev/null 2>&1; then
+    say "running the tests (cargo nextest run --workspace --no-fail-fast $*)"
+    cargo nextest run --workspace --no-fail-fast "$@"
+else
+    say "cargo-nextest is not installed; falling back to cargo test --workspace"
+    cargo test --workspace --no-fail-fast "$@"
+fi
+say "all tests passed"

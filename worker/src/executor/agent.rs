@@ -1,0 +1,130 @@
+//! `agent.run` (PROTOCOL §5): a NATS request to `agents.<name>.run` with the
+//! idempotency key as a header and in the body, bounded by the deadline.
+
+use super::{BoxFuture, Execution, Executor, Outcome};
+use async_nats::{HeaderMap, RequestErrorKind};
+use chrono::Utc;
+use junction_shared::bus::Subjects;
+use junction_shared::status::StepStatus;
+use junction_shared::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER};
+use junction_shared::wire::error::codes;
+use junction_shared::wire::{ErrorInfo, TaskAction, time};
+use std::time::Duration;
+
+/// Calls agents over NATS request/reply.
+pub struct AgentExecutor {
+    pub client: async_nats::Client,
+    pub subjects: Subjects,
+    /// Largest accepted output, in bytes.
+    pub payload_limit: usize,
+}
+
+impl Executor for AgentExecutor {
+    fn execute<'a>(&'a self, execution: Execution<'a>) -> BoxFuture<'a, Outcome> {
+        Box::pin(self.call(execution))
+    }
+}
+
+impl AgentExecutor {
+    async fn call(&self, execution: Execution<'_>) -> Outcome {
+        let task = execution.task;
+        let TaskAction::AgentRun {
+            agent,
+            task: text,
+            input,
+            variables,
+        } = &task.action;
+        let request = AgentRequest {
+            task: text
+                .as_ref()
+                .map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned)),
+            input: input.clone(),
+            variables: variables.clone(),
+            run_id: task.run_id.clone(),
+            step_id: task.step_id.clone(),
+            attempt: task.attempt,
+            idempotency_key: execution.idempotency_key.clone(),
+            deadline: time::format(execution.deadline),
+        };
+        let body = match serde_json::to_vec(&request) {
+            Ok(body) => body,
+            Err(e) => {
+                return Outcome::failed(ErrorInfo::new(
+                    codes::INTERNAL,
+                    format!("cannot encode agent request: {e}"),
+                ));
+            }
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(IDEMPOTENCY_HEADER, execution.idempotency_key.as_str());
+        let timeout = (execution.deadline - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_millis(1));
+        let subject = self.subjects.agent_run(agent);
+        let sent = async_nats::Request::new()
+            .payload(body.into())
+            .headers(headers)
+            .timeout(Some(timeout));
+        match self.client.send_request(subject, sent).await {
+            Ok(reply) if reply.payload.len() > self.payload_limit => Outcome::failed(
+                ErrorInfo::new(
+                    codes::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "agent `{agent}` replied with {} bytes; the limit is {}",
+                        reply.payload.len(),
+                        self.payload_limit
+                    ),
+                )
+                .not_retryable(),
+            ),
+            Ok(reply) => match AgentReply::parse(&reply.payload) {
+                Some(AgentReply::Output(output)) => Outcome::Succeeded(output),
+                Some(AgentReply::Error(error)) => {
+                    let mut info = ErrorInfo::new(&error.code, error.message);
+                    info.retryable = error.retryable;
+                    Outcome::failed(info)
+                }
+                None => Outcome::failed(ErrorInfo::new(
+                    codes::BAD_AGENT_REPLY,
+                    format!(
+                        "agent `{agent}` replied with neither {{output}} nor {{error}}: {}",
+                        preview(&reply.payload)
+                    ),
+                )),
+            },
+            Err(error) => match error.kind() {
+                RequestErrorKind::NoResponders => Outcome::failed(ErrorInfo::new(
+                    codes::AGENT_UNAVAILABLE,
+                    format!(
+                        "no agent `{agent}` is serving {}",
+                        self.subjects.agent_run(agent)
+                    ),
+                )),
+                RequestErrorKind::TimedOut => Outcome::Failed {
+                    status: StepStatus::TimedOut,
+                    error: ErrorInfo::new(
+                        codes::STEP_TIMEOUT,
+                        format!(
+                            "agent `{agent}` did not answer within {} s",
+                            task.timeout_seconds
+                        ),
+                    ),
+                },
+                _ => Outcome::failed(ErrorInfo::new(
+                    codes::AGENT_UNAVAILABLE,
+                    format!("request to agent `{agent}` failed: {error}"),
+                )),
+            },
+        }
+    }
+}
+
+fn preview(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(payload);
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text.into_owned()
+    }
+}

@@ -1,0 +1,68 @@
+//! Executors: what runs a step task's action. A registry maps an action to
+//! its executor; the worker knows nothing about any particular action.
+
+mod agent;
+
+pub use agent::AgentExecutor;
+
+use chrono::{DateTime, Utc};
+use junction_shared::status::StepStatus;
+use junction_shared::wire::{ErrorInfo, StepTask};
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded(Value),
+    /// `status` is `FAILED` or `TIMED_OUT`.
+    Failed {
+        status: StepStatus,
+        error: ErrorInfo,
+    },
+}
+
+impl Outcome {
+    pub fn failed(error: ErrorInfo) -> Self {
+        Self::Failed {
+            status: StepStatus::Failed,
+            error,
+        }
+    }
+}
+
+/// What an executor is told besides the task.
+#[derive(Debug, Clone)]
+pub struct Execution<'a> {
+    pub task: &'a StepTask,
+    /// `<run>:<step>:<attempt>`, passed on to whatever is called.
+    pub idempotency_key: String,
+    /// The claim time plus the step timeout.
+    pub deadline: DateTime<Utc>,
+}
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Runs one kind of action.
+pub trait Executor: Send + Sync {
+    fn execute<'a>(&'a self, execution: Execution<'a>) -> BoxFuture<'a, Outcome>;
+}
+
+/// Executors by action name.
+pub struct Registry {
+    agent: AgentExecutor,
+}
+
+impl Registry {
+    pub fn new(agent: AgentExecutor) -> Self {
+        Self { agent }
+    }
+
+    /// The executor for a task's action.
+    pub fn for_task(&self, task: &StepTask) -> &dyn Executor {
+        match task.action {
+            junction_shared::wire::TaskAction::AgentRun { .. } => &self.agent,
+        }
+    }
+}

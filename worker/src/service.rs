@@ -1,0 +1,107 @@
+//! Wires the worker together and runs it until shutdown: wait for the
+//! migrations, join the shared `WORKERS` consumer, execute up to
+//! `concurrency` steps at once. Shutdown stops pulling, then lets in-flight
+//! steps finish within the drain deadline.
+
+use crate::executor::{AgentExecutor, Registry};
+use crate::task::{self, Worker};
+use futures::StreamExt;
+use junction_shared::bus::{Bus, ConsumerSettings};
+use junction_shared::config::{Config, default_member_id};
+use junction_shared::fault::Faults;
+use junction_shared::membership::{self, Member};
+use junction_shared::outbox::Publisher;
+use junction_shared::store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
+
+/// Runs the worker until `shutdown` resolves. Errors are startup errors.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let worker_id = config.worker.id.clone().unwrap_or_else(default_member_id);
+    let store = Store::new(&config.database.url, config.database.pool_size)?;
+    store.wait_for_migrations(Duration::from_millis(500)).await;
+    let bus = Bus::connect(
+        &config.nats.url,
+        &config.nats.prefix,
+        &format!("junction-worker {worker_id}"),
+    )
+    .await?;
+    let lease = Duration::from_secs(config.worker.lease_seconds);
+    let settings = ConsumerSettings {
+        task_ack_wait: lease,
+        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
+    };
+    bus.ensure_streams(&settings).await?;
+    let concurrency = config.worker.concurrency;
+    let mut tasks = bus.workers_consumer(&settings, 10_000, concurrency).await?;
+    let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
+    let worker = Arc::new(Worker {
+        id: worker_id.clone(),
+        store: store.clone(),
+        publisher,
+        subjects: bus.subjects.clone(),
+        executors: Registry::new(AgentExecutor {
+            client: bus.client.clone(),
+            subjects: bus.subjects.clone(),
+            payload_limit: config.limits.payload_bytes,
+        }),
+        faults: Faults::new(config.fault.point.clone()),
+        lease,
+    });
+    let (stop, stop_rx) = watch::channel(false);
+    let member = Member {
+        id: worker_id.clone(),
+        role: "worker",
+        http_addr: None,
+        started_at: chrono::Utc::now(),
+    };
+    let heartbeat = tokio::spawn(membership::keep(store.clone(), member, stop_rx));
+    tracing::info!(worker_id = %worker_id, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), "worker ready");
+
+    let slots = Arc::new(Semaphore::new(concurrency));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit?,
+            _ = &mut shutdown => break,
+        };
+        let next = tokio::select! {
+            next = tasks.next() => next,
+            _ = &mut shutdown => break,
+        };
+        match next {
+            Some(Ok(message)) => {
+                let worker = worker.clone();
+                tokio::spawn(async move {
+                    task::handle(worker, message).await;
+                    drop(permit);
+                });
+            }
+            Some(Err(error)) => {
+                tracing::warn!(%error, "task consumer error; continuing");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            None => anyhow::bail!("task consumer ended"),
+        }
+    }
+    drop(tasks);
+    let drain = Duration::from_secs(config.shutdown.drain_seconds);
+    tracing::info!(
+        drain_seconds = drain.as_secs(),
+        "shutting down: stopped pulling, draining in-flight steps"
+    );
+    if tokio::time::timeout(drain, slots.acquire_many(concurrency as u32))
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain deadline passed; unfinished steps will be redelivered");
+    }
+    let _ = stop.send(true);
+    let _ = heartbeat.await;
+    drop(worker);
+    janitor.finish(Duration::from_secs(2)).await;
+    tracing::info!("worker stopped");
+    Ok(())
+}

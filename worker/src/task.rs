@@ -1,0 +1,244 @@
+//! One step task, from delivery to ack: claim `(run, step, attempt)` with a
+//! lease, execute, record the result with its event in one transaction,
+//! publish, ack. Redeliveries of finished attempts re-emit the stored
+//! completion event instead of executing again (DESIGN §4.2).
+
+use crate::executor::{Execution, Outcome, Registry};
+use crate::lease;
+use async_nats::jetstream::{AckKind, Message};
+use chrono::Utc;
+use junction_shared::bus::Subjects;
+use junction_shared::bus::messages::event_message;
+use junction_shared::fault::{self, Faults};
+use junction_shared::outbox::Publisher;
+use junction_shared::status::StepStatus;
+use junction_shared::store::{AttemptOutcome, ClaimOutcome, EventBuilder, FinishOutcome, Store};
+use junction_shared::wire::{Event, EventType, StepTask, time};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// What every task handler shares.
+pub struct Worker {
+    pub id: String,
+    pub store: Store,
+    pub publisher: Publisher,
+    pub subjects: Subjects,
+    pub executors: Registry,
+    pub faults: Faults,
+    pub lease: Duration,
+}
+
+/// Handles one delivery from `WORKERS`.
+pub async fn handle(worker: Arc<Worker>, message: Message) {
+    let task: StepTask = match serde_json::from_slice(&message.payload) {
+        Ok(task) => task,
+        Err(error) => {
+            tracing::error!(subject = %message.subject, %error, "unreadable task dropped");
+            let _ = message.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let span = tracing::info_span!("step", run_id = %task.run_id, step_id = %task.step_id, attempt = task.attempt, worker_id = %worker.id);
+    run(worker, message, task).instrument(span).await;
+}
+
+async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
+    let claimed_at = Utc::now();
+    let input = task.action.input().clone();
+    let started = builder(
+        &worker,
+        &task,
+        EventType::StepStarted,
+        json!({ "input": input }),
+    );
+    let claim = worker
+        .store
+        .claim_attempt(
+            &task.run_id,
+            &task.step_id,
+            task.attempt,
+            &worker.id,
+            worker.lease.as_secs_f64(),
+            started,
+        )
+        .await;
+    match claim {
+        Ok(ClaimOutcome::Claimed { started, claims }) => {
+            if claims > 1 {
+                tracing::info!(claims, "took over an attempt whose lease had expired");
+            }
+            worker.faults.hit(fault::WORKER_AFTER_CLAIM);
+            let publish_started = worker.publisher.publish(std::slice::from_ref(&started));
+            let keeper = lease::keep(worker.clone(), &message, &task);
+            let execute = execute(&worker, &task, claimed_at);
+            let ((), outcome) = tokio::join!(publish_started, execute);
+            drop(keeper);
+            record(&worker, &message, &task, outcome).await;
+        }
+        Ok(ClaimOutcome::AlreadyFinished(event)) => {
+            tracing::debug!("attempt already finished; re-emitting its completion event");
+            if let Some(event) = event {
+                reemit(&worker, &event).await;
+            }
+            ack(&message).await;
+        }
+        Ok(ClaimOutcome::Held { lease_until }) => {
+            let wait = lease_until
+                .and_then(|until| (until - Utc::now()).to_std().ok())
+                .unwrap_or(Duration::ZERO)
+                .max(Duration::from_millis(500));
+            tracing::debug!(?wait, "attempt held under a live lease; leaving it alone");
+            let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
+        }
+        Ok(ClaimOutcome::RunEnded) => {
+            tracing::debug!("run has ended; dropping task");
+            ack(&message).await;
+        }
+        Ok(ClaimOutcome::Missing) => {
+            tracing::warn!("task for an attempt that does not exist; dropping it");
+            ack(&message).await;
+        }
+        Err(error) => {
+            tracing::warn!(%error, "claim failed; the task will be redelivered");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+        }
+    }
+}
+
+async fn execute(worker: &Worker, task: &StepTask, claimed_at: chrono::DateTime<Utc>) -> Outcome {
+    let timeout = chrono::Duration::seconds(task.timeout_seconds.min(i64::MAX as u64) as i64);
+    let execution = Execution {
+        task,
+        idempotency_key: task.idempotency_key(),
+        deadline: claimed_at + timeout,
+    };
+    worker.executors.for_task(task).execute(execution).await
+}
+
+/// Stores the outcome, retrying database trouble for a while: a result is
+/// worth keeping. If it cannot be stored, the task is redelivered.
+async fn record(worker: &Worker, message: &Message, task: &StepTask, outcome: Outcome) {
+    let (kind, data, stored) = match outcome {
+        Outcome::Succeeded(output) => (
+            EventType::StepCompleted,
+            json!({ "output": output }),
+            AttemptOutcome::Succeeded(output),
+        ),
+        Outcome::Failed { status, error } => {
+            let kind = if status == StepStatus::TimedOut {
+                EventType::StepTimedOut
+            } else {
+                EventType::StepFailed
+            };
+            tracing::info!(code = %error.code, message = %error.message, "step attempt failed");
+            let error = serde_json::to_value(&error).unwrap_or(Value::Null);
+            (
+                kind,
+                json!({ "error": error }),
+                AttemptOutcome::Failed { status, error },
+            )
+        }
+    };
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=8 {
+        let completed = builder(worker, task, kind, data.clone());
+        match worker
+            .store
+            .finish_attempt(
+                &task.run_id,
+                &task.step_id,
+                task.attempt,
+                &worker.id,
+                &stored,
+                completed,
+            )
+            .await
+        {
+            Ok(FinishOutcome::Recorded(completion)) => {
+                worker
+                    .faults
+                    .hit(fault::WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK);
+                worker
+                    .publisher
+                    .publish(std::slice::from_ref(&completion))
+                    .await;
+                return ack(message).await;
+            }
+            Ok(FinishOutcome::AlreadyFinished) => {
+                tracing::info!("attempt was finished by another worker first; result discarded");
+                return ack(message).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, try_number = attempt, "could not store the result; retrying");
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::error!(
+        "giving up storing the result; the task will be redelivered and executed again"
+    );
+    let _ = message
+        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+        .await;
+}
+
+/// Builds a step event of this worker once its seq is known.
+fn builder(
+    worker: &Worker,
+    task: &StepTask,
+    kind: EventType,
+    data: Value,
+) -> EventBuilder<'static> {
+    let subjects = worker.subjects.clone();
+    let (run_id, step_id, state, path, attempt, worker_id) = (
+        task.run_id.clone(),
+        task.step_id.clone(),
+        task.state.clone(),
+        task.path.clone(),
+        task.attempt,
+        worker.id.clone(),
+    );
+    Box::new(move |seq, run| {
+        let event = Event {
+            run_id,
+            seq,
+            kind,
+            time: time::format(Utc::now()),
+            workflow_id: run.workflow_id.clone(),
+            version: run.version,
+            tenant: run.tenant.clone(),
+            step_id: Some(step_id),
+            state: Some(state),
+            path: Some(path),
+            attempt: Some(attempt),
+            worker_id: Some(worker_id),
+            data: Some(data),
+        };
+        let message = event_message(&subjects, &event);
+        (event, message)
+    })
+}
+
+/// Publishes a stored event again (deduplicated by its `Nats-Msg-Id`).
+async fn reemit(worker: &Worker, event: &Event) {
+    let message = event_message(&worker.subjects, event);
+    let outbox = junction_shared::store::OutboxMessage {
+        id: 0,
+        subject: message.subject,
+        msg_id: message.msg_id,
+        payload: message.payload,
+    };
+    worker.publisher.publish_untracked(&outbox).await;
+}
+
+async fn ack(message: &Message) {
+    if let Err(error) = message.ack().await {
+        tracing::warn!(%error, "could not ack task");
+    }
+}
