@@ -58,6 +58,8 @@ CREATE INDEX runs_by_status ON runs (tenant, status);
 -- One row per attempt of a step. Workers claim rows here (status, worker_id,
 -- lease_until); `completion_seq` points at the event that ended the attempt.
 CREATE TABLE step_attempts (
+    -- Creation order, so `run.steps` lists attempts as they happened.
+    ordinal        bigserial   NOT NULL,
     run_id         text        NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
     step_id        text        NOT NULL,
     attempt        integer     NOT NULL,

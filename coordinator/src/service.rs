@@ -12,7 +12,6 @@ use crate::{control, events, http, signals, sync, timers};
 use anyhow::Context;
 use junction_shared::bus::{Bus, ConsumerSettings};
 use junction_shared::config::{Config, default_member_id};
-use junction_shared::fault::Faults;
 use junction_shared::membership::{self, Member};
 use junction_shared::outbox::{self, Publisher};
 use junction_shared::store::Store;
@@ -97,7 +96,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         publisher: publisher.clone(),
         client: bus.client.clone(),
         subjects: bus.subjects.clone(),
-        faults: Faults::new(config.fault.point.clone()),
+        faults: config.fault.faults(),
         payload_limit: config.limits.payload_bytes,
         timers_changed: Arc::new(Notify::new()),
     };

@@ -95,6 +95,14 @@ pub struct AuthConfig {
 pub struct FaultConfig {
     /// Crash on purpose at this named point (exit 86); inert when unset.
     pub point: Option<String>,
+    /// Survive this many passes through the point first.
+    pub skip: u32,
+}
+
+impl FaultConfig {
+    pub fn faults(&self) -> crate::fault::Faults {
+        crate::fault::Faults::with_skip(self.point.clone(), self.skip)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

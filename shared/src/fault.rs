@@ -1,6 +1,9 @@
 //! Fault points (PROTOCOL §8.14): at the point named by `JUNCTION_FAULT__POINT`
 //! the process exits at once with status 86, doing no cleanup. Inert when unset.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
 /// Exit status of a deliberate crash.
 pub const FAULT_EXIT_CODE: i32 = 86;
 
@@ -25,20 +28,51 @@ pub const ALL_POINTS: &[&str] = &[
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
     point: Option<String>,
+    /// Passes through the point that are survived before the crash
+    /// (`JUNCTION_FAULT__SKIP`), so a test can crash in the middle of a run.
+    remaining_skips: Arc<AtomicU32>,
 }
 
 impl Faults {
     pub fn new(point: Option<String>) -> Self {
+        Self::with_skip(point, 0)
+    }
+
+    pub fn with_skip(point: Option<String>, skip: u32) -> Self {
         Self {
             point: point.filter(|p| !p.is_empty()),
+            remaining_skips: Arc::new(AtomicU32::new(skip)),
         }
     }
 
-    /// Exits the process with [`FAULT_EXIT_CODE`] if `point` is the configured one.
+    /// Exits the process with [`FAULT_EXIT_CODE`] if `point` is the configured
+    /// one and no skips remain.
     pub fn hit(&self, point: &str) {
-        if self.point.as_deref() == Some(point) {
+        if self.point.as_deref() != Some(point) {
+            return;
+        }
+        let skipped = self
+            .remaining_skips
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if !skipped {
             eprintln!("fault point {point} reached: exiting with status {FAULT_EXIT_CODE}");
             std::process::exit(FAULT_EXIT_CODE);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn other_points_and_skipped_passes_do_not_exit() {
+        let faults = Faults::with_skip(Some(WORKER_AFTER_CLAIM.into()), 2);
+        faults.hit(COORDINATOR_AFTER_COMMIT_BEFORE_PUBLISH);
+        faults.hit(WORKER_AFTER_CLAIM);
+        faults.hit(WORKER_AFTER_CLAIM);
+        assert_eq!(faults.remaining_skips.load(Ordering::SeqCst), 0);
+        Faults::new(None).hit(WORKER_AFTER_CLAIM);
     }
 }

@@ -8,7 +8,6 @@ use crate::task::{self, Worker};
 use futures::StreamExt;
 use junction_shared::bus::{Bus, ConsumerSettings};
 use junction_shared::config::{Config, default_member_id};
-use junction_shared::fault::Faults;
 use junction_shared::membership::{self, Member};
 use junction_shared::outbox::Publisher;
 use junction_shared::store::Store;
@@ -47,7 +46,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             subjects: bus.subjects.clone(),
             payload_limit: config.limits.payload_bytes,
         }),
-        faults: Faults::new(config.fault.point.clone()),
+        faults: config.fault.faults(),
         lease,
     });
     let (stop, stop_rx) = watch::channel(false);

@@ -142,7 +142,7 @@ impl Store {
         let steps = client
             .query(
                 "SELECT step_id, state, path, status, attempt, worker_id, output, error, started_at, ended_at
-                 FROM step_attempts WHERE run_id = $1 ORDER BY created_at, attempt, step_id",
+                 FROM step_attempts WHERE run_id = $1 ORDER BY ordinal",
                 &[&run_id],
             )
             .await?
