@@ -183,7 +183,16 @@ impl TestEnv {
     pub async fn wait_for_end(&self, run_id: &str, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let run = self.get_run(run_id).await?;
+            // A coordinator that is restarting does not answer yet: keep asking.
+            let run = match self.get_run(run_id).await {
+                Ok(run) => run,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    let _ = error;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             if matches!(run["status"].as_str(), Some("COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT")) {
                 return Ok(run);
             }

@@ -1,0 +1,38 @@
+//! Many runs on two workers: every step executes exactly once and both
+//! workers take work.
+
+use junction_e2e::{TestEnv, chain_yaml};
+use junction_example_agents::Registry;
+use serde_json::json;
+use std::collections::HashMap;
+use std::time::Duration;
+
+#[tokio::test]
+async fn fifty_runs_on_two_workers_execute_every_step_exactly_once() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 2).await?;
+    env.put_workflow(&chain_yaml("fifty", "echo", 3, None)).await?;
+    let mut runs = Vec::new();
+    for i in 0..50 {
+        runs.push(env.start_run("fifty", json!({ "i": i })).await?);
+    }
+    for run_id in &runs {
+        let run = env.wait_for_end(run_id, Duration::from_secs(120)).await?;
+        assert_eq!(run["status"], "COMPLETED", "{run}");
+    }
+
+    let mut per_key: HashMap<String, usize> = HashMap::new();
+    for record in env.calls.records() {
+        *per_key.entry(record.idempotency_key).or_default() += 1;
+    }
+    assert_eq!(per_key.len(), 150, "50 runs × 3 steps");
+    assert!(per_key.values().all(|n| *n == 1), "a step ran twice: {:?}", per_key.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>());
+
+    let db = env.db().await?;
+    let rows = db.query("SELECT worker_id, count(*) FROM step_attempts WHERE status = 'SUCCEEDED' GROUP BY worker_id ORDER BY 1", &[]).await?;
+    let per_worker: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(per_worker.len(), 2, "both workers took work: {per_worker:?}");
+    assert_eq!(per_worker.iter().map(|(_, n)| n).sum::<i64>(), 150);
+    let claims: i64 = db.query_one("SELECT count(*) FROM step_attempts WHERE claims <> 1", &[]).await?.get(0);
+    assert_eq!(claims, 0, "every attempt was claimed exactly once");
+    Ok(())
+}
