@@ -33,7 +33,10 @@ impl Client {
         let reply = match self.nats.request(subject.clone(), payload).await {
             Ok(reply) => reply,
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                bail!("no coordinator answers on {subject}: is the cluster running with prefix {:?}?", self.subjects.prefix())
+                bail!(
+                    "no coordinator answers on {subject}: is the cluster running with prefix {:?}?",
+                    self.subjects.prefix()
+                )
             }
             Err(e) => return Err(e).with_context(|| format!("request {subject}")),
         };
@@ -42,23 +45,43 @@ impl Client {
             return Ok(reply);
         }
         let error = &reply["error"];
-        let mut message = format!("{}: {}", error["code"].as_str().unwrap_or("ERROR"), error["message"].as_str().unwrap_or(""));
+        let mut message = format!(
+            "{}: {}",
+            error["code"].as_str().unwrap_or("ERROR"),
+            error["message"].as_str().unwrap_or("")
+        );
         if let Some(diagnostics) = error["details"]["diagnostics"].as_array() {
             for d in diagnostics {
-                message.push_str(&format!("\n  {} at {}: {}", d["code"].as_str().unwrap_or(""), d["path"].as_str().unwrap_or(""), d["message"].as_str().unwrap_or("")));
+                message.push_str(&format!(
+                    "\n  {} at {}: {}",
+                    d["code"].as_str().unwrap_or(""),
+                    d["path"].as_str().unwrap_or(""),
+                    d["message"].as_str().unwrap_or("")
+                ));
             }
         }
         bail!(message)
     }
 
     /// Publishes a CloudEvent to `signals.<type>` through JetStream.
-    pub async fn publish_signal(&self, signal_type: &str, id: &str, data: Value, tenant: Option<&str>) -> anyhow::Result<()> {
+    pub async fn publish_signal(
+        &self,
+        signal_type: &str,
+        id: &str,
+        data: Value,
+        tenant: Option<&str>,
+    ) -> anyhow::Result<()> {
         let mut event = json!({ "specversion": "1.0", "id": id, "source": "junction-cli", "type": signal_type, "data": data });
         if let Some(tenant) = tenant {
             event["tenant"] = json!(tenant);
         }
         let jetstream = async_nats::jetstream::new(self.nats.clone());
-        let ack = jetstream.publish(self.subjects.signal(signal_type), Bytes::from(serde_json::to_vec(&event)?)).await?;
+        let ack = jetstream
+            .publish(
+                self.subjects.signal(signal_type),
+                Bytes::from(serde_json::to_vec(&event)?),
+            )
+            .await?;
         ack.await.context("signal was not stored by JetStream")?;
         Ok(())
     }
@@ -67,13 +90,18 @@ impl Client {
     pub async fn wait_for_run(&self, run_id: &str, timeout: Duration) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let reply = self.request(&format!("run.{run_id}.get"), json!({})).await?;
+            let reply = self
+                .request(&format!("run.{run_id}.get"), json!({}))
+                .await?;
             let status = reply["run"]["status"].as_str().unwrap_or_default();
             if matches!(status, "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT") {
                 return Ok(reply["run"].clone());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("run {run_id} is still {status} after {} s", timeout.as_secs());
+                bail!(
+                    "run {run_id} is still {status} after {} s",
+                    timeout.as_secs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -84,7 +112,12 @@ impl Client {
         let mut events = Vec::new();
         let mut after = 0;
         loop {
-            let reply = self.request(&format!("run.{run_id}.events"), json!({ "after_seq": after, "limit": 1000 })).await?;
+            let reply = self
+                .request(
+                    &format!("run.{run_id}.events"),
+                    json!({ "after_seq": after, "limit": 1000 }),
+                )
+                .await?;
             let page = reply["events"].as_array().cloned().unwrap_or_default();
             let done = page.len() < 1000;
             after = page.last().and_then(|e| e["seq"].as_i64()).unwrap_or(after);

@@ -15,7 +15,12 @@ use std::time::Duration;
 #[command(name = "junction", version, about = "Junction command-line client")]
 struct Cli {
     /// NATS server.
-    #[arg(long, global = true, env = "JUNCTION_NATS__URL", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        global = true,
+        env = "JUNCTION_NATS__URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     nats_url: String,
     /// Subject namespace of the cluster.
     #[arg(long, global = true, env = "JUNCTION_NATS__PREFIX", default_value = "")]
@@ -73,7 +78,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: {error}");
@@ -97,7 +105,8 @@ fn with_tenant(mut body: Value, tenant: &Option<String>) -> Value {
 }
 
 fn parse_object(text: &str, what: &str) -> anyhow::Result<Value> {
-    let value: Value = serde_json::from_str(text).with_context(|| format!("{what} is not valid JSON"))?;
+    let value: Value =
+        serde_json::from_str(text).with_context(|| format!("{what} is not valid JSON"))?;
     anyhow::ensure!(value.is_object(), "{what} must be a JSON object");
     Ok(value)
 }
@@ -106,9 +115,22 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::connect(&cli.nats_url, &cli.prefix).await?;
     let tenant = cli.tenant.clone();
     match cli.command {
-        Command::Run { workflow_id, input, no_wait, timeout_secs } => {
+        Command::Run {
+            workflow_id,
+            input,
+            no_wait,
+            timeout_secs,
+        } => {
             let input = parse_object(&input, "--input")?;
-            let reply = client.request("run.start", with_tenant(json!({ "workflow_id": workflow_id, "input": input }), &tenant)).await?;
+            let reply = client
+                .request(
+                    "run.start",
+                    with_tenant(
+                        json!({ "workflow_id": workflow_id, "input": input }),
+                        &tenant,
+                    ),
+                )
+                .await?;
             let run_id = reply["run_id"].as_str().unwrap_or_default().to_owned();
             println!("run {run_id} started ({workflow_id})");
             if no_wait {
@@ -116,10 +138,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             follow(&client, &run_id, timeout_secs).await
         }
-        Command::Signal { signal_type, data, id, wait, timeout_secs } => {
+        Command::Signal {
+            signal_type,
+            data,
+            id,
+            wait,
+            timeout_secs,
+        } => {
             let data = parse_object(&data, "--data")?;
             let id = id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-            client.publish_signal(&signal_type, &id, data, tenant.as_deref()).await?;
+            client
+                .publish_signal(&signal_type, &id, data, tenant.as_deref())
+                .await?;
             println!("signal {signal_type} published (id {id})");
             if !wait {
                 return Ok(ExitCode::SUCCESS);
@@ -129,7 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             follow(&client, &run_id, timeout_secs).await
         }
         Command::Get { run_id } => {
-            let reply = client.request(&format!("run.{run_id}.get"), json!({})).await?;
+            let reply = client
+                .request(&format!("run.{run_id}.get"), json!({}))
+                .await?;
             println!("{}", serde_json::to_string_pretty(&reply["run"])?);
             Ok(ExitCode::SUCCESS)
         }
@@ -138,31 +170,80 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Runs { workflow, status } => {
-            let reply = client.request("runs.list", with_tenant(json!({ "workflow_id": workflow, "status": status }), &tenant)).await?;
+            let reply = client
+                .request(
+                    "runs.list",
+                    with_tenant(
+                        json!({ "workflow_id": workflow, "status": status }),
+                        &tenant,
+                    ),
+                )
+                .await?;
             for run in reply["runs"].as_array().into_iter().flatten() {
-                println!("{}  {:<10} {}  v{}  {}", run["id"].as_str().unwrap_or(""), run["status"].as_str().unwrap_or(""), run["workflow_id"].as_str().unwrap_or(""), run["version"], run["created_at"].as_str().unwrap_or(""));
+                println!(
+                    "{}  {:<10} {}  v{}  {}",
+                    run["id"].as_str().unwrap_or(""),
+                    run["status"].as_str().unwrap_or(""),
+                    run["workflow_id"].as_str().unwrap_or(""),
+                    run["version"],
+                    run["created_at"].as_str().unwrap_or("")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Put { files } => {
             let mut failed = false;
             for file in files {
-                let source = std::fs::read_to_string(&file).with_context(|| format!("read {}", file.display()))?;
-                let format = if file.extension().is_some_and(|e| e == "json") { "json" } else { "yaml" };
-                match client.request("workflows.put", with_tenant(json!({ "source": source, "format": format }), &tenant)).await {
-                    Ok(reply) => println!("{}: {} version {} ({})", file.display(), reply["id"].as_str().unwrap_or(""), reply["version"], if reply["created"] == json!(true) { "stored" } else { "unchanged" }),
+                let source = std::fs::read_to_string(&file)
+                    .with_context(|| format!("read {}", file.display()))?;
+                let format = if file.extension().is_some_and(|e| e == "json") {
+                    "json"
+                } else {
+                    "yaml"
+                };
+                match client
+                    .request(
+                        "workflows.put",
+                        with_tenant(json!({ "source": source, "format": format }), &tenant),
+                    )
+                    .await
+                {
+                    Ok(reply) => println!(
+                        "{}: {} version {} ({})",
+                        file.display(),
+                        reply["id"].as_str().unwrap_or(""),
+                        reply["version"],
+                        if reply["created"] == json!(true) {
+                            "stored"
+                        } else {
+                            "unchanged"
+                        }
+                    ),
                     Err(error) => {
                         eprintln!("{}: {error:#}", file.display());
                         failed = true;
                     }
                 }
             }
-            Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+            Ok(if failed {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Members => {
             let reply = client.request("cluster.members", json!({})).await?;
             for member in reply["members"].as_array().into_iter().flatten() {
-                println!("{:<12} {:<32} since {}{}", member["role"].as_str().unwrap_or(""), member["id"].as_str().unwrap_or(""), member["started_at"].as_str().unwrap_or(""), member["http_addr"].as_str().map(|a| format!("  http://{a}")).unwrap_or_default());
+                println!(
+                    "{:<12} {:<32} since {}{}",
+                    member["role"].as_str().unwrap_or(""),
+                    member["id"].as_str().unwrap_or(""),
+                    member["started_at"].as_str().unwrap_or(""),
+                    member["http_addr"]
+                        .as_str()
+                        .map(|a| format!("  http://{a}"))
+                        .unwrap_or_default()
+                );
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -171,12 +252,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// Waits for the run, prints its timeline, and exits non-zero unless it completed.
 async fn follow(client: &Client, run_id: &str, timeout_secs: u64) -> anyhow::Result<ExitCode> {
-    let run = client.wait_for_run(run_id, Duration::from_secs(timeout_secs)).await?;
+    let run = client
+        .wait_for_run(run_id, Duration::from_secs(timeout_secs))
+        .await?;
     print!("{}", timeline::render(&client.all_events(run_id).await?));
     let status = run["status"].as_str().unwrap_or_default();
     println!("run {run_id} {status}");
     if status == "COMPLETED" {
-        println!("output: {}", serde_json::to_string_pretty(&run["context"]["ctx"])?);
+        println!(
+            "output: {}",
+            serde_json::to_string_pretty(&run["context"]["ctx"])?
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         println!("error: {}", run["error"]);
@@ -184,14 +270,31 @@ async fn follow(client: &Client, run_id: &str, timeout_secs: u64) -> anyhow::Res
     }
 }
 
-async fn find_run_for_signal(client: &Client, signal_id: &str, tenant: &Option<String>, timeout_secs: u64) -> anyhow::Result<String> {
+async fn find_run_for_signal(
+    client: &Client,
+    signal_id: &str,
+    tenant: &Option<String>,
+    timeout_secs: u64,
+) -> anyhow::Result<String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_secs);
     loop {
-        let reply = client.request("runs.list", with_tenant(json!({ "causation_id": signal_id }), tenant)).await?;
-        if let Some(id) = reply["runs"].as_array().and_then(|r| r.first()).and_then(|r| r["id"].as_str()) {
+        let reply = client
+            .request(
+                "runs.list",
+                with_tenant(json!({ "causation_id": signal_id }), tenant),
+            )
+            .await?;
+        if let Some(id) = reply["runs"]
+            .as_array()
+            .and_then(|r| r.first())
+            .and_then(|r| r["id"].as_str())
+        {
             return Ok(id.to_owned());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no run was started by signal {signal_id}");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no run was started by signal {signal_id}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -9,7 +9,10 @@ pub fn render(events: &[Value]) -> String {
     let mut out = String::new();
     for event in events {
         let offset = match (start, parse_time(&event["time"])) {
-            (Some(start), Some(at)) => format!("{:>9.1} ms", (at - start).num_microseconds().unwrap_or(0) as f64 / 1000.0),
+            (Some(start), Some(at)) => format!(
+                "{:>9.1} ms",
+                (at - start).num_microseconds().unwrap_or(0) as f64 / 1000.0
+            ),
             _ => "         ?   ".into(),
         };
         let kind = event["type"].as_str().unwrap_or("?");
@@ -36,12 +39,18 @@ fn detail(kind: &str, data: &Value) -> Option<String> {
     let value = match kind {
         "workflow.step.completed" => &data["output"],
         "workflow.run.completed" => &data["output"],
-        "workflow.step.failed" | "workflow.step.timed_out" | "workflow.run.failed" => &data["error"],
+        "workflow.step.failed" | "workflow.step.timed_out" | "workflow.run.failed" => {
+            &data["error"]
+        }
         "workflow.step.retrying" => data,
         _ => return None,
     };
     let text = value.to_string();
-    Some(if text.chars().count() > 120 { format!("{}…", text.chars().take(120).collect::<String>()) } else { text })
+    Some(if text.chars().count() > 120 {
+        format!("{}…", text.chars().take(120).collect::<String>())
+    } else {
+        text
+    })
 }
 
 fn parse_time(value: &Value) -> Option<DateTime<chrono::FixedOffset>> {

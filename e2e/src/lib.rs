@@ -18,7 +18,8 @@ use std::time::Duration;
 
 /// Where the test database server is (an admin connection that may create databases).
 pub fn admin_url() -> String {
-    std::env::var("JUNCTION_TEST_ADMIN_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("JUNCTION_TEST_ADMIN_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 pub fn nats_url() -> String {
@@ -45,16 +46,37 @@ impl TestEnv {
         let short = &tag[tag.len() - 12..];
         let prefix = format!("t{short}");
         let database = format!("junction_test_{short}");
-        let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await.context("connect to the admin database")?;
+        let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+            .await
+            .context("connect to the admin database")?;
         tokio::spawn(connection);
-        admin.batch_execute(&format!("CREATE DATABASE {database}")).await.context("create test database")?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {database}"))
+            .await
+            .context("create test database")?;
         let base = admin_url();
-        let database_url = format!("{}/{database}", base.rsplit_once('/').map_or(base.as_str(), |(head, _)| head));
-        let nats = async_nats::connect(nats_url()).await.context("connect to NATS")?;
+        let database_url = format!(
+            "{}/{database}",
+            base.rsplit_once('/')
+                .map_or(base.as_str(), |(head, _)| head)
+        );
+        let nats = async_nats::connect(nats_url())
+            .await
+            .context("connect to NATS")?;
         let subjects = Subjects::new(&prefix)?;
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("workflows"))?;
-        Ok(Self { prefix, database, database_url, nats, subjects, dir, processes: Vec::new(), agents: None, calls: CallLog::new() })
+        Ok(Self {
+            prefix,
+            database,
+            database_url,
+            nats,
+            subjects,
+            dir,
+            processes: Vec::new(),
+            agents: None,
+            calls: CallLog::new(),
+        })
     }
 
     /// Environment every process of this cluster gets.
@@ -66,7 +88,10 @@ impl TestEnv {
             ("JUNCTION_NATS__PREFIX".into(), self.prefix.clone()),
             ("JUNCTION_HTTP__LISTEN".into(), "127.0.0.1:0".into()),
             ("JUNCTION_COORDINATOR__RELAY_GRACE_MS".into(), "300".into()),
-            ("JUNCTION_COORDINATOR__RELAY_INTERVAL_MS".into(), "300".into()),
+            (
+                "JUNCTION_COORDINATOR__RELAY_INTERVAL_MS".into(),
+                "300".into(),
+            ),
             ("JUNCTION_SHUTDOWN__DRAIN_SECONDS".into(), "5".into()),
             ("JUNCTION_LOG".into(), "info".into()),
             ("NO_COLOR".into(), "1".into()),
@@ -78,10 +103,20 @@ impl TestEnv {
     }
 
     /// Starts a coordinator with extra environment variables.
-    pub async fn start_coordinator(&mut self, name: &str, extra: &[(&str, &str)]) -> anyhow::Result<usize> {
+    pub async fn start_coordinator(
+        &mut self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<usize> {
         let mut env = self.base_env();
-        env.push(("JUNCTION_COORDINATOR__ID".into(), format!("{}-{name}", self.prefix)));
-        env.push(("JUNCTION_DEFINITIONS__DIR".into(), self.workflows_dir().display().to_string()));
+        env.push((
+            "JUNCTION_COORDINATOR__ID".into(),
+            format!("{}-{name}", self.prefix),
+        ));
+        env.push((
+            "JUNCTION_DEFINITIONS__DIR".into(),
+            self.workflows_dir().display().to_string(),
+        ));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let process = Process::spawn("junction-coordinator", name, &env, self.dir.path())?;
         self.processes.push(process);
@@ -89,7 +124,11 @@ impl TestEnv {
     }
 
     /// Starts a worker with extra environment variables.
-    pub async fn start_worker(&mut self, name: &str, extra: &[(&str, &str)]) -> anyhow::Result<usize> {
+    pub async fn start_worker(
+        &mut self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<usize> {
         let mut env = self.base_env();
         env.push(("JUNCTION_WORKER__ID".into(), name.to_owned()));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
@@ -100,7 +139,13 @@ impl TestEnv {
 
     /// Serves `registry` in this test process (real NATS), recording calls in [`Self::calls`].
     pub async fn serve_agents(&mut self, registry: Registry) -> anyhow::Result<()> {
-        let handle = junction_example_agents::spawn(self.nats.clone(), self.subjects.clone(), registry, self.calls.clone()).await?;
+        let handle = junction_example_agents::spawn(
+            self.nats.clone(),
+            self.subjects.clone(),
+            registry,
+            self.calls.clone(),
+        )
+        .await?;
         self.agents = Some(handle);
         Ok(())
     }
@@ -118,7 +163,11 @@ impl TestEnv {
     }
 
     /// Waits until `coordinators` coordinators and `workers` workers are listed.
-    pub async fn wait_for_members(&self, coordinators: usize, workers: usize) -> anyhow::Result<Value> {
+    pub async fn wait_for_members(
+        &self,
+        coordinators: usize,
+        workers: usize,
+    ) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(reply) = self.try_control("cluster.members", json!({})).await {
@@ -137,8 +186,13 @@ impl TestEnv {
 
     /// A control request; returns the whole reply, `ok` or not.
     pub async fn try_control(&self, what: &str, body: Value) -> anyhow::Result<Value> {
-        let request = async_nats::Request::new().payload(Bytes::from(serde_json::to_vec(&body)?)).timeout(Some(Duration::from_secs(10)));
-        let reply = self.nats.send_request(self.subjects.control(what), request).await?;
+        let request = async_nats::Request::new()
+            .payload(Bytes::from(serde_json::to_vec(&body)?))
+            .timeout(Some(Duration::from_secs(10)));
+        let reply = self
+            .nats
+            .send_request(self.subjects.control(what), request)
+            .await?;
         Ok(serde_json::from_slice(&reply.payload)?)
     }
 
@@ -153,30 +207,49 @@ impl TestEnv {
 
     /// Stores a workflow through `workflows.put`; returns its version.
     pub async fn put_workflow(&self, yaml: &str) -> anyhow::Result<i64> {
-        let reply = self.control("workflows.put", json!({ "source": yaml })).await?;
+        let reply = self
+            .control("workflows.put", json!({ "source": yaml }))
+            .await?;
         reply["version"].as_i64().context("version in put reply")
     }
 
     /// Publishes raw bytes to `signals.<type>` through JetStream.
     pub async fn publish_raw_signal(&self, signal_type: &str, body: Vec<u8>) -> anyhow::Result<()> {
         let jetstream = async_nats::jetstream::new(self.nats.clone());
-        jetstream.publish(self.subjects.signal(signal_type), body.into()).await?.await?;
+        jetstream
+            .publish(self.subjects.signal(signal_type), body.into())
+            .await?
+            .await?;
         Ok(())
     }
 
     /// Publishes a valid CloudEvent.
-    pub async fn publish_signal(&self, signal_type: &str, id: &str, data: Value) -> anyhow::Result<()> {
+    pub async fn publish_signal(
+        &self,
+        signal_type: &str,
+        id: &str,
+        data: Value,
+    ) -> anyhow::Result<()> {
         let event = json!({ "specversion": "1.0", "id": id, "source": "e2e", "type": signal_type, "data": data });
-        self.publish_raw_signal(signal_type, serde_json::to_vec(&event)?).await
+        self.publish_raw_signal(signal_type, serde_json::to_vec(&event)?)
+            .await
     }
 
     pub async fn start_run(&self, workflow_id: &str, input: Value) -> anyhow::Result<String> {
-        let reply = self.control("run.start", json!({ "workflow_id": workflow_id, "input": input })).await?;
+        let reply = self
+            .control(
+                "run.start",
+                json!({ "workflow_id": workflow_id, "input": input }),
+            )
+            .await?;
         Ok(reply["run_id"].as_str().context("run_id")?.to_owned())
     }
 
     pub async fn get_run(&self, run_id: &str) -> anyhow::Result<Value> {
-        Ok(self.control(&format!("run.{run_id}.get"), json!({})).await?["run"].clone())
+        Ok(self
+            .control(&format!("run.{run_id}.get"), json!({}))
+            .await?["run"]
+            .clone())
     }
 
     /// Waits until the run reaches a terminal status; returns the run.
@@ -193,11 +266,19 @@ impl TestEnv {
                 }
                 Err(error) => return Err(error),
             };
-            if matches!(run["status"].as_str(), Some("COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT")) {
+            if matches!(
+                run["status"].as_str(),
+                Some("COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT")
+            ) {
                 return Ok(run);
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("run {run_id} still {} after {:?}: {run}\n{}", run["status"], timeout, self.logs());
+                bail!(
+                    "run {run_id} still {} after {:?}: {run}\n{}",
+                    run["status"],
+                    timeout,
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -205,19 +286,28 @@ impl TestEnv {
 
     /// Runs started by a signal (via `runs.list` with `causation_id`).
     pub async fn runs_caused_by(&self, signal_id: &str) -> anyhow::Result<Vec<Value>> {
-        let reply = self.control("runs.list", json!({ "causation_id": signal_id })).await?;
+        let reply = self
+            .control("runs.list", json!({ "causation_id": signal_id }))
+            .await?;
         Ok(reply["runs"].as_array().cloned().unwrap_or_default())
     }
 
     /// Waits for the run a signal starts.
-    pub async fn wait_for_signal_run(&self, signal_id: &str, timeout: Duration) -> anyhow::Result<String> {
+    pub async fn wait_for_signal_run(
+        &self,
+        signal_id: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<String> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(run) = self.runs_caused_by(signal_id).await?.first() {
                 return Ok(run["id"].as_str().context("run id")?.to_owned());
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("no run for signal {signal_id} after {timeout:?}\n{}", self.logs());
+                bail!(
+                    "no run for signal {signal_id} after {timeout:?}\n{}",
+                    self.logs()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -225,20 +315,57 @@ impl TestEnv {
 
     /// Every stored event of a run.
     pub async fn events(&self, run_id: &str) -> anyhow::Result<Vec<Value>> {
-        let reply = self.control(&format!("run.{run_id}.events"), json!({ "limit": 1000 })).await?;
+        let reply = self
+            .control(&format!("run.{run_id}.events"), json!({ "limit": 1000 }))
+            .await?;
         Ok(reply["events"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// The coordinator's HTTP address from `cluster.members`.
+    pub async fn coordinator_http(&self) -> anyhow::Result<String> {
+        let reply = self.control("cluster.members", json!({})).await?;
+        let members = reply["members"].as_array().cloned().unwrap_or_default();
+        let addr = members
+            .iter()
+            .find(|m| m["role"] == "coordinator")
+            .and_then(|m| m["http_addr"].as_str());
+        Ok(addr.context("coordinator http_addr")?.to_owned())
+    }
+
+    /// A plain HTTP/1.1 GET against the coordinator; returns the body.
+    pub async fn http_get(&self, path: &str) -> anyhow::Result<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.coordinator_http().await?;
+        let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+        stream
+            .write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await?;
+        Ok(response
+            .split_once("\r\n\r\n")
+            .map(|(_, body)| body.to_owned())
+            .unwrap_or_default())
     }
 
     /// A direct connection to this test's database, for assertions.
     pub async fn db(&self) -> anyhow::Result<tokio_postgres::Client> {
-        let (client, connection) = tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         Ok(client)
     }
 
     /// The tail of every process log, for failure messages.
     pub fn logs(&self) -> String {
-        self.processes.iter().map(|p| p.tail(40)).collect::<Vec<_>>().join("\n")
+        self.processes
+            .iter()
+            .map(|p| p.tail(40))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 
@@ -256,15 +383,31 @@ impl Drop for TestEnv {
         let (database, prefix) = (self.database.clone(), self.prefix.clone());
         // Cleanup needs async I/O; run it on a thread with its own runtime.
         let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
             runtime.block_on(async move {
-                if let Ok((admin, connection)) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await {
+                if let Ok((admin, connection)) =
+                    tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await
+                {
                     tokio::spawn(connection);
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")).await;
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                        .await;
                 }
-                if let (Ok(nats), Ok(subjects)) = (async_nats::connect(nats_url()).await, Subjects::new(&prefix)) {
+                if let (Ok(nats), Ok(subjects)) = (
+                    async_nats::connect(nats_url()).await,
+                    Subjects::new(&prefix),
+                ) {
                     let jetstream = async_nats::jetstream::new(nats);
-                    for stream in [subjects.signals_stream(), subjects.tasks_stream(), subjects.events_stream()] {
+                    for stream in [
+                        subjects.signals_stream(),
+                        subjects.tasks_stream(),
+                        subjects.events_stream(),
+                    ] {
                         let _ = jetstream.delete_stream(stream).await;
                     }
                 }

@@ -16,15 +16,31 @@ pub struct Process {
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let deps = exe.parent().map(Path::to_path_buf).unwrap_or_default();
-    if deps.ends_with("deps") { deps.parent().map(Path::to_path_buf).unwrap_or(deps) } else { deps }
+    if deps.ends_with("deps") {
+        deps.parent().map(Path::to_path_buf).unwrap_or(deps)
+    } else {
+        deps
+    }
 }
 
 impl Process {
-    pub fn spawn(binary: &str, name: &str, env: &[(String, String)], dir: &Path) -> anyhow::Result<Self> {
+    pub fn spawn(
+        binary: &str,
+        name: &str,
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
         let path = bin_dir().join(binary);
-        anyhow::ensure!(path.exists(), "{} is not built; run `cargo build --workspace` first", path.display());
+        anyhow::ensure!(
+            path.exists(),
+            "{} is not built; run `cargo build --workspace` first",
+            path.display()
+        );
         let log = dir.join(format!("{name}.log"));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)?;
         let child = Command::new(&path)
             // Inherit nothing that would change behaviour behind the test's back.
             .env_remove("JUNCTION_FAULT__POINT")
@@ -34,7 +50,11 @@ impl Process {
             .stderr(Stdio::from(file))
             .spawn()
             .with_context(|| format!("spawn {}", path.display()))?;
-        Ok(Self { name: name.to_owned(), child, log })
+        Ok(Self {
+            name: name.to_owned(),
+            child,
+            log,
+        })
     }
 
     pub fn pid(&self) -> u32 {
@@ -49,7 +69,9 @@ impl Process {
 
     /// Sends SIGTERM.
     pub fn terminate(&self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status();
     }
 
     /// Waits up to `timeout` for the process to exit; returns its exit code.
@@ -75,7 +97,11 @@ impl Process {
     pub fn tail(&self, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
-        format!("--- {} ---\n{}", self.name, all[all.len().saturating_sub(lines)..].join("\n"))
+        format!(
+            "--- {} ---\n{}",
+            self.name,
+            all[all.len().saturating_sub(lines)..].join("\n")
+        )
     }
 
     /// The whole output so far.

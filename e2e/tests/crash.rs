@@ -39,22 +39,27 @@ states:
 
 /// `block` hangs on its first call (until the test ends) and answers later calls.
 fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
-    Registry::builtin().with("block", move |request: junction_shared::wire::agent::AgentRequest| {
-        let calls = calls.clone();
-        async move {
-            if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                tokio::time::sleep(Duration::from_secs(3600)).await;
+    Registry::builtin().with(
+        "block",
+        move |request: junction_shared::wire::agent::AgentRequest| {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Reply::output(json!({ "unblocked": request.task }))
             }
-            Reply::output(json!({ "unblocked": request.task }))
-        }
-    })
+        },
+    )
 }
 
 /// Executions per idempotency key, by agent.
 fn executions(env: &TestEnv) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
     for record in env.calls.records() {
-        *counts.entry(format!("{}:{}", record.agent, record.idempotency_key)).or_default() += 1;
+        *counts
+            .entry(format!("{}:{}", record.agent, record.idempotency_key))
+            .or_default() += 1;
     }
     counts
 }
@@ -63,7 +68,8 @@ fn executions(env: &TestEnv) -> HashMap<String, usize> {
 async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow::Result<()> {
     let block_calls = Arc::new(AtomicUsize::new(0));
     let mut env = TestEnv::new().await?;
-    env.serve_agents(registry_with_block(block_calls.clone())).await?;
+    env.serve_agents(registry_with_block(block_calls.clone()))
+        .await?;
     env.start_coordinator("coordinator", &[]).await?;
     let lease = [("JUNCTION_WORKER__LEASE_SECONDS", "2")];
     let doomed = env.start_worker("worker-a", &lease).await?;
@@ -74,7 +80,11 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
     // Wait until the middle step's agent call is in flight, then SIGKILL the worker.
     let deadline = tokio::time::Instant::now() + WAIT;
     while block_calls.load(Ordering::SeqCst) == 0 {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "block was never called\n{}", env.logs());
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "block was never called\n{}",
+            env.logs()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     env.processes[doomed].kill_now();
@@ -82,76 +92,173 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
 
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
-    assert_eq!(run["context"]["steps"]["middle"], json!({ "unblocked": "two" }));
+    assert_eq!(
+        run["context"]["steps"]["middle"],
+        json!({ "unblocked": "two" })
+    );
 
     let counts = executions(&env);
-    let echo_runs: Vec<_> = counts.iter().filter(|(k, _)| k.starts_with("echo:")).collect();
+    let echo_runs: Vec<_> = counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("echo:"))
+        .collect();
     assert_eq!(echo_runs.len(), 2, "first and last ran: {counts:?}");
-    assert!(echo_runs.iter().all(|(_, n)| **n == 1), "every echo step executed exactly once: {counts:?}");
-    let block_keys: Vec<_> = counts.iter().filter(|(k, _)| k.starts_with("block:")).collect();
-    assert_eq!(block_keys.len(), 1, "the same attempt was taken over, with the same idempotency key");
+    assert!(
+        echo_runs.iter().all(|(_, n)| **n == 1),
+        "every echo step executed exactly once: {counts:?}"
+    );
+    let block_keys: Vec<_> = counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("block:"))
+        .collect();
+    assert_eq!(
+        block_keys.len(),
+        1,
+        "the same attempt was taken over, with the same idempotency key"
+    );
 
     let steps = run["steps"].as_array().cloned().unwrap_or_default();
-    let middle = steps.iter().find(|s| s["state"] == "middle").cloned().unwrap_or_default();
-    assert_eq!((middle["attempt"].as_i64(), middle["worker_id"].as_str()), (Some(1), Some("worker-b")));
+    let middle = steps
+        .iter()
+        .find(|s| s["state"] == "middle")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (middle["attempt"].as_i64(), middle["worker_id"].as_str()),
+        (Some(1), Some("worker-b"))
+    );
     let events = env.events(&run_id).await?;
-    let middle_starts: Vec<_> = events.iter().filter(|e| e["type"] == "workflow.step.started" && e["state"] == "middle").map(|e| e["worker_id"].clone()).collect();
-    assert_eq!(middle_starts, vec![json!("worker-a"), json!("worker-b")], "each claim emits step.started");
-    let first_started = events.iter().filter(|e| e["type"] == "workflow.step.started" && e["state"] == "first").count();
+    let middle_starts: Vec<_> = events
+        .iter()
+        .filter(|e| e["type"] == "workflow.step.started" && e["state"] == "middle")
+        .map(|e| e["worker_id"].clone())
+        .collect();
+    assert_eq!(
+        middle_starts,
+        vec![json!("worker-a"), json!("worker-b")],
+        "each claim emits step.started"
+    );
+    let first_started = events
+        .iter()
+        .filter(|e| e["type"] == "workflow.step.started" && e["state"] == "first")
+        .count();
     assert_eq!(first_started, 1, "the first step was not claimed again");
     Ok(())
 }
 
 #[tokio::test]
-async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart() -> anyhow::Result<()> {
+async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart()
+-> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
-    env.serve_agents(Registry::builtin().with("block", |r: junction_shared::wire::agent::AgentRequest| async move { Reply::output(json!({ "unblocked": r.task })) })).await?;
+    env.serve_agents(Registry::builtin().with(
+        "block",
+        |r: junction_shared::wire::agent::AgentRequest| async move {
+            Reply::output(json!({ "unblocked": r.task }))
+        },
+    ))
+    .await?;
     std::fs::write(env.workflows_dir().join("three.workflow.yaml"), THREE_STEPS)?;
     // Survive the run's creation and the first advance; die after committing the second.
     let faulty = env
-        .start_coordinator("coordinator-1", &[("JUNCTION_FAULT__POINT", "coordinator.after_commit_before_publish"), ("JUNCTION_FAULT__SKIP", "1")])
+        .start_coordinator(
+            "coordinator-1",
+            &[
+                (
+                    "JUNCTION_FAULT__POINT",
+                    "coordinator.after_commit_before_publish",
+                ),
+                ("JUNCTION_FAULT__SKIP", "1"),
+            ],
+        )
         .await?;
     env.start_worker("worker-1", &[]).await?;
     env.wait_for_members(1, 1).await?;
     env.publish_signal("go", "crash-1", json!({})).await?;
 
     let code = env.processes[faulty].wait_exit(WAIT).await;
-    assert_eq!(code, Some(FAULT_EXIT_CODE), "the coordinator died at the fault point\n{}", env.logs());
+    assert_eq!(
+        code,
+        Some(FAULT_EXIT_CODE),
+        "the coordinator died at the fault point\n{}",
+        env.logs()
+    );
     // No coordinator answers now: look in the database.
     let before = env.db().await?.query_one("SELECT id, status, (SELECT count(*) FROM outbox) FROM runs WHERE causation_id = 'crash-1'", &[]).await?;
     let run_id: String = before.get(0);
     assert_eq!(before.get::<_, String>(1), "RUNNING");
-    assert!(before.get::<_, i64>(2) > 0, "the committed transition left unpublished outbox rows");
+    assert!(
+        before.get::<_, i64>(2) > 0,
+        "the committed transition left unpublished outbox rows"
+    );
 
     env.start_coordinator("coordinator-2", &[]).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
-    assert_eq!(env.runs_caused_by("crash-1").await?.len(), 1, "the redelivered signal started nothing new");
+    assert_eq!(
+        env.runs_caused_by("crash-1").await?.len(),
+        1,
+        "the redelivered signal started nothing new"
+    );
     let counts = executions(&env);
     assert_eq!(counts.len(), 3, "three steps: {counts:?}");
-    assert!(counts.values().all(|n| *n == 1), "each step executed exactly once: {counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "each step executed exactly once: {counts:?}"
+    );
     Ok(())
 }
 
 #[tokio::test]
-async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again() -> anyhow::Result<()> {
+async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
+-> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
-    env.serve_agents(Registry::builtin().with("block", |r: junction_shared::wire::agent::AgentRequest| async move { Reply::output(json!({ "unblocked": r.task })) })).await?;
+    env.serve_agents(Registry::builtin().with(
+        "block",
+        |r: junction_shared::wire::agent::AgentRequest| async move {
+            Reply::output(json!({ "unblocked": r.task }))
+        },
+    ))
+    .await?;
     env.start_coordinator("coordinator", &[]).await?;
     let lease = ("JUNCTION_WORKER__LEASE_SECONDS", "2");
-    let faulty = env.start_worker("worker-a", &[("JUNCTION_FAULT__POINT", "worker.after_result_commit_before_ack"), lease]).await?;
+    let faulty = env
+        .start_worker(
+            "worker-a",
+            &[
+                (
+                    "JUNCTION_FAULT__POINT",
+                    "worker.after_result_commit_before_ack",
+                ),
+                lease,
+            ],
+        )
+        .await?;
     env.wait_for_members(1, 1).await?;
     env.put_workflow(THREE_STEPS).await?;
     let run_id = env.start_run("three", json!({})).await?;
 
-    assert_eq!(env.processes[faulty].wait_exit(WAIT).await, Some(FAULT_EXIT_CODE), "{}", env.logs());
+    assert_eq!(
+        env.processes[faulty].wait_exit(WAIT).await,
+        Some(FAULT_EXIT_CODE),
+        "{}",
+        env.logs()
+    );
     env.start_worker("worker-b", &[lease]).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
     let counts = executions(&env);
     assert_eq!(counts.len(), 3, "{counts:?}");
-    assert!(counts.values().all(|n| *n == 1), "no step executed twice: {counts:?}");
-    let first = run["steps"].as_array().and_then(|s| s.iter().find(|s| s["state"] == "first").cloned()).unwrap_or_default();
-    assert_eq!(first["worker_id"], "worker-a", "the result committed before the crash stands");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "no step executed twice: {counts:?}"
+    );
+    let first = run["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["state"] == "first").cloned())
+        .unwrap_or_default();
+    assert_eq!(
+        first["worker_id"], "worker-a",
+        "the result committed before the crash stands"
+    );
     Ok(())
 }

@@ -10,7 +10,8 @@ use std::time::Duration;
 #[tokio::test]
 async fn fifty_runs_on_two_workers_execute_every_step_exactly_once() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 2).await?;
-    env.put_workflow(&chain_yaml("fifty", "echo", 3, None)).await?;
+    env.put_workflow(&chain_yaml("fifty", "echo", 3, None))
+        .await?;
     let mut runs = Vec::new();
     for i in 0..50 {
         runs.push(env.start_run("fifty", json!({ "i": i })).await?);
@@ -25,14 +26,25 @@ async fn fifty_runs_on_two_workers_execute_every_step_exactly_once() -> anyhow::
         *per_key.entry(record.idempotency_key).or_default() += 1;
     }
     assert_eq!(per_key.len(), 150, "50 runs × 3 steps");
-    assert!(per_key.values().all(|n| *n == 1), "a step ran twice: {:?}", per_key.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>());
+    assert!(
+        per_key.values().all(|n| *n == 1),
+        "a step ran twice: {:?}",
+        per_key.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
+    );
 
     let db = env.db().await?;
     let rows = db.query("SELECT worker_id, count(*) FROM step_attempts WHERE status = 'SUCCEEDED' GROUP BY worker_id ORDER BY 1", &[]).await?;
     let per_worker: Vec<(String, i64)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-    assert_eq!(per_worker.len(), 2, "both workers took work: {per_worker:?}");
+    assert_eq!(
+        per_worker.len(),
+        2,
+        "both workers took work: {per_worker:?}"
+    );
     assert_eq!(per_worker.iter().map(|(_, n)| n).sum::<i64>(), 150);
-    let claims: i64 = db.query_one("SELECT count(*) FROM step_attempts WHERE claims <> 1", &[]).await?.get(0);
+    let claims: i64 = db
+        .query_one("SELECT count(*) FROM step_attempts WHERE claims <> 1", &[])
+        .await?
+        .get(0);
     assert_eq!(claims, 0, "every attempt was claimed exactly once");
     Ok(())
 }
