@@ -117,9 +117,14 @@ impl Driver {
         input: Input,
     ) -> anyhow::Result<bool> {
         let Some(workflow) = self.catalog.get(tenant, workflow_id, version).await? else {
-            anyhow::bail!(
-                "run {run_id} is pinned to {workflow_id} v{version}, which is not stored"
+            // Permanent: retrying cannot make it appear. Drop the input loudly.
+            tracing::error!(
+                run_id,
+                workflow_id,
+                version,
+                "run is pinned to a workflow revision that is not stored; input dropped"
             );
+            return Ok(false);
         };
         let mut has_timers = false;
         let outcome = self
