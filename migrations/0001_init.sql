@@ -32,7 +32,8 @@ CREATE TABLE agents (
 );
 
 -- One row per run. `state` is the state machine's snapshot (context included);
--- `last_seq` hands out event sequence numbers under the row lock.
+-- `last_seq` hands out event sequence numbers under the row lock. Updated on
+-- every step, so pages keep room for HOT updates.
 CREATE TABLE runs (
     id             text        PRIMARY KEY,
     tenant         text        NOT NULL,
@@ -47,11 +48,13 @@ CREATE TABLE runs (
     -- `signal:<id>` or `key:<idempotency_key>`: at most one run per (tenant, workflow, key).
     dedupe_key     text,
     last_seq       bigint      NOT NULL DEFAULT 0,
+    -- Bumped by every coordinator write: the optimistic concurrency check.
+    revision       bigint      NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT now(),
     updated_at     timestamptz NOT NULL DEFAULT now(),
     ended_at       timestamptz,
     UNIQUE (tenant, workflow_id, dedupe_key)
-);
+) WITH (fillfactor = 70);
 CREATE INDEX runs_by_tenant_created ON runs (tenant, created_at DESC, id DESC);
 CREATE INDEX runs_by_status ON runs (tenant, status);
 
@@ -97,12 +100,17 @@ CREATE TABLE events (
 
 -- Messages a committed transaction implies, published after commit and
 -- deleted once JetStream acknowledged them. The relay re-sends leftovers.
+-- A row either carries its payload, or points at a stored event (run_id, seq)
+-- whose JSON the relay rebuilds.
 CREATE TABLE outbox (
     id         bigserial   PRIMARY KEY,
     subject    text        NOT NULL,
     msg_id     text        NOT NULL,
-    payload    bytea       NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    payload    bytea,
+    run_id     text,
+    seq        bigint,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (payload IS NOT NULL OR (run_id IS NOT NULL AND seq IS NOT NULL))
 );
 
 -- Durable timers (retry backoff now; timeouts later), fired by coordinators

@@ -130,7 +130,7 @@ impl Driver {
         let outcome = self
             .store
             .advance_run(run_id, |locked| {
-                let write = self.decide(&workflow, locked, input)?;
+                let write = self.decide(&workflow, locked, input.clone())?;
                 has_timers = !write.timers.is_empty();
                 Some(write)
             })

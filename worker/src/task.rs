@@ -12,8 +12,8 @@ use junction_shared::bus::messages::event_message;
 use junction_shared::fault::{self, Faults};
 use junction_shared::outbox::Publisher;
 use junction_shared::status::StepStatus;
-use junction_shared::store::{AttemptOutcome, ClaimOutcome, EventBuilder, FinishOutcome, Store};
-use junction_shared::wire::{Event, EventType, StepTask, time};
+use junction_shared::store::{AttemptOutcome, ClaimOutcome, FinishOutcome, StepEventDraft, Store};
+use junction_shared::wire::{Event, EventType, StepTask};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +47,7 @@ pub async fn handle(worker: Arc<Worker>, message: Message) {
 async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
     let claimed_at = Utc::now();
     let input = task.action.input().clone();
-    let started = builder(
+    let started = draft(
         &worker,
         &task,
         EventType::StepStarted,
@@ -55,14 +55,7 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
     );
     let claim = worker
         .store
-        .claim_attempt(
-            &task.run_id,
-            &task.step_id,
-            task.attempt,
-            &worker.id,
-            worker.lease.as_secs_f64(),
-            started,
-        )
+        .claim_attempt(started, worker.lease.as_secs_f64())
         .await;
     match claim {
         Ok(ClaimOutcome::Claimed { started, claims }) => {
@@ -145,19 +138,8 @@ async fn record(worker: &Worker, message: &Message, task: &StepTask, outcome: Ou
     };
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=8 {
-        let completed = builder(worker, task, kind, data.clone());
-        match worker
-            .store
-            .finish_attempt(
-                &task.run_id,
-                &task.step_id,
-                task.attempt,
-                &worker.id,
-                &stored,
-                completed,
-            )
-            .await
-        {
+        let completed = draft(worker, task, kind, data.clone());
+        match worker.store.finish_attempt(completed, &stored).await {
             Ok(FinishOutcome::Recorded(completion)) => {
                 worker
                     .faults
@@ -188,41 +170,20 @@ async fn record(worker: &Worker, message: &Message, task: &StepTask, outcome: Ou
         .await;
 }
 
-/// Builds a step event of this worker once its seq is known.
-fn builder(
-    worker: &Worker,
-    task: &StepTask,
-    kind: EventType,
-    data: Value,
-) -> EventBuilder<'static> {
-    let subjects = worker.subjects.clone();
-    let (run_id, step_id, state, path, attempt, worker_id) = (
-        task.run_id.clone(),
-        task.step_id.clone(),
-        task.state.clone(),
-        task.path.clone(),
-        task.attempt,
-        worker.id.clone(),
-    );
-    Box::new(move |seq, run| {
-        let event = Event {
-            run_id,
-            seq,
-            kind,
-            time: time::format(Utc::now()),
-            workflow_id: run.workflow_id.clone(),
-            version: run.version,
-            tenant: run.tenant.clone(),
-            step_id: Some(step_id),
-            state: Some(state),
-            path: Some(path),
-            attempt: Some(attempt),
-            worker_id: Some(worker_id),
-            data: Some(data),
-        };
-        let message = event_message(&subjects, &event);
-        (event, message)
-    })
+/// A step event of this worker; the store assigns its seq.
+fn draft(worker: &Worker, task: &StepTask, kind: EventType, data: Value) -> StepEventDraft {
+    StepEventDraft {
+        run_id: task.run_id.clone(),
+        step_id: task.step_id.clone(),
+        state: task.state.clone(),
+        path: task.path.clone(),
+        attempt: task.attempt,
+        worker_id: worker.id.clone(),
+        kind,
+        time: Utc::now(),
+        data,
+        subject: worker.subjects.event(&task.run_id, Some(&task.step_id)),
+    }
 }
 
 /// Publishes a stored event again (deduplicated by its `Nats-Msg-Id`).

@@ -194,6 +194,7 @@ impl<'a> Step<'a> {
                     state: step.state.clone(),
                     path: step.path.clone(),
                     attempt: step.attempt,
+                    dispatched: true,
                 });
                 self.effects
                     .push(Effect::Dispatch(self.task(&step, action, operation)));
@@ -340,6 +341,7 @@ impl<'a> Step<'a> {
             );
             self.state.active.push(ActiveStep {
                 attempt: next_attempt,
+                dispatched: delay <= 0.0,
                 ..active
             });
             if delay > 0.0 {
@@ -362,12 +364,13 @@ impl<'a> Step<'a> {
         if self.state.status.is_terminal() {
             return;
         }
-        if self
+        let waiting = self
             .state
             .active
-            .iter()
-            .any(|a| a.step_id == step_id && a.attempt == attempt)
-        {
+            .iter_mut()
+            .find(|a| a.step_id == step_id && a.attempt == attempt && !a.dispatched);
+        if let Some(active) = waiting {
+            active.dispatched = true;
             self.redispatch(step_id, attempt);
         }
     }

@@ -24,6 +24,14 @@ pub struct ActiveStep {
     pub state: String,
     pub path: String,
     pub attempt: u32,
+    /// `false` while the attempt waits for its retry timer; firing the timer
+    /// twice must not dispatch twice.
+    #[serde(default = "yes")]
+    pub dispatched: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The durable state of one run.

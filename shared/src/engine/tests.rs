@@ -248,6 +248,11 @@ fn backoff_becomes_a_durable_timer() {
         attempt: 2,
     });
     assert_eq!(dispatched(&fired)[0].attempt, 2);
+    let again = env.apply(Input::TimerFired {
+        step_id: first.step_id.clone(),
+        attempt: 2,
+    });
+    assert!(again.is_empty(), "a timer fired twice dispatches once");
     assert!(
         env.apply(Input::TimerFired {
             step_id: first.step_id,

@@ -1,14 +1,16 @@
-//! Step attempts from the worker's side: claims with leases, results, and
-//! the events they write (DESIGN §4.2). Every write locks the run row first,
-//! like the coordinator does, so lock order is always run → attempt.
+//! Step attempts from the worker's side: claims with leases and results,
+//! each ONE statement that also appends the step event and its outbox row
+//! (DESIGN §4.2). Each statement locks the run row first (`FOR UPDATE` in
+//! its first CTE), like the coordinator, so lock order is always run →
+//! attempt, and takes the event's seq from `runs.last_seq` only when its
+//! attempt update succeeded, so seqs never have gaps.
 
-use super::outbox::{self, NewOutboxMessage, OutboxMessage};
-use super::runs::event_from;
-use super::{Result, Store};
+use super::outbox::OutboxMessage;
+use super::reads::event_from;
+use super::{Error, Result, Store};
 use crate::status::{RunStatus, StepStatus};
-use crate::wire::Event;
+use crate::wire::{Event, EventType, time};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
 use serde_json::Value;
 
 /// The identity of a run, as an event needs it.
@@ -19,9 +21,50 @@ pub struct RunIdentity {
     pub tenant: String,
 }
 
-/// Builds the event (with its outbox message) once its seq is known.
-pub type EventBuilder<'a> =
-    Box<dyn FnOnce(i64, &RunIdentity) -> (Event, NewOutboxMessage) + Send + 'a>;
+/// A step event a worker writes; the statement assigns its seq.
+#[derive(Debug, Clone)]
+pub struct StepEventDraft {
+    pub run_id: String,
+    pub step_id: String,
+    pub state: String,
+    pub path: String,
+    pub attempt: u32,
+    pub worker_id: String,
+    pub kind: EventType,
+    pub time: DateTime<Utc>,
+    pub data: Value,
+    /// Where the event is published (`wf.event.step.<run>.<step>`).
+    pub subject: String,
+}
+
+impl StepEventDraft {
+    /// The full event once the statement returned its seq and run identity,
+    /// with the outbox message to publish.
+    fn into_event(self, seq: i64, run: RunIdentity, outbox_id: i64) -> (Event, OutboxMessage) {
+        let event = Event {
+            run_id: self.run_id,
+            seq,
+            kind: self.kind,
+            time: time::format(self.time),
+            workflow_id: run.workflow_id,
+            version: run.version,
+            tenant: run.tenant,
+            step_id: Some(self.step_id),
+            state: Some(self.state),
+            path: Some(self.path),
+            attempt: Some(self.attempt),
+            worker_id: Some(self.worker_id),
+            data: Some(self.data),
+        };
+        let message = OutboxMessage {
+            id: outbox_id,
+            subject: self.subject,
+            msg_id: event.msg_id(),
+            payload: serde_json::to_vec(&event).unwrap_or_default(),
+        };
+        (event, message)
+    }
+}
 
 /// What a claim found.
 #[derive(Debug)]
@@ -54,95 +97,111 @@ pub enum AttemptOutcome {
     Failed { status: StepStatus, error: Value },
 }
 
-/// Locks the run and takes the next seq. Runs first in every worker
-/// transaction; later statements are pipelined behind it, and Postgres runs
-/// pipelined statements in order.
-const NEXT_SEQ: &str = "UPDATE runs SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq, workflow_id, version, tenant, status";
+/// `$1` run, `$2` step, `$3` attempt, `$4` worker, `$5` lease seconds,
+/// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject.
+const CLAIM_SQL: &str = "
+WITH r AS (
+    SELECT status, last_seq, workflow_id, version, tenant FROM runs WHERE id = $1 FOR UPDATE),
+c AS (
+    UPDATE step_attempts a
+    SET status = 'RUNNING', worker_id = $4, lease_until = now() + make_interval(secs => $5),
+        claims = a.claims + 1, started_at = now()
+    FROM r
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3
+      AND r.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
+      AND (a.status = 'PENDING' OR (a.status = 'RUNNING' AND a.lease_until < now()))
+    RETURNING a.claims, r.last_seq + 1 AS seq),
+s AS (
+    UPDATE runs SET last_seq = c.seq FROM c WHERE runs.id = $1 RETURNING runs.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1, s.last_seq, 'workflow.step.started', $6, $2, $7, $8, $3, $4, $9 FROM s RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $10, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id)
+SELECT r.status, r.workflow_id, r.version, r.tenant, (SELECT claims FROM c), (SELECT last_seq FROM s), (SELECT id FROM o)
+FROM r";
 
-/// `(seq, identity, run status)` from a [`NEXT_SEQ`] row.
-fn seq_row(row: Option<tokio_postgres::Row>) -> Option<(i64, RunIdentity, String)> {
-    row.map(|r| {
-        (
-            r.get(0),
-            RunIdentity {
-                workflow_id: r.get(1),
-                version: r.get(2),
-                tenant: r.get(3),
-            },
-            r.get(4),
-        )
-    })
-}
+/// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
+/// `$7` worker, `$8` event type, `$9` event time, `$10` state, `$11` path,
+/// `$12` data, `$13` subject.
+const FINISH_SQL: &str = "
+WITH r AS (
+    SELECT last_seq, workflow_id, version, tenant FROM runs WHERE id = $1 FOR UPDATE),
+f AS (
+    UPDATE step_attempts a
+    SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
+        completion_seq = r.last_seq + 1
+    FROM r
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
+    RETURNING a.completion_seq),
+s AS (
+    UPDATE runs SET last_seq = f.completion_seq FROM f WHERE runs.id = $1 RETURNING runs.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1, s.last_seq, $8, $9, $2, $10, $11, $3, $7, $12 FROM s RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id)
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r";
 
 impl Store {
-    /// Claims `(run, step, attempt)` for `worker_id` with a lease, writing
-    /// `workflow.step.started` (built by `started`) in the same transaction.
+    /// Claims `(run, step, attempt)` for `draft.worker_id` with a lease,
+    /// appending `workflow.step.started` (the draft) in the same statement.
     pub async fn claim_attempt(
         &self,
-        run_id: &str,
-        step_id: &str,
-        attempt: u32,
-        worker_id: &str,
+        draft: StepEventDraft,
         lease_seconds: f64,
-        started: EventBuilder<'_>,
     ) -> Result<ClaimOutcome> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let next_seq = tx.prepare_cached(NEXT_SEQ).await?;
-        let claim = tx
-            .prepare_cached(
-                "UPDATE step_attempts
-                 SET status = 'RUNNING', worker_id = $4, lease_until = now() + make_interval(secs => $5),
-                     claims = claims + 1, started_at = now()
-                 WHERE run_id = $1 AND step_id = $2 AND attempt = $3
-                   AND (status = 'PENDING' OR (status = 'RUNNING' AND lease_until < now()))
-                 RETURNING claims",
+        let client = self.client().await?;
+        let statement = client.prepare_cached(CLAIM_SQL).await?;
+        let attempt = draft.attempt as i32;
+        let row = client
+            .query_opt(
+                &statement,
+                &[
+                    &draft.run_id,
+                    &draft.step_id,
+                    &attempt,
+                    &draft.worker_id,
+                    &lease_seconds,
+                    &draft.time,
+                    &draft.state,
+                    &draft.path,
+                    &draft.data,
+                    &draft.subject,
+                ],
             )
             .await?;
-        let attempt_number = attempt as i32;
-        let (seq, claimed) = futures::future::try_join(
-            tx.query_opt(&next_seq, &[&run_id]),
-            tx.query_opt(
-                &claim,
-                &[
-                    &run_id,
-                    &step_id,
-                    &attempt_number,
-                    &worker_id,
-                    &lease_seconds,
-                ],
-            ),
-        )
-        .await?;
-        let Some((seq, identity, status)) = seq_row(seq) else {
+        let Some(row) = row else {
             return Ok(ClaimOutcome::Missing);
         };
+        let status: &str = row.get(0);
         if status
             .parse::<RunStatus>()
             .is_ok_and(RunStatus::is_terminal)
         {
             return Ok(ClaimOutcome::RunEnded);
         }
-        let Some(claimed) = claimed else {
-            drop(tx);
-            return self
-                .why_unclaimable(&client, run_id, step_id, attempt_number)
-                .await;
+        let identity = RunIdentity {
+            workflow_id: row.get(1),
+            version: row.get(2),
+            tenant: row.get(3),
         };
-        let (event, message) = started(seq, &identity);
-        let (_, mut published) = futures::future::try_join(
-            insert_events(&tx, std::slice::from_ref(&event)),
-            outbox::insert(&tx, vec![message]),
-        )
-        .await?;
-        tx.commit().await?;
-        let started = published
-            .pop()
-            .ok_or_else(|| super::Error::Corrupt("outbox insert returned nothing".into()))?;
-        Ok(ClaimOutcome::Claimed {
-            started,
-            claims: claimed.get(0),
-        })
+        match (
+            row.get::<_, Option<i32>>(4),
+            row.get::<_, Option<i64>>(5),
+            row.get::<_, Option<i64>>(6),
+        ) {
+            (Some(claims), Some(seq), Some(outbox_id)) => {
+                let (_, started) = draft.into_event(seq, identity, outbox_id);
+                Ok(ClaimOutcome::Claimed { started, claims })
+            }
+            _ => {
+                self.why_unclaimable(&client, &draft.run_id, &draft.step_id, attempt)
+                    .await
+            }
+        }
     }
 
     async fn why_unclaimable(
@@ -219,105 +278,55 @@ impl Store {
             == 1)
     }
 
-    /// Records a worker's result and its completion event in one transaction.
-    /// The first result for a running attempt wins.
+    /// Records a worker's result and its completion event (the draft) in one
+    /// statement. The first result for a running attempt wins.
     pub async fn finish_attempt(
         &self,
-        run_id: &str,
-        step_id: &str,
-        attempt: u32,
-        worker_id: &str,
+        draft: StepEventDraft,
         outcome: &AttemptOutcome,
-        completed: EventBuilder<'_>,
     ) -> Result<FinishOutcome> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let next_seq = tx.prepare_cached(NEXT_SEQ).await?;
-        let finish = tx
-            .prepare_cached(
-                "UPDATE step_attempts
-                 SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
-                     completion_seq = (SELECT last_seq FROM runs WHERE id = $1)
-                 WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND status = 'RUNNING'",
-            )
-            .await?;
+        let client = self.client().await?;
+        let statement = client.prepare_cached(FINISH_SQL).await?;
         let (status, output, error) = match outcome {
             AttemptOutcome::Succeeded(output) => (StepStatus::Succeeded, Some(output), None),
             AttemptOutcome::Failed { status, error } => (*status, None, Some(error)),
         };
-        let attempt_number = attempt as i32;
-        let status_text = status.as_str();
-        let (seq, updated) = futures::future::try_join(
-            tx.query_opt(&next_seq, &[&run_id]),
-            tx.execute(
-                &finish,
+        let attempt = draft.attempt as i32;
+        let (status, kind) = (status.as_str(), draft.kind.as_str());
+        let row = client
+            .query_opt(
+                &statement,
                 &[
-                    &run_id,
-                    &step_id,
-                    &attempt_number,
-                    &status_text,
+                    &draft.run_id,
+                    &draft.step_id,
+                    &attempt,
+                    &status,
                     &output,
                     &error,
-                    &worker_id,
+                    &draft.worker_id,
+                    &kind,
+                    &draft.time,
+                    &draft.state,
+                    &draft.path,
+                    &draft.data,
+                    &draft.subject,
                 ],
-            ),
-        )
-        .await?;
-        let Some((seq, identity, _)) = seq_row(seq) else {
+            )
+            .await?;
+        let Some(row) = row else {
             return Ok(FinishOutcome::AlreadyFinished);
         };
-        if updated == 0 {
-            return Ok(FinishOutcome::AlreadyFinished);
+        let identity = RunIdentity {
+            workflow_id: row.get(0),
+            version: row.get(1),
+            tenant: row.get(2),
+        };
+        match (row.get::<_, Option<i64>>(3), row.get::<_, Option<i64>>(4)) {
+            (Some(seq), Some(outbox_id)) => Ok(FinishOutcome::Recorded(
+                draft.into_event(seq, identity, outbox_id).1,
+            )),
+            (None, _) => Ok(FinishOutcome::AlreadyFinished),
+            (Some(_), None) => Err(Error::Corrupt("event stored without its outbox row".into())),
         }
-        let (event, message) = completed(seq, &identity);
-        let (_, mut published) = futures::future::try_join(
-            insert_events(&tx, std::slice::from_ref(&event)),
-            outbox::insert(&tx, vec![message]),
-        )
-        .await?;
-        tx.commit().await?;
-        published
-            .pop()
-            .map(FinishOutcome::Recorded)
-            .ok_or_else(|| super::Error::Corrupt("outbox insert returned nothing".into()))
     }
-}
-
-/// Appends events (seq already assigned) in one statement.
-pub(super) async fn insert_events(tx: &Transaction<'_>, events: &[Event]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[], $6::text[],
-                                  $7::text[], $8::int[], $9::text[], $10::jsonb[])",
-        )
-        .await?;
-    let run_ids: Vec<&str> = events.iter().map(|e| e.run_id.as_str()).collect();
-    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
-    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = events
-        .iter()
-        .map(|e| {
-            DateTime::parse_from_rfc3339(&e.time)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(|_| Utc::now())
-        })
-        .collect();
-    let step_ids: Vec<Option<&str>> = events.iter().map(|e| e.step_id.as_deref()).collect();
-    let states: Vec<Option<&str>> = events.iter().map(|e| e.state.as_deref()).collect();
-    let paths: Vec<Option<&str>> = events.iter().map(|e| e.path.as_deref()).collect();
-    let attempts: Vec<Option<i32>> = events.iter().map(|e| e.attempt.map(|a| a as i32)).collect();
-    let workers: Vec<Option<&str>> = events.iter().map(|e| e.worker_id.as_deref()).collect();
-    let data: Vec<Option<&Value>> = events.iter().map(|e| e.data.as_ref()).collect();
-    tx.execute(
-        &statement,
-        &[
-            &run_ids, &seqs, &kinds, &times, &step_ids, &states, &paths, &attempts, &workers, &data,
-        ],
-    )
-    .await?;
-    Ok(())
 }

@@ -8,13 +8,14 @@ mod definitions;
 mod members;
 pub mod migrate;
 mod outbox;
+mod reads;
 mod rows;
 mod runs;
 mod timers;
 
 pub use agents::AgentRecord;
 pub use attempts::{AttemptOutcome, ClaimOutcome, FinishOutcome};
-pub use attempts::{EventBuilder, RunIdentity};
+pub use attempts::{RunIdentity, StepEventDraft};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;
 pub use outbox::{NewOutboxMessage, OutboxMessage};

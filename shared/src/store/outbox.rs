@@ -2,7 +2,6 @@
 //! them, published after commit, deleted once acknowledged.
 
 use super::{Result, Store};
-use deadpool_postgres::Transaction;
 
 /// A message to write into the outbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,60 +20,43 @@ pub struct OutboxMessage {
     pub payload: Vec<u8>,
 }
 
-/// Inserts `messages` in `tx`, returning them with their ids.
-pub(super) async fn insert(
-    tx: &Transaction<'_>,
-    messages: Vec<NewOutboxMessage>,
-) -> Result<Vec<OutboxMessage>> {
-    if messages.is_empty() {
-        return Ok(Vec::new());
-    }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO outbox (subject, msg_id, payload)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bytea[]) RETURNING id, msg_id",
-        )
-        .await?;
-    let subjects: Vec<&str> = messages.iter().map(|m| m.subject.as_str()).collect();
-    let ids: Vec<&str> = messages.iter().map(|m| m.msg_id.as_str()).collect();
-    let payloads: Vec<&[u8]> = messages.iter().map(|m| m.payload.as_slice()).collect();
-    let rows = tx.query(&statement, &[&subjects, &ids, &payloads]).await?;
-    let mut by_msg_id: std::collections::HashMap<String, i64> = rows
-        .iter()
-        .map(|r| (r.get::<_, String>(1), r.get::<_, i64>(0)))
-        .collect();
-    Ok(messages
-        .into_iter()
-        .map(|m| OutboxMessage {
-            id: by_msg_id.remove(&m.msg_id).unwrap_or_default(),
-            subject: m.subject,
-            msg_id: m.msg_id,
-            payload: m.payload,
-        })
-        .collect())
-}
-
 impl Store {
     /// Messages left unpublished for longer than `grace_ms`, oldest first.
+    /// Rows that point at a stored event get that event's JSON rebuilt.
     pub async fn stale_outbox(&self, grace_ms: i64, limit: i64) -> Result<Vec<OutboxMessage>> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, subject, msg_id, payload FROM outbox
-                 WHERE created_at < now() - make_interval(secs => $1::double precision / 1000)
-                 ORDER BY id LIMIT $2",
+                "SELECT o.id, o.subject, o.msg_id, o.payload,
+                        e.run_id, e.seq, e.type, e.time, r.workflow_id, r.version, r.tenant,
+                        e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data
+                 FROM outbox o
+                 LEFT JOIN events e ON e.run_id = o.run_id AND e.seq = o.seq
+                 LEFT JOIN runs r ON r.id = o.run_id
+                 WHERE o.created_at < now() - make_interval(secs => $1::double precision / 1000)
+                 ORDER BY o.id LIMIT $2",
                 &[&(grace_ms as f64), &limit],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| OutboxMessage {
-                id: r.get(0),
-                subject: r.get(1),
-                msg_id: r.get(2),
-                payload: r.get(3),
-            })
-            .collect())
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let payload = match row.get::<_, Option<Vec<u8>>>(3) {
+                Some(payload) => payload,
+                None if row.get::<_, Option<String>>(4).is_some() => {
+                    let event = super::reads::event_from_offset(row, 4)?;
+                    serde_json::to_vec(&event).map_err(|e| super::Error::Corrupt(e.to_string()))?
+                }
+                // The run (and its events) were deleted: nothing left to publish.
+                None => Vec::new(),
+            };
+            messages.push(OutboxMessage {
+                id: row.get(0),
+                subject: row.get(1),
+                msg_id: row.get(2),
+                payload,
+            });
+        }
+        Ok(messages)
     }
 
     /// Removes published messages.

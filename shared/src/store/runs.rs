@@ -1,17 +1,21 @@
-//! Runs: creation (at most once per dedupe key), serialized advancement under
-//! the run's row lock, and the read models of the control plane.
+//! Runs: creation (at most once per dedupe key) and advancement. Each
+//! transition is ONE statement (so one implicit transaction and one round
+//! trip): the run row change guards the inserts of its attempts, events,
+//! timers and outbox rows. Advancement is optimistic: the snapshot's
+//! `revision` and `last_seq` must still hold, or the caller reloads and
+//! decides again, so concurrent coordinators never double-advance a run.
 
-use super::outbox::{self, OutboxMessage};
-use super::rows::{RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite};
+use super::outbox::OutboxMessage;
+use super::rows::{NewAttempt, NewTimer, TransitionWrite};
 use super::{Error, Result, Store};
-use crate::status::{RunStatus, StepStatus};
-use crate::wire::{Event, EventType, time};
+use crate::status::RunStatus;
+use crate::wire::Event;
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
 use serde_json::Value;
-use std::str::FromStr;
+use std::sync::LazyLock;
+use tokio_postgres::types::ToSql;
 
-/// A run as loaded under its row lock, for the state machine.
+/// A run as loaded for the state machine.
 #[derive(Debug, Clone)]
 pub struct LockedRun {
     pub run_id: String,
@@ -22,6 +26,8 @@ pub struct LockedRun {
     /// The serialized [`crate::engine::RunState`].
     pub state: Value,
     pub last_seq: i64,
+    /// Coordinator writes so far; the optimistic check.
+    pub revision: i64,
 }
 
 /// The fixed facts of a new run.
@@ -46,347 +52,349 @@ pub enum CreateOutcome {
     Existing(String),
 }
 
-fn parse_status<T: FromStr>(text: &str) -> Result<T> {
-    text.parse()
-        .map_err(|_| Error::Corrupt(format!("unknown status {text:?}")))
+/// Attempts before [`Store::advance_run`] gives up on a contended run.
+const MAX_CONFLICTS: usize = 50;
+
+/// The inserts every transition shares, guarded by the head CTE `u`.
+/// Parameters start at `$first`; `$1` is the run id.
+fn children_sql(first: usize) -> String {
+    let p = |i: usize| format!("${}", first + i);
+    format!(
+        "a AS (
+            INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
+                                       completion_seq, started_at, ended_at)
+            SELECT $1, x.step_id, x.attempt, x.state, x.path, x.status, x.inline, x.input, x.output, x.error, x.seq,
+                   CASE WHEN x.inline THEN now() END, CASE WHEN x.inline THEN now() END
+            FROM UNNEST({a0}::text[], {a1}::int[], {a2}::text[], {a3}::text[], {a4}::text[], {a5}::bool[], {a6}::jsonb[],
+                        {a7}::jsonb[], {a8}::jsonb[], {a9}::bigint[])
+                 AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
+            WHERE EXISTS (SELECT 1 FROM u)
+            ON CONFLICT (run_id, step_id, attempt) DO NOTHING),
+         e AS (
+            INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+            SELECT $1, x.* FROM UNNEST({e0}::bigint[], {e1}::text[], {e2}::timestamptz[], {e3}::text[], {e4}::text[],
+                                       {e5}::text[], {e6}::int[], {e7}::text[], {e8}::jsonb[]) AS x
+            WHERE EXISTS (SELECT 1 FROM u)),
+         t AS (
+            INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
+            SELECT $1, x.* FROM UNNEST({t0}::text[], {t1}::text[], {t2}::int[], {t3}::timestamptz[]) AS x
+            WHERE EXISTS (SELECT 1 FROM u)),
+         o AS (
+            INSERT INTO outbox (subject, msg_id, payload)
+            SELECT x.* FROM UNNEST({o0}::text[], {o1}::text[], {o2}::bytea[]) AS x
+            WHERE EXISTS (SELECT 1 FROM u)
+            RETURNING id, msg_id)
+         SELECT (SELECT count(*) FROM u), (SELECT coalesce(array_agg(id), '{{}}') FROM o),
+                (SELECT coalesce(array_agg(msg_id), '{{}}') FROM o)",
+        a0 = p(0), a1 = p(1), a2 = p(2), a3 = p(3), a4 = p(4), a5 = p(5), a6 = p(6), a7 = p(7), a8 = p(8), a9 = p(9),
+        e0 = p(10), e1 = p(11), e2 = p(12), e3 = p(13), e4 = p(14), e5 = p(15), e6 = p(16), e7 = p(17), e8 = p(18),
+        t0 = p(19), t1 = p(20), t2 = p(21), t3 = p(22),
+        o0 = p(23), o1 = p(24), o2 = p(25),
+    )
 }
 
-fn ts(at: Option<DateTime<Utc>>) -> Option<String> {
-    at.map(time::format)
+static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (
+            INSERT INTO runs (id, tenant, workflow_id, version, status, input, state, error, causation_id,
+                              correlation_id, dedupe_key, last_seq, ended_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13 THEN now() END)
+            ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id),
+         {}",
+        children_sql(14)
+    )
+});
+
+static ADVANCE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH u AS (
+            UPDATE runs SET status = $2, state = $3, error = $4, last_seq = $5, revision = revision + 1,
+                            updated_at = now(), ended_at = CASE WHEN $6 THEN coalesce(ended_at, now()) END
+            WHERE id = $1 AND revision = $7 AND last_seq = $8 RETURNING id),
+         {}",
+        children_sql(9)
+    )
+});
+
+/// The children of a write as column arrays, in `children_sql` order.
+struct Columns<'w> {
+    attempts: AttemptColumns<'w>,
+    events: EventColumns<'w>,
+    timers: TimerColumns<'w>,
+    subjects: Vec<&'w str>,
+    msg_ids: Vec<&'w str>,
+    payloads: Vec<&'w [u8]>,
+}
+
+struct AttemptColumns<'w> {
+    step_ids: Vec<&'w str>,
+    numbers: Vec<i32>,
+    states: Vec<&'w str>,
+    paths: Vec<&'w str>,
+    statuses: Vec<&'w str>,
+    inline: Vec<bool>,
+    inputs: Vec<&'w Value>,
+    outputs: Vec<Option<&'w Value>>,
+    errors: Vec<Option<&'w Value>>,
+    seqs: Vec<Option<i64>>,
+}
+
+struct EventColumns<'w> {
+    seqs: Vec<i64>,
+    kinds: Vec<&'w str>,
+    times: Vec<DateTime<Utc>>,
+    step_ids: Vec<Option<&'w str>>,
+    states: Vec<Option<&'w str>>,
+    paths: Vec<Option<&'w str>>,
+    attempts: Vec<Option<i32>>,
+    workers: Vec<Option<&'w str>>,
+    data: Vec<Option<&'w Value>>,
+}
+
+struct TimerColumns<'w> {
+    kinds: Vec<&'w str>,
+    step_ids: Vec<Option<&'w str>>,
+    attempts: Vec<Option<i32>>,
+    fire_at: Vec<DateTime<Utc>>,
+}
+
+fn event_time(event: &Event) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(&event.time)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|_| Utc::now())
+}
+
+impl<'w> Columns<'w> {
+    fn new(write: &'w TransitionWrite) -> Self {
+        let attempts: &[NewAttempt] = &write.attempts;
+        let timers: &[NewTimer] = &write.timers;
+        Self {
+            attempts: AttemptColumns {
+                step_ids: attempts.iter().map(|a| a.step_id.as_str()).collect(),
+                numbers: attempts.iter().map(|a| a.attempt as i32).collect(),
+                states: attempts.iter().map(|a| a.state.as_str()).collect(),
+                paths: attempts.iter().map(|a| a.path.as_str()).collect(),
+                statuses: attempts.iter().map(|a| a.status.as_str()).collect(),
+                inline: attempts.iter().map(|a| a.inline).collect(),
+                inputs: attempts.iter().map(|a| &a.input).collect(),
+                outputs: attempts.iter().map(|a| a.output.as_ref()).collect(),
+                errors: attempts.iter().map(|a| a.error.as_ref()).collect(),
+                seqs: attempts.iter().map(|a| a.completion_seq).collect(),
+            },
+            events: EventColumns {
+                seqs: write.events.iter().map(|e| e.seq).collect(),
+                kinds: write.events.iter().map(|e| e.kind.as_str()).collect(),
+                times: write.events.iter().map(event_time).collect(),
+                step_ids: write.events.iter().map(|e| e.step_id.as_deref()).collect(),
+                states: write.events.iter().map(|e| e.state.as_deref()).collect(),
+                paths: write.events.iter().map(|e| e.path.as_deref()).collect(),
+                attempts: write
+                    .events
+                    .iter()
+                    .map(|e| e.attempt.map(|a| a as i32))
+                    .collect(),
+                workers: write
+                    .events
+                    .iter()
+                    .map(|e| e.worker_id.as_deref())
+                    .collect(),
+                data: write.events.iter().map(|e| e.data.as_ref()).collect(),
+            },
+            timers: TimerColumns {
+                kinds: timers.iter().map(|t| t.kind).collect(),
+                step_ids: timers.iter().map(|t| t.step_id.as_deref()).collect(),
+                attempts: timers.iter().map(|t| t.attempt.map(|a| a as i32)).collect(),
+                fire_at: timers.iter().map(|t| t.fire_at).collect(),
+            },
+            subjects: write.outbox.iter().map(|m| m.subject.as_str()).collect(),
+            msg_ids: write.outbox.iter().map(|m| m.msg_id.as_str()).collect(),
+            payloads: write.outbox.iter().map(|m| m.payload.as_slice()).collect(),
+        }
+    }
+
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let (a, e, t) = (&self.attempts, &self.events, &self.timers);
+        vec![
+            &a.step_ids,
+            &a.numbers,
+            &a.states,
+            &a.paths,
+            &a.statuses,
+            &a.inline,
+            &a.inputs,
+            &a.outputs,
+            &a.errors,
+            &a.seqs,
+            &e.seqs,
+            &e.kinds,
+            &e.times,
+            &e.step_ids,
+            &e.states,
+            &e.paths,
+            &e.attempts,
+            &e.workers,
+            &e.data,
+            &t.kinds,
+            &t.step_ids,
+            &t.attempts,
+            &t.fire_at,
+            &self.subjects,
+            &self.msg_ids,
+            &self.payloads,
+        ]
+    }
+}
+
+/// Pairs the returned outbox ids with the messages of the write.
+fn published(write: TransitionWrite, row: &tokio_postgres::Row) -> Vec<OutboxMessage> {
+    let ids: Vec<i64> = row.get(1);
+    let msg_ids: Vec<String> = row.get(2);
+    let mut by_msg_id: std::collections::HashMap<String, i64> =
+        msg_ids.into_iter().zip(ids).collect();
+    write
+        .outbox
+        .into_iter()
+        .map(|m| OutboxMessage {
+            id: by_msg_id.remove(&m.msg_id).unwrap_or_default(),
+            subject: m.subject,
+            msg_id: m.msg_id,
+            payload: m.payload,
+        })
+        .collect()
+}
+
+/// Runs a transition statement on any client or transaction.
+async fn execute_write<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    sql: &str,
+    head: &[&(dyn ToSql + Sync)],
+    write: TransitionWrite,
+) -> Result<Option<Vec<OutboxMessage>>> {
+    let statement = client.prepare_cached(sql).await?;
+    let columns = Columns::new(&write);
+    let mut params = head.to_vec();
+    params.extend(columns.params());
+    let row = client.query_one(&statement, &params).await?;
+    drop(columns);
+    let applied: i64 = row.get(0);
+    Ok((applied == 1).then(|| published(write, &row)))
 }
 
 impl Store {
     /// Creates a run and writes its first transition, unless a run with the
     /// same `(tenant, workflow, dedupe_key)` exists.
     pub async fn create_run(&self, run: &NewRun, write: TransitionWrite) -> Result<CreateOutcome> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let insert = tx
-            .prepare_cached(
-                "INSERT INTO runs (id, tenant, workflow_id, version, status, input, state, error, causation_id,
-                                   correlation_id, dedupe_key, last_seq, ended_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13 THEN now() END)
-                 ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id",
-            )
-            .await?;
+        let client = self.client().await?;
+        let mut write = write;
         let last_seq = write.last_seq(0);
-        let inserted = tx
-            .query_opt(
-                &insert,
-                &[
-                    &run.run_id,
-                    &run.tenant,
-                    &run.workflow_id,
-                    &run.version,
-                    &write.status.as_str(),
-                    &run.input,
-                    &write.state,
-                    &write.error,
-                    &run.causation_id,
-                    &run.correlation_id,
-                    &run.dedupe_key,
-                    &last_seq,
-                    &write.status.is_terminal(),
-                ],
+        let (status, ended) = (write.status.as_str(), write.status.is_terminal());
+        let (state, error) = (std::mem::take(&mut write.state), write.error.take());
+        let head: [&(dyn ToSql + Sync); 13] = [
+            &run.run_id,
+            &run.tenant,
+            &run.workflow_id,
+            &run.version,
+            &status,
+            &run.input,
+            &state,
+            &error,
+            &run.causation_id,
+            &run.correlation_id,
+            &run.dedupe_key,
+            &last_seq,
+            &ended,
+        ];
+        if let Some(messages) = execute_write(&client, &CREATE_SQL, &head, write).await? {
+            return Ok(CreateOutcome::Created(messages));
+        }
+        let row = client
+            .query_one(
+                "SELECT id FROM runs WHERE tenant = $1 AND workflow_id = $2 AND dedupe_key = $3",
+                &[&run.tenant, &run.workflow_id, &run.dedupe_key],
             )
             .await?;
-        if inserted.is_none() {
-            drop(tx);
-            let row = client
-                .query_one(
-                    "SELECT id FROM runs WHERE tenant = $1 AND workflow_id = $2 AND dedupe_key = $3",
-                    &[&run.tenant, &run.workflow_id, &run.dedupe_key],
-                )
-                .await?;
-            return Ok(CreateOutcome::Existing(row.get(0)));
-        }
-        let published = write_children(&tx, &run.run_id, write).await?;
-        tx.commit().await?;
-        Ok(CreateOutcome::Created(published))
+        Ok(CreateOutcome::Existing(row.get(0)))
     }
 
-    /// Locks the run, lets `decide` compute a transition from it, and commits
-    /// that transition. `decide` returning `None` changes nothing. Concurrent
-    /// callers for one run are serialized by the row lock.
+    /// Loads the run, lets `decide` compute a transition, and commits it if
+    /// nobody changed the run meanwhile; otherwise loads and decides again.
+    /// `decide` returning `None` changes nothing.
     pub async fn advance_run<F>(
         &self,
         run_id: &str,
-        decide: F,
+        mut decide: F,
     ) -> Result<Option<Vec<OutboxMessage>>>
     where
-        F: FnOnce(&LockedRun) -> Option<TransitionWrite>,
+        F: FnMut(&LockedRun) -> Option<TransitionWrite>,
     {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        let outcome = advance_in(&tx, run_id, decide).await?;
-        if outcome.is_some() {
-            tx.commit().await?;
+        let client = self.client().await?;
+        for _ in 0..MAX_CONFLICTS {
+            let Some(run) = load(&client, run_id, false).await? else {
+                return Ok(None);
+            };
+            let Some(write) = decide(&run) else {
+                return Ok(None);
+            };
+            if let Some(messages) = write_advance(&client, &run, write).await? {
+                return Ok(Some(messages));
+            }
+            tracing::debug!(run_id, "run changed while deciding; deciding again");
         }
-        Ok(outcome)
-    }
-
-    /// The whole run, steps included.
-    pub async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>> {
-        let client = self.client().await?;
-        let Some(row) = client
-            .query_opt(
-                &format!("SELECT {SUMMARY_COLUMNS}, state -> 'context' FROM runs WHERE id = $1"),
-                &[&run_id],
-            )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let summary = summary_from(&row)?;
-        let context: Option<Value> = row.get(11);
-        let steps = client
-            .query(
-                "SELECT step_id, state, path, status, attempt, worker_id, output, error, started_at, ended_at
-                 FROM step_attempts WHERE run_id = $1 ORDER BY ordinal",
-                &[&run_id],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(StepRecord {
-                    step_id: r.get(0),
-                    state: r.get(1),
-                    path: r.get(2),
-                    status: parse_status::<StepStatus>(r.get(3))?,
-                    attempt: r.get::<_, i32>(4) as u32,
-                    worker_id: r.get(5),
-                    output: r.get(6),
-                    error: r.get(7),
-                    started_at: ts(r.get(8)),
-                    ended_at: ts(r.get(9)),
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Some(RunRecord {
-            summary,
-            context: context.unwrap_or(Value::Null),
-            steps,
-        }))
-    }
-
-    /// The tenant a run belongs to, for authorization, or `None` if unknown.
-    pub async fn run_tenant(&self, run_id: &str) -> Result<Option<String>> {
-        let client = self.client().await?;
-        Ok(client
-            .query_opt("SELECT tenant FROM runs WHERE id = $1", &[&run_id])
-            .await?
-            .map(|r| r.get(0)))
-    }
-
-    /// A page of run summaries, newest first. Returns the page and whether more remain.
-    pub async fn list_runs(&self, filter: &RunFilter) -> Result<(Vec<RunSummary>, bool)> {
-        let client = self.client().await?;
-        let status = filter.status.map(RunStatus::as_str);
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM runs
-                     WHERE tenant = $1
-                       AND ($2::text IS NULL OR workflow_id = $2)
-                       AND ($3::text IS NULL OR status = $3)
-                       AND ($4::text IS NULL OR causation_id = $4)
-                       AND ($5::text IS NULL OR correlation_id = $5)
-                       AND ($6::text IS NULL OR id < $6)
-                     ORDER BY id DESC LIMIT $7"
-                ),
-                &[
-                    &filter.tenant,
-                    &filter.workflow_id,
-                    &status,
-                    &filter.causation_id,
-                    &filter.correlation_id,
-                    &filter.cursor,
-                    &(filter.limit + 1),
-                ],
-            )
-            .await?;
-        let more = rows.len() as i64 > filter.limit;
-        let runs = rows
-            .iter()
-            .take(filter.limit as usize)
-            .map(summary_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok((runs, more))
-    }
-
-    /// Events with `seq > after_seq`, in order.
-    pub async fn events(&self, run_id: &str, after_seq: i64, limit: i64) -> Result<Vec<Event>> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                "SELECT e.run_id, e.seq, e.type, e.time, r.workflow_id, r.version, r.tenant,
-                        e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data
-                 FROM events e JOIN runs r ON r.id = e.run_id
-                 WHERE e.run_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3",
-                &[&run_id, &after_seq, &limit],
-            )
-            .await?;
-        rows.iter().map(event_from).collect()
+        Err(Error::Conflict(format!(
+            "run {run_id} kept changing; gave up after {MAX_CONFLICTS} tries"
+        )))
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, workflow_id, version, tenant, status, input, error, causation_id, correlation_id, created_at, ended_at";
-
-fn summary_from(row: &tokio_postgres::Row) -> Result<RunSummary> {
-    Ok(RunSummary {
-        id: row.get(0),
-        workflow_id: row.get(1),
-        version: row.get(2),
-        tenant: row.get(3),
-        status: parse_status(row.get(4))?,
-        input: row.get(5),
-        error: row.get(6),
-        causation_id: row.get(7),
-        correlation_id: row.get(8),
-        created_at: time::format(row.get(9)),
-        ended_at: ts(row.get(10)),
-    })
-}
-
-/// Builds an event from `e.run_id, e.seq, e.type, e.time, r.workflow_id,
-/// r.version, r.tenant, e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data`.
-pub(super) fn event_from(row: &tokio_postgres::Row) -> Result<Event> {
-    let kind: &str = row.get(2);
-    Ok(Event {
-        run_id: row.get(0),
-        seq: row.get(1),
-        kind: EventType::from_str(kind)
-            .map_err(|_| Error::Corrupt(format!("unknown event type {kind:?}")))?,
-        time: time::format(row.get(3)),
-        workflow_id: row.get(4),
-        version: row.get(5),
-        tenant: row.get(6),
-        step_id: row.get(7),
-        state: row.get(8),
-        path: row.get(9),
-        attempt: row.get::<_, Option<i32>>(10).map(|a| a as u32),
-        worker_id: row.get(11),
-        data: row.get(12),
-    })
-}
-
-/// Locks and advances one run inside `tx` (shared by events and timers).
-pub(super) async fn advance_in<F>(
-    tx: &Transaction<'_>,
+/// Reads a run (optionally locking it, inside a transaction).
+pub(super) async fn load<C: deadpool_postgres::GenericClient>(
+    client: &C,
     run_id: &str,
-    decide: F,
-) -> Result<Option<Vec<OutboxMessage>>>
-where
-    F: FnOnce(&LockedRun) -> Option<TransitionWrite>,
-{
-    let lock = tx
-        .prepare_cached("SELECT tenant, workflow_id, version, status, state, last_seq FROM runs WHERE id = $1 FOR UPDATE")
-        .await?;
-    let Some(row) = tx.query_opt(&lock, &[&run_id]).await? else {
+    lock: bool,
+) -> Result<Option<LockedRun>> {
+    let sql = if lock {
+        "SELECT tenant, workflow_id, version, status, state, last_seq, revision FROM runs WHERE id = $1 FOR UPDATE"
+    } else {
+        "SELECT tenant, workflow_id, version, status, state, last_seq, revision FROM runs WHERE id = $1"
+    };
+    let statement = client.prepare_cached(sql).await?;
+    let Some(row) = client.query_opt(&statement, &[&run_id]).await? else {
         return Ok(None);
     };
-    let locked = LockedRun {
+    let status: &str = row.get(3);
+    Ok(Some(LockedRun {
         run_id: run_id.to_owned(),
         tenant: row.get(0),
         workflow_id: row.get(1),
         version: row.get(2),
-        status: parse_status(row.get(3))?,
+        status: status
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("unknown run status {status:?}")))?,
         state: row.get(4),
         last_seq: row.get(5),
-    };
-    let Some(write) = decide(&locked) else {
-        return Ok(None);
-    };
-    let update = tx
-        .prepare_cached(
-            "UPDATE runs SET status = $2, state = $3, error = $4, last_seq = $5, updated_at = now(),
-                             ended_at = CASE WHEN $6 THEN coalesce(ended_at, now()) END
-             WHERE id = $1",
-        )
-        .await?;
-    let last_seq = write.last_seq(locked.last_seq);
-    let (status, state, error, ended) = (
-        write.status.as_str(),
-        write.state.clone(),
-        write.error.clone(),
-        write.status.is_terminal(),
-    );
-    let (updated, published) = futures::future::try_join(
-        async {
-            Ok(tx
-                .execute(
-                    &update,
-                    &[&run_id, &status, &state, &error, &last_seq, &ended],
-                )
-                .await?)
-        },
-        write_children(tx, run_id, write),
-    )
-    .await?;
-    debug_assert_eq!(updated, 1);
-    Ok(Some(published))
+        revision: row.get(6),
+    }))
 }
 
-/// Inserts a transition's attempts, events, timers and outbox rows, pipelined.
-async fn write_children(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    write: TransitionWrite,
-) -> Result<Vec<OutboxMessage>> {
-    let TransitionWrite {
-        events,
-        attempts,
-        outbox: messages,
-        timers,
-        ..
-    } = write;
-    let (_, _, _, published) = futures::future::try_join4(
-        insert_attempts(tx, run_id, &attempts),
-        super::attempts::insert_events(tx, &events),
-        super::timers::insert(tx, run_id, &timers),
-        outbox::insert(tx, messages),
-    )
-    .await?;
-    Ok(published)
-}
-
-async fn insert_attempts(
-    tx: &Transaction<'_>,
-    run_id: &str,
-    attempts: &[super::rows::NewAttempt],
-) -> Result<()> {
-    if attempts.is_empty() {
-        return Ok(());
-    }
-    let statement = tx
-        .prepare_cached(
-            "INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
-                                        completion_seq, started_at, ended_at)
-             SELECT $1, a.step_id, a.attempt, a.state, a.path, a.status, a.inline, a.input, a.output, a.error, a.seq,
-                    CASE WHEN a.inline THEN now() END, CASE WHEN a.inline THEN now() END
-             FROM UNNEST($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::jsonb[],
-                         $9::jsonb[], $10::jsonb[], $11::bigint[])
-                  AS a(step_id, attempt, state, path, status, inline, input, output, error, seq)
-             ON CONFLICT (run_id, step_id, attempt) DO NOTHING",
-        )
-        .await?;
-    let step_ids: Vec<&str> = attempts.iter().map(|a| a.step_id.as_str()).collect();
-    let numbers: Vec<i32> = attempts.iter().map(|a| a.attempt as i32).collect();
-    let states: Vec<&str> = attempts.iter().map(|a| a.state.as_str()).collect();
-    let paths: Vec<&str> = attempts.iter().map(|a| a.path.as_str()).collect();
-    let statuses: Vec<&str> = attempts.iter().map(|a| a.status.as_str()).collect();
-    let inline: Vec<bool> = attempts.iter().map(|a| a.inline).collect();
-    let inputs: Vec<&Value> = attempts.iter().map(|a| &a.input).collect();
-    let outputs: Vec<Option<&Value>> = attempts.iter().map(|a| a.output.as_ref()).collect();
-    let errors: Vec<Option<&Value>> = attempts.iter().map(|a| a.error.as_ref()).collect();
-    let seqs: Vec<Option<i64>> = attempts.iter().map(|a| a.completion_seq).collect();
-    tx.execute(
-        &statement,
-        &[
-            &run_id, &step_ids, &numbers, &states, &paths, &statuses, &inline, &inputs, &outputs,
-            &errors, &seqs,
-        ],
-    )
-    .await?;
-    Ok(())
+/// Writes a transition of a loaded run if its revision and seq still hold.
+/// `None` means the run changed meanwhile.
+pub(super) async fn write_advance<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    run: &LockedRun,
+    mut write: TransitionWrite,
+) -> Result<Option<Vec<OutboxMessage>>> {
+    let last_seq = write.last_seq(run.last_seq);
+    let (status, ended) = (write.status.as_str(), write.status.is_terminal());
+    let (state, error) = (std::mem::take(&mut write.state), write.error.take());
+    let head: [&(dyn ToSql + Sync); 8] = [
+        &run.run_id,
+        &status,
+        &state,
+        &error,
+        &last_seq,
+        &ended,
+        &run.revision,
+        &run.last_seq,
+    ];
+    execute_write(client, &ADVANCE_SQL, &head, write).await
 }

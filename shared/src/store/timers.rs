@@ -1,13 +1,11 @@
-//! Durable timers (DESIGN §4.6): written with a transition, fired by any
-//! coordinator with `FOR UPDATE SKIP LOCKED`, atomically with the transition
-//! they cause.
+//! Durable timers (DESIGN §4.6): written with a transition, claimed by any
+//! coordinator with `FOR UPDATE SKIP LOCKED`, and fired in the same
+//! transaction as the transition they cause.
 
 use super::outbox::OutboxMessage;
-use super::rows::NewTimer;
-use super::runs::{LockedRun, advance_in};
+use super::runs::{LockedRun, load, write_advance};
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
-use deadpool_postgres::Transaction;
 
 /// A timer that is due.
 #[derive(Debug, Clone)]
@@ -20,17 +18,6 @@ pub struct DueTimer {
     pub tenant: String,
     pub workflow_id: String,
     pub version: i32,
-}
-
-pub(super) async fn insert(tx: &Transaction<'_>, run_id: &str, timers: &[NewTimer]) -> Result<()> {
-    for timer in timers {
-        tx.execute(
-            "INSERT INTO timers (run_id, kind, step_id, attempt, fire_at) VALUES ($1, $2, $3, $4, $5)",
-            &[&run_id, &timer.kind, &timer.step_id, &timer.attempt.map(|a| a as i32), &timer.fire_at],
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 /// What firing the next due timer did.
@@ -52,8 +39,9 @@ impl Store {
             .get(0))
     }
 
-    /// Takes one due timer, lets `decide` turn it into a transition of its run,
-    /// commits the transition and deletes the timer, all in one transaction.
+    /// Claims one due timer, lets `decide` turn it into a transition of its
+    /// run (locked for the duration), commits the transition and deletes the
+    /// timer, all in one transaction.
     pub async fn fire_next_timer<F>(&self, decide: F) -> Result<FireOutcome>
     where
         F: FnOnce(&DueTimer, &LockedRun) -> Option<super::TransitionWrite>,
@@ -81,9 +69,13 @@ impl Store {
             workflow_id: row.get(6),
             version: row.get(7),
         };
-        let published = advance_in(&tx, &timer.run_id, |locked| decide(&timer, locked))
-            .await?
-            .unwrap_or_default();
+        let mut published = Vec::new();
+        if let Some(run) = load(&tx, &timer.run_id, true).await?
+            && let Some(write) = decide(&timer, &run)
+        {
+            // The run is locked, so the optimistic check cannot fail here.
+            published = write_advance(&tx, &run, write).await?.unwrap_or_default();
+        }
         tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id])
             .await?;
         tx.commit().await?;
