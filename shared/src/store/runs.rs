@@ -55,64 +55,130 @@ pub enum CreateOutcome {
 /// Attempts before [`Store::advance_run`] gives up on a contended run.
 const MAX_CONFLICTS: usize = 50;
 
-/// The inserts every transition shares, guarded by the head CTE `u`.
-/// Parameters start at `$first`; `$1` is the run id.
-fn children_sql(first: usize) -> String {
-    let p = |i: usize| format!("${}", first + i);
-    format!(
-        "a AS (
-            INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
-                                       completion_seq, started_at, ended_at)
-            SELECT $1, x.step_id, x.attempt, x.state, x.path, x.status, x.inline, x.input, x.output, x.error, x.seq,
-                   CASE WHEN x.inline THEN now() END, CASE WHEN x.inline THEN now() END
-            FROM UNNEST({a0}::text[], {a1}::int[], {a2}::text[], {a3}::text[], {a4}::text[], {a5}::bool[], {a6}::jsonb[],
-                        {a7}::jsonb[], {a8}::jsonb[], {a9}::bigint[])
-                 AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
-            WHERE EXISTS (SELECT 1 FROM u)
-            ON CONFLICT (run_id, step_id, attempt) DO NOTHING),
-         e AS (
-            INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
-            SELECT $1, x.* FROM UNNEST({e0}::bigint[], {e1}::text[], {e2}::timestamptz[], {e3}::text[], {e4}::text[],
-                                       {e5}::text[], {e6}::int[], {e7}::text[], {e8}::jsonb[]) AS x
-            WHERE EXISTS (SELECT 1 FROM u)),
-         t AS (
-            INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
-            SELECT $1, x.* FROM UNNEST({t0}::text[], {t1}::text[], {t2}::int[], {t3}::timestamptz[]) AS x
-            WHERE EXISTS (SELECT 1 FROM u)),
-         o AS (
-            INSERT INTO outbox (subject, msg_id, payload)
-            SELECT x.* FROM UNNEST({o0}::text[], {o1}::text[], {o2}::bytea[]) AS x
-            WHERE EXISTS (SELECT 1 FROM u)
-            RETURNING id, msg_id)
-         SELECT (SELECT count(*) FROM u), (SELECT coalesce(array_agg(id), '{{}}') FROM o),
-                (SELECT coalesce(array_agg(msg_id), '{{}}') FROM o)",
-        a0 = p(0), a1 = p(1), a2 = p(2), a3 = p(3), a4 = p(4), a5 = p(5), a6 = p(6), a7 = p(7), a8 = p(8), a9 = p(9),
-        e0 = p(10), e1 = p(11), e2 = p(12), e3 = p(13), e4 = p(14), e5 = p(15), e6 = p(16), e7 = p(17), e8 = p(18),
-        t0 = p(19), t1 = p(20), t2 = p(21), t3 = p(22),
-        o0 = p(23), o1 = p(24), o2 = p(25),
-    )
+/// Which kinds of rows a transition inserts. Statements include only the
+/// inserts they need: executor start-up is a large part of Postgres's cost
+/// per statement, so empty inserts are not free.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    attempts: bool,
+    events: bool,
+    timers: bool,
+    outbox: bool,
 }
 
-static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
+impl Shape {
+    fn of(write: &TransitionWrite) -> Self {
+        Self {
+            attempts: !write.attempts.is_empty(),
+            events: !write.events.is_empty(),
+            timers: !write.timers.is_empty(),
+            outbox: !write.outbox.is_empty(),
+        }
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.attempts) | usize::from(self.events) << 1 | usize::from(self.timers) << 2 | usize::from(self.outbox) << 3
+    }
+
+    fn from_index(i: usize) -> Self {
+        Self { attempts: i & 1 != 0, events: i & 2 != 0, timers: i & 4 != 0, outbox: i & 8 != 0 }
+    }
+}
+
+/// The inserts of a transition, each guarded by the head CTE `u`, and the
+/// final SELECT. Parameters start at `$first`; `$1` is the run id.
+fn children_sql(first: usize, shape: Shape) -> String {
+    let mut next = first;
+    let mut p = || {
+        next += 1;
+        format!("${}", next - 1)
+    };
+    let mut parts = Vec::new();
+    if shape.attempts {
+        let a: Vec<String> = (0..10).map(|_| p()).collect();
+        parts.push(format!(
+            "a AS (
+                INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
+                                           completion_seq, started_at, ended_at)
+                SELECT $1, x.step_id, x.attempt, x.state, x.path, x.status, x.inline, x.input, x.output, x.error, x.seq,
+                       CASE WHEN x.inline THEN now() END, CASE WHEN x.inline THEN now() END
+                FROM UNNEST({}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::bool[], {}::jsonb[],
+                            {}::jsonb[], {}::jsonb[], {}::bigint[])
+                     AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
+                WHERE EXISTS (SELECT 1 FROM u)
+                ON CONFLICT (run_id, step_id, attempt) DO NOTHING)",
+            a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]
+        ));
+    }
+    if shape.events {
+        let e: Vec<String> = (0..9).map(|_| p()).collect();
+        parts.push(format!(
+            "e AS (
+                INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+                SELECT $1, x.* FROM UNNEST({}::bigint[], {}::text[], {}::timestamptz[], {}::text[], {}::text[],
+                                           {}::text[], {}::int[], {}::text[], {}::jsonb[]) AS x
+                WHERE EXISTS (SELECT 1 FROM u))",
+            e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8]
+        ));
+    }
+    if shape.timers {
+        let t: Vec<String> = (0..4).map(|_| p()).collect();
+        parts.push(format!(
+            "t AS (
+                INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
+                SELECT $1, x.* FROM UNNEST({}::text[], {}::text[], {}::int[], {}::timestamptz[]) AS x
+                WHERE EXISTS (SELECT 1 FROM u))",
+            t[0], t[1], t[2], t[3]
+        ));
+    }
+    let select = if shape.outbox {
+        let o: Vec<String> = (0..3).map(|_| p()).collect();
+        parts.push(format!(
+            "o AS (
+                INSERT INTO outbox (subject, msg_id, payload)
+                SELECT x.* FROM UNNEST({}::text[], {}::text[], {}::bytea[]) AS x
+                WHERE EXISTS (SELECT 1 FROM u)
+                RETURNING id, msg_id)",
+            o[0], o[1], o[2]
+        ));
+        "SELECT (SELECT count(*) FROM u), (SELECT coalesce(array_agg(id), '{}') FROM o),
+                (SELECT coalesce(array_agg(msg_id), '{}') FROM o)"
+    } else {
+        "SELECT (SELECT count(*) FROM u), '{}'::bigint[], '{}'::text[]"
+    };
+    let mut sql = String::new();
+    for part in parts {
+        sql.push_str(",\n");
+        sql.push_str(&part);
+    }
+    sql.push('\n');
+    sql.push_str(select);
+    sql
+}
+
+/// One statement per shape.
+fn per_shape(head: &str, first_child_param: usize) -> Vec<String> {
+    (0..16).map(|i| format!("{head}{}", children_sql(first_child_param, Shape::from_index(i)))).collect()
+}
+
+static CREATE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    per_shape(
         "WITH u AS (
             INSERT INTO runs (id, tenant, workflow_id, version, status, input, state, error, causation_id,
                               correlation_id, dedupe_key, last_seq, ended_at)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13 THEN now() END)
-            ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id),
-         {}",
-        children_sql(14)
+            ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id)",
+        14,
     )
 });
 
-static ADVANCE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
+static ADVANCE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    per_shape(
         "WITH u AS (
             UPDATE runs SET status = $2, state = $3, error = $4, last_seq = $5, revision = revision + 1,
                             updated_at = now(), ended_at = CASE WHEN $6 THEN coalesce(ended_at, now()) END
-            WHERE id = $1 AND revision = $7 AND last_seq = $8 RETURNING id),
-         {}",
-        children_sql(9)
+            WHERE id = $1 AND revision = $7 AND last_seq = $8 RETURNING id)",
+        9,
     )
 });
 
@@ -212,37 +278,45 @@ impl<'w> Columns<'w> {
         }
     }
 
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    fn params(&self, shape: Shape) -> Vec<&(dyn ToSql + Sync)> {
         let (a, e, t) = (&self.attempts, &self.events, &self.timers);
-        vec![
-            &a.step_ids,
-            &a.numbers,
-            &a.states,
-            &a.paths,
-            &a.statuses,
-            &a.inline,
-            &a.inputs,
-            &a.outputs,
-            &a.errors,
-            &a.seqs,
-            &e.seqs,
-            &e.kinds,
-            &e.times,
-            &e.step_ids,
-            &e.states,
-            &e.paths,
-            &e.attempts,
-            &e.workers,
-            &e.data,
-            &t.kinds,
-            &t.step_ids,
-            &t.attempts,
-            &t.fire_at,
-            &self.subjects,
-            &self.msg_ids,
-            &self.payloads,
-        ]
+        let mut params: Vec<&(dyn ToSql + Sync)> = Vec::with_capacity(26);
+        if shape.attempts {
+            params.extend([
+                &a.step_ids as &(dyn ToSql + Sync),
+                &a.numbers,
+                &a.states,
+                &a.paths,
+                &a.statuses,
+                &a.inline,
+                &a.inputs,
+                &a.outputs,
+                &a.errors,
+                &a.seqs,
+            ]);
+        }
+        if shape.events {
+            params.extend([
+                &e.seqs as &(dyn ToSql + Sync),
+                &e.kinds,
+                &e.times,
+                &e.step_ids,
+                &e.states,
+                &e.paths,
+                &e.attempts,
+                &e.workers,
+                &e.data,
+            ]);
+        }
+        if shape.timers {
+            params.extend([&t.kinds as &(dyn ToSql + Sync), &t.step_ids, &t.attempts, &t.fire_at]);
+        }
+        if shape.outbox {
+            params.extend([&self.subjects as &(dyn ToSql + Sync), &self.msg_ids, &self.payloads]);
+        }
+        params
     }
+
 }
 
 /// Pairs the returned outbox ids with the messages of the write.
@@ -266,14 +340,15 @@ fn published(write: TransitionWrite, row: &tokio_postgres::Row) -> Vec<OutboxMes
 /// Runs a transition statement on any client or transaction.
 async fn execute_write<C: deadpool_postgres::GenericClient>(
     client: &C,
-    sql: &str,
+    statements: &[String],
     head: &[&(dyn ToSql + Sync)],
     write: TransitionWrite,
 ) -> Result<Option<Vec<OutboxMessage>>> {
-    let statement = client.prepare_cached(sql).await?;
+    let shape = Shape::of(&write);
+    let statement = client.prepare_cached(&statements[shape.index()]).await?;
     let columns = Columns::new(&write);
     let mut params = head.to_vec();
-    params.extend(columns.params());
+    params.extend(columns.params(shape));
     let row = client.query_one(&statement, &params).await?;
     drop(columns);
     let applied: i64 = row.get(0);
