@@ -77,11 +77,19 @@ impl Shape {
     }
 
     fn index(self) -> usize {
-        usize::from(self.attempts) | usize::from(self.events) << 1 | usize::from(self.timers) << 2 | usize::from(self.outbox) << 3
+        usize::from(self.attempts)
+            | usize::from(self.events) << 1
+            | usize::from(self.timers) << 2
+            | usize::from(self.outbox) << 3
     }
 
     fn from_index(i: usize) -> Self {
-        Self { attempts: i & 1 != 0, events: i & 2 != 0, timers: i & 4 != 0, outbox: i & 8 != 0 }
+        Self {
+            attempts: i & 1 != 0,
+            events: i & 2 != 0,
+            timers: i & 4 != 0,
+            outbox: i & 8 != 0,
+        }
     }
 }
 
@@ -158,7 +166,14 @@ fn children_sql(first: usize, shape: Shape) -> String {
 
 /// One statement per shape.
 fn per_shape(head: &str, first_child_param: usize) -> Vec<String> {
-    (0..16).map(|i| format!("{head}{}", children_sql(first_child_param, Shape::from_index(i)))).collect()
+    (0..16)
+        .map(|i| {
+            format!(
+                "{head}{}",
+                children_sql(first_child_param, Shape::from_index(i))
+            )
+        })
+        .collect()
 }
 
 static CREATE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
@@ -309,14 +324,22 @@ impl<'w> Columns<'w> {
             ]);
         }
         if shape.timers {
-            params.extend([&t.kinds as &(dyn ToSql + Sync), &t.step_ids, &t.attempts, &t.fire_at]);
+            params.extend([
+                &t.kinds as &(dyn ToSql + Sync),
+                &t.step_ids,
+                &t.attempts,
+                &t.fire_at,
+            ]);
         }
         if shape.outbox {
-            params.extend([&self.subjects as &(dyn ToSql + Sync), &self.msg_ids, &self.payloads]);
+            params.extend([
+                &self.subjects as &(dyn ToSql + Sync),
+                &self.msg_ids,
+                &self.payloads,
+            ]);
         }
         params
     }
-
 }
 
 /// Pairs the returned outbox ids with the messages of the write.
