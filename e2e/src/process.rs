@@ -30,6 +30,17 @@ impl Process {
         env: &[(String, String)],
         dir: &Path,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with_args(binary, name, &[], env, dir)
+    }
+
+    /// Like [`Process::spawn`], with command-line arguments.
+    pub fn spawn_with_args(
+        binary: &str,
+        name: &str,
+        args: &[&str],
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> anyhow::Result<Self> {
         let path = bin_dir().join(binary);
         anyhow::ensure!(
             path.exists(),
@@ -42,6 +53,7 @@ impl Process {
             .append(true)
             .open(&log)?;
         let child = Command::new(&path)
+            .args(args)
             // Inherit nothing that would change behaviour behind the test's back.
             .env_remove("JUNCTION_FAULT__POINT")
             .env_remove("JUNCTION_CONFIG")
