@@ -3,6 +3,7 @@
 //! Signals, `run.start`, step events and timers all come through here.
 
 use crate::catalog::{Catalog, CompiledWorkflow};
+use crate::snapshots::Snapshots;
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_shared::bus::Subjects;
@@ -57,6 +58,8 @@ pub struct Driver {
     pub payload_limit: usize,
     /// Wakes the timer loop when a transition stored a timer.
     pub timers_changed: Arc<Notify>,
+    /// Runs as this process last wrote them.
+    pub snapshots: Snapshots,
 }
 
 impl Driver {
@@ -91,8 +94,19 @@ impl Driver {
             dedupe_key: request.dedupe_key,
         };
         let has_timers = !write.timers.is_empty();
+        let snapshot = LockedRun {
+            run_id: new_run.run_id.clone(),
+            tenant: new_run.tenant.clone(),
+            workflow_id: new_run.workflow_id.clone(),
+            version: new_run.version,
+            status: write.status,
+            state: write.state.clone(),
+            last_seq: write.last_seq(0),
+            revision: 0,
+        };
         match self.store.create_run(&new_run, write).await? {
             CreateOutcome::Created(messages) => {
+                self.snapshots.put(snapshot);
                 tracing::info!(run_id = %run_id, workflow_id = %new_run.workflow_id, "run started");
                 self.after_commit(&messages, has_timers).await;
                 Ok(Started {
@@ -115,6 +129,7 @@ impl Driver {
         version: i32,
         run_id: &str,
         input: Input,
+        event_seq: Option<i64>,
     ) -> anyhow::Result<bool> {
         let Some(workflow) = self.catalog.get(tenant, workflow_id, version).await? else {
             // Permanent: retrying cannot make it appear. Drop the input loudly.
@@ -129,15 +144,16 @@ impl Driver {
         let mut has_timers = false;
         let outcome = self
             .store
-            .advance_run(run_id, |locked| {
+            .advance_run(run_id, self.snapshots.take(run_id, event_seq), |locked| {
                 let write = self.decide(&workflow, locked, input.clone())?;
                 has_timers = !write.timers.is_empty();
                 Some(write)
             })
             .await?;
         match outcome {
-            Some(messages) => {
-                self.after_commit(&messages, has_timers).await;
+            Some(advanced) => {
+                self.snapshots.put(advanced.snapshot);
+                self.after_commit(&advanced.messages, has_timers).await;
                 Ok(true)
             }
             None => Ok(false),

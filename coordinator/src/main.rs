@@ -11,6 +11,7 @@ mod members;
 mod metrics;
 mod service;
 mod signals;
+mod snapshots;
 mod sync;
 mod timers;
 mod write;

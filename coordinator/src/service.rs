@@ -8,6 +8,7 @@ use crate::consume::consume;
 use crate::driver::Driver;
 use crate::members::Membership;
 use crate::metrics::Metrics;
+use crate::snapshots::Snapshots;
 use crate::{control, events, http, signals, sync, timers};
 use anyhow::Context;
 use junction_shared::bus::{Bus, ConsumerSettings};
@@ -99,6 +100,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         faults: config.fault.faults(),
         payload_limit: config.limits.payload_bytes,
         timers_changed: Arc::new(Notify::new()),
+        snapshots: Snapshots::default(),
     };
     let metrics = Metrics::default();
     let (stop, stop_rx) = watch::channel(false);

@@ -13,13 +13,32 @@ async fn concurrent_migrate_commands_apply_each_migration_once() -> anyhow::Resu
     let env = TestEnv::new().await?;
     let mut migrations = Vec::new();
     for i in 0..3 {
-        migrations.push(Process::spawn_with_args("junction-coordinator", &format!("m{i}"), &["migrate"], &[("JUNCTION_DATABASE__URL".into(), env.database_url.clone())], env.dir.path())?);
+        migrations.push(Process::spawn_with_args(
+            "junction-coordinator",
+            &format!("m{i}"),
+            &["migrate"],
+            &[("JUNCTION_DATABASE__URL".into(), env.database_url.clone())],
+            env.dir.path(),
+        )?);
     }
     for migration in &mut migrations {
-        assert_eq!(migration.wait_exit(WAIT).await, Some(0), "{}", migration.tail(20));
+        assert_eq!(
+            migration.wait_exit(WAIT).await,
+            Some(0),
+            "{}",
+            migration.tail(20)
+        );
     }
-    let applied: i64 = env.db().await?.query_one("SELECT count(*) FROM junction_migrations", &[]).await?.get(0);
-    assert_eq!(applied as usize, junction_shared::store::migrate::MIGRATIONS.len());
+    let applied: i64 = env
+        .db()
+        .await?
+        .query_one("SELECT count(*) FROM junction_migrations", &[])
+        .await?
+        .get(0);
+    assert_eq!(
+        applied as usize,
+        junction_shared::store::migrate::MIGRATIONS.len()
+    );
     Ok(())
 }
 
@@ -38,18 +57,42 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     env.processes[worker].terminate();
-    assert_eq!(env.processes[worker].wait_exit(WAIT).await, Some(0), "a drained worker exits 0\n{}", env.logs());
+    assert_eq!(
+        env.processes[worker].wait_exit(WAIT).await,
+        Some(0),
+        "a drained worker exits 0\n{}",
+        env.logs()
+    );
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
-    assert_eq!(run["steps"][0]["worker_id"], "worker-1", "the draining worker finished its step");
+    assert_eq!(
+        run["steps"][0]["worker_id"], "worker-1",
+        "the draining worker finished its step"
+    );
     let members = env.control("cluster.members", json!({})).await?;
-    let workers = members["members"].as_array().map(|m| m.iter().filter(|m| m["role"] == "worker").count());
-    assert_eq!(workers, Some(0), "the worker left the list at once: {members}");
+    let workers = members["members"]
+        .as_array()
+        .map(|m| m.iter().filter(|m| m["role"] == "worker").count());
+    assert_eq!(
+        workers,
+        Some(0),
+        "the worker left the list at once: {members}"
+    );
 
     let coordinator = 0;
     env.processes[coordinator].terminate();
-    assert_eq!(env.processes[coordinator].wait_exit(WAIT).await, Some(0), "{}", env.logs());
-    let left: i64 = env.db().await?.query_one("SELECT count(*) FROM cluster_members", &[]).await?.get(0);
+    assert_eq!(
+        env.processes[coordinator].wait_exit(WAIT).await,
+        Some(0),
+        "{}",
+        env.logs()
+    );
+    let left: i64 = env
+        .db()
+        .await?
+        .query_one("SELECT count(*) FROM cluster_members", &[])
+        .await?
+        .get(0);
     assert_eq!(left, 0);
     Ok(())
 }
@@ -57,12 +100,25 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
 #[tokio::test]
 async fn a_fatal_startup_error_exits_with_status_two() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
-    let bad_db = [("JUNCTION_DATABASE__URL".to_owned(), "postgres://postgres@127.0.0.1:1/nowhere".to_owned())];
-    let mut coordinator = Process::spawn("junction-coordinator", "bad-db", &bad_db, env.dir.path())?;
-    assert_eq!(coordinator.wait_exit(WAIT).await, Some(2), "{}", coordinator.tail(20));
+    let bad_db = [(
+        "JUNCTION_DATABASE__URL".to_owned(),
+        "postgres://postgres@127.0.0.1:1/nowhere".to_owned(),
+    )];
+    let mut coordinator =
+        Process::spawn("junction-coordinator", "bad-db", &bad_db, env.dir.path())?;
+    assert_eq!(
+        coordinator.wait_exit(WAIT).await,
+        Some(2),
+        "{}",
+        coordinator.tail(20)
+    );
     let bad_prefix = [("JUNCTION_NATS__PREFIX".to_owned(), "Not.Valid".to_owned())];
     let mut worker = Process::spawn("junction-worker", "bad-prefix", &bad_prefix, env.dir.path())?;
     assert_eq!(worker.wait_exit(WAIT).await, Some(2), "{}", worker.tail(20));
-    assert!(worker.output().contains("nats.prefix"), "the error names the key: {}", worker.output());
+    assert!(
+        worker.output().contains("nats.prefix"),
+        "the error names the key: {}",
+        worker.output()
+    );
     Ok(())
 }

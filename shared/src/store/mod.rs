@@ -22,7 +22,7 @@ pub use outbox::{NewOutboxMessage, OutboxMessage};
 pub use rows::{
     NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,
 };
-pub use runs::{CreateOutcome, LockedRun, NewRun};
+pub use runs::{Advanced, CreateOutcome, LockedRun, NewRun};
 pub use timers::{DueTimer, FireOutcome};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

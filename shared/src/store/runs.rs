@@ -414,27 +414,39 @@ impl Store {
         Ok(CreateOutcome::Existing(row.get(0)))
     }
 
-    /// Loads the run, lets `decide` compute a transition, and commits it if
-    /// nobody changed the run meanwhile; otherwise loads and decides again.
-    /// `decide` returning `None` changes nothing.
+    /// Lets `decide` compute a transition from the run and commits it if
+    /// nobody changed the run meanwhile; otherwise loads it and decides again.
+    /// `hint` is a snapshot the caller believes current (a cache); a stale
+    /// hint costs one failed write. `decide` returning `None` changes nothing.
     pub async fn advance_run<F>(
         &self,
         run_id: &str,
+        hint: Option<LockedRun>,
         mut decide: F,
-    ) -> Result<Option<Vec<OutboxMessage>>>
+    ) -> Result<Option<Advanced>>
     where
         F: FnMut(&LockedRun) -> Option<TransitionWrite>,
     {
         let client = self.client().await?;
+        let mut hint = hint.filter(|h| h.run_id == run_id);
         for _ in 0..MAX_CONFLICTS {
-            let Some(run) = load(&client, run_id, false).await? else {
-                return Ok(None);
+            let (run, from_hint) = match hint.take() {
+                Some(run) => (run, true),
+                None => match load(&client, run_id, false).await? {
+                    Some(run) => (run, false),
+                    None => return Ok(None),
+                },
             };
             let Some(write) = decide(&run) else {
+                if from_hint {
+                    // "Nothing to do" is only trusted from a fresh read: a
+                    // stale hint may simply not know the step yet.
+                    continue;
+                }
                 return Ok(None);
             };
-            if let Some(messages) = write_advance(&client, &run, write).await? {
-                return Ok(Some(messages));
+            if let Some(advanced) = write_advance(&client, &run, write).await? {
+                return Ok(Some(advanced));
             }
             tracing::debug!(run_id, "run changed while deciding; deciding again");
         }
@@ -474,25 +486,43 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
     }))
 }
 
+/// A committed transition: the messages to publish and the run as it is now.
+#[derive(Debug)]
+pub struct Advanced {
+    pub messages: Vec<OutboxMessage>,
+    pub snapshot: LockedRun,
+}
+
 /// Writes a transition of a loaded run if its revision and seq still hold.
 /// `None` means the run changed meanwhile.
 pub(super) async fn write_advance<C: deadpool_postgres::GenericClient>(
     client: &C,
     run: &LockedRun,
     mut write: TransitionWrite,
-) -> Result<Option<Vec<OutboxMessage>>> {
+) -> Result<Option<Advanced>> {
     let last_seq = write.last_seq(run.last_seq);
     let (status, ended) = (write.status.as_str(), write.status.is_terminal());
-    let (state, error) = (std::mem::take(&mut write.state), write.error.take());
+    let error = write.error.take();
+    let snapshot = LockedRun {
+        run_id: run.run_id.clone(),
+        tenant: run.tenant.clone(),
+        workflow_id: run.workflow_id.clone(),
+        version: run.version,
+        status: write.status,
+        state: write.state.clone(),
+        last_seq,
+        revision: run.revision + 1,
+    };
     let head: [&(dyn ToSql + Sync); 8] = [
         &run.run_id,
         &status,
-        &state,
+        &snapshot.state,
         &error,
         &last_seq,
         &ended,
         &run.revision,
         &run.last_seq,
     ];
-    execute_write(client, &ADVANCE_SQL, &head, write).await
+    let messages = execute_write(client, &ADVANCE_SQL, &head, write).await?;
+    Ok(messages.map(|messages| Advanced { messages, snapshot }))
 }

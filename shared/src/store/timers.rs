@@ -74,7 +74,10 @@ impl Store {
             && let Some(write) = decide(&timer, &run)
         {
             // The run is locked, so the optimistic check cannot fail here.
-            published = write_advance(&tx, &run, write).await?.unwrap_or_default();
+            published = write_advance(&tx, &run, write)
+                .await?
+                .map(|a| a.messages)
+                .unwrap_or_default();
         }
         tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id])
             .await?;
