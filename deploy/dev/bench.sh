@@ -13,7 +13,8 @@
 #
 # Once `junction members` shows the coordinator, it runs
 # `target/release/junction-loadtest "$@"` (same prefix and database) and
-# exits with its status. The cluster is stopped on exit (SIGTERM, then wait).
+# exits with its status, after printing each cluster process's peak RSS
+# (VmHWM). The cluster is stopped on exit (SIGTERM, then wait).
 # A dev cluster left running by `demo.sh --keep` is stopped first.
 
 set -euo pipefail
@@ -52,6 +53,13 @@ cluster_wait_ready "$BIN/junction" 60
 say "running junction-loadtest${*:+ $*}"
 status=0
 "$BIN/junction-loadtest" "$@" || status=$?
+
+# Peak resident memory of each cluster process over the whole load test
+# (VmHWM is the kernel's high-water mark, so no sampling is needed).
+for i in "${!CLUSTER_PIDS[@]}"; do
+    hwm=$(awk '/^VmHWM:/ {printf "%.1f MiB", $2 / 1024}' "/proc/${CLUSTER_PIDS[$i]}/status" 2>/dev/null || true)
+    say "peak RSS of ${CLUSTER_NAMES[$i]}: ${hwm:-unknown (process gone)}"
+done
 if ((status == 0)); then
     say "load test finished; cluster logs are in $(rel "$STATE_DIR")/bench-*.log"
 else

@@ -152,10 +152,26 @@ impl<'a> Step<'a> {
                     self.dispatch(step, operation);
                     return;
                 }
+                StateKind::Switch(_)
+                | StateKind::Parallel(_)
+                | StateKind::Foreach(_)
+                | StateKind::Transform(_)
+                | StateKind::Dag(_) => {
+                    return self.fail_run(ErrorInfo::new(
+                        codes::UNSUPPORTED,
+                        format!("state `{current}`: this state type does not run in this release yet"),
+                    ));
+                }
             }
             match transition {
                 Transition::Next(next) => current = next,
                 Transition::End => return self.complete(),
+                Transition::Decided => {
+                    return self.fail_run(ErrorInfo::new(
+                        codes::INTERNAL,
+                        format!("state `{current}` has no fixed transition"),
+                    ));
+                }
             }
         }
     }
@@ -225,7 +241,17 @@ impl<'a> Step<'a> {
             input,
             variables,
             ..
-        }) = &operation.action;
+        }) = &operation.action
+        else {
+            return Err(ErrorInfo::new(
+                codes::UNSUPPORTED,
+                format!(
+                    "action `{}` does not run in this release yet",
+                    operation.action.name()
+                ),
+            )
+            .not_retryable());
+        };
         let scope = Scope {
             context: &self.state.context,
             input: &self.state.input,
@@ -290,7 +316,7 @@ impl<'a> Step<'a> {
         let found = workflow.state(state)?;
         match &found.kind {
             StateKind::Operation(op) => Some((op, found.transition.clone())),
-            StateKind::Inject { .. } => None,
+            _ => None,
         }
     }
 
@@ -311,6 +337,10 @@ impl<'a> Step<'a> {
         match transition {
             Transition::Next(next) => self.enter(&next),
             Transition::End => self.complete(),
+            Transition::Decided => self.fail_run(ErrorInfo::new(
+                codes::INTERNAL,
+                format!("operation `{}` has no fixed transition", active.state),
+            )),
         }
     }
 

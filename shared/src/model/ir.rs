@@ -15,6 +15,9 @@ pub struct Workflow {
     pub definition_version: Option<String>,
     /// JSON Schema the run input must satisfy.
     pub input_schema: Option<Value>,
+    /// JSON Schema the final `ctx` is checked against (a mismatch is a warning event).
+    #[serde(default)]
+    pub output_schema: Option<Value>,
     pub trigger: Option<Trigger>,
     /// Name of the first state.
     pub start: String,
@@ -36,6 +39,10 @@ pub struct State {
     pub name: String,
     pub kind: StateKind,
     pub transition: Transition,
+    /// Where a failure goes once retries are spent (`onError` / `catch`).
+    /// Empty: the failure fails the enclosing scope (the run, or the branch).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub catch: Vec<CatchRule>,
 }
 
 /// Where a state goes when it is done.
@@ -44,19 +51,151 @@ pub struct State {
 pub enum Transition {
     Next(String),
     End,
+    /// The state itself picks the next state (a `switch`).
+    Decided,
+}
+
+/// One `catch` entry: failures whose code is in `errors` (any failure when
+/// empty) go to `next`, with the error object written at `result_path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatchRule {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    pub next: String,
+    pub result_path: Option<String>,
 }
 
 /// What a state does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StateKind {
-    /// Runs one action on a worker.
+    /// Runs one action on a worker (or, for approvals and signal waits, waits).
     Operation(Operation),
     /// Writes static data into the context, inline in the coordinator.
+    /// Without `result_path` the data is merged into `ctx`.
     Inject {
         data: Value,
         result_path: Option<String>,
     },
+    /// Routes on Starlark conditions, inline in the coordinator.
+    Switch(Switch),
+    /// Runs branches at once and joins them.
+    Parallel(Parallel),
+    /// Runs a sub-graph once per item of a list.
+    Foreach(Foreach),
+    /// Evaluates a Starlark expression inline in the coordinator.
+    Transform(Transform),
+    /// Steps with dependencies (the DAG form and composer graphs): a step
+    /// starts when all its dependencies succeeded and its condition holds.
+    Dag(Dag),
+}
+
+/// A `switch` state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Switch {
+    /// Context path whose value is bound as `result`, `_value` and `val`.
+    pub data_path: Option<String>,
+    pub conditions: Vec<SwitchCase>,
+    /// Taken when no condition holds; without it the run fails with `NO_MATCH`.
+    pub default_next: Option<String>,
+}
+
+/// One `if` → `next` of a switch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwitchCase {
+    /// A Starlark expression (see [`crate::expr`]).
+    pub condition: String,
+    pub next: String,
+}
+
+/// A self-contained sub-graph: a parallel branch or a foreach body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubGraph {
+    pub start: String,
+    pub states: Vec<State>,
+}
+
+impl SubGraph {
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.iter().find(|s| s.name == name)
+    }
+}
+
+/// One branch of a parallel state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Branch {
+    pub name: String,
+    pub graph: SubGraph,
+}
+
+/// When a parallel state is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JoinMode {
+    /// Every branch has finished.
+    #[default]
+    All,
+    /// The first branch has finished; the others are cancelled.
+    Any,
+}
+
+/// How branch or item outputs are combined (Station's `outputAggregation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Aggregation {
+    /// Parallel: `{branch: local}`; foreach: `[local, …]` (DESIGN §5).
+    #[default]
+    Keyed,
+    /// The outputs merged into one object.
+    Merge,
+    /// The outputs as an array, in branch or item order.
+    Array,
+}
+
+/// A `parallel` state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Parallel {
+    pub branches: Vec<Branch>,
+    pub join: JoinMode,
+    pub aggregation: Aggregation,
+    pub result_path: Option<String>,
+}
+
+/// A `foreach` state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Foreach {
+    pub items_path: String,
+    /// The name each item is bound to in templates and conditions.
+    pub item_name: String,
+    /// Items in flight at once, at least 1.
+    pub max_concurrency: u32,
+    pub iterator: SubGraph,
+    pub aggregation: Aggregation,
+    pub result_path: Option<String>,
+}
+
+/// A `transform` state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transform {
+    /// A Starlark expression over `input` and the context.
+    pub expression: String,
+    pub result_path: Option<String>,
+}
+
+/// A DAG of steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dag {
+    pub steps: Vec<DagStep>,
+    pub result_path: Option<String>,
+}
+
+/// One step of a DAG. Its `state.transition` is always `End`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DagStep {
+    pub state: State,
+    pub depends_on: Vec<String>,
+    /// Starlark condition; when false the step is skipped (dependents still run).
+    pub condition: Option<String>,
 }
 
 /// An `operation` state.
@@ -75,13 +214,33 @@ pub struct Operation {
 pub enum Action {
     /// `agent.run`: a NATS request to `agents.<agent>.run`.
     AgentRun(AgentCall),
+    /// `human.approval`: the step waits (WAITING_APPROVAL) for a decision.
+    HumanApproval(Approval),
+    /// `signal.wait`: the step waits (WAITING_SIGNAL) for a matching signal.
+    SignalWait(SignalWait),
+    /// `signal.emit`, `http.request`, `shell.run`, `starlark.eval` and
+    /// `workflow.run`: executors whose parameters (templated JSON) are passed
+    /// through to the worker pool that implements them.
+    Executor(ExecutorCall),
 }
+
+/// Executors taken by [`Action::Executor`].
+pub const GENERIC_EXECUTORS: &[&str] = &[
+    "signal.emit",
+    "http.request",
+    "shell.run",
+    "starlark.eval",
+    "workflow.run",
+];
 
 impl Action {
     /// The wire name of the action (`agent.run`).
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
             Action::AgentRun(_) => "agent.run",
+            Action::HumanApproval(_) => "human.approval",
+            Action::SignalWait(_) => "signal.wait",
+            Action::Executor(call) => &call.executor,
         }
     }
 }
@@ -96,6 +255,37 @@ pub struct AgentCall {
     pub variables: Option<Value>,
     /// `input.timeoutSeconds`, used when the state has none.
     pub timeout_seconds: Option<u64>,
+}
+
+/// Parameters of a `human.approval` gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    /// Shown to the approver; may hold templates.
+    pub message: Option<Value>,
+    /// Context path whose value is shown with the request.
+    pub summary_path: Option<String>,
+    /// Who may decide (`team:platform`, `user:alice@example.com`); empty: anyone.
+    pub approvers: Vec<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// Parameters of a `signal.wait` step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignalWait {
+    /// The signal type waited for.
+    pub signal: String,
+    /// Starlark filter over the arriving `signal`.
+    pub filter: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+/// Parameters of a pass-through executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutorCall {
+    /// One of [`GENERIC_EXECUTORS`].
+    pub executor: String,
+    /// The templated parameters (the state's `input`).
+    pub params: Value,
 }
 
 /// How often and how fast a failed step is tried again.
@@ -142,9 +332,14 @@ impl Workflow {
 impl Operation {
     /// The step timeout: the state's, else the call's, else 300 s.
     pub fn effective_timeout_seconds(&self) -> u64 {
-        let Action::AgentRun(call) = &self.action;
+        let from_action = match &self.action {
+            Action::AgentRun(call) => call.timeout_seconds,
+            Action::HumanApproval(approval) => approval.timeout_seconds,
+            Action::SignalWait(wait) => wait.timeout_seconds,
+            Action::Executor(_) => None,
+        };
         self.timeout_seconds
-            .or(call.timeout_seconds)
+            .or(from_action)
             .unwrap_or(DEFAULT_STEP_TIMEOUT_SECONDS)
     }
 }

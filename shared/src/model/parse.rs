@@ -223,6 +223,7 @@ impl Compiler<'_> {
             description: string_field(top, "description"),
             definition_version: top.get("version").and_then(scalar_to_string),
             input_schema,
+            output_schema: top.get("outputSchema").cloned(),
             trigger,
             start: start?,
             states,
@@ -374,6 +375,7 @@ impl Compiler<'_> {
             name,
             kind,
             transition: transition?,
+            catch: Vec::new(),
         })
     }
 

@@ -13,6 +13,8 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const CANCELLED: &str = "CANCELLED";
     pub const INTERNAL: &str = "INTERNAL";
+    /// A state type or action the runtime of this release cannot execute.
+    pub const UNSUPPORTED: &str = "UNSUPPORTED";
 }
 
 /// An error attached to a step attempt or a run.
