@@ -2,13 +2,14 @@
 //!
 //! Layered, inner to outer:
 //! - pure core, no I/O and no clock: [`ids`], [`status`], [`model`] (definitions and
-//!   their IR), [`engine`] (the run state machine), [`wire`] (message shapes);
+//!   their IR), [`expr`] (Starlark expressions), [`engine`] (the run state machine), [`wire`] (message shapes);
 //! - edges: [`store`] (the only module that knows SQL), [`bus`] (the only module that
 //!   knows subject names), [`config`], [`fault`], [`telemetry`].
 
 pub mod bus;
 pub mod config;
 pub mod engine;
+pub mod expr;
 pub mod fault;
 pub mod ids;
 pub mod membership;

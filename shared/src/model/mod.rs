@@ -3,10 +3,15 @@
 //!
 //! The runtime reads only the IR ([`Workflow`]); sources are kept for display.
 
+pub mod composer;
+pub mod dag;
 pub mod diag;
 pub mod ir;
+pub mod locate;
 pub mod parse;
 pub mod path;
+pub mod schema_compat;
+pub mod star;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ir::*;

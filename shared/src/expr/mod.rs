@@ -1,0 +1,2 @@
+//! Starlark expressions: switch conditions, trigger filters and `transform`
+//! expressions. Deterministic and bounded. (Being written.)

@@ -1,0 +1,1 @@
+//! The composer graph front end (`nodes`/`edges`). (Being written.)

@@ -1,0 +1,1 @@
+//! The DAG front end (`steps[]` with dependencies). (Being written.)

@@ -1,0 +1,1 @@
+//! Source positions: maps diagnostic paths to line and column. (Being written.)

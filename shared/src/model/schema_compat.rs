@@ -1,0 +1,1 @@
+//! Schema compatibility between an agent's output and the next input. (Being written.)

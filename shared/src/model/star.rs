@@ -1,0 +1,1 @@
+//! The Starlark front end: `*.workflow.star`. (Being written.)
