@@ -159,7 +159,9 @@ impl<'a> Step<'a> {
                 | StateKind::Dag(_) => {
                     return self.fail_run(ErrorInfo::new(
                         codes::UNSUPPORTED,
-                        format!("state `{current}`: this state type does not run in this release yet"),
+                        format!(
+                            "state `{current}`: this state type does not run in this release yet"
+                        ),
                     ));
                 }
             }

@@ -267,6 +267,20 @@ pub struct Approval {
     /// Who may decide (`team:platform`, `user:alice@example.com`); empty: anyone.
     pub approvers: Vec<String>,
     pub timeout_seconds: Option<u64>,
+    /// What a rejection does to the run (PROTOCOL §8.4).
+    #[serde(default)]
+    pub on_reject: OnReject,
+}
+
+/// What a rejected approval does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnReject {
+    /// The run ends FAILED with `APPROVAL_REJECTED`.
+    #[default]
+    Fail,
+    /// The run ends CANCELLED.
+    Cancel,
 }
 
 /// Parameters of a `signal.wait` step.

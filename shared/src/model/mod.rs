@@ -6,12 +6,15 @@
 pub mod composer;
 pub mod dag;
 pub mod diag;
+pub mod graph;
 pub mod ir;
 pub mod locate;
 pub mod parse;
 pub mod path;
 pub mod schema_compat;
 pub mod star;
+pub mod states;
+pub mod validate;
 
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ir::*;

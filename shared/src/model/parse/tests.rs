@@ -1,6 +1,7 @@
 //! States-form parser tests: what compiles, and the code of each mistake.
 
 use super::*;
+use crate::model::ir::*;
 
 fn codes(source: &str) -> Vec<String> {
     let compiled = compile(source, SourceFormat::Yaml);
