@@ -21,7 +21,7 @@ pub async fn sync_workflows(store: &Store, dir: &Path) -> anyhow::Result<(usize,
             continue;
         };
         let source = std::fs::read_to_string(&path)?;
-        let compiled = check(&source, format);
+        let compiled = check(store, "default", &source, format).await?;
         for warning in &compiled.diagnostics.warnings {
             tracing::warn!(file = %path.display(), code = %warning.code, path = %warning.path, "{}", warning.message);
         }

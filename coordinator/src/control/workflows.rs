@@ -3,10 +3,12 @@
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
 use junction_shared::model::parse::Compiled;
+use junction_shared::model::validate::{AgentSpec, against_registry};
 use junction_shared::model::{Diagnostic, Diagnostics, SourceFormat, compile};
-use junction_shared::store::NewDefinition;
+use junction_shared::store::{Error as StoreError, NewDefinition, Store};
 use junction_shared::wire::control::{ControlError, ErrorCode};
 use serde_json::json;
+use std::collections::HashMap;
 
 fn source_of(request: &Request) -> Result<(&str, SourceFormat), ControlError> {
     let source = request.string("source")?;
@@ -18,43 +20,60 @@ fn source_of(request: &Request) -> Result<(&str, SourceFormat), ControlError> {
     Ok((source, format))
 }
 
-/// Compiles and adds the checks that need more than the source.
-pub fn check(source: &str, format: SourceFormat) -> Compiled {
+/// Compiles, then adds the checks that need more than the source: the input
+/// schema must compile, and every agent must be in the tenant's registry with
+/// schemas compatible along every path.
+pub async fn check(
+    store: &Store,
+    tenant: &str,
+    source: &str,
+    format: SourceFormat,
+) -> Result<Compiled, StoreError> {
     let mut compiled = compile(source, format);
     if let Some(workflow) = &compiled.workflow {
         let mut extra = Diagnostics::default();
-        if let Some(schema) = &workflow.input_schema
-            && let Err(e) = jsonschema::validator_for(schema)
-        {
-            extra.push(Diagnostic::new(
-                "INVALID_SCHEMA",
-                "inputSchema",
-                format!("inputSchema is not a valid JSON Schema: {e}"),
-            ));
+        for (key, schema) in [
+            ("inputSchema", &workflow.input_schema),
+            ("outputSchema", &workflow.output_schema),
+        ] {
+            if let Some(schema) = schema
+                && let Err(e) = jsonschema::validator_for(schema)
+            {
+                extra.push(Diagnostic::new(
+                    "INVALID_SCHEMA",
+                    key,
+                    format!("{key} is not a valid JSON Schema: {e}"),
+                ));
+            }
         }
-        if workflow
-            .trigger
-            .as_ref()
-            .is_some_and(|t| t.filter.is_some())
-        {
-            extra.push(Diagnostic::new(
-                "UNSUPPORTED_FEATURE",
-                "trigger.filter",
-                "trigger filters arrive with the Starlark expression engine",
-            ));
-        }
+        let agents: HashMap<String, AgentSpec> = store
+            .list_agents(tenant)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let spec = AgentSpec {
+                    name: a.name.clone(),
+                    input_schema: a.input_schema,
+                    output_schema: a.output_schema,
+                };
+                (a.name, spec)
+            })
+            .collect();
+        against_registry(workflow, &agents, &mut extra);
         if extra.has_errors() {
             compiled.workflow = None;
         }
         compiled.diagnostics.errors.extend(extra.errors);
         compiled.diagnostics.warnings.extend(extra.warnings);
     }
-    compiled
+    Ok(compiled)
 }
 
 pub async fn put(driver: &Driver, request: &Request) -> Reply {
     let (source, format) = source_of(request)?;
-    let compiled = check(source, format);
+    let compiled = check(&driver.store, &request.tenant, source, format)
+        .await
+        .map_err(internal)?;
     let Some(workflow) = compiled.workflow else {
         let all: Vec<_> = compiled
             .diagnostics
@@ -89,9 +108,11 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
     )
 }
 
-pub async fn validate(_driver: &Driver, request: &Request) -> Reply {
+pub async fn validate(driver: &Driver, request: &Request) -> Reply {
     let (source, format) = source_of(request)?;
-    let compiled = check(source, format);
+    let compiled = check(&driver.store, &request.tenant, source, format)
+        .await
+        .map_err(internal)?;
     Ok(json!({ "errors": compiled.diagnostics.errors, "warnings": compiled.diagnostics.warnings }))
 }
 

@@ -452,7 +452,35 @@ impl<'a> Step<'a> {
         self.state.status = RunStatus::Completed;
         self.state.active.clear();
         let output = self.state.output();
+        if let Some(message) = self.output_schema_mismatch(&output) {
+            self.emit(
+                EventType::StepWarning,
+                None,
+                json!({ "code": codes::OUTPUT_SCHEMA, "message": message }),
+            );
+        }
         self.emit(EventType::RunCompleted, None, json!({ "output": output }));
+    }
+
+    /// The workflow's `outputSchema`, checked against the final `ctx`: a
+    /// mismatch is a warning, never a failure (DESIGN §5).
+    fn output_schema_mismatch(&self, output: &Value) -> Option<String> {
+        let schema = self.workflow.output_schema.as_ref()?;
+        let validator = match jsonschema::validator_for(schema) {
+            Ok(validator) => validator,
+            Err(e) => return Some(format!("outputSchema cannot be compiled: {e}")),
+        };
+        let problems: Vec<String> = validator
+            .iter_errors(output)
+            .take(5)
+            .map(|e| format!("{} at `{}`", e, e.instance_path()))
+            .collect();
+        (!problems.is_empty()).then(|| {
+            format!(
+                "the final ctx does not match the outputSchema: {}",
+                problems.join("; ")
+            )
+        })
     }
 
     fn fail_run(&mut self, error: ErrorInfo) {

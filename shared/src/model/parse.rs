@@ -106,6 +106,8 @@ pub fn compile_document(document: &Value) -> Compiled {
     let form = Form::of(top);
     let workflow = match form {
         Form::States => super::states::compile(top, &mut diagnostics),
+        Form::Dag => super::dag::compile(top, &mut diagnostics),
+        Form::Composer => super::composer::compile(top, &mut diagnostics),
     };
     if let Some(workflow) = &workflow {
         if form == Form::States {
@@ -129,11 +131,22 @@ pub fn compile_document(document: &Value) -> Compiled {
 pub enum Form {
     /// `states[]` (PRD §3, with the Station dialect).
     States,
+    /// `steps[]` with dependencies (seeds 003 and 004).
+    Dag,
+    /// `nodes[]` and `edges[]` (seed 000's composer graphs).
+    Composer,
 }
 
 impl Form {
-    fn of(_top: &Map<String, Value>) -> Self {
-        Form::States
+    /// `nodes` makes a composer graph, `steps` without `states` a DAG.
+    pub fn of(top: &Map<String, Value>) -> Self {
+        if top.contains_key("nodes") && !top.contains_key("states") {
+            Form::Composer
+        } else if top.contains_key("steps") && !top.contains_key("states") {
+            Form::Dag
+        } else {
+            Form::States
+        }
     }
 }
 

@@ -905,7 +905,7 @@ impl Compiler<'_> {
             None if object.contains_key("agent") => self.shorthand(object, path, "item"),
             None => {
                 self.error(
-                    "FOREACH_WITHOUT_ITERATOR",
+                    "MISSING_ITERATOR",
                     path,
                     "a foreach needs an `iterator` with `states` (or an `agent` shorthand)",
                 );

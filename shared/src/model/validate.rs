@@ -102,7 +102,7 @@ pub fn check(workflow: &Workflow, diagnostics: &mut Diagnostics) {
 fn expression(source: &str, path: &str, what: &str, diagnostics: &mut Diagnostics) {
     if let Some(error) = syntax_error(source) {
         diagnostics.push(Diagnostic::new(
-            "INVALID_EXPRESSION",
+            "STARLARK_SYNTAX",
             path,
             format!("{what} is not a valid Starlark expression: {error}"),
         ));
@@ -370,7 +370,7 @@ pub fn against_registry(
             match report.verdict {
                 Verdict::Compatible => {}
                 Verdict::Incompatible => diagnostics.push(Diagnostic::new(
-                    "SCHEMA_COMPATIBILITY",
+                    "SCHEMA_INCOMPATIBLE",
                     at,
                     format!(
                         "{pair}: the output schema does not satisfy the input schema: {details}"

@@ -13,6 +13,14 @@ pub mod codes {
     pub const PAYLOAD_TOO_LARGE: &str = "PAYLOAD_TOO_LARGE";
     pub const CANCELLED: &str = "CANCELLED";
     pub const INTERNAL: &str = "INTERNAL";
+    /// Warning: the final `ctx` does not match the workflow's `outputSchema`.
+    pub const OUTPUT_SCHEMA: &str = "OUTPUT_SCHEMA";
+    /// A switch condition raised (the run fails).
+    pub const CONDITION_ERROR: &str = "CONDITION_ERROR";
+    /// No switch condition held and there is no `defaultNext`.
+    pub const NO_MATCHING_CONDITION: &str = "NO_MATCHING_CONDITION";
+    /// A `transform` expression raised.
+    pub const TRANSFORM_ERROR: &str = "TRANSFORM_ERROR";
     /// A state type or action the runtime of this release cannot execute.
     pub const UNSUPPORTED: &str = "UNSUPPORTED";
 }

@@ -250,7 +250,7 @@ fn control_flow_mistakes_have_codes_and_paths() {
     let cases: &[(&str, (&str, &str))] = &[
         (
             "id: x\nstates:\n  - { name: f, type: foreach, itemsPath: ctx.items, end: true }\n",
-            ("FOREACH_WITHOUT_ITERATOR", "states[0]"),
+            ("MISSING_ITERATOR", "states[0]"),
         ),
         (
             "id: x\nstates:\n  - { name: f, type: foreach, iterator: { states: [] }, end: true }\n",

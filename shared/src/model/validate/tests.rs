@@ -257,7 +257,7 @@ fn legacy_agent_id_works_with_a_deprecation_warning() {
 fn three_agent_pipeline_with_mismatched_schemas_is_refused() {
     let source = VALID_PIPELINE.replace("agent: log-analyzer", "agent: needs-filters");
     let d = validate(&source, &fixtures());
-    assert_eq!(codes(&d.errors), ["SCHEMA_COMPATIBILITY"]);
+    assert_eq!(codes(&d.errors), ["SCHEMA_INCOMPATIBLE"]);
     let message = &d.errors[0].message;
     assert!(
         message.contains("pod-checker") && message.contains("needs-filters"),
@@ -316,7 +316,7 @@ states:
   - { name: bad, type: agent, agent: needs-filters, end: true }
 "#;
     let d = validate(source, &fixtures());
-    assert_eq!(codes(&d.errors), ["SCHEMA_COMPATIBILITY"]);
+    assert_eq!(codes(&d.errors), ["SCHEMA_INCOMPATIBLE"]);
     assert_eq!(d.errors[0].path, "states[3]");
 }
 
@@ -350,7 +350,7 @@ states:
     let paths: Vec<&str> = d.errors.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(
         codes(&d.errors),
-        ["SCHEMA_COMPATIBILITY", "SCHEMA_COMPATIBILITY"],
+        ["SCHEMA_INCOMPATIBLE", "SCHEMA_INCOMPATIBLE"],
         "{:?}",
         d.errors
     );
@@ -371,7 +371,7 @@ states:
   - { name: strict, type: agent, agent: needs-filters, input: "{{ steps.check }}", end: true }
 "#;
     let d = validate(source, &fixtures());
-    assert_eq!(codes(&d.errors), ["SCHEMA_COMPATIBILITY"], "{:?}", d.errors);
+    assert_eq!(codes(&d.errors), ["SCHEMA_INCOMPATIBLE"], "{:?}", d.errors);
 }
 
 #[test]
@@ -440,11 +440,7 @@ states:
     let d = validate(source, &fixtures());
     assert_eq!(
         codes(&d.errors),
-        [
-            "INVALID_EXPRESSION",
-            "INVALID_EXPRESSION",
-            "INVALID_EXPRESSION"
-        ],
+        ["STARLARK_SYNTAX", "STARLARK_SYNTAX", "STARLARK_SYNTAX"],
         "{:?}",
         d.errors
     );
