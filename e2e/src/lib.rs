@@ -3,6 +3,16 @@
 //! machine. Each [`TestEnv`] owns a fresh database and a unique NATS prefix,
 //! so tests run in parallel without seeing each other; dropping it kills its
 //! processes and removes the database and streams.
+//!
+//! Workers call only agents registered in the run's tenant (`AGENT_NOT_FOUND`
+//! otherwise), so every cluster registers its agents: [`TestEnv::new`] writes
+//! one `<name>.agent.json` file per built-in example agent (no schemas) into
+//! [`TestEnv::agents_dir`], [`TestEnv::serve_agents`] adds one for every other
+//! agent it serves, and each coordinator syncs that directory into the
+//! `default` tenant at startup (`JUNCTION_AGENTS__DIR`), before it answers
+//! requests. [`TestEnv::put_agent`] and [`TestEnv::delete_agent`] change the
+//! registry through the control plane and keep the files in step, so a
+//! coordinator started later syncs the same registry.
 
 mod process;
 
@@ -66,7 +76,8 @@ impl TestEnv {
         let subjects = Subjects::new(&prefix)?;
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("workflows"))?;
-        Ok(Self {
+        std::fs::create_dir_all(dir.path().join("agents"))?;
+        let env = Self {
             prefix,
             database,
             database_url,
@@ -76,7 +87,11 @@ impl TestEnv {
             processes: Vec::new(),
             agents: None,
             calls: CallLog::new(),
-        })
+        };
+        for name in Registry::builtin().names() {
+            env.write_agent_file(name, None, None)?;
+        }
+        Ok(env)
     }
 
     /// Environment every process of this cluster gets.
@@ -102,6 +117,66 @@ impl TestEnv {
         self.dir.path().join("workflows")
     }
 
+    /// The agent files every coordinator of this cluster syncs at startup.
+    pub fn agents_dir(&self) -> PathBuf {
+        self.dir.path().join("agents")
+    }
+
+    fn agent_file(&self, name: &str) -> PathBuf {
+        self.agents_dir().join(format!("{name}.agent.json"))
+    }
+
+    /// Writes the registry file of agent `name` (replacing any).
+    fn write_agent_file(
+        &self,
+        name: &str,
+        input_schema: Option<&Value>,
+        output_schema: Option<&Value>,
+    ) -> anyhow::Result<()> {
+        let mut agent = json!({ "name": name, "description": "served by the e2e harness" });
+        if let Some(schema) = input_schema {
+            agent["input_schema"] = schema.clone();
+        }
+        if let Some(schema) = output_schema {
+            agent["output_schema"] = schema.clone();
+        }
+        std::fs::write(self.agent_file(name), serde_json::to_vec_pretty(&agent)?)?;
+        Ok(())
+    }
+
+    /// Registers (or replaces) agent `name` in the `default` tenant through
+    /// `wf.ctl.agents.put`, and updates its agent file so coordinators started
+    /// later keep it. A running worker sees the change within its registry
+    /// cache TTL (2 s); put schemas before starting the runs they concern.
+    pub async fn put_agent(
+        &self,
+        name: &str,
+        input_schema: Option<Value>,
+        output_schema: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut body = json!({ "name": name });
+        if let Some(schema) = &input_schema {
+            body["input_schema"] = schema.clone();
+        }
+        if let Some(schema) = &output_schema {
+            body["output_schema"] = schema.clone();
+        }
+        let reply = self.control("agents.put", body).await?;
+        self.write_agent_file(name, input_schema.as_ref(), output_schema.as_ref())?;
+        Ok(reply)
+    }
+
+    /// Deletes agent `name` through `wf.ctl.agents.delete`, and its agent file.
+    pub async fn delete_agent(&self, name: &str) -> anyhow::Result<()> {
+        self.control("agents.delete", json!({ "name": name }))
+            .await?;
+        let file = self.agent_file(name);
+        if file.exists() {
+            std::fs::remove_file(file)?;
+        }
+        Ok(())
+    }
+
     /// Starts a coordinator with extra environment variables.
     pub async fn start_coordinator(
         &mut self,
@@ -116,6 +191,10 @@ impl TestEnv {
         env.push((
             "JUNCTION_DEFINITIONS__DIR".into(),
             self.workflows_dir().display().to_string(),
+        ));
+        env.push((
+            "JUNCTION_AGENTS__DIR".into(),
+            self.agents_dir().display().to_string(),
         ));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let process = Process::spawn("junction-coordinator", name, &env, self.dir.path())?;
@@ -137,8 +216,15 @@ impl TestEnv {
         Ok(self.processes.len() - 1)
     }
 
-    /// Serves `registry` in this test process (real NATS), recording calls in [`Self::calls`].
+    /// Serves `registry` in this test process (real NATS), recording calls in
+    /// [`Self::calls`]. Agents without an agent file get one (no schemas), so
+    /// coordinators started afterwards register them.
     pub async fn serve_agents(&mut self, registry: Registry) -> anyhow::Result<()> {
+        for name in registry.names() {
+            if !self.agent_file(name).exists() {
+                self.write_agent_file(name, None, None)?;
+            }
+        }
         let handle = junction_example_agents::spawn(
             self.nats.clone(),
             self.subjects.clone(),

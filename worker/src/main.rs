@@ -1,8 +1,10 @@
 //! `junction-worker`: claims step tasks from the shared `WORKERS` consumer
 //! and executes them. Thin: parse flags, load config, start logging, run.
 
+mod catalog;
 mod executor;
 mod lease;
+mod schema;
 mod service;
 mod task;
 

@@ -3,6 +3,7 @@
 //! `concurrency` steps at once. Shutdown stops pulling, then lets in-flight
 //! steps finish within the drain deadline.
 
+use crate::catalog::{AgentCatalog, REGISTRY_TTL};
 use crate::executor::{AgentExecutor, Registry};
 use crate::task::{self, Worker};
 use futures::StreamExt;
@@ -45,6 +46,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             client: bus.client.clone(),
             subjects: bus.subjects.clone(),
             payload_limit: config.limits.payload_bytes,
+            catalog: Arc::new(AgentCatalog::new(store.clone(), REGISTRY_TTL)),
         }),
         faults: config.fault.faults(),
         lease,

@@ -2,6 +2,12 @@
 //! lease, execute, record the result with its event in one transaction,
 //! publish, ack. Redeliveries of finished attempts re-emit the stored
 //! completion event instead of executing again (DESIGN §4.2).
+//!
+//! Warnings of a successful execution (an output failing the agent's
+//! `output_schema`) are stored by the same statement as the result, as
+//! `workflow.step.warning` events just before `step.completed`, and published
+//! with it through the outbox. A deferred execution (the agent registry was
+//! unreachable) records nothing and is redelivered.
 
 use crate::executor::{Execution, Outcome, Registry};
 use crate::lease;
@@ -115,12 +121,22 @@ async fn execute(worker: &Worker, task: &StepTask, claimed_at: chrono::DateTime<
 /// Stores the outcome, retrying database trouble for a while: a result is
 /// worth keeping. If it cannot be stored, the task is redelivered.
 async fn record(worker: &Worker, message: &Message, task: &StepTask, outcome: Outcome) {
+    let mut warnings = Vec::new();
     let (kind, data, stored) = match outcome {
-        Outcome::Succeeded(output) => (
-            EventType::StepCompleted,
-            json!({ "output": output }),
-            AttemptOutcome::Succeeded(output),
-        ),
+        Outcome::Succeeded {
+            output,
+            warnings: raised,
+        } => {
+            for warning in &raised {
+                tracing::warn!(code = warning.code, message = %warning.message, "step succeeded with a warning");
+                warnings.push(serde_json::to_value(warning).unwrap_or(Value::Null));
+            }
+            (
+                EventType::StepCompleted,
+                json!({ "output": output }),
+                AttemptOutcome::Succeeded(output),
+            )
+        }
         Outcome::Failed { status, error } => {
             let kind = if status == StepStatus::TimedOut {
                 EventType::StepTimedOut
@@ -135,19 +151,27 @@ async fn record(worker: &Worker, message: &Message, task: &StepTask, outcome: Ou
                 AttemptOutcome::Failed { status, error },
             )
         }
+        Outcome::Deferred { reason } => {
+            tracing::warn!(%reason, "step not executed; the task will be redelivered");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+                .await;
+            return;
+        }
     };
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=8 {
         let completed = draft(worker, task, kind, data.clone());
-        match worker.store.finish_attempt(completed, &stored).await {
-            Ok(FinishOutcome::Recorded(completion)) => {
+        match worker
+            .store
+            .finish_attempt(completed, &stored, &warnings)
+            .await
+        {
+            Ok(FinishOutcome::Recorded(messages)) => {
                 worker
                     .faults
                     .hit(fault::WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK);
-                worker
-                    .publisher
-                    .publish(std::slice::from_ref(&completion))
-                    .await;
+                worker.publisher.publish(&messages).await;
                 return ack(message).await;
             }
             Ok(FinishOutcome::AlreadyFinished) => {

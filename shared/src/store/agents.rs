@@ -1,4 +1,9 @@
-//! The agent registry: agents resolved by name within a tenant.
+//! The agent registry: agents resolved by name within a tenant. The
+//! coordinator writes it (`wf.ctl.agents.*`, agent files); workers read one
+//! agent at a time ([`Store::get_agent`]) to check that a step's agent exists
+//! and to validate its input and output against the registered schemas
+//! (PRD §3.5 levels 2 and 3). Workers cache what they read, so this is not a
+//! query per step.
 
 use super::{Result, Store};
 use crate::wire::time;
@@ -38,21 +43,24 @@ impl Store {
         Ok(row.get(0))
     }
 
+    /// One agent of `tenant`, or `None` when no agent of that name is registered there.
+    pub async fn get_agent(&self, tenant: &str, name: &str) -> Result<Option<AgentRecord>> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT name, description, input_schema, output_schema, updated_at FROM agents WHERE tenant = $1 AND name = $2",
+            )
+            .await?;
+        let row = client.query_opt(&statement, &[&tenant, &name]).await?;
+        Ok(row.as_ref().map(agent_from))
+    }
+
     pub async fn list_agents(&self, tenant: &str) -> Result<Vec<AgentRecord>> {
         let client = self.client().await?;
         let rows = client
             .query("SELECT name, description, input_schema, output_schema, updated_at FROM agents WHERE tenant = $1 ORDER BY name", &[&tenant])
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| AgentRecord {
-                name: r.get(0),
-                description: r.get(1),
-                input_schema: r.get(2),
-                output_schema: r.get(3),
-                updated_at: time::format(r.get(4)),
-            })
-            .collect())
+        Ok(rows.iter().map(agent_from).collect())
     }
 
     /// `true` when an agent was deleted.
@@ -65,5 +73,16 @@ impl Store {
             )
             .await?
             == 1)
+    }
+}
+
+/// An agent from a row of `name, description, input_schema, output_schema, updated_at`.
+fn agent_from(row: &tokio_postgres::Row) -> AgentRecord {
+    AgentRecord {
+        name: row.get(0),
+        description: row.get(1),
+        input_schema: row.get(2),
+        output_schema: row.get(3),
+        updated_at: time::format(row.get(4)),
     }
 }

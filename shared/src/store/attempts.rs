@@ -4,6 +4,12 @@
 //! its first CTE), like the coordinator, so lock order is always run →
 //! attempt, and takes the event's seq from `runs.last_seq` only when its
 //! attempt update succeeded, so seqs never have gaps.
+//!
+//! A result may carry warnings (`workflow.step.warning`, for example an
+//! output that fails the agent's `output_schema`). They are stored by the
+//! same statement as the result, with the seqs just before the completion
+//! event, so the completion stays the last event of its attempt and a
+//! warning is never stored without its result (or the other way round).
 
 use super::outbox::OutboxMessage;
 use super::reads::event_from;
@@ -84,8 +90,9 @@ pub enum ClaimOutcome {
 /// What a result write found.
 #[derive(Debug)]
 pub enum FinishOutcome {
-    /// Stored; publish the completion message.
-    Recorded(OutboxMessage),
+    /// Stored; publish these messages: the warnings in order, then the
+    /// completion (always last).
+    Recorded(Vec<OutboxMessage>),
     /// The attempt had already ended (another worker finished it first).
     AlreadyFinished,
 }
@@ -144,6 +151,38 @@ o AS (
     INSERT INTO outbox (subject, msg_id, run_id, seq)
     SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id)
 SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r";
+
+/// [`FINISH_SQL`] with warnings: `$14` is a JSON array of warning `data`
+/// objects, stored as `workflow.step.warning` events with the seqs just
+/// before the completion's. Returns the outbox ids ordered by seq.
+const FINISH_WITH_WARNINGS_SQL: &str = "
+WITH r AS (
+    SELECT last_seq, workflow_id, version, tenant FROM runs WHERE id = $1 FOR UPDATE),
+f AS (
+    UPDATE step_attempts a
+    SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
+        completion_seq = r.last_seq + jsonb_array_length($14::jsonb) + 1
+    FROM r
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
+    RETURNING a.completion_seq),
+s AS (
+    UPDATE runs SET last_seq = f.completion_seq FROM f WHERE runs.id = $1 RETURNING runs.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1::text, s.last_seq - jsonb_array_length($14::jsonb) - 1 + w.n, 'workflow.step.warning',
+           $9::timestamptz, $2::text, $10::text, $11::text, $3::int, $7::text, w.data
+    FROM s, jsonb_array_elements($14::jsonb) WITH ORDINALITY AS w(data, n)
+    UNION ALL
+    SELECT $1::text, s.last_seq, $8::text, $9::timestamptz, $2::text, $10::text, $11::text, $3::int,
+           $7::text, $12::jsonb
+    FROM s
+    RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq)
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
+       (SELECT array_agg(id ORDER BY seq) FROM o)
+FROM r";
 
 impl Store {
     /// Claims `(run, step, attempt)` for `draft.worker_id` with a lease,
@@ -279,40 +318,48 @@ impl Store {
     }
 
     /// Records a worker's result and its completion event (the draft) in one
-    /// statement. The first result for a running attempt wins.
+    /// statement, preceded by one `workflow.step.warning` event per entry of
+    /// `warnings` (each the event's `data`, `{code, message}`). The first
+    /// result for a running attempt wins.
     pub async fn finish_attempt(
         &self,
         draft: StepEventDraft,
         outcome: &AttemptOutcome,
+        warnings: &[Value],
     ) -> Result<FinishOutcome> {
         let client = self.client().await?;
-        let statement = client.prepare_cached(FINISH_SQL).await?;
+        let sql = if warnings.is_empty() {
+            FINISH_SQL
+        } else {
+            FINISH_WITH_WARNINGS_SQL
+        };
+        let statement = client.prepare_cached(sql).await?;
         let (status, output, error) = match outcome {
             AttemptOutcome::Succeeded(output) => (StepStatus::Succeeded, Some(output), None),
             AttemptOutcome::Failed { status, error } => (*status, None, Some(error)),
         };
         let attempt = draft.attempt as i32;
         let (status, kind) = (status.as_str(), draft.kind.as_str());
-        let row = client
-            .query_opt(
-                &statement,
-                &[
-                    &draft.run_id,
-                    &draft.step_id,
-                    &attempt,
-                    &status,
-                    &output,
-                    &error,
-                    &draft.worker_id,
-                    &kind,
-                    &draft.time,
-                    &draft.state,
-                    &draft.path,
-                    &draft.data,
-                    &draft.subject,
-                ],
-            )
-            .await?;
+        let warning_data = Value::Array(warnings.to_vec());
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![
+            &draft.run_id,
+            &draft.step_id,
+            &attempt,
+            &status,
+            &output,
+            &error,
+            &draft.worker_id,
+            &kind,
+            &draft.time,
+            &draft.state,
+            &draft.path,
+            &draft.data,
+            &draft.subject,
+        ];
+        if !warnings.is_empty() {
+            params.push(&warning_data);
+        }
+        let row = client.query_opt(&statement, &params).await?;
         let Some(row) = row else {
             return Ok(FinishOutcome::AlreadyFinished);
         };
@@ -321,12 +368,40 @@ impl Store {
             version: row.get(1),
             tenant: row.get(2),
         };
-        match (row.get::<_, Option<i64>>(3), row.get::<_, Option<i64>>(4)) {
-            (Some(seq), Some(outbox_id)) => Ok(FinishOutcome::Recorded(
-                draft.into_event(seq, identity, outbox_id).1,
-            )),
-            (None, _) => Ok(FinishOutcome::AlreadyFinished),
-            (Some(_), None) => Err(Error::Corrupt("event stored without its outbox row".into())),
+        let seq = row.get::<_, Option<i64>>(3);
+        let outbox_ids: Vec<i64> = if warnings.is_empty() {
+            row.get::<_, Option<i64>>(4).into_iter().collect()
+        } else {
+            row.get::<_, Option<Vec<i64>>>(4).unwrap_or_default()
+        };
+        let Some(seq) = seq else {
+            return Ok(FinishOutcome::AlreadyFinished);
+        };
+        if outbox_ids.len() != warnings.len() + 1 {
+            return Err(Error::Corrupt(
+                "events stored without their outbox rows".into(),
+            ));
         }
+        let first_warning_seq = seq - warnings.len() as i64;
+        let mut messages = Vec::with_capacity(outbox_ids.len());
+        for ((offset, warning), outbox_id) in warnings.iter().enumerate().zip(&outbox_ids) {
+            let event = StepEventDraft {
+                kind: EventType::StepWarning,
+                data: warning.clone(),
+                ..draft.clone()
+            };
+            messages.push(
+                event
+                    .into_event(
+                        first_warning_seq + offset as i64,
+                        identity.clone(),
+                        *outbox_id,
+                    )
+                    .1,
+            );
+        }
+        let completion_outbox = outbox_ids[warnings.len()];
+        messages.push(draft.into_event(seq, identity, completion_outbox).1);
+        Ok(FinishOutcome::Recorded(messages))
     }
 }

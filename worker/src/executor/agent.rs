@@ -1,15 +1,34 @@
 //! `agent.run` (PROTOCOL §5): a NATS request to `agents.<name>.run` with the
 //! idempotency key as a header and in the body, bounded by the deadline.
+//!
+//! Around the call, the registry (PRD §3.4, §3.5 levels 2 and 3), through
+//! the worker's [`AgentCatalog`] cache:
+//! - an agent that is not registered in the run's tenant fails the step with
+//!   `AGENT_NOT_FOUND` (not retryable), and nothing is called;
+//! - an input that fails the agent's `input_schema` fails the step with
+//!   `SCHEMA_VALIDATION_INPUT` (not retryable), and nothing is called;
+//! - an output that fails its `output_schema` is still a success, with a
+//!   `SCHEMA_VALIDATION_OUTPUT` warning recorded next to the result.
+//!
+//! An agent without a schema is not validated on that side.
 
-use super::{BoxFuture, Execution, Executor, Outcome};
+use super::{BoxFuture, Execution, Executor, Outcome, Warning};
+use crate::catalog::AgentCatalog;
 use async_nats::{HeaderMap, RequestErrorKind};
 use chrono::Utc;
 use junction_shared::bus::Subjects;
 use junction_shared::status::StepStatus;
 use junction_shared::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER};
 use junction_shared::wire::error::codes;
-use junction_shared::wire::{ErrorInfo, TaskAction, time};
+use junction_shared::wire::{ErrorInfo, StepTask, TaskAction, time};
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The step's agent is not registered in the run's tenant (same code as the
+/// definition-time diagnostic).
+pub const AGENT_NOT_FOUND: &str = "AGENT_NOT_FOUND";
+/// The warning code of an output that fails the agent's `output_schema`.
+pub const SCHEMA_VALIDATION_OUTPUT: &str = "SCHEMA_VALIDATION_OUTPUT";
 
 /// Calls agents over NATS request/reply.
 pub struct AgentExecutor {
@@ -17,6 +36,8 @@ pub struct AgentExecutor {
     pub subjects: Subjects,
     /// Largest accepted output, in bytes.
     pub payload_limit: usize,
+    /// Which agents exist, and their schemas.
+    pub catalog: Arc<AgentCatalog>,
 }
 
 impl Executor for AgentExecutor {
@@ -26,8 +47,58 @@ impl Executor for AgentExecutor {
 }
 
 impl AgentExecutor {
+    /// Resolves the agent, checks the input, calls, checks the output.
     async fn call(&self, execution: Execution<'_>) -> Outcome {
         let task = execution.task;
+        let TaskAction::AgentRun { agent, input, .. } = &task.action;
+        let tenant = &task.workflow.tenant;
+        let registered = match self.catalog.resolve(tenant, agent).await {
+            Ok(Some(registered)) => registered,
+            Ok(None) => {
+                return Outcome::failed(
+                    ErrorInfo::new(
+                        AGENT_NOT_FOUND,
+                        format!("agent \"{agent}\" not found in tenant \"{tenant}\""),
+                    )
+                    .not_retryable(),
+                );
+            }
+            Err(error) => {
+                return Outcome::Deferred {
+                    reason: format!("cannot read the agent registry: {error}"),
+                };
+            }
+        };
+        if let Some(schema) = &registered.input_schema
+            && let Err(violations) = schema.check(input)
+        {
+            return Outcome::failed(
+                ErrorInfo::new(
+                    codes::SCHEMA_VALIDATION_INPUT,
+                    format!(
+                        "input does not match the input_schema of agent \"{agent}\": {violations}"
+                    ),
+                )
+                .not_retryable(),
+            );
+        }
+        let mut outcome = self.request(task, &execution).await;
+        if let (Outcome::Succeeded { output, warnings }, Some(schema)) =
+            (&mut outcome, &registered.output_schema)
+            && let Err(violations) = schema.check(output)
+        {
+            warnings.push(Warning {
+                code: SCHEMA_VALIDATION_OUTPUT,
+                message: format!(
+                    "output does not match the output_schema of agent \"{agent}\": {violations}"
+                ),
+            });
+        }
+        outcome
+    }
+
+    /// The NATS request itself and the reading of its reply.
+    async fn request(&self, task: &StepTask, execution: &Execution<'_>) -> Outcome {
         let TaskAction::AgentRun {
             agent,
             task: text,
@@ -79,7 +150,7 @@ impl AgentExecutor {
                 .not_retryable(),
             ),
             Ok(reply) => match AgentReply::parse(&reply.payload) {
-                Some(AgentReply::Output(output)) => Outcome::Succeeded(output),
+                Some(AgentReply::Output(output)) => Outcome::succeeded(output),
                 Some(AgentReply::Error(error)) => {
                     let mut info = ErrorInfo::new(&error.code, error.message);
                     info.retryable = error.retryable;

@@ -8,6 +8,7 @@ pub use agent::AgentExecutor;
 use chrono::{DateTime, Utc};
 use junction_shared::status::StepStatus;
 use junction_shared::wire::{ErrorInfo, StepTask};
+use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,21 +16,45 @@ use std::pin::Pin;
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Succeeded(Value),
+    /// The step succeeded. `warnings` are stored as `workflow.step.warning`
+    /// events in the result's transaction, just before `step.completed`.
+    Succeeded {
+        output: Value,
+        warnings: Vec<Warning>,
+    },
     /// `status` is `FAILED` or `TIMED_OUT`.
     Failed {
         status: StepStatus,
         error: ErrorInfo,
     },
+    /// Nothing was executed and nothing is recorded: something the step
+    /// needs (the agent registry) could not be reached. The task is
+    /// redelivered and the attempt taken over once its lease expires.
+    Deferred { reason: String },
 }
 
 impl Outcome {
+    pub fn succeeded(output: Value) -> Self {
+        Self::Succeeded {
+            output,
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn failed(error: ErrorInfo) -> Self {
         Self::Failed {
             status: StepStatus::Failed,
             error,
         }
     }
+}
+
+/// A problem that does not fail the step: the `data` of a
+/// `workflow.step.warning` event (PROTOCOL §3).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Warning {
+    pub code: &'static str,
+    pub message: String,
 }
 
 /// What an executor is told besides the task.
