@@ -1,6 +1,7 @@
 //! The coordinator's cache of compiled workflow revisions. A stored revision
 //! never changes, so entries never go stale.
 
+use junction_shared::expr::{Bindings, CompiledExpr};
 use junction_shared::model::Workflow;
 use junction_shared::store::Store;
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ pub struct CompiledWorkflow {
     pub workflow: Workflow,
     pub version: i32,
     pub input_validator: Option<jsonschema::Validator>,
+    /// The trigger's Starlark filter, compiled once.
+    pub trigger_filter: Option<CompiledExpr>,
 }
 
 impl CompiledWorkflow {
@@ -24,11 +27,38 @@ impl CompiledWorkflow {
             ),
             None => None,
         };
+        let trigger_filter = match workflow.trigger.as_ref().and_then(|t| t.filter.as_deref()) {
+            Some(filter) => Some(
+                CompiledExpr::compile(filter)
+                    .map_err(|e| anyhow::anyhow!("trigger.filter: {e}"))?,
+            ),
+            None => None,
+        };
         Ok(Self {
             workflow,
             version,
             input_validator,
+            trigger_filter,
         })
+    }
+
+    /// Does the trigger filter accept this signal? `signal` (the envelope)
+    /// and `data` are bound. No filter accepts everything; a filter that
+    /// raises counts as false (DESIGN §5), and says why in the log.
+    pub fn accepts(&self, envelope: &serde_json::Value, data: &serde_json::Value) -> bool {
+        let Some(filter) = &self.trigger_filter else {
+            return true;
+        };
+        let bindings = Bindings::new()
+            .with("signal", envelope.clone())
+            .with("data", data.clone());
+        match filter.evaluate_bool(&bindings) {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::warn!(workflow_id = %self.workflow.id, error = %error.in_role("filter"), "trigger filter raised; the signal does not start this workflow");
+                false
+            }
+        }
     }
 
     /// Checks a run input against `inputSchema`; the message lists every violation.

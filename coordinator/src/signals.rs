@@ -62,6 +62,10 @@ async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyh
         let workflow = driver
             .catalog
             .get_or_compile(&signal.tenant, &workflow_id, version, ir)?;
+        if !workflow.accepts(&signal.envelope, &signal.data) {
+            tracing::debug!(signal_id = %signal.id, workflow_id = %workflow_id, "trigger filter did not match");
+            continue;
+        }
         if let Err(message) = workflow.check_input(&signal.data) {
             reject(metrics, Rejection::InputSchema, &workflow_id, &message);
             continue;

@@ -1,10 +1,14 @@
 //! The transitions: how each input moves a run and which effects it implies.
 
+use super::dag::{self, DagOutcome};
 use super::effect::{Effect, EventDraft, InlineStep, StepRef};
 use super::state::{ActiveStep, RunMeta, RunState};
 use super::template::{self, Scope};
+use crate::expr::{Bindings, CompiledExpr};
 use crate::ids::{StepLocation, step_id};
-use crate::model::{Action, AgentCall, Operation, StateKind, Transition, Workflow, path};
+use crate::model::{
+    Action, AgentCall, Operation, StateKind, Switch, Transform, Transition, Workflow, path,
+};
 use crate::status::{RunStatus, StepStatus};
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType, StepTask, TaskAction, WorkflowRef};
@@ -77,12 +81,12 @@ pub fn apply(
 }
 
 /// One application of an input: the borrowed run and the effects so far.
-struct Step<'a> {
-    workflow: &'a Workflow,
-    meta: &'a RunMeta,
-    state: &'a mut RunState,
-    effects: Vec<Effect>,
-    now: DateTime<Utc>,
+pub(super) struct Step<'a> {
+    pub(super) workflow: &'a Workflow,
+    pub(super) meta: &'a RunMeta,
+    pub(super) state: &'a mut RunState,
+    pub(super) effects: Vec<Effect>,
+    pub(super) now: DateTime<Utc>,
 }
 
 impl<'a> Step<'a> {
@@ -117,7 +121,7 @@ impl<'a> Step<'a> {
     }
 
     /// Runs inline states from `name` on, until a step is dispatched or the run ends.
-    fn enter(&mut self, name: &str) {
+    pub(super) fn enter(&mut self, name: &str) {
         let mut current = name.to_owned();
         loop {
             let Some(state) = self.workflow.state(&current) else {
@@ -152,15 +156,24 @@ impl<'a> Step<'a> {
                     self.dispatch(step, operation);
                     return;
                 }
-                StateKind::Switch(_)
-                | StateKind::Parallel(_)
-                | StateKind::Foreach(_)
-                | StateKind::Transform(_)
-                | StateKind::Dag(_) => {
+                StateKind::Switch(switch) => match self.switch(step, switch, &current) {
+                    Some(next) => {
+                        current = next;
+                        continue;
+                    }
+                    None => return,
+                },
+                StateKind::Transform(transform) => {
+                    if !self.transform(step, transform, &current) {
+                        return;
+                    }
+                }
+                StateKind::Dag(_) => return self.enter_dag(&current),
+                StateKind::Parallel(_) | StateKind::Foreach(_) => {
                     return self.fail_run(ErrorInfo::new(
                         codes::UNSUPPORTED,
                         format!(
-                            "state `{current}`: this state type does not run in this release yet"
+                            "state `{current}`: parallel and foreach states do not run in this release yet"
                         ),
                     ));
                 }
@@ -178,33 +191,149 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// The expression bindings of DESIGN §5 for the current context.
+    pub(super) fn bindings(&self, result: Option<&Value>, in_switch: bool) -> Bindings {
+        Bindings::for_context(
+            &self.state.context,
+            &self.state.input,
+            result,
+            in_switch,
+            &[],
+        )
+    }
+
+    /// Evaluates a switch: the next state, or `None` when the run failed.
+    fn switch(&mut self, step: StepRef, switch: &Switch, state: &str) -> Option<String> {
+        let data = switch
+            .data_path
+            .as_deref()
+            .and_then(path::segments)
+            .and_then(|parts| path::get(&self.state.context, &parts).cloned());
+        let bindings = self.bindings(data.as_ref(), true);
+        let input = json!({ "dataPath": switch.data_path, "value": data });
+        for (index, case) in switch.conditions.iter().enumerate() {
+            let held = CompiledExpr::compile(&case.condition)
+                .and_then(|expr| expr.evaluate_bool(&bindings));
+            match held {
+                Ok(false) => {}
+                Ok(true) => {
+                    let output =
+                        json!({ "matched": index, "condition": case.condition, "next": case.next });
+                    self.record_inline(step, input, output);
+                    return Some(case.next.clone());
+                }
+                Err(error) => {
+                    let error = ErrorInfo::new(
+                        codes::CONDITION_ERROR,
+                        format!("switch `{state}`: {}", error.in_role("condition")),
+                    )
+                    .not_retryable();
+                    self.fail_inline(step, input, error);
+                    return None;
+                }
+            }
+        }
+        match &switch.default_next {
+            Some(next) => {
+                let output = json!({ "matched": "default", "next": next });
+                self.record_inline(step, input, output);
+                Some(next.clone())
+            }
+            None => {
+                let error = ErrorInfo::new(
+                    codes::NO_MATCHING_CONDITION,
+                    format!("switch `{state}`: no condition held and there is no defaultNext"),
+                )
+                .not_retryable();
+                self.fail_inline(step, input, error);
+                None
+            }
+        }
+    }
+
+    /// Evaluates a transform; `false` when the run failed.
+    fn transform(&mut self, step: StepRef, transform: &Transform, state: &str) -> bool {
+        let bindings = self.bindings(None, false);
+        let input = json!({ "expression": transform.expression });
+        let value =
+            CompiledExpr::compile(&transform.expression).and_then(|expr| expr.evaluate(&bindings));
+        match value {
+            Ok(value) => {
+                match transform.result_path.as_deref().and_then(path::segments) {
+                    Some(parts) => path::set(&mut self.state.context, &parts, value.clone()),
+                    None => path::merge_into(&mut self.state.context["ctx"], &value),
+                }
+                self.state.previous_output = Some(value.clone());
+                self.record_inline(step, input, value);
+                true
+            }
+            Err(error) => {
+                let error = ErrorInfo::new(
+                    codes::TRANSFORM_ERROR,
+                    format!("transform `{state}`: {}", error.in_role("expression")),
+                )
+                .not_retryable();
+                self.fail_inline(step, input, error);
+                false
+            }
+        }
+    }
+
+    /// Records an inline state that succeeded: started, completed, and its row.
+    pub(super) fn record_inline(&mut self, step: StepRef, input: Value, output: Value) {
+        self.emit(
+            EventType::StepStarted,
+            Some(step.clone()),
+            json!({ "input": input }),
+        );
+        self.emit(
+            EventType::StepCompleted,
+            Some(step.clone()),
+            json!({ "output": output }),
+        );
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step,
+            status: StepStatus::Succeeded,
+            input,
+            output: Some(output),
+            error: None,
+        }));
+    }
+
+    /// Records an inline state that failed, and fails the run with its error.
+    pub(super) fn fail_inline(&mut self, step: StepRef, input: Value, error: ErrorInfo) {
+        let error = self.locate(error, &step);
+        self.emit(
+            EventType::StepStarted,
+            Some(step.clone()),
+            json!({ "input": input }),
+        );
+        self.emit(
+            EventType::StepFailed,
+            Some(step.clone()),
+            json!({ "error": error }),
+        );
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step,
+            status: StepStatus::Failed,
+            input,
+            output: None,
+            error: Some(error.clone()),
+        }));
+        self.fail_run(error);
+    }
+
     fn inject(&mut self, step: StepRef, data: &Value, result_path: Option<&str>) {
         match result_path.and_then(path::segments) {
             Some(parts) => path::set(&mut self.state.context, &parts, data.clone()),
             None => path::merge_into(&mut self.state.context["ctx"], data),
         }
-        self.emit(
-            EventType::StepStarted,
-            Some(step.clone()),
-            json!({ "input": data }),
-        );
-        self.emit(
-            EventType::StepCompleted,
-            Some(step.clone()),
-            json!({ "output": data }),
-        );
-        self.effects.push(Effect::RecordInline(InlineStep {
-            step,
-            status: StepStatus::Succeeded,
-            input: data.clone(),
-            output: Some(data.clone()),
-            error: None,
-        }));
+        self.record_inline(step, data.clone(), data.clone());
     }
 
     /// Resolves the step's templates and hands it to the workers. A template
     /// that does not resolve fails the step, and with it the run.
-    fn dispatch(&mut self, step: StepRef, operation: &Operation) {
+    pub(super) fn dispatch(&mut self, step: StepRef, operation: &Operation) {
         match self.resolve(operation) {
             Ok(action) => {
                 self.state.active.push(ActiveStep {
@@ -313,9 +442,14 @@ impl<'a> Step<'a> {
         Some(self.state.active.remove(index))
     }
 
-    fn operation_of(&self, state: &str) -> Option<(&'a Operation, Transition)> {
+    /// The operation an active step runs, by its path: a top-level state, or
+    /// a DAG step (`<dag>/<step>`, whose transition is the DAG's business).
+    fn operation_of(&self, path: &str) -> Option<(&'a Operation, Transition)> {
+        if dag::split_path(path).is_some() {
+            return self.dag_operation(path).map(|op| (op, Transition::End));
+        }
         let workflow: &'a Workflow = self.workflow;
-        let found = workflow.state(state)?;
+        let found = workflow.state(path)?;
         match &found.kind {
             StateKind::Operation(op) => Some((op, found.transition.clone())),
             _ => None,
@@ -326,7 +460,7 @@ impl<'a> Step<'a> {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
-        let Some((operation, transition)) = self.operation_of(&active.state) else {
+        let Some((operation, transition)) = self.operation_of(&active.path) else {
             return self.fail_run(ErrorInfo::new(
                 codes::INTERNAL,
                 format!("state `{}` is not an operation", active.state),
@@ -336,6 +470,9 @@ impl<'a> Step<'a> {
             path::set(&mut self.state.context, &parts, output.clone());
         }
         self.state.previous_output = Some(output);
+        if dag::split_path(&active.path).is_some() {
+            return self.dag_step_done(&active.path, DagOutcome::Succeeded);
+        }
         match transition {
             Transition::Next(next) => self.enter(&next),
             Transition::End => self.complete(),
@@ -350,7 +487,7 @@ impl<'a> Step<'a> {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
-        let Some((operation, _)) = self.operation_of(&active.state) else {
+        let Some((operation, _)) = self.operation_of(&active.path) else {
             return self.fail_run(ErrorInfo::new(
                 codes::INTERNAL,
                 format!("state `{}` is not an operation", active.state),
@@ -389,6 +526,9 @@ impl<'a> Step<'a> {
             return;
         }
         let error = self.locate(error, &step);
+        if dag::split_path(&step.path).is_some() {
+            return self.dag_step_done(&step.path, DagOutcome::Failed { error });
+        }
         self.fail_run(error);
     }
 
@@ -418,7 +558,7 @@ impl<'a> Step<'a> {
         else {
             return;
         };
-        let Some((operation, _)) = self.operation_of(&active.state) else {
+        let Some((operation, _)) = self.operation_of(&active.path) else {
             return;
         };
         let step = StepRef {
@@ -448,7 +588,7 @@ impl<'a> Step<'a> {
         error
     }
 
-    fn complete(&mut self) {
+    pub(super) fn complete(&mut self) {
         self.state.status = RunStatus::Completed;
         self.state.active.clear();
         let output = self.state.output();
@@ -483,7 +623,7 @@ impl<'a> Step<'a> {
         })
     }
 
-    fn fail_run(&mut self, error: ErrorInfo) {
+    pub(super) fn fail_run(&mut self, error: ErrorInfo) {
         self.state.status = RunStatus::Failed;
         self.state.active.clear();
         self.state.error = Some(error.clone());

@@ -7,11 +7,13 @@
 //! transaction.
 
 mod apply;
+mod dag;
 mod effect;
 mod state;
 pub mod template;
 
 pub use apply::{Input, apply};
+pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use state::{ActiveStep, RunMeta, RunState};
 

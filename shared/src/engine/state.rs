@@ -49,6 +49,9 @@ pub struct RunState {
     pub visits: BTreeMap<String, u32>,
     /// The output of the last `agent.run` step: the next agent's default input.
     pub previous_output: Option<Value>,
+    /// The running DAG state, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dag: Option<super::dag::DagProgress>,
 }
 
 impl RunState {
@@ -62,6 +65,7 @@ impl RunState {
             active: Vec::new(),
             visits: BTreeMap::new(),
             previous_output: None,
+            dag: None,
         }
     }
 

@@ -294,3 +294,234 @@ fn start_twice_is_a_no_op() {
     env.start(json!({"order": "A", "amount": 1}));
     assert!(env.start(json!({"order": "B", "amount": 1})).is_empty());
 }
+
+const ROUTER: &str = r#"
+id: router
+outputSchema:
+  type: object
+  required: [verdict]
+states:
+  - name: shape
+    type: transform
+    expression: "{'total': max([i['n'] for i in ctx['items']] + [0]), 'count': len(ctx['items'])}"
+    resultPath: steps.shape
+    next: route
+  - name: route
+    type: switch
+    dataPath: steps.shape
+    conditions:
+      - { if: "total > ctx.limit", next: big }
+      - { if: "_value['count'] == 0", next: empty }
+    defaultNext: small
+  - { name: big, type: inject, data: { verdict: big }, end: true }
+  - { name: empty, type: inject, data: { verdict: empty }, end: true }
+  - { name: small, type: inject, data: { size: small }, end: true }
+"#;
+
+fn items(ns: &[i64], limit: i64) -> Value {
+    json!({"items": ns.iter().map(|n| json!({"n": n})).collect::<Vec<_>>(), "limit": limit})
+}
+
+#[test]
+fn transform_and_switch_run_inline_and_route() {
+    for (ns, limit, expected) in [(vec![5, 12], 10, "big"), (vec![], 10, "empty")] {
+        let mut env = Env::new(ROUTER);
+        let effects = env.start(items(&ns, limit));
+        assert_eq!(env.state.status, RunStatus::Completed, "{effects:?}");
+        assert_eq!(env.state.context["ctx"]["verdict"], json!(expected));
+        assert_eq!(
+            env.state.context["steps"]["shape"]["count"],
+            json!(ns.len())
+        );
+        // transform, switch and inject each record started + completed.
+        assert_eq!(
+            events(&effects),
+            vec![
+                EventType::RunStarted,
+                EventType::StepStarted,
+                EventType::StepCompleted,
+                EventType::StepStarted,
+                EventType::StepCompleted,
+                EventType::StepStarted,
+                EventType::StepCompleted,
+                EventType::RunCompleted,
+            ]
+        );
+    }
+}
+
+#[test]
+fn the_default_branch_and_an_output_schema_warning() {
+    let mut env = Env::new(ROUTER);
+    let effects = env.start(items(&[1], 10));
+    assert_eq!(env.state.status, RunStatus::Completed);
+    assert_eq!(env.state.context["ctx"]["size"], json!("small"));
+    // The final ctx lacks `verdict`: a warning, then completed.
+    let kinds = events(&effects);
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        &[EventType::StepWarning, EventType::RunCompleted]
+    );
+    let warning = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Emit(d) if d.kind == EventType::StepWarning => Some(d),
+            _ => None,
+        })
+        .expect("warning");
+    assert_eq!(warning.data["code"], json!("OUTPUT_SCHEMA"));
+    assert!(warning.step.is_none());
+}
+
+#[test]
+fn a_raising_condition_fails_the_run_naming_state_and_expression() {
+    let mut env = Env::new(ROUTER);
+    // `limit` missing: `total > ctx.limit` raises.
+    env.start(json!({"items": [{"n": 1}]}));
+    assert_eq!(env.state.status, RunStatus::Failed);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(error.code, "CONDITION_ERROR");
+    assert!(error.message.contains("route"), "{}", error.message);
+    assert!(
+        error.message.contains("total > ctx.limit"),
+        "{}",
+        error.message
+    );
+    assert_eq!(error.state.as_deref(), Some("route"));
+}
+
+#[test]
+fn no_matching_condition_without_default_fails_the_run() {
+    let mut env = Env::new(
+        r#"
+id: strict
+states:
+  - name: route
+    type: switch
+    conditions:
+      - { if: "ctx.x == 1", next: one }
+  - { name: one, type: inject, data: {}, end: true }
+"#,
+    );
+    env.start(json!({"x": 2}));
+    assert_eq!(env.state.status, RunStatus::Failed);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(error.code, "NO_MATCHING_CONDITION");
+}
+
+#[test]
+fn a_raising_transform_fails_the_run() {
+    let mut env = Env::new(
+        "id: t\nstates:\n  - { name: t, type: transform, expression: \"ctx.a + 1\", end: true }\n",
+    );
+    env.start(json!({"a": "text"}));
+    assert_eq!(env.state.status, RunStatus::Failed);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(error.code, "TRANSFORM_ERROR");
+    assert!(error.message.contains("ctx.a + 1"), "{}", error.message);
+}
+
+const DAG: &str = r#"
+id: build
+steps:
+  - { name: fetch, agent: echo }
+  - { name: lint, agent: echo, depends_on: [fetch] }
+  - { name: test, agent: echo, depends_on: [fetch], retries: 1 }
+  - { name: docs, agent: echo, depends_on: [fetch], condition: "ctx.with_docs" }
+  - { name: package, agent: echo, depends_on: [lint, test, docs] }
+"#;
+
+fn succeed(env: &mut Env, task: &crate::wire::StepTask, output: Value) -> Vec<Effect> {
+    env.apply(Input::StepSucceeded {
+        step_id: task.step_id.clone(),
+        attempt: task.attempt,
+        output,
+    })
+}
+
+fn fail(env: &mut Env, task: &crate::wire::StepTask) -> Vec<Effect> {
+    env.apply(Input::StepFailed {
+        step_id: task.step_id.clone(),
+        attempt: task.attempt,
+        error: ErrorInfo::new("BOOM", "it broke").not_retryable(),
+    })
+}
+
+fn states_of(tasks: &[&crate::wire::StepTask]) -> Vec<String> {
+    let mut names: Vec<String> = tasks.iter().map(|t| t.state.clone()).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_dag_runs_independent_steps_together_and_skips_false_conditions() {
+    let mut env = Env::new(DAG);
+    let effects = env.start(json!({"with_docs": false}));
+    let first = dispatched(&effects);
+    assert_eq!(states_of(&first), ["fetch"]);
+    assert_eq!(first[0].path, "dag/fetch");
+    let fetch = first[0].clone();
+    let effects = succeed(&mut env, &fetch, json!({"rev": 7}));
+    // lint and test start together; docs is skipped (recorded inline).
+    let wave = dispatched(&effects);
+    assert_eq!(states_of(&wave), ["lint", "test"]);
+    assert_eq!(env.state.context["steps"]["fetch"], json!({"rev": 7}));
+    let (lint, test) = (wave[0].clone(), wave[1].clone());
+    assert!(dispatched(&succeed(&mut env, &lint, json!(1))).is_empty());
+    let effects = succeed(&mut env, &test, json!(2));
+    let last = dispatched(&effects);
+    assert_eq!(states_of(&last), ["package"]);
+    let package = last[0].clone();
+    let effects = succeed(&mut env, &package, json!("pkg"));
+    assert_eq!(env.state.status, RunStatus::Completed, "{effects:?}");
+    assert!(env.state.dag.is_none());
+}
+
+#[test]
+fn a_failed_dag_step_blocks_its_dependents_and_fails_the_run() {
+    let mut env = Env::new(DAG);
+    let fetch = dispatched(&env.start(json!({"with_docs": true})))[0].clone();
+    let wave: Vec<_> = dispatched(&succeed(&mut env, &fetch, json!({})))
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(wave.len(), 3, "lint, test, docs");
+    let lint = wave.iter().find(|t| t.state == "lint").expect("lint");
+    let test = wave.iter().find(|t| t.state == "test").expect("test");
+    let docs = wave.iter().find(|t| t.state == "docs").expect("docs");
+    // lint fails for good; the others still finish; package never starts.
+    assert!(dispatched(&fail(&mut env, lint)).is_empty());
+    assert_eq!(env.state.status, RunStatus::Running);
+    assert!(dispatched(&succeed(&mut env, test, json!(1))).is_empty());
+    let effects = succeed(&mut env, docs, json!(1));
+    assert!(dispatched(&effects).is_empty());
+    assert_eq!(env.state.status, RunStatus::Failed);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(error.code, "BOOM");
+    assert!(
+        error.message.contains("blocked steps: package"),
+        "{}",
+        error.message
+    );
+}
+
+#[test]
+fn dag_step_retries_use_the_same_step_id() {
+    let mut env = Env::new(DAG);
+    let fetch = dispatched(&env.start(json!({"with_docs": false})))[0].clone();
+    let wave: Vec<_> = dispatched(&succeed(&mut env, &fetch, json!({})))
+        .into_iter()
+        .cloned()
+        .collect();
+    let test = wave.iter().find(|t| t.state == "test").expect("test");
+    let effects = env.apply(Input::StepFailed {
+        step_id: test.step_id.clone(),
+        attempt: 1,
+        error: ErrorInfo::new("FLAKE", "try again"),
+    });
+    let retry = dispatched(&effects);
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].step_id, test.step_id);
+    assert_eq!(retry[0].attempt, 2);
+    assert_eq!(env.state.status, RunStatus::Running);
+}

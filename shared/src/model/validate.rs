@@ -100,18 +100,13 @@ pub fn check(workflow: &Workflow, diagnostics: &mut Diagnostics) {
 
 /// Reports an expression that does not parse.
 fn expression(source: &str, path: &str, what: &str, diagnostics: &mut Diagnostics) {
-    if let Some(error) = syntax_error(source) {
+    if let Err(error) = crate::expr::check_syntax(source) {
         diagnostics.push(Diagnostic::new(
             "STARLARK_SYNTAX",
             path,
             format!("{what} is not a valid Starlark expression: {error}"),
         ));
     }
-}
-
-// WIRE-EXPR: replaced by crate::expr::check_syntax once the expression module lands.
-fn syntax_error(_source: &str) -> Option<String> {
-    None
 }
 
 /// The templated values of an action.
