@@ -334,7 +334,7 @@ impl<'a> Step<'a> {
     /// Resolves the step's templates and hands it to the workers. A template
     /// that does not resolve fails the step, and with it the run.
     pub(super) fn dispatch(&mut self, step: StepRef, operation: &Operation) {
-        match self.resolve(operation) {
+        match self.resolve(operation, &step.path) {
             Ok(action) => {
                 self.state.active.push(ActiveStep {
                     step_id: step.step_id.clone(),
@@ -365,7 +365,10 @@ impl<'a> Step<'a> {
         }
     }
 
-    fn resolve(&self, operation: &Operation) -> Result<TaskAction, ErrorInfo> {
+    /// The task action with its templates rendered. Without an explicit
+    /// input an agent gets the previous output, except inside a DAG, where
+    /// "previous" depends on timing: there it gets `ctx`.
+    fn resolve(&self, operation: &Operation, path: &str) -> Result<TaskAction, ErrorInfo> {
         let Action::AgentRun(AgentCall {
             agent,
             task,
@@ -393,6 +396,7 @@ impl<'a> Step<'a> {
         };
         let input = match input {
             Some(input) => render(input)?,
+            None if dag::split_path(path).is_some() => self.state.output(),
             None => self
                 .state
                 .previous_output
@@ -567,7 +571,7 @@ impl<'a> Step<'a> {
             path: active.path,
             attempt,
         };
-        match self.resolve(operation) {
+        match self.resolve(operation, &step.path) {
             Ok(action) => {
                 let task = self.task(&step, action, operation);
                 self.effects.push(Effect::Dispatch(task));
