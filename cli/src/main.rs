@@ -1,7 +1,10 @@
 //! `junction`: the command-line client. Thin over the control plane.
 
 mod client;
+mod graph;
+mod render;
 mod timeline;
+mod validate;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -74,10 +77,35 @@ enum Command {
     Put { files: Vec<PathBuf> },
     /// List the cluster's live members.
     Members,
+    /// Check definition files offline, as the coordinator would compile them.
+    Validate {
+        /// Definition files (`*.workflow.yaml|yml|json|star`) or directories of them.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output: compiler-style text, or a JSON array.
+        #[arg(long, value_enum, default_value_t = validate::OutputFormat::Text)]
+        format: validate::OutputFormat,
+        /// Directory of `*.agent.yaml|yml|json` files: also check that agents
+        /// exist and that their schemas fit.
+        #[arg(long, value_name = "DIR")]
+        agents: Option<PathBuf>,
+    },
+    /// Print a definition's compiled graph as a Mermaid flowchart.
+    Graph { file: PathBuf },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Offline commands: no runtime, no cluster.
+    match &cli.command {
+        Command::Validate {
+            files,
+            format,
+            agents,
+        } => return validate::run(files, *format, agents.as_deref()),
+        Command::Graph { file } => return graph::run(file),
+        _ => {}
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -230,6 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Command::Validate { .. } | Command::Graph { .. } => {
+            anyhow::bail!("offline commands do not connect to a cluster")
         }
         Command::Members => {
             let reply = client.request("cluster.members", json!({})).await?;
