@@ -2,7 +2,7 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
-use junction_shared::model::parse::Compiled;
+use junction_shared::model::parse::{Compiled, attach_positions};
 use junction_shared::model::validate::{AgentSpec, against_registry};
 use junction_shared::model::{Diagnostic, Diagnostics, SourceFormat, compile};
 use junction_shared::store::{Error as StoreError, NewDefinition, Store};
@@ -60,6 +60,7 @@ pub async fn check(
             })
             .collect();
         against_registry(workflow, &agents, &mut extra);
+        attach_positions(source, format, &mut extra);
         if extra.has_errors() {
             compiled.workflow = None;
         }

@@ -83,7 +83,30 @@ pub fn compile(source: &str, format: SourceFormat) -> Compiled {
             };
         }
     };
-    compile_document(&document)
+    let mut compiled = compile_document(&document);
+    attach_positions(source, format, &mut compiled.diagnostics);
+    compiled
+}
+
+/// Fills the line and column of every diagnostic that has none, from where
+/// its path is written in `source` (or the nearest enclosing path).
+pub fn attach_positions(source: &str, format: SourceFormat, diagnostics: &mut Diagnostics) {
+    if diagnostics.errors.is_empty() && diagnostics.warnings.is_empty() {
+        return;
+    }
+    let map = super::locate::SourceMap::build(source, format);
+    // `type: agent` states and shorthands hold `agent` on the state itself.
+    for diagnostic in diagnostics.errors.iter_mut().chain(&mut diagnostics.warnings) {
+        if let Some(state) = diagnostic.path.strip_suffix(".input.agent")
+            && map.position(&diagnostic.path).is_none()
+        {
+            let direct = format!("{state}.agent");
+            if map.position(&direct).is_some() {
+                diagnostic.path = direct;
+            }
+        }
+    }
+    map.attach(diagnostics);
 }
 
 /// Compiles an already-parsed definition document (the Starlark front end
