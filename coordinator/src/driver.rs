@@ -217,8 +217,12 @@ impl Driver {
             tenant: locked.tenant.clone(),
             version: locked.version,
         };
+        let before = state.clone();
         let write = self.transition(workflow, &meta, &mut state, input, locked.last_seq);
-        (!write.events.is_empty() || !write.attempts.is_empty() || !write.timers.is_empty())
+        // A DAG step that finishes while its siblings run changes only the
+        // snapshot (its result and the DAG's progress): that is a write too.
+        let changed = state != before;
+        (changed || !write.events.is_empty() || !write.attempts.is_empty() || !write.timers.is_empty())
             .then_some(write)
     }
 
