@@ -7,7 +7,7 @@ use anyhow::Context;
 use junction_shared::model::locate::SourceMap;
 use junction_shared::model::parse::Compiled;
 use junction_shared::model::validate::{AgentSpec, against_registry};
-use junction_shared::model::{Diagnostic, Diagnostics, SourceFormat, compile};
+use junction_shared::model::{Diagnostic, SourceFormat, compile};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -167,21 +167,9 @@ pub fn compile_source(
     (compiled, map)
 }
 
-/// `*.workflow.star`.
-// STARLARK: the Starlark front end (`junction_shared::model::star`) is being
-// written; once `model::star::compile(source)` exists, return its result here
-// (and let `SourceKind::of` use `model::star::is_star_file`).
-fn compile_starlark(_source: &str) -> Compiled {
-    let mut diagnostics = Diagnostics::default();
-    diagnostics.error(
-        "UNSUPPORTED_FEATURE",
-        "",
-        "Starlark definitions (*.workflow.star) are not supported by this build yet",
-    );
-    Compiled {
-        workflow: None,
-        diagnostics,
-    }
+/// A `*.workflow.star` plan, through the Starlark front end.
+fn compile_starlark(source: &str) -> Compiled {
+    junction_shared::model::star::compile(source)
 }
 
 /// Loads every `*.agent.yaml|yml|json` file of `dir`, sorted by file name.

@@ -222,8 +222,11 @@ impl Driver {
         // A DAG step that finishes while its siblings run changes only the
         // snapshot (its result and the DAG's progress): that is a write too.
         let changed = state != before;
-        (changed || !write.events.is_empty() || !write.attempts.is_empty() || !write.timers.is_empty())
-            .then_some(write)
+        (changed
+            || !write.events.is_empty()
+            || !write.attempts.is_empty()
+            || !write.timers.is_empty())
+        .then_some(write)
     }
 
     fn transition(

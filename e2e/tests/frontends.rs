@@ -18,7 +18,12 @@ fn example(name: &str) -> anyhow::Result<String> {
 }
 
 /// Stores an example file in its format and runs it with `input`.
-async fn run_example(env: &TestEnv, file: &str, format: &str, input: Value) -> anyhow::Result<Value> {
+async fn run_example(
+    env: &TestEnv,
+    file: &str,
+    format: &str,
+    input: Value,
+) -> anyhow::Result<Value> {
     let reply = env
         .control(
             "workflows.put",
@@ -77,7 +82,15 @@ async fn every_front_end_runs_an_example_end_to_end() -> anyhow::Result<()> {
     assert_eq!(run["context"]["steps"]["join"]["task"], "LEFT+RIGHT");
 
     // Starlark plan.
-    let run = run_example(&env, "fanout-plan.workflow.star", "star", json!({ "text": "hi" })).await?;
+    let run = run_example(
+        &env,
+        "fanout-plan.workflow.star",
+        "star",
+        json!({ "name": "ada" }),
+    )
+    .await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(run["context"]["steps"]["shout"]["text"], "HELLO ADA");
+    assert_eq!(run["context"]["steps"]["relay"]["task"], "greet ada");
     Ok(())
 }

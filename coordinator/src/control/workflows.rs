@@ -14,8 +14,11 @@ fn source_of(request: &Request) -> Result<(&str, SourceFormat), ControlError> {
     let source = request.string("source")?;
     let format = match request.optional_string("format")? {
         None => SourceFormat::Yaml,
-        Some(name) => SourceFormat::parse(name)
-            .ok_or_else(|| ControlError::invalid(format!("format `{name}` is not supported (yaml or json; star arrives with the Starlark front end)")))?,
+        Some(name) => SourceFormat::parse(name).ok_or_else(|| {
+            ControlError::invalid(format!(
+                "format `{name}` is not supported (yaml, json or star)"
+            ))
+        })?,
     };
     Ok((source, format))
 }

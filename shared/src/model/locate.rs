@@ -56,6 +56,9 @@ impl SourceMap {
         match format {
             SourceFormat::Json => scanner.json_document(),
             SourceFormat::Yaml => scanner.yaml_document(),
+            // A Starlark plan's paths point into the plan it returns, not
+            // into the file: there is nothing to index.
+            SourceFormat::Star => {}
         }
         SourceMap {
             entries: scanner.entries,

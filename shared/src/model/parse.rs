@@ -16,6 +16,8 @@ pub enum SourceFormat {
     #[default]
     Yaml,
     Json,
+    /// A `*.workflow.star` Starlark plan.
+    Star,
 }
 
 impl SourceFormat {
@@ -24,17 +26,20 @@ impl SourceFormat {
         match name {
             "yaml" | "yml" => Some(Self::Yaml),
             "json" => Some(Self::Json),
+            "star" | "starlark" => Some(Self::Star),
             _ => None,
         }
     }
 
-    /// From a file name (`*.workflow.yaml|yml|json`).
+    /// From a file name (`*.workflow.yaml|yml|json|star`).
     pub fn from_file_name(name: &str) -> Option<Self> {
         let lower = name.to_ascii_lowercase();
         if lower.ends_with(".workflow.yaml") || lower.ends_with(".workflow.yml") {
             Some(Self::Yaml)
         } else if lower.ends_with(".workflow.json") {
             Some(Self::Json)
+        } else if lower.ends_with(".workflow.star") {
+            Some(Self::Star)
         } else {
             None
         }
@@ -44,6 +49,7 @@ impl SourceFormat {
         match self {
             Self::Yaml => "yaml",
             Self::Json => "json",
+            Self::Star => "star",
         }
     }
 }
@@ -56,8 +62,14 @@ pub struct Compiled {
     pub diagnostics: Diagnostics,
 }
 
-/// Compiles a states-form source.
+/// Compiles a definition source in any front end, with the line and column
+/// of every diagnostic that has a place in the source.
 pub fn compile(source: &str, format: SourceFormat) -> Compiled {
+    if format == SourceFormat::Star {
+        // Positions of a plan's diagnostics are in the plan, not the file;
+        // Starlark errors carry their own.
+        return super::star::compile(source);
+    }
     let mut diagnostics = Diagnostics::default();
     if source.len() > MAX_SOURCE_BYTES {
         diagnostics.error(
@@ -94,9 +106,16 @@ pub fn attach_positions(source: &str, format: SourceFormat, diagnostics: &mut Di
     if diagnostics.errors.is_empty() && diagnostics.warnings.is_empty() {
         return;
     }
+    if format == SourceFormat::Star {
+        return;
+    }
     let map = super::locate::SourceMap::build(source, format);
     // `type: agent` states and shorthands hold `agent` on the state itself.
-    for diagnostic in diagnostics.errors.iter_mut().chain(&mut diagnostics.warnings) {
+    for diagnostic in diagnostics
+        .errors
+        .iter_mut()
+        .chain(&mut diagnostics.warnings)
+    {
         if let Some(state) = diagnostic.path.strip_suffix(".input.agent")
             && map.position(&diagnostic.path).is_none()
         {
@@ -175,6 +194,11 @@ impl Form {
 
 fn parse_document(source: &str, format: SourceFormat) -> Result<Value, Diagnostic> {
     match format {
+        SourceFormat::Star => Err(Diagnostic::new(
+            "PARSE_ERROR",
+            "",
+            "a Starlark plan is evaluated, not parsed as a document",
+        )),
         SourceFormat::Json => serde_json::from_str::<Value>(source).map_err(|e| {
             Diagnostic::new("PARSE_ERROR", "", format!("invalid JSON: {e}"))
                 .at(e.line() as u32, e.column() as u32)
