@@ -176,6 +176,19 @@ async fn agent_failures_fail_the_run_clearly() -> anyhow::Result<()> {
         "      input: { code: CARD_DECLINED, message: declined }\n",
     ))
     .await?;
+    // An agent missing from the registry is refused before any run starts...
+    let refused = env
+        .try_control(
+            "workflows.put",
+            json!({ "source": one_step("absent", "no-such-agent", "") }),
+        )
+        .await?;
+    assert_eq!(refused["error"]["code"], "VALIDATION_FAILED", "{refused}");
+    let diagnostics = refused["error"]["details"]["diagnostics"].to_string();
+    assert!(diagnostics.contains("AGENT_NOT_FOUND"), "{diagnostics}");
+    assert!(diagnostics.contains("no-such-agent"), "{diagnostics}");
+    // ...and one registered but served by nobody fails the run at call time.
+    env.put_agent("no-such-agent", None, None).await?;
     env.put_workflow(&one_step("absent", "no-such-agent", ""))
         .await?;
     env.put_workflow(&one_step("garbled", "garbage", ""))
@@ -324,18 +337,26 @@ async fn oversized_payloads_and_missing_template_paths_fail_clearly() -> anyhow:
     env.start_worker("worker-1", &[("JUNCTION_LIMITS__PAYLOAD_BYTES", "4096")])
         .await?;
     env.wait_for_members(1, 1).await?;
-    env.put_workflow(&one_step(
+    // Without declared input properties, `ctx.*` paths cannot be checked
+    // before the run: they are checked when the step is dispatched.
+    let open = |source: String| source.replace("  properties:\n    n: { type: integer }\n", "");
+    env.put_workflow(&open(one_step(
         "big",
         "echo",
         "      input: { blob: \"{{ ctx.blob }}{{ ctx.blob }}\" }\n",
-    ))
+    )))
     .await?;
-    env.put_workflow(&one_step(
-        "templ",
-        "echo",
-        "      task: \"{{ ctx.missing.path }}\"\n",
-    ))
-    .await?;
+    let templ = one_step("templ", "echo", "      task: \"{{ ctx.missing.path }}\"\n");
+    // With declared properties the same mistake is refused at validation.
+    let refused = env
+        .try_control("workflows.put", json!({ "source": templ }))
+        .await?;
+    assert_eq!(refused["error"]["code"], "VALIDATION_FAILED", "{refused}");
+    let diagnostic = &refused["error"]["details"]["diagnostics"][0];
+    assert_eq!(diagnostic["code"], "TEMPLATE_PATH", "{refused}");
+    assert_eq!(diagnostic["path"], "states[0].input.task", "{refused}");
+    assert_eq!(diagnostic["line"], 13, "{refused}");
+    env.put_workflow(&open(templ)).await?;
 
     let too_big = env
         .try_control(

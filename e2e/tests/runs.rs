@@ -218,18 +218,29 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
         true
     );
 
-    let created = env.control("agents.put", json!({ "name": "echo", "description": "echoes", "input_schema": { "type": "object" } })).await?;
+    let created = env.control("agents.put", json!({ "name": "notifier", "description": "notifies", "input_schema": { "type": "object" } })).await?;
     assert_eq!(created["created"], true);
     assert_eq!(
-        env.control("agents.put", json!({ "name": "echo" })).await?["created"],
+        env.control("agents.put", json!({ "name": "notifier" }))
+            .await?["created"],
         false
     );
     let agents = env.control("agents.list", json!({})).await?;
-    assert_eq!(agents["agents"][0]["name"], "echo");
-    env.control("agents.delete", json!({ "name": "echo" }))
+    let names: Vec<&str> = agents["agents"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert!(names.contains(&"notifier"), "{names:?}");
+    assert!(
+        names.windows(2).all(|w| w[0] <= w[1]),
+        "sorted by name: {names:?}"
+    );
+    env.control("agents.delete", json!({ "name": "notifier" }))
         .await?;
     assert_eq!(
-        env.try_control("agents.delete", json!({ "name": "echo" }))
+        env.try_control("agents.delete", json!({ "name": "notifier" }))
             .await?["error"]["code"],
         "NOT_FOUND"
     );

@@ -110,16 +110,22 @@ pub fn attach_positions(source: &str, format: SourceFormat, diagnostics: &mut Di
         return;
     }
     let map = super::locate::SourceMap::build(source, format);
-    // `type: agent` states and shorthands hold `agent` on the state itself.
+    // `type: agent` states and shorthands hold the call's fields (`agent`,
+    // `task`, `input`) on the state itself, where the IR's paths say
+    // `input.…`: point at what is written.
     for diagnostic in diagnostics
         .errors
         .iter_mut()
         .chain(&mut diagnostics.warnings)
     {
-        if let Some(state) = diagnostic.path.strip_suffix(".input.agent")
-            && map.position(&diagnostic.path).is_none()
+        if map.position(&diagnostic.path).is_none()
+            && let Some(at) = diagnostic.path.find(".input.")
         {
-            let direct = format!("{state}.agent");
+            let direct = format!(
+                "{}{}",
+                &diagnostic.path[..at],
+                &diagnostic.path[at + ".input".len()..]
+            );
             if map.position(&direct).is_some() {
                 diagnostic.path = direct;
             }

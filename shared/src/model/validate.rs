@@ -77,8 +77,12 @@ pub fn check(workflow: &Workflow, diagnostics: &mut Diagnostics) {
                         diagnostics,
                     );
                 }
-                for template in templated(&operation.action).into_iter().flat_map(paths_in) {
-                    known.check(&template, &visit, diagnostics);
+                for (field, value) in templated(&operation.action) {
+                    let mut sites = Vec::new();
+                    template_sites(value, &format!("{}.{field}", visit.path), &mut sites);
+                    for (at, template) in sites {
+                        known.check(&template, &at, &visit, diagnostics);
+                    }
                 }
             }
             StateKind::Dag(dag) => {
@@ -110,15 +114,43 @@ fn expression(source: &str, path: &str, what: &str, diagnostics: &mut Diagnostic
 }
 
 /// The templated values of an action.
-fn templated(action: &Action) -> Vec<&Value> {
+/// The templated values of an action, with where they are written in the
+/// states form (relative to the state).
+fn templated(action: &Action) -> Vec<(&'static str, &Value)> {
     match action {
-        Action::AgentRun(call) => [&call.task, &call.input, &call.variables]
-            .into_iter()
-            .flatten()
+        Action::AgentRun(call) => [
+            ("input.task", &call.task),
+            ("input.input", &call.input),
+            ("input.variables", &call.variables),
+        ]
+        .into_iter()
+        .filter_map(|(field, value)| value.as_ref().map(|v| (field, v)))
+        .collect(),
+        Action::HumanApproval(approval) => approval
+            .message
+            .iter()
+            .map(|m| ("input.message", m))
             .collect(),
-        Action::HumanApproval(approval) => approval.message.iter().collect(),
         Action::SignalWait(_) => Vec::new(),
-        Action::Executor(call) => vec![&call.params],
+        Action::Executor(call) => vec![("input", &call.params)],
+    }
+}
+
+/// Every template in `value` with the path of the string holding it.
+fn template_sites(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::String(_) => out.extend(paths_in(value).into_iter().map(|t| (at.to_owned(), t))),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                template_sites(item, &format!("{at}[{i}]"), out);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                template_sites(item, &format!("{at}.{key}"), out);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -261,11 +293,11 @@ impl KnownPaths {
                 .is_none_or(|props| props.contains(name))
     }
 
-    fn check(&self, template: &str, visit: &Visit<'_>, diagnostics: &mut Diagnostics) {
+    fn check(&self, template: &str, at: &str, visit: &Visit<'_>, diagnostics: &mut Diagnostics) {
         let Some(parts) = path::segments(template) else {
             diagnostics.push(Diagnostic::new(
                 "TEMPLATE_PATH",
-                &visit.path,
+                at,
                 format!(
                     "template `{{{{ {template} }}}}` in state `{}` is not a dot-path",
                     visit.state.name
@@ -284,7 +316,7 @@ impl KnownPaths {
         if !known {
             diagnostics.push(Diagnostic::new(
                 "TEMPLATE_PATH",
-                &visit.path,
+                at,
                 format!(
                     "template `{{{{ {template} }}}}` in state `{}` can never resolve: no resultPath or inject writes it{}",
                     visit.state.name,

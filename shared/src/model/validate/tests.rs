@@ -400,6 +400,8 @@ states:
     );
     assert!(messages[0].contains("ctx.nmespace"));
     assert!(messages[1].contains("steps.nothing.x"));
+    assert_eq!(d.errors[0].path, "states[0].input.task");
+    assert_eq!(d.errors[0].line, Some(12));
 }
 
 #[test]
@@ -421,7 +423,8 @@ states:
 "#;
     let d = validate(source, &fixtures());
     assert_eq!(codes(&d.errors), ["TEMPLATE_PATH"], "{:?}", d.errors);
-    assert_eq!(d.errors[0].path, "states[1]");
+    assert_eq!(d.errors[0].path, "states[1].task");
+    assert_eq!(d.errors[0].line, Some(14));
 }
 
 #[test]
