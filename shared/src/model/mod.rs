@@ -16,6 +16,9 @@ pub mod star;
 pub mod states;
 pub mod validate;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use ir::*;
 pub use parse::{SourceFormat, compile};
