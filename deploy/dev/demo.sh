@@ -16,7 +16,8 @@
 #
 # Once `junction members` shows the coordinator, it runs the example
 # workflow order-pipeline and prints its timeline, then publishes an
-# order.created signal and prints the timeline of the run it started.
+# order.created signal and prints the timeline of the run it started, then
+# runs release-notes, a DAG-form workflow whose independent steps overlap.
 # On exit the cluster is stopped (SIGTERM, then wait), unless --keep.
 
 set -euo pipefail
@@ -81,6 +82,13 @@ if ! with_timeout 300 "$BIN/junction" signal order.created \
     --data '{"order_id":"A-1002","customer":"grace","amount":7}' --wait; then
     cluster_check_alive
     die "the run started by order.created did not complete; see the logs in $(rel "$STATE_DIR")/"
+fi
+
+say "running workflow release-notes (the DAG form: independent steps run at once)"
+if ! with_timeout 300 "$BIN/junction" run release-notes \
+    --input '{"version":"1.0","loud":true}'; then
+    cluster_check_alive
+    die "the release-notes run did not complete; see the logs in $(rel "$STATE_DIR")/"
 fi
 
 say "demo finished; cluster logs are in $(rel "$STATE_DIR")/demo-*.log"
