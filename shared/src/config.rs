@@ -17,7 +17,7 @@ pub enum Error {
 }
 
 /// Everything a Junction process can be told.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Config {
     pub database: DatabaseConfig,
@@ -198,23 +198,6 @@ impl Default for LimitsConfig {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            database: DatabaseConfig::default(),
-            nats: NatsConfig::default(),
-            http: HttpConfig::default(),
-            worker: WorkerConfig::default(),
-            coordinator: CoordinatorConfig::default(),
-            auth: AuthConfig::default(),
-            fault: FaultConfig::default(),
-            shutdown: ShutdownConfig::default(),
-            limits: LimitsConfig::default(),
-            definitions: DefinitionsConfig::default(),
-            agents: AgentsConfig::default(),
-        }
-    }
-}
 
 impl Config {
     /// Loads defaults, then `file` (or `JUNCTION_CONFIG`) if given, then the environment.
@@ -281,6 +264,7 @@ pub fn default_member_id() -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error")]
 mod tests {
     use super::*;
 

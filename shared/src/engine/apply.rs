@@ -368,6 +368,10 @@ impl<'a> Step<'a> {
     /// The task action with its templates rendered. Without an explicit
     /// input an agent gets the previous output, except inside a DAG, where
     /// "previous" depends on timing: there it gets `ctx`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "ErrorInfo is the run's error as stored; it is built once per failed step"
+    )]
     fn resolve(&self, operation: &Operation, path: &str) -> Result<TaskAction, ErrorInfo> {
         let Action::AgentRun(AgentCall {
             agent,
