@@ -198,7 +198,6 @@ impl Default for LimitsConfig {
     }
 }
 
-
 impl Config {
     /// Loads defaults, then `file` (or `JUNCTION_CONFIG`) if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Error> {
@@ -264,7 +263,10 @@ pub fn default_member_id() -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error")]
+#[allow(
+    clippy::result_large_err,
+    reason = "figment::Jail closures return figment::Error"
+)]
 mod tests {
     use super::*;
 
