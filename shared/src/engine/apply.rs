@@ -621,7 +621,14 @@ impl<'a> Step<'a> {
         let problems: Vec<String> = validator
             .iter_errors(output)
             .take(5)
-            .map(|e| format!("{} at `{}`", e, e.instance_path()))
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
+            })
             .collect();
         (!problems.is_empty()).then(|| {
             format!(
