@@ -786,6 +786,14 @@ async fn versions_pin_running_runs() -> anyhow::Result<()> {
         .await?;
     let archived: Vec<(i32, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(archived, [(1, true), (2, false)]);
+    let v1 = env
+        .control("workflows.get", json!({ "id": "pinned", "version": 1 }))
+        .await?;
+    assert_eq!(v1["workflow"]["archived"], true, "{v1}");
+    let latest = env
+        .control("workflows.get", json!({ "id": "pinned" }))
+        .await?;
+    assert_eq!(latest["workflow"]["archived"], false, "{latest}");
     env.publish_signal("pin.go", "pin-1", json!({})).await?;
     let by_signal = env.wait_for_signal_run("pin-1", WAIT).await?;
     let by_signal = env.wait_for_end(&by_signal, WAIT).await?;

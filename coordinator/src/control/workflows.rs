@@ -137,6 +137,7 @@ pub async fn get(driver: &Driver, request: &Request) -> Reply {
         "source": record.source,
         "format": record.format,
         "created_at": record.created_at,
+        "archived": record.archived,
     }}))
 }
 

@@ -17,6 +17,8 @@ pub struct DefinitionRecord {
     pub format: String,
     pub created_at: String,
     pub ir: Value,
+    /// A newer revision replaced this one; runs pinned to it still finish on it.
+    pub archived: bool,
 }
 
 /// What a put did.
@@ -102,7 +104,7 @@ impl Store {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT workflow_id, version, definition_version, name, source, format, created_at, ir FROM definitions
+                "SELECT workflow_id, version, definition_version, name, source, format, created_at, ir, archived FROM definitions
                  WHERE tenant = $1 AND workflow_id = $2 AND ($3::int IS NULL OR version = $3)
                  ORDER BY version DESC LIMIT 1",
                 &[&tenant, &workflow_id, &version],
@@ -117,6 +119,7 @@ impl Store {
             format: r.get(5),
             created_at: time::format(r.get(6)),
             ir: r.get(7),
+            archived: r.get(8),
         }))
     }
 
