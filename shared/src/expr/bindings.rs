@@ -1,56 +1,51 @@
 //! [`Bindings`]: the names an expression can read, and the DESIGN §5 name
 //! resolution order that fills them from a run context.
 //!
-//! A binding is a JSON value. Values are shared (`Arc`) and addressed by a
-//! path from their root, so binding every key of `ctx` copies nothing, and
-//! an evaluation converts only the names the expression mentions.
+//! A binding is a JSON value. Values are shared (`Arc`) and bound keys are
+//! looked up in their document, so binding every key of `ctx` copies
+//! nothing, and an evaluation converts only the names the expression reads.
 
 use serde_json::Value;
-use std::collections::HashMap;
+use starlark::collections::SmallMap;
 use std::sync::Arc;
 
-/// A JSON value inside a shared document: `root` at the key path `path`.
+/// Where a binding's value sits in its shared document. The key, when there
+/// is one, is the binding's own name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// The whole document.
+    Whole,
+    /// The document's key `<name>`.
+    Key,
+    /// The document's `ctx.<name>`.
+    CtxKey,
+}
+
+/// A JSON value inside a shared document.
 #[derive(Debug, Clone)]
 pub(crate) struct Node {
     root: Arc<Value>,
-    path: Arc<[Arc<str>]>,
+    at: At,
 }
 
 impl Node {
-    pub(crate) fn whole(root: Arc<Value>) -> Self {
+    fn whole(root: Arc<Value>) -> Self {
         Self {
             root,
-            path: Arc::from(Vec::new()),
+            at: At::Whole,
         }
     }
 
-    fn at(root: &Arc<Value>, path: Vec<Arc<str>>) -> Self {
-        Self {
-            root: Arc::clone(root),
-            path: Arc::from(path),
-        }
-    }
-
-    /// The value this node names. Paths are only ever built from existing
-    /// keys and indexes of an immutable root, so the walk cannot miss; `Null`
-    /// would be the answer if it did.
-    pub(crate) fn value(&self) -> &Value {
-        let mut value: &Value = &self.root;
-        for key in self.path.iter() {
-            value = value.get(&**key).unwrap_or(&Value::Null);
-        }
-        value
-    }
-
-    /// The child at `key` (which must exist in [`Node::value`]).
-    fn child(&self, key: &str) -> Self {
-        let mut path = Vec::with_capacity(self.path.len() + 1);
-        path.extend(self.path.iter().cloned());
-        path.push(Arc::from(key));
-        Self {
-            root: Arc::clone(&self.root),
-            path: Arc::from(path),
-        }
+    /// The value of the binding `name`. Nodes are only built for keys that
+    /// exist in an immutable document, so the lookups cannot miss; `Null`
+    /// would be the answer if they did.
+    pub(crate) fn value(&self, name: &str) -> &Value {
+        let value = match self.at {
+            At::Whole => Some(&*self.root),
+            At::Key => self.root.get(name),
+            At::CtxKey => self.root.get("ctx").and_then(|ctx| ctx.get(name)),
+        };
+        value.unwrap_or(&Value::Null)
     }
 }
 
@@ -58,8 +53,7 @@ impl Node {
 /// later ones are ignored, which is how the resolution order is expressed.
 #[derive(Debug, Clone, Default)]
 pub struct Bindings {
-    entries: Vec<(String, Node)>,
-    index: HashMap<String, usize>,
+    entries: SmallMap<String, Node>,
 }
 
 /// Words that cannot be bound: Starlark keywords and reserved words, and the
@@ -109,25 +103,23 @@ impl Bindings {
     }
 
     fn bind_node(&mut self, name: &str, node: Node) -> bool {
-        if self.index.contains_key(name) || !is_bindable_name(name) {
+        if self.entries.contains_key(name) || !is_bindable_name(name) {
             return false;
         }
-        self.index.insert(name.to_owned(), self.entries.len());
-        self.entries.push((name.to_owned(), node));
+        self.entries.insert(name.to_owned(), node);
         true
     }
 
-    /// Binds every key of the object at `prefix` in `root` (if it is an
-    /// object), unless already bound.
-    fn bind_keys(&mut self, root: &Arc<Value>, prefix: &[&str]) {
-        let node = Node::at(root, prefix.iter().map(|k| Arc::from(*k)).collect());
-        if let Value::Object(map) = node.value() {
+    /// Binds every key of the object `object` (when it is one), found in
+    /// `root` at `at`, unless already bound.
+    fn bind_keys(&mut self, root: &Arc<Value>, object: Option<&Value>, at: At) {
+        if let Some(Value::Object(map)) = object {
             for key in map.keys() {
-                if self.index.contains_key(key.as_str()) || !is_bindable_name(key) {
-                    continue;
-                }
-                let child = node.child(key);
-                self.bind_node(key, child);
+                let node = Node {
+                    root: Arc::clone(root),
+                    at,
+                };
+                self.bind_node(key, node);
             }
         }
     }
@@ -177,7 +169,10 @@ impl Bindings {
         let none = Arc::new(Value::Null);
         for reserved in ["ctx", "steps", "signal"] {
             let node = if context.get(reserved).is_some() {
-                Node::at(&context, vec![Arc::from(reserved)])
+                Node {
+                    root: Arc::clone(&context),
+                    at: At::Key,
+                }
             } else {
                 Node::whole(Arc::clone(&none))
             };
@@ -189,32 +184,28 @@ impl Bindings {
         if in_switch {
             bindings.bind_shared("_value", Arc::clone(&result));
             bindings.bind_shared("val", Arc::clone(&result));
-            bindings.bind_keys(&result, &[]);
+            bindings.bind_keys(&result, Some(&result), At::Key);
         }
         for (name, value) in items.iter().rev() {
             bindings.bind_shared(name, Arc::clone(value));
         }
-        bindings.bind_keys(&context, &[]);
-        bindings.bind_keys(&context, &["ctx"]);
+        bindings.bind_keys(&context, Some(&context), At::Key);
+        bindings.bind_keys(&context, context.get("ctx"), At::CtxKey);
         bindings
     }
 
     /// The value bound to `name`.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.node(name).map(Node::value)
-    }
-
-    pub(crate) fn node(&self, name: &str) -> Option<&Node> {
-        self.index.get(name).map(|&i| &self.entries[i].1)
+        self.entries.get(name).map(|node| node.value(name))
     }
 
     pub fn contains(&self, name: &str) -> bool {
-        self.index.contains_key(name)
+        self.entries.contains_key(name)
     }
 
     /// The bound names, in resolution order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|(name, _)| name.as_str())
+        self.entries.keys().map(String::as_str)
     }
 
     pub fn len(&self) -> usize {

@@ -52,7 +52,12 @@ impl ExprError {
         }
     }
 
-    pub(crate) fn parse(expression: &str, message: impl Into<String>, line: u32, column: u32) -> Self {
+    pub(crate) fn parse(
+        expression: &str,
+        message: impl Into<String>,
+        line: u32,
+        column: u32,
+    ) -> Self {
         Self::new(
             expression,
             ExprErrorKind::Parse {
@@ -122,7 +127,11 @@ impl fmt::Display for ExprErrorKind {
 
 impl fmt::Display for ExprError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {:?} failed: {}", self.role, self.expression, self.kind)?;
+        write!(
+            f,
+            "{} {:?} failed: {}",
+            self.role, self.expression, self.kind
+        )?;
         if !self.available.is_empty() {
             f.write_str("; available: ")?;
             for (i, name) in self.available.iter().take(LISTED_NAMES).enumerate() {

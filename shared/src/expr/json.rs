@@ -48,7 +48,12 @@ fn to_starlark_at<'v>(value: &Json, heap: Heap<'v>, depth: usize) -> Option<Valu
         Json::Object(map) => {
             let entries = map
                 .iter()
-                .map(|(key, item)| Some((heap.alloc(key.as_str()), to_starlark_at(item, heap, depth + 1)?)))
+                .map(|(key, item)| {
+                    Some((
+                        heap.alloc(key.as_str()),
+                        to_starlark_at(item, heap, depth + 1)?,
+                    ))
+                })
                 .collect::<Option<Vec<(Value<'v>, Value<'v>)>>>()?;
             heap.alloc(AllocDict(entries))
         }
@@ -157,7 +162,11 @@ fn to_json_at(value: Value<'_>, budget: &mut Budget, depth: usize) -> Result<Jso
     )))
 }
 
-fn seq_to_json(items: &[Value<'_>], budget: &mut Budget, depth: usize) -> Result<Json, ToJsonError> {
+fn seq_to_json(
+    items: &[Value<'_>],
+    budget: &mut Budget,
+    depth: usize,
+) -> Result<Json, ToJsonError> {
     let mut out = Vec::with_capacity(items.len().min(1024));
     for item in items {
         out.push(to_json_at(*item, budget, depth + 1)?);

@@ -27,33 +27,39 @@
 //! the names it reads, and evaluates a module defining
 //! `def __junction_expr(<those names>): return (<expression>)`, which it
 //! freezes. Each evaluation only calls that function with the bound values
-//! (CRATES.md: ~8x faster than re-parsing). Measured (release build, this
-//! machine, `benches`-style loop in `tests::bench_typical_condition`): a
-//! typical condition `error_rate > ctx.threshold and ctx.env == "prod"`
-//! with a 5-key context takes about **2.5 µs** per [`CompiledExpr::evaluate_bool`]
-//! including building the [`Bindings`] with `for_context`, and about
-//! **1.3 µs** with the bindings built once.
+//! (CRATES.md: ~8x faster than re-parsing). Measured on the 2-core dev
+//! machine, release build (`tests::bench_typical_condition`, run with
+//! `cargo test -p junction-shared --release --lib expr::tests::bench --
+//! --ignored --nocapture`), for `error_rate > ctx.threshold and ctx.env ==
+//! 'prod'` over a 5-key `ctx`: **~0.7 µs** per [`CompiledExpr::evaluate_bool`]
+//! with the [`Bindings`] built once, **~3.2 µs** when each evaluation also
+//! builds them with [`Bindings::for_context`] (which copies the context once;
+//! [`Bindings::for_shared_context`] avoids that), and ~17 µs per compile.
 //!
 //! **Bounded** ([`Limits`], default [`Limits::EXPRESSION`]): 100 000 ticks
 //! (calls and loop iterations), a call stack of 50, a 100 ms wall-clock
 //! deadline (checked every 1000 ticks), a 64 MiB Starlark heap, strings of at
 //! most 1 MiB and lists/ranges of at most 100 000 items produced by the
 //! operations that can multiply sizes (`*`, `+`, `%`, `<<`, `join`,
-//! `replace`, `format`, `extend`, `range`, `str`, `repr`, `int` of a long
-//! string), which are checked *before* they allocate, and a result of at most
-//! 4 MiB of JSON nested at most 64 deep. The source is at most
-//! [`MAX_EXPRESSION_BYTES`] and its brackets nest at most [`MAX_NESTING`] deep.
+//! `replace`, `format`, `extend`, `range`, `zip`, `str`, `repr`, `int` of a
+//! long string), which are checked *before* they allocate (see
+//! the private `guards` module), and a result of at most 4 MiB of JSON nested
+//! at most 64 deep. The source is at most [`MAX_EXPRESSION_BYTES`], its
+//! brackets and unary operators nest at most [`MAX_NESTING`] deep and its
+//! tree at most [`MAX_AST_DEPTH`] (Starlark's parser and compiler recurse
+//! without limit).
 //!
 //! **Not bounded**: the time of one builtin call between two tick checks (a
-//! `sorted` of 100 000 items takes a few ms); memory allocated by copying
-//! builtins (`sorted`, `list()`, slicing, `elems()`) between Starlark's
-//! heap checks every 1000 ticks, which deliberately adversarial code could
-//! push to about 1000 × the largest allowed list; memory outside the
-//! Starlark heap (dict hash tables). These need an expression written to
-//! attack the process, not a mistake.
+//! `sorted` of 100 000 items takes a few ms); memory allocated by builtins
+//! that copy their input (`sorted`, `list()`, slicing, `split`, `elems()`)
+//! between Starlark's heap checks every 1000 ticks, which deliberately
+//! adversarial code could push to about 1000 × the largest allowed list;
+//! memory outside the Starlark heap (dict hash tables). These take an
+//! expression written to attack the process, not a mistake.
 
 mod bindings;
 mod error;
+mod guards;
 mod json;
 pub(crate) mod rewrite;
 pub(crate) mod sandbox;
@@ -141,17 +147,27 @@ fn parse(source: &str) -> Result<Parsed, ExprError> {
         let (line, column) = offset_position(source, offset);
         return Err(ExprError::parse(source, message, line, column));
     }
-    let ast = AstModule::parse("expression", source.to_owned(), &sandbox::expression_dialect())
-        .map_err(|e| {
-            let (line, column) = e.span().map_or((1, 1), |span| {
-                let begin = span.resolve_span().begin;
-                (sandbox::to_u32(begin.line + 1), sandbox::to_u32(begin.column + 1))
-            });
-            ExprError::parse(source, parse_message(&e), line, column)
-        })?;
+    let ast = AstModule::parse(
+        "expression",
+        source.to_owned(),
+        &sandbox::expression_dialect(),
+    )
+    .map_err(|e| {
+        let (line, column) = e.span().map_or((1, 1), |span| {
+            let begin = span.resolve_span().begin;
+            (
+                sandbox::to_u32(begin.line + 1),
+                sandbox::to_u32(begin.column + 1),
+            )
+        });
+        ExprError::parse(source, parse_message(&e), line, column)
+    })?;
     let position = |span| {
         let begin = ast.file_span(span).resolve_span().begin;
-        (sandbox::to_u32(begin.line + 1), sandbox::to_u32(begin.column + 1))
+        (
+            sandbox::to_u32(begin.line + 1),
+            sandbox::to_u32(begin.column + 1),
+        )
     };
     let expr = rewrite::single_expression(ast.statement()).map_err(|span| {
         let (line, column) = position(span);
@@ -230,18 +246,22 @@ impl CompiledExpr {
             .collect();
         let body = parsed.rewritten.as_deref().unwrap_or(source);
         drop(parsed.ast);
-        let wrapper = format!("def {FUNCTION}({}):\n    return (\n{body}\n    )\n", params.join(", "));
+        let wrapper = format!(
+            "def {FUNCTION}({}):\n    return (\n{body}\n    )\n",
+            params.join(", ")
+        );
         let internal = |message: String| ExprError::runtime(source, format!("internal: {message}"));
         // The source parsed alone as one expression; inside the wrapper it
         // fails only with a trailing `;`.
-        let mut ast = AstModule::parse("expression", wrapper, &sandbox::plan_dialect()).map_err(|_| {
-            ExprError::parse(
-                source,
-                "expected a single expression (no statements, assignments or `;`)",
-                1,
-                1,
-            )
-        })?;
+        let mut ast =
+            AstModule::parse("expression", wrapper, &sandbox::plan_dialect()).map_err(|_| {
+                ExprError::parse(
+                    source,
+                    "expected a single expression (no statements, assignments or `;`)",
+                    1,
+                    1,
+                )
+            })?;
         let operators: HashMap<String, String> = sandbox::GUARDED_OPERATORS
             .iter()
             .map(|(op, f)| ((*op).to_owned(), (*f).to_owned()))
@@ -293,11 +313,17 @@ impl CompiledExpr {
             to_json(value, &mut budget).map_err(|e| match e {
                 ToJsonError::TooLarge => expr.limit_error(
                     bindings,
-                    format!("result size: more than {} bytes of JSON", limits.max_result_bytes),
+                    format!(
+                        "result size: more than {} bytes of JSON",
+                        limits.max_result_bytes
+                    ),
                 ),
                 ToJsonError::TooDeep => expr.limit_error(
                     bindings,
-                    format!("nesting: the result nests deeper than {}", limits.max_result_depth),
+                    format!(
+                        "nesting: the result nests deeper than {}",
+                        limits.max_result_depth
+                    ),
                 ),
                 ToJsonError::Unsupported(message) => expr.runtime_error(bindings, message),
             })
@@ -326,8 +352,8 @@ impl CompiledExpr {
         // Resolve every parameter first: an unknown name fails before any work.
         let mut nodes = Vec::with_capacity(self.inner.params.len());
         for name in &self.inner.params {
-            match bindings.node(name) {
-                Some(node) => nodes.push(Ok(node)),
+            match bindings.get(name) {
+                Some(value) => nodes.push(Ok(value)),
                 None => match sandbox::global(name) {
                     Some(builtin) => nodes.push(Err(builtin)),
                     None => {
@@ -344,10 +370,13 @@ impl CompiledExpr {
             let mut args: Vec<Value> = Vec::with_capacity(nodes.len());
             for (node, name) in nodes.iter().zip(&self.inner.params) {
                 args.push(match node {
-                    Ok(node) => to_starlark(node.value(), heap).ok_or_else(|| {
+                    Ok(value) => to_starlark(value, heap).ok_or_else(|| {
                         self.limit_error(
                             bindings,
-                            format!("nesting: {name} nests deeper than {}", json::MAX_INPUT_DEPTH),
+                            format!(
+                                "nesting: {name} nests deeper than {}",
+                                json::MAX_INPUT_DEPTH
+                            ),
                         )
                     })?,
                     Err(builtin) => builtin.to_value(),
@@ -405,7 +434,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut current = vec![i + 1; b.len() + 1];
         for (j, cb) in b.iter().enumerate() {
             let cost = usize::from(ca != *cb);
-            current[j + 1] = (previous[j] + cost).min(previous[j + 1] + 1).min(current[j] + 1);
+            current[j + 1] = (previous[j] + cost)
+                .min(previous[j + 1] + 1)
+                .min(current[j] + 1);
         }
         previous = current;
     }

@@ -2,7 +2,7 @@
 //! and the rewrite that routes attribute reads (`a.b` → `__junction_attr(a,
 //! "b")`, so dicts answer `a.b`) and calls of the guarded methods
 //! (`s.join(x)` → `__junction_call(s, "join", x)`) through the sandbox (see
-//! [`super::sandbox`]).
+//! [`super::guards`]).
 //!
 //! The rewrite is textual, driven by AST spans, because the AST cannot be
 //! rebuilt through starlark's public API. It never adds or removes a line
@@ -114,7 +114,10 @@ fn range(span: Span) -> Range<usize> {
 fn object_range(source: &str, obj: Span, name: Span) -> Range<usize> {
     let start = obj.begin().get() as usize;
     let name_start = name.begin().get() as usize;
-    let dot = source[..name_start].rfind('.').unwrap_or(name_start).max(start);
+    let dot = source[..name_start]
+        .rfind('.')
+        .unwrap_or(name_start)
+        .max(start);
     let mut unmatched = 0usize;
     let mut depth = 0i64;
     for (_, c) in code_chars(&source[start..dot]) {
@@ -167,7 +170,10 @@ pub(crate) fn nesting_error(source: &str, max: usize) -> Option<(usize, String)>
             if word == "not" {
                 run += 1;
                 if run > max {
-                    return Some((word_start, format!("more than {max} unary operators in a row")));
+                    return Some((
+                        word_start,
+                        format!("more than {max} unary operators in a row"),
+                    ));
                 }
             } else {
                 run = 0;
@@ -251,7 +257,9 @@ fn collect(expr: &AstExpr, source: &str, edits: &mut Vec<Edit>) -> Result<(), Re
     match &expr.node {
         ExprP::Call(callee, call_args) => {
             let ExprP::Dot(obj, name) = &callee.node else {
-                return expr.node.visit_expr_err(|child| collect(child, source, edits));
+                return expr
+                    .node
+                    .visit_expr_err(|child| collect(child, source, edits));
             };
             if GUARDED_METHODS.contains(&name.node.as_str()) {
                 let call = range(expr.span);
@@ -322,7 +330,10 @@ pub(crate) fn rewrite_expr(source: &str, expr: &AstExpr) -> Result<Option<String
 }
 
 /// [`rewrite_expr`] for a whole module.
-pub(crate) fn rewrite_module(source: &str, stmt: &AstStmt) -> Result<Option<Rewritten>, RewriteError> {
+pub(crate) fn rewrite_module(
+    source: &str,
+    stmt: &AstStmt,
+) -> Result<Option<Rewritten>, RewriteError> {
     let mut edits = Vec::new();
     collect_stmt(stmt, source, &mut edits)?;
     Ok(apply(source, edits))
@@ -355,7 +366,12 @@ fn apply(source: &str, mut edits: Vec<Edit>) -> Option<Rewritten> {
     if edits.is_empty() {
         return None;
     }
-    edits.sort_by(|a, b| a.span.start.cmp(&b.span.start).then(b.span.end.cmp(&a.span.end)));
+    edits.sort_by(|a, b| {
+        a.span
+            .start
+            .cmp(&b.span.start)
+            .then(b.span.end.cmp(&a.span.end))
+    });
     let mut out = Rewritten {
         text: String::with_capacity(source.len() + edits.len() * 24),
         segments: Vec::new(),
@@ -368,7 +384,8 @@ fn copy(source: &str, range: Range<usize>, out: &mut Rewritten) {
     if range.is_empty() {
         return;
     }
-    out.segments.push((out.text.len(), range.start, range.len()));
+    out.segments
+        .push((out.text.len(), range.start, range.len()));
     out.text.push_str(&source[range]);
 }
 

@@ -69,18 +69,33 @@ fn attribute_and_index_access() {
     assert_eq!(eval_ok("ctx.env", &b), json!("prod"));
     assert_eq!(eval_ok("ctx['env']", &b), json!("prod"));
     assert_eq!(eval_ok("steps.fetch.result.count", &b), json!(3));
-    assert_eq!(eval_ok("steps['fetch'].result['items'][1].id", &b), json!(2));
+    assert_eq!(
+        eval_ok("steps['fetch'].result['items'][1].id", &b),
+        json!(2)
+    );
     assert_eq!(eval_ok("steps.fetch.result.items[-1]['id']", &b), json!(2));
     assert_eq!(eval_ok("signal.data.severity", &b), json!("high"));
     assert_eq!(eval_ok("ctx.tags[0] + ctx.tags[1]", &b), json!("ab"));
     assert_eq!(eval_ok("len(ctx.tags) + len(ctx)", &b), json!(6));
     assert_eq!(eval_ok("type(ctx)", &b), json!("dict"));
     assert_eq!(eval_ok("ctx.get('missing', 'dflt')", &b), json!("dflt"));
-    assert_eq!(eval_ok("sorted(signal.keys())", &b), json!(["data", "type"]));
+    assert_eq!(
+        eval_ok("sorted(signal.keys())", &b),
+        json!(["data", "type"])
+    );
     assert_eq!(eval_ok("'env' in ctx", &b), json!(true));
-    assert_eq!(eval_ok("hasattr(ctx, 'env') and not hasattr(ctx, 'nope')", &b), json!(true));
+    assert_eq!(
+        eval_ok("hasattr(ctx, 'env') and not hasattr(ctx, 'nope')", &b),
+        json!(true)
+    );
     assert_eq!(eval_ok("getattr(ctx, 'nope', 7)", &b), json!(7));
-    assert_eq!(eval_ok("ctx == {'threshold': 0.1, 'env': 'prod', 'ip': '10.0.0.1', 'tags': ['a', 'b']}", &b), json!(true));
+    assert_eq!(
+        eval_ok(
+            "ctx == {'threshold': 0.1, 'env': 'prod', 'ip': '10.0.0.1', 'tags': ['a', 'b']}",
+            &b
+        ),
+        json!(true)
+    );
 }
 
 #[test]
@@ -106,7 +121,10 @@ fn missing_attribute_names_the_attribute_and_the_keys() {
 fn comprehensions() {
     let b = plain();
     assert_eq!(
-        eval_ok("[i.id * 10 for i in steps.fetch.result['items'] if i.id > 1]", &b),
+        eval_ok(
+            "[i.id * 10 for i in steps.fetch.result['items'] if i.id > 1]",
+            &b
+        ),
         json!([20])
     );
     assert_eq!(
@@ -117,8 +135,14 @@ fn comprehensions() {
         eval_ok("[(x, y) for x in range(2) for y in range(x + 1)]", &b),
         json!([[0, 0], [1, 0], [1, 1]])
     );
-    assert_eq!(eval_ok("any([t == 'b' for t in ctx.tags])", &b), json!(true));
-    assert_eq!(eval_ok("min([1, 2, 3]) if False else max([1, 5, 2])", &b), json!(5));
+    assert_eq!(
+        eval_ok("any([t == 'b' for t in ctx.tags])", &b),
+        json!(true)
+    );
+    assert_eq!(
+        eval_ok("min([1, 2, 3]) if False else max([1, 5, 2])", &b),
+        json!(5)
+    );
 }
 
 #[test]
@@ -134,7 +158,16 @@ fn comprehension_variables_are_not_free_names() {
 #[test]
 fn truthiness() {
     let b = switch_bindings(json!(null));
-    for falsy in ["None", "result", "0", "''", "[]", "{}", "False", "ctx.get('nope')"] {
+    for falsy in [
+        "None",
+        "result",
+        "0",
+        "''",
+        "[]",
+        "{}",
+        "False",
+        "ctx.get('nope')",
+    ] {
         assert!(!truthy(falsy, &b), "{falsy} should be false");
     }
     for true_ in ["1", "'x'", "[0]", "ctx", "ctx.tags", "True", "0.5"] {
@@ -171,10 +204,16 @@ fn resolution_reserved_names_win_over_data_path_keys() {
 #[test]
 fn resolution_switch_value_names() {
     let b = switch_bindings(json!({"level": 3}));
-    assert_eq!(eval_ok("_value.level + val.level + result.level", &b), json!(9));
+    assert_eq!(
+        eval_ok("_value.level + val.level + result.level", &b),
+        json!(9)
+    );
     // A missing dataPath binds result, _value and val to None.
     let b = Bindings::for_context(&context(), &json!(null), None, true, &[]);
-    assert_eq!(eval_ok("[result, _value, val]", &b), json!([null, null, null]));
+    assert_eq!(
+        eval_ok("[result, _value, val]", &b),
+        json!([null, null, null])
+    );
     // Outside a switch there is no `val`.
     let err = eval("val", &plain()).unwrap_err().to_string();
     assert!(err.contains("unknown variable \"val\""), "{err}");
@@ -183,10 +222,22 @@ fn resolution_switch_value_names() {
 #[test]
 fn resolution_data_path_keys_win_over_items_and_context() {
     let items = vec![("alert".to_owned(), json!("item"))];
-    let b = Bindings::for_context(&context(), &json!(null), Some(&json!({"alert": "dp"})), true, &items);
+    let b = Bindings::for_context(
+        &context(),
+        &json!(null),
+        Some(&json!({"alert": "dp"})),
+        true,
+        &items,
+    );
     assert_eq!(eval_ok("alert", &b), json!("dp"));
     // Not in a switch: the dataPath object's keys are not bound.
-    let b = Bindings::for_context(&context(), &json!(null), Some(&json!({"alert": "dp"})), false, &items);
+    let b = Bindings::for_context(
+        &context(),
+        &json!(null),
+        Some(&json!({"alert": "dp"})),
+        false,
+        &items,
+    );
     assert_eq!(eval_ok("alert", &b), json!("item"));
 }
 
@@ -217,7 +268,10 @@ fn resolution_items_win_over_context_roots_which_win_over_ctx_keys() {
     let b = Bindings::for_context(&context, &json!(null), None, false, &items);
     assert_eq!(eval_ok("alert", &b), json!("item"));
     let names: Vec<&str> = b.names().collect();
-    assert_eq!(names[..6], ["ctx", "steps", "signal", "input", "result", "alert"]);
+    assert_eq!(
+        names[..6],
+        ["ctx", "steps", "signal", "input", "result", "alert"]
+    );
 }
 
 #[test]
@@ -235,7 +289,9 @@ fn resolution_skips_names_that_are_not_identifiers() {
 
 #[test]
 fn a_binding_shadows_a_builtin() {
-    let b = Bindings::new().with("type", json!("disk")).with("x", json!([1, 2]));
+    let b = Bindings::new()
+        .with("type", json!("disk"))
+        .with("x", json!([1, 2]));
     assert_eq!(eval_ok("type == 'disk'", &b), json!(true));
     assert_eq!(eval_ok("len(x)", &b), json!(2));
 }
@@ -265,11 +321,15 @@ fn syntax_errors_have_positions_within_the_expression() {
     let err = check_syntax("(a and\n  (b ==))").unwrap_err();
     assert_eq!(err.position(), Some((2, 8)), "{err}");
     assert!(
-        err.to_string().starts_with("expression \"(a and\\n  (b ==))\" failed: syntax error at 2:8"),
+        err.to_string()
+            .starts_with("expression \"(a and\\n  (b ==))\" failed: syntax error at 2:8"),
         "{err}"
     );
     // Outside brackets a line break ends the expression.
-    assert_eq!(check_syntax("a and\n b").unwrap_err().position(), Some((1, 6)));
+    assert_eq!(
+        check_syntax("a and\n b").unwrap_err().position(),
+        Some((1, 6))
+    );
     let err = check_syntax("").unwrap_err();
     assert!(matches!(err.kind, ExprErrorKind::Parse { .. }), "{err}");
     check_syntax("x # a comment").unwrap();
@@ -289,16 +349,26 @@ fn statements_def_lambda_and_load_are_refused() {
         ("for x in y: pass", (1, 1)),
     ] {
         let err = check_syntax(source).unwrap_err();
-        assert!(matches!(err.kind, ExprErrorKind::Parse { .. }), "{source}: {err}");
+        assert!(
+            matches!(err.kind, ExprErrorKind::Parse { .. }),
+            "{source}: {err}"
+        );
         assert_eq!(err.position(), Some(position), "{source}: {err}");
     }
 }
 
 #[test]
 fn nondeterministic_and_io_functions_do_not_exist() {
-    for name in ["time", "now", "random", "print", "open", "read", "json", "struct", "sum"] {
-        let err = eval(&format!("{name}()"), &Bindings::new()).unwrap_err().to_string();
-        assert!(err.contains(&format!("unknown variable \"{name}\"")), "{name}: {err}");
+    for name in [
+        "time", "now", "random", "print", "open", "read", "json", "struct", "sum",
+    ] {
+        let err = eval(&format!("{name}()"), &Bindings::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("unknown variable \"{name}\"")),
+            "{name}: {err}"
+        );
     }
 }
 
@@ -383,7 +453,10 @@ fn a_guarded_method_must_be_called_where_it_is_named() {
     assert!(err.to_string().contains("join"), "{err}");
     // A key of a JSON object may be named like a guarded method.
     let b = Bindings::new().with("o", json!({"format": "json", "join": 1}));
-    assert_eq!(eval_ok("[o.format, o.join, o['format']]", &b), json!(["json", 1, "json"]));
+    assert_eq!(
+        eval_ok("[o.format, o.join, o['format']]", &b),
+        json!(["json", 1, "json"])
+    );
 }
 
 #[test]
@@ -392,8 +465,14 @@ fn rewritten_calls_keep_their_arguments() {
     assert_eq!(eval_ok("(s).replace('-', '+')", &b), json!("a+b+c"));
     assert_eq!(eval_ok("s.replace('-', '+', 1)", &b), json!("a+b-c"));
     assert_eq!(eval_ok("'{name}!'.format(name = s)", &b), json!("a-b-c!"));
-    assert_eq!(eval_ok("','.join(s.split('-')).replace(',', ';')", &b), json!("a;b;c"));
-    assert_eq!(eval_ok("''.join(\n  [x.upper() for x in s.split('-')],\n)", &b), json!("ABC"));
+    assert_eq!(
+        eval_ok("','.join(s.split('-')).replace(',', ';')", &b),
+        json!("a;b;c")
+    );
+    assert_eq!(
+        eval_ok("''.join(\n  [x.upper() for x in s.split('-')],\n)", &b),
+        json!("ABC")
+    );
     assert_eq!(eval_ok("'x'.join(('a', 'b'))", &b), json!("axb"));
     assert_eq!(eval_ok("''.join(*[['a', 'b']])", &b), json!("ab"));
 }
@@ -416,7 +495,11 @@ fn source_size_and_nesting_are_bounded() {
     let long = format!("1{}", " + 1".repeat(MAX_EXPRESSION_BYTES / 4));
     let err = check_syntax(&long).unwrap_err();
     assert!(err.is_limit(), "{err}");
-    let deep = format!("{}1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
+    let deep = format!(
+        "{}1{}",
+        "(".repeat(MAX_NESTING + 1),
+        ")".repeat(MAX_NESTING + 1)
+    );
     let err = check_syntax(&deep).unwrap_err();
     assert_eq!(err.position(), Some((1, 65)), "{err}");
     let fine = format!("{}1{}", "[".repeat(MAX_NESTING), "]".repeat(MAX_NESTING));
@@ -425,7 +508,12 @@ fn source_size_and_nesting_are_bounded() {
     check_syntax(&format!("'{}'", "(".repeat(200))).unwrap();
     // Unary runs, like brackets, would make the parser recurse.
     let unary = format!("{}1", "- ".repeat(MAX_NESTING + 1));
-    assert!(check_syntax(&unary).unwrap_err().to_string().contains("unary"));
+    assert!(
+        check_syntax(&unary)
+            .unwrap_err()
+            .to_string()
+            .contains("unary")
+    );
     check_syntax("not not - -1").unwrap();
     // Operator chains make deep trees: up to the depth limit they run.
     let chain = format!("1{}", " + 1".repeat(150));
@@ -441,9 +529,18 @@ fn source_size_and_nesting_are_bounded() {
 #[test]
 fn runtime_errors_are_runtime_errors() {
     let b = plain();
-    for source in ["1 / 0", "ctx.env + 1", "fail('boom')", "ctx.tags[5]", "int('x')"] {
+    for source in [
+        "1 / 0",
+        "ctx.env + 1",
+        "fail('boom')",
+        "ctx.tags[5]",
+        "int('x')",
+    ] {
         let err = eval(source, &b).unwrap_err();
-        assert!(matches!(err.kind, ExprErrorKind::Runtime { .. }), "{source}: {err}");
+        assert!(
+            matches!(err.kind, ExprErrorKind::Runtime { .. }),
+            "{source}: {err}"
+        );
         assert!(err.to_string().contains(&format!("{source:?}")), "{err}");
     }
     let err = eval("fail('boom')", &b).unwrap_err().to_string();
@@ -523,7 +620,9 @@ fn bench_typical_condition() {
         CompiledExpr::compile("error_rate > ctx.threshold and ctx.env == 'prod'").unwrap();
     }
     let compile = start.elapsed() / 2_000;
-    println!("per evaluation: {evaluation:?}; with for_context: {with_bindings:?}; compile: {compile:?}");
+    println!(
+        "per evaluation: {evaluation:?}; with for_context: {with_bindings:?}; compile: {compile:?}"
+    );
 }
 
 #[test]
@@ -534,8 +633,60 @@ fn parenthesised_objects_keep_their_parentheses() {
     assert_eq!(eval_ok("(ctx.tags + ['c'])[2]", &b), json!("c"));
     assert_eq!(eval_ok("('-').join(ctx.tags)", &b), json!("a-b"));
     assert_eq!(eval_ok("(('-')).join((ctx.tags))", &b), json!("a-b"));
-    assert_eq!(eval_ok("((ctx).steps if False else (steps).fetch).result.count", &b), json!(3));
+    assert_eq!(
+        eval_ok("((ctx).steps if False else (steps).fetch).result.count", &b),
+        json!(3)
+    );
     assert_eq!(eval_ok("((1, (ctx))[1]).env", &b), json!("prod"));
-    assert_eq!(eval_ok("'x'.join([(s).upper() for s in (ctx).tags])", &b), json!("AxB"));
-    assert_eq!(eval_ok("(ctx # a comment with ) and '\n).env", &b), json!("prod"));
+    assert_eq!(
+        eval_ok("'x'.join([(s).upper() for s in (ctx).tags])", &b),
+        json!("AxB")
+    );
+    assert_eq!(
+        eval_ok("(ctx # a comment with ) and '\n).env", &b),
+        json!("prod")
+    );
+}
+
+#[test]
+fn zip_of_many_long_lists_is_refused() {
+    let err = eval("len(zip(*([range(100000)] * 100)))", &Bindings::new()).unwrap_err();
+    assert!(err.is_limit(), "{err}");
+    assert_eq!(
+        eval_ok("zip([1, 2], 'ab'.elems())", &Bindings::new()),
+        json!([[1, "a"], [2, "b"]])
+    );
+}
+
+#[test]
+fn worst_case_sources_fit_a_worker_thread_stack() {
+    // Tokio workers and test threads have 2 MiB stacks; none of these may
+    // overflow one (an overflow aborts the process).
+    let run = || {
+        let size = MAX_EXPRESSION_BYTES;
+        let sources = [
+            format!("{}c", "a if b else ".repeat(size / 12)),
+            format!("{}x", "not ".repeat(size / 4)),
+            format!("{}1", "-".repeat(size - 1)),
+            format!("1{}", "+1".repeat(size / 2 - 1)),
+            format!("o{}", ".a".repeat(size / 2 - 1)),
+            format!("x{}", "[0]".repeat(size / 3 - 1)),
+            format!("f{}", "()".repeat(size / 2 - 1)),
+            format!("{}1{}", "[".repeat(64), "]".repeat(64)),
+            format!("o{}", ".a".repeat(MAX_AST_DEPTH - 2)),
+            format!("1{}", "+1".repeat(MAX_AST_DEPTH - 2)),
+        ];
+        for source in sources {
+            let _ = check_syntax(&source);
+            if let Ok(c) = CompiledExpr::compile(&source) {
+                let _ = c.evaluate(&Bindings::new().with("o", json!({})));
+            }
+        }
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
 }

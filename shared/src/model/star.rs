@@ -88,7 +88,15 @@ pub fn plan(source: &str) -> Result<Value, Diagnostic> {
     })
 }
 
-/// A `STARLARK_ERROR` at an optional 1-based position.
+/// A `STARLARK_SYNTAX` diagnostic (PROTOCOL §4): the file does not parse.
+fn syntax_error(position: Option<(u32, u32)>, message: impl Into<String>) -> Diagnostic {
+    let mut diagnostic = error(position, message);
+    "STARLARK_SYNTAX".clone_into(&mut diagnostic.code);
+    diagnostic
+}
+
+/// A `STARLARK_ERROR` at an optional 1-based position: the file parses but
+/// evaluating it failed (or broke a sandbox rule).
 fn error(position: Option<(u32, u32)>, message: impl Into<String>) -> Diagnostic {
     let diagnostic = Diagnostic::new("STARLARK_ERROR", "", message);
     match position {
@@ -114,9 +122,12 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
     let ast = AstModule::parse(FILE_NAME, source.to_owned(), &dialect).map_err(|e| {
         let position = e.span().map(|span| {
             let begin = span.resolve_span().begin;
-            (sandbox::to_u32(begin.line + 1), sandbox::to_u32(begin.column + 1))
+            (
+                sandbox::to_u32(begin.line + 1),
+                sandbox::to_u32(begin.column + 1),
+            )
         });
-        error(position, message_of(&e))
+        syntax_error(position, message_of(&e))
     })?;
     if let Some(span) = rewrite::too_deep_in_module(ast.statement(), MAX_AST_DEPTH) {
         return Err(error(
@@ -125,7 +136,11 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
         ));
     }
     let mut refuse_augmented = |stmt: &starlark::syntax::ast::AstStmt| match &stmt.node {
-        StmtP::AssignModify(_, op @ (AssignOp::Multiply | AssignOp::Percent | AssignOp::LeftShift), _) => {
+        StmtP::AssignModify(
+            _,
+            op @ (AssignOp::Multiply | AssignOp::Percent | AssignOp::LeftShift),
+            _,
+        ) => {
             let symbol = match op {
                 AssignOp::Multiply => "*",
                 AssignOp::Percent => "%",
@@ -147,7 +162,9 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
     // Positions in Starlark's errors are in `text`; map them back.
     let position = |line: usize, column: usize| -> Option<(u32, u32)> {
         let offset = line_column_offset(text, line, column)?;
-        let original = rewritten.as_ref().map_or(offset, |r| r.original_offset(offset));
+        let original = rewritten
+            .as_ref()
+            .map_or(offset, |r| r.original_offset(offset));
         at_offset(source, original)
     };
     let mut ast = AstModule::parse(FILE_NAME, text.to_owned(), &dialect)
@@ -165,9 +182,10 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
         eval.before_stmt_for_dap(guard.statement_hook());
         let failed = |e: starlark::Error, eval: &Evaluator| match guard.failure(&e, eval) {
             Failure::Limit(what) => error(None, format!("limit exceeded: {what}")),
-            Failure::Runtime(message, at) => {
-                error(at.and_then(|(l, c)| position(l as usize, c as usize)), message)
-            }
+            Failure::Runtime(message, at) => error(
+                at.and_then(|(l, c)| position(l as usize, c as usize)),
+                message,
+            ),
         };
         if let Err(e) = eval.eval_module(ast, sandbox::globals()) {
             return Err(failed(e, &eval));
@@ -204,7 +222,10 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
             if too_large {
                 Diagnostic::new("DEFINITION_TOO_LARGE", "", format!("the plan {message}"))
             } else {
-                error(None, format!("the plan cannot be converted to JSON: {message}"))
+                error(
+                    None,
+                    format!("the plan cannot be converted to JSON: {message}"),
+                )
             }
         })
     })

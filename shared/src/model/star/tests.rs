@@ -83,7 +83,10 @@ fn the_example_file_compiles() {
             other => panic!("unexpected state {other:?}"),
         })
         .collect();
-    assert_eq!(agents, [("greet", "echo"), ("relay", "echo"), ("shout", "upper")]);
+    assert_eq!(
+        agents,
+        [("greet", "echo"), ("relay", "echo"), ("shout", "upper")]
+    );
     assert_eq!(wf.states[0].transition, Transition::Next("relay".into()));
     assert_eq!(wf.states[1].transition, Transition::Next("shout".into()));
     assert_eq!(wf.states[2].transition, Transition::End);
@@ -94,7 +97,10 @@ fn the_example_file_compiles() {
         unreachable!()
     };
     assert_eq!(relay.task, None);
-    assert_eq!(plan(EXAMPLE).unwrap()["states"][2]["input"]["task"], "hello {{ ctx.name }}");
+    assert_eq!(
+        plan(EXAMPLE).unwrap()["states"][2]["input"]["task"],
+        "hello {{ ctx.name }}"
+    );
 }
 
 #[test]
@@ -121,7 +127,7 @@ def workflow():
 #[test]
 fn a_syntax_error_has_its_position() {
     let d = only_error("def workflow():\n    return {\"id\": \"x\",, }\n");
-    assert_eq!(d.code, "STARLARK_ERROR");
+    assert_eq!(d.code, "STARLARK_SYNTAX");
     assert_eq!((d.line, d.column), (Some(2), Some(23)), "{d:?}");
 }
 
@@ -133,21 +139,32 @@ fn a_runtime_error_has_its_position() {
     assert_eq!((d.line, d.column), (Some(3), Some(19)), "{d:?}");
     let d = only_error("def workflow():\n    x = 1\n    return {\"id\": x / 0}\n");
     assert_eq!(d.line, Some(3), "{d:?}");
-    let d = only_error("def helper():\n    fail(\"no plan today\")\n\ndef workflow():\n    return helper()\n");
+    let d = only_error(
+        "def helper():\n    fail(\"no plan today\")\n\ndef workflow():\n    return helper()\n",
+    );
     assert!(d.message.contains("no plan today"), "{d:?}");
     assert_eq!(d.line, Some(2), "{d:?}");
 }
 
 #[test]
 fn nondeterministic_and_io_functions_are_unavailable() {
-    for call in ["time()", "random()", "now()", "print('x')", "open('f')", "read_file('f')"] {
-        let source = format!("def workflow():\n    x = {call}\n    return {{\"id\": \"x\", \"states\": []}}\n");
+    for call in [
+        "time()",
+        "random()",
+        "now()",
+        "print('x')",
+        "open('f')",
+        "read_file('f')",
+    ] {
+        let source = format!(
+            "def workflow():\n    x = {call}\n    return {{\"id\": \"x\", \"states\": []}}\n"
+        );
         let d = only_error(&source);
         assert_eq!(d.code, "STARLARK_ERROR", "{call}: {d:?}");
         assert_eq!(d.line, Some(2), "{call}: {d:?}");
     }
     let d = only_error("load('lib.star', 'x')\ndef workflow():\n    return {}\n");
-    assert_eq!(d.code, "STARLARK_ERROR");
+    assert_eq!(d.code, "STARLARK_SYNTAX");
     assert_eq!(d.line, Some(1), "{d:?}");
 }
 
@@ -161,9 +178,13 @@ fn an_endless_loop_is_bounded() {
 
 #[test]
 fn doubling_is_bounded() {
-    let d = only_error("def workflow():\n    s = 'x'\n    for i in range(64):\n        s += s\n    return {\"id\": s}\n");
+    let d = only_error(
+        "def workflow():\n    s = 'x'\n    for i in range(64):\n        s += s\n    return {\"id\": s}\n",
+    );
     assert!(d.message.contains("limit exceeded"), "{d:?}");
-    let d = only_error("def workflow():\n    s = ['x']\n    for i in range(64):\n        s = s + s\n    return {\"id\": \"x\"}\n");
+    let d = only_error(
+        "def workflow():\n    s = ['x']\n    for i in range(64):\n        s = s + s\n    return {\"id\": \"x\"}\n",
+    );
     assert!(d.message.contains("limit exceeded"), "{d:?}");
     let d = only_error("def workflow():\n    s = 'x'\n    s *= 3\n    return {\"id\": s}\n");
     assert!(d.message.contains("`*=`"), "{d:?}");
@@ -210,4 +231,20 @@ fn star_files_are_recognised_by_name() {
     assert!(is_star_file("dir/X.WORKFLOW.STAR"));
     assert!(!is_star_file("plan.star"));
     assert!(!is_star_file("x.workflow.yaml"));
+}
+
+#[test]
+fn deep_sources_are_refused_without_overflowing() {
+    let chain = format!(
+        "def workflow():\n    return {{\"id\": 1{}}}\n",
+        "+1".repeat(100_000)
+    );
+    let d = only_error(&chain);
+    assert!(d.message.contains("nests deeper"), "{d:?}");
+    let brackets = format!("X = {}1{}\n", "[".repeat(100), "]".repeat(100));
+    let d = only_error(&brackets);
+    assert!(d.message.contains("brackets"), "{d:?}");
+    let conditional = format!("X = {}1\n", "1 if True else ".repeat(20_000));
+    let d = only_error(&conditional);
+    assert!(d.message.contains("nests deeper"), "{d:?}");
 }
