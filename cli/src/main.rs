@@ -224,10 +224,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for file in files {
                 let source = std::fs::read_to_string(&file)
                     .with_context(|| format!("read {}", file.display()))?;
-                let format = if file.extension().is_some_and(|e| e == "json") {
-                    "json"
-                } else {
-                    "yaml"
+                // `*.workflow.star` is a Starlark plan, `.json` JSON, anything else YAML.
+                let format = match file.extension().and_then(|e| e.to_str()) {
+                    Some("json") => "json",
+                    Some("star") => "star",
+                    _ => "yaml",
                 };
                 match client
                     .request(

@@ -1,4 +1,4 @@
-//! Definitions from files: `*.workflow.yaml|yml|json` and `*.agent.yaml|yml|json`
+//! Definitions from files: `*.workflow.yaml|yml|json|star` and `*.agent.yaml|yml|json`
 //! in the configured directories are stored at startup (tenant `default`).
 //! A file with errors is reported and skipped; the others still load.
 

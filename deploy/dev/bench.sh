@@ -5,11 +5,24 @@
 #   deploy/dev/bench.sh [junction-loadtest arguments...]
 #
 # It makes Postgres and NATS reachable (services.sh), builds the release
-# binaries, drops and recreates the database junction_bench, and starts a
-# cluster in the background: one junction-coordinator, two junction-worker
-# processes (bench-worker-1 and bench-worker-2) and junction-example-agents,
-# all with the NATS prefix "bench" and JUNCTION_LOG=warn. Logs go to
-# .junction-dev/bench-<name>.log and pids to .junction-dev/pids.
+# binaries, drops and recreates the database junction_bench, deletes the
+# JetStream streams of the prefix "bench" (the cluster recreates them, and
+# their consumers, from its own settings), and starts a cluster in the
+# background: one junction-coordinator, two junction-worker processes
+# (bench-worker-1 and bench-worker-2) and junction-example-agents, all with
+# the NATS prefix "bench" and JUNCTION_LOG=warn. Logs go to
+# .junction-dev/bench-<name>.log and pids to .junction-dev/pids. JUNCTION_*
+# variables set in the environment reach every cluster process.
+#
+# For the `inflight` scenario (10,000 runs whose first step sleeps 60 s),
+# the workers default to JUNCTION_WORKER__CONCURRENCY=10000, so that every
+# held step sleeps at once and the runs drain within the scenario: either
+# worker can take all the tasks the WORKERS consumer hands out (its
+# max_ack_pending is 10,000), so no task waits, prefetched, for a slot on a
+# full worker. They also default to JUNCTION_WORKER__LEASE_SECONDS=300, so a
+# held step never renews its lease (renewal every lease/3 = 100 s, longer
+# than the hold; the default 10 s lease would mean ~3,000 lease updates per
+# second in Postgres). Set either variable to override it.
 #
 # Once `junction members` shows the coordinator, it runs
 # `target/release/junction-loadtest "$@"` (same prefix and database) and
@@ -41,10 +54,72 @@ export JUNCTION_HTTP__LISTEN="127.0.0.1:0"
 
 # Only the cluster processes log at warn; the load test keeps its own level.
 CLUSTER_ENV=(NO_COLOR=1 JUNCTION_LOG=warn)
+for arg in "$@"; do
+    if [[ "$arg" == inflight ]]; then
+        CLUSTER_ENV+=(
+            "JUNCTION_WORKER__CONCURRENCY=${JUNCTION_WORKER__CONCURRENCY:-10000}"
+            "JUNCTION_WORKER__LEASE_SECONDS=${JUNCTION_WORKER__LEASE_SECONDS:-300}"
+        )
+        say "inflight: workers run with ${CLUSTER_ENV[*]: -2}"
+        break
+    fi
+done
 
-# Stop leftovers before dropping the database they may still be using.
+# nats_reply FD VAR: read from the NATS connection on FD until a message
+# arrives (answering PINGs on the way) and store its payload in VAR.
+nats_reply() {
+    local fd=$1 line
+    while IFS= read -r -t 10 line <&"$fd"; do
+        line=${line%$'\r'}
+        case "$line" in
+            PING) printf 'PONG\r\n' >&"$fd" ;;
+            "MSG "*)
+                IFS= read -r -t 10 line <&"$fd" || return 1
+                printf -v "$2" '%s' "${line%$'\r'}"
+                return 0
+                ;;
+            -ERR*)
+                warn "nats: $line"
+                return 1
+                ;;
+        esac
+    done
+    return 1
+}
+
+# nats_delete_streams PREFIX: delete the JetStream streams of PREFIX (named
+# <PREFIX>_..., PROTOCOL section 1) with their consumers. It speaks the NATS
+# protocol over bash's /dev/tcp, so no NATS client is needed. Best effort: a
+# failure is a warning.
+nats_delete_streams() {
+    local asset="${1^^}_" fd reply names name deleted=()
+    if ! exec {fd}<>"/dev/tcp/$NATS_HOST/$NATS_PORT"; then
+        warn "nats: cannot connect to $NATS_HOST:$NATS_PORT to delete the $asset* streams"
+        return 0
+    fi
+    printf 'CONNECT {"verbose":false,"pedantic":false,"name":"bench.sh"}\r\nSUB _INBOX.benchsh 1\r\n' >&"$fd"
+    printf 'PUB $JS.API.STREAM.NAMES _INBOX.benchsh 2\r\n{}\r\n' >&"$fd"
+    if nats_reply "$fd" reply; then
+        names=$(grep -oE "\"${asset}[A-Z0-9_]+\"" <<<"$reply" | tr -d '"') || true
+        for name in $names; do
+            printf 'PUB $JS.API.STREAM.DELETE.%s _INBOX.benchsh 0\r\n\r\n' "$name" >&"$fd"
+            if nats_reply "$fd" reply && [[ "$reply" == *'"success":true'* ]]; then
+                deleted+=("$name")
+            else
+                warn "nats: could not delete stream $name: ${reply:-no reply}"
+            fi
+        done
+        say "nats: deleted ${#deleted[@]} JetStream stream(s) of prefix $1${deleted[*]:+ (${deleted[*]})}"
+    else
+        warn "nats: no reply to \$JS.API.STREAM.NAMES; the $asset* streams are left as they are"
+    fi
+    exec {fd}>&-
+}
+
+# Stop leftovers before dropping the database and the streams they may still be using.
 cluster_prepare
 pg_recreate_db junction_bench
+nats_delete_streams "$JUNCTION_NATS__PREFIX"
 
 say "starting the bench cluster (NATS prefix bench, database junction_bench, release build)"
 cluster_start bench "$BIN"

@@ -2,9 +2,11 @@
 //! protocol and reports latency and throughput.
 //!
 //! Scenarios: `chain` (per-step overhead), `fanout` (throughput with many runs
-//! in flight), `signal` (signal-to-run latency), or `all` (the default). Each
-//! prints a table; a JSON document for all of them follows a `--- json ---`
-//! line. The exit status is non-zero when any run failed or timed out.
+//! in flight), `signal` (signal-to-run latency), `inflight` (10,000 runs in
+//! flight at once, for the coordinator's memory), or `all` (the default: chain,
+//! fanout and signal). Each prints a table; a JSON document for all of them
+//! follows a `--- json ---` line. The exit status is non-zero when any run
+//! failed or timed out.
 
 mod cluster;
 mod report;
@@ -24,6 +26,7 @@ use crate::report::{Machine, ScenarioReport};
 use crate::scenarios::Common;
 use crate::scenarios::chain::ChainArgs;
 use crate::scenarios::fanout::FanoutArgs;
+use crate::scenarios::inflight::InflightArgs;
 use crate::scenarios::signal::SignalArgs;
 
 /// Load test for a running Junction cluster (coordinator, workers and the `echo` agent).
@@ -62,6 +65,8 @@ enum Command {
     Fanout(FanoutArgs),
     /// Latency from a published signal to the run's first step and its end.
     Signal(SignalArgs),
+    /// Many runs in flight at once: each first sleeps `--hold-ms`, then echoes.
+    Inflight(InflightArgs),
     /// chain, fanout and signal with their default options (the default).
     All,
 }
@@ -97,6 +102,7 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Chain(args) => record(scenarios::chain::run(&cluster, args, &common).await),
         Command::Fanout(args) => record(scenarios::fanout::run(&cluster, args, &common).await),
         Command::Signal(args) => record(scenarios::signal::run(&cluster, args, &common).await),
+        Command::Inflight(args) => record(scenarios::inflight::run(&cluster, args, &common).await),
         Command::All => {
             record(scenarios::chain::run(&cluster, &ChainArgs::default(), &common).await);
             record(scenarios::fanout::run(&cluster, &FanoutArgs::default(), &common).await);
@@ -152,6 +158,15 @@ mod tests {
         assert_eq!(
             (args.runs, args.steps, args.concurrency),
             (d.runs, d.steps, d.concurrency)
+        );
+        let cli = Cli::try_parse_from(["junction-loadtest", "inflight"]).expect("parses");
+        let Some(Command::Inflight(args)) = cli.command else {
+            panic!("inflight expected")
+        };
+        let d = InflightArgs::default();
+        assert_eq!(
+            (args.runs, args.hold_ms, args.start_concurrency),
+            (d.runs, d.hold_ms, d.start_concurrency)
         );
         let cli = Cli::try_parse_from(["junction-loadtest"]).expect("parses");
         assert!(cli.command.is_none());

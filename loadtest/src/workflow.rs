@@ -1,12 +1,17 @@
 //! Generated workflow definitions (YAML, states form) for the scenarios.
 //!
-//! Every generated workflow is a chain of `agent.run` steps on the `echo` agent,
-//! with a signal trigger. Ids start with `lt-` so they stand out in a cluster.
+//! Most generated workflows are chains of `agent.run` steps on the `echo`
+//! agent; `inflight` uses a `sleep` step followed by one `echo` step. Each has
+//! a signal trigger. Ids start with `lt-` so they stand out in a cluster.
 
 use std::fmt::Write as _;
 
-/// The agent every generated step calls.
+/// The agent every chain step calls.
 pub const AGENT: &str = "echo";
+/// The agent of the holding step (an example agent: waits `input.ms`).
+pub const HOLD_AGENT: &str = "sleep";
+/// Step timeout when none is given (`DEFAULT_STEP_TIMEOUT_SECONDS`).
+const DEFAULT_STEP_TIMEOUT_SECONDS: u64 = 300;
 
 /// A workflow the load test puts before a scenario.
 #[derive(Debug, Clone)]
@@ -58,6 +63,58 @@ pub fn chain_yaml(id: &str, trigger: &str, n: u32) -> String {
     out
 }
 
+/// A two-step workflow that keeps its runs in flight: `hold` calls `sleep`
+/// with `{ms: hold_ms}`, then `echo` calls `echo`.
+#[derive(Debug, Clone)]
+pub struct HoldWorkflow {
+    pub id: String,
+    pub trigger: String,
+    pub hold_ms: u64,
+}
+
+impl HoldWorkflow {
+    /// The holding workflow for `hold_ms`; its id and trigger name the hold, so
+    /// that each hold is its own idempotent definition.
+    pub fn new(hold_ms: u64) -> Self {
+        Self {
+            id: format!("lt-inflight-{hold_ms}ms"),
+            trigger: format!("loadtest.inflight{hold_ms}ms"),
+            hold_ms,
+        }
+    }
+
+    /// The YAML source (states form).
+    pub fn yaml(&self) -> String {
+        let hold_ms = self.hold_ms;
+        let mut out = String::with_capacity(512);
+        let _ = writeln!(out, "id: {}", self.id);
+        let _ = writeln!(out, "name: loadtest hold of {hold_ms} ms");
+        let _ = writeln!(out, "trigger:");
+        let _ = writeln!(out, "  signal: {}", self.trigger);
+        let _ = writeln!(out, "states:");
+        let _ = writeln!(out, "  - name: hold");
+        let _ = writeln!(out, "    type: operation");
+        let _ = writeln!(out, "    action: agent.run");
+        let _ = writeln!(out, "    input:");
+        let _ = writeln!(out, "      agent: {HOLD_AGENT}");
+        let _ = writeln!(out, "      input:");
+        let _ = writeln!(out, "        ms: {hold_ms}");
+        // A step timeout at least a minute longer than the sleep.
+        let needed = hold_ms.div_ceil(1000) + 60;
+        if needed > DEFAULT_STEP_TIMEOUT_SECONDS {
+            let _ = writeln!(out, "    timeoutSeconds: {needed}");
+        }
+        let _ = writeln!(out, "    next: echo");
+        let _ = writeln!(out, "  - name: echo");
+        let _ = writeln!(out, "    type: operation");
+        let _ = writeln!(out, "    action: agent.run");
+        let _ = writeln!(out, "    input:");
+        let _ = writeln!(out, "      agent: {AGENT}");
+        let _ = writeln!(out, "    end: true");
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,5 +136,23 @@ mod tests {
         let yaml = ChainWorkflow::new("lt-one", "loadtest.one", 1).yaml();
         assert!(!yaml.contains("next:"));
         assert!(yaml.ends_with("  - name: s1\n    type: operation\n    action: agent.run\n    input:\n      agent: echo\n    end: true\n"));
+    }
+
+    #[test]
+    fn hold_sleeps_then_echoes() {
+        let wf = HoldWorkflow::new(60_000);
+        assert_eq!(wf.id, "lt-inflight-60000ms");
+        let yaml = wf.yaml();
+        assert!(
+            yaml.contains("      agent: sleep\n      input:\n        ms: 60000\n    next: echo\n")
+        );
+        assert!(yaml.ends_with("  - name: echo\n    type: operation\n    action: agent.run\n    input:\n      agent: echo\n    end: true\n"));
+        assert!(!yaml.contains("timeoutSeconds"));
+        // A hold near the default step timeout raises the timeout.
+        assert!(
+            HoldWorkflow::new(300_000)
+                .yaml()
+                .contains("    timeoutSeconds: 360\n")
+        );
     }
 }

@@ -124,7 +124,7 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DefinitionsConfig {
-    /// Directory of `*.workflow.yaml|yml|json` files synced at coordinator start.
+    /// Directory of `*.workflow.yaml|yml|json|star` files synced at coordinator start.
     pub dir: Option<PathBuf>,
 }
 

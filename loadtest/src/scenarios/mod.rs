@@ -3,6 +3,7 @@
 
 pub mod chain;
 pub mod fanout;
+pub mod inflight;
 pub mod signal;
 
 use std::time::Duration;
@@ -30,20 +31,30 @@ pub(crate) async fn prepare(
     wf: &ChainWorkflow,
     report: &mut ScenarioReport,
 ) -> Result<()> {
-    cluster.tracker().track_workflow(&wf.id);
+    prepare_source(cluster, &wf.id, &wf.yaml(), report).await
+}
+
+/// [`prepare`] for any YAML `source` whose workflow id is `id`.
+pub(crate) async fn prepare_source(
+    cluster: &Cluster,
+    id: &str,
+    source: &str,
+    report: &mut ScenarioReport,
+) -> Result<()> {
+    cluster.tracker().track_workflow(id);
     let put = cluster
-        .put_workflow(&wf.yaml())
+        .put_workflow(source)
         .await
-        .with_context(|| format!("putting workflow {}", wf.id))?;
-    if put.id != wf.id {
-        bail!("workflows.put stored id {:?}, expected {:?}", put.id, wf.id);
+        .with_context(|| format!("putting workflow {id}"))?;
+    if put.id != id {
+        bail!("workflows.put stored id {:?}, expected {id:?}", put.id);
     }
     report.workflow_id = Some(put.id);
     report.workflow_version = Some(put.version);
     if put.created {
         report.notes.push(format!(
-            "workflow {} stored as new version {}",
-            wf.id, put.version
+            "workflow {id} stored as new version {}",
+            put.version
         ));
     }
     for warning in put.warnings {

@@ -212,7 +212,7 @@ impl<'a> Step<'a> {
         let bindings = self.bindings(data.as_ref(), true);
         let input = json!({ "dataPath": switch.data_path, "value": data });
         for (index, case) in switch.conditions.iter().enumerate() {
-            let held = CompiledExpr::compile(&case.condition)
+            let held = CompiledExpr::cached(&case.condition)
                 .and_then(|expr| expr.evaluate_bool(&bindings));
             match held {
                 Ok(false) => {}
@@ -256,7 +256,7 @@ impl<'a> Step<'a> {
         let bindings = self.bindings(None, false);
         let input = json!({ "expression": transform.expression });
         let value =
-            CompiledExpr::compile(&transform.expression).and_then(|expr| expr.evaluate(&bindings));
+            CompiledExpr::cached(&transform.expression).and_then(|expr| expr.evaluate(&bindings));
         match value {
             Ok(value) => {
                 match transform.result_path.as_deref().and_then(path::segments) {
@@ -313,6 +313,7 @@ impl<'a> Step<'a> {
             Some(step.clone()),
             json!({ "error": error }),
         );
+        let path = step.path.clone();
         self.effects.push(Effect::RecordInline(InlineStep {
             step,
             status: StepStatus::Failed,
@@ -320,7 +321,7 @@ impl<'a> Step<'a> {
             output: None,
             error: Some(error.clone()),
         }));
-        self.fail_run(error);
+        self.catch_or_fail(&path, error);
     }
 
     fn inject(&mut self, step: StepRef, data: &Value, result_path: Option<&str>) {
@@ -353,6 +354,7 @@ impl<'a> Step<'a> {
                     Some(step.clone()),
                     json!({ "error": error }),
                 );
+                let path = step.path.clone();
                 self.effects.push(Effect::RecordInline(InlineStep {
                     step,
                     status: StepStatus::Failed,
@@ -360,7 +362,7 @@ impl<'a> Step<'a> {
                     output: None,
                     error: Some(error.clone()),
                 }));
-                self.fail_run(error);
+                self.catch_or_fail(&path, error);
             }
         }
     }
@@ -537,7 +539,28 @@ impl<'a> Step<'a> {
         if dag::split_path(&step.path).is_some() {
             return self.dag_step_done(&step.path, DagOutcome::Failed { error });
         }
-        self.fail_run(error);
+        self.catch_or_fail(&step.path, error);
+    }
+
+    /// A step failed for good: its state's first matching `catch` rule takes
+    /// the run on (the error written at the rule's `resultPath`), or the run
+    /// fails with the error.
+    pub(super) fn catch_or_fail(&mut self, path: &str, error: ErrorInfo) {
+        let workflow: &'a Workflow = self.workflow;
+        let rule = workflow.state(path).and_then(|state| {
+            state
+                .catch
+                .iter()
+                .find(|rule| rule.errors.is_empty() || rule.errors.contains(&error.code))
+        });
+        let Some(rule) = rule else {
+            return self.fail_run(error);
+        };
+        if let Some(parts) = rule.result_path.as_deref().and_then(path::segments) {
+            let value = serde_json::to_value(&error).unwrap_or(Value::Null);
+            path::set(&mut self.state.context, &parts, value);
+        }
+        self.enter(&rule.next);
     }
 
     fn timer_fired(&mut self, step_id: &str, attempt: u32) {
@@ -583,7 +606,7 @@ impl<'a> Step<'a> {
             Err(error) => {
                 self.state.active.retain(|a| a.step_id != step.step_id);
                 let error = self.locate(error, &step);
-                self.fail_run(error);
+                self.catch_or_fail(&step.path, error);
             }
         }
     }

@@ -6,8 +6,9 @@
 //! false condition skips it (its dependents still run). A step that fails
 //! after its retries blocks its dependents, which never run; independent
 //! steps go on. When nothing is running and nothing can start, the DAG is
-//! over: with any failure the run fails with the first failure's error
-//! (naming the blocked steps), otherwise the state's transition is taken.
+//! over: with any failure the first failure's error (naming the blocked
+//! steps) goes to the DAG state's `catch`, or fails the run; otherwise the
+//! state's transition is taken.
 //!
 //! A DAG step's path is `<dag state>/<step>` and its step id hashes the step
 //! name with the DAG state as branch path.
@@ -175,7 +176,7 @@ impl<'a> Step<'a> {
         };
         if let Some(condition) = &step.condition {
             let bindings = self.bindings(None, false);
-            let held = crate::expr::CompiledExpr::compile(condition)
+            let held = crate::expr::CompiledExpr::cached(condition)
                 .and_then(|expr| expr.evaluate_bool(&bindings));
             match held {
                 Ok(true) => {}
@@ -250,7 +251,7 @@ impl<'a> Step<'a> {
                 error.message =
                     format!("{} (blocked steps: {})", error.message, blocked.join(", "));
             }
-            return self.fail_run(error);
+            return self.catch_or_fail(&progress.state, error);
         }
         match state.transition.clone() {
             Transition::Next(next) => self.enter(&next),

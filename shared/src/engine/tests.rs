@@ -525,3 +525,66 @@ fn dag_step_retries_use_the_same_step_id() {
     assert_eq!(retry[0].attempt, 2);
     assert_eq!(env.state.status, RunStatus::Running);
 }
+
+const GUARDED: &str = r#"
+id: guarded
+states:
+  - name: call
+    type: operation
+    action: agent.run
+    input: { agent: echo }
+    catch:
+      - { errors: [STEP_TIMEOUT], next: slow, resultPath: steps.error }
+      - { errors: [CARD_DECLINED], next: declined }
+    next: done
+  - name: shape
+    type: transform
+    expression: "ctx.missing + 1"
+    onError: fallback
+    end: true
+  - { name: slow, type: inject, data: { handled: slow }, end: true }
+  - { name: declined, type: transform, expression: "ctx.missing", onError: fallback, end: true }
+  - { name: fallback, type: inject, data: { handled: fallback }, end: true }
+  - { name: done, type: inject, data: { handled: none }, end: true }
+"#;
+
+#[test]
+fn catch_rules_take_matching_failures_to_their_handler() {
+    let mut env = Env::new(GUARDED);
+    let task = dispatched(&env.start(json!({})))[0].clone();
+    env.apply(Input::StepFailed {
+        step_id: task.step_id.clone(),
+        attempt: 1,
+        error: ErrorInfo::new("STEP_TIMEOUT", "too slow"),
+    });
+    assert_eq!(env.state.status, RunStatus::Completed);
+    assert_eq!(env.state.context["ctx"]["handled"], json!("slow"));
+    assert_eq!(
+        env.state.context["steps"]["error"]["code"],
+        json!("STEP_TIMEOUT")
+    );
+}
+
+#[test]
+fn a_caught_failure_can_be_caught_again_and_unmatched_codes_fail_the_run() {
+    // CARD_DECLINED → `declined`, whose transform raises → its onError → fallback.
+    let mut env = Env::new(GUARDED);
+    let task = dispatched(&env.start(json!({})))[0].clone();
+    env.apply(Input::StepFailed {
+        step_id: task.step_id.clone(),
+        attempt: 1,
+        error: ErrorInfo::new("CARD_DECLINED", "no"),
+    });
+    assert_eq!(env.state.status, RunStatus::Completed);
+    assert_eq!(env.state.context["ctx"]["handled"], json!("fallback"));
+
+    let mut env = Env::new(GUARDED);
+    let task = dispatched(&env.start(json!({})))[0].clone();
+    env.apply(Input::StepFailed {
+        step_id: task.step_id.clone(),
+        attempt: 1,
+        error: ErrorInfo::new("OTHER", "unhandled"),
+    });
+    assert_eq!(env.state.status, RunStatus::Failed);
+    assert_eq!(env.state.error.clone().expect("error").code, "OTHER");
+}

@@ -344,12 +344,21 @@ pub(crate) fn freeze_module(
     ast: starlark::syntax::AstModule,
     limits: &Limits,
 ) -> Result<FrozenModule, String> {
+    // The wall clock bounds evaluations, not compilation: defining the
+    // wrapper function is constant work, and the first use of the globals
+    // (a lazy initialisation) can take far longer than an evaluation's
+    // budget on a cold process.
+    let globals = globals();
+    let limits = Limits {
+        timeout: None,
+        ..*limits
+    };
     starlark::environment::Module::with_temp_heap(|module| {
         {
-            let guard = Guard::new(*limits);
+            let guard = Guard::new(limits);
             let mut eval = Evaluator::new(&module);
             let _installed = guard.install(&mut eval);
-            eval.eval_module(ast, globals())
+            eval.eval_module(ast, globals)
                 .map_err(|e| e.without_diagnostic().to_string())?;
         }
         module.freeze().map_err(|e| format!("{e:?}"))

@@ -96,7 +96,7 @@ pub struct Switch {
     /// Context path whose value is bound as `result`, `_value` and `val`.
     pub data_path: Option<String>,
     pub conditions: Vec<SwitchCase>,
-    /// Taken when no condition holds; without it the run fails with `NO_MATCH`.
+    /// Taken when no condition holds; without it the run fails with `NO_MATCHING_CONDITION`.
     pub default_next: Option<String>,
 }
 

@@ -307,7 +307,7 @@ impl KnownPaths {
         };
         let head = parts[0];
         let known = match head {
-            "input" | "signal" | "workflow" | "result" => true,
+            "input" | "signal" | "workflow" => true,
             _ if visit.items.contains(&head) => true,
             "steps" => self.writes(&parts),
             "ctx" => parts.len() < 2 || parts[1] == "workflow" || self.in_ctx(parts[1]),
