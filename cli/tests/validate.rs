@@ -208,3 +208,37 @@ fn graph_prints_mermaid_or_the_errors() {
     let missing = dir.path().join("missing.workflow.yaml");
     assert_eq!(junction(&["graph", arg(&missing)]).status.code(), Some(2));
 }
+
+/// Every example shipped in the repository validates cleanly against the
+/// agent registry it comes with: no errors, and no warnings either.
+#[test]
+fn every_shipped_example_validates_cleanly() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for (workflows, agents) in [
+        ("examples/workflows", "examples/agents"),
+        (
+            "examples/station/incident-triage.workflow.yaml",
+            "examples/station/agents",
+        ),
+    ] {
+        let workflows = root.join(workflows);
+        let agents = root.join(agents);
+        let out = junction(&[
+            "validate",
+            "--format",
+            "json",
+            "--agents",
+            arg(&agents),
+            arg(&workflows),
+        ]);
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+        let reports: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        let reports = reports.as_array().expect("a list of files");
+        assert!(!reports.is_empty());
+        for report in reports {
+            assert_eq!(report["ok"], true, "{report}");
+            assert_eq!(report["warnings"], serde_json::json!([]), "{report}");
+        }
+    }
+}
