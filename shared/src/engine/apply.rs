@@ -2,6 +2,7 @@
 
 use super::dag::{self, DagOutcome};
 use super::effect::{Effect, EventDraft, InlineStep, StepRef};
+use super::frames::Pending;
 use super::state::{ActiveStep, RunMeta, RunState};
 use super::template::{self, Scope};
 use crate::expr::{Bindings, CompiledExpr};
@@ -57,6 +58,8 @@ pub fn apply(
         state,
         effects: Vec::new(),
         now,
+        current: String::new(),
+        pending: Vec::new(),
     };
     match input {
         Input::Start {
@@ -77,7 +80,16 @@ pub fn apply(
         } => run.step_failed(&step_id, attempt, error),
         Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
     }
+    run.drain_pending();
     run.effects
+}
+
+/// Where an active step's state is defined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Site {
+    Top,
+    Dag,
+    Frame(String),
 }
 
 /// One application of an input: the borrowed run and the effects so far.
@@ -87,10 +99,14 @@ pub(super) struct Step<'a> {
     pub(super) state: &'a mut RunState,
     pub(super) effects: Vec<Effect>,
     pub(super) now: DateTime<Utc>,
+    /// The frame whose graph is being run (`""`: the top level).
+    pub(super) current: String,
+    /// Frames that ended, joined after the input is applied.
+    pub(super) pending: Vec<Pending>,
 }
 
 impl<'a> Step<'a> {
-    fn emit(&mut self, kind: EventType, step: Option<StepRef>, data: Value) {
+    pub(super) fn emit(&mut self, kind: EventType, step: Option<StepRef>, data: Value) {
         self.effects
             .push(Effect::Emit(EventDraft { kind, step, data }));
     }
@@ -124,7 +140,7 @@ impl<'a> Step<'a> {
     pub(super) fn enter(&mut self, name: &str) {
         let mut current = name.to_owned();
         loop {
-            let Some(state) = self.workflow.state(&current) else {
+            let Some(state) = self.scope_state(&current) else {
                 self.fail_run(ErrorInfo::new(
                     codes::INTERNAL,
                     format!("state `{current}` is missing from the definition"),
@@ -132,21 +148,22 @@ impl<'a> Step<'a> {
                 return;
             };
             let visit = self.state.visits.entry(current.clone()).or_insert(0);
+            let visit_now = *visit;
+            *visit += 1;
             let step = StepRef {
                 step_id: step_id(
                     &self.meta.run_id,
                     &StepLocation {
                         state: &current,
-                        branch_path: "",
-                        visit: *visit,
+                        branch_path: &self.current,
+                        visit: visit_now,
                     },
                 )
                 .to_string(),
                 state: current.clone(),
-                path: current.clone(),
+                path: self.scoped_path(&current),
                 attempt: 1,
             };
-            *visit += 1;
             let transition = state.transition.clone();
             match &state.kind {
                 StateKind::Inject { data, result_path } => {
@@ -168,19 +185,18 @@ impl<'a> Step<'a> {
                         return;
                     }
                 }
-                StateKind::Dag(_) => return self.enter_dag(&current),
-                StateKind::Parallel(_) | StateKind::Foreach(_) => {
+                StateKind::Dag(_) if self.current.is_empty() => return self.enter_dag(&current),
+                StateKind::Dag(_) => {
                     return self.fail_run(ErrorInfo::new(
                         codes::UNSUPPORTED,
-                        format!(
-                            "state `{current}`: parallel and foreach states do not run in this release yet"
-                        ),
+                        format!("state `{current}`: a DAG runs only at the top level"),
                     ));
                 }
+                StateKind::Parallel(_) | StateKind::Foreach(_) => return self.fork(step, state),
             }
             match transition {
                 Transition::Next(next) => current = next,
-                Transition::End => return self.complete(),
+                Transition::End => return self.end_scope(),
                 Transition::Decided => {
                     return self.fail_run(ErrorInfo::new(
                         codes::INTERNAL,
@@ -260,8 +276,8 @@ impl<'a> Step<'a> {
         match value {
             Ok(value) => {
                 match transform.result_path.as_deref().and_then(path::segments) {
-                    Some(parts) => path::set(&mut self.state.context, &parts, value.clone()),
-                    None => path::merge_into(&mut self.state.context["ctx"], &value),
+                    Some(parts) => self.write_result(&parts, value.clone()),
+                    None => self.merge_into_ctx(&value),
                 }
                 self.state.previous_output = Some(value.clone());
                 self.record_inline(step, input, value);
@@ -313,7 +329,7 @@ impl<'a> Step<'a> {
             Some(step.clone()),
             json!({ "error": error }),
         );
-        let path = step.path.clone();
+        let state = step.state.clone();
         self.effects.push(Effect::RecordInline(InlineStep {
             step,
             status: StepStatus::Failed,
@@ -321,13 +337,13 @@ impl<'a> Step<'a> {
             output: None,
             error: Some(error.clone()),
         }));
-        self.catch_or_fail(&path, error);
+        self.catch_or_fail(&state, error);
     }
 
     fn inject(&mut self, step: StepRef, data: &Value, result_path: Option<&str>) {
         match result_path.and_then(path::segments) {
-            Some(parts) => path::set(&mut self.state.context, &parts, data.clone()),
-            None => path::merge_into(&mut self.state.context["ctx"], data),
+            Some(parts) => self.write_result(&parts, data.clone()),
+            None => self.merge_into_ctx(data),
         }
         self.record_inline(step, data.clone(), data.clone());
     }
@@ -354,7 +370,7 @@ impl<'a> Step<'a> {
                     Some(step.clone()),
                     json!({ "error": error }),
                 );
-                let path = step.path.clone();
+                let state = step.state.clone();
                 self.effects.push(Effect::RecordInline(InlineStep {
                     step,
                     status: StepStatus::Failed,
@@ -362,7 +378,7 @@ impl<'a> Step<'a> {
                     output: None,
                     error: Some(error.clone()),
                 }));
-                self.catch_or_fail(&path, error);
+                self.catch_or_fail(&state, error);
             }
         }
     }
@@ -452,17 +468,46 @@ impl<'a> Step<'a> {
         Some(self.state.active.remove(index))
     }
 
-    /// The operation an active step runs, by its path: a top-level state, or
-    /// a DAG step (`<dag>/<step>`, whose transition is the DAG's business).
-    fn operation_of(&self, path: &str) -> Option<(&'a Operation, Transition)> {
-        if dag::split_path(path).is_some() {
-            return self.dag_operation(path).map(|op| (op, Transition::End));
+    /// Where an active step's state lives, by its path.
+    fn site_of(&self, path: &str) -> Site {
+        match path.rsplit_once('/') {
+            None => Site::Top,
+            Some((frame, _)) if self.state.frames.contains_key(frame) => {
+                Site::Frame(frame.to_owned())
+            }
+            Some(_) => Site::Dag,
         }
-        let workflow: &'a Workflow = self.workflow;
-        let found = workflow.state(path)?;
+    }
+
+    /// The operation an active step runs, by its path: a top-level state, a
+    /// state of a frame (`<frame>/<state>`), or a DAG step (`<dag>/<step>`,
+    /// whose transition is the DAG's business).
+    fn operation_of(&self, path: &str) -> Option<(&'a Operation, Transition)> {
+        let found = match self.site_of(path) {
+            Site::Dag => return self.dag_operation(path).map(|op| (op, Transition::End)),
+            Site::Top => {
+                let workflow: &'a Workflow = self.workflow;
+                workflow.state(path)?
+            }
+            Site::Frame(frame) => {
+                let route = self.state.frames.get(&frame)?.route.clone();
+                let name = path.rsplit('/').next()?;
+                self.graph_of_route(&route)?
+                    .iter()
+                    .find(|s| s.name == name)?
+            }
+        };
         match &found.kind {
             StateKind::Operation(op) => Some((op, found.transition.clone())),
             _ => None,
+        }
+    }
+
+    /// Runs `f` in the scope of the active step at `path`.
+    fn in_scope_of(&mut self, path: &str, f: impl FnOnce(&mut Self)) {
+        match self.site_of(path) {
+            Site::Frame(frame) => self.with_frame(&frame, f),
+            Site::Top | Site::Dag => f(self),
         }
     }
 
@@ -476,21 +521,24 @@ impl<'a> Step<'a> {
                 format!("state `{}` is not an operation", active.state),
             ));
         };
-        if let Some(parts) = operation.result_path.as_deref().and_then(path::segments) {
-            path::set(&mut self.state.context, &parts, output.clone());
-        }
-        self.state.previous_output = Some(output);
-        if dag::split_path(&active.path).is_some() {
-            return self.dag_step_done(&active.path, DagOutcome::Succeeded);
-        }
-        match transition {
-            Transition::Next(next) => self.enter(&next),
-            Transition::End => self.complete(),
-            Transition::Decided => self.fail_run(ErrorInfo::new(
-                codes::INTERNAL,
-                format!("operation `{}` has no fixed transition", active.state),
-            )),
-        }
+        let site = self.site_of(&active.path);
+        self.in_scope_of(&active.path, |s| {
+            if let Some(parts) = operation.result_path.as_deref().and_then(path::segments) {
+                s.write_result(&parts, output.clone());
+            }
+            s.state.previous_output = Some(output);
+            if site == Site::Dag {
+                return s.dag_step_done(&active.path, DagOutcome::Succeeded);
+            }
+            match transition {
+                Transition::Next(next) => s.enter(&next),
+                Transition::End => s.end_scope(),
+                Transition::Decided => s.fail_run(ErrorInfo::new(
+                    codes::INTERNAL,
+                    format!("operation `{}` has no fixed transition", active.state),
+                )),
+            }
+        });
     }
 
     fn step_failed(&mut self, step_id: &str, attempt: u32, error: ErrorInfo) {
@@ -536,29 +584,28 @@ impl<'a> Step<'a> {
             return;
         }
         let error = self.locate(error, &step);
-        if dag::split_path(&step.path).is_some() {
+        if self.site_of(&step.path) == Site::Dag {
             return self.dag_step_done(&step.path, DagOutcome::Failed { error });
         }
-        self.catch_or_fail(&step.path, error);
+        self.in_scope_of(&step.path, |s| s.catch_or_fail(&step.state, error));
     }
 
-    /// A step failed for good: its state's first matching `catch` rule takes
-    /// the run on (the error written at the rule's `resultPath`), or the run
-    /// fails with the error.
-    pub(super) fn catch_or_fail(&mut self, path: &str, error: ErrorInfo) {
-        let workflow: &'a Workflow = self.workflow;
-        let rule = workflow.state(path).and_then(|state| {
+    /// A step of the scope now in effect failed for good: its state's first
+    /// matching `catch` rule takes the run on (the error written at the
+    /// rule's `resultPath`), or the scope fails with the error.
+    pub(super) fn catch_or_fail(&mut self, state: &str, error: ErrorInfo) {
+        let rule = self.scope_state(state).and_then(|state| {
             state
                 .catch
                 .iter()
                 .find(|rule| rule.errors.is_empty() || rule.errors.contains(&error.code))
         });
         let Some(rule) = rule else {
-            return self.fail_run(error);
+            return self.fail_scope(error);
         };
         if let Some(parts) = rule.result_path.as_deref().and_then(path::segments) {
             let value = serde_json::to_value(&error).unwrap_or(Value::Null);
-            path::set(&mut self.state.context, &parts, value);
+            self.write_result(&parts, value);
         }
         self.enter(&rule.next);
     }
@@ -598,21 +645,23 @@ impl<'a> Step<'a> {
             path: active.path,
             attempt,
         };
-        match self.resolve(operation, &step.path) {
-            Ok(action) => {
-                let task = self.task(&step, action, operation);
-                self.effects.push(Effect::Dispatch(task));
+        self.in_scope_of(&step.path.clone(), |s| {
+            match s.resolve(operation, &step.path) {
+                Ok(action) => {
+                    let task = s.task(&step, action, operation);
+                    s.effects.push(Effect::Dispatch(task));
+                }
+                Err(error) => {
+                    s.state.active.retain(|a| a.step_id != step.step_id);
+                    let error = s.locate(error, &step);
+                    s.catch_or_fail(&step.state, error);
+                }
             }
-            Err(error) => {
-                self.state.active.retain(|a| a.step_id != step.step_id);
-                let error = self.locate(error, &step);
-                self.catch_or_fail(&step.path, error);
-            }
-        }
+        });
     }
 
     /// Adds where an error happened, keeping the original as `cause` context.
-    fn locate(&self, mut error: ErrorInfo, step: &StepRef) -> ErrorInfo {
+    pub(super) fn locate(&self, mut error: ErrorInfo, step: &StepRef) -> ErrorInfo {
         error.state.get_or_insert_with(|| step.state.clone());
         error.step_id.get_or_insert_with(|| step.step_id.clone());
         error.attempt.get_or_insert(step.attempt);

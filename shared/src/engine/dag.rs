@@ -251,7 +251,7 @@ impl<'a> Step<'a> {
                 error.message =
                     format!("{} (blocked steps: {})", error.message, blocked.join(", "));
             }
-            return self.catch_or_fail(&progress.state, error);
+            return self.catch_or_fail(&progress.state.clone(), error);
         }
         match state.transition.clone() {
             Transition::Next(next) => self.enter(&next),

@@ -5,7 +5,7 @@ use crate::wire::{ErrorInfo, EventType, StepTask};
 use serde_json::Value;
 
 /// The step an event belongs to.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRef {
     pub step_id: String,
     pub state: String,

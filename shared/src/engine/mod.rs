@@ -9,12 +9,14 @@
 mod apply;
 mod dag;
 mod effect;
+mod frames;
 mod state;
 pub mod template;
 
 pub use apply::{Input, apply};
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
+pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use state::{ActiveStep, RunMeta, RunState};
 
 #[cfg(test)]

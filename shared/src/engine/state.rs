@@ -52,6 +52,12 @@ pub struct RunState {
     /// The running DAG state, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dag: Option<super::dag::DagProgress>,
+    /// Running parallel branches and foreach items, by frame path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub frames: BTreeMap<String, super::frames::Frame>,
+    /// Running parallel and foreach states, by their step path.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fanouts: BTreeMap<String, super::frames::Fanout>,
 }
 
 impl RunState {
@@ -66,6 +72,8 @@ impl RunState {
             visits: BTreeMap::new(),
             previous_output: None,
             dag: None,
+            frames: BTreeMap::new(),
+            fanouts: BTreeMap::new(),
         }
     }
 

@@ -19,6 +19,8 @@ pub mod codes {
     pub const CONDITION_ERROR: &str = "CONDITION_ERROR";
     /// No switch condition held and there is no `defaultNext`.
     pub const NO_MATCHING_CONDITION: &str = "NO_MATCHING_CONDITION";
+    /// A foreach `itemsPath` that does not name a list.
+    pub const FOREACH_ITEMS: &str = "FOREACH_ITEMS";
     /// A `transform` expression raised.
     pub const TRANSFORM_ERROR: &str = "TRANSFORM_ERROR";
     /// A state type or action the runtime of this release cannot execute.

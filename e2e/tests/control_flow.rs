@@ -1,0 +1,111 @@
+//! Parallel branches and foreach items on real services: branches overlap,
+//! items respect `maxConcurrency`, results join in order, and every item's
+//! step runs exactly once.
+
+use junction_e2e::TestEnv;
+use junction_example_agents::Registry;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const FLOW: &str = r#"
+id: control-flow
+inputSchema:
+  type: object
+  properties:
+    services: { type: array }
+  required: [services]
+states:
+  - name: diagnostics
+    type: parallel
+    branches:
+      - name: pods
+        states:
+          - { name: check_pods, type: agent, agent: upper, task: "pods", resultPath: result, end: true }
+      - name: logs
+        states:
+          - { name: nap, type: agent, agent: sleep, input: { ms: 200 }, resultPath: slept, next: read_logs }
+          - { name: read_logs, type: agent, agent: upper, task: "logs", resultPath: result, end: true }
+    resultPath: steps.diagnostics
+    next: each
+  - name: each
+    type: foreach
+    itemsPath: ctx.services
+    itemName: service
+    maxConcurrency: 2
+    iterator:
+      states:
+        - { name: check, type: agent, agent: upper, task: "{{ service }}", resultPath: health, end: true }
+    resultPath: steps.health
+    next: route
+  - name: route
+    type: switch
+    dataPath: steps.diagnostics.pods.result
+    conditions:
+      - { if: "text == 'PODS'", next: done }
+    defaultNext: odd
+  - { name: done, type: inject, data: { verdict: ok }, end: true }
+  - { name: odd, type: inject, data: { verdict: odd }, end: true }
+"#;
+
+#[tokio::test]
+async fn parallel_and_foreach_run_end_to_end_with_one_execution_per_item() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 2).await?;
+    env.put_workflow(FLOW).await?;
+    let services: Vec<String> = (0..6).map(|i| format!("svc-{i}")).collect();
+    let run_id = env
+        .start_run("control-flow", json!({ "services": services }))
+        .await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let context = &run["context"];
+    assert_eq!(context["ctx"]["verdict"], "ok");
+    assert_eq!(
+        context["steps"]["diagnostics"]["pods"]["result"]["text"],
+        "PODS"
+    );
+    assert_eq!(
+        context["steps"]["diagnostics"]["logs"]["result"]["text"],
+        "LOGS"
+    );
+    let health: Vec<Value> = context["steps"]["health"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let texts: Vec<&str> = health
+        .iter()
+        .filter_map(|h| h["health"]["text"].as_str())
+        .collect();
+    let expected: Vec<String> = services.iter().map(|s| s.to_uppercase()).collect();
+    assert_eq!(texts, expected, "items joined in index order");
+
+    // Every item's step ran exactly once, under its own path and step id.
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    let mut item_paths: Vec<String> = steps
+        .iter()
+        .filter(|s| s["status"] == "SUCCEEDED")
+        .filter_map(|s| s["path"].as_str().map(str::to_owned))
+        .filter(|p| p.starts_with("each["))
+        .collect();
+    item_paths.sort();
+    let wanted: Vec<String> = (0..6).map(|i| format!("each[{i}]/check")).collect();
+    assert_eq!(item_paths, wanted);
+    let ids: std::collections::HashSet<&str> =
+        steps.iter().filter_map(|s| s["step_id"].as_str()).collect();
+    assert_eq!(
+        ids.len(),
+        steps.len(),
+        "one row per step, distinct ids: {steps:?}"
+    );
+
+    // The branches overlapped: check_pods ended before the logs branch did.
+    let events = env.events(&run_id).await?;
+    let ended = |path: &str| {
+        events
+            .iter()
+            .position(|e| e["type"] == "workflow.step.completed" && e["path"] == path)
+    };
+    assert!(ended("diagnostics/pods/check_pods") < ended("diagnostics/logs/read_logs"));
+    Ok(())
+}
