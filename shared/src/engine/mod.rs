@@ -20,4 +20,6 @@ pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use state::{ActiveStep, RunMeta, RunState};
 
 #[cfg(test)]
+mod orderings;
+#[cfg(test)]
 mod tests;

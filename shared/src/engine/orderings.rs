@@ -1,0 +1,209 @@
+//! Property tests: whatever order workers finish in, however often results
+//! are delivered again, and wherever the coordinator reloads the run from its
+//! stored snapshot, a run reaches the same final status and context, and no
+//! step is dispatched twice for the same attempt.
+
+use super::*;
+use crate::ids::RunId;
+use crate::model::{SourceFormat, Workflow, compile};
+use crate::status::RunStatus;
+use crate::wire::{ErrorInfo, StepTask};
+use chrono::{DateTime, Utc};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// Parallel branches, a bounded foreach, nested fan-out, a DAG-free switch,
+/// retries and a catch: every construct whose ordering can vary.
+const WORKFLOW: &str = r#"
+id: orderings
+states:
+  - name: both
+    type: parallel
+    branches:
+      - name: a
+        states:
+          - { name: a1, type: agent, agent: echo, resultPath: r1, next: a2 }
+          - { name: a2, type: agent, agent: echo, resultPath: r2, end: true }
+      - name: b
+        states:
+          - name: inner
+            type: foreach
+            itemsPath: ctx.items
+            itemName: it
+            maxConcurrency: 2
+            iterator:
+              states:
+                - { name: work, type: agent, agent: flaky, task: "{{ it }}", retry: { maxAttempts: 2 }, resultPath: out, end: true }
+            resultPath: all
+            end: true
+    resultPath: steps.both
+    next: route
+  - name: route
+    type: switch
+    dataPath: steps.both.a.r2
+    conditions:
+      - { if: "result['path'] == 'both/a/a2'", next: done }
+    defaultNext: odd
+  - { name: done, type: inject, data: { verdict: ok }, end: true }
+  - { name: odd, type: inject, data: { verdict: odd }, end: true }
+"#;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
+}
+
+/// What a worker answers for a task: a pure function of where it ran, so
+/// every ordering must produce the same context. `flaky` fails its first
+/// attempt on odd items (then succeeds on the retry).
+fn answer(task: &StepTask) -> Input {
+    let item: i64 = task
+        .path
+        .split('[')
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let agent_is_flaky = task.path.ends_with("/work");
+    if agent_is_flaky && item % 2 == 1 && task.attempt == 1 {
+        return Input::StepFailed {
+            step_id: task.step_id.clone(),
+            attempt: task.attempt,
+            error: ErrorInfo::new("FLAKY", "first attempt fails"),
+        };
+    }
+    Input::StepSucceeded {
+        step_id: task.step_id.clone(),
+        attempt: task.attempt,
+        output: json!({ "path": task.path, "attempt": task.attempt }),
+    }
+}
+
+/// One scheduling decision, drawn by proptest.
+#[derive(Debug, Clone)]
+enum Move {
+    /// Deliver the result of the n-th (mod len) outstanding task.
+    Finish(usize),
+    /// Deliver again a result already delivered.
+    Duplicate(usize),
+    /// Reload the run from its stored (serialized) snapshot.
+    Reload,
+}
+
+fn moves() -> impl Strategy<Value = Vec<Move>> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => any::<usize>().prop_map(Move::Finish),
+            2 => any::<usize>().prop_map(Move::Duplicate),
+            1 => Just(Move::Reload),
+        ],
+        0..200,
+    )
+}
+
+struct Driver {
+    workflow: Workflow,
+    meta: RunMeta,
+    state: RunState,
+    outstanding: Vec<StepTask>,
+    delivered: Vec<Input>,
+    dispatched: HashSet<(String, u32)>,
+}
+
+impl Driver {
+    fn new(items: usize) -> Self {
+        let workflow = compile(WORKFLOW, SourceFormat::Yaml)
+            .workflow
+            .expect("the workflow compiles");
+        let mut driver = Self {
+            workflow,
+            meta: RunMeta {
+                run_id: RunId::new("run-p"),
+                tenant: "default".into(),
+                version: 1,
+            },
+            state: RunState::new(),
+            outstanding: Vec::new(),
+            delivered: Vec::new(),
+            dispatched: HashSet::new(),
+        };
+        let items: Vec<Value> = (0..items).map(|i| json!(i)).collect();
+        driver.apply(Input::Start {
+            input: json!({ "items": items }),
+            signal: None,
+            causation_id: None,
+            correlation_id: "c".into(),
+        });
+        driver
+    }
+
+    fn apply(&mut self, input: Input) {
+        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, now());
+        for effect in effects {
+            match effect {
+                Effect::Dispatch(task) => {
+                    let key = (task.step_id.clone(), task.attempt);
+                    assert!(
+                        self.dispatched.insert(key),
+                        "dispatched twice: {} attempt {}",
+                        task.path,
+                        task.attempt
+                    );
+                    self.outstanding.push(task);
+                }
+                Effect::StartRetryTimer { .. } => panic!("no backoff configured"),
+                _ => {}
+            }
+        }
+    }
+
+    fn play(&mut self, moves: &[Move]) {
+        for m in moves {
+            match m {
+                Move::Finish(n) if !self.outstanding.is_empty() => {
+                    let task = self.outstanding.remove(n % self.outstanding.len());
+                    let input = answer(&task);
+                    self.delivered.push(input.clone());
+                    self.apply(input);
+                }
+                Move::Duplicate(n) if !self.delivered.is_empty() => {
+                    let input = self.delivered[n % self.delivered.len()].clone();
+                    self.apply(input);
+                }
+                Move::Reload => {
+                    let stored = serde_json::to_string(&self.state).expect("snapshot serializes");
+                    self.state = serde_json::from_str(&stored).expect("snapshot loads");
+                }
+                _ => {}
+            }
+        }
+        // Then let every remaining task finish, oldest first.
+        while !self.outstanding.is_empty() {
+            let task = self.outstanding.remove(0);
+            let input = answer(&task);
+            self.delivered.push(input.clone());
+            self.apply(input);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_interleaving_reaches_the_same_end(items in 0usize..6, moves in moves()) {
+        let mut reference = Driver::new(items);
+        reference.play(&[]);
+        prop_assert_eq!(reference.state.status, RunStatus::Completed);
+
+        let mut driver = Driver::new(items);
+        driver.play(&moves);
+        prop_assert_eq!(driver.state.status, RunStatus::Completed);
+        prop_assert_eq!(&driver.state.context, &reference.state.context);
+        prop_assert!(driver.state.active.is_empty());
+        prop_assert!(driver.state.frames.is_empty() && driver.state.fanouts.is_empty());
+        prop_assert_eq!(&driver.state.context["ctx"]["verdict"], &json!("ok"));
+        let all = driver.state.context["steps"]["both"]["b"]["all"].as_array().map(Vec::len);
+        prop_assert_eq!(all, Some(items));
+    }
+}
