@@ -262,3 +262,99 @@ async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
     );
     Ok(())
 }
+
+const FOREACH: &str = r#"
+id: items
+states:
+  - name: each
+    type: foreach
+    itemsPath: ctx.items
+    itemName: item
+    maxConcurrency: 2
+    iterator:
+      states:
+        - { name: work, type: agent, agent: gate, task: "{{ item }}", resultPath: done, end: true }
+    resultPath: steps.each
+    end: true
+"#;
+
+/// `gate` answers at once, except that its third call hangs until the test
+/// ends (so a worker can be killed with items in flight).
+fn registry_with_gate(calls: Arc<AtomicUsize>) -> Registry {
+    Registry::builtin().with(
+        "gate",
+        move |request: junction_shared::wire::agent::AgentRequest| {
+            let calls = calls.clone();
+            async move {
+                if calls.fetch_add(1, Ordering::SeqCst) == 2 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Reply::output(json!({ "item": request.task }))
+            }
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_worker_killed_during_a_bounded_foreach_leaves_every_item_done_once_in_order()
+-> anyhow::Result<()> {
+    let gate_calls = Arc::new(AtomicUsize::new(0));
+    let mut env = TestEnv::new().await?;
+    env.serve_agents(registry_with_gate(gate_calls.clone()))
+        .await?;
+    env.start_coordinator("coordinator", &[]).await?;
+    let lease = [("JUNCTION_WORKER__LEASE_SECONDS", "2")];
+    let doomed = env.start_worker("worker-a", &lease).await?;
+    env.wait_for_members(1, 1).await?;
+    env.put_workflow(FOREACH).await?;
+    let items: Vec<String> = (0..6).map(|i| format!("i{i}")).collect();
+    let run_id = env.start_run("items", json!({ "items": items })).await?;
+
+    // The third item's call hangs: kill the worker while it is in flight.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while gate_calls.load(Ordering::SeqCst) < 3 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the third item never started\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.processes[doomed].kill_now();
+    env.start_worker("worker-b", &lease).await?;
+
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let done: Vec<serde_json::Value> = run["context"]["steps"]["each"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|local| local["done"]["item"].clone())
+        .collect();
+    let expected: Vec<serde_json::Value> = items.iter().map(|i| json!(i)).collect();
+    assert_eq!(done, expected, "every item's result, in item order");
+
+    // Each item succeeded exactly once; the killed one was taken over with
+    // the same attempt (same idempotency key), never re-run as a new attempt.
+    let steps = run["steps"].as_array().cloned().unwrap_or_default();
+    let mut succeeded: Vec<(String, i64)> = steps
+        .iter()
+        .filter(|s| s["state"] == "work" && s["status"] == "SUCCEEDED")
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap_or_default().to_owned(),
+                s["attempt"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    succeeded.sort();
+    let wanted: Vec<(String, i64)> = (0..6).map(|i| (format!("each[{i}]/work"), 1)).collect();
+    assert_eq!(succeeded, wanted);
+    let keys: std::collections::HashSet<String> = executions(&env)
+        .into_keys()
+        .filter(|k| k.starts_with("gate:"))
+        .collect();
+    assert_eq!(keys.len(), 6, "one idempotency key per item: {keys:?}");
+    Ok(())
+}
