@@ -558,7 +558,7 @@ impl<'a> Step<'a> {
             path: active.path.clone(),
             attempt,
         };
-        if attempt < retry.max_attempts && error.retryable != Some(false) {
+        if attempt < retry.max_attempts && retry.retries(&error.code, error.retryable) {
             let next_attempt = attempt + 1;
             let delay = retry.delay_before(next_attempt);
             self.emit(

@@ -821,3 +821,27 @@ fn the_prd_appendix_runs_its_parallel_and_switch() {
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].path, "report_ok");
 }
+
+#[test]
+fn retry_on_limits_retries_to_the_listed_codes() {
+    let source = "id: r\nstates:\n  - { name: s, type: agent, agent: flaky, retry: { maxAttempts: 3, retryOn: [STEP_TIMEOUT] }, end: true }\n";
+    let mut env = Env::new(source);
+    let task = dispatched(&env.start(json!({})))[0].clone();
+    let effects = env.apply(Input::StepFailed {
+        step_id: task.step_id.clone(),
+        attempt: 1,
+        error: ErrorInfo::new("STEP_TIMEOUT", "slow"),
+    });
+    let retry = dispatched(&effects)[0].clone();
+    assert_eq!(retry.attempt, 2);
+    env.apply(Input::StepFailed {
+        step_id: retry.step_id.clone(),
+        attempt: 2,
+        error: ErrorInfo::new("CARD_DECLINED", "not worth retrying"),
+    });
+    assert_eq!(env.state.status, RunStatus::Failed);
+    assert_eq!(
+        env.state.error.clone().expect("error").code,
+        "CARD_DECLINED"
+    );
+}

@@ -310,6 +310,9 @@ pub struct RetryPolicy {
     pub backoff_seconds: f64,
     pub multiplier: f64,
     pub max_backoff_seconds: Option<f64>,
+    /// Error codes worth retrying; empty: every retryable error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retry_on: Vec<String>,
 }
 
 impl Default for RetryPolicy {
@@ -319,11 +322,18 @@ impl Default for RetryPolicy {
             backoff_seconds: 0.0,
             multiplier: 2.0,
             max_backoff_seconds: None,
+            retry_on: Vec::new(),
         }
     }
 }
 
 impl RetryPolicy {
+    /// Is `error` worth another attempt under this policy (attempts aside)?
+    pub fn retries(&self, code: &str, retryable: Option<bool>) -> bool {
+        retryable != Some(false)
+            && (self.retry_on.is_empty() || self.retry_on.iter().any(|c| c == code))
+    }
+
     /// Delay before `next_attempt` (2 for the first retry), in seconds.
     pub fn delay_before(&self, next_attempt: u32) -> f64 {
         let exponent = next_attempt.saturating_sub(2).min(30) as i32;
@@ -369,9 +379,18 @@ mod tests {
             backoff_seconds: 1.0,
             multiplier: 2.0,
             max_backoff_seconds: Some(3.0),
+            ..RetryPolicy::default()
         };
         assert_eq!(p.delay_before(2), 1.0);
         assert_eq!(p.delay_before(3), 2.0);
         assert_eq!(p.delay_before(4), 3.0);
+        assert!(p.retries("ANY", None));
+        assert!(!p.retries("ANY", Some(false)));
+        let only = RetryPolicy {
+            retry_on: vec!["STEP_TIMEOUT".into()],
+            ..p
+        };
+        assert!(only.retries("STEP_TIMEOUT", Some(true)));
+        assert!(!only.retries("CARD_DECLINED", Some(true)));
     }
 }

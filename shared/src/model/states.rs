@@ -1067,6 +1067,21 @@ pub fn retry_policy(
     let mut cap = f64::INFINITY;
     number("maxBackoffSeconds", &mut cap);
     policy.max_backoff_seconds = cap.is_finite().then_some(cap);
+    match object.get("retryOn") {
+        None => {}
+        Some(Value::Array(codes)) if codes.iter().all(Value::is_string) => {
+            policy.retry_on = codes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+        }
+        Some(_) => diagnostics.error(
+            "INVALID_TYPE",
+            join(path, "retry.retryOn"),
+            "retryOn must be a list of error codes, like [STEP_TIMEOUT, AGENT_UNAVAILABLE]",
+        ),
+    }
     policy
 }
 
