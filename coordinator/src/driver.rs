@@ -182,9 +182,13 @@ impl Driver {
                     {
                         return None;
                     }
-                    let input = Input::TimerFired {
-                        step_id: timer.step_id.clone()?,
-                        attempt: timer.attempt?,
+                    let input = if timer.kind == crate::write::RUN_TIMEOUT_TIMER {
+                        Input::RunTimeout
+                    } else {
+                        Input::TimerFired {
+                            step_id: timer.step_id.clone()?,
+                            attempt: timer.attempt?,
+                        }
                     };
                     let write = self.decide(&workflow, locked, input)?;
                     has_timers = !write.timers.is_empty();

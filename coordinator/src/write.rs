@@ -11,6 +11,9 @@ use junction_shared::store::{NewAttempt, NewTimer, TransitionWrite};
 use junction_shared::wire::{Event, time};
 use serde_json::Value;
 
+/// `timers.kind` of a run's own timeout (retry backoffs are `retry`).
+pub const RUN_TIMEOUT_TIMER: &str = "run_timeout";
+
 /// What the run looks like to the events it emits.
 pub struct WriteContext<'a> {
     pub subjects: &'a Subjects,
@@ -94,6 +97,12 @@ pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> T
                 kind: "retry",
                 step_id: Some(step_id),
                 attempt: Some(attempt),
+                fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
+            }),
+            Effect::StartRunTimer { fire_at_ms } => write.timers.push(NewTimer {
+                kind: RUN_TIMEOUT_TIMER,
+                step_id: None,
+                attempt: None,
                 fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
             }),
         }

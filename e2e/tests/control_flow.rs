@@ -109,3 +109,28 @@ async fn parallel_and_foreach_run_end_to_end_with_one_execution_per_item() -> an
     assert!(ended("diagnostics/pods/check_pods") < ended("diagnostics/logs/read_logs"));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_run_past_its_timeout_ends_timed_out() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    env.put_workflow(
+        "id: slow\ntimeoutSeconds: 1\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 20000 }, end: true }\n",
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let run_id = env.start_run("slow", json!({})).await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "TIMED_OUT", "{run}");
+    assert_eq!(run["error"]["code"], "RUN_TIMEOUT");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the timeout fired long before the step would have ended"
+    );
+    let events = env.events(&run_id).await?;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert!(
+        kinds.ends_with(&["workflow.step.cancelled", "workflow.run.timed_out"]),
+        "{kinds:?}"
+    );
+    Ok(())
+}

@@ -40,6 +40,8 @@ pub enum Input {
     },
     /// A durable retry timer is due.
     TimerFired { step_id: String, attempt: u32 },
+    /// The run's own timeout (`timeoutSeconds` at the top level) is due.
+    RunTimeout,
 }
 
 /// Applies `input` to `state`, returning the effects in the order they must
@@ -79,6 +81,7 @@ pub fn apply(
             error,
         } => run.step_failed(&step_id, attempt, error),
         Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
+        Input::RunTimeout => run.time_out(),
     }
     run.drain_pending();
     run.effects
@@ -132,6 +135,10 @@ impl<'a> Step<'a> {
             "definition_version": self.workflow.definition_version,
         });
         self.emit(EventType::RunStarted, None, data);
+        if let Some(seconds) = self.workflow.timeout_seconds {
+            let fire_at_ms = self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000);
+            self.effects.push(Effect::StartRunTimer { fire_at_ms });
+        }
         let start = self.workflow.start.clone();
         self.enter(&start);
     }
@@ -608,6 +615,39 @@ impl<'a> Step<'a> {
             self.write_result(&parts, value);
         }
         self.enter(&rule.next);
+    }
+
+    /// The run's timeout: every running step is cancelled and the run ends
+    /// TIMED_OUT. A run that already ended ignores it.
+    fn time_out(&mut self) {
+        if self.state.status.is_terminal() {
+            return;
+        }
+        let seconds = self.workflow.timeout_seconds.unwrap_or_default();
+        let error = ErrorInfo::new(
+            codes::RUN_TIMEOUT,
+            format!("the run did not finish within its timeoutSeconds ({seconds} s)"),
+        )
+        .not_retryable();
+        for active in std::mem::take(&mut self.state.active) {
+            let step = StepRef {
+                step_id: active.step_id,
+                state: active.state,
+                path: active.path,
+                attempt: active.attempt,
+            };
+            self.emit(
+                EventType::StepCancelled,
+                Some(step),
+                json!({ "error": error }),
+            );
+        }
+        self.state.frames.clear();
+        self.state.fanouts.clear();
+        self.state.dag = None;
+        self.state.status = RunStatus::TimedOut;
+        self.state.error = Some(error.clone());
+        self.emit(EventType::RunTimedOut, None, json!({ "error": error }));
     }
 
     fn timer_fired(&mut self, step_id: &str, attempt: u32) {

@@ -48,4 +48,7 @@ pub enum Effect {
         attempt: u32,
         fire_at_ms: i64,
     },
+    /// Store a durable timer that ends the run as TIMED_OUT at `fire_at_ms`
+    /// (the workflow's `timeoutSeconds`); it fires as [`super::Input::RunTimeout`].
+    StartRunTimer { fire_at_ms: i64 },
 }

@@ -845,3 +845,29 @@ fn retry_on_limits_retries_to_the_listed_codes() {
         "CARD_DECLINED"
     );
 }
+
+#[test]
+fn a_run_timeout_cancels_running_steps_and_ends_the_run_timed_out() {
+    let source = "id: slow\ntimeoutSeconds: 30\nstates:\n  - { name: s, type: agent, agent: sleep, end: true }\n";
+    let mut env = Env::new(source);
+    let effects = env.start(json!({}));
+    let timer = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::StartRunTimer { fire_at_ms } => Some(*fire_at_ms),
+            _ => None,
+        })
+        .expect("a run timer");
+    assert_eq!(timer, now().timestamp_millis() + 30_000);
+    let task = dispatched(&effects)[0].clone();
+    let effects = env.apply(Input::RunTimeout);
+    assert_eq!(
+        events(&effects),
+        vec![EventType::StepCancelled, EventType::RunTimedOut]
+    );
+    assert_eq!(env.state.status, RunStatus::TimedOut);
+    assert_eq!(env.state.error.clone().expect("error").code, "RUN_TIMEOUT");
+    // The step's late result and a second firing change nothing.
+    assert!(succeed(&mut env, &task, json!({})).is_empty());
+    assert!(env.apply(Input::RunTimeout).is_empty());
+}

@@ -18,6 +18,9 @@ pub struct Workflow {
     /// JSON Schema the final `ctx` is checked against (a mismatch is a warning event).
     #[serde(default)]
     pub output_schema: Option<Value>,
+    /// The whole run's deadline; past it the run ends TIMED_OUT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
     pub trigger: Option<Trigger>,
     /// Name of the first state.
     pub start: String,

@@ -96,6 +96,7 @@ fn the_seed_example_compiles_to_the_expected_ir() {
         condition: None,
     };
     let expected = Workflow {
+        timeout_seconds: None,
         id: "wf-go-build".into(),
         name: Some("Go Build Curriculum".into()),
         description: Some("Compile and verify Go agent builds".into()),

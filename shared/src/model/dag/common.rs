@@ -135,6 +135,7 @@ pub(crate) fn assemble(header: Header, variables: Option<Value>, steps: Vec<DagS
         definition_version: header.definition_version,
         input_schema: header.input_schema,
         output_schema: header.output_schema,
+        timeout_seconds: None,
         trigger: header.trigger,
         start,
         states,

@@ -93,6 +93,7 @@ steps:
     timeout: 5m
 "#);
     let expected = Workflow {
+        timeout_seconds: None,
         id: "ci".into(),
         name: Some("CI".into()),
         description: None,
