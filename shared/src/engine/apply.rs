@@ -459,6 +459,7 @@ impl<'a> Step<'a> {
                 tenant: self.meta.tenant.clone(),
                 version: self.meta.version,
                 definition_version: self.workflow.definition_version.clone(),
+                node_index: self.workflow.node_index(),
             },
         }
     }

@@ -871,3 +871,16 @@ fn a_run_timeout_cancels_running_steps_and_ends_the_run_timed_out() {
     assert!(succeed(&mut env, &task, json!({})).is_empty());
     assert!(env.apply(Input::RunTimeout).is_empty());
 }
+
+#[test]
+fn tasks_carry_the_workflow_context_with_a_node_index_by_type() {
+    let mut env = Env::new(FANOUT);
+    let task = dispatched(&env.start(services(0)))[0].clone();
+    let index = &task.workflow.node_index;
+    assert_eq!(index["parallel"], ["both"]);
+    assert_eq!(index["foreach"], ["each"]);
+    assert_eq!(index["agent.run"], ["a1", "b1", "check"]);
+    assert_eq!(index["inject"], ["b2", "rescued"]);
+    assert_eq!(task.workflow.id, "fanout");
+    assert_eq!(task.workflow.tenant, "default");
+}

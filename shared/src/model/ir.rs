@@ -356,6 +356,52 @@ impl Workflow {
     }
 }
 
+impl Workflow {
+    /// State names by type (`operation`, `switch`, `parallel`, …) and, for
+    /// operations, by action (`agent.run`, …); nested graphs and DAG steps
+    /// included, in definition order.
+    pub fn node_index(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        fn walk(states: &[State], index: &mut std::collections::BTreeMap<String, Vec<String>>) {
+            for state in states {
+                let kind = match &state.kind {
+                    StateKind::Operation(op) => {
+                        index
+                            .entry(op.action.name().to_owned())
+                            .or_default()
+                            .push(state.name.clone());
+                        "operation"
+                    }
+                    StateKind::Inject { .. } => "inject",
+                    StateKind::Switch(_) => "switch",
+                    StateKind::Parallel(p) => {
+                        for branch in &p.branches {
+                            walk(&branch.graph.states, index);
+                        }
+                        "parallel"
+                    }
+                    StateKind::Foreach(f) => {
+                        walk(&f.iterator.states, index);
+                        "foreach"
+                    }
+                    StateKind::Transform(_) => "transform",
+                    StateKind::Dag(d) => {
+                        let steps: Vec<State> = d.steps.iter().map(|s| s.state.clone()).collect();
+                        walk(&steps, index);
+                        "dag"
+                    }
+                };
+                index
+                    .entry(kind.to_owned())
+                    .or_default()
+                    .push(state.name.clone());
+            }
+        }
+        let mut index = std::collections::BTreeMap::new();
+        walk(&self.states, &mut index);
+        index
+    }
+}
+
 impl Operation {
     /// The step timeout: the state's, else the call's, else 300 s.
     pub fn effective_timeout_seconds(&self) -> u64 {

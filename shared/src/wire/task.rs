@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// Which workflow and run a task belongs to (seed 000's workflow context).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +14,11 @@ pub struct WorkflowRef {
     /// The store's integer revision.
     pub version: i32,
     pub definition_version: Option<String>,
+    /// The workflow's states by type (`operation`, `switch`, …, and each
+    /// action such as `agent.run`), nested graphs and DAG steps included:
+    /// the "workflow context" seed 000's runners receive.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_index: BTreeMap<String, Vec<String>>,
 }
 
 /// What the worker must do, with every template already resolved.
