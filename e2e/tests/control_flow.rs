@@ -134,3 +134,101 @@ async fn a_run_past_its_timeout_ends_timed_out() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The PRD appendix's incident-triage workflow, unchanged but for its
+/// approval gate, which is stubbed by an `inject` until approvals run.
+#[tokio::test]
+async fn the_prd_incident_triage_workflow_runs_both_ways() -> anyhow::Result<()> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/station/incident-triage.workflow.yaml");
+    let source = std::fs::read_to_string(path)?;
+    let gate = "    type: operation\n    action: human.approval\n";
+    anyhow::ensure!(source.contains(gate), "the appendix changed");
+    let source = source.replace(
+        gate,
+        "    type: inject\n    data: { approval: { decision: approved, actor: stub } }\n    resultPath: steps.approval\n",
+    );
+    let source = source.replace(
+        "      message: \"Error rate high ({{ steps.diagnostics.errors.result.error_rate }}). Approve mitigation?\"\n      summaryPath: \"steps.diagnostics\"\n    timeoutSeconds: 3600\n",
+        "",
+    );
+    let registry = Registry::builtin()
+        .with(
+            "k8s-pod-checker",
+            |_req: junction_shared::wire::agent::AgentRequest| async {
+                junction_example_agents::Reply::output(
+                    json!({ "pods": [{ "name": "api-1", "ready": false }] }),
+                )
+            },
+        )
+        .with(
+            "slo-analyzer",
+            |req: junction_shared::wire::agent::AgentRequest| async move {
+                // The service name decides the error rate, so the test picks the branch.
+                let rate = if req.task.as_deref().is_some_and(|t| t.contains("hot")) {
+                    0.2
+                } else {
+                    0.01
+                };
+                junction_example_agents::Reply::output(json!({ "error_rate": rate }))
+            },
+        )
+        .with(
+            "k8s-remediator",
+            |_req: junction_shared::wire::agent::AgentRequest| async {
+                // Station agents answer `{result: …}`; the appendix reads `steps.mitigation.result`.
+                junction_example_agents::Reply::output(json!({ "result": "restarted api-1" }))
+            },
+        )
+        .with(
+            "notification-sender",
+            |req: junction_shared::wire::agent::AgentRequest| async move {
+                junction_example_agents::Reply::output(json!({ "sent": req.variables }))
+            },
+        );
+    let env = TestEnv::cluster(registry, 2).await?;
+    env.put_workflow(&source).await?;
+
+    let run_id = env
+        .start_run(
+            "incident-triage",
+            json!({ "namespace": "prod", "service": "hot-api" }),
+        )
+        .await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let steps = &run["context"]["steps"];
+    assert_eq!(steps["diagnostics"]["errors"]["result"]["error_rate"], 0.2);
+    assert_eq!(steps["mitigation"], json!({ "result": "restarted api-1" }));
+    let ran: Vec<&str> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["path"].as_str())
+        .collect();
+    assert!(
+        ran.contains(&"notify") && !ran.contains(&"report_ok"),
+        "{ran:?}"
+    );
+
+    let run_id = env
+        .start_run(
+            "incident-triage",
+            json!({ "namespace": "prod", "service": "calm-api" }),
+        )
+        .await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let ran: Vec<&str> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["path"].as_str())
+        .collect();
+    assert!(
+        ran.contains(&"report_ok") && !ran.contains(&"mitigate"),
+        "{ran:?}"
+    );
+    assert!(ran.contains(&"diagnostics/pods/check_pods"), "{ran:?}");
+    Ok(())
+}
