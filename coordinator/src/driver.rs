@@ -3,11 +3,14 @@
 //! Signals, `run.start`, step events and timers all come through here.
 
 use crate::catalog::{Catalog, CompiledWorkflow};
+use crate::children;
 use crate::snapshots::Snapshots;
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_shared::bus::Subjects;
-use junction_shared::engine::{self, Effect, EventDraft, InlineStep, Input, RunMeta, RunState};
+use junction_shared::engine::{
+    self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState,
+};
 use junction_shared::fault::{self, Faults};
 use junction_shared::ids::RunId;
 use junction_shared::outbox::Publisher;
@@ -20,6 +23,7 @@ use junction_shared::wire::{ErrorInfo, EventType};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// Everything needed to start one run.
@@ -33,8 +37,10 @@ pub struct StartRequest {
     pub causation_id: Option<String>,
     /// Defaults to the run id.
     pub correlation_id: Option<String>,
-    /// `signal:<id>` or `key:<idempotency key>`.
+    /// `signal:<id>`, `key:<idempotency key>` or `child:<run>:<step>:<attempt>`.
     pub dedupe_key: Option<String>,
+    /// The parent step, for a `workflow.run` child.
+    pub parent: Option<ParentLink>,
 }
 
 /// The run a start produced or found.
@@ -81,6 +87,7 @@ impl Driver {
             signal: request.signal,
             causation_id: request.causation_id.clone(),
             correlation_id: correlation_id.clone(),
+            parent: request.parent.clone(),
         };
         let write = self.transition(&request.workflow, &meta, &mut state, input, 0);
         let new_run = NewRun {
@@ -163,40 +170,44 @@ impl Driver {
     /// Fires every due timer. Returns when none is due.
     pub async fn fire_due_timers(&self) -> anyhow::Result<()> {
         loop {
-            // Load the workflow first so the transaction's closure stays synchronous.
-            let Some((tenant, workflow_id, version)) = self.store.peek_due_timer().await? else {
+            // Read first: loading the workflow (and starting a child) is I/O,
+            // and the firing transaction's closure stays synchronous.
+            let Some(timer) = self.store.peek_due_timer().await? else {
                 return Ok(());
             };
-            let Some(workflow) = self.catalog.get(&tenant, &workflow_id, version).await? else {
-                anyhow::bail!("timer for {workflow_id} v{version}, which is not stored");
+            let Some(workflow) = self
+                .catalog
+                .get(&timer.tenant, &timer.workflow_id, timer.version)
+                .await?
+            else {
+                anyhow::bail!(
+                    "timer for {} v{}, which is not stored",
+                    timer.workflow_id,
+                    timer.version
+                );
+            };
+            let input = if timer.kind == write::START_CHILD_TIMER {
+                // Idempotent (deduplicated by the step attempt): a crash
+                // before the timer is deleted starts nothing twice.
+                match children::start_child(self, &timer).await? {
+                    Ok(()) => None,
+                    Err(error) => children::step_input(&timer, Err(error)),
+                }
+            } else {
+                children::timer_input(&timer)
             };
             let mut has_timers = false;
             let outcome = self
                 .store
-                .fire_next_timer(|timer, locked| {
-                    if (
-                        locked.tenant.as_str(),
-                        locked.workflow_id.as_str(),
-                        locked.version,
-                    ) != (tenant.as_str(), workflow_id.as_str(), version)
-                    {
-                        return None;
-                    }
-                    let input = if timer.kind == crate::write::RUN_TIMEOUT_TIMER {
-                        Input::RunTimeout
-                    } else {
-                        Input::TimerFired {
-                            step_id: timer.step_id.clone()?,
-                            attempt: timer.attempt?,
-                        }
-                    };
-                    let write = self.decide(&workflow, locked, input)?;
+                .fire_timer(timer.id, |_, locked| {
+                    let write = self.decide(&workflow, locked, input?)?;
                     has_timers = !write.timers.is_empty();
                     Some(write)
                 })
                 .await?;
             match outcome {
-                FireOutcome::Idle => return Ok(()),
+                // Another coordinator holds it: let it finish.
+                FireOutcome::Idle => tokio::time::sleep(Duration::from_millis(20)).await,
                 FireOutcome::Fired(messages) => self.after_commit(&messages, has_timers).await,
             }
         }

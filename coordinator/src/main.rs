@@ -2,6 +2,7 @@
 //! Thin: parse flags, load config, start logging, run until SIGTERM.
 
 mod catalog;
+mod children;
 mod consume;
 mod control;
 mod driver;

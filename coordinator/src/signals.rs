@@ -79,6 +79,7 @@ async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyh
                 causation_id: Some(signal.id.clone()),
                 correlation_id: Some(signal.correlation_id.clone()),
                 dedupe_key: Some(format!("signal:{}", signal.id)),
+                parent: None,
             })
             .await?;
         if !started.created {

@@ -13,6 +13,10 @@ use serde_json::Value;
 
 /// `timers.kind` of a run's own timeout (retry backoffs are `retry`).
 pub const RUN_TIMEOUT_TIMER: &str = "run_timeout";
+/// `timers.kind` of a `workflow.run` step's child, to be started (on the parent run).
+pub const START_CHILD_TIMER: &str = "start_child";
+/// `timers.kind` of a child's end, delivered to its parent step (on the parent run).
+pub const CHILD_DONE_TIMER: &str = "child_done";
 
 /// What the run looks like to the events it emits.
 pub struct WriteContext<'a> {
@@ -95,15 +99,52 @@ pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> T
                 fire_at_ms,
             } => write.timers.push(NewTimer {
                 kind: "retry",
+                run_id: None,
                 step_id: Some(step_id),
                 attempt: Some(attempt),
                 fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
+                payload: None,
             }),
             Effect::StartRunTimer { fire_at_ms } => write.timers.push(NewTimer {
                 kind: RUN_TIMEOUT_TIMER,
+                run_id: None,
                 step_id: None,
                 attempt: None,
                 fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
+                payload: None,
+            }),
+            Effect::StartChild {
+                step_id,
+                attempt,
+                workflow_id,
+                version,
+                input,
+            } => write.timers.push(NewTimer {
+                kind: START_CHILD_TIMER,
+                run_id: None,
+                step_id: Some(step_id),
+                attempt: Some(attempt),
+                fire_at: cx.now,
+                payload: Some(serde_json::json!({
+                    "workflow_id": workflow_id,
+                    "version": version,
+                    "input": input,
+                })),
+            }),
+            Effect::NotifyParent {
+                parent,
+                output,
+                error,
+            } => write.timers.push(NewTimer {
+                kind: CHILD_DONE_TIMER,
+                run_id: Some(parent.run_id),
+                step_id: Some(parent.step_id),
+                attempt: Some(parent.attempt),
+                fire_at: cx.now,
+                payload: Some(match error {
+                    Some(error) => serde_json::json!({ "error": error }),
+                    None => serde_json::json!({ "output": output }),
+                }),
             }),
         }
     }

@@ -52,6 +52,7 @@ fn workflow(start: &str, states: Vec<State>) -> Workflow {
         definition_version: None,
         input_schema: None,
         output_schema: None,
+        timeout_seconds: None,
         trigger: None,
         start: start.to_owned(),
         states,

@@ -53,6 +53,7 @@ pub async fn start(driver: &Driver, request: &Request) -> Reply {
                 .optional_string("correlation_id")?
                 .map(str::to_owned),
             dedupe_key,
+            parent: None,
         })
         .await
         .map_err(internal)?;

@@ -1,9 +1,10 @@
 //! The transitions: how each input moves a run and which effects it implies.
 
+use super::child;
 use super::dag::{self, DagOutcome};
 use super::effect::{Effect, EventDraft, InlineStep, StepRef};
 use super::frames::Pending;
-use super::state::{ActiveStep, RunMeta, RunState};
+use super::state::{ActiveStep, ParentLink, RunMeta, RunState};
 use super::template::{self, Scope};
 use crate::expr::{Bindings, CompiledExpr};
 use crate::ids::{StepLocation, step_id};
@@ -25,6 +26,8 @@ pub enum Input {
         signal: Option<Value>,
         causation_id: Option<String>,
         correlation_id: String,
+        /// The parent step, when this run is a `workflow.run` child.
+        parent: Option<ParentLink>,
     },
     /// A worker finished an attempt successfully.
     StepSucceeded {
@@ -69,7 +72,11 @@ pub fn apply(
             signal,
             causation_id,
             correlation_id,
-        } => run.start(input, signal, causation_id, correlation_id),
+            parent,
+        } => {
+            run.state.parent = parent;
+            run.start(input, signal, causation_id, correlation_id)
+        }
         Input::StepSucceeded {
             step_id,
             attempt,
@@ -358,6 +365,9 @@ impl<'a> Step<'a> {
     /// Resolves the step's templates and hands it to the workers. A template
     /// that does not resolve fails the step, and with it the run.
     pub(super) fn dispatch(&mut self, step: StepRef, operation: &Operation) {
+        if child::is_child(operation) {
+            return self.start_child_step(step, operation);
+        }
         match self.resolve(operation, &step.path) {
             Ok(action) => {
                 self.state.active.push(ActiveStep {
@@ -366,28 +376,33 @@ impl<'a> Step<'a> {
                     path: step.path.clone(),
                     attempt: step.attempt,
                     dispatched: true,
+                    child: false,
                 });
                 self.effects
                     .push(Effect::Dispatch(self.task(&step, action, operation)));
             }
-            Err(error) => {
-                let error = self.locate(error, &step);
-                self.emit(
-                    EventType::StepFailed,
-                    Some(step.clone()),
-                    json!({ "error": error }),
-                );
-                let state = step.state.clone();
-                self.effects.push(Effect::RecordInline(InlineStep {
-                    step,
-                    status: StepStatus::Failed,
-                    input: Value::Null,
-                    output: None,
-                    error: Some(error.clone()),
-                }));
-                self.catch_or_fail(&state, error);
-            }
+            Err(error) => self.fail_before_dispatch(step, error),
         }
+    }
+
+    /// A step that could not even be sent (its templates do not resolve…):
+    /// recorded as failed, then caught or failing its scope.
+    pub(super) fn fail_before_dispatch(&mut self, step: StepRef, error: ErrorInfo) {
+        let error = self.locate(error, &step);
+        self.emit(
+            EventType::StepFailed,
+            Some(step.clone()),
+            json!({ "error": error }),
+        );
+        let state = step.state.clone();
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step,
+            status: StepStatus::Failed,
+            input: Value::Null,
+            output: None,
+            error: Some(error.clone()),
+        }));
+        self.catch_or_fail(&state, error);
     }
 
     /// The task action with its templates rendered. Without an explicit
@@ -530,6 +545,15 @@ impl<'a> Step<'a> {
             ));
         };
         let site = self.site_of(&active.path);
+        if active.child {
+            let step = StepRef {
+                step_id: active.step_id.clone(),
+                state: active.state.clone(),
+                path: active.path.clone(),
+                attempt,
+            };
+            self.record_child_end(step, Some(output.clone()), None);
+        }
         self.in_scope_of(&active.path, |s| {
             if let Some(parts) = operation.result_path.as_deref().and_then(path::segments) {
                 s.write_result(&parts, output.clone());
@@ -560,6 +584,7 @@ impl<'a> Step<'a> {
             ));
         };
         let retry = operation.retry.clone();
+        let active_child = active.child;
         let step = StepRef {
             step_id: active.step_id.clone(),
             state: active.state.clone(),
@@ -592,6 +617,9 @@ impl<'a> Step<'a> {
             return;
         }
         let error = self.locate(error, &step);
+        if active_child {
+            self.record_child_end(step.clone(), None, Some(error.clone()));
+        }
         if self.site_of(&step.path) == Site::Dag {
             return self.dag_step_done(&step.path, DagOutcome::Failed { error });
         }
@@ -649,6 +677,7 @@ impl<'a> Step<'a> {
         self.state.status = RunStatus::TimedOut;
         self.state.error = Some(error.clone());
         self.emit(EventType::RunTimedOut, None, json!({ "error": error }));
+        self.notify_parent(None, Some(error));
     }
 
     fn timer_fired(&mut self, step_id: &str, attempt: u32) {
@@ -686,6 +715,9 @@ impl<'a> Step<'a> {
             path: active.path,
             attempt,
         };
+        if active.child {
+            return self.in_scope_of(&step.path.clone(), |s| s.restart_child(step, operation));
+        }
         self.in_scope_of(&step.path.clone(), |s| {
             match s.resolve(operation, &step.path) {
                 Ok(action) => {
@@ -720,7 +752,12 @@ impl<'a> Step<'a> {
                 json!({ "code": codes::OUTPUT_SCHEMA, "message": message }),
             );
         }
-        self.emit(EventType::RunCompleted, None, json!({ "output": output }));
+        self.emit(
+            EventType::RunCompleted,
+            None,
+            json!({ "output": output.clone() }),
+        );
+        self.notify_parent(Some(output), None);
     }
 
     /// The workflow's `outputSchema`, checked against the final `ctx`: a
@@ -756,5 +793,6 @@ impl<'a> Step<'a> {
         self.state.active.clear();
         self.state.error = Some(error.clone());
         self.emit(EventType::RunFailed, None, json!({ "error": error }));
+        self.notify_parent(None, Some(error));
     }
 }

@@ -51,4 +51,21 @@ pub enum Effect {
     /// Store a durable timer that ends the run as TIMED_OUT at `fire_at_ms`
     /// (the workflow's `timeoutSeconds`); it fires as [`super::Input::RunTimeout`].
     StartRunTimer { fire_at_ms: i64 },
+    /// Start a child run of `workflow_id` for a `workflow.run` step, at most
+    /// once per step attempt (the driver dedupes by the step's identity).
+    StartChild {
+        step_id: String,
+        attempt: u32,
+        workflow_id: String,
+        /// A pinned revision, or the latest.
+        version: Option<i32>,
+        input: Value,
+    },
+    /// This child run ended: report to the parent's step. Exactly one of
+    /// `output` and `error` is set.
+    NotifyParent {
+        parent: super::state::ParentLink,
+        output: Option<Value>,
+        error: Option<ErrorInfo>,
+    },
 }

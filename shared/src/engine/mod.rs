@@ -7,6 +7,7 @@
 //! transaction.
 
 mod apply;
+mod child;
 mod dag;
 mod effect;
 mod frames;
@@ -17,7 +18,7 @@ pub use apply::{Input, apply};
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
-pub use state::{ActiveStep, RunMeta, RunState};
+pub use state::{ActiveStep, ParentLink, RunMeta, RunState};
 
 #[cfg(test)]
 mod orderings;

@@ -133,6 +133,7 @@ impl Driver {
             signal: None,
             causation_id: None,
             correlation_id: "c".into(),
+            parent: None,
         });
         driver
     }

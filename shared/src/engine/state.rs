@@ -17,6 +17,14 @@ pub struct RunMeta {
     pub version: i32,
 }
 
+/// The parent step a child run reports to (`workflow.run`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParentLink {
+    pub run_id: String,
+    pub step_id: String,
+    pub attempt: u32,
+}
+
 /// A step that waits for a worker's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveStep {
@@ -28,6 +36,9 @@ pub struct ActiveStep {
     /// twice must not dispatch twice.
     #[serde(default = "yes")]
     pub dispatched: bool,
+    /// A `workflow.run` step: it waits for a child run, not a worker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub child: bool,
 }
 
 fn yes() -> bool {
@@ -55,6 +66,9 @@ pub struct RunState {
     /// Running parallel branches and foreach items, by frame path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub frames: BTreeMap<String, super::frames::Frame>,
+    /// The step of the parent run this run reports to, for child runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<ParentLink>,
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
@@ -72,6 +86,7 @@ impl RunState {
             visits: BTreeMap::new(),
             previous_output: None,
             dag: None,
+            parent: None,
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
         }

@@ -7,10 +7,16 @@ use super::{Error, Result, Store};
 use std::time::Duration;
 
 /// `(name, sql)` in the order they apply.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_init",
-    include_str!("../../../migrations/0001_init.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_init",
+        include_str!("../../../migrations/0001_init.sql"),
+    ),
+    (
+        "0002_timer_payloads",
+        include_str!("../../../migrations/0002_timer_payloads.sql"),
+    ),
+];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).
 const LOCK_KEY: i64 = 0x6a75_6e63_7469_6f6e;

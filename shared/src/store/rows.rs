@@ -30,9 +30,13 @@ pub struct NewAttempt {
 #[derive(Debug, Clone)]
 pub struct NewTimer {
     pub kind: &'static str,
+    /// Another run's timer (a child's end, for its parent); `None`: this run.
+    pub run_id: Option<String>,
     pub step_id: Option<String>,
     pub attempt: Option<u32>,
     pub fire_at: DateTime<Utc>,
+    /// What the timer carries (`start_child`, `child_done`).
+    pub payload: Option<serde_json::Value>,
 }
 
 /// Everything one run transition writes, in one transaction.

@@ -130,13 +130,15 @@ fn children_sql(first: usize, shape: Shape) -> String {
         ));
     }
     if shape.timers {
-        let t: Vec<String> = (0..4).map(|_| p()).collect();
+        let t: Vec<String> = (0..6).map(|_| p()).collect();
         parts.push(format!(
             "t AS (
-                INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
-                SELECT $1, x.* FROM UNNEST({}::text[], {}::text[], {}::int[], {}::timestamptz[]) AS x
+                INSERT INTO timers (run_id, kind, step_id, attempt, fire_at, payload)
+                SELECT COALESCE(x.run_id, $1), x.kind, x.step_id, x.attempt, x.fire_at, x.payload
+                FROM UNNEST({}::text[], {}::text[], {}::text[], {}::int[], {}::timestamptz[], {}::jsonb[])
+                     AS x (run_id, kind, step_id, attempt, fire_at, payload)
                 WHERE EXISTS (SELECT 1 FROM u))",
-            t[0], t[1], t[2], t[3]
+            t[0], t[1], t[2], t[3], t[4], t[5]
         ));
     }
     let select = if shape.outbox {
@@ -233,10 +235,12 @@ struct EventColumns<'w> {
 }
 
 struct TimerColumns<'w> {
+    run_ids: Vec<Option<&'w str>>,
     kinds: Vec<&'w str>,
     step_ids: Vec<Option<&'w str>>,
     attempts: Vec<Option<i32>>,
     fire_at: Vec<DateTime<Utc>>,
+    payloads: Vec<Option<&'w serde_json::Value>>,
 }
 
 fn event_time(event: &Event) -> DateTime<Utc> {
@@ -282,10 +286,12 @@ impl<'w> Columns<'w> {
                 data: write.events.iter().map(|e| e.data.as_ref()).collect(),
             },
             timers: TimerColumns {
+                run_ids: timers.iter().map(|t| t.run_id.as_deref()).collect(),
                 kinds: timers.iter().map(|t| t.kind).collect(),
                 step_ids: timers.iter().map(|t| t.step_id.as_deref()).collect(),
                 attempts: timers.iter().map(|t| t.attempt.map(|a| a as i32)).collect(),
                 fire_at: timers.iter().map(|t| t.fire_at).collect(),
+                payloads: timers.iter().map(|t| t.payload.as_ref()).collect(),
             },
             subjects: write.outbox.iter().map(|m| m.subject.as_str()).collect(),
             msg_ids: write.outbox.iter().map(|m| m.msg_id.as_str()).collect(),
@@ -325,10 +331,12 @@ impl<'w> Columns<'w> {
         }
         if shape.timers {
             params.extend([
-                &t.kinds as &(dyn ToSql + Sync),
+                &t.run_ids as &(dyn ToSql + Sync),
+                &t.kinds,
                 &t.step_ids,
                 &t.attempts,
                 &t.fire_at,
+                &t.payloads,
             ]);
         }
         if shape.outbox {

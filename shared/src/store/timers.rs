@@ -18,12 +18,13 @@ pub struct DueTimer {
     pub tenant: String,
     pub workflow_id: String,
     pub version: i32,
+    pub payload: Option<serde_json::Value>,
 }
 
 /// What firing the next due timer did.
 #[derive(Debug)]
 pub enum FireOutcome {
-    /// No timer is due.
+    /// No timer is due (or another coordinator holds it).
     Idle,
     /// A timer fired; publish these messages (possibly none).
     Fired(Vec<OutboxMessage>),
@@ -39,10 +40,27 @@ impl Store {
             .get(0))
     }
 
-    /// Claims one due timer, lets `decide` turn it into a transition of its
-    /// run (locked for the duration), commits the transition and deletes the
-    /// timer, all in one transaction.
-    pub async fn fire_next_timer<F>(&self, decide: F) -> Result<FireOutcome>
+    /// The earliest due timer, read without claiming it: the caller may
+    /// need I/O (loading a workflow, starting a child run) before firing it
+    /// with [`Store::fire_timer`].
+    pub async fn peek_due_timer(&self) -> Result<Option<DueTimer>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT t.id, t.run_id, t.kind, t.step_id, t.attempt, r.tenant, r.workflow_id, r.version, t.payload
+                 FROM timers t JOIN runs r ON r.id = t.run_id
+                 WHERE t.fire_at <= now() ORDER BY t.fire_at, t.id LIMIT 1",
+                &[],
+            )
+            .await?;
+        Ok(row.map(|row| due_timer(&row)))
+    }
+
+    /// Claims timer `id` (unless another coordinator holds or fired it),
+    /// lets `decide` turn it into a transition of its run (locked for the
+    /// duration), commits the transition and deletes the timer, all in one
+    /// transaction.
+    pub async fn fire_timer<F>(&self, id: i64, decide: F) -> Result<FireOutcome>
     where
         F: FnOnce(&DueTimer, &LockedRun) -> Option<super::TransitionWrite>,
     {
@@ -50,25 +68,16 @@ impl Store {
         let tx = client.transaction().await?;
         let row = tx
             .query_opt(
-                "SELECT t.id, t.run_id, t.kind, t.step_id, t.attempt, r.tenant, r.workflow_id, r.version
+                "SELECT t.id, t.run_id, t.kind, t.step_id, t.attempt, r.tenant, r.workflow_id, r.version, t.payload
                  FROM timers t JOIN runs r ON r.id = t.run_id
-                 WHERE t.fire_at <= now() ORDER BY t.fire_at LIMIT 1 FOR UPDATE OF t SKIP LOCKED",
-                &[],
+                 WHERE t.id = $1 FOR UPDATE OF t SKIP LOCKED",
+                &[&id],
             )
             .await?;
         let Some(row) = row else {
             return Ok(FireOutcome::Idle);
         };
-        let timer = DueTimer {
-            id: row.get(0),
-            run_id: row.get(1),
-            kind: row.get(2),
-            step_id: row.get(3),
-            attempt: row.get::<_, Option<i32>>(4).map(|a| a as u32),
-            tenant: row.get(5),
-            workflow_id: row.get(6),
-            version: row.get(7),
-        };
+        let timer = due_timer(&row);
         let mut published = Vec::new();
         if let Some(run) = load(&tx, &timer.run_id, true).await?
             && let Some(write) = decide(&timer, &run)
@@ -84,17 +93,18 @@ impl Store {
         tx.commit().await?;
         Ok(FireOutcome::Fired(published))
     }
+}
 
-    /// The workflow a due timer's run is pinned to, read before firing.
-    pub async fn peek_due_timer(&self) -> Result<Option<(String, String, i32)>> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT r.tenant, r.workflow_id, r.version FROM timers t JOIN runs r ON r.id = t.run_id
-                 WHERE t.fire_at <= now() ORDER BY t.fire_at LIMIT 1",
-                &[],
-            )
-            .await?;
-        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+fn due_timer(row: &tokio_postgres::Row) -> DueTimer {
+    DueTimer {
+        id: row.get(0),
+        run_id: row.get(1),
+        kind: row.get(2),
+        step_id: row.get(3),
+        attempt: row.get::<_, Option<i32>>(4).map(|a| a as u32),
+        tenant: row.get(5),
+        workflow_id: row.get(6),
+        version: row.get(7),
+        payload: row.get(8),
     }
 }

@@ -19,6 +19,8 @@ pub mod codes {
     pub const CONDITION_ERROR: &str = "CONDITION_ERROR";
     /// No switch condition held and there is no `defaultNext`.
     pub const NO_MATCHING_CONDITION: &str = "NO_MATCHING_CONDITION";
+    /// A `workflow.run` child could not start, or ended without completing.
+    pub const CHILD_FAILED: &str = "CHILD_FAILED";
     /// The run-level `timeoutSeconds` passed (the run is TIMED_OUT).
     pub const RUN_TIMEOUT: &str = "RUN_TIMEOUT";
     /// A foreach `itemsPath` that does not name a list.

@@ -1,0 +1,119 @@
+//! Child workflows and the timers that carry them (see
+//! `junction_shared::engine` `child` for the engine's side): a
+//! `start_child` timer on the parent run becomes a child run, and a
+//! `child_done` timer delivers the child's end to the parent step.
+
+use crate::driver::{Driver, StartRequest};
+use crate::write;
+use junction_shared::engine::{Input, ParentLink};
+use junction_shared::store::DueTimer;
+use junction_shared::wire::ErrorInfo;
+use junction_shared::wire::error::codes;
+use serde_json::{Value, json};
+
+/// Starts the child a `start_child` timer asks for. `Ok(Err(_))`: the
+/// child cannot start (unknown workflow, refused input), which fails the
+/// parent step; `Err(_)`: a transient problem, retried with the timer.
+pub async fn start_child(
+    driver: &Driver,
+    timer: &DueTimer,
+) -> anyhow::Result<Result<(), ErrorInfo>> {
+    let (Some(step_id), Some(attempt)) = (timer.step_id.clone(), timer.attempt) else {
+        return Ok(Err(ErrorInfo::new(
+            codes::INTERNAL,
+            "start_child timer without a step",
+        )));
+    };
+    let payload = timer.payload.clone().unwrap_or(Value::Null);
+    let Some(workflow_id) = payload["workflow_id"].as_str() else {
+        return Ok(Err(ErrorInfo::new(
+            codes::INTERNAL,
+            "start_child timer without a workflow",
+        )));
+    };
+    let version = payload["version"]
+        .as_i64()
+        .and_then(|v| i32::try_from(v).ok());
+    let refused = |message: String| {
+        Ok(Err(
+            ErrorInfo::new(codes::CHILD_FAILED, message).not_retryable()
+        ))
+    };
+    let Some(record) = driver
+        .store
+        .get_definition(&timer.tenant, workflow_id, version)
+        .await?
+    else {
+        return refused(format!(
+            "child workflow `{workflow_id}`{} not found in tenant `{}`",
+            version.map(|v| format!(" v{v}")).unwrap_or_default(),
+            timer.tenant
+        ));
+    };
+    let workflow =
+        driver
+            .catalog
+            .get_or_compile(&timer.tenant, workflow_id, record.version, record.ir)?;
+    let input = payload.get("input").cloned().unwrap_or_else(|| json!({}));
+    if let Err(message) = workflow.check_input(&input) {
+        return refused(format!("child workflow `{workflow_id}`: {message}"));
+    }
+    let started = driver
+        .start_run(StartRequest {
+            tenant: timer.tenant.clone(),
+            workflow,
+            input,
+            signal: None,
+            causation_id: Some(timer.run_id.clone()),
+            correlation_id: None,
+            dedupe_key: Some(format!("child:{}:{step_id}:{attempt}", timer.run_id)),
+            parent: Some(ParentLink {
+                run_id: timer.run_id.clone(),
+                step_id,
+                attempt,
+            }),
+        })
+        .await?;
+    tracing::info!(run_id = %timer.run_id, child_run_id = %started.run_id, created = started.created, workflow_id, "child run started");
+    Ok(Ok(()))
+}
+
+/// The input a due timer brings to its run, if any.
+pub fn timer_input(timer: &DueTimer) -> Option<Input> {
+    match timer.kind.as_str() {
+        write::RUN_TIMEOUT_TIMER => Some(Input::RunTimeout),
+        write::CHILD_DONE_TIMER => {
+            let payload = timer.payload.clone().unwrap_or(Value::Null);
+            let outcome = match payload.get("error") {
+                Some(error) => Err(serde_json::from_value::<ErrorInfo>(error.clone())
+                    .unwrap_or_else(|_| {
+                        ErrorInfo::new(codes::CHILD_FAILED, "the child run failed")
+                    })),
+                None => Ok(payload.get("output").cloned().unwrap_or(Value::Null)),
+            };
+            step_input(timer, outcome)
+        }
+        _ => Some(Input::TimerFired {
+            step_id: timer.step_id.clone()?,
+            attempt: timer.attempt?,
+        }),
+    }
+}
+
+/// The parent step's result, as the input a worker's result would be.
+pub fn step_input(timer: &DueTimer, outcome: Result<Value, ErrorInfo>) -> Option<Input> {
+    let step_id = timer.step_id.clone()?;
+    let attempt = timer.attempt?;
+    Some(match outcome {
+        Ok(output) => Input::StepSucceeded {
+            step_id,
+            attempt,
+            output,
+        },
+        Err(error) => Input::StepFailed {
+            step_id,
+            attempt,
+            error,
+        },
+    })
+}
