@@ -305,3 +305,41 @@ async fn a_child_workflow_runs_and_its_result_lands_in_the_parent() -> anyhow::R
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn catch_routes_a_failed_step_to_its_handler_with_the_error_in_context() -> anyhow::Result<()>
+{
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    env.put_workflow(
+        r#"
+id: guarded
+states:
+  - name: charge
+    type: operation
+    action: agent.run
+    input: { agent: fail, input: { code: CARD_DECLINED, message: declined } }
+    retry: { maxAttempts: 3, retryOn: [AGENT_UNAVAILABLE] }
+    catch:
+      - { errors: [CARD_DECLINED], next: apologise, resultPath: steps.charge_error }
+    next: ship
+  - { name: ship, type: agent, agent: echo, task: ship, end: true }
+  - { name: apologise, type: agent, agent: upper, task: "sorry: {{ steps.charge_error.message }}", resultPath: steps.note, end: true }
+"#,
+    )
+    .await?;
+    let run_id = env.start_run("guarded", json!({})).await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let steps = &run["context"]["steps"];
+    assert_eq!(steps["charge_error"]["code"], "CARD_DECLINED");
+    assert_eq!(steps["charge_error"]["state"], "charge");
+    assert_eq!(steps["note"]["text"], "SORRY: DECLINED");
+    let attempts = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["state"] == "charge")
+        .count();
+    assert_eq!(attempts, 1, "CARD_DECLINED is not in retryOn: no retry");
+    Ok(())
+}
