@@ -29,6 +29,10 @@ pub fn is_child(operation: &Operation) -> bool {
 
 impl Step<'_> {
     /// Renders a `workflow.run` step's parameters into its start effect.
+    #[allow(
+        clippy::result_large_err,
+        reason = "ErrorInfo is the step's error as stored; built once per failure"
+    )]
     fn child_start(
         &self,
         step: &StepRef,
