@@ -6,7 +6,7 @@
 use crate::driver::{Driver, StartRequest};
 use crate::write;
 use junction_shared::engine::{Input, ParentLink};
-use junction_shared::store::DueTimer;
+use junction_shared::store::{DueTimer, RunFilter};
 use junction_shared::wire::ErrorInfo;
 use junction_shared::wire::error::codes;
 use serde_json::{Value, json};
@@ -76,6 +76,50 @@ pub async fn start_child(
         .await?;
     tracing::info!(run_id = %timer.run_id, child_run_id = %started.run_id, created = started.created, workflow_id, "child run started");
     Ok(Ok(()))
+}
+
+/// Cancels every running child of a cancelled (or timed-out) run: each in
+/// its own transition, which cancels its own children in turn. Runs that
+/// already ended are left alone, so firing this twice is harmless.
+pub async fn cancel_children(driver: &Driver, timer: &DueTimer) -> anyhow::Result<()> {
+    let mut cursor = None;
+    loop {
+        let (page, more) = driver
+            .store
+            .list_runs(&RunFilter {
+                tenant: timer.tenant.clone(),
+                workflow_id: None,
+                status: None,
+                causation_id: Some(timer.run_id.clone()),
+                correlation_id: None,
+                limit: 100,
+                cursor: cursor.take(),
+            })
+            .await?;
+        for child in &page {
+            if child.status.is_terminal() {
+                continue;
+            }
+            driver
+                .advance(
+                    &child.tenant,
+                    &child.workflow_id,
+                    child.version,
+                    &child.id,
+                    Input::Cancel {
+                        actor: None,
+                        reason: Some(format!("parent run {} ended", timer.run_id)),
+                    },
+                    None,
+                )
+                .await?;
+            tracing::info!(run_id = %timer.run_id, child_run_id = %child.id, "child run cancelled");
+        }
+        match (more, page.last()) {
+            (true, Some(last)) => cursor = Some(last.id.clone()),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// The input a due timer brings to its run, if any.

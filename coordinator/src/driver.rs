@@ -186,7 +186,10 @@ impl Driver {
                     timer.version
                 );
             };
-            let input = if timer.kind == write::START_CHILD_TIMER {
+            let input = if timer.kind == write::CANCEL_CHILDREN_TIMER {
+                children::cancel_children(self, &timer).await?;
+                None
+            } else if timer.kind == write::START_CHILD_TIMER {
                 // Idempotent (deduplicated by the step attempt): a crash
                 // before the timer is deleted starts nothing twice.
                 match children::start_child(self, &timer).await? {

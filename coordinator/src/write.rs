@@ -17,6 +17,8 @@ pub const RUN_TIMEOUT_TIMER: &str = "run_timeout";
 pub const START_CHILD_TIMER: &str = "start_child";
 /// `timers.kind` of a child's end, delivered to its parent step (on the parent run).
 pub const CHILD_DONE_TIMER: &str = "child_done";
+/// `timers.kind` of a cancelled run's children, to be cancelled (on the parent run).
+pub const CANCEL_CHILDREN_TIMER: &str = "cancel_children";
 
 /// What the run looks like to the events it emits.
 pub struct WriteContext<'a> {
@@ -130,6 +132,14 @@ pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> T
                     "version": version,
                     "input": input,
                 })),
+            }),
+            Effect::CancelChildren => write.timers.push(NewTimer {
+                kind: CANCEL_CHILDREN_TIMER,
+                run_id: None,
+                step_id: None,
+                attempt: None,
+                fire_at: cx.now,
+                payload: None,
             }),
             Effect::NotifyParent {
                 parent,

@@ -343,3 +343,87 @@ states:
     assert_eq!(attempts, 1, "CARD_DECLINED is not in retryOn: no retry");
     Ok(())
 }
+
+#[tokio::test]
+async fn cancel_stops_a_running_parallel_state_and_its_child_runs() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    env.put_workflow(
+        "id: napper\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 30000 }, end: true }\n",
+    )
+    .await?;
+    env.put_workflow(
+        r#"
+id: wide
+states:
+  - name: fan
+    type: parallel
+    branches:
+      - name: slow
+        states:
+          - { name: nap, type: agent, agent: sleep, input: { ms: 30000 }, end: true }
+      - name: nested
+        states:
+          - { name: spawn, type: operation, action: workflow.run, input: { workflow: napper }, end: true }
+    end: true
+"#,
+    )
+    .await?;
+    let run_id = env.start_run("wide", json!({})).await?;
+    // Wait until the child run exists and is running.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let child_id = loop {
+        let children = env
+            .control("runs.list", json!({ "causation_id": run_id }))
+            .await?;
+        if let Some(id) = children["runs"][0]["id"].as_str() {
+            break id.to_owned();
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no child run\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    let reply = env
+        .control(
+            &format!("run.{run_id}.cancel"),
+            json!({ "actor": "ops", "reason": "not needed" }),
+        )
+        .await?;
+    assert_eq!(reply["status"], "CANCELLED", "{reply}");
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "CANCELLED");
+    assert_eq!(
+        run["error"],
+        json!({ "code": "CANCELLED", "message": "not needed" })
+    );
+    let child = env.wait_for_end(&child_id, WAIT).await?;
+    assert_eq!(
+        child["status"], "CANCELLED",
+        "the child run is cancelled too: {child}"
+    );
+
+    let events = env.events(&run_id).await?;
+    let cancelled = events
+        .iter()
+        .find(|e| e["type"] == "workflow.run.cancelled")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(cancelled["data"]["actor"], "ops");
+    let step_cancels = events
+        .iter()
+        .filter(|e| e["type"] == "workflow.step.cancelled")
+        .count();
+    assert_eq!(step_cancels, 2, "both branches' steps: {events:?}");
+
+    // Cancelling again, or an unknown run, gets a clear error.
+    let again = env
+        .try_control(&format!("run.{run_id}.cancel"), json!({}))
+        .await?;
+    assert_eq!(again["error"]["code"], "INVALID_STATE", "{again}");
+    let unknown = env.try_control("run.nope.cancel", json!({})).await?;
+    assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
+    Ok(())
+}

@@ -146,7 +146,8 @@ async fn handle(
         ["runs", "list"] => runs::list(driver, &request).await,
         ["run", run_id, "get"] => runs::get(driver, run_id).await,
         ["run", run_id, "events"] => runs::events(driver, run_id, &request).await,
-        ["run", _, "cancel" | "pause" | "resume" | "signal"]
+        ["run", run_id, "cancel"] => runs::cancel(driver, run_id, &request).await,
+        ["run", _, "pause" | "resume" | "signal"]
         | ["approvals", "list"]
         | ["approval", _, "approve" | "reject"] => Err(ControlError::new(
             ErrorCode::Unavailable,

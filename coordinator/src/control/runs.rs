@@ -2,6 +2,7 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::{Driver, StartRequest};
+use junction_shared::engine::Input;
 use junction_shared::ids::is_valid_id;
 use junction_shared::status::RunStatus;
 use junction_shared::store::RunFilter;
@@ -128,4 +129,48 @@ pub async fn events(driver: &Driver, run_id: &str, request: &Request) -> Reply {
         .await
         .map_err(internal)?;
     Ok(json!({ "events": events }))
+}
+
+/// `run.<id>.cancel {actor?, reason?}` → `{status}`. Running steps are
+/// cancelled, and child runs with them; a run that already ended is
+/// `INVALID_STATE`.
+pub async fn cancel(driver: &Driver, run_id: &str, request: &Request) -> Reply {
+    checked_id(run_id)?;
+    let found = driver.store.get_run(run_id).await.map_err(internal)?;
+    let run = found
+        .filter(|r| r.summary.tenant == request.tenant)
+        .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
+    if run.summary.status.is_terminal() {
+        return Err(ControlError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "run `{run_id}` already ended {}",
+                run.summary.status.as_str()
+            ),
+        ));
+    }
+    let actor = request.optional_string("actor")?.map(str::to_owned);
+    let reason = request.optional_string("reason")?.map(str::to_owned);
+    driver
+        .advance(
+            &run.summary.tenant,
+            &run.summary.workflow_id,
+            run.summary.version,
+            run_id,
+            Input::Cancel {
+                actor: actor.clone(),
+                reason,
+            },
+            None,
+        )
+        .await
+        .map_err(internal)?;
+    let status = driver
+        .store
+        .get_run(run_id)
+        .await
+        .map_err(internal)?
+        .map_or(run.summary.status, |r| r.summary.status);
+    tracing::info!(run_id, actor = ?actor, status = status.as_str(), "run cancel requested");
+    Ok(json!({ "status": status.as_str() }))
 }

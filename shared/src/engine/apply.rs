@@ -45,6 +45,11 @@ pub enum Input {
     TimerFired { step_id: String, attempt: u32 },
     /// The run's own timeout (`timeoutSeconds` at the top level) is due.
     RunTimeout,
+    /// An operator (or a cancelled parent) cancels the run.
+    Cancel {
+        actor: Option<String>,
+        reason: Option<String>,
+    },
 }
 
 /// Applies `input` to `state`, returning the effects in the order they must
@@ -89,6 +94,7 @@ pub fn apply(
         } => run.step_failed(&step_id, attempt, error),
         Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
         Input::RunTimeout => run.time_out(),
+        Input::Cancel { actor, reason } => run.cancel(actor, reason),
     }
     run.drain_pending();
     run.effects
@@ -658,7 +664,41 @@ impl<'a> Step<'a> {
             format!("the run did not finish within its timeoutSeconds ({seconds} s)"),
         )
         .not_retryable();
+        self.stop_everything(&error);
+        self.state.status = RunStatus::TimedOut;
+        self.state.error = Some(error.clone());
+        self.emit(EventType::RunTimedOut, None, json!({ "error": error }));
+        self.notify_parent(None, Some(error));
+    }
+
+    /// Cancels the run: running steps are cancelled (child runs too), and
+    /// the run ends CANCELLED with `{code: CANCELLED, message: <reason>}`
+    /// (PROTOCOL §8.3). A run that already ended ignores it.
+    fn cancel(&mut self, actor: Option<String>, reason: Option<String>) {
+        if self.state.status.is_terminal() {
+            return;
+        }
+        let error = ErrorInfo::new(
+            codes::CANCELLED,
+            reason.clone().unwrap_or_else(|| "cancelled".to_owned()),
+        );
+        self.stop_everything(&error);
+        self.state.status = RunStatus::Cancelled;
+        self.state.error = Some(error.clone());
+        self.emit(
+            EventType::RunCancelled,
+            None,
+            json!({ "error": error, "actor": actor, "reason": reason }),
+        );
+        self.notify_parent(None, Some(error));
+    }
+
+    /// Cancels every running step (and child run), and forgets branches,
+    /// items and DAG progress: the run is about to end.
+    fn stop_everything(&mut self, error: &ErrorInfo) {
+        let mut children = false;
         for active in std::mem::take(&mut self.state.active) {
+            children |= active.child;
             let step = StepRef {
                 step_id: active.step_id,
                 state: active.state,
@@ -671,13 +711,12 @@ impl<'a> Step<'a> {
                 json!({ "error": error }),
             );
         }
+        if children {
+            self.effects.push(Effect::CancelChildren);
+        }
         self.state.frames.clear();
         self.state.fanouts.clear();
         self.state.dag = None;
-        self.state.status = RunStatus::TimedOut;
-        self.state.error = Some(error.clone());
-        self.emit(EventType::RunTimedOut, None, json!({ "error": error }));
-        self.notify_parent(None, Some(error));
     }
 
     fn timer_fired(&mut self, step_id: &str, attempt: u32) {

@@ -61,6 +61,9 @@ pub enum Effect {
         version: Option<i32>,
         input: Value,
     },
+    /// Cancel the child runs of this run's `workflow.run` steps (the driver
+    /// finds them by their causation, durably and at least once).
+    CancelChildren,
     /// This child run ended: report to the parent's step. Exactly one of
     /// `output` and `error` is set.
     NotifyParent {

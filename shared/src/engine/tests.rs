@@ -966,3 +966,40 @@ fn a_workflow_run_step_starts_a_child_and_takes_its_output() {
     assert_eq!(env.state.context["steps"]["child"]["doubled"], json!(6));
     assert_eq!(env.state.status, RunStatus::Completed);
 }
+
+#[test]
+fn cancel_stops_steps_and_child_runs_and_ends_the_run_cancelled() {
+    let mut env = Env::new(PARENT);
+    env.start(json!({ "n": 1 }));
+    let effects = env.apply(Input::Cancel {
+        actor: Some("ops@example.com".into()),
+        reason: Some("wrong input".into()),
+    });
+    assert_eq!(
+        events(&effects),
+        vec![EventType::StepCancelled, EventType::RunCancelled]
+    );
+    assert!(effects.iter().any(|e| matches!(e, Effect::CancelChildren)));
+    assert_eq!(env.state.status, RunStatus::Cancelled);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(
+        (error.code.as_str(), error.message.as_str()),
+        ("CANCELLED", "wrong input")
+    );
+    let cancelled = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Emit(d) if d.kind == EventType::RunCancelled => Some(d.data.clone()),
+            _ => None,
+        })
+        .expect("run.cancelled");
+    assert_eq!(cancelled["actor"], json!("ops@example.com"));
+    // A second cancel, and late results, change nothing.
+    assert!(
+        env.apply(Input::Cancel {
+            actor: None,
+            reason: None
+        })
+        .is_empty()
+    );
+}
