@@ -100,6 +100,20 @@ pub fn apply(
     run.effects
 }
 
+/// A value as compact JSON, cut to a length fit for an error message.
+fn preview(value: &Value) -> String {
+    const MAX: usize = 200;
+    let text = value.to_string();
+    if text.len() <= MAX {
+        return text;
+    }
+    let cut = (0..=MAX)
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", &text[..cut])
+}
+
 /// Where an active step's state is defined.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Site {
@@ -278,7 +292,11 @@ impl<'a> Step<'a> {
             None => {
                 let error = ErrorInfo::new(
                     codes::NO_MATCHING_CONDITION,
-                    format!("switch `{state}`: no condition held and there is no defaultNext"),
+                    format!(
+                        "switch `{state}`: no condition held for {} = {} and there is no defaultNext",
+                        switch.data_path.as_deref().unwrap_or("dataPath"),
+                        preview(data.as_ref().unwrap_or(&Value::Null))
+                    ),
                 )
                 .not_retryable();
                 self.fail_inline(step, input, error);

@@ -399,8 +399,9 @@ id: strict
 states:
   - name: route
     type: switch
+    dataPath: ctx
     conditions:
-      - { if: "ctx.x == 1", next: one }
+      - { if: "x == 1", next: one }
   - { name: one, type: inject, data: {}, end: true }
 "#,
     );
@@ -408,6 +409,12 @@ states:
     assert_eq!(env.state.status, RunStatus::Failed);
     let error = env.state.error.clone().expect("error");
     assert_eq!(error.code, "NO_MATCHING_CONDITION");
+    assert!(error.message.contains("route"), "{}", error.message);
+    assert!(
+        error.message.contains(r#"ctx = {"x":2}"#),
+        "{}",
+        error.message
+    );
 }
 
 #[test]
