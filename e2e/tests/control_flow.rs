@@ -427,3 +427,82 @@ states:
     assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
     Ok(())
 }
+
+#[tokio::test]
+async fn pause_and_resume_a_running_parallel_state() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    env.put_workflow(
+        r#"
+id: pausable
+states:
+  - name: fan
+    type: parallel
+    branches:
+      - name: a
+        states:
+          - { name: a1, type: agent, agent: sleep, input: { ms: 600 }, next: a2 }
+          - { name: a2, type: agent, agent: echo, task: a2, end: true }
+      - name: b
+        states:
+          - { name: b1, type: agent, agent: sleep, input: { ms: 600 }, next: b2 }
+          - { name: b2, type: agent, agent: echo, task: b2, end: true }
+    resultPath: steps.fan
+    end: true
+"#,
+    )
+    .await?;
+    let run_id = env.start_run("pausable", json!({})).await?;
+    let paused = env
+        .control(&format!("run.{run_id}.pause"), json!({ "actor": "ops" }))
+        .await?;
+    assert_eq!(paused["status"], "PAUSED", "{paused}");
+    // The sleeps in flight finish; the second step of each branch waits.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let run = env.get_run(&run_id).await?;
+    assert_eq!(run["status"], "PAUSED", "{run}");
+    let started: Vec<String> = env
+        .events(&run_id)
+        .await?
+        .iter()
+        .filter(|e| e["type"] == "workflow.step.started")
+        .filter_map(|e| e["path"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        !started
+            .iter()
+            .any(|p| p.ends_with("/a2") || p.ends_with("/b2")),
+        "nothing new started while paused: {started:?}"
+    );
+    let again = env
+        .try_control(&format!("run.{run_id}.pause"), json!({}))
+        .await?;
+    assert_eq!(again["error"]["code"], "INVALID_STATE");
+
+    let resumed = env
+        .control(&format!("run.{run_id}.resume"), json!({ "actor": "ops" }))
+        .await?;
+    assert_eq!(resumed["status"], "RUNNING", "{resumed}");
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let kinds: Vec<String> = env
+        .events(&run_id)
+        .await?
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .filter(|t| t.starts_with("workflow.run."))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "workflow.run.started",
+            "workflow.run.paused",
+            "workflow.run.resumed",
+            "workflow.run.completed"
+        ]
+    );
+    let not_paused = env
+        .try_control(&format!("run.{run_id}.resume"), json!({}))
+        .await?;
+    assert_eq!(not_paused["error"]["code"], "INVALID_STATE");
+    Ok(())
+}

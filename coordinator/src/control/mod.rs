@@ -10,6 +10,7 @@ use crate::driver::Driver;
 use futures::StreamExt;
 use junction_shared::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
 use junction_shared::wire::signal::is_valid_tenant;
+use runs::RunAction;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
@@ -146,13 +147,15 @@ async fn handle(
         ["runs", "list"] => runs::list(driver, &request).await,
         ["run", run_id, "get"] => runs::get(driver, run_id).await,
         ["run", run_id, "events"] => runs::events(driver, run_id, &request).await,
-        ["run", run_id, "cancel"] => runs::cancel(driver, run_id, &request).await,
-        ["run", _, "pause" | "resume" | "signal"]
-        | ["approvals", "list"]
-        | ["approval", _, "approve" | "reject"] => Err(ControlError::new(
-            ErrorCode::Unavailable,
-            format!("`{suffix}` is not supported by this release yet"),
-        )),
+        ["run", run_id, "cancel"] => runs::act(driver, run_id, &request, RunAction::Cancel).await,
+        ["run", run_id, "pause"] => runs::act(driver, run_id, &request, RunAction::Pause).await,
+        ["run", run_id, "resume"] => runs::act(driver, run_id, &request, RunAction::Resume).await,
+        ["run", _, "signal"] | ["approvals", "list"] | ["approval", _, "approve" | "reject"] => {
+            Err(ControlError::new(
+                ErrorCode::Unavailable,
+                format!("`{suffix}` is not supported by this release yet"),
+            ))
+        }
         ["cluster", "members"] => members.list().await,
         _ => Err(ControlError::not_found(format!(
             "unknown control subject `wf.ctl.{suffix}`"

@@ -131,36 +131,77 @@ pub async fn events(driver: &Driver, run_id: &str, request: &Request) -> Reply {
     Ok(json!({ "events": events }))
 }
 
-/// `run.<id>.cancel {actor?, reason?}` → `{status}`. Running steps are
-/// cancelled, and child runs with them; a run that already ended is
-/// `INVALID_STATE`.
-pub async fn cancel(driver: &Driver, run_id: &str, request: &Request) -> Reply {
+/// An operator action on a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunAction {
+    Cancel,
+    Pause,
+    Resume,
+}
+
+impl RunAction {
+    fn allowed_from(self, status: RunStatus) -> bool {
+        match self {
+            Self::Cancel => !status.is_terminal(),
+            Self::Pause => status == RunStatus::Running,
+            Self::Resume => status == RunStatus::Paused,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cancel => "cancelled",
+            Self::Pause => "paused",
+            Self::Resume => "resumed",
+        }
+    }
+}
+
+/// `run.<id>.cancel|pause|resume {actor?, reason?}` → `{status}`: the
+/// run's status after the action. Cancel stops running steps and child
+/// runs; pause holds new steps back while steps in flight finish; resume
+/// sends what was held. An action the run's status does not allow (a run
+/// that ended, resuming a run that is not paused) is `INVALID_STATE`.
+pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAction) -> Reply {
     checked_id(run_id)?;
     let found = driver.store.get_run(run_id).await.map_err(internal)?;
     let run = found
         .filter(|r| r.summary.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
-    if run.summary.status.is_terminal() {
+    let status = run.summary.status;
+    if !action.allowed_from(status) {
         return Err(ControlError::new(
             ErrorCode::InvalidState,
             format!(
-                "run `{run_id}` already ended {}",
-                run.summary.status.as_str()
+                "run `{run_id}` is {} and cannot be {}",
+                status.as_str(),
+                action.name()
             ),
         ));
     }
     let actor = request.optional_string("actor")?.map(str::to_owned);
     let reason = request.optional_string("reason")?.map(str::to_owned);
+    let input = match action {
+        RunAction::Cancel => Input::Cancel {
+            actor: actor.clone(),
+            reason,
+        },
+        RunAction::Pause => Input::Pause {
+            actor: actor.clone(),
+            reason,
+        },
+        RunAction::Resume => Input::Resume {
+            actor: actor.clone(),
+            reason,
+        },
+    };
     driver
         .advance(
             &run.summary.tenant,
             &run.summary.workflow_id,
             run.summary.version,
             run_id,
-            Input::Cancel {
-                actor: actor.clone(),
-                reason,
-            },
+            input,
             None,
         )
         .await
@@ -170,7 +211,7 @@ pub async fn cancel(driver: &Driver, run_id: &str, request: &Request) -> Reply {
         .get_run(run_id)
         .await
         .map_err(internal)?
-        .map_or(run.summary.status, |r| r.summary.status);
-    tracing::info!(run_id, actor = ?actor, status = status.as_str(), "run cancel requested");
+        .map_or(status, |r| r.summary.status);
+    tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), "operator action");
     Ok(json!({ "status": status.as_str() }))
 }

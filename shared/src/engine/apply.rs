@@ -4,7 +4,7 @@ use super::child;
 use super::dag::{self, DagOutcome};
 use super::effect::{Effect, EventDraft, InlineStep, StepRef};
 use super::frames::Pending;
-use super::state::{ActiveStep, ParentLink, RunMeta, RunState};
+use super::state::{ActiveStep, HeldEffect, ParentLink, RunMeta, RunState};
 use super::template::{self, Scope};
 use crate::expr::{Bindings, CompiledExpr};
 use crate::ids::{StepLocation, step_id};
@@ -47,6 +47,16 @@ pub enum Input {
     RunTimeout,
     /// An operator (or a cancelled parent) cancels the run.
     Cancel {
+        actor: Option<String>,
+        reason: Option<String>,
+    },
+    /// Stop scheduling new steps; steps in flight finish.
+    Pause {
+        actor: Option<String>,
+        reason: Option<String>,
+    },
+    /// Schedule again what a pause held back.
+    Resume {
         actor: Option<String>,
         reason: Option<String>,
     },
@@ -95,8 +105,11 @@ pub fn apply(
         Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
         Input::RunTimeout => run.time_out(),
         Input::Cancel { actor, reason } => run.cancel(actor, reason),
+        Input::Pause { actor, reason } => run.pause(actor, reason),
+        Input::Resume { actor, reason } => run.resume(actor, reason),
     }
     run.drain_pending();
+    run.hold_while_paused();
     run.effects
 }
 
@@ -711,6 +724,52 @@ impl<'a> Step<'a> {
         self.notify_parent(None, Some(error));
     }
 
+    /// Pauses a running run: from now on, new worker tasks and child starts
+    /// are held in the snapshot instead of being sent; steps in flight
+    /// finish and their results are applied.
+    fn pause(&mut self, actor: Option<String>, reason: Option<String>) {
+        if self.state.status != RunStatus::Running {
+            return;
+        }
+        self.state.status = RunStatus::Paused;
+        self.emit(
+            EventType::RunPaused,
+            None,
+            json!({ "actor": actor, "reason": reason }),
+        );
+    }
+
+    /// Resumes a paused run: what the pause held back is sent now.
+    fn resume(&mut self, actor: Option<String>, reason: Option<String>) {
+        if self.state.status != RunStatus::Paused {
+            return;
+        }
+        self.state.status = RunStatus::Running;
+        self.emit(
+            EventType::RunResumed,
+            None,
+            json!({ "actor": actor, "reason": reason }),
+        );
+        let held = std::mem::take(&mut self.state.held);
+        self.effects
+            .extend(held.into_iter().map(HeldEffect::into_effect));
+    }
+
+    /// While the run is paused, moves new dispatches and child starts from
+    /// this application's effects into the snapshot.
+    fn hold_while_paused(&mut self) {
+        if self.state.status != RunStatus::Paused {
+            return;
+        }
+        let effects = std::mem::take(&mut self.effects);
+        for effect in effects {
+            match HeldEffect::from_effect(effect) {
+                Ok(held) => self.state.held.push(held),
+                Err(effect) => self.effects.push(effect),
+            }
+        }
+    }
+
     /// Cancels every running step (and child run), and forgets branches,
     /// items and DAG progress: the run is about to end.
     fn stop_everything(&mut self, error: &ErrorInfo) {
@@ -732,6 +791,7 @@ impl<'a> Step<'a> {
         if children {
             self.effects.push(Effect::CancelChildren);
         }
+        self.state.held.clear();
         self.state.frames.clear();
         self.state.fanouts.clear();
         self.state.dag = None;

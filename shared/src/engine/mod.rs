@@ -18,7 +18,7 @@ pub use apply::{Input, apply};
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
-pub use state::{ActiveStep, ParentLink, RunMeta, RunState};
+pub use state::{ActiveStep, HeldEffect, ParentLink, RunMeta, RunState};
 
 #[cfg(test)]
 mod orderings;

@@ -17,6 +17,64 @@ pub struct RunMeta {
     pub version: i32,
 }
 
+/// An effect a paused run holds back until it resumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "held")]
+pub enum HeldEffect {
+    Dispatch {
+        task: crate::wire::StepTask,
+    },
+    StartChild {
+        step_id: String,
+        attempt: u32,
+        workflow_id: String,
+        version: Option<i32>,
+        input: Value,
+    },
+}
+
+impl HeldEffect {
+    /// The effects a pause holds back; others come back as `Err`.
+    pub fn from_effect(effect: super::Effect) -> Result<Self, super::Effect> {
+        match effect {
+            super::Effect::Dispatch(task) => Ok(Self::Dispatch { task }),
+            super::Effect::StartChild {
+                step_id,
+                attempt,
+                workflow_id,
+                version,
+                input,
+            } => Ok(Self::StartChild {
+                step_id,
+                attempt,
+                workflow_id,
+                version,
+                input,
+            }),
+            other => Err(other),
+        }
+    }
+
+    pub fn into_effect(self) -> super::Effect {
+        match self {
+            Self::Dispatch { task } => super::Effect::Dispatch(task),
+            Self::StartChild {
+                step_id,
+                attempt,
+                workflow_id,
+                version,
+                input,
+            } => super::Effect::StartChild {
+                step_id,
+                attempt,
+                workflow_id,
+                version,
+                input,
+            },
+        }
+    }
+}
+
 /// The parent step a child run reports to (`workflow.run`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentLink {
@@ -66,6 +124,9 @@ pub struct RunState {
     /// Running parallel branches and foreach items, by frame path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub frames: BTreeMap<String, super::frames::Frame>,
+    /// Work a pause held back, sent on resume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldEffect>,
     /// The step of the parent run this run reports to, for child runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
@@ -86,6 +147,7 @@ impl RunState {
             visits: BTreeMap::new(),
             previous_output: None,
             dag: None,
+            held: Vec::new(),
             parent: None,
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),

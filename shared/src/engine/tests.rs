@@ -1010,3 +1010,40 @@ fn cancel_stops_steps_and_child_runs_and_ends_the_run_cancelled() {
         .is_empty()
     );
 }
+
+#[test]
+fn pause_holds_new_steps_back_until_resume() {
+    let mut env = Env::new(PIPELINE);
+    let first = dispatched(&env.start(json!({"order": "A-1", "amount": 5})))[0].clone();
+    let effects = env.apply(Input::Pause {
+        actor: Some("ops".into()),
+        reason: None,
+    });
+    assert_eq!(events(&effects), vec![EventType::RunPaused]);
+    assert_eq!(env.state.status, RunStatus::Paused);
+    // The step in flight finishes; the next one is held, not sent.
+    let effects = succeed(&mut env, &first, json!({"ok": true}));
+    assert!(dispatched(&effects).is_empty());
+    assert_eq!(env.state.held.len(), 1);
+    assert_eq!(env.state.context["steps"]["check"], json!({"ok": true}));
+    // A second pause changes nothing; resume sends what was held.
+    assert!(
+        env.apply(Input::Pause {
+            actor: None,
+            reason: None
+        })
+        .is_empty()
+    );
+    let effects = env.apply(Input::Resume {
+        actor: Some("ops".into()),
+        reason: Some("fixed".into()),
+    });
+    assert_eq!(events(&effects), vec![EventType::RunResumed]);
+    let sent = dispatched(&effects);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].state, "notify");
+    assert_eq!(env.state.status, RunStatus::Running);
+    assert!(env.state.held.is_empty());
+    let effects = succeed(&mut env, &sent[0].clone(), json!({}));
+    assert_eq!(events(&effects).last(), Some(&EventType::RunCompleted));
+}
