@@ -2,6 +2,7 @@
 //! lock, apply an input, persist the resulting write, then publish its outbox.
 //! Signals, `run.start`, step events and timers all come through here.
 
+use crate::approvals;
 use crate::catalog::{Catalog, CompiledWorkflow};
 use crate::children;
 use crate::snapshots::Snapshots;
@@ -196,6 +197,8 @@ impl Driver {
                     Ok(()) => None,
                     Err(error) => children::step_input(&timer, Err(error)),
                 }
+            } else if approvals::handles(&timer.kind) {
+                approvals::timer_input(self, &timer).await?
             } else {
                 children::timer_input(&timer)
             };

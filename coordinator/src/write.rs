@@ -19,6 +19,14 @@ pub const START_CHILD_TIMER: &str = "start_child";
 pub const CHILD_DONE_TIMER: &str = "child_done";
 /// `timers.kind` of a cancelled run's children, to be cancelled (on the parent run).
 pub const CANCEL_CHILDREN_TIMER: &str = "cancel_children";
+/// `timers.kind` of a pending approval to record in `approvals`.
+pub const APPROVAL_REQUEST_TIMER: &str = "approval_request";
+/// `timers.kind` of an approval's expiry.
+pub const APPROVAL_TIMEOUT_TIMER: &str = "approval_timeout";
+/// `timers.kind` of a decision to apply (written by `Store::decide_approval`).
+pub const APPROVAL_DECIDED_TIMER: &str = "approval_decided";
+/// `timers.kind` of approvals to close because their run ended.
+pub const APPROVALS_CLOSE_TIMER: &str = "approvals_close";
 
 /// What the run looks like to the events it emits.
 pub struct WriteContext<'a> {
@@ -132,6 +140,50 @@ pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> T
                     "version": version,
                     "input": input,
                 })),
+            }),
+            Effect::RequestApproval {
+                approval_id,
+                step_id,
+                attempt,
+                state: state_name,
+                message,
+                summary,
+                approvers,
+                expires_at_ms,
+            } => {
+                write.timers.push(NewTimer {
+                    kind: APPROVAL_REQUEST_TIMER,
+                    run_id: None,
+                    step_id: Some(step_id.clone()),
+                    attempt: Some(attempt),
+                    fire_at: cx.now,
+                    payload: Some(junction_shared::store::approvals::request_payload(
+                        &approval_id,
+                        &state_name,
+                        message.as_deref(),
+                        &summary,
+                        &approvers,
+                        expires_at_ms,
+                    )),
+                });
+                if let Some(at) = expires_at_ms {
+                    write.timers.push(NewTimer {
+                        kind: APPROVAL_TIMEOUT_TIMER,
+                        run_id: None,
+                        step_id: Some(step_id),
+                        attempt: Some(attempt),
+                        fire_at: DateTime::from_timestamp_millis(at).unwrap_or(cx.now),
+                        payload: Some(serde_json::json!({ "approval_id": approval_id })),
+                    });
+                }
+            }
+            Effect::CloseApprovals { approval_ids } => write.timers.push(NewTimer {
+                kind: APPROVALS_CLOSE_TIMER,
+                run_id: None,
+                step_id: None,
+                attempt: None,
+                fire_at: cx.now,
+                payload: Some(serde_json::json!({ "approval_ids": approval_ids })),
             }),
             Effect::CancelChildren => write.timers.push(NewTimer {
                 kind: CANCEL_CHILDREN_TIMER,

@@ -3,6 +3,7 @@
 //! decisions stay in the state machine.
 
 mod agents;
+mod approvals;
 mod runs;
 pub mod workflows;
 
@@ -150,12 +151,13 @@ async fn handle(
         ["run", run_id, "cancel"] => runs::act(driver, run_id, &request, RunAction::Cancel).await,
         ["run", run_id, "pause"] => runs::act(driver, run_id, &request, RunAction::Pause).await,
         ["run", run_id, "resume"] => runs::act(driver, run_id, &request, RunAction::Resume).await,
-        ["run", _, "signal"] | ["approvals", "list"] | ["approval", _, "approve" | "reject"] => {
-            Err(ControlError::new(
-                ErrorCode::Unavailable,
-                format!("`{suffix}` is not supported by this release yet"),
-            ))
-        }
+        ["approvals", "list"] => approvals::list(driver, &request).await,
+        ["approval", id, "approve"] => approvals::decide(driver, id, &request, true).await,
+        ["approval", id, "reject"] => approvals::decide(driver, id, &request, false).await,
+        ["run", _, "signal"] => Err(ControlError::new(
+            ErrorCode::Unavailable,
+            format!("`{suffix}` is not supported by this release yet"),
+        )),
         ["cluster", "members"] => members.list().await,
         _ => Err(ControlError::not_found(format!(
             "unknown control subject `wf.ctl.{suffix}`"

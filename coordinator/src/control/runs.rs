@@ -143,7 +143,10 @@ impl RunAction {
     fn allowed_from(self, status: RunStatus) -> bool {
         match self {
             Self::Cancel => !status.is_terminal(),
-            Self::Pause => status == RunStatus::Running,
+            Self::Pause => matches!(
+                status,
+                RunStatus::Running | RunStatus::WaitingApproval | RunStatus::WaitingSignal
+            ),
             Self::Resume => status == RunStatus::Paused,
         }
     }
@@ -169,6 +172,10 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
         .filter(|r| r.summary.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
     let status = run.summary.status;
+    if action == RunAction::Cancel && status == RunStatus::Cancelled {
+        // PROTOCOL §4: repeating a cancel is `ok`.
+        return Ok(json!({ "status": status.as_str() }));
+    }
     if !action.allowed_from(status) {
         return Err(ControlError::new(
             ErrorCode::InvalidState,

@@ -1,5 +1,6 @@
 //! The transitions: how each input moves a run and which effects it implies.
 
+use super::approval;
 use super::child;
 use super::dag::{self, DagOutcome};
 use super::effect::{Effect, EventDraft, InlineStep, StepRef};
@@ -50,6 +51,18 @@ pub enum Input {
         actor: Option<String>,
         reason: Option<String>,
     },
+    /// A person approved or rejected a `human.approval` step.
+    ApprovalDecided {
+        step_id: String,
+        attempt: u32,
+        approved: bool,
+        actor: Option<String>,
+        comment: Option<String>,
+        /// RFC 3339, as recorded with the decision.
+        decided_at: String,
+    },
+    /// A `human.approval` step's timeout passed.
+    ApprovalTimeout { step_id: String, attempt: u32 },
     /// Stop scheduling new steps; steps in flight finish.
     Pause {
         actor: Option<String>,
@@ -106,6 +119,15 @@ pub fn apply(
         Input::RunTimeout => run.time_out(),
         Input::Cancel { actor, reason } => run.cancel(actor, reason),
         Input::Pause { actor, reason } => run.pause(actor, reason),
+        Input::ApprovalDecided {
+            step_id,
+            attempt,
+            approved,
+            actor,
+            comment,
+            decided_at,
+        } => run.approval_decided(&step_id, attempt, approved, actor, comment, decided_at),
+        Input::ApprovalTimeout { step_id, attempt } => run.approval_timed_out(&step_id, attempt),
         Input::Resume { actor, reason } => run.resume(actor, reason),
     }
     run.drain_pending();
@@ -405,6 +427,9 @@ impl<'a> Step<'a> {
         if child::is_child(operation) {
             return self.start_child_step(step, operation);
         }
+        if let Action::HumanApproval(approval) = &operation.action {
+            return self.request_approval(step, operation, approval);
+        }
         match self.resolve(operation, &step.path) {
             Ok(action) => {
                 self.state.active.push(ActiveStep {
@@ -414,6 +439,7 @@ impl<'a> Step<'a> {
                     attempt: step.attempt,
                     dispatched: true,
                     child: false,
+                    approval: false,
                 });
                 self.effects
                     .push(Effect::Dispatch(self.task(&step, action, operation)));
@@ -563,7 +589,19 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// The approval settings of the `human.approval` step at `path`.
+    pub(super) fn approval_of(&self, path: &str) -> Option<&'a crate::model::Approval> {
+        match &self.operation_of(path)?.0.action {
+            Action::HumanApproval(approval) => Some(approval),
+            _ => None,
+        }
+    }
+
     /// Runs `f` in the scope of the active step at `path`.
+    pub(super) fn in_scope_of_path(&mut self, path: &str, f: impl FnOnce(&mut Self)) {
+        self.in_scope_of(path, f);
+    }
+
     fn in_scope_of(&mut self, path: &str, f: impl FnOnce(&mut Self)) {
         match self.site_of(path) {
             Site::Frame(frame) => self.with_frame(&frame, f),
@@ -575,6 +613,19 @@ impl<'a> Step<'a> {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
+        if active.approval {
+            // Approvals end by a decision, never by a worker's result.
+            self.state.active.push(active);
+            return;
+        }
+        let record = active.child;
+        self.step_succeeded_with(active, output, record);
+    }
+
+    /// Applies a step's output: its end (recorded here when no worker
+    /// records it), its `resultPath`, and the transition.
+    pub(super) fn step_succeeded_with(&mut self, active: ActiveStep, output: Value, record: bool) {
+        let attempt = active.attempt;
         let Some((operation, transition)) = self.operation_of(&active.path) else {
             return self.fail_run(ErrorInfo::new(
                 codes::INTERNAL,
@@ -582,7 +633,7 @@ impl<'a> Step<'a> {
             ));
         };
         let site = self.site_of(&active.path);
-        if active.child {
+        if record {
             let step = StepRef {
                 step_id: active.step_id.clone(),
                 state: active.state.clone(),
@@ -705,6 +756,10 @@ impl<'a> Step<'a> {
     /// Cancels the run: running steps are cancelled (child runs too), and
     /// the run ends CANCELLED with `{code: CANCELLED, message: <reason>}`
     /// (PROTOCOL §8.3). A run that already ended ignores it.
+    pub(super) fn cancel_run(&mut self, actor: Option<String>, reason: Option<String>) {
+        self.cancel(actor, reason);
+    }
+
     fn cancel(&mut self, actor: Option<String>, reason: Option<String>) {
         if self.state.status.is_terminal() {
             return;
@@ -728,9 +783,13 @@ impl<'a> Step<'a> {
     /// are held in the snapshot instead of being sent; steps in flight
     /// finish and their results are applied.
     fn pause(&mut self, actor: Option<String>, reason: Option<String>) {
-        if self.state.status != RunStatus::Running {
+        if !matches!(
+            self.state.status,
+            RunStatus::Running | RunStatus::WaitingApproval | RunStatus::WaitingSignal
+        ) {
             return;
         }
+        self.state.paused_from = Some(self.state.status);
         self.state.status = RunStatus::Paused;
         self.emit(
             EventType::RunPaused,
@@ -744,7 +803,8 @@ impl<'a> Step<'a> {
         if self.state.status != RunStatus::Paused {
             return;
         }
-        self.state.status = RunStatus::Running;
+        // PROTOCOL §4: resume restores the status the run had before the pause.
+        self.state.status = self.state.paused_from.take().unwrap_or(RunStatus::Running);
         self.emit(
             EventType::RunResumed,
             None,
@@ -774,8 +834,12 @@ impl<'a> Step<'a> {
     /// items and DAG progress: the run is about to end.
     fn stop_everything(&mut self, error: &ErrorInfo) {
         let mut children = false;
+        let mut approvals = Vec::new();
         for active in std::mem::take(&mut self.state.active) {
             children |= active.child;
+            if active.approval {
+                approvals.push(approval::approval_id(&active.step_id, active.attempt));
+            }
             let step = StepRef {
                 step_id: active.step_id,
                 state: active.state,
@@ -790,6 +854,11 @@ impl<'a> Step<'a> {
         }
         if children {
             self.effects.push(Effect::CancelChildren);
+        }
+        if !approvals.is_empty() {
+            self.effects.push(Effect::CloseApprovals {
+                approval_ids: approvals,
+            });
         }
         self.state.held.clear();
         self.state.frames.clear();

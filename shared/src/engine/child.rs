@@ -94,6 +94,7 @@ impl Step<'_> {
                     attempt: step.attempt,
                     dispatched: true,
                     child: true,
+                    approval: false,
                 });
                 self.emit(
                     EventType::StepStarted,

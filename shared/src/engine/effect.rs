@@ -61,6 +61,19 @@ pub enum Effect {
         version: Option<i32>,
         input: Value,
     },
+    /// Record a pending approval (and its expiry timer, if any).
+    RequestApproval {
+        approval_id: String,
+        step_id: String,
+        attempt: u32,
+        state: String,
+        message: Option<String>,
+        summary: Value,
+        approvers: Vec<String>,
+        expires_at_ms: Option<i64>,
+    },
+    /// The run ended while these approvals were pending: close them.
+    CloseApprovals { approval_ids: Vec<String> },
     /// Cancel the child runs of this run's `workflow.run` steps (the driver
     /// finds them by their causation, durably and at least once).
     CancelChildren,

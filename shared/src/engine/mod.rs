@@ -7,6 +7,7 @@
 //! transaction.
 
 mod apply;
+mod approval;
 mod child;
 mod dag;
 mod effect;

@@ -97,6 +97,9 @@ pub struct ActiveStep {
     /// A `workflow.run` step: it waits for a child run, not a worker.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub child: bool,
+    /// A `human.approval` step: it waits for a decision, not a worker.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval: bool,
 }
 
 fn yes() -> bool {
@@ -124,6 +127,9 @@ pub struct RunState {
     /// Running parallel branches and foreach items, by frame path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub frames: BTreeMap<String, super::frames::Frame>,
+    /// The status a pause interrupted, restored on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_from: Option<RunStatus>,
     /// Work a pause held back, sent on resume.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<HeldEffect>,
@@ -147,6 +153,7 @@ impl RunState {
             visits: BTreeMap::new(),
             previous_output: None,
             dag: None,
+            paused_from: None,
             held: Vec::new(),
             parent: None,
             frames: BTreeMap::new(),

@@ -10,6 +10,11 @@
 //! same statement as the result, with the seqs just before the completion
 //! event, so the completion stays the last event of its attempt and a
 //! warning is never stored without its result (or the other way round).
+//!
+//! An attempt the coordinator cancelled (`workflow.step.cancelled`, stored by
+//! the coordinator) is closed by its worker with [`Store::cancel_attempt`],
+//! which writes the attempt row only: the coordinator's event already ended
+//! the attempt, so the worker appends none.
 
 use super::outbox::OutboxMessage;
 use super::reads::event_from;
@@ -311,6 +316,46 @@ impl Store {
                     &(attempt as i32),
                     &worker_id,
                     &lease_seconds,
+                ],
+            )
+            .await?
+            == 1)
+    }
+
+    /// Closes an attempt the coordinator cancelled: `CANCELLED` with the
+    /// cancel's `error`, ended now, no lease, `completion_seq` pointing at
+    /// the coordinator's `workflow.step.cancelled`, and no event of its own. Only an attempt still `RUNNING` under this
+    /// worker's claim changes; `false` means it had ended or been taken over.
+    /// Touches the attempt row only (like [`Self::extend_lease`]), so it takes
+    /// no run lock and cannot deadlock with the run → attempt order.
+    pub async fn cancel_attempt(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        attempt: u32,
+        worker_id: &str,
+        completion_seq: i64,
+        error: &Value,
+    ) -> Result<bool> {
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "UPDATE step_attempts
+                 SET status = 'CANCELLED', error = $6, lease_until = NULL, ended_at = now(),
+                     completion_seq = $5
+                 WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND worker_id = $4 AND status = 'RUNNING'",
+            )
+            .await?;
+        Ok(client
+            .execute(
+                &statement,
+                &[
+                    &run_id,
+                    &step_id,
+                    &(attempt as i32),
+                    &worker_id,
+                    &completion_seq,
+                    error,
                 ],
             )
             .await?

@@ -16,6 +16,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_timer_payloads",
         include_str!("../../../migrations/0002_timer_payloads.sql"),
     ),
+    (
+        "0003_approvals",
+        include_str!("../../../migrations/0003_approvals.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

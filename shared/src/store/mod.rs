@@ -3,6 +3,7 @@
 //! and domain types; driver errors are mapped to [`Error`] here.
 
 mod agents;
+pub mod approvals;
 mod attempts;
 mod definitions;
 mod members;
@@ -14,6 +15,7 @@ mod runs;
 mod timers;
 
 pub use agents::AgentRecord;
+pub use approvals::{ApprovalRecord, NewApproval};
 pub use attempts::{AttemptOutcome, ClaimOutcome, FinishOutcome};
 pub use attempts::{RunIdentity, StepEventDraft};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};

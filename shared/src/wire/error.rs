@@ -19,6 +19,10 @@ pub mod codes {
     pub const CONDITION_ERROR: &str = "CONDITION_ERROR";
     /// No switch condition held and there is no `defaultNext`.
     pub const NO_MATCHING_CONDITION: &str = "NO_MATCHING_CONDITION";
+    /// A `human.approval` was rejected (`onReject: fail`).
+    pub const APPROVAL_REJECTED: &str = "APPROVAL_REJECTED";
+    /// A `human.approval` was not decided before its timeout.
+    pub const APPROVAL_TIMED_OUT: &str = "APPROVAL_TIMED_OUT";
     /// A `workflow.run` child could not start, or ended without completing.
     pub const CHILD_FAILED: &str = "CHILD_FAILED";
     /// The run-level `timeoutSeconds` passed (the run is TIMED_OUT).

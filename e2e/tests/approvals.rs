@@ -1,0 +1,146 @@
+//! Human approvals over NATS: the PRD appendix's incident-triage workflow is
+//! approved with a real `wf.ctl.approval.<id>.approve` request; a second run
+//! is rejected, and a third times out.
+
+use junction_e2e::TestEnv;
+use junction_example_agents::{Registry, Reply};
+use junction_shared::wire::agent::AgentRequest;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn triage_agents() -> Registry {
+    Registry::builtin()
+        .with("k8s-pod-checker", |_r: AgentRequest| async {
+            Reply::output(json!({ "pods": [{ "name": "api-1", "ready": false }] }))
+        })
+        .with("slo-analyzer", |_r: AgentRequest| async {
+            Reply::output(json!({ "error_rate": 0.3 }))
+        })
+        .with("k8s-remediator", |_r: AgentRequest| async {
+            Reply::output(json!({ "result": "restarted api-1" }))
+        })
+        .with("notification-sender", |r: AgentRequest| async move {
+            Reply::output(json!({ "sent": r.variables }))
+        })
+}
+
+fn appendix(timeout_seconds: u64) -> anyhow::Result<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/station/incident-triage.workflow.yaml");
+    let source = std::fs::read_to_string(path)?;
+    Ok(source.replace(
+        "timeoutSeconds: 3600",
+        &format!("timeoutSeconds: {timeout_seconds}"),
+    ))
+}
+
+/// Waits for the run's pending approval; returns it.
+async fn pending_approval(env: &TestEnv, run_id: &str) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let listed = env
+            .control(
+                "approvals.list",
+                json!({ "run_id": run_id, "status": "PENDING" }),
+            )
+            .await?;
+        if let Some(approval) = listed["approvals"].as_array().and_then(|a| a.first()) {
+            return Ok(approval.clone());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no approval\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(triage_agents(), 1).await?;
+    env.put_workflow(&appendix(3600)?).await?;
+    let input = json!({ "namespace": "prod", "service": "api" });
+
+    // 1. Approved over NATS: the run goes on to mitigate and notify.
+    let run_id = env.start_run("incident-triage", input.clone()).await?;
+    let approval = pending_approval(&env, &run_id).await?;
+    assert_eq!(approval["state"], "request_approval");
+    assert_eq!(
+        approval["message"],
+        "Error rate high (0.3). Approve mitigation?"
+    );
+    assert_eq!(approval["summary"]["errors"]["result"]["error_rate"], 0.3);
+    assert!(approval["expires_at"].is_string());
+    let run = env.get_run(&run_id).await?;
+    assert_eq!(run["status"], "WAITING_APPROVAL");
+    let id = approval["id"].as_str().unwrap_or_default().to_owned();
+    let decided = env
+        .control(
+            &format!("approval.{id}.approve"),
+            json!({ "actor": "alice", "comment": "go" }),
+        )
+        .await?;
+    assert_eq!(decided["status"], "APPROVED");
+    let again = env
+        .try_control(&format!("approval.{id}.reject"), json!({ "actor": "bob" }))
+        .await?;
+    assert_eq!(again["error"]["code"], "ALREADY_DECIDED", "{again}");
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(
+        run["context"]["steps"]["mitigation"]["result"],
+        "restarted api-1"
+    );
+    let events = env.events(&run_id).await?;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let requested = kinds
+        .iter()
+        .position(|k| *k == "workflow.approval.requested");
+    let approved = kinds
+        .iter()
+        .position(|k| *k == "workflow.approval.approved");
+    assert!(requested.is_some() && requested < approved, "{kinds:?}");
+    let approved_event = &events[approved.unwrap_or_default()];
+    assert_eq!(approved_event["data"]["actor"], "alice");
+    assert_eq!(approved_event["data"]["approval_id"], id.as_str());
+
+    // 2. Rejected: the run fails with APPROVAL_REJECTED.
+    let run_id = env.start_run("incident-triage", input.clone()).await?;
+    let id = pending_approval(&env, &run_id).await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let decided = env
+        .control(
+            &format!("approval.{id}.reject"),
+            json!({ "actor": "bob", "comment": "too risky" }),
+        )
+        .await?;
+    assert_eq!(decided["status"], "REJECTED");
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["error"]["code"], "APPROVAL_REJECTED");
+
+    // 3. Nobody decides within the step's timeout.
+    env.put_workflow(&appendix(1)?).await?;
+    let run_id = env.start_run("incident-triage", input).await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["error"]["code"], "APPROVAL_TIMED_OUT");
+    let listed = env
+        .control("approvals.list", json!({ "run_id": run_id }))
+        .await?;
+    assert_eq!(listed["approvals"][0]["status"], "TIMED_OUT", "{listed}");
+
+    // Unknown approvals and bad statuses get clear errors.
+    let unknown = env.try_control("approval.nope.approve", json!({})).await?;
+    assert_eq!(unknown["error"]["code"], "NOT_FOUND");
+    let bad = env
+        .try_control("approvals.list", json!({ "status": "MAYBE" }))
+        .await?;
+    assert_eq!(bad["error"]["code"], "INVALID_REQUEST");
+    Ok(())
+}
