@@ -126,6 +126,10 @@ pub async fn cancel_children(driver: &Driver, timer: &DueTimer) -> anyhow::Resul
 pub fn timer_input(timer: &DueTimer) -> Option<Input> {
     match timer.kind.as_str() {
         write::RUN_TIMEOUT_TIMER => Some(Input::RunTimeout),
+        write::WAIT_TIMEOUT_TIMER => Some(Input::WaitTimeout {
+            step_id: timer.step_id.clone()?,
+            attempt: timer.attempt?,
+        }),
         write::CHILD_DONE_TIMER => {
             let payload = timer.payload.clone().unwrap_or(Value::Null);
             let outcome = match payload.get("error") {

@@ -47,9 +47,7 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
 
 async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyhow::Result<()> {
     if let Some(run_id) = &signal.target_run {
-        // Delivery into a waiting run arrives with `signal.wait`.
-        tracing::info!(signal_id = %signal.id, run_id = %run_id, "signal addressed to a run; no step waits for signals in this release");
-        return Ok(());
+        return deliver_to_run(driver, signal, run_id).await;
     }
     let workflows = driver
         .store
@@ -86,6 +84,35 @@ async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyh
             tracing::debug!(signal_id = %signal.id, run_id = %started.run_id, "signal seen before; run already exists");
         }
     }
+    Ok(())
+}
+
+/// A CloudEvent whose `subject` is `run:<id>`: delivered into that run (of
+/// the same tenant) as a signal named after its type. An unknown or ended
+/// run is logged and the signal dropped.
+async fn deliver_to_run(driver: &Driver, signal: &Signal, run_id: &str) -> anyhow::Result<()> {
+    let Some(run) = driver.store.get_run(run_id).await? else {
+        tracing::warn!(signal_id = %signal.id, run_id, "signal addressed to an unknown run; dropped");
+        return Ok(());
+    };
+    if run.summary.tenant != signal.tenant || run.summary.status.is_terminal() {
+        tracing::warn!(signal_id = %signal.id, run_id, status = run.summary.status.as_str(), "signal addressed to a run that ended or belongs to another tenant; dropped");
+        return Ok(());
+    }
+    driver
+        .advance(
+            &run.summary.tenant,
+            &run.summary.workflow_id,
+            run.summary.version,
+            run_id,
+            junction_shared::engine::Input::SignalReceived {
+                name: signal.signal_type.clone(),
+                data: signal.data.clone(),
+                id: Some(signal.id.clone()),
+            },
+            None,
+        )
+        .await?;
     Ok(())
 }
 

@@ -19,6 +19,8 @@ pub const START_CHILD_TIMER: &str = "start_child";
 pub const CHILD_DONE_TIMER: &str = "child_done";
 /// `timers.kind` of a cancelled run's children, to be cancelled (on the parent run).
 pub const CANCEL_CHILDREN_TIMER: &str = "cancel_children";
+/// `timers.kind` of a `signal.wait` step's timeout.
+pub const WAIT_TIMEOUT_TIMER: &str = "signal_timeout";
 /// `timers.kind` of a pending approval to record in `approvals`.
 pub const APPROVAL_REQUEST_TIMER: &str = "approval_request";
 /// `timers.kind` of an approval's expiry.
@@ -140,6 +142,18 @@ pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> T
                     "version": version,
                     "input": input,
                 })),
+            }),
+            Effect::StartWaitTimer {
+                step_id,
+                attempt,
+                fire_at_ms,
+            } => write.timers.push(NewTimer {
+                kind: WAIT_TIMEOUT_TIMER,
+                run_id: None,
+                step_id: Some(step_id),
+                attempt: Some(attempt),
+                fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
+                payload: None,
             }),
             Effect::RequestApproval {
                 approval_id,

@@ -154,10 +154,7 @@ async fn handle(
         ["approvals", "list"] => approvals::list(driver, &request).await,
         ["approval", id, "approve"] => approvals::decide(driver, id, &request, true).await,
         ["approval", id, "reject"] => approvals::decide(driver, id, &request, false).await,
-        ["run", _, "signal"] => Err(ControlError::new(
-            ErrorCode::Unavailable,
-            format!("`{suffix}` is not supported by this release yet"),
-        )),
+        ["run", run_id, "signal"] => runs::signal(driver, run_id, &request).await,
         ["cluster", "members"] => members.list().await,
         _ => Err(ControlError::not_found(format!(
             "unknown control subject `wf.ctl.{suffix}`"

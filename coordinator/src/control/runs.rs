@@ -222,3 +222,50 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
     tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), "operator action");
     Ok(json!({ "status": status.as_str() }))
 }
+
+/// `run.<id>.signal {name, data?}` → `{}`: delivers a named signal into the
+/// run. A `signal.wait` step waiting for it takes it; otherwise it is kept
+/// for the next one (PROTOCOL §4).
+pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
+    checked_id(run_id)?;
+    let name = request.string("name")?.to_owned();
+    if !junction_shared::model::parse::is_valid_signal_type(&name) {
+        return Err(ControlError::invalid(format!(
+            "signal name {name:?} must be dot-separated tokens of [A-Za-z0-9_-]"
+        )));
+    }
+    let data = match request.fields.get("data") {
+        None | Some(Value::Null) => json!({}),
+        Some(Value::Object(map)) => Value::Object(map.clone()),
+        Some(_) => return Err(ControlError::invalid("`data` must be an object")),
+    };
+    let found = driver.store.get_run(run_id).await.map_err(internal)?;
+    let run = found
+        .filter(|r| r.summary.tenant == request.tenant)
+        .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
+    if run.summary.status.is_terminal() {
+        return Err(ControlError::new(
+            ErrorCode::InvalidState,
+            format!(
+                "run `{run_id}` already ended {}",
+                run.summary.status.as_str()
+            ),
+        ));
+    }
+    driver
+        .advance(
+            &run.summary.tenant,
+            &run.summary.workflow_id,
+            run.summary.version,
+            run_id,
+            Input::SignalReceived {
+                name,
+                data,
+                id: None,
+            },
+            None,
+        )
+        .await
+        .map_err(internal)?;
+    Ok(json!({}))
+}

@@ -63,6 +63,15 @@ pub enum Input {
     },
     /// A `human.approval` step's timeout passed.
     ApprovalTimeout { step_id: String, attempt: u32 },
+    /// A named signal was delivered into the run; `id` (a CloudEvent's)
+    /// makes a redelivery harmless.
+    SignalReceived {
+        name: String,
+        data: Value,
+        id: Option<String>,
+    },
+    /// A `signal.wait` step's timeout passed.
+    WaitTimeout { step_id: String, attempt: u32 },
     /// Stop scheduling new steps; steps in flight finish.
     Pause {
         actor: Option<String>,
@@ -128,6 +137,8 @@ pub fn apply(
             decided_at,
         } => run.approval_decided(&step_id, attempt, approved, actor, comment, decided_at),
         Input::ApprovalTimeout { step_id, attempt } => run.approval_timed_out(&step_id, attempt),
+        Input::SignalReceived { name, data, id } => run.signal_received(name, data, id),
+        Input::WaitTimeout { step_id, attempt } => run.wait_timed_out(&step_id, attempt),
         Input::Resume { actor, reason } => run.resume(actor, reason),
     }
     run.drain_pending();
@@ -430,6 +441,9 @@ impl<'a> Step<'a> {
         if let Action::HumanApproval(approval) = &operation.action {
             return self.request_approval(step, operation, approval);
         }
+        if let Action::SignalWait(wait) = &operation.action {
+            return self.wait_for_signal(step, operation, wait);
+        }
         match self.resolve(operation, &step.path) {
             Ok(action) => {
                 self.state.active.push(ActiveStep {
@@ -440,6 +454,7 @@ impl<'a> Step<'a> {
                     dispatched: true,
                     child: false,
                     approval: false,
+                    signal: None,
                 });
                 self.effects
                     .push(Effect::Dispatch(self.task(&step, action, operation)));
@@ -589,6 +604,11 @@ impl<'a> Step<'a> {
         }
     }
 
+    /// The operation of the state at `path` (any site).
+    pub(super) fn operation_for(&self, path: &str) -> Option<&'a Operation> {
+        self.operation_of(path).map(|(op, _)| op)
+    }
+
     /// The approval settings of the `human.approval` step at `path`.
     pub(super) fn approval_of(&self, path: &str) -> Option<&'a crate::model::Approval> {
         match &self.operation_of(path)?.0.action {
@@ -613,8 +633,8 @@ impl<'a> Step<'a> {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
-        if active.approval {
-            // Approvals end by a decision, never by a worker's result.
+        if active.approval || active.signal.is_some() {
+            // Waits end by a decision or a signal, never by a worker's result.
             self.state.active.push(active);
             return;
         }

@@ -70,6 +70,7 @@ impl Step<'_> {
             dispatched: true,
             child: false,
             approval: true,
+            signal: None,
         });
         self.emit(
             EventType::StepStarted,

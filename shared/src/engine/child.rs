@@ -95,6 +95,7 @@ impl Step<'_> {
                     dispatched: true,
                     child: true,
                     approval: false,
+                    signal: None,
                 });
                 self.emit(
                     EventType::StepStarted,

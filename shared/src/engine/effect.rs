@@ -61,6 +61,12 @@ pub enum Effect {
         version: Option<i32>,
         input: Value,
     },
+    /// Store a durable timer ending a `signal.wait` at `fire_at_ms`.
+    StartWaitTimer {
+        step_id: String,
+        attempt: u32,
+        fire_at_ms: i64,
+    },
     /// Record a pending approval (and its expiry timer, if any).
     RequestApproval {
         approval_id: String,

@@ -100,6 +100,16 @@ pub struct ActiveStep {
     /// A `human.approval` step: it waits for a decision, not a worker.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approval: bool,
+    /// A `signal.wait` step: the signal name it waits for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+}
+
+/// A signal delivered into the run that no step has taken yet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Mail {
+    pub name: String,
+    pub data: Value,
 }
 
 fn yes() -> bool {
@@ -127,6 +137,12 @@ pub struct RunState {
     /// Running parallel branches and foreach items, by frame path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub frames: BTreeMap<String, super::frames::Frame>,
+    /// Signals delivered that no `signal.wait` has taken yet, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mailbox: Vec<Mail>,
+    /// Ids of the last CloudEvents delivered into the run (redeliveries are dropped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signals_seen: Vec<String>,
     /// The status a pause interrupted, restored on resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_from: Option<RunStatus>,
@@ -153,6 +169,8 @@ impl RunState {
             visits: BTreeMap::new(),
             previous_output: None,
             dag: None,
+            mailbox: Vec::new(),
+            signals_seen: Vec::new(),
             paused_from: None,
             held: Vec::new(),
             parent: None,

@@ -1155,3 +1155,98 @@ fn a_rejection_fails_or_cancels_and_a_timeout_times_out() {
         "APPROVAL_TIMED_OUT"
     );
 }
+
+const WAITER: &str = r#"
+id: waiter
+states:
+  - name: wait
+    type: operation
+    action: signal.wait
+    input: { signal: payment.settled, filter: "data.amount > 0", timeoutSeconds: 30 }
+    resultPath: steps.payment
+    next: done
+  - { name: done, type: inject, data: { paid: true }, end: true }
+"#;
+
+#[test]
+fn a_signal_wait_takes_a_matching_signal_and_keeps_others() {
+    let mut env = Env::new(WAITER);
+    let effects = env.start(json!({}));
+    assert_eq!(env.state.status, RunStatus::WaitingSignal);
+    assert!(
+        effects
+            .iter()
+            .any(|e| matches!(e, Effect::StartWaitTimer { .. }))
+    );
+    // Another name, and a payment the filter refuses, are kept, not taken.
+    env.apply(Input::SignalReceived {
+        name: "other".into(),
+        data: json!({}),
+        id: None,
+    });
+    env.apply(Input::SignalReceived {
+        name: "payment.settled".into(),
+        data: json!({ "amount": 0 }),
+        id: Some("e1".into()),
+    });
+    assert_eq!(env.state.status, RunStatus::WaitingSignal);
+    assert_eq!(env.state.mailbox.len(), 2);
+    let effects = env.apply(Input::SignalReceived {
+        name: "payment.settled".into(),
+        data: json!({ "amount": 12 }),
+        id: Some("e2".into()),
+    });
+    assert_eq!(events(&effects)[0], EventType::SignalReceived);
+    assert_eq!(env.state.status, RunStatus::Completed);
+    assert_eq!(
+        env.state.context["steps"]["payment"],
+        json!({ "name": "payment.settled", "data": { "amount": 12 } })
+    );
+}
+
+#[test]
+fn a_stored_signal_is_consumed_by_the_next_wait_and_redeliveries_are_dropped() {
+    let source = WAITER.replace(
+        "states:\n",
+        "states:\n  - { name: first, type: agent, agent: echo, next: wait }\n",
+    );
+    let mut env = Env::new(&source);
+    let task = dispatched(&env.start(json!({})))[0].clone();
+    let early = Input::SignalReceived {
+        name: "payment.settled".into(),
+        data: json!({ "amount": 5 }),
+        id: Some("e9".into()),
+    };
+    env.apply(early.clone());
+    assert!(
+        env.apply(early).is_empty(),
+        "a redelivered CloudEvent is dropped"
+    );
+    assert_eq!(env.state.mailbox.len(), 1);
+    succeed(&mut env, &task, json!({}));
+    assert_eq!(
+        env.state.status,
+        RunStatus::Completed,
+        "the wait took the stored signal at once"
+    );
+    assert!(env.state.mailbox.is_empty());
+}
+
+#[test]
+fn a_signal_wait_times_out_with_step_timeout() {
+    let mut env = Env::new(WAITER);
+    let effects = env.start(json!({}));
+    let (step_id, attempt) = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::StartWaitTimer {
+                step_id, attempt, ..
+            } => Some((step_id.clone(), *attempt)),
+            _ => None,
+        })
+        .expect("a wait timer");
+    let effects = env.apply(Input::WaitTimeout { step_id, attempt });
+    assert!(events(&effects).contains(&EventType::StepTimedOut));
+    assert_eq!(env.state.status, RunStatus::Failed);
+    assert_eq!(env.state.error.clone().expect("error").code, "STEP_TIMEOUT");
+}
