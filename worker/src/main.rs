@@ -1,6 +1,7 @@
 //! `junction-worker`: claims step tasks from the shared `WORKERS` consumer
 //! and executes them. Thin: parse flags, load config, start logging, run.
 
+mod cancel;
 mod catalog;
 mod executor;
 mod lease;

@@ -39,6 +39,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
     let worker = Arc::new(Worker {
         id: worker_id.clone(),
+        client: bus.client.clone(),
         store: store.clone(),
         publisher,
         subjects: bus.subjects.clone(),

@@ -8,7 +8,16 @@
 //! `workflow.step.warning` events just before `step.completed`, and published
 //! with it through the outbox. A deferred execution (the agent registry was
 //! unreachable) records nothing and is redelivered.
+//!
+//! While the step executes, a [`CancelWatch`] listens on the step's event
+//! subject. When the coordinator cancels the claimed attempt, the executor
+//! is dropped (no longer awaited), `agents.<name>.cancel` is published, the
+//! attempt row is closed as `CANCELLED` without a new event, and the task is
+//! acked. A cancel that arrives after the result was recorded changes
+//! nothing (the engine ignores the late result). A task claimed after its
+//! run ended is refused by the claim and acked without executing.
 
+use crate::cancel::{self, CancelWatch, Cancellation};
 use crate::executor::{Execution, Outcome, Registry};
 use crate::lease;
 use async_nats::jetstream::{AckKind, Message};
@@ -19,7 +28,7 @@ use junction_shared::fault::{self, Faults};
 use junction_shared::outbox::Publisher;
 use junction_shared::status::StepStatus;
 use junction_shared::store::{AttemptOutcome, ClaimOutcome, FinishOutcome, StepEventDraft, Store};
-use junction_shared::wire::{Event, EventType, StepTask};
+use junction_shared::wire::{Event, EventType, StepTask, TaskAction};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +37,9 @@ use tracing::Instrument;
 /// What every task handler shares.
 pub struct Worker {
     pub id: String,
+    /// Core NATS, for cancellation: the step event subscription and
+    /// `agents.<name>.cancel`.
+    pub client: async_nats::Client,
     pub store: Store,
     pub publisher: Publisher,
     pub subjects: Subjects,
@@ -51,6 +63,9 @@ pub async fn handle(worker: Arc<Worker>, message: Message) {
 }
 
 async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
+    // Listen before claiming: a cancel committed right after the claim is
+    // published after it, so it cannot slip between claim and subscription.
+    let mut watch = CancelWatch::start(&worker.client, &worker.subjects, &task).await;
     let claimed_at = Utc::now();
     let input = task.action.input().clone();
     let started = draft(
@@ -71,10 +86,21 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
             worker.faults.hit(fault::WORKER_AFTER_CLAIM);
             let publish_started = worker.publisher.publish(std::slice::from_ref(&started));
             let keeper = lease::keep(worker.clone(), &message, &task);
-            let execute = execute(&worker, &task, claimed_at);
+            // Only the execution is abandoned on cancel; `step.started`
+            // is always published.
+            let execute = async {
+                tokio::select! {
+                    outcome = execute(&worker, &task, claimed_at) => Ok(outcome),
+                    cancellation = watch.cancelled() => Err(cancellation),
+                }
+            };
             let ((), outcome) = tokio::join!(publish_started, execute);
             drop(keeper);
-            record(&worker, &message, &task, outcome).await;
+            drop(watch);
+            match outcome {
+                Ok(outcome) => record(&worker, &message, &task, outcome).await,
+                Err(cancellation) => cancelled(&worker, &message, &task, cancellation).await,
+            }
         }
         Ok(ClaimOutcome::AlreadyFinished(event)) => {
             tracing::debug!("attempt already finished; re-emitting its completion event");
@@ -92,7 +118,8 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
             let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
         }
         Ok(ClaimOutcome::RunEnded) => {
-            tracing::debug!("run has ended; dropping task");
+            // Debug only: a cancelled fan-out may leave thousands of queued tasks.
+            tracing::debug!("run has ended; task dropped without executing");
             ack(&message).await;
         }
         Ok(ClaimOutcome::Missing) => {
@@ -192,6 +219,64 @@ async fn record(worker: &Worker, message: &Message, task: &StepTask, outcome: Ou
     let _ = message
         .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
         .await;
+}
+
+/// The coordinator cancelled the attempt while it executed: tell the agent,
+/// close the attempt row without an event (the coordinator's
+/// `step.cancelled` ended it), ack.
+async fn cancelled(
+    worker: &Worker,
+    message: &Message,
+    task: &StepTask,
+    cancellation: Cancellation,
+) {
+    let TaskAction::AgentRun { agent, .. } = &task.action;
+    tracing::info!(agent, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator; agent call abandoned");
+    match serde_json::to_vec(&cancel::agent_cancel(task, &cancellation.reason)) {
+        Ok(body) => {
+            if let Err(error) = worker
+                .client
+                .publish(worker.subjects.agent_cancel(agent), body.into())
+                .await
+            {
+                tracing::warn!(%error, "could not tell the agent to cancel");
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot encode the agent cancel"),
+    }
+    let mut delay = Duration::from_millis(100);
+    for try_number in 1..=8 {
+        match worker
+            .store
+            .cancel_attempt(
+                &task.run_id,
+                &task.step_id,
+                task.attempt,
+                &worker.id,
+                cancellation.seq,
+                &cancellation.error,
+            )
+            .await
+        {
+            Ok(true) => break,
+            Ok(false) => {
+                tracing::info!("attempt had already ended or been taken over; left as it is");
+                break;
+            }
+            Err(error) if try_number < 8 => {
+                tracing::warn!(%error, try_number, "could not mark the attempt cancelled; retrying");
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            Err(error) => {
+                // Acked anyway: executing a cancelled step again would be worse
+                // than a row left RUNNING (the run no longer waits for it).
+                tracing::error!(%error, "giving up marking the attempt cancelled");
+            }
+        }
+    }
+    ack(message).await;
 }
 
 /// A step event of this worker; the store assigns its seq.

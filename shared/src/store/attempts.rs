@@ -324,8 +324,9 @@ impl Store {
 
     /// Closes an attempt the coordinator cancelled: `CANCELLED` with the
     /// cancel's `error`, ended now, no lease, `completion_seq` pointing at
-    /// the coordinator's `workflow.step.cancelled`, and no event of its own. Only an attempt still `RUNNING` under this
-    /// worker's claim changes; `false` means it had ended or been taken over.
+    /// the coordinator's `workflow.step.cancelled`, and no event of its own.
+    /// Only an attempt still `RUNNING` under this worker's claim changes;
+    /// `false` means it had ended or been taken over.
     /// Touches the attempt row only (like [`Self::extend_lease`]), so it takes
     /// no run lock and cannot deadlock with the run → attempt order.
     pub async fn cancel_attempt(
