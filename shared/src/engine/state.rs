@@ -22,7 +22,7 @@ pub struct RunMeta {
 #[serde(rename_all = "snake_case", tag = "held")]
 pub enum HeldEffect {
     Dispatch {
-        task: crate::wire::StepTask,
+        task: Box<crate::wire::StepTask>,
     },
     StartChild {
         step_id: String,
@@ -35,9 +35,15 @@ pub enum HeldEffect {
 
 impl HeldEffect {
     /// The effects a pause holds back; others come back as `Err`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "the effect is handed straight back, never stored"
+    )]
     pub fn from_effect(effect: super::Effect) -> Result<Self, super::Effect> {
         match effect {
-            super::Effect::Dispatch(task) => Ok(Self::Dispatch { task }),
+            super::Effect::Dispatch(task) => Ok(Self::Dispatch {
+                task: Box::new(task),
+            }),
             super::Effect::StartChild {
                 step_id,
                 attempt,
@@ -57,7 +63,7 @@ impl HeldEffect {
 
     pub fn into_effect(self) -> super::Effect {
         match self {
-            Self::Dispatch { task } => super::Effect::Dispatch(task),
+            Self::Dispatch { task } => super::Effect::Dispatch(*task),
             Self::StartChild {
                 step_id,
                 attempt,
