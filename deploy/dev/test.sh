@@ -7,7 +7,9 @@
 #   2. runs deploy/dev/services.sh so Postgres (127.0.0.1:5432, database
 #      junction) and NATS JetStream (127.0.0.1:4222) are reachable for the
 #      integration and end-to-end tests;
-#   3. builds everything once: `cargo build --workspace --all-targets`;
+#   3. builds everything once: `cargo build --workspace --all-targets`, then
+#      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
+#      (skipped with a note when clippy is not installed);
 #   4. runs `cargo nextest run --workspace --no-fail-fast "$@"`, or, only when
 #      cargo-nextest is not installed, `cargo test --workspace --no-fail-fast "$@"`.
 # Extra arguments go to the test runner, e.g. `deploy/dev/test.sh e2e::` to
@@ -38,6 +40,13 @@ say "making sure Postgres and NATS are reachable (deploy/dev/services.sh)"
 
 say "building the workspace (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets
+
+if cargo clippy --version >/dev/null 2>&1; then
+    say "linting (cargo clippy --workspace --all-targets -- -D warnings)"
+    cargo clippy --workspace --all-targets -- -D warnings
+else
+    say "skipping the lints: clippy is not installed (rustup component add clippy)"
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
     say "running the tests (cargo nextest run --workspace --no-fail-fast $*)"
