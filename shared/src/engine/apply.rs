@@ -799,6 +799,25 @@ impl<'a> Step<'a> {
         self.notify_parent(None, Some(error));
     }
 
+    /// A step cancelled by the engine: its event, and its attempt row marked
+    /// `CANCELLED` (a row still `PENDING` in the queue is then never
+    /// claimed; a running one is marked by its worker, which the event
+    /// tells; a wait gets its row here).
+    pub(super) fn record_cancelled(&mut self, step: StepRef, error: ErrorInfo) {
+        self.emit(
+            EventType::StepCancelled,
+            Some(step.clone()),
+            json!({ "error": error }),
+        );
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step,
+            status: StepStatus::Cancelled,
+            input: Value::Null,
+            output: None,
+            error: Some(error),
+        }));
+    }
+
     /// Pauses a running run: from now on, new worker tasks and child starts
     /// are held in the snapshot instead of being sent; steps in flight
     /// finish and their results are applied.
@@ -866,11 +885,7 @@ impl<'a> Step<'a> {
                 path: active.path,
                 attempt: active.attempt,
             };
-            self.emit(
-                EventType::StepCancelled,
-                Some(step),
-                json!({ "error": error }),
-            );
+            self.record_cancelled(step, error.clone());
         }
         if children {
             self.effects.push(Effect::CancelChildren);

@@ -519,11 +519,7 @@ impl<'a> Step<'a> {
                     attempt: active.attempt,
                 };
                 let error = ErrorInfo::new(codes::CANCELLED, reason);
-                self.emit(
-                    EventType::StepCancelled,
-                    Some(step),
-                    json!({ "error": error }),
-                );
+                self.record_cancelled(step, error);
             }
         }
         if let Some(fanout) = self.state.fanouts.get_mut(key) {

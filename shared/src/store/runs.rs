@@ -114,7 +114,11 @@ fn children_sql(first: usize, shape: Shape) -> String {
                             {}::jsonb[], {}::jsonb[], {}::bigint[])
                      AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
                 WHERE EXISTS (SELECT 1 FROM u)
-                ON CONFLICT (run_id, step_id, attempt) DO NOTHING)",
+                ON CONFLICT (run_id, step_id, attempt) DO UPDATE
+                    SET status = EXCLUDED.status, error = EXCLUDED.error,
+                        completion_seq = EXCLUDED.completion_seq, ended_at = now()
+                    -- Only a cancellation, and only of an attempt no worker holds.
+                    WHERE EXCLUDED.status = 'CANCELLED' AND step_attempts.status = 'PENDING')",
             a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], a[9]
         ));
     }
