@@ -126,6 +126,10 @@ pub async fn cancel_children(driver: &Driver, timer: &DueTimer) -> anyhow::Resul
 pub fn timer_input(timer: &DueTimer) -> Option<Input> {
     match timer.kind.as_str() {
         write::RUN_TIMEOUT_TIMER => Some(Input::RunTimeout),
+        write::STEP_DEADLINE_TIMER => Some(Input::StepDeadline {
+            step_id: timer.step_id.clone()?,
+            attempt: timer.attempt?,
+        }),
         write::WAIT_TIMEOUT_TIMER => Some(Input::WaitTimeout {
             step_id: timer.step_id.clone()?,
             attempt: timer.attempt?,

@@ -19,6 +19,8 @@ pub const START_CHILD_TIMER: &str = "start_child";
 pub const CHILD_DONE_TIMER: &str = "child_done";
 /// `timers.kind` of a cancelled run's children, to be cancelled (on the parent run).
 pub const CANCEL_CHILDREN_TIMER: &str = "cancel_children";
+/// `timers.kind` of the backstop deadline a worker's claim stores.
+pub const STEP_DEADLINE_TIMER: &str = "step_deadline";
 /// `timers.kind` of a `signal.wait` step's timeout.
 pub const WAIT_TIMEOUT_TIMER: &str = "signal_timeout";
 /// `timers.kind` of a pending approval to record in `approvals`.

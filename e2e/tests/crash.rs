@@ -358,3 +358,48 @@ async fn a_worker_killed_during_a_bounded_foreach_leaves_every_item_done_once_in
     assert_eq!(keys.len(), 6, "one idempotency key per item: {keys:?}");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_step_whose_worker_dies_with_no_replacement_times_out_by_the_coordinator_backstop()
+-> anyhow::Result<()> {
+    let block_calls = Arc::new(AtomicUsize::new(0));
+    let mut env = TestEnv::new().await?;
+    env.serve_agents(registry_with_block(block_calls.clone()))
+        .await?;
+    env.start_coordinator("coordinator", &[]).await?;
+    let doomed = env.start_worker("worker-a", &[]).await?;
+    env.wait_for_members(1, 1).await?;
+    env.put_workflow(
+        "id: orphan\nstates:\n  - { name: stuck, type: agent, agent: block, timeoutSeconds: 1, end: true }\n",
+    )
+    .await?;
+    let started = std::time::Instant::now();
+    let run_id = env.start_run("orphan", json!({})).await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while block_calls.load(Ordering::SeqCst) == 0 {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "block never called\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // No worker is left to enforce the step's 1 s timeout or take it over.
+    env.processes[doomed].kill_now();
+    let run = env.wait_for_end(&run_id, Duration::from_secs(90)).await?;
+    assert_eq!(run["status"], "FAILED", "{run}");
+    assert_eq!(run["error"]["code"], "STEP_TIMEOUT");
+    assert!(
+        run["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("presumed lost")),
+        "{run}"
+    );
+    // The backstop fires at claim + timeout + 30 s of grace.
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    Ok(())
+}

@@ -3,8 +3,9 @@
 //!
 //! Scenarios: `chain` (per-step overhead), `fanout` (throughput with many runs
 //! in flight), `signal` (signal-to-run latency), `inflight` (10,000 runs in
-//! flight at once, for the coordinator's memory), or `all` (the default: chain,
-//! fanout and signal). Each prints a table; a JSON document for all of them
+//! flight at once, for the coordinator's memory), `parallel` (one run fanning
+//! out to many branches and joining them), `foreach` (one run iterating over
+//! many items), or `all` (the default: chain, fanout and signal). Each prints a table; a JSON document for all of them
 //! follows a `--- json ---` line. The exit status is non-zero when any run
 //! failed or timed out.
 
@@ -26,7 +27,9 @@ use crate::report::{Machine, ScenarioReport};
 use crate::scenarios::Common;
 use crate::scenarios::chain::ChainArgs;
 use crate::scenarios::fanout::FanoutArgs;
+use crate::scenarios::foreach::ForeachArgs;
 use crate::scenarios::inflight::InflightArgs;
+use crate::scenarios::parallel::ParallelArgs;
 use crate::scenarios::signal::SignalArgs;
 
 /// Load test for a running Junction cluster (coordinator, workers and the `echo` agent).
@@ -67,6 +70,10 @@ enum Command {
     Signal(SignalArgs),
     /// Many runs in flight at once: each first sleeps `--hold-ms`, then echoes.
     Inflight(InflightArgs),
+    /// Fan-out and join in one run: a parallel state of `--branches` echo branches.
+    Parallel(ParallelArgs),
+    /// Iteration in one run: a foreach over `--items` items, each one echo step.
+    Foreach(ForeachArgs),
     /// chain, fanout and signal with their default options (the default).
     All,
 }
@@ -103,6 +110,8 @@ async fn run(cli: Cli) -> Result<bool> {
         Command::Fanout(args) => record(scenarios::fanout::run(&cluster, args, &common).await),
         Command::Signal(args) => record(scenarios::signal::run(&cluster, args, &common).await),
         Command::Inflight(args) => record(scenarios::inflight::run(&cluster, args, &common).await),
+        Command::Parallel(args) => record(scenarios::parallel::run(&cluster, args, &common).await),
+        Command::Foreach(args) => record(scenarios::foreach::run(&cluster, args, &common).await),
         Command::All => {
             record(scenarios::chain::run(&cluster, &ChainArgs::default(), &common).await);
             record(scenarios::fanout::run(&cluster, &FanoutArgs::default(), &common).await);
@@ -167,6 +176,34 @@ mod tests {
         assert_eq!(
             (args.runs, args.hold_ms, args.start_concurrency),
             (d.runs, d.hold_ms, d.start_concurrency)
+        );
+        let cli = Cli::try_parse_from(["junction-loadtest", "parallel"]).expect("parses");
+        let Some(Command::Parallel(args)) = cli.command else {
+            panic!("parallel expected")
+        };
+        let d = ParallelArgs::default();
+        assert_eq!(
+            (args.branches, args.runs, args.concurrency),
+            (d.branches, d.runs, d.concurrency)
+        );
+        assert_eq!((d.branches, d.runs, d.concurrency), (50, 20, 1));
+        let cli = Cli::try_parse_from(["junction-loadtest", "foreach"]).expect("parses");
+        let Some(Command::Foreach(args)) = cli.command else {
+            panic!("foreach expected")
+        };
+        let d = ForeachArgs::default();
+        assert_eq!(
+            (
+                args.items,
+                args.max_concurrency,
+                args.runs,
+                args.concurrency
+            ),
+            (d.items, d.max_concurrency, d.runs, d.concurrency)
+        );
+        assert!(
+            Cli::try_parse_from(["junction-loadtest", "foreach", "--max-concurrency", "1001"])
+                .is_err()
         );
         let cli = Cli::try_parse_from(["junction-loadtest"]).expect("parses");
         assert!(cli.command.is_none());

@@ -1,8 +1,10 @@
 //! Generated workflow definitions (YAML, states form) for the scenarios.
 //!
 //! Most generated workflows are chains of `agent.run` steps on the `echo`
-//! agent; `inflight` uses a `sleep` step followed by one `echo` step. Each has
-//! a signal trigger. Ids start with `lt-` so they stand out in a cluster.
+//! agent; `inflight` uses a `sleep` step followed by one `echo` step;
+//! `parallel` is one parallel state of one-`echo`-step branches, and `foreach`
+//! one foreach state whose body is one `echo` step. Each has a signal trigger.
+//! Ids start with `lt-` so they stand out in a cluster.
 
 use std::fmt::Write as _;
 
@@ -115,6 +117,122 @@ impl HoldWorkflow {
     }
 }
 
+/// One `parallel` state `fan` of `branches` branches `b1` … `bn`, each one
+/// `echo` step `echo` (step paths `fan/b<k>/echo`), joined with `join: all`.
+/// Nothing is written at a `resultPath`, so the run's snapshot stays small.
+#[derive(Debug, Clone)]
+pub struct ParallelWorkflow {
+    pub id: String,
+    pub trigger: String,
+    pub branches: u32,
+}
+
+impl ParallelWorkflow {
+    /// The workflow for `branches` branches (at least 1); its id and trigger
+    /// name the width, so that each width is its own idempotent definition.
+    pub fn new(branches: u32) -> Self {
+        let branches = branches.max(1);
+        Self {
+            id: format!("lt-parallel{branches}"),
+            trigger: format!("loadtest.parallel{branches}"),
+            branches,
+        }
+    }
+
+    /// The YAML source (states form).
+    pub fn yaml(&self) -> String {
+        let n = self.branches;
+        let mut out = String::with_capacity(256 + 160 * n as usize);
+        let _ = writeln!(out, "id: {}", self.id);
+        let _ = writeln!(out, "name: loadtest parallel of {n} branches");
+        let _ = writeln!(out, "trigger:");
+        let _ = writeln!(out, "  signal: {}", self.trigger);
+        let _ = writeln!(out, "states:");
+        let _ = writeln!(out, "  - name: fan");
+        let _ = writeln!(out, "    type: parallel");
+        let _ = writeln!(out, "    join:");
+        let _ = writeln!(out, "      mode: all");
+        let _ = writeln!(out, "    branches:");
+        for k in 1..=n {
+            let _ = writeln!(out, "      - name: b{k}");
+            let _ = writeln!(out, "        states:");
+            let _ = writeln!(out, "          - name: echo");
+            let _ = writeln!(out, "            type: operation");
+            let _ = writeln!(out, "            action: agent.run");
+            let _ = writeln!(out, "            input:");
+            let _ = writeln!(out, "              agent: {AGENT}");
+            let _ = writeln!(out, "            end: true");
+        }
+        let _ = writeln!(out, "    end: true");
+        out
+    }
+}
+
+/// One `foreach` state `each` over the run input's `items` (`itemsPath:
+/// ctx.items`, `itemName: item`) with `maxConcurrency` items in flight; the
+/// body is one `echo` step `echo` (step paths `each[<i>]/echo`), which
+/// receives its item. The number of items is the run input's business, so one
+/// definition serves every `--items`. Nothing is written at a `resultPath`.
+#[derive(Debug, Clone)]
+pub struct ForeachWorkflow {
+    pub id: String,
+    pub trigger: String,
+    pub max_concurrency: u32,
+}
+
+impl ForeachWorkflow {
+    /// The workflow for `max_concurrency` (at least 1); its id and trigger
+    /// name it, so that each value is its own idempotent definition.
+    pub fn new(max_concurrency: u32) -> Self {
+        let max_concurrency = max_concurrency.max(1);
+        Self {
+            id: format!("lt-foreach-c{max_concurrency}"),
+            trigger: format!("loadtest.foreachc{max_concurrency}"),
+            max_concurrency,
+        }
+    }
+
+    /// The run input for `items` items: `{"items": [0, 1, …, items - 1]}`.
+    pub fn input(items: u32) -> serde_json::Value {
+        serde_json::json!({ "items": (0..items).collect::<Vec<u32>>() })
+    }
+
+    /// The YAML source (states form).
+    pub fn yaml(&self) -> String {
+        let mut out = String::with_capacity(768);
+        let _ = writeln!(out, "id: {}", self.id);
+        let _ = writeln!(
+            out,
+            "name: loadtest foreach, {} items in flight",
+            self.max_concurrency
+        );
+        let _ = writeln!(out, "inputSchema:");
+        let _ = writeln!(out, "  type: object");
+        let _ = writeln!(out, "  properties:");
+        let _ = writeln!(out, "    items:");
+        let _ = writeln!(out, "      type: array");
+        let _ = writeln!(out, "  required: [items]");
+        let _ = writeln!(out, "trigger:");
+        let _ = writeln!(out, "  signal: {}", self.trigger);
+        let _ = writeln!(out, "states:");
+        let _ = writeln!(out, "  - name: each");
+        let _ = writeln!(out, "    type: foreach");
+        let _ = writeln!(out, "    itemsPath: ctx.items");
+        let _ = writeln!(out, "    itemName: item");
+        let _ = writeln!(out, "    maxConcurrency: {}", self.max_concurrency);
+        let _ = writeln!(out, "    iterator:");
+        let _ = writeln!(out, "      states:");
+        let _ = writeln!(out, "        - name: echo");
+        let _ = writeln!(out, "          type: operation");
+        let _ = writeln!(out, "          action: agent.run");
+        let _ = writeln!(out, "          input:");
+        let _ = writeln!(out, "            agent: {AGENT}");
+        let _ = writeln!(out, "          end: true");
+        let _ = writeln!(out, "    end: true");
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +271,37 @@ mod tests {
             HoldWorkflow::new(300_000)
                 .yaml()
                 .contains("    timeoutSeconds: 360\n")
+        );
+    }
+
+    #[test]
+    fn parallel_has_one_echo_branch_per_width() {
+        let wf = ParallelWorkflow::new(3);
+        assert_eq!(wf.id, "lt-parallel3");
+        let yaml = wf.yaml();
+        assert!(yaml.contains("  - name: fan\n    type: parallel\n    join:\n      mode: all\n"));
+        assert!(yaml.contains("      - name: b1\n") && yaml.contains("      - name: b3\n"));
+        assert!(!yaml.contains("name: b4"));
+        assert_eq!(yaml.matches("agent: echo").count(), 3);
+        // Each branch ends, and so does the parallel state.
+        assert_eq!(yaml.matches("end: true").count(), 4);
+        assert!(yaml.ends_with("            end: true\n    end: true\n"));
+        assert_eq!(ParallelWorkflow::new(0).branches, 1);
+    }
+
+    #[test]
+    fn foreach_reads_its_items_from_the_input() {
+        let wf = ForeachWorkflow::new(32);
+        assert_eq!(wf.id, "lt-foreach-c32");
+        let yaml = wf.yaml();
+        assert!(yaml.contains(
+            "    type: foreach\n    itemsPath: ctx.items\n    itemName: item\n    maxConcurrency: 32\n"
+        ));
+        assert_eq!(yaml.matches("agent: echo").count(), 1);
+        assert_eq!(yaml.matches("end: true").count(), 2);
+        assert_eq!(
+            ForeachWorkflow::input(3),
+            serde_json::json!({"items": [0, 1, 2]})
         );
     }
 }

@@ -28,6 +28,7 @@ use junction_shared::fault::{self, Faults};
 use junction_shared::outbox::Publisher;
 use junction_shared::status::StepStatus;
 use junction_shared::store::{AttemptOutcome, ClaimOutcome, FinishOutcome, StepEventDraft, Store};
+use junction_shared::wire::task::STEP_DEADLINE_GRACE_SECONDS;
 use junction_shared::wire::{Event, EventType, StepTask, TaskAction};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -76,7 +77,11 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
     );
     let claim = worker
         .store
-        .claim_attempt(started, worker.lease.as_secs_f64())
+        .claim_attempt(
+            started,
+            worker.lease.as_secs_f64(),
+            task.timeout_seconds as f64 + STEP_DEADLINE_GRACE_SECONDS,
+        )
         .await;
     match claim {
         Ok(ClaimOutcome::Claimed { started, claims }) => {

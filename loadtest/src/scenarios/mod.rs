@@ -3,8 +3,11 @@
 
 pub mod chain;
 pub mod fanout;
+pub mod foreach;
 pub mod inflight;
+pub mod parallel;
 pub mod signal;
+mod wide;
 
 use std::time::Duration;
 
@@ -82,8 +85,17 @@ pub(crate) async fn start_and_wait(
     cluster: &Cluster,
     workflow_id: &str,
 ) -> Result<(Instant, RunTrace)> {
+    start_and_wait_with(cluster, workflow_id, json!({})).await
+}
+
+/// [`start_and_wait`] with the run input `input`.
+pub(crate) async fn start_and_wait_with(
+    cluster: &Cluster,
+    workflow_id: &str,
+    input: Value,
+) -> Result<(Instant, RunTrace)> {
     let t0 = Instant::now();
-    let run_id = cluster.start_run(workflow_id, json!({})).await?;
+    let run_id = cluster.start_run(workflow_id, input).await?;
     let trace = cluster.tracker().run_end(&run_id).await?;
     Ok((t0, trace))
 }
@@ -104,8 +116,20 @@ pub(crate) async fn warmup_runs(
     n: u32,
     deadline: Instant,
 ) -> Result<()> {
+    warmup_runs_with(cluster, workflow_id, &json!({}), n, deadline).await
+}
+
+/// [`warmup_runs`] with the run input `input`.
+pub(crate) async fn warmup_runs_with(
+    cluster: &Cluster,
+    workflow_id: &str,
+    input: &Value,
+    n: u32,
+    deadline: Instant,
+) -> Result<()> {
     for i in 1..=n {
-        let (_, trace) = match timeout_at(deadline, start_and_wait(cluster, workflow_id)).await {
+        let started = start_and_wait_with(cluster, workflow_id, input.clone());
+        let (_, trace) = match timeout_at(deadline, started).await {
             Err(_) => bail!("timed out during warmup run {i} of {n}"),
             Ok(result) => result.with_context(|| format!("warmup run {i} of {n}"))?,
         };

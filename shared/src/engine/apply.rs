@@ -44,6 +44,9 @@ pub enum Input {
     },
     /// A durable retry timer is due.
     TimerFired { step_id: String, attempt: u32 },
+    /// The coordinator's backstop deadline of a claimed attempt passed with
+    /// no result: the step times out (its retry policy applies).
+    StepDeadline { step_id: String, attempt: u32 },
     /// The run's own timeout (`timeoutSeconds` at the top level) is due.
     RunTimeout,
     /// An operator (or a cancelled parent) cancels the run.
@@ -125,6 +128,7 @@ pub fn apply(
             error,
         } => run.step_failed(&step_id, attempt, error),
         Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
+        Input::StepDeadline { step_id, attempt } => run.step_deadline(&step_id, attempt),
         Input::RunTimeout => run.time_out(),
         Input::Cancel { actor, reason } => run.cancel(actor, reason),
         Input::Pause { actor, reason } => run.pause(actor, reason),
@@ -899,6 +903,27 @@ impl<'a> Step<'a> {
         self.state.frames.clear();
         self.state.fanouts.clear();
         self.state.dag = None;
+    }
+
+    /// The backstop for a worker step whose worker vanished: only an
+    /// attempt still waiting for its worker's result is timed out.
+    fn step_deadline(&mut self, step_id: &str, attempt: u32) {
+        let waiting = self.state.active.iter().any(|a| {
+            a.step_id == step_id
+                && a.attempt == attempt
+                && a.dispatched
+                && !a.child
+                && !a.approval
+                && a.signal.is_none()
+        });
+        if !waiting {
+            return;
+        }
+        let error = ErrorInfo::new(
+            codes::STEP_TIMEOUT,
+            "no result within the step's timeout: the worker holding it is presumed lost",
+        );
+        self.step_failed(step_id, attempt, error);
     }
 
     fn timer_fired(&mut self, step_id: &str, attempt: u32) {

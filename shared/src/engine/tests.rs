@@ -1250,3 +1250,36 @@ fn a_signal_wait_times_out_with_step_timeout() {
     assert_eq!(env.state.status, RunStatus::Failed);
     assert_eq!(env.state.error.clone().expect("error").code, "STEP_TIMEOUT");
 }
+
+#[test]
+fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
+    let source = "id: d\nstates:\n  - { name: s, type: agent, agent: sleep, retry: { maxAttempts: 2 }, end: true }\n";
+    let mut env = Env::new(source);
+    let task = dispatched(&env.start(json!({})))[0].clone();
+    // The backstop retries like any STEP_TIMEOUT: a second attempt goes out.
+    let effects = env.apply(Input::StepDeadline {
+        step_id: task.step_id.clone(),
+        attempt: 1,
+    });
+    let retry = dispatched(&effects);
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempt, 2);
+    // A late deadline for attempt 1, or one for a finished attempt, is ignored.
+    assert!(
+        env.apply(Input::StepDeadline {
+            step_id: task.step_id.clone(),
+            attempt: 1
+        })
+        .is_empty()
+    );
+    let second = retry[0].clone();
+    succeed(&mut env, &second, json!({}));
+    assert_eq!(env.state.status, RunStatus::Completed);
+    assert!(
+        env.apply(Input::StepDeadline {
+            step_id: task.step_id,
+            attempt: 2
+        })
+        .is_empty()
+    );
+}

@@ -130,7 +130,13 @@ e AS (
     SELECT $1, s.last_seq, 'workflow.step.started', $6, $2, $7, $8, $3, $4, $9 FROM s RETURNING seq),
 o AS (
     INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $10, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id)
+    SELECT $10, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
+d AS (
+    DELETE FROM timers t USING c
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline'),
+t AS (
+    INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
+    SELECT $1, 'step_deadline', $2, $3, now() + make_interval(secs => $11) FROM c)
 SELECT r.status, r.workflow_id, r.version, r.tenant, (SELECT claims FROM c), (SELECT last_seq FROM s), (SELECT id FROM o)
 FROM r";
 
@@ -154,7 +160,10 @@ e AS (
     SELECT $1, s.last_seq, $8, $9, $2, $10, $11, $3, $7, $12 FROM s RETURNING seq),
 o AS (
     INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
+d AS (
+    DELETE FROM timers t USING f
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
 SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r";
 
 /// [`FINISH_SQL`] with warnings: `$14` is a JSON array of warning `data`
@@ -184,7 +193,10 @@ e AS (
     RETURNING seq),
 o AS (
     INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq),
+d AS (
+    DELETE FROM timers t USING f
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
 SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
        (SELECT array_agg(id ORDER BY seq) FROM o)
 FROM r";
@@ -192,10 +204,14 @@ FROM r";
 impl Store {
     /// Claims `(run, step, attempt)` for `draft.worker_id` with a lease,
     /// appending `workflow.step.started` (the draft) in the same statement.
+    /// Claims an attempt for `draft.worker_id` (a lease of `lease_seconds`)
+    /// and stores the coordinator's backstop deadline for it, `deadline_seconds`
+    /// from now.
     pub async fn claim_attempt(
         &self,
         draft: StepEventDraft,
         lease_seconds: f64,
+        deadline_seconds: f64,
     ) -> Result<ClaimOutcome> {
         let client = self.client().await?;
         let statement = client.prepare_cached(CLAIM_SQL).await?;
@@ -214,6 +230,7 @@ impl Store {
                     &draft.path,
                     &draft.data,
                     &draft.subject,
+                    &deadline_seconds,
                 ],
             )
             .await?;

@@ -20,6 +20,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_approvals",
         include_str!("../../../migrations/0003_approvals.sql"),
     ),
+    (
+        "0004_step_deadlines",
+        include_str!("../../../migrations/0004_step_deadlines.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).
