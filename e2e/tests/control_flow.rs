@@ -506,3 +506,33 @@ states:
     assert_eq!(not_paused["error"]["code"], "INVALID_STATE");
     Ok(())
 }
+
+#[tokio::test]
+async fn a_paused_runs_unclaimed_tasks_wait_for_resume() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    env.serve_agents(Registry::builtin()).await?;
+    env.start_coordinator("coordinator", &[]).await?;
+    env.wait_for_members(1, 0).await?;
+    env.put_workflow("id: one\nstates:\n  - { name: only, type: agent, agent: upper, task: hi, resultPath: steps.only, end: true }\n")
+        .await?;
+    // No worker yet: the task waits in the queue, unclaimed.
+    let run_id = env.start_run("one", json!({})).await?;
+    env.control(&format!("run.{run_id}.pause"), json!({}))
+        .await?;
+    env.start_worker("worker-1", &[]).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let run = env.get_run(&run_id).await?;
+    assert_eq!(run["status"], "PAUSED", "{run}");
+    assert_eq!(
+        run["steps"][0]["status"], "PENDING",
+        "held, not claimed: {run}"
+    );
+    assert!(env.calls.records().is_empty(), "the agent was not called");
+
+    env.control(&format!("run.{run_id}.resume"), json!({}))
+        .await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(run["context"]["steps"]["only"]["text"], "HI");
+    Ok(())
+}

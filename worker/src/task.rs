@@ -35,6 +35,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
+/// How soon a task of a paused run is offered again.
+const PAUSED_RETRY: Duration = Duration::from_secs(3);
+
 /// What every task handler shares.
 pub struct Worker {
     pub id: String,
@@ -121,6 +124,12 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
                 .max(Duration::from_millis(500));
             tracing::debug!(?wait, "attempt held under a live lease; leaving it alone");
             let _ = message.ack_with(AckKind::Nak(Some(wait))).await;
+        }
+        Ok(ClaimOutcome::Paused) => {
+            // Redelivered until the run resumes (the WORKERS consumer has no
+            // delivery limit), or is cancelled.
+            tracing::debug!("run is paused; the task waits");
+            let _ = message.ack_with(AckKind::Nak(Some(PAUSED_RETRY))).await;
         }
         Ok(ClaimOutcome::RunEnded) => {
             // Debug only: a cancelled fan-out may leave thousands of queued tasks.

@@ -88,6 +88,9 @@ pub enum ClaimOutcome {
     Held { lease_until: Option<DateTime<Utc>> },
     /// The run has ended; nothing must execute.
     RunEnded,
+    /// The run is paused: the task must wait (PROTOCOL §4: unclaimed tasks
+    /// are held) and come back later.
+    Paused,
     /// No such attempt (never created, or the run was deleted).
     Missing,
 }
@@ -121,7 +124,9 @@ c AS (
     FROM r
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3
       AND r.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
-      AND (a.status = 'PENDING' OR (a.status = 'RUNNING' AND a.lease_until < now()))
+      -- A paused run's unclaimed tasks wait; its running attempts may be taken over.
+      AND ((a.status = 'PENDING' AND r.status <> 'PAUSED')
+           OR (a.status = 'RUNNING' AND a.lease_until < now()))
     RETURNING a.claims, r.last_seq + 1 AS seq),
 s AS (
     UPDATE runs SET last_seq = c.seq FROM c WHERE runs.id = $1 RETURNING runs.last_seq),
@@ -258,6 +263,7 @@ impl Store {
                 let (_, started) = draft.into_event(seq, identity, outbox_id);
                 Ok(ClaimOutcome::Claimed { started, claims })
             }
+            _ if status == RunStatus::Paused.as_str() => Ok(ClaimOutcome::Paused),
             _ => {
                 self.why_unclaimable(&client, &draft.run_id, &draft.step_id, attempt)
                     .await
