@@ -86,27 +86,6 @@ impl Client {
         Ok(())
     }
 
-    /// Polls the run until it reaches a terminal status or `timeout` passes.
-    pub async fn wait_for_run(&self, run_id: &str, timeout: Duration) -> anyhow::Result<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let reply = self
-                .request(&format!("run.{run_id}.get"), json!({}))
-                .await?;
-            let status = reply["run"]["status"].as_str().unwrap_or_default();
-            if matches!(status, "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT") {
-                return Ok(reply["run"].clone());
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "run {run_id} is still {status} after {} s",
-                    timeout.as_secs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
     /// Every stored event of a run, in order.
     pub async fn all_events(&self, run_id: &str) -> anyhow::Result<Vec<Value>> {
         let mut events = Vec::new();

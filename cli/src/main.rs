@@ -1,18 +1,26 @@
 //! `junction`: the command-line client. Thin over the control plane.
 
 mod client;
+mod follow;
 mod graph;
+mod operator;
 mod render;
+mod tail;
 mod timeline;
 mod validate;
 
 use anyhow::Context;
+use clap::builder::PossibleValuesParser;
 use clap::{Parser, Subcommand};
 use client::Client;
+use operator::{ApprovalFilter, Operator, RunAction};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+/// `--nats-url` when neither the option nor `JUNCTION_NATS__URL` is given.
+const DEFAULT_NATS_URL: &str = "nats://127.0.0.1:4222";
 
 #[derive(Parser)]
 #[command(name = "junction", version, about = "Junction command-line client")]
@@ -22,7 +30,7 @@ struct Cli {
         long,
         global = true,
         env = "JUNCTION_NATS__URL",
-        default_value = "nats://127.0.0.1:4222"
+        default_value = DEFAULT_NATS_URL
     )]
     nats_url: String,
     /// Subject namespace of the cluster.
@@ -31,6 +39,10 @@ struct Cli {
     /// Tenant to act in.
     #[arg(long, global = true)]
     tenant: Option<String>,
+    /// Who is acting, recorded with cancels, pauses, resumes and decisions
+    /// (default: $USER, or `cli`).
+    #[arg(long, global = true)]
+    actor: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +87,69 @@ enum Command {
     },
     /// Store workflow definition files.
     Put { files: Vec<PathBuf> },
+    /// Cancel a run: it ends CANCELLED at once.
+    Cancel {
+        run_id: String,
+        /// Why, recorded in the run's error and its `cancelled` event.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Pause a run: no new step starts until it is resumed.
+    Pause {
+        run_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused run.
+    Resume {
+        run_id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deliver a signal into a run (for its `signal.wait` states); `signal`
+    /// publishes CloudEvents instead.
+    Send {
+        run_id: String,
+        /// Signal name, as the `signal.wait` state names it.
+        name: String,
+        /// Signal data, a JSON object.
+        #[arg(long, default_value = "{}")]
+        data: String,
+    },
+    /// List approvals, newest first.
+    Approvals {
+        /// Only this run's approvals.
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: Option<String>,
+        /// Only approvals with this status.
+        #[arg(long, ignore_case = true, value_parser = PossibleValuesParser::new(
+            ["PENDING", "APPROVED", "REJECTED", "TIMED_OUT", "CANCELLED"]))]
+        status: Option<String>,
+        /// At most this many (the server's default is 100).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: Option<u32>,
+        /// Print the approvals as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a pending approval: its run goes on.
+    Approve {
+        approval_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Reject a pending approval: its run fails (or is cancelled, per `onReject`).
+    Reject {
+        approval_id: String,
+        #[arg(long)]
+        comment: Option<String>,
+    },
+    /// Print lifecycle events live, one line each, until Ctrl-C.
+    Tail {
+        /// Only this run's events (its stored events first).
+        #[arg(long = "run", value_name = "RUN_ID")]
+        run_id: Option<String>,
+    },
     /// List the cluster's live members.
     Members,
     /// Check definition files offline, as the coordinator would compile them.
@@ -139,9 +214,58 @@ fn parse_object(text: &str, what: &str) -> anyhow::Result<Value> {
     Ok(value)
 }
 
+/// `--actor`, else `$USER`, else `cli`.
+fn actor(cli: &Cli) -> String {
+    cli.actor
+        .clone()
+        .or_else(|| std::env::var("USER").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| "cli".to_owned())
+}
+
+/// How to call this CLI again against the same cluster, as the user would
+/// type it: `junction` plus the options the environment does not supply.
+fn junction_command(cli: &Cli) -> String {
+    // An option is needed when its value differs from what the command would
+    // get without it (the environment variable, or the default).
+    let needed = |var: &str, default: &str, value: &str| match std::env::var(var) {
+        Ok(from_env) => from_env != value,
+        Err(_) => value != default,
+    };
+    let mut words = vec!["junction".to_owned()];
+    if needed("JUNCTION_NATS__URL", DEFAULT_NATS_URL, &cli.nats_url) {
+        words.push(format!("--nats-url {}", shell_word(&cli.nats_url)));
+    }
+    if needed("JUNCTION_NATS__PREFIX", "", &cli.prefix) {
+        words.push(format!("--prefix {}", shell_word(&cli.prefix)));
+    }
+    if let Some(tenant) = &cli.tenant {
+        words.push(format!("--tenant {}", shell_word(tenant)));
+    }
+    if let Some(actor) = &cli.actor {
+        words.push(format!("--actor {}", shell_word(actor)));
+    }
+    words.join(" ")
+}
+
+/// `text` as one POSIX shell word: as it is when that is safe, else quoted.
+fn shell_word(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.,:/@%+=".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let client = Client::connect(&cli.nats_url, &cli.prefix).await?;
     let tenant = cli.tenant.clone();
+    let actor = actor(&cli);
+    let junction = junction_command(&cli);
+    let operator = Operator {
+        actor: &actor,
+        tenant: tenant.as_deref(),
+    };
     match cli.command {
         Command::Run {
             workflow_id,
@@ -164,7 +288,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if no_wait {
                 return Ok(ExitCode::SUCCESS);
             }
-            follow(&client, &run_id, timeout_secs).await
+            follow::follow(&client, &operator, &junction, &run_id, timeout_secs).await
         }
         Command::Signal {
             signal_type,
@@ -184,7 +308,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let run_id = find_run_for_signal(&client, &id, &tenant, timeout_secs).await?;
             println!("run {run_id} started by the signal");
-            follow(&client, &run_id, timeout_secs).await
+            follow::follow(&client, &operator, &junction, &run_id, timeout_secs).await
         }
         Command::Get { run_id } => {
             let reply = client
@@ -260,6 +384,70 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Cancel { run_id, reason } => {
+            let reason = reason.as_deref();
+            operator::act_on_run(&client, &operator, &run_id, RunAction::Cancel, reason).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Pause { run_id, reason } => {
+            let reason = reason.as_deref();
+            operator::act_on_run(&client, &operator, &run_id, RunAction::Pause, reason).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Resume { run_id, reason } => {
+            let reason = reason.as_deref();
+            operator::act_on_run(&client, &operator, &run_id, RunAction::Resume, reason).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Send { run_id, name, data } => {
+            let data = parse_object(&data, "--data")?;
+            operator::send(&client, &operator, &run_id, &name, data).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approvals {
+            run_id,
+            status,
+            limit,
+            json,
+        } => {
+            let filter = ApprovalFilter {
+                run_id: run_id.as_deref(),
+                status: status.as_deref(),
+                limit,
+            };
+            let approvals = operator::list_approvals(&client, &operator, &filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&approvals)?);
+            } else if approvals.is_empty() {
+                println!("no approvals");
+            } else {
+                print!(
+                    "{}",
+                    operator::approvals_table(&approvals, chrono::Utc::now())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Approve {
+            approval_id,
+            comment,
+        } => {
+            let comment = comment.as_deref();
+            operator::decide(&client, &operator, &approval_id, true, comment).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reject {
+            approval_id,
+            comment,
+        } => {
+            let comment = comment.as_deref();
+            operator::decide(&client, &operator, &approval_id, false, comment).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Tail { run_id } => {
+            tail::tail(&client, run_id.as_deref(), tenant.as_deref()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Validate { .. } | Command::Graph { .. } => {
             anyhow::bail!("offline commands do not connect to a cluster")
         }
@@ -279,26 +467,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-/// Waits for the run, prints its timeline, and exits non-zero unless it completed.
-async fn follow(client: &Client, run_id: &str, timeout_secs: u64) -> anyhow::Result<ExitCode> {
-    let run = client
-        .wait_for_run(run_id, Duration::from_secs(timeout_secs))
-        .await?;
-    print!("{}", timeline::render(&client.all_events(run_id).await?));
-    let status = run["status"].as_str().unwrap_or_default();
-    println!("run {run_id} {status}");
-    if status == "COMPLETED" {
-        println!(
-            "output: {}",
-            serde_json::to_string_pretty(&run["context"]["ctx"])?
-        );
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("error: {}", run["error"]);
-        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -328,5 +496,18 @@ async fn find_run_for_signal(
             "no run was started by signal {signal_id}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_word;
+
+    #[test]
+    fn printed_commands_quote_what_the_shell_would_split() {
+        assert_eq!(shell_word("nats://10.0.0.1:4222"), "nats://10.0.0.1:4222");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("Ann Lee"), "'Ann Lee'");
+        assert_eq!(shell_word("o'brien"), r"'o'\''brien'");
     }
 }

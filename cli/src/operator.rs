@@ -181,7 +181,9 @@ fn one_line(text: &str, width: usize) -> String {
     if flat.chars().count() > width {
         format!(
             "{}…",
-            flat.chars().take(width.saturating_sub(1)).collect::<String>()
+            flat.chars()
+                .take(width.saturating_sub(1))
+                .collect::<String>()
         )
     } else {
         flat

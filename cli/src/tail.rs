@@ -143,6 +143,9 @@ mod tests {
             line(&event, true),
             "10:00:00.250  r1  #1   workflow.run.started"
         );
-        assert_eq!(line(&event, false), "10:00:00.250  #1   workflow.run.started");
+        assert_eq!(
+            line(&event, false),
+            "10:00:00.250  #1   workflow.run.started"
+        );
     }
 }

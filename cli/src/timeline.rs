@@ -24,7 +24,8 @@ pub fn render(events: &[Value]) -> String {
 /// An event without its time: `#seq type  path (attempt n) on worker  detail`.
 pub fn describe(event: &Value) -> String {
     let kind = event["type"].as_str().unwrap_or("?");
-    let mut line = format!("#{:<3} {kind}", event["seq"]);
+    // Padded as text: `Value`'s `Display` ignores the width.
+    let mut line = format!("#{:<3} {kind}", event["seq"].to_string());
     if let Some(path) = event["path"].as_str() {
         line.push_str(&format!("  {path}"));
         if let Some(attempt) = event["attempt"].as_u64() {
@@ -80,11 +81,9 @@ fn detail(kind: &str, data: &Value) -> Option<String> {
                 None => format!("approval {id}"),
             }
         }
-        "workflow.signal.received" => format!(
-            "{} {}",
-            data["name"].as_str().unwrap_or("?"),
-            data["data"]
-        ),
+        "workflow.signal.received" => {
+            format!("{} {}", data["name"].as_str().unwrap_or("?"), data["data"])
+        }
         _ => return None,
     };
     Some(if text.chars().count() > 120 {
