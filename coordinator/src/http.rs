@@ -1,5 +1,6 @@
 //! The coordinator's HTTP listener: `/healthz`, `/readyz` and `/metrics`
-//! (Prometheus text). The full REST API and SSE arrive with the operator issue.
+//! (Prometheus text), plus the REST API and its event streams under `/v1`
+//! (`crate::api`, docs/http.md).
 
 use crate::metrics::Metrics;
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
@@ -23,18 +24,22 @@ pub async fn bind(listen: &str) -> anyhow::Result<(TcpListener, String)> {
     Ok((listener, addr))
 }
 
-/// Serves until `stop` flips.
+/// Serves until `stop` flips. `api` is the `/v1` router; an unknown path is a
+/// JSON `NOT_FOUND`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
     metrics: Metrics,
+    api: Router,
     mut stop: watch::Receiver<bool>,
 ) {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
-        .with_state(AppState { store, metrics });
+        .with_state(AppState { store, metrics })
+        .merge(api)
+        .fallback(crate::api::not_found);
     let shutdown = async move {
         let _ = stop.changed().await;
     };

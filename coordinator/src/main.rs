@@ -1,6 +1,7 @@
 //! `junction-coordinator`: turns signals into runs and advances them.
 //! Thin: parse flags, load config, start logging, run until SIGTERM.
 
+mod api;
 mod approvals;
 mod catalog;
 mod children;

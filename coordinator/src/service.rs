@@ -160,6 +160,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         listener,
         store.clone(),
         metrics.clone(),
+        crate::api::router(driver.clone(), stop_rx.clone()),
         stop_rx.clone(),
     )));
     {

@@ -3,8 +3,8 @@
 //! decisions stay in the state machine.
 
 mod agents;
-mod approvals;
-mod runs;
+pub(crate) mod approvals;
+pub(crate) mod runs;
 pub mod workflows;
 
 use crate::driver::Driver;
@@ -26,7 +26,7 @@ pub struct Request {
 }
 
 impl Request {
-    fn new(fields: Map<String, Value>) -> Result<Self, ControlError> {
+    pub(crate) fn new(fields: Map<String, Value>) -> Result<Self, ControlError> {
         let tenant = match fields.get("tenant") {
             None | Some(Value::Null) => "default".to_owned(),
             Some(Value::String(t)) if is_valid_tenant(t) => t.clone(),
