@@ -67,6 +67,8 @@ pub struct Driver {
     pub timers_changed: Arc<Notify>,
     /// Runs as this process last wrote them.
     pub snapshots: Snapshots,
+    /// The tokens file (PROTOCOL §6); `None`: auth is off.
+    pub auth: Option<Arc<crate::auth::Tokens>>,
 }
 
 impl Driver {

@@ -3,6 +3,7 @@
 
 mod api;
 mod approvals;
+mod auth;
 mod catalog;
 mod children;
 mod consume;

@@ -56,6 +56,7 @@ struct Running {
 }
 
 async fn start(config: &Config) -> anyhow::Result<Running> {
+    let auth = crate::auth::Tokens::load(config.auth.tokens_file.as_deref())?.map(Arc::new);
     let member_id = config
         .coordinator
         .id
@@ -101,6 +102,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         payload_limit: config.limits.payload_bytes,
         timers_changed: Arc::new(Notify::new()),
         snapshots: Snapshots::default(),
+        auth,
     };
     let metrics = Metrics::default();
     let (stop, stop_rx) = watch::channel(false);

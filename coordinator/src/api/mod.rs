@@ -95,7 +95,14 @@ pub fn error_response(error: &ControlError) -> Response {
     if let Value::Object(map) = &mut body {
         map.remove("ok");
     }
-    json_response(status_of(error.code), &body)
+    let mut response = json_response(status_of(error.code), &body);
+    if error.code == ErrorCode::Unauthenticated {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
 }
 
 /// A control reply as a response: `ok` when it succeeded, `created` (201)
@@ -160,14 +167,50 @@ pub fn query_fields(raw: Option<&str>) -> Result<Map<String, Value>, ControlErro
     Ok(fields)
 }
 
-/// Builds the control request: body fields, then query fields (which win),
-/// then the tenant from `?tenant=`, else `X-Junction-Tenant`, else the body's
-/// `tenant` (as over NATS), else `default`.
+/// The token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Builds the control request of a call (PROTOCOL §6): with auth on, the
+/// bearer token must be known (`UNAUTHENTICATED`, checked before anything
+/// else) and list the request's tenant (`FORBIDDEN`). A `token` in the body
+/// or query is ignored: HTTP takes tokens only as `Authorization: Bearer`.
+pub fn authorized_request(
+    api: &Api,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Request, ControlError> {
+    let tokens = api.driver.auth.as_deref();
+    let token = bearer(headers);
+    if let Some(tokens) = tokens {
+        tokens.caller(token)?;
+    }
+    Request::authorized(request_fields(headers, query, body)?, tokens, token)
+}
+
+/// Builds the control request, trusted as sent (auth off).
+#[cfg(test)]
 pub fn build_request(
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Request, ControlError> {
+    Request::new(request_fields(headers, query, body)?)
+}
+
+/// The fields of a call: body fields, then query fields (which win), then
+/// the tenant from `?tenant=`, else `X-Junction-Tenant`, else the body's
+/// `tenant` (as over NATS), else `default`.
+fn request_fields(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Map<String, Value>, ControlError> {
     let mut fields = parse_request(body)?;
     let query = query_fields(query)?;
     let header_tenant = headers
@@ -183,7 +226,7 @@ pub fn build_request(
     if !query_tenant && let Some(tenant) = header_tenant {
         fields.insert("tenant".into(), Value::String(tenant));
     }
-    Request::new(fields)
+    Ok(fields)
 }
 
 /// Reads the body up to the payload limit (`limits.payload_bytes` plus room
@@ -222,8 +265,11 @@ async fn body_request(
     query: Option<&str>,
     body: Body,
 ) -> Result<Request, ControlError> {
+    if let Some(tokens) = api.driver.auth.as_deref() {
+        tokens.caller(bearer(headers))?;
+    }
     let bytes = read_body(api, headers, body).await?;
-    build_request(headers, query, &bytes)
+    authorized_request(api, headers, query, &bytes)
 }
 
 macro_rules! try_reply {
@@ -248,7 +294,7 @@ async fn list_workflows(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let request = try_reply!(build_request(&headers, query.as_deref(), b""));
+    let request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
     respond(workflows::list(&api.driver, &request).await)
 }
 
@@ -278,7 +324,7 @@ async fn get_workflow(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut request = try_reply!(build_request(&headers, query.as_deref(), b""));
+    let mut request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
     request.fields.insert("id".into(), Value::String(id));
     respond(workflows::get(&api.driver, &request).await)
 }
@@ -292,7 +338,7 @@ async fn delete_workflow(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let mut request = try_reply!(build_request(&headers, query.as_deref(), b""));
+    let mut request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
     request
         .fields
         .insert("id".into(), Value::String(id.clone()));
@@ -327,7 +373,7 @@ async fn list_runs(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let request = try_reply!(build_request(&headers, query.as_deref(), b""));
+    let request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
     respond(runs::list(&api.driver, &request).await)
 }
 
@@ -337,8 +383,8 @@ async fn get_run(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    try_reply!(build_request(&headers, query.as_deref(), b""));
-    respond(runs::get(&api.driver, &id).await)
+    let request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
+    respond(runs::get(&api.driver, &id, &request).await)
 }
 
 async fn run_events(
@@ -347,7 +393,7 @@ async fn run_events(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let request = try_reply!(build_request(&headers, query.as_deref(), b""));
+    let request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
     respond(runs::events(&api.driver, &id, &request).await)
 }
 
@@ -409,7 +455,7 @@ async fn list_approvals(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    let request = try_reply!(build_request(&headers, query.as_deref(), b""));
+    let request = try_reply!(authorized_request(&api, &headers, query.as_deref(), b""));
     respond(approvals::list(&api.driver, &request).await)
 }
 
@@ -481,6 +527,20 @@ mod tests {
         assert_eq!(r.tenant, "default");
         let bad = build_request(&HeaderMap::new(), None, b"{").map_err(|e| e.code);
         assert_eq!(bad.err(), Some(ErrorCode::InvalidRequest));
+    }
+
+    #[test]
+    fn bearer_tokens_come_from_the_authorization_header() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer abc".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("abc"));
+        headers.insert(header::AUTHORIZATION, "bearer  xyz ".parse().unwrap());
+        assert_eq!(bearer(&headers), Some("xyz"));
+        headers.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
+        headers.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
+        assert_eq!(bearer(&headers), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! after the run's terminal event, at once for a run that already ended, and
 //! at shutdown; a comment keeps idle connections alive every 15 s.
 
-use super::{Api, build_request, error_response};
+use super::{Api, authorized_request, error_response};
 use crate::control::internal;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -77,7 +77,7 @@ async fn open(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Response, ControlError> {
-    let request = build_request(headers, query, b"")?;
+    let request = authorized_request(api, headers, query, b"")?;
     if !is_valid_id(id) {
         return Err(ControlError::invalid(format!("run id {id:?} is not valid")));
     }
@@ -94,6 +94,7 @@ async fn open(
         .get_run(id)
         .await
         .map_err(internal)?
+        .filter(|r| r.summary.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{id}` not found")))?;
     let ended = run.summary.status.is_terminal();
     let (tx, rx) = mpsc::channel::<SseEvent>(64);

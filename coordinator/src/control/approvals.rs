@@ -2,9 +2,11 @@
 //!
 //! A decision updates the approval and queues it for its run in one
 //! statement; the timer loop then applies it to the run (at once: it is
-//! woken). Auth is off in this release (PROTOCOL §6): `actor` is taken from
-//! the request as given and logged as unauthenticated, and `approvers` is
-//! not enforced until identities come from the tokens file.
+//! woken). With auth off (PROTOCOL §6) `actor` is taken from the request as
+//! given and logged as unauthenticated, and `approvers` is not enforced.
+//! With auth on the actor is the token's identity, and a non-empty
+//! `approvers` list must name it (`user:<identity>`) or one of its groups
+//! (`team:<group>`), else `FORBIDDEN` (§8.13).
 
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
@@ -52,7 +54,19 @@ pub async fn decide(driver: &Driver, id: &str, request: &Request, approved: bool
     if approval.status != "PENDING" {
         return Err(already());
     }
-    let actor = request.optional_string("actor")?;
+    if let Some(caller) = &request.caller
+        && !caller.may_decide(&approval.approvers)
+    {
+        return Err(ControlError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "`{}` is not among the approvers of approval `{id}`",
+                caller.identity
+            ),
+        ));
+    }
+    let actor = request.actor()?;
+    let actor = actor.as_deref();
     let comment = request.optional_string("comment")?;
     let decided = driver
         .store
@@ -61,6 +75,6 @@ pub async fn decide(driver: &Driver, id: &str, request: &Request, approved: bool
         .map_err(internal)?
         .ok_or_else(already)?;
     driver.timers_changed.notify_one();
-    tracing::info!(approval_id = id, run_id = %decided.run_id, actor = ?actor, status = %decided.status, authenticated = false, "approval decided");
+    tracing::info!(approval_id = id, run_id = %decided.run_id, actor = ?actor, status = %decided.status, authenticated = request.caller.is_some(), "approval decided");
     Ok(json!({ "status": decided.status }))
 }

@@ -7,6 +7,7 @@ pub(crate) mod approvals;
 pub(crate) mod runs;
 pub mod workflows;
 
+use crate::auth::{Caller, Tokens};
 use crate::driver::Driver;
 use futures::StreamExt;
 use junction_shared::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
@@ -19,13 +20,17 @@ use tokio::sync::{Semaphore, watch};
 /// Queue group shared by every coordinator.
 pub const QUEUE_GROUP: &str = "junction-coordinators";
 
-/// A parsed request: its fields and the tenant it acts in.
+/// A parsed request: its fields, the tenant it acts in and, with auth on,
+/// who sent it.
 pub struct Request {
     pub fields: Map<String, Value>,
     pub tenant: String,
+    /// The token's caller; `None` with auth off (and for internal requests).
+    pub caller: Option<Caller>,
 }
 
 impl Request {
+    /// A request as sent, trusted as it is (auth off, or built internally).
     pub(crate) fn new(fields: Map<String, Value>) -> Result<Self, ControlError> {
         let tenant = match fields.get("tenant") {
             None | Some(Value::Null) => "default".to_owned(),
@@ -36,7 +41,39 @@ impl Request {
                 )));
             }
         };
-        Ok(Self { fields, tenant })
+        Ok(Self {
+            fields,
+            tenant,
+            caller: None,
+        })
+    }
+
+    /// A request from outside (PROTOCOL §6). With `tokens` (auth on),
+    /// `token` must be known (`UNAUTHENTICATED`) and list the request's
+    /// tenant (`FORBIDDEN`); the caller is kept. A `token` field in the
+    /// fields is dropped either way.
+    pub(crate) fn authorized(
+        mut fields: Map<String, Value>,
+        tokens: Option<&Tokens>,
+        token: Option<&str>,
+    ) -> Result<Self, ControlError> {
+        fields.remove("token");
+        let caller = tokens.map(|t| t.caller(token).cloned()).transpose()?;
+        let mut request = Self::new(fields)?;
+        if let Some(caller) = &caller {
+            caller.check_tenant(&request.tenant)?;
+        }
+        request.caller = caller;
+        Ok(request)
+    }
+
+    /// The actor to record: the token's identity with auth on (whatever the
+    /// request says), else the request's `actor`.
+    pub fn actor(&self) -> Result<Option<String>, ControlError> {
+        match &self.caller {
+            Some(caller) => Ok(Some(caller.identity.clone())),
+            None => Ok(self.optional_string("actor")?.map(str::to_owned)),
+        }
     }
 
     /// A required string field.
@@ -134,7 +171,17 @@ async fn handle(
     suffix: &str,
     payload: &[u8],
 ) -> Reply {
-    let request = Request::new(parse_request(payload)?)?;
+    let mut fields = parse_request(payload)?;
+    if suffix == "cluster.members" {
+        // Open with auth on too, like the health endpoints.
+        return members.list().await;
+    }
+    let token = match fields.remove("token") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(token)) => Some(token),
+        Some(_) => return Err(ControlError::invalid("`token` must be a string")),
+    };
+    let request = Request::authorized(fields, driver.auth.as_deref(), token.as_deref())?;
     let parts: Vec<&str> = suffix.split('.').collect();
     match parts.as_slice() {
         ["workflows", "put"] => workflows::put(driver, &request).await,
@@ -146,7 +193,7 @@ async fn handle(
         ["agents", "delete"] => agents::delete(driver, &request).await,
         ["run", "start"] => runs::start(driver, &request).await,
         ["runs", "list"] => runs::list(driver, &request).await,
-        ["run", run_id, "get"] => runs::get(driver, run_id).await,
+        ["run", run_id, "get"] => runs::get(driver, run_id, &request).await,
         ["run", run_id, "events"] => runs::events(driver, run_id, &request).await,
         ["run", run_id, "cancel"] => runs::act(driver, run_id, &request, RunAction::Cancel).await,
         ["run", run_id, "pause"] => runs::act(driver, run_id, &request, RunAction::Pause).await,
@@ -155,7 +202,6 @@ async fn handle(
         ["approval", id, "approve"] => approvals::decide(driver, id, &request, true).await,
         ["approval", id, "reject"] => approvals::decide(driver, id, &request, false).await,
         ["run", run_id, "signal"] => runs::signal(driver, run_id, &request).await,
-        ["cluster", "members"] => members.list().await,
         _ => Err(ControlError::not_found(format!(
             "unknown control subject `wf.ctl.{suffix}`"
         ))),

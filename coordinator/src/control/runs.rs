@@ -103,10 +103,13 @@ fn checked_id(run_id: &str) -> Result<(), ControlError> {
     }
 }
 
-pub async fn get(driver: &Driver, run_id: &str) -> Reply {
+/// `run.<id>.get`: a run of another tenant is `NOT_FOUND`.
+pub async fn get(driver: &Driver, run_id: &str, request: &Request) -> Reply {
     checked_id(run_id)?;
     let run = driver.store.get_run(run_id).await.map_err(internal)?;
-    let run = run.ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
+    let run = run
+        .filter(|r| r.summary.tenant == request.tenant)
+        .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
     Ok(json!({ "run": run }))
 }
 
@@ -119,7 +122,8 @@ pub async fn events(driver: &Driver, run_id: &str, request: &Request) -> Reply {
         .run_tenant(run_id)
         .await
         .map_err(internal)?
-        .is_none()
+        .as_deref()
+        != Some(request.tenant.as_str())
     {
         return Err(ControlError::not_found(format!("run `{run_id}` not found")));
     }
@@ -186,7 +190,7 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
             ),
         ));
     }
-    let actor = request.optional_string("actor")?.map(str::to_owned);
+    let actor = request.actor()?;
     let reason = request.optional_string("reason")?.map(str::to_owned);
     let input = match action {
         RunAction::Cancel => Input::Cancel {
@@ -219,7 +223,7 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
         .await
         .map_err(internal)?
         .map_or(status, |r| r.summary.status);
-    tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), "operator action");
+    tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), authenticated = request.caller.is_some(), "operator action");
     Ok(json!({ "status": status.as_str() }))
 }
 

@@ -1,0 +1,197 @@
+//! Identities (PROTOCOL §6, §8.13): the tokens file named by
+//! `JUNCTION_AUTH__TOKENS_FILE`, read once at startup. Without it auth is
+//! off: `actor` and `tenant` come from the request as given. With it, every
+//! control request (except `cluster.members`) and every `/v1` call must carry
+//! a known token; the token decides the recorded actor (its `identity`), the
+//! tenants it may act in, and the approvals it may decide (its identity and
+//! `groups` against an approval's `approvers`).
+
+use anyhow::{Context, bail};
+use junction_shared::wire::control::{ControlError, ErrorCode};
+use junction_shared::wire::signal::is_valid_tenant;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Who a token says the caller is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub identity: String,
+    pub groups: Vec<String>,
+    pub tenants: Vec<String>,
+}
+
+impl Caller {
+    /// `FORBIDDEN` unless the token lists `tenant`.
+    pub fn check_tenant(&self, tenant: &str) -> Result<(), ControlError> {
+        if self.tenants.iter().any(|t| t == tenant) {
+            Ok(())
+        } else {
+            Err(ControlError::new(
+                ErrorCode::Forbidden,
+                format!("`{}` may not act in tenant `{tenant}`", self.identity),
+            ))
+        }
+    }
+
+    /// Whether this caller may decide an approval with these `approvers`
+    /// (`user:<identity>` or `team:<group>`); no approvers means anyone
+    /// allowed in the tenant may (§8.13).
+    pub fn may_decide(&self, approvers: &Value) -> bool {
+        let listed: Vec<&str> = match approvers {
+            Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
+            Value::String(one) => vec![one.as_str()],
+            _ => Vec::new(),
+        };
+        listed.is_empty()
+            || listed.iter().any(|entry| {
+                if let Some(user) = entry.strip_prefix("user:") {
+                    user == self.identity
+                } else if let Some(team) = entry.strip_prefix("team:") {
+                    self.groups.iter().any(|g| g == team)
+                } else {
+                    false
+                }
+            })
+    }
+}
+
+#[derive(Deserialize)]
+struct FileEntry {
+    token: String,
+    identity: String,
+    #[serde(default)]
+    groups: Vec<String>,
+    #[serde(default)]
+    tenants: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct File {
+    tokens: Vec<FileEntry>,
+}
+
+/// The loaded tokens file.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    by_token: HashMap<String, Caller>,
+}
+
+impl Tokens {
+    /// Parses the file's JSON text; every entry needs a non-empty `token`
+    /// and `identity`, valid tenant names, and tokens must be unique.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let file: File = serde_json::from_str(text).context(
+            "expected {\"tokens\":[{\"token\",\"identity\",\"groups\":[…],\"tenants\":[…]}]}",
+        )?;
+        let mut by_token = HashMap::new();
+        for (i, entry) in file.tokens.into_iter().enumerate() {
+            if entry.token.is_empty() {
+                bail!("tokens[{i}].token is empty");
+            }
+            if entry.identity.is_empty() {
+                bail!("tokens[{i}].identity is empty");
+            }
+            if let Some(bad) = entry.tenants.iter().find(|t| !is_valid_tenant(t)) {
+                bail!("tokens[{i}].tenants: {bad:?} must match [A-Za-z0-9_.-]{{1,64}}");
+            }
+            let caller = Caller {
+                identity: entry.identity,
+                groups: entry.groups,
+                tenants: entry.tenants,
+            };
+            if by_token.insert(entry.token, caller).is_some() {
+                bail!("tokens[{i}].token repeats an earlier token");
+            }
+        }
+        Ok(Self { by_token })
+    }
+
+    /// Reads the tokens file at startup (`None`: auth is off). A missing or
+    /// malformed file is an error (the coordinator exits 2).
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Option<Self>> {
+        let Some(path) = path else {
+            tracing::warn!(
+                "auth is off: no JUNCTION_AUTH__TOKENS_FILE; actors and tenants are taken from requests unauthenticated"
+            );
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
+        let tokens = Self::parse(&text)
+            .with_context(|| format!("malformed tokens file {}", path.display()))?;
+        tracing::info!(file = %path.display(), tokens = tokens.by_token.len(), "auth is on");
+        Ok(Some(tokens))
+    }
+
+    /// The caller of a request carrying `token`, else `UNAUTHENTICATED`.
+    pub fn caller(&self, token: Option<&str>) -> Result<&Caller, ControlError> {
+        let token = token
+            .ok_or_else(|| ControlError::new(ErrorCode::Unauthenticated, "a token is required"))?;
+        self.by_token
+            .get(token)
+            .ok_or_else(|| ControlError::new(ErrorCode::Unauthenticated, "unknown token"))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const FILE: &str = r#"{"tokens":[
+        {"token":"t-alice","identity":"alice","groups":["release"],"tenants":["default","acme"]},
+        {"token":"t-bob","identity":"bob","tenants":["default"]}
+    ]}"#;
+
+    #[test]
+    fn tokens_name_callers() {
+        let tokens = Tokens::parse(FILE).unwrap();
+        let alice = tokens.caller(Some("t-alice")).unwrap();
+        assert_eq!(alice.identity, "alice");
+        assert!(alice.check_tenant("acme").is_ok());
+        let bob = tokens.caller(Some("t-bob")).unwrap();
+        assert_eq!(
+            bob.check_tenant("acme").map_err(|e| e.code).err(),
+            Some(ErrorCode::Forbidden)
+        );
+        for missing in [None, Some("nope")] {
+            assert_eq!(
+                tokens.caller(missing).map_err(|e| e.code).err(),
+                Some(ErrorCode::Unauthenticated)
+            );
+        }
+    }
+
+    #[test]
+    fn approvers_match_identity_or_group() {
+        let tokens = Tokens::parse(FILE).unwrap();
+        let alice = tokens.caller(Some("t-alice")).unwrap();
+        let bob = tokens.caller(Some("t-bob")).unwrap();
+        let team = json!(["team:release"]);
+        assert!(alice.may_decide(&team));
+        assert!(!bob.may_decide(&team));
+        assert!(bob.may_decide(&json!(["user:bob"])));
+        assert!(bob.may_decide(&json!([])));
+        assert!(bob.may_decide(&Value::Null));
+        assert!(!alice.may_decide(&json!(["user:bob", "team:ops"])));
+    }
+
+    #[test]
+    fn malformed_files_are_rejected() {
+        for bad in [
+            "",
+            "{",
+            "{}",
+            r#"{"tokens":[{"identity":"a"}]}"#,
+            r#"{"tokens":[{"token":"","identity":"a"}]}"#,
+            r#"{"tokens":[{"token":"x","identity":"a","tenants":["bad tenant"]}]}"#,
+            r#"{"tokens":[{"token":"x","identity":"a"},{"token":"x","identity":"b"}]}"#,
+        ] {
+            assert!(Tokens::parse(bad).is_err(), "{bad}");
+        }
+        assert!(Tokens::load(Some(Path::new("/nonexistent/tokens.json"))).is_err());
+    }
+}

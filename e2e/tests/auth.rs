@@ -1,0 +1,368 @@
+//! Auth on (PROTOCOL §6, §8.13) against a real coordinator started with
+//! `JUNCTION_AUTH__TOKENS_FILE`:
+//!
+//! - no token or an unknown one is `UNAUTHENTICATED`; a tenant the token does
+//!   not list is `FORBIDDEN`; `cluster.members` stays open;
+//! - an approval with `approvers: [team:release]` is `FORBIDDEN` to a token
+//!   without that group, and approved by one with it, the recorded actor
+//!   being the token's identity whatever the payload claims (cancel too);
+//! - a run of tenant `acme` is `NOT_FOUND` to a token of tenant `default`,
+//!   over NATS and HTTP (`/v1/runs/{id}`, `/events`, `/stream`);
+//! - HTTP without `Authorization: Bearer` is 401, health stays open;
+//! - a missing or malformed tokens file stops the coordinator with exit 2.
+
+use anyhow::{Context, bail};
+use junction_e2e::TestEnv;
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+const TOKENS: &str = r#"{"tokens":[
+  {"token":"t-alice","identity":"alice","groups":["release"],"tenants":["default"]},
+  {"token":"t-bob","identity":"bob","groups":["ops"],"tenants":["default"]},
+  {"token":"t-carol","identity":"carol","groups":["release"],"tenants":["acme"]}
+]}"#;
+
+/// Waits for the release team, then ends with an `inject` state.
+const GATED: &str = r#"
+id: gated
+states:
+  - name: ask
+    type: human_approval
+    message: "Ship?"
+    approvers: ["team:release"]
+    next: done
+  - { name: done, type: inject, data: { shipped: true }, end: true }
+"#;
+
+/// `body` with `token` (and `tenant`, when given) added.
+fn with(token: &str, tenant: Option<&str>, mut body: Value) -> Value {
+    body["token"] = json!(token);
+    if let Some(tenant) = tenant {
+        body["tenant"] = json!(tenant);
+    }
+    body
+}
+
+fn code(reply: &Value) -> &str {
+    reply["error"]["code"].as_str().unwrap_or_default()
+}
+
+async fn control(env: &TestEnv, what: &str, body: Value) -> anyhow::Result<Value> {
+    let reply = env.try_control(what, body.clone()).await?;
+    if reply["ok"] != json!(true) {
+        bail!("{what} {body} failed: {reply}");
+    }
+    Ok(reply)
+}
+
+async fn auth_env() -> anyhow::Result<TestEnv> {
+    let mut env = TestEnv::new().await?;
+    let file = env.dir.path().join("tokens.json");
+    std::fs::write(&file, TOKENS)?;
+    let file = file.display().to_string();
+    env.start_coordinator("coordinator", &[("JUNCTION_AUTH__TOKENS_FILE", &file)])
+        .await?;
+    // `cluster.members` needs no token.
+    env.wait_for_members(1, 0).await?;
+    Ok(env)
+}
+
+async fn pending_approval(env: &TestEnv, token: &str, run_id: &str) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let listed = control(
+            env,
+            "approvals.list",
+            with(
+                token,
+                None,
+                json!({ "run_id": run_id, "status": "PENDING" }),
+            ),
+        )
+        .await?;
+        if let Some(approval) = listed["approvals"].as_array().and_then(|a| a.first()) {
+            return Ok(approval.clone());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("no approval\n{}", env.logs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_status(
+    env: &TestEnv,
+    token: &str,
+    tenant: Option<&str>,
+    run_id: &str,
+    status: &str,
+) -> anyhow::Result<Value> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let run = control(
+            env,
+            &format!("run.{run_id}.get"),
+            with(token, tenant, json!({})),
+        )
+        .await?["run"]
+            .clone();
+        if run["status"] == status {
+            return Ok(run);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("run {run_id} is not {status}: {run}\n{}", env.logs());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn run_events(
+    env: &TestEnv,
+    token: &str,
+    tenant: Option<&str>,
+    run_id: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let reply = control(
+        env,
+        &format!("run.{run_id}.events"),
+        with(token, tenant, json!({ "limit": 1000 })),
+    )
+    .await?;
+    Ok(reply["events"].as_array().cloned().unwrap_or_default())
+}
+
+/// A raw HTTP/1.1 GET; returns the status and body.
+async fn http_get(
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mut head = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    // Read the head only: a stream (SSE) never ends by itself.
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !bytes.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .context("HTTP response timed out")??;
+        if n == 0 {
+            break;
+        }
+        bytes.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .with_context(|| format!("bad response {text:?}"))?;
+    Ok((status, text))
+}
+
+#[tokio::test]
+async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyhow::Result<()> {
+    let env = auth_env().await?;
+
+    // No token, an unknown token: UNAUTHENTICATED.
+    let reply = env.try_control("workflows.list", json!({})).await?;
+    assert_eq!(code(&reply), "UNAUTHENTICATED", "{reply}");
+    let reply = env
+        .try_control("workflows.list", json!({ "token": "nope" }))
+        .await?;
+    assert_eq!(code(&reply), "UNAUTHENTICATED", "{reply}");
+    // A tenant the token does not list: FORBIDDEN.
+    let reply = env
+        .try_control("workflows.list", with("t-bob", Some("acme"), json!({})))
+        .await?;
+    assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
+    let reply = env
+        .try_control("workflows.list", with("t-carol", None, json!({})))
+        .await?;
+    assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
+
+    // Approvers: team:release only.
+    control(
+        &env,
+        "workflows.put",
+        with("t-alice", None, json!({ "source": GATED })),
+    )
+    .await?;
+    let run_id = control(
+        &env,
+        "run.start",
+        with("t-alice", None, json!({ "workflow_id": "gated" })),
+    )
+    .await?["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let approval = pending_approval(&env, "t-bob", &run_id).await?;
+    let id = approval["id"].as_str().unwrap_or_default().to_owned();
+    let reply = env
+        .try_control(
+            &format!("approval.{id}.approve"),
+            with("t-bob", None, json!({ "actor": "alice" })),
+        )
+        .await?;
+    assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
+    let reply = control(
+        &env,
+        &format!("approval.{id}.approve"),
+        with(
+            "t-alice",
+            None,
+            json!({ "actor": "mallory", "comment": "go" }),
+        ),
+    )
+    .await?;
+    assert_eq!(reply["status"], "APPROVED", "{reply}");
+    wait_for_status(&env, "t-alice", None, &run_id, "COMPLETED").await?;
+    let events = run_events(&env, "t-bob", None, &run_id).await?;
+    let approved = events
+        .iter()
+        .find(|e| e["type"] == "workflow.approval.approved")
+        .with_context(|| format!("no approved event: {events:?}"))?;
+    assert_eq!(approved["data"]["actor"], "alice", "{approved}");
+    let listed = control(
+        &env,
+        "approvals.list",
+        with("t-alice", None, json!({ "run_id": run_id })),
+    )
+    .await?;
+    assert_eq!(listed["approvals"][0]["actor"], "alice", "{listed}");
+
+    // Tenant isolation: carol's run in `acme` does not exist for `default`.
+    control(
+        &env,
+        "workflows.put",
+        with("t-carol", Some("acme"), json!({ "source": GATED })),
+    )
+    .await?;
+    let acme_run = control(
+        &env,
+        "run.start",
+        with("t-carol", Some("acme"), json!({ "workflow_id": "gated" })),
+    )
+    .await?["run_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    wait_for_status(&env, "t-carol", Some("acme"), &acme_run, "WAITING_APPROVAL").await?;
+    for what in ["get", "events", "cancel"] {
+        let reply = env
+            .try_control(
+                &format!("run.{acme_run}.{what}"),
+                with("t-alice", None, json!({})),
+            )
+            .await?;
+        assert_eq!(code(&reply), "NOT_FOUND", "{what}: {reply}");
+        // Naming the tenant does not help a token that does not list it.
+        let reply = env
+            .try_control(
+                &format!("run.{acme_run}.{what}"),
+                with("t-alice", Some("acme"), json!({})),
+            )
+            .await?;
+        assert_eq!(code(&reply), "FORBIDDEN", "{what}: {reply}");
+    }
+
+    // HTTP: Bearer tokens, 401 without, 404 across tenants.
+    let addr = env.coordinator_http().await?;
+    let (status, _) = http_get(&addr, "/healthz", &[]).await?;
+    assert_eq!(status, 200);
+    for path in [
+        "/v1/runs".to_owned(),
+        format!("/v1/runs/{run_id}"),
+        format!("/v1/runs/{run_id}/stream"),
+    ] {
+        let (status, text) = http_get(&addr, &path, &[]).await?;
+        assert_eq!(status, 401, "{path}: {text}");
+        let (status, text) = http_get(&addr, &path, &[("Authorization", "Bearer nope")]).await?;
+        assert_eq!(status, 401, "{path}: {text}");
+    }
+    let (status, text) = http_get(
+        &addr,
+        &format!("/v1/runs/{run_id}"),
+        &[("Authorization", "Bearer t-alice")],
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = http_get(
+        &addr,
+        "/v1/runs",
+        &[
+            ("Authorization", "Bearer t-alice"),
+            ("X-Junction-Tenant", "acme"),
+        ],
+    )
+    .await?;
+    assert_eq!(status, 403, "{text}");
+    for suffix in ["", "/events", "/stream"] {
+        let path = format!("/v1/runs/{acme_run}{suffix}");
+        let (status, text) = http_get(&addr, &path, &[("Authorization", "Bearer t-alice")]).await?;
+        assert_eq!(status, 404, "{path}: {text}");
+        let (status, text) = http_get(
+            &addr,
+            &path,
+            &[
+                ("Authorization", "Bearer t-carol"),
+                ("X-Junction-Tenant", "acme"),
+            ],
+        )
+        .await?;
+        assert_eq!(status, 200, "{path}: {text}");
+    }
+
+    // Cancel records the token's identity, not the claimed actor.
+    let reply = control(
+        &env,
+        &format!("run.{acme_run}.cancel"),
+        with(
+            "t-carol",
+            Some("acme"),
+            json!({ "actor": "mallory", "reason": "done" }),
+        ),
+    )
+    .await?;
+    assert_eq!(reply["status"], "CANCELLED", "{reply}");
+    let events = run_events(&env, "t-carol", Some("acme"), &acme_run).await?;
+    let cancelled = events
+        .iter()
+        .find(|e| e["type"] == "workflow.run.cancelled")
+        .with_context(|| format!("no cancelled event: {events:?}"))?;
+    assert_eq!(cancelled["data"]["actor"], "carol", "{cancelled}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_missing_or_malformed_tokens_file_stops_the_coordinator() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    let malformed = env.dir.path().join("bad.json");
+    std::fs::write(&malformed, "{\"tokens\": [{\"identity\": \"x\"}]}")?;
+    let missing = env.dir.path().join("missing.json");
+    for (name, file) in [("malformed", &malformed), ("missing", &missing)] {
+        let file = file.display().to_string();
+        let index = env
+            .start_coordinator(name, &[("JUNCTION_AUTH__TOKENS_FILE", &file)])
+            .await?;
+        let process = &mut env.processes[index];
+        let code = process.wait_exit(Duration::from_secs(30)).await;
+        assert_eq!(code, Some(2), "{name}: {}", process.tail(20));
+        assert!(
+            process.output().contains("tokens file"),
+            "{name}: {}",
+            process.tail(20)
+        );
+    }
+    Ok(())
+}
