@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct Client {
     pub nats: async_nats::Client,
     pub subjects: Subjects,
+    /// Sent as `token` with every control request (PROTOCOL §6), when set.
+    pub token: Option<String>,
 }
 
 impl Client {
@@ -22,13 +24,27 @@ impl Client {
             .connect(url)
             .await
             .with_context(|| format!("cannot connect to NATS at {url}"))?;
-        Ok(Self { nats, subjects })
+        Ok(Self {
+            nats,
+            subjects,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `token` with every control request.
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     /// Sends a control request and returns the reply's fields, or an error
     /// carrying the reply's code and message.
     pub async fn request(&self, what: &str, body: Value) -> anyhow::Result<Value> {
         let subject = self.subjects.control(what);
+        let mut body = body;
+        if let (Some(token), Some(fields)) = (&self.token, body.as_object_mut()) {
+            fields.insert("token".to_owned(), json!(token));
+        }
         let payload = Bytes::from(serde_json::to_vec(&body)?);
         let reply = match self.nats.request(subject.clone(), payload).await {
             Ok(reply) => reply,

@@ -39,6 +39,9 @@ struct Cli {
     /// Tenant to act in.
     #[arg(long, global = true)]
     tenant: Option<String>,
+    /// Token for a cluster with auth on (PROTOCOL §6); never printed.
+    #[arg(long, global = true, env = "JUNCTION_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Who is acting, recorded with cancels, pauses, resumes and decisions
     /// (default: $USER, or `cli`).
     #[arg(long, global = true)]
@@ -258,7 +261,9 @@ fn shell_word(text: &str) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::connect(&cli.nats_url, &cli.prefix).await?;
+    let client = Client::connect(&cli.nats_url, &cli.prefix)
+        .await?
+        .with_token(cli.token.clone());
     let tenant = cli.tenant.clone();
     let actor = actor(&cli);
     let junction = junction_command(&cli);

@@ -366,3 +366,47 @@ async fn a_missing_or_malformed_tokens_file_stops_the_coordinator() -> anyhow::R
     }
     Ok(())
 }
+
+/// The `junction` binary next to this test's build.
+fn junction_bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap_or_default();
+    let mut dir = exe
+        .parent()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_default();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("junction")
+}
+
+#[tokio::test]
+async fn the_cli_sends_its_token_and_explains_a_refusal() -> anyhow::Result<()> {
+    let env = auth_env().await?;
+    let cli = |token: Option<&str>| {
+        let mut command = tokio::process::Command::new(junction_bin());
+        command
+            .args(["runs"])
+            .env_remove("JUNCTION_CONFIG")
+            .env_remove("JUNCTION_TOKEN")
+            .env("JUNCTION_NATS__URL", junction_e2e::nats_url())
+            .env("JUNCTION_NATS__PREFIX", &env.prefix)
+            .env("NO_COLOR", "1")
+            .kill_on_drop(true);
+        if let Some(token) = token {
+            command.env("JUNCTION_TOKEN", token);
+        }
+        command.output()
+    };
+    let refused = tokio::time::timeout(WAIT, cli(None)).await??;
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
+    let allowed = tokio::time::timeout(WAIT, cli(Some("t-alice"))).await??;
+    assert!(
+        allowed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&allowed.stderr)
+    );
+    Ok(())
+}
