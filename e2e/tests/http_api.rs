@@ -266,6 +266,19 @@ async fn the_rest_api_answers_like_the_control_plane() -> anyhow::Result<()> {
     assert_eq!(workflow["workflow"]["id"], "ship");
     assert_eq!(workflow["workflow"]["version"], 1);
     expect_error(get(addr, "/v1/workflows/nope").await?, 404, "NOT_FOUND")?;
+    // PUT updates a named workflow as a new version; the body must keep its id.
+    let changed = SHIP.replacen("id: ship", "id: ship\ndescription: changed", 1);
+    let body = serde_json::to_vec(&json!({ "source": changed }))?;
+    let updated = expect(
+        http(addr, "PUT", "/v1/workflows/ship", &[], Some(&body)).await?,
+        201,
+    )?;
+    assert_eq!(updated["version"], 2, "{updated}");
+    expect_error(
+        http(addr, "PUT", "/v1/workflows/other", &[], Some(&body)).await?,
+        400,
+        "INVALID_REQUEST",
+    )?;
     let listed = expect(get(addr, "/v1/workflows").await?, 200)?;
     assert_eq!(listed["workflows"][0]["id"], "ship");
     let other = http(

@@ -42,7 +42,9 @@ pub fn router(driver: Driver, stop: watch::Receiver<bool>) -> Router {
         .route("/v1/workflows/validate", post(validate_workflow))
         .route(
             "/v1/workflows/{id}",
-            get(get_workflow).delete(delete_workflow),
+            get(get_workflow)
+                .put(update_workflow)
+                .delete(delete_workflow),
         )
         .route("/v1/runs", get(list_runs).post(start_run))
         .route("/v1/runs/{id}", get(get_run))
@@ -305,6 +307,20 @@ async fn put_workflow(
     body: Body,
 ) -> Response {
     let request = try_reply!(body_request(&api, &headers, query.as_deref(), body).await);
+    respond(workflows::put(&api.driver, &request).await)
+}
+
+/// `PUT /v1/workflows/{id}`: a new version of that workflow (the body's
+/// definition must carry the same id).
+async fn update_workflow(
+    State(api): State<Api>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
+    let mut request = try_reply!(body_request(&api, &headers, query.as_deref(), body).await);
+    request.fields.insert("id".into(), Value::String(id));
     respond(workflows::put(&api.driver, &request).await)
 }
 

@@ -94,6 +94,15 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
         )
         .with_details(json!({ "diagnostics": all })));
     };
+    // An update of a named workflow (HTTP `PUT /v1/workflows/{id}`) must keep its id.
+    if let Some(expected) = request.optional_string("id")?
+        && expected != workflow.id
+    {
+        return Err(ControlError::invalid(format!(
+            "the definition's id is `{}`, not `{expected}`",
+            workflow.id
+        )));
+    }
     let outcome = driver
         .store
         .put_definition(&NewDefinition {
