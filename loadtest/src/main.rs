@@ -5,9 +5,10 @@
 //! in flight), `signal` (signal-to-run latency), `inflight` (10,000 runs in
 //! flight at once, for the coordinator's memory), `parallel` (one run fanning
 //! out to many branches and joining them), `foreach` (one run iterating over
-//! many items), or `all` (the default: chain, fanout and signal). Each prints a table; a JSON document for all of them
-//! follows a `--- json ---` line. The exit status is non-zero when any run
-//! failed or timed out.
+//! many items), or `all` (the default: chain, fanout, signal and parallel;
+//! `inflight` and `foreach` take minutes and are run on their own). Each
+//! prints a table; a JSON document for all of them follows a `--- json ---`
+//! line. The exit status is non-zero when any run failed or timed out.
 
 mod cluster;
 mod report;
@@ -74,7 +75,7 @@ enum Command {
     Parallel(ParallelArgs),
     /// Iteration in one run: a foreach over `--items` items, each one echo step.
     Foreach(ForeachArgs),
-    /// chain, fanout and signal with their default options (the default).
+    /// chain, fanout, signal and parallel with their default options (the default).
     All,
 }
 
@@ -116,6 +117,7 @@ async fn run(cli: Cli) -> Result<bool> {
             record(scenarios::chain::run(&cluster, &ChainArgs::default(), &common).await);
             record(scenarios::fanout::run(&cluster, &FanoutArgs::default(), &common).await);
             record(scenarios::signal::run(&cluster, &SignalArgs::default(), &common).await);
+            record(scenarios::parallel::run(&cluster, &ParallelArgs::default(), &common).await);
         }
     }
 
