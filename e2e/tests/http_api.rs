@@ -352,6 +352,18 @@ async fn the_rest_api_answers_like_the_control_plane() -> anyhow::Result<()> {
         409,
         "CONFLICT",
     )?;
+    // A workflow that never ran can be deleted, with all its revisions.
+    let unused = SHIP.replacen("id: ship", "id: unused", 1);
+    expect(
+        post(addr, "/v1/workflows", json!({ "source": unused })).await?,
+        201,
+    )?;
+    let deleted = expect(
+        http(addr, "DELETE", "/v1/workflows/unused", &[], None).await?,
+        200,
+    )?;
+    assert_eq!(deleted["deleted"], true, "{deleted}");
+    expect_error(get(addr, "/v1/workflows/unused").await?, 404, "NOT_FOUND")?;
 
     // Approve over HTTP: the run completes; a second decision is 409.
     let run_id = start(addr, json!({ "v": 2 })).await?;

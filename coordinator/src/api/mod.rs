@@ -366,12 +366,29 @@ async fn delete_workflow(
     let runs_request = try_reply!(Request::new(fields));
     let listed = try_reply!(runs::list(&api.driver, &runs_request).await);
     let has_runs = listed["runs"].as_array().is_some_and(|r| !r.is_empty());
-    let message = if has_runs {
-        format!("workflow `{id}` has runs and cannot be deleted")
-    } else {
-        format!("deleting workflows is not supported: `{id}` keeps its revisions")
+    let conflict = || {
+        error_response(&ControlError::new(
+            ErrorCode::Conflict,
+            format!("workflow `{id}` has runs and cannot be deleted"),
+        ))
     };
-    error_response(&ControlError::new(ErrorCode::Conflict, message))
+    if has_runs {
+        return conflict();
+    }
+    // One statement re-checks for runs, so a run started meanwhile wins.
+    match api
+        .driver
+        .store
+        .delete_definition(&request.tenant, &id)
+        .await
+    {
+        Ok(true) => {
+            tracing::info!(workflow_id = %id, tenant = %request.tenant, "workflow deleted");
+            respond(Ok(serde_json::json!({ "id": id, "deleted": true })))
+        }
+        Ok(false) => conflict(),
+        Err(error) => error_response(&crate::control::internal(error)),
+    }
 }
 
 async fn start_run(

@@ -123,6 +123,20 @@ impl Store {
         }))
     }
 
+    /// Deletes every revision of a workflow that no run was ever started
+    /// from, in one statement; `false` when it has runs (or does not exist).
+    pub async fn delete_definition(&self, tenant: &str, workflow_id: &str) -> Result<bool> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM definitions WHERE tenant = $1 AND workflow_id = $2
+                   AND NOT EXISTS (SELECT 1 FROM runs WHERE tenant = $1 AND workflow_id = $2)",
+                &[&tenant, &workflow_id],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
     /// The latest revision of every workflow of a tenant: (id, version, name, updated_at).
     pub async fn list_definitions(
         &self,
