@@ -77,6 +77,28 @@ impl Diagnostics {
         self.push(Diagnostic::new(code, path, message));
     }
 
+    /// An `UNKNOWN_FIELD` warning for every key of `object` not in `known`
+    /// (`path` is where `object` sits; empty at the top level).
+    pub fn unknown_fields(
+        &mut self,
+        object: &serde_json::Map<String, serde_json::Value>,
+        known: &[&str],
+        path: &str,
+    ) {
+        for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+            let at = if path.is_empty() {
+                key.clone()
+            } else {
+                format!("{path}.{key}")
+            };
+            self.push(Diagnostic::new(
+                "UNKNOWN_FIELD",
+                at,
+                format!("unknown field `{key}` is ignored"),
+            ));
+        }
+    }
+
     pub fn has_errors(&self) -> bool {
         !self.errors.is_empty()
     }

@@ -153,8 +153,9 @@ pub fn targets(state: &State) -> Vec<(&str, String)> {
     }
 }
 
-/// Strongly connected components that contain a cycle (Tarjan, iterative).
-fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+/// Strongly connected components (Tarjan, iterative, so deep graphs cannot
+/// overflow the stack), each sorted. Shared by every front end's cycle check.
+pub(crate) fn components(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
     const UNSEEN: usize = usize::MAX;
     let n = edges.len();
     let mut order = vec![UNSEEN; n];
@@ -202,15 +203,20 @@ fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
                         break;
                     }
                 }
-                let self_loop = component.len() == 1 && edges[v].contains(&v);
-                if component.len() > 1 || self_loop {
-                    component.sort_unstable();
-                    found.push(component);
-                }
+                component.sort_unstable();
+                found.push(component);
             }
         }
     }
     found
+}
+
+/// The components that hold a cycle: two or more states, or a self-loop.
+fn cycles(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    components(edges)
+        .into_iter()
+        .filter(|c| c.len() > 1 || edges[c[0]].contains(&c[0]))
+        .collect()
 }
 
 #[cfg(test)]

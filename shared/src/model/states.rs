@@ -14,7 +14,7 @@ mod control;
 
 pub use actions::retry_policy;
 
-use super::diag::{Diagnostic, Diagnostics};
+use super::diag::Diagnostics;
 use super::ir::{Action, CatchRule, State, StateKind, SubGraph, Transition, Workflow};
 use super::parse::{
     MAX_STATES, is_valid_signal_type, is_valid_workflow_id, scalar_to_string, string_field,
@@ -109,13 +109,7 @@ impl Compiler<'_> {
     }
 
     fn unknown_fields(&mut self, object: &Map<String, Value>, known: &[&str], path: &str) {
-        for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-            self.diagnostics.push(Diagnostic::new(
-                "UNKNOWN_FIELD",
-                join(path, key),
-                format!("unknown field `{key}` is ignored"),
-            ));
-        }
+        self.diagnostics.unknown_fields(object, known, path);
     }
 
     fn workflow(&mut self, top: &Map<String, Value>) -> Option<Workflow> {

@@ -5,7 +5,7 @@
 
 use super::{DAG_STATE, MAX_RETRIES, VARIABLES_STATE};
 use crate::ids::is_valid_agent_name;
-use crate::model::diag::{Diagnostic, Diagnostics};
+use crate::model::diag::Diagnostics;
 use crate::model::ir::{
     Action, Approval, Dag, DagStep, OnReject, Operation, RetryPolicy, State, StateKind, Transition,
     Trigger, Workflow,
@@ -429,7 +429,7 @@ pub(super) fn parse_duration(text: &str) -> Option<u64> {
 /// depends on `c[1]`, …, and the last on `c[0]`. Iterative, so deep graphs
 /// cannot overflow the stack. Self-dependencies are the caller's to report.
 pub(crate) fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    components(deps)
+    crate::model::graph::components(deps)
         .into_iter()
         .filter(|c| c.len() > 1)
         .map(|component| {
@@ -452,63 +452,6 @@ pub(crate) fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
         .collect()
 }
 
-/// Strongly connected components (Tarjan, with explicit frames), each sorted.
-fn components(edges: &[Vec<usize>]) -> Vec<Vec<usize>> {
-    const UNSEEN: usize = usize::MAX;
-    let n = edges.len();
-    let mut order = vec![UNSEEN; n];
-    let mut low = vec![0; n];
-    let mut on_stack = vec![false; n];
-    let mut stack = Vec::new();
-    let mut counter = 0;
-    let mut found = Vec::new();
-    for root in 0..n {
-        if order[root] != UNSEEN {
-            continue;
-        }
-        let mut frames = vec![(root, 0usize)];
-        order[root] = counter;
-        low[root] = counter;
-        counter += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(frame) = frames.last_mut() {
-            let v = frame.0;
-            if let Some(&w) = edges[v].get(frame.1) {
-                frame.1 += 1;
-                if order[w] == UNSEEN {
-                    order[w] = counter;
-                    low[w] = counter;
-                    counter += 1;
-                    stack.push(w);
-                    on_stack[w] = true;
-                    frames.push((w, 0));
-                } else if on_stack[w] {
-                    low[v] = low[v].min(order[w]);
-                }
-                continue;
-            }
-            frames.pop();
-            if let Some(&(parent, _)) = frames.last() {
-                low[parent] = low[parent].min(low[v]);
-            }
-            if low[v] == order[v] {
-                let mut component = Vec::new();
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    component.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                component.sort_unstable();
-                found.push(component);
-            }
-        }
-    }
-    found
-}
-
 /// "steps a → b → c → a depend on each other in a cycle".
 pub(crate) fn cycle_message<'n>(cycle: &[usize], name: impl Fn(usize) -> &'n str) -> String {
     let mut names: Vec<&str> = cycle.iter().map(|&i| name(i)).collect();
@@ -525,18 +468,7 @@ pub(crate) fn unknown_fields(
     path: &str,
     diagnostics: &mut Diagnostics,
 ) {
-    for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
-        let at = if path.is_empty() {
-            key.clone()
-        } else {
-            format!("{path}.{key}")
-        };
-        diagnostics.push(Diagnostic::new(
-            "UNKNOWN_FIELD",
-            at,
-            format!("unknown field `{key}` is ignored"),
-        ));
-    }
+    diagnostics.unknown_fields(object, known, path);
 }
 
 pub(crate) fn string(object: &Map<String, Value>, key: &str) -> Option<String> {
