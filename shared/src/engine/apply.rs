@@ -649,7 +649,6 @@ impl<'a> Step<'a> {
     /// Applies a step's output: its end (recorded here when no worker
     /// records it), its `resultPath`, and the transition.
     pub(super) fn step_succeeded_with(&mut self, active: ActiveStep, output: Value, record: bool) {
-        let attempt = active.attempt;
         let Some((operation, transition)) = self.operation_of(&active.path) else {
             return self.fail_run(ErrorInfo::new(
                 codes::INTERNAL,
@@ -658,12 +657,7 @@ impl<'a> Step<'a> {
         };
         let site = self.site_of(&active.path);
         if record {
-            let step = StepRef {
-                step_id: active.step_id.clone(),
-                state: active.state.clone(),
-                path: active.path.clone(),
-                attempt,
-            };
+            let step = active.step_ref();
             self.record_child_end(step, Some(output.clone()), None);
         }
         self.in_scope_of(&active.path, |s| {
@@ -697,12 +691,7 @@ impl<'a> Step<'a> {
         };
         let retry = operation.retry.clone();
         let active_child = active.child;
-        let step = StepRef {
-            step_id: active.step_id.clone(),
-            state: active.state.clone(),
-            path: active.path.clone(),
-            attempt,
-        };
+        let step = active.step_ref();
         if attempt < retry.max_attempts && retry.retries(&error.code, error.retryable) {
             let next_attempt = attempt + 1;
             let delay = retry.delay_before(next_attempt);
@@ -883,12 +872,7 @@ impl<'a> Step<'a> {
             if active.approval {
                 approvals.push(approval::approval_id(&active.step_id, active.attempt));
             }
-            let step = StepRef {
-                step_id: active.step_id,
-                state: active.state,
-                path: active.path,
-                attempt: active.attempt,
-            };
+            let step = active.step_ref();
             self.record_cancelled(step, error.clone());
         }
         if children {
@@ -955,12 +939,7 @@ impl<'a> Step<'a> {
         let Some((operation, _)) = self.operation_of(&active.path) else {
             return;
         };
-        let step = StepRef {
-            step_id: active.step_id,
-            state: active.state,
-            path: active.path,
-            attempt,
-        };
+        let step = active.step_ref();
         if active.child {
             return self.in_scope_of(&step.path.clone(), |s| s.restart_child(step, operation));
         }

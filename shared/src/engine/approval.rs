@@ -142,12 +142,7 @@ impl Step<'_> {
         let Some(active) = self.take_approval(step_id, attempt) else {
             return;
         };
-        let step = StepRef {
-            step_id: active.step_id.clone(),
-            state: active.state.clone(),
-            path: active.path.clone(),
-            attempt,
-        };
+        let step = active.step_ref();
         let approval_id = approval_id(step_id, attempt);
         let kind = if approved {
             EventType::ApprovalApproved
@@ -203,12 +198,7 @@ impl Step<'_> {
         let Some(active) = self.take_approval(step_id, attempt) else {
             return;
         };
-        let step = StepRef {
-            step_id: active.step_id.clone(),
-            state: active.state.clone(),
-            path: active.path.clone(),
-            attempt,
-        };
+        let step = active.step_ref();
         self.emit(
             EventType::ApprovalTimedOut,
             Some(step.clone()),

@@ -512,12 +512,7 @@ impl<'a> Step<'a> {
                 .partition(|a| is_within(&a.path, &frame));
             self.state.active = kept;
             for active in cancelled {
-                let step = StepRef {
-                    step_id: active.step_id,
-                    state: active.state,
-                    path: active.path,
-                    attempt: active.attempt,
-                };
+                let step = active.step_ref();
                 let error = ErrorInfo::new(codes::CANCELLED, reason);
                 self.record_cancelled(step, error);
             }

@@ -156,12 +156,7 @@ impl Step<'_> {
         {
             self.state.status = RunStatus::Running;
         }
-        let step = StepRef {
-            step_id: active.step_id.clone(),
-            state: active.state.clone(),
-            path: active.path.clone(),
-            attempt,
-        };
+        let step = active.step_ref();
         let error = ErrorInfo::new(
             codes::STEP_TIMEOUT,
             format!(

@@ -111,6 +111,18 @@ pub struct ActiveStep {
     pub signal: Option<String>,
 }
 
+impl ActiveStep {
+    /// The step this attempt belongs to, as events and records name it.
+    pub fn step_ref(&self) -> super::StepRef {
+        super::StepRef {
+            step_id: self.step_id.clone(),
+            state: self.state.clone(),
+            path: self.path.clone(),
+            attempt: self.attempt,
+        }
+    }
+}
+
 /// A signal delivered into the run that no step has taken yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mail {
