@@ -12,6 +12,7 @@ mod child;
 mod dag;
 mod effect;
 mod frames;
+mod operator;
 mod signal_wait;
 mod state;
 pub mod template;
