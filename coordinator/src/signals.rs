@@ -91,19 +91,19 @@ async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyh
 /// the same tenant) as a signal named after its type. An unknown or ended
 /// run is logged and the signal dropped.
 async fn deliver_to_run(driver: &Driver, signal: &Signal, run_id: &str) -> anyhow::Result<()> {
-    let Some(run) = driver.store.get_run(run_id).await? else {
+    let Some(run) = driver.store.get_run_summary(run_id).await? else {
         tracing::warn!(signal_id = %signal.id, run_id, "signal addressed to an unknown run; dropped");
         return Ok(());
     };
-    if run.summary.tenant != signal.tenant || run.summary.status.is_terminal() {
-        tracing::warn!(signal_id = %signal.id, run_id, status = run.summary.status.as_str(), "signal addressed to a run that ended or belongs to another tenant; dropped");
+    if run.tenant != signal.tenant || run.status.is_terminal() {
+        tracing::warn!(signal_id = %signal.id, run_id, status = run.status.as_str(), "signal addressed to a run that ended or belongs to another tenant; dropped");
         return Ok(());
     }
     driver
         .advance(
-            &run.summary.tenant,
-            &run.summary.workflow_id,
-            run.summary.version,
+            &run.tenant,
+            &run.workflow_id,
+            run.version,
             run_id,
             junction_shared::engine::Input::SignalReceived {
                 name: signal.signal_type.clone(),

@@ -91,12 +91,12 @@ async fn open(
     let run = api
         .driver
         .store
-        .get_run(id)
+        .get_run_summary(id)
         .await
         .map_err(internal)?
-        .filter(|r| r.summary.tenant == request.tenant)
+        .filter(|r| r.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{id}` not found")))?;
-    let ended = run.summary.status.is_terminal();
+    let ended = run.status.is_terminal();
     let (tx, rx) = mpsc::channel::<SseEvent>(64);
     tokio::spawn(pump(
         api.driver.store.clone(),

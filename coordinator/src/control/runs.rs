@@ -171,11 +171,15 @@ impl RunAction {
 /// that ended, resuming a run that is not paused) is `INVALID_STATE`.
 pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAction) -> Reply {
     checked_id(run_id)?;
-    let found = driver.store.get_run(run_id).await.map_err(internal)?;
+    let found = driver
+        .store
+        .get_run_summary(run_id)
+        .await
+        .map_err(internal)?;
     let run = found
-        .filter(|r| r.summary.tenant == request.tenant)
+        .filter(|r| r.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
-    let status = run.summary.status;
+    let status = run.status;
     if action == RunAction::Cancel && status == RunStatus::Cancelled {
         // PROTOCOL §4: repeating a cancel is `ok`.
         return Ok(json!({ "status": status.as_str() }));
@@ -208,9 +212,9 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
     };
     driver
         .advance(
-            &run.summary.tenant,
-            &run.summary.workflow_id,
-            run.summary.version,
+            &run.tenant,
+            &run.workflow_id,
+            run.version,
             run_id,
             input,
             None,
@@ -219,10 +223,10 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
         .map_err(internal)?;
     let status = driver
         .store
-        .get_run(run_id)
+        .get_run_summary(run_id)
         .await
         .map_err(internal)?
-        .map_or(status, |r| r.summary.status);
+        .map_or(status, |r| r.status);
     tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), authenticated = request.caller.is_some(), "operator action");
     Ok(json!({ "status": status.as_str() }))
 }
@@ -243,24 +247,25 @@ pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
         Some(Value::Object(map)) => Value::Object(map.clone()),
         Some(_) => return Err(ControlError::invalid("`data` must be an object")),
     };
-    let found = driver.store.get_run(run_id).await.map_err(internal)?;
+    let found = driver
+        .store
+        .get_run_summary(run_id)
+        .await
+        .map_err(internal)?;
     let run = found
-        .filter(|r| r.summary.tenant == request.tenant)
+        .filter(|r| r.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
-    if run.summary.status.is_terminal() {
+    if run.status.is_terminal() {
         return Err(ControlError::new(
             ErrorCode::InvalidState,
-            format!(
-                "run `{run_id}` already ended {}",
-                run.summary.status.as_str()
-            ),
+            format!("run `{run_id}` already ended {}", run.status.as_str()),
         ));
     }
     driver
         .advance(
-            &run.summary.tenant,
-            &run.summary.workflow_id,
-            run.summary.version,
+            &run.tenant,
+            &run.workflow_id,
+            run.version,
             run_id,
             Input::SignalReceived {
                 name,

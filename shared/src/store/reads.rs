@@ -18,6 +18,18 @@ fn ts(at: Option<DateTime<Utc>>) -> Option<String> {
 }
 
 impl Store {
+    /// A run's summary (no context, no steps): what operator actions check.
+    pub async fn get_run_summary(&self, run_id: &str) -> Result<Option<RunSummary>> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                &format!("SELECT {SUMMARY_COLUMNS} FROM runs WHERE id = $1"),
+                &[&run_id],
+            )
+            .await?;
+        row.as_ref().map(summary_from).transpose()
+    }
+
     /// The whole run, steps included.
     pub async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>> {
         let client = self.client().await?;
