@@ -110,7 +110,6 @@ pub async fn cancel_children(driver: &Driver, timer: &DueTimer) -> anyhow::Resul
                         actor: None,
                         reason: Some(format!("parent run {} ended", timer.run_id)),
                     },
-                    None,
                 )
                 .await?;
             tracing::info!(run_id = %timer.run_id, child_run_id = %child.id, "child run cancelled");

@@ -5,7 +5,8 @@
 use crate::approvals;
 use crate::catalog::{Catalog, CompiledWorkflow};
 use crate::children;
-use crate::snapshots::Snapshots;
+use crate::commit::Committer;
+use crate::run_queue::{CachedRun, RunQueues};
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_shared::bus::Subjects;
@@ -21,7 +22,6 @@ use junction_shared::store::{
 };
 use junction_shared::wire::error::codes;
 use junction_shared::wire::{ErrorInfo, EventType};
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,8 +65,12 @@ pub struct Driver {
     pub payload_limit: usize,
     /// Wakes the timer loop when a transition stored a timer.
     pub timers_changed: Arc<Notify>,
-    /// Runs as this process last wrote them.
-    pub snapshots: Snapshots,
+    /// One decision point per run: queued inputs and the runs' state in memory.
+    pub runs: RunQueues,
+    /// Group commit of transitions across runs.
+    pub committer: Committer,
+    /// Transition and conflict counters.
+    pub metrics: crate::metrics::Metrics,
     /// The tokens file (PROTOCOL §6); `None`: auth is off.
     pub auth: Option<Arc<crate::auth::Tokens>>,
 }
@@ -92,7 +96,7 @@ impl Driver {
             correlation_id: correlation_id.clone(),
             parent: request.parent.clone(),
         };
-        let write = self.transition(&request.workflow, &meta, &mut state, input, 0);
+        let write = self.transition(&request.workflow, &meta, &mut state, std::iter::once(input));
         let new_run = NewRun {
             run_id: run_id.to_string(),
             tenant: request.tenant,
@@ -104,21 +108,23 @@ impl Driver {
             dedupe_key: request.dedupe_key,
         };
         let has_timers = !write.timers.is_empty();
-        let snapshot = LockedRun {
-            run_id: new_run.run_id.clone(),
-            tenant: new_run.tenant.clone(),
-            workflow_id: new_run.workflow_id.clone(),
-            version: new_run.version,
-            status: write.status,
-            state: write.state.clone(),
-            last_seq: write.last_seq(0),
-            revision: 0,
-        };
+        let state_hash = write.state.hash();
         match self.store.create_run(&new_run, write).await? {
-            CreateOutcome::Created(messages) => {
-                self.snapshots.put(snapshot);
+            CreateOutcome::Created(committed) => {
+                self.metrics.transition_committed(1);
+                self.runs.remember(
+                    &new_run.run_id,
+                    CachedRun {
+                        tenant: new_run.tenant.clone(),
+                        workflow_id: new_run.workflow_id.clone(),
+                        version: new_run.version,
+                        revision: 0,
+                        state,
+                        state_hash,
+                    },
+                );
                 tracing::info!(run_id = %run_id, workflow_id = %new_run.workflow_id, "run started");
-                self.after_commit(&messages, has_timers).await;
+                self.after_commit(&committed.messages, has_timers).await;
                 Ok(Started {
                     run_id: run_id.to_string(),
                     created: true,
@@ -128,45 +134,6 @@ impl Driver {
                 run_id: existing,
                 created: false,
             }),
-        }
-    }
-
-    /// Applies `input` to a run under its lock. `Ok(false)`: nothing changed.
-    pub async fn advance(
-        &self,
-        tenant: &str,
-        workflow_id: &str,
-        version: i32,
-        run_id: &str,
-        input: Input,
-        event_seq: Option<i64>,
-    ) -> anyhow::Result<bool> {
-        let Some(workflow) = self.catalog.get(tenant, workflow_id, version).await? else {
-            // Permanent: retrying cannot make it appear. Drop the input loudly.
-            tracing::error!(
-                run_id,
-                workflow_id,
-                version,
-                "run is pinned to a workflow revision that is not stored; input dropped"
-            );
-            return Ok(false);
-        };
-        let mut has_timers = false;
-        let outcome = self
-            .store
-            .advance_run(run_id, self.snapshots.take(run_id, event_seq), |locked| {
-                let write = self.decide(&workflow, locked, input.clone())?;
-                has_timers = !write.timers.is_empty();
-                Some(write)
-            })
-            .await?;
-        match outcome {
-            Some(advanced) => {
-                self.snapshots.put(advanced.snapshot);
-                self.after_commit(&advanced.messages, has_timers).await;
-                Ok(true)
-            }
-            None => Ok(false),
         }
     }
 
@@ -208,7 +175,7 @@ impl Driver {
             let outcome = self
                 .store
                 .fire_timer(timer.id, |_, locked| {
-                    let write = self.decide(&workflow, locked, input?)?;
+                    let write = self.decide_locked(&workflow, locked, input?)?;
                     has_timers = !write.timers.is_empty();
                     Some(write)
                 })
@@ -216,22 +183,28 @@ impl Driver {
             match outcome {
                 // Another coordinator holds it: let it finish.
                 FireOutcome::Idle => tokio::time::sleep(Duration::from_millis(20)).await,
-                FireOutcome::Fired(messages) => self.after_commit(&messages, has_timers).await,
+                FireOutcome::Fired(messages) => {
+                    // The timer wrote the run under its row lock: what this
+                    // coordinator remembers of the run is stale now.
+                    self.runs.forget(&timer.run_id);
+                    self.after_commit(&messages, has_timers).await
+                }
             }
         }
     }
 
-    /// Pure part of an advance: snapshot + input → write, or `None` for no change.
-    fn decide(
+    /// A timer's transition of a run read under its row lock: snapshot +
+    /// input → write, or `None` for no change.
+    fn decide_locked(
         &self,
         workflow: &CompiledWorkflow,
         locked: &LockedRun,
         input: Input,
     ) -> Option<TransitionWrite> {
-        let mut state = match RunState::deserialize(&locked.state) {
-            Ok(state) => state,
+        let mut run = match CachedRun::from_locked(locked.clone()) {
+            Ok(run) => run,
             Err(error) => {
-                tracing::error!(run_id = %locked.run_id, %error, "stored run state is unreadable; leaving the run alone");
+                tracing::error!(run_id = %locked.run_id, %error, "leaving the run alone");
                 return None;
             }
         };
@@ -240,34 +213,32 @@ impl Driver {
             tenant: locked.tenant.clone(),
             version: locked.version,
         };
-        let before = state.clone();
-        let write = self.transition(workflow, &meta, &mut state, input, locked.last_seq);
-        // A DAG step that finishes while its siblings run changes only the
-        // snapshot (its result and the DAG's progress): that is a write too.
-        let changed = state != before;
-        (changed
+        let write = self.transition(workflow, &meta, &mut run.state, std::iter::once(input));
+        let changed = write.state.hash() != run.state_hash
             || !write.events.is_empty()
             || !write.attempts.is_empty()
-            || !write.timers.is_empty())
-        .then_some(write)
+            || !write.timers.is_empty();
+        changed.then_some(write)
     }
 
-    fn transition(
+    /// Applies `inputs` one after another and builds the one write for all of them.
+    pub(crate) fn transition(
         &self,
         workflow: &CompiledWorkflow,
         meta: &RunMeta,
         state: &mut RunState,
-        input: Input,
-        last_seq: i64,
+        inputs: impl IntoIterator<Item = Input>,
     ) -> TransitionWrite {
         let now = Utc::now();
-        let effects = engine::apply(&workflow.workflow, meta, state, input, now);
-        let effects = self.enforce_payload_limit(workflow, meta, state, effects, now);
+        let mut effects = Vec::new();
+        for input in inputs {
+            let applied = engine::apply(&workflow.workflow, meta, state, input, now);
+            effects.extend(self.enforce_payload_limit(workflow, meta, state, applied, now));
+        }
         let cx = WriteContext {
             subjects: &self.subjects,
             meta,
             workflow_id: &workflow.workflow.id,
-            last_seq,
             now,
         };
         write::build(&cx, state, effects)
@@ -330,7 +301,7 @@ impl Driver {
         out
     }
 
-    async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {
+    pub(crate) async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {
         self.faults
             .hit(fault::COORDINATOR_AFTER_COMMIT_BEFORE_PUBLISH);
         if has_timers {

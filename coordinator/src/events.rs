@@ -28,7 +28,6 @@ pub async fn handle(driver: Driver, message: Message) {
             event.version,
             &event.run_id,
             input,
-            Some(event.seq),
         )
         .await;
     match result {

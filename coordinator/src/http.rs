@@ -71,6 +71,28 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
             "junction_signals_rejected_total{{reason=\"{reason}\"}} {count}"
         );
     }
+    let (committed, inputs, conflicts) = state.metrics.transitions();
+    for (name, help, value) in [
+        (
+            "junction_transitions_total",
+            "Run transitions committed by this coordinator.",
+            committed,
+        ),
+        (
+            "junction_transition_inputs_total",
+            "Inputs (results, signals, actions) those transitions applied; several results of one run are decided together.",
+            inputs,
+        ),
+        (
+            "junction_transition_conflicts_total",
+            "Advances decided again after a write conflict (the run moved on meanwhile).",
+            conflicts,
+        ),
+    ] {
+        let _ = writeln!(text, "# HELP {name} {help}");
+        let _ = writeln!(text, "# TYPE {name} counter");
+        let _ = writeln!(text, "{name} {value}");
+    }
     if let Ok(lag) = state.store.outbox_len().await {
         let _ = writeln!(
             text,

@@ -4,11 +4,12 @@
 //! pulling, drain in-flight work within the deadline, leave the member list.
 
 use crate::catalog::Catalog;
+use crate::commit::Committer;
 use crate::consume::consume;
 use crate::driver::Driver;
 use crate::members::Membership;
 use crate::metrics::Metrics;
-use crate::snapshots::Snapshots;
+use crate::run_queue::RunQueues;
 use crate::{control, events, http, signals, sync, timers};
 use anyhow::Context;
 use junction_shared::bus::{Bus, ConsumerSettings};
@@ -20,6 +21,10 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore, watch};
+
+/// Group commits in flight at once: enough to keep Postgres busy while the
+/// next batch gathers, few enough to leave connections for reads.
+const COMMITS_IN_FLIGHT: usize = 4;
 
 /// A startup failure: the process exits with status 2.
 #[derive(Debug)]
@@ -92,6 +97,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
     }
     let (listener, http_addr) = http::bind(&config.http.listen).await?;
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
+    let metrics = Metrics::default();
     let driver = Driver {
         store: store.clone(),
         catalog: Catalog::new(store.clone()),
@@ -101,10 +107,11 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         faults: config.fault.faults(),
         payload_limit: config.limits.payload_bytes,
         timers_changed: Arc::new(Notify::new()),
-        snapshots: Snapshots::default(),
+        runs: RunQueues::default(),
+        committer: Committer::start(store.clone(), COMMITS_IN_FLIGHT),
+        metrics: metrics.clone(),
         auth,
     };
-    let metrics = Metrics::default();
     let (stop, stop_rx) = watch::channel(false);
     let capacity = config.coordinator.concurrency as u32;
     let in_flight = Arc::new(Semaphore::new(capacity as usize));

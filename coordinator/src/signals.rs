@@ -110,7 +110,6 @@ async fn deliver_to_run(driver: &Driver, signal: &Signal, run_id: &str) -> anyho
                 data: signal.data.clone(),
                 id: Some(signal.id.clone()),
             },
-            None,
         )
         .await?;
     Ok(())

@@ -4,12 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use junction_shared::bus::Subjects;
-use junction_shared::bus::messages::{event_message, task_message};
+use junction_shared::bus::messages::task_message;
 use junction_shared::engine::{Effect, RunMeta, RunState};
 use junction_shared::status::StepStatus;
-use junction_shared::store::{NewAttempt, NewTimer, TransitionWrite};
+use junction_shared::store::{NewAttempt, NewTimer, RawJson, TransitionWrite};
 use junction_shared::wire::{Event, time};
-use serde_json::Value;
 
 /// `timers.kind` of a run's own timeout (retry backoffs are `retry`).
 pub const RUN_TIMEOUT_TIMER: &str = "run_timeout";
@@ -37,21 +36,22 @@ pub struct WriteContext<'a> {
     pub subjects: &'a Subjects,
     pub meta: &'a RunMeta,
     pub workflow_id: &'a str,
-    pub last_seq: i64,
     pub now: DateTime<Utc>,
 }
 
-/// Builds the write for `state` after `effects`.
+/// Builds the write for `state` after `effects`. Events are numbered from 1;
+/// the store adds the run's last seq when it commits them.
 pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> TransitionWrite {
-    let mut seq = cx.last_seq;
+    let mut seq = 0;
     let mut write = TransitionWrite {
         status: state.status,
-        state: serde_json::to_value(state).unwrap_or(Value::Null),
+        state: RawJson::of(state).unwrap_or_default(),
         error: state
             .error
             .as_ref()
             .and_then(|e| serde_json::to_value(e).ok()),
         events: Vec::new(),
+        event_subjects: Vec::new(),
         attempts: Vec::new(),
         outbox: Vec::new(),
         timers: Vec::new(),
@@ -77,7 +77,9 @@ pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> T
                     worker_id: None,
                     data: Some(draft.data),
                 };
-                write.outbox.push(event_message(cx.subjects, &event));
+                write
+                    .event_subjects
+                    .push(cx.subjects.event(&event.run_id, event.step_id.as_deref()));
                 write.events.push(event);
             }
             Effect::Dispatch(task) => {

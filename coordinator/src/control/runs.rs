@@ -211,14 +211,7 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
         },
     };
     driver
-        .advance(
-            &run.tenant,
-            &run.workflow_id,
-            run.version,
-            run_id,
-            input,
-            None,
-        )
+        .advance(&run.tenant, &run.workflow_id, run.version, run_id, input)
         .await
         .map_err(internal)?;
     let status = driver
@@ -272,7 +265,6 @@ pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
                 data,
                 id: None,
             },
-            None,
         )
         .await
         .map_err(internal)?;

@@ -1,9 +1,11 @@
 //! Step attempts from the worker's side: claims with leases and results,
 //! each ONE statement that also appends the step event and its outbox row
-//! (DESIGN §4.2). Each statement locks the run row first (`FOR UPDATE` in
-//! its first CTE), like the coordinator, so lock order is always run →
-//! attempt, and takes the event's seq from `runs.last_seq` only when its
-//! attempt update succeeded, so seqs never have gaps.
+//! (DESIGN §4.2). Workers never lock or write the run row (only
+//! coordinators do): each statement reads the run's status and identity,
+//! locks the run's seq counter (`run_counters`, `FOR UPDATE` in a CTE the
+//! attempt update reads, so the lock comes first), and moves the counter
+//! only when its attempt update succeeded, so seqs never have gaps. Lock
+//! order everywhere: run row (coordinators) → counter → attempt.
 //!
 //! A result may carry warnings (`workflow.step.warning`, for example an
 //! output that fails the agent's `output_schema`). They are stored by the
@@ -116,20 +118,22 @@ pub enum AttemptOutcome {
 /// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject.
 const CLAIM_SQL: &str = "
 WITH r AS (
-    SELECT status, last_seq, workflow_id, version, tenant FROM runs WHERE id = $1 FOR UPDATE),
+    SELECT status, workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
 c AS (
     UPDATE step_attempts a
     SET status = 'RUNNING', worker_id = $4, lease_until = now() + make_interval(secs => $5),
         claims = a.claims + 1, started_at = now()
-    FROM r
+    FROM r, k
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3
       AND r.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
       -- A paused run's unclaimed tasks wait; its running attempts may be taken over.
       AND ((a.status = 'PENDING' AND r.status <> 'PAUSED')
            OR (a.status = 'RUNNING' AND a.lease_until < now()))
-    RETURNING a.claims, r.last_seq + 1 AS seq),
+    RETURNING a.claims, k.last_seq + 1 AS seq),
 s AS (
-    UPDATE runs SET last_seq = c.seq FROM c WHERE runs.id = $1 RETURNING runs.last_seq),
+    UPDATE run_counters SET last_seq = c.seq FROM c WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
 e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
     SELECT $1, s.last_seq, 'workflow.step.started', $6, $2, $7, $8, $3, $4, $9 FROM s RETURNING seq),
@@ -150,16 +154,19 @@ FROM r";
 /// `$12` data, `$13` subject.
 const FINISH_SQL: &str = "
 WITH r AS (
-    SELECT last_seq, workflow_id, version, tenant FROM runs WHERE id = $1 FOR UPDATE),
+    SELECT workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
 f AS (
     UPDATE step_attempts a
     SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
-        completion_seq = r.last_seq + 1
-    FROM r
+        completion_seq = k.last_seq + 1
+    FROM k
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
     RETURNING a.completion_seq),
 s AS (
-    UPDATE runs SET last_seq = f.completion_seq FROM f WHERE runs.id = $1 RETURNING runs.last_seq),
+    UPDATE run_counters SET last_seq = f.completion_seq FROM f
+    WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
 e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
     SELECT $1, s.last_seq, $8, $9, $2, $10, $11, $3, $7, $12 FROM s RETURNING seq),
@@ -176,16 +183,19 @@ SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id 
 /// before the completion's. Returns the outbox ids ordered by seq.
 const FINISH_WITH_WARNINGS_SQL: &str = "
 WITH r AS (
-    SELECT last_seq, workflow_id, version, tenant FROM runs WHERE id = $1 FOR UPDATE),
+    SELECT workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
 f AS (
     UPDATE step_attempts a
     SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
-        completion_seq = r.last_seq + jsonb_array_length($14::jsonb) + 1
-    FROM r
+        completion_seq = k.last_seq + jsonb_array_length($14::jsonb) + 1
+    FROM k
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
     RETURNING a.completion_seq),
 s AS (
-    UPDATE runs SET last_seq = f.completion_seq FROM f WHERE runs.id = $1 RETURNING runs.last_seq),
+    UPDATE run_counters SET last_seq = f.completion_seq FROM f
+    WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
 e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
     SELECT $1::text, s.last_seq - jsonb_array_length($14::jsonb) - 1 + w.n, 'workflow.step.warning',

@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_step_deadlines",
         include_str!("../../../migrations/0004_step_deadlines.sql"),
     ),
+    (
+        "0005_run_counters",
+        include_str!("../../../migrations/0005_run_counters.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

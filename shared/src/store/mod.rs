@@ -9,6 +9,7 @@ mod definitions;
 mod members;
 pub mod migrate;
 mod outbox;
+mod raw_json;
 mod reads;
 mod rows;
 mod runs;
@@ -21,10 +22,11 @@ pub use attempts::{RunIdentity, StepEventDraft};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;
 pub use outbox::{NewOutboxMessage, OutboxMessage};
+pub use raw_json::RawJson;
 pub use rows::{
     NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,
 };
-pub use runs::{Advanced, CreateOutcome, LockedRun, NewRun};
+pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite};
 pub use timers::{DueTimer, FireOutcome};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -22,7 +22,8 @@ pub struct NewAttempt {
     pub input: Value,
     pub output: Option<Value>,
     pub error: Option<Value>,
-    /// For inline rows: the seq of the event that ended them.
+    /// For inline rows: the seq of the event that ended them, counted like
+    /// the write's events (from 1 in this transition).
     pub completion_seq: Option<i64>,
 }
 
@@ -44,20 +45,17 @@ pub struct NewTimer {
 pub struct TransitionWrite {
     pub status: RunStatus,
     /// The serialized [`crate::engine::RunState`].
-    pub state: Value,
+    pub state: super::RawJson,
     pub error: Option<Value>,
-    /// Events with their seq already assigned (`last_seq + 1 …`).
+    /// Events numbered from 1 in this transition; the store adds the run's
+    /// last seq when it commits them.
     pub events: Vec<Event>,
+    /// Where each event is published (`wf.event.…`), in `events` order.
+    pub event_subjects: Vec<String>,
     pub attempts: Vec<NewAttempt>,
+    /// Messages other than events (tasks); every event gets its own outbox row.
     pub outbox: Vec<NewOutboxMessage>,
     pub timers: Vec<NewTimer>,
-}
-
-impl TransitionWrite {
-    /// The run's `last_seq` after this write.
-    pub fn last_seq(&self, before: i64) -> i64 {
-        self.events.iter().map(|e| e.seq).max().unwrap_or(before)
-    }
 }
 
 /// One attempt, as `run.steps` lists it.

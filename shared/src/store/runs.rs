@@ -1,9 +1,15 @@
 //! Runs: creation (at most once per dedupe key) and advancement. Each
-//! transition is ONE statement (so one implicit transaction and one round
-//! trip): the run row change guards the inserts of its attempts, events,
-//! timers and outbox rows. Advancement is optimistic: the snapshot's
-//! `revision` and `last_seq` must still hold, or the caller reloads and
-//! decides again, so concurrent coordinators never double-advance a run.
+//! transition is ONE statement: the run row change guards the inserts of
+//! its attempts, events, timers and outbox rows. Advancement is optimistic:
+//! the run's `revision` must still be the one the transition was decided
+//! from, or the caller reloads and decides again, so concurrent coordinators
+//! never double-advance a run. Only coordinators write the run row.
+//!
+//! Event seqs come from the run's counter row (`run_counters`), which the
+//! same statement moves past the transition's events: the engine numbers its
+//! events from 1 and the statement adds the counter's value, so workers may
+//! append step events meanwhile without invalidating the decision.
+//! Several runs' transitions can share one commit ([`Store::commit_transitions`]).
 
 use super::outbox::OutboxMessage;
 use super::rows::{NewAttempt, NewTimer, TransitionWrite};
@@ -25,7 +31,6 @@ pub struct LockedRun {
     pub status: RunStatus,
     /// The serialized [`crate::engine::RunState`].
     pub state: Value,
-    pub last_seq: i64,
     /// Coordinator writes so far; the optimistic check.
     pub revision: i64,
 }
@@ -46,14 +51,11 @@ pub struct NewRun {
 /// What [`Store::create_run`] did.
 #[derive(Debug)]
 pub enum CreateOutcome {
-    /// The run is new; publish these messages.
-    Created(Vec<OutboxMessage>),
+    /// The run is new; publish its messages.
+    Created(Committed),
     /// A run with the same dedupe key exists already.
     Existing(String),
 }
-
-/// Attempts before [`Store::advance_run`] gives up on a contended run.
-const MAX_CONFLICTS: usize = 50;
 
 /// Which kinds of rows a transition inserts. Statements include only the
 /// inserts they need: executor start-up is a large part of Postgres's cost
@@ -93,8 +95,12 @@ impl Shape {
     }
 }
 
-/// The inserts of a transition, each guarded by the head CTE `u`, and the
-/// final SELECT. Parameters start at `$first`; `$1` is the run id.
+/// The inserts of a transition, after the head CTEs `u` (the run row
+/// written, or nothing if the optimistic check failed) and `s` (the run's
+/// seq counter moved past this write's events, `s.base` the seq before
+/// them), and the final SELECT. Event seqs and inline attempts' completion
+/// seqs arrive as offsets from `s.base`; every event gets an outbox row that
+/// points at it. Parameters start at `$first`; `$1` is the run id.
 fn children_sql(first: usize, shape: Shape) -> String {
     let mut next = first;
     let mut p = || {
@@ -108,12 +114,11 @@ fn children_sql(first: usize, shape: Shape) -> String {
             "a AS (
                 INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
                                            completion_seq, started_at, ended_at)
-                SELECT $1, x.step_id, x.attempt, x.state, x.path, x.status, x.inline, x.input, x.output, x.error, x.seq,
-                       CASE WHEN x.inline THEN now() END, CASE WHEN x.inline THEN now() END
-                FROM UNNEST({}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::bool[], {}::jsonb[],
+                SELECT $1, x.step_id, x.attempt, x.state, x.path, x.status, x.inline, x.input, x.output, x.error,
+                       s.base + x.seq, CASE WHEN x.inline THEN now() END, CASE WHEN x.inline THEN now() END
+                FROM s, UNNEST({}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::bool[], {}::jsonb[],
                             {}::jsonb[], {}::jsonb[], {}::bigint[])
                      AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
-                WHERE EXISTS (SELECT 1 FROM u)
                 ON CONFLICT (run_id, step_id, attempt) DO UPDATE
                     SET status = EXCLUDED.status, error = EXCLUDED.error,
                         completion_seq = EXCLUDED.completion_seq, ended_at = now()
@@ -123,14 +128,20 @@ fn children_sql(first: usize, shape: Shape) -> String {
         ));
     }
     if shape.events {
-        let e: Vec<String> = (0..9).map(|_| p()).collect();
+        let e: Vec<String> = (0..10).map(|_| p()).collect();
         parts.push(format!(
             "e AS (
                 INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
-                SELECT $1, x.* FROM UNNEST({}::bigint[], {}::text[], {}::timestamptz[], {}::text[], {}::text[],
-                                           {}::text[], {}::int[], {}::text[], {}::jsonb[]) AS x
-                WHERE EXISTS (SELECT 1 FROM u))",
-            e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8]
+                SELECT $1, s.base + x.off, x.type, x.time, x.step_id, x.state, x.path, x.attempt, x.worker_id, x.data
+                FROM s, UNNEST({}::bigint[], {}::text[], {}::timestamptz[], {}::text[], {}::text[],
+                               {}::text[], {}::int[], {}::text[], {}::jsonb[])
+                     AS x(off, type, time, step_id, state, path, attempt, worker_id, data)),
+            eo AS (
+                INSERT INTO outbox (subject, msg_id, run_id, seq)
+                SELECT x.subject, $1 || ':' || (s.base + x.off), $1, s.base + x.off
+                FROM s, UNNEST({}::text[], {}::bigint[]) AS x(subject, off)
+                RETURNING id, seq)",
+            e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9], e[0]
         ));
     }
     if shape.timers {
@@ -145,7 +156,7 @@ fn children_sql(first: usize, shape: Shape) -> String {
             t[0], t[1], t[2], t[3], t[4], t[5]
         ));
     }
-    let select = if shape.outbox {
+    if shape.outbox {
         let o: Vec<String> = (0..3).map(|_| p()).collect();
         parts.push(format!(
             "o AS (
@@ -155,18 +166,25 @@ fn children_sql(first: usize, shape: Shape) -> String {
                 RETURNING id, msg_id)",
             o[0], o[1], o[2]
         ));
-        "SELECT (SELECT count(*) FROM u), (SELECT coalesce(array_agg(id), '{}') FROM o),
-                (SELECT coalesce(array_agg(msg_id), '{}') FROM o)"
+    }
+    let events = if shape.events {
+        "(SELECT coalesce(array_agg(id ORDER BY seq), '{}') FROM eo)"
     } else {
-        "SELECT (SELECT count(*) FROM u), '{}'::bigint[], '{}'::text[]"
+        "'{}'::bigint[]"
+    };
+    let tasks = if shape.outbox {
+        "(SELECT coalesce(array_agg(id), '{}') FROM o), (SELECT coalesce(array_agg(msg_id), '{}') FROM o)"
+    } else {
+        "'{}'::bigint[], '{}'::text[]"
     };
     let mut sql = String::new();
     for part in parts {
         sql.push_str(",\n");
         sql.push_str(&part);
     }
-    sql.push('\n');
-    sql.push_str(select);
+    sql.push_str(&format!(
+        "\nSELECT (SELECT count(*) FROM u), (SELECT base FROM s), {events}, {tasks}"
+    ));
     sql
 }
 
@@ -186,9 +204,11 @@ static CREATE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
     per_shape(
         "WITH u AS (
             INSERT INTO runs (id, tenant, workflow_id, version, status, input, state, error, causation_id,
-                              correlation_id, dedupe_key, last_seq, ended_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $13 THEN now() END)
-            ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id)",
+                              correlation_id, dedupe_key, ended_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END)
+            ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id),
+        s AS (
+            INSERT INTO run_counters (run_id, last_seq) SELECT $1, $13 FROM u RETURNING 0::bigint AS base)",
         14,
     )
 });
@@ -196,10 +216,13 @@ static CREATE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
 static ADVANCE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
     per_shape(
         "WITH u AS (
-            UPDATE runs SET status = $2, state = $3, error = $4, last_seq = $5, revision = revision + 1,
-                            updated_at = now(), ended_at = CASE WHEN $6 THEN coalesce(ended_at, now()) END
-            WHERE id = $1 AND revision = $7 AND last_seq = $8 RETURNING id)",
-        9,
+            UPDATE runs SET status = $2, state = $3, error = $4, revision = revision + 1,
+                            updated_at = now(), ended_at = CASE WHEN $5 THEN coalesce(ended_at, now()) END
+            WHERE id = $1 AND revision = $6 RETURNING id),
+        s AS (
+            UPDATE run_counters SET last_seq = last_seq + $7
+            WHERE run_id = $1 AND EXISTS (SELECT 1 FROM u) RETURNING last_seq - $7 AS base)",
+        8,
     )
 });
 
@@ -236,6 +259,7 @@ struct EventColumns<'w> {
     attempts: Vec<Option<i32>>,
     workers: Vec<Option<&'w str>>,
     data: Vec<Option<&'w Value>>,
+    subjects: Vec<&'w str>,
 }
 
 struct TimerColumns<'w> {
@@ -288,6 +312,7 @@ impl<'w> Columns<'w> {
                     .map(|e| e.worker_id.as_deref())
                     .collect(),
                 data: write.events.iter().map(|e| e.data.as_ref()).collect(),
+                subjects: write.event_subjects.iter().map(String::as_str).collect(),
             },
             timers: TimerColumns {
                 run_ids: timers.iter().map(|t| t.run_id.as_deref()).collect(),
@@ -331,6 +356,7 @@ impl<'w> Columns<'w> {
                 &e.attempts,
                 &e.workers,
                 &e.data,
+                &e.subjects,
             ]);
         }
         if shape.timers {
@@ -354,40 +380,99 @@ impl<'w> Columns<'w> {
     }
 }
 
-/// Pairs the returned outbox ids with the messages of the write.
-fn published(write: TransitionWrite, row: &tokio_postgres::Row) -> Vec<OutboxMessage> {
-    let ids: Vec<i64> = row.get(1);
-    let msg_ids: Vec<String> = row.get(2);
-    let mut by_msg_id: std::collections::HashMap<String, i64> =
-        msg_ids.into_iter().zip(ids).collect();
-    write
-        .outbox
-        .into_iter()
-        .map(|m| OutboxMessage {
-            id: by_msg_id.remove(&m.msg_id).unwrap_or_default(),
-            subject: m.subject,
-            msg_id: m.msg_id,
-            payload: m.payload,
-        })
-        .collect()
+/// What a committed transition publishes: its events (now with their seqs,
+/// in seq order) and then its tasks, each with its outbox row id.
+fn published(
+    run_id: &str,
+    write: &TransitionWrite,
+    row: &tokio_postgres::Row,
+) -> Result<Committed> {
+    let base: i64 = row.get(1);
+    let event_ids: Vec<i64> = row.get(2);
+    let task_ids: Vec<i64> = row.get(3);
+    let task_msg_ids: Vec<String> = row.get(4);
+    if event_ids.len() != write.events.len() || task_ids.len() != write.outbox.len() {
+        return Err(Error::Corrupt(format!(
+            "run {run_id}: a transition stored {} of {} event and {} of {} task outbox rows",
+            event_ids.len(),
+            write.events.len(),
+            task_ids.len(),
+            write.outbox.len()
+        )));
+    }
+    let mut messages = Vec::with_capacity(event_ids.len() + task_ids.len());
+    for ((event, subject), id) in write
+        .events
+        .iter()
+        .zip(&write.event_subjects)
+        .zip(event_ids)
+    {
+        let seq = event.seq + base;
+        messages.push(OutboxMessage {
+            id,
+            subject: subject.clone(),
+            msg_id: format!("{run_id}:{seq}"),
+            payload: event
+                .to_json_with_seq(seq)
+                .map_err(|e| Error::Corrupt(e.to_string()))?,
+        });
+    }
+    let mut by_msg_id: std::collections::HashMap<&str, i64> = task_msg_ids
+        .iter()
+        .map(String::as_str)
+        .zip(task_ids)
+        .collect();
+    messages.extend(write.outbox.iter().map(|m| OutboxMessage {
+        id: by_msg_id.remove(m.msg_id.as_str()).unwrap_or_default(),
+        subject: m.subject.clone(),
+        msg_id: m.msg_id.clone(),
+        payload: m.payload.clone(),
+    }));
+    Ok(Committed {
+        messages,
+        last_seq: base + write.events.len() as i64,
+    })
 }
 
-/// Runs a transition statement on any client or transaction.
+/// Runs a transition statement on any client or transaction. `None`: the
+/// head found nothing to write (a dedupe key taken, or a revision moved on).
 async fn execute_write<C: deadpool_postgres::GenericClient>(
     client: &C,
     statements: &[String],
     head: &[&(dyn ToSql + Sync)],
-    write: TransitionWrite,
-) -> Result<Option<Vec<OutboxMessage>>> {
-    let shape = Shape::of(&write);
+    run_id: &str,
+    write: &TransitionWrite,
+) -> Result<Option<Committed>> {
+    let shape = Shape::of(write);
     let statement = client.prepare_cached(&statements[shape.index()]).await?;
-    let columns = Columns::new(&write);
+    let columns = Columns::new(write);
     let mut params = head.to_vec();
     params.extend(columns.params(shape));
     let row = client.query_one(&statement, &params).await?;
     drop(columns);
     let applied: i64 = row.get(0);
-    Ok((applied == 1).then(|| published(write, &row)))
+    if applied != 1 {
+        return Ok(None);
+    }
+    published(run_id, write, &row).map(Some)
+}
+
+/// A committed transition.
+#[derive(Debug)]
+pub struct Committed {
+    /// What to publish: the events, then the tasks.
+    pub messages: Vec<OutboxMessage>,
+    /// The run's last event seq after this transition.
+    pub last_seq: i64,
+}
+
+/// One run's transition, decided from the run at `revision`.
+#[derive(Debug)]
+pub struct PendingWrite {
+    pub run_id: String,
+    /// The revision the transition was decided from (the optimistic check).
+    pub revision: i64,
+    pub write: TransitionWrite,
 }
 
 impl Store {
@@ -395,10 +480,9 @@ impl Store {
     /// same `(tenant, workflow, dedupe_key)` exists.
     pub async fn create_run(&self, run: &NewRun, write: TransitionWrite) -> Result<CreateOutcome> {
         let client = self.client().await?;
-        let mut write = write;
-        let last_seq = write.last_seq(0);
+        let event_count = write.events.len() as i64;
         let (status, ended) = (write.status.as_str(), write.status.is_terminal());
-        let (state, error) = (std::mem::take(&mut write.state), write.error.take());
+        let (state, error) = (&write.state, &write.error);
         let head: [&(dyn ToSql + Sync); 13] = [
             &run.run_id,
             &run.tenant,
@@ -411,11 +495,13 @@ impl Store {
             &run.causation_id,
             &run.correlation_id,
             &run.dedupe_key,
-            &last_seq,
             &ended,
+            &event_count,
         ];
-        if let Some(messages) = execute_write(&client, &CREATE_SQL, &head, write).await? {
-            return Ok(CreateOutcome::Created(messages));
+        if let Some(committed) =
+            execute_write(&client, &CREATE_SQL, &head, &run.run_id, &write).await?
+        {
+            return Ok(CreateOutcome::Created(committed));
         }
         let row = client
             .query_one(
@@ -426,45 +512,33 @@ impl Store {
         Ok(CreateOutcome::Existing(row.get(0)))
     }
 
-    /// Lets `decide` compute a transition from the run and commits it if
-    /// nobody changed the run meanwhile; otherwise loads it and decides again.
-    /// `hint` is a snapshot the caller believes current (a cache); a stale
-    /// hint costs one failed write. `decide` returning `None` changes nothing.
-    pub async fn advance_run<F>(
-        &self,
-        run_id: &str,
-        hint: Option<LockedRun>,
-        mut decide: F,
-    ) -> Result<Option<Advanced>>
-    where
-        F: FnMut(&LockedRun) -> Option<TransitionWrite>,
-    {
+    /// Reads a run for the state machine, without locking it.
+    pub async fn load_run(&self, run_id: &str) -> Result<Option<LockedRun>> {
         let client = self.client().await?;
-        let mut hint = hint.filter(|h| h.run_id == run_id);
-        for _ in 0..MAX_CONFLICTS {
-            let (run, from_hint) = match hint.take() {
-                Some(run) => (run, true),
-                None => match load(&client, run_id, false).await? {
-                    Some(run) => (run, false),
-                    None => return Ok(None),
-                },
-            };
-            let Some(write) = decide(&run) else {
-                if from_hint {
-                    // "Nothing to do" is only trusted from a fresh read: a
-                    // stale hint may simply not know the step yet.
-                    continue;
-                }
-                return Ok(None);
-            };
-            if let Some(advanced) = write_advance(&client, &run, write).await? {
-                return Ok(Some(advanced));
-            }
-            tracing::debug!(run_id, "run changed while deciding; deciding again");
+        load(&client, run_id, false).await
+    }
+
+    /// Commits transitions of several runs together: one statement each,
+    /// pipelined inside one transaction, so they share one commit (group
+    /// commit). Each is applied only if its run is still at the revision it
+    /// was decided from; `None` in the answer means that run moved on and
+    /// must be decided again. An error rolls back the whole batch.
+    pub async fn commit_transitions(
+        &self,
+        writes: &[PendingWrite],
+    ) -> Result<Vec<Option<Committed>>> {
+        let mut client = self.client().await?;
+        if let [pending] = writes {
+            return Ok(vec![write_advance(&client, pending).await?]);
         }
-        Err(Error::Conflict(format!(
-            "run {run_id} kept changing; gave up after {MAX_CONFLICTS} tries"
-        )))
+        let tx = client.transaction().await?;
+        let results =
+            futures::future::join_all(writes.iter().map(|pending| write_advance(&tx, pending)))
+                .await
+                .into_iter()
+                .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        Ok(results)
     }
 }
 
@@ -475,9 +549,9 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
     lock: bool,
 ) -> Result<Option<LockedRun>> {
     let sql = if lock {
-        "SELECT tenant, workflow_id, version, status, state, last_seq, revision FROM runs WHERE id = $1 FOR UPDATE"
+        "SELECT tenant, workflow_id, version, status, state, revision FROM runs WHERE id = $1 FOR UPDATE"
     } else {
-        "SELECT tenant, workflow_id, version, status, state, last_seq, revision FROM runs WHERE id = $1"
+        "SELECT tenant, workflow_id, version, status, state, revision FROM runs WHERE id = $1"
     };
     let statement = client.prepare_cached(sql).await?;
     let Some(row) = client.query_opt(&statement, &[&run_id]).await? else {
@@ -493,48 +567,27 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
             .parse()
             .map_err(|_| Error::Corrupt(format!("unknown run status {status:?}")))?,
         state: row.get(4),
-        last_seq: row.get(5),
-        revision: row.get(6),
+        revision: row.get(5),
     }))
 }
 
-/// A committed transition: the messages to publish and the run as it is now.
-#[derive(Debug)]
-pub struct Advanced {
-    pub messages: Vec<OutboxMessage>,
-    pub snapshot: LockedRun,
-}
-
-/// Writes a transition of a loaded run if its revision and seq still hold.
-/// `None` means the run changed meanwhile.
+/// Writes a transition of a run if its revision still holds. `None` means
+/// the run changed meanwhile.
 pub(super) async fn write_advance<C: deadpool_postgres::GenericClient>(
     client: &C,
-    run: &LockedRun,
-    mut write: TransitionWrite,
-) -> Result<Option<Advanced>> {
-    let last_seq = write.last_seq(run.last_seq);
+    pending: &PendingWrite,
+) -> Result<Option<Committed>> {
+    let write = &pending.write;
+    let event_count = write.events.len() as i64;
     let (status, ended) = (write.status.as_str(), write.status.is_terminal());
-    let error = write.error.take();
-    let snapshot = LockedRun {
-        run_id: run.run_id.clone(),
-        tenant: run.tenant.clone(),
-        workflow_id: run.workflow_id.clone(),
-        version: run.version,
-        status: write.status,
-        state: write.state.clone(),
-        last_seq,
-        revision: run.revision + 1,
-    };
-    let head: [&(dyn ToSql + Sync); 8] = [
-        &run.run_id,
+    let head: [&(dyn ToSql + Sync); 7] = [
+        &pending.run_id,
         &status,
-        &snapshot.state,
-        &error,
-        &last_seq,
+        &write.state,
+        &write.error,
         &ended,
-        &run.revision,
-        &run.last_seq,
+        &pending.revision,
+        &event_count,
     ];
-    let messages = execute_write(client, &ADVANCE_SQL, &head, write).await?;
-    Ok(messages.map(|messages| Advanced { messages, snapshot }))
+    execute_write(client, &ADVANCE_SQL, &head, &pending.run_id, write).await
 }

@@ -3,7 +3,7 @@
 //! transaction as the transition they cause.
 
 use super::outbox::OutboxMessage;
-use super::runs::{LockedRun, load, write_advance};
+use super::runs::{LockedRun, PendingWrite, load, write_advance};
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
 
@@ -83,9 +83,14 @@ impl Store {
             && let Some(write) = decide(&timer, &run)
         {
             // The run is locked, so the optimistic check cannot fail here.
-            published = write_advance(&tx, &run, write)
+            let pending = PendingWrite {
+                run_id: run.run_id.clone(),
+                revision: run.revision,
+                write,
+            };
+            published = write_advance(&tx, &pending)
                 .await?
-                .map(|a| a.messages)
+                .map(|c| c.messages)
                 .unwrap_or_default();
         }
         tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id])

@@ -1,0 +1,345 @@
+//! One decision point per run inside a coordinator.
+//!
+//! Every input for a run (a worker's result, a signal into the run, an
+//! operator action, a child's end) is queued on that run. One task per run
+//! with queued inputs drains the queue: it takes **everything** queued, applies
+//! the inputs one after another to the run's state in memory, and commits the
+//! result as one transition (one statement, shared with other runs' by the
+//! group committer). Inputs that arrive while a transition is being committed
+//! wait for the next one, so a burst of results of one run (a wide parallel
+//! or foreach) costs a few transitions, not one per result, and never races
+//! with itself.
+//!
+//! The state stays in memory between transitions (bounded by
+//! [`CACHE_CAPACITY`] idle runs), so a run that keeps moving on this
+//! coordinator is never re-read. The optimistic check on the run's revision
+//! still guards every write: if another coordinator (or a timer) moved the
+//! run, the write is refused, counted in `junction_transition_conflicts_total`,
+//! and the batch is decided again from a fresh read.
+
+use crate::catalog::CompiledWorkflow;
+use crate::driver::Driver;
+use junction_shared::engine::{Input, RunState};
+use junction_shared::store::{LockedRun, PendingWrite};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+/// Idle runs whose state is kept in memory; beyond it the oldest idle entries go.
+pub const CACHE_CAPACITY: usize = 4096;
+
+/// Decisions redone before a batch is failed back to its senders (who retry).
+const MAX_REDECIDES: usize = 20;
+
+/// A run as this coordinator last wrote (or read) it.
+#[derive(Debug, Clone)]
+pub struct CachedRun {
+    pub tenant: String,
+    pub workflow_id: String,
+    pub version: i32,
+    pub revision: i64,
+    pub state: RunState,
+    /// Hash of the state as last written: a transition that changes nothing is skipped.
+    pub state_hash: u64,
+}
+
+/// One input waiting for its run's next decision.
+struct Queued {
+    input: Input,
+    done: oneshot::Sender<Result<bool, String>>,
+}
+
+#[derive(Default)]
+struct RunSlot {
+    queue: Vec<Queued>,
+    /// A task is draining this run's queue.
+    busy: bool,
+    cached: Option<CachedRun>,
+    /// When the slot was last used, for eviction (a logical clock).
+    touched: u64,
+}
+
+/// The per-run queues and the state cache. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct RunQueues {
+    inner: Arc<Mutex<Slots>>,
+}
+
+#[derive(Default)]
+struct Slots {
+    runs: HashMap<String, RunSlot>,
+    clock: u64,
+}
+
+impl std::fmt::Debug for RunQueues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunQueues").finish_non_exhaustive()
+    }
+}
+
+impl RunQueues {
+    /// Remembers a run just created by this coordinator.
+    pub fn remember(&self, run_id: &str, run: CachedRun) {
+        let Ok(mut slots) = self.inner.lock() else {
+            return;
+        };
+        slots.clock += 1;
+        let clock = slots.clock;
+        let slot = slots.runs.entry(run_id.to_owned()).or_default();
+        slot.cached = Some(run);
+        slot.touched = clock;
+        slots.evict();
+    }
+
+    /// Drops what this coordinator remembers of a run (another writer moved it).
+    pub fn forget(&self, run_id: &str) {
+        if let Ok(mut slots) = self.inner.lock()
+            && let Some(slot) = slots.runs.get_mut(run_id)
+        {
+            slot.cached = None;
+        }
+    }
+
+    /// Queues `input`; `true` if this call must start the run's task.
+    fn enqueue(&self, run_id: &str, queued: Queued) -> bool {
+        let Ok(mut slots) = self.inner.lock() else {
+            return false;
+        };
+        slots.clock += 1;
+        let clock = slots.clock;
+        let slot = slots.runs.entry(run_id.to_owned()).or_default();
+        slot.queue.push(queued);
+        slot.touched = clock;
+        let start = !slot.busy;
+        slot.busy = true;
+        start
+    }
+
+    /// The queued inputs and the cached state; `None` when the queue is empty
+    /// (the task ends and the slot becomes idle).
+    fn take_batch(&self, run_id: &str) -> Option<(Vec<Queued>, Option<CachedRun>)> {
+        let mut slots = self.inner.lock().ok()?;
+        let slot = slots.runs.get_mut(run_id)?;
+        if slot.queue.is_empty() {
+            slot.busy = false;
+            if slot.cached.is_none() {
+                slots.runs.remove(run_id);
+            }
+            slots.evict();
+            return None;
+        }
+        Some((std::mem::take(&mut slot.queue), slot.cached.take()))
+    }
+
+    /// Puts the state back after a transition (ended runs are forgotten).
+    fn put_back(&self, run_id: &str, cached: Option<CachedRun>) {
+        if let Ok(mut slots) = self.inner.lock()
+            && let Some(slot) = slots.runs.get_mut(run_id)
+        {
+            slot.cached = cached.filter(|c| !c.state.status.is_terminal());
+        }
+    }
+}
+
+impl Slots {
+    /// Keeps at most [`CACHE_CAPACITY`] idle slots, dropping the least recently used.
+    fn evict(&mut self) {
+        let idle = self.runs.values().filter(|s| !s.busy).count();
+        if idle <= CACHE_CAPACITY {
+            return;
+        }
+        let mut ages: Vec<(u64, String)> = self
+            .runs
+            .iter()
+            .filter(|(_, s)| !s.busy)
+            .map(|(id, s)| (s.touched, id.clone()))
+            .collect();
+        ages.sort_unstable();
+        let excess = idle - CACHE_CAPACITY / 2;
+        for (_, id) in ages.into_iter().take(excess) {
+            self.runs.remove(&id);
+        }
+    }
+}
+
+impl Driver {
+    /// Applies `input` to a run through its queue; resolves once the
+    /// transition that included it is committed. `Ok(false)`: it changed nothing.
+    pub async fn advance(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+        version: i32,
+        run_id: &str,
+        input: Input,
+    ) -> anyhow::Result<bool> {
+        let (done, answer) = oneshot::channel();
+        if self.runs.enqueue(run_id, Queued { input, done }) {
+            let driver = self.clone();
+            let key = RunKey {
+                run_id: run_id.to_owned(),
+                tenant: tenant.to_owned(),
+                workflow_id: workflow_id.to_owned(),
+                version,
+            };
+            tokio::spawn(async move { driver.drain(key).await });
+        }
+        match answer.await {
+            Ok(Ok(changed)) => Ok(changed),
+            Ok(Err(error)) => Err(anyhow::anyhow!(error)),
+            Err(_) => Err(anyhow::anyhow!(
+                "the run's decision task stopped before answering"
+            )),
+        }
+    }
+
+    /// The run's task: decide and commit batches until its queue is empty.
+    async fn drain(self, key: RunKey) {
+        while let Some((batch, cached)) = self.runs.take_batch(&key.run_id) {
+            let (inputs, senders): (Vec<Input>, Vec<_>) =
+                batch.into_iter().map(|q| (q.input, q.done)).unzip();
+            let (result, cached) = self.decide_and_commit(&key, inputs, cached).await;
+            self.runs.put_back(&key.run_id, cached);
+            let answer = result.map_err(|e| format!("{e:#}"));
+            for sender in senders {
+                let _ = sender.send(answer.clone());
+            }
+        }
+    }
+
+    /// Applies a batch of inputs and commits the transition, deciding again
+    /// from a fresh read when the run moved on meanwhile.
+    async fn decide_and_commit(
+        &self,
+        key: &RunKey,
+        inputs: Vec<Input>,
+        mut cached: Option<CachedRun>,
+    ) -> (anyhow::Result<bool>, Option<CachedRun>) {
+        let count = inputs.len() as u64;
+        for _ in 0..MAX_REDECIDES {
+            let run = match cached.take() {
+                Some(run) => run,
+                None => match self.load_cached(key).await {
+                    Ok(Some(run)) => run,
+                    Ok(None) => return (Ok(false), None),
+                    Err(error) => return (Err(error), None),
+                },
+            };
+            let workflow = match self
+                .catalog
+                .get(&run.tenant, &run.workflow_id, run.version)
+                .await
+            {
+                Ok(Some(workflow)) => workflow,
+                Ok(None) => {
+                    // Permanent: retrying cannot make it appear. Drop the input loudly.
+                    tracing::error!(
+                        run_id = %key.run_id,
+                        workflow_id = %run.workflow_id,
+                        version = run.version,
+                        "run is pinned to a workflow revision that is not stored; input dropped"
+                    );
+                    return (Ok(false), Some(run));
+                }
+                Err(error) => return (Err(error), Some(run)),
+            };
+            let revision = run.revision;
+            let (next, write) = self.decide_batch(&workflow, &key.run_id, run, &inputs);
+            let Some(write) = write else {
+                return (Ok(false), Some(next));
+            };
+            let has_timers = !write.timers.is_empty();
+            let pending = PendingWrite {
+                run_id: key.run_id.clone(),
+                revision,
+                write,
+            };
+            match self.committer.commit(pending).await {
+                Ok(Some(committed)) => {
+                    self.metrics.transition_committed(count);
+                    self.after_commit(&committed.messages, has_timers).await;
+                    return (Ok(true), Some(next));
+                }
+                Ok(None) => {
+                    self.metrics.transition_conflict();
+                    tracing::debug!(run_id = %key.run_id, "run changed while deciding; deciding again");
+                }
+                Err(error) => return (Err(error.into()), None),
+            }
+        }
+        (
+            Err(anyhow::anyhow!(
+                "run {} kept changing; gave up after {MAX_REDECIDES} decisions",
+                key.run_id
+            )),
+            None,
+        )
+    }
+
+    /// Applies every input to the run; the write is `None` if nothing
+    /// changed. The run comes back as it would be once the write commits.
+    fn decide_batch(
+        &self,
+        workflow: &CompiledWorkflow,
+        run_id: &str,
+        mut run: CachedRun,
+        inputs: &[Input],
+    ) -> (CachedRun, Option<junction_shared::store::TransitionWrite>) {
+        let meta = junction_shared::engine::RunMeta {
+            run_id: junction_shared::ids::RunId::new(run_id.to_owned()),
+            tenant: run.tenant.clone(),
+            version: run.version,
+        };
+        let write = self.transition(workflow, &meta, &mut run.state, inputs.iter().cloned());
+        let state_hash = write.state.hash();
+        let changed = state_hash != run.state_hash
+            || !write.events.is_empty()
+            || !write.attempts.is_empty()
+            || !write.timers.is_empty();
+        if !changed {
+            return (run, None);
+        }
+        run.revision += 1;
+        run.state_hash = state_hash;
+        (run, Some(write))
+    }
+
+    /// Reads a run from the store into the cache's form.
+    async fn load_cached(&self, key: &RunKey) -> anyhow::Result<Option<CachedRun>> {
+        let Some(locked) = self.store.load_run(&key.run_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(CachedRun::from_locked(locked)?))
+    }
+}
+
+impl CachedRun {
+    /// The run as read from the store.
+    pub fn from_locked(locked: LockedRun) -> anyhow::Result<Self> {
+        let state_hash = junction_shared::store::RawJson::hash_value(&locked.state);
+        let state = RunState::deserialize(&locked.state).map_err(|error| {
+            anyhow::anyhow!("run {}: stored state is unreadable: {error}", locked.run_id)
+        })?;
+        Ok(Self {
+            tenant: locked.tenant,
+            workflow_id: locked.workflow_id,
+            version: locked.version,
+            revision: locked.revision,
+            state,
+            state_hash,
+        })
+    }
+}
+
+/// Which run a queue belongs to.
+#[derive(Debug, Clone)]
+struct RunKey {
+    run_id: String,
+    #[allow(dead_code, reason = "kept for logs")]
+    tenant: String,
+    #[allow(dead_code, reason = "kept for logs")]
+    workflow_id: String,
+    #[allow(dead_code, reason = "kept for logs")]
+    version: i32,
+}
