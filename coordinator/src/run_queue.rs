@@ -218,10 +218,10 @@ impl Driver {
     ) -> (anyhow::Result<bool>, Option<CachedRun>) {
         let count = inputs.len() as u64;
         for _ in 0..MAX_REDECIDES {
-            let run = match cached.take() {
-                Some(run) => run,
+            let (run, from_cache) = match cached.take() {
+                Some(run) => (run, true),
                 None => match self.load_cached(key).await {
-                    Ok(Some(run)) => run,
+                    Ok(Some(run)) => (run, false),
                     Ok(None) => return (Ok(false), None),
                     Err(error) => return (Err(error), None),
                 },
@@ -247,6 +247,12 @@ impl Driver {
             let revision = run.revision;
             let (next, write) = self.decide_batch(&workflow, &key.run_id, run, &inputs);
             let Some(write) = write else {
+                if from_cache {
+                    // "Nothing to do" is only trusted from a fresh read: a
+                    // stale cache (another coordinator moved the run) may
+                    // simply not know the step yet.
+                    continue;
+                }
                 return (Ok(false), Some(next));
             };
             let has_timers = !write.timers.is_empty();

@@ -104,6 +104,7 @@ pub fn apply(
         now,
         current: String::new(),
         pending: Vec::new(),
+        parked: None,
     };
     match input {
         Input::Start {
@@ -182,6 +183,8 @@ pub(super) struct Step<'a> {
     pub(super) current: String,
     /// Frames that ended, joined after the input is applied.
     pub(super) pending: Vec<Pending>,
+    /// The top-level context while a frame's view is in effect.
+    pub(super) parked: Option<Value>,
 }
 
 impl<'a> Step<'a> {

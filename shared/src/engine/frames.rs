@@ -1,9 +1,14 @@
 //! Parallel branches and foreach items: frames, fan-outs and joins.
 //!
 //! A **frame** runs one nested graph (a parallel branch or a foreach item).
-//! It is created with a copy of its parent's context (plus, for an item, the
-//! item bound at `itemName`), and keeps its own `local` object: every
-//! `resultPath` written inside the frame lands in both. Its steps' paths are
+//! It stores only what is its own: its item (bound at `itemName`) and the
+//! journal of what it wrote (`resultPath` writes and merges into `ctx`), in
+//! order. Its **view** of the context is built when it is in effect: the
+//! context of the scope the fan-out runs in, plus its item, plus its writes
+//! replayed. That scope cannot change while the fan-out runs (its flow waits
+//! at the fan-out state), so nothing is copied per frame and a result costs
+//! what the result is, not what the run's context is. Its `local` object
+//! (its result at the join) is the same journal replayed on `{}`. Its steps' paths are
 //! `<frame>/<state>`, where a frame is `<fan-out step path>/<branch>` or
 //! `<fan-out step path>[<i>]` (PROTOCOL §8.7), and their step ids hash the
 //! frame path as the branch path (DESIGN §4.5).
@@ -16,9 +21,11 @@
 //! failed child cancels its running siblings and fails the join, which the
 //! fan-out state's `catch` may handle.
 //!
-//! While a frame's state is being changed, its context, previous output and
-//! visit counts are swapped into the run state ([`Step::with_frame`]), so
-//! the inline states, templates and expressions work unchanged. Frame ends
+//! While a frame's state is being changed, its view, previous output and
+//! visit counts are swapped into the run state ([`Step::with_frame`]; the
+//! top-level context is parked meanwhile), so the inline states, templates
+//! and expressions work unchanged. A foreach's items are not copied either:
+//! they are read from its scope's view by `itemsPath` when an item starts. Frame ends
 //! are queued and joined only at the top level, after the input has been
 //! applied ([`Step::drain_pending`]), so no frame is removed while swapped in.
 
@@ -43,12 +50,63 @@ pub struct Frame {
     pub index: usize,
     /// How to find this frame's graph from the workflow's top level.
     pub route: Vec<RouteStep>,
-    /// The frame's view of the context (swapped out while not in use).
-    pub context: Value,
-    /// What the frame wrote: its result at the join.
-    pub local: Value,
+    /// Foreach: the item, bound at `itemName` in the frame's view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<FrameItem>,
+    /// What the frame wrote, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writes: Vec<FrameWrite>,
     pub previous_output: Option<Value>,
     pub visits: BTreeMap<String, u32>,
+    /// Snapshots stored before frames were deltas held the whole view…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+    /// …and the local object; a frame read from one goes on from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local: Option<Value>,
+}
+
+/// A foreach item as its frame binds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FrameItem {
+    pub name: String,
+    pub value: Value,
+}
+
+/// One write of a frame, replayed to build its view and its local object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum FrameWrite {
+    /// A value written at a path (a `resultPath`).
+    Set { path: Vec<String>, value: Value },
+    /// An object merged into `ctx` (`inject` or `transform` without `resultPath`).
+    MergeCtx { value: Value },
+}
+
+impl FrameWrite {
+    fn replay(&self, target: &mut Value) {
+        match self {
+            Self::Set { path: parts, value } => {
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                path::set(target, &parts, value.clone());
+            }
+            Self::MergeCtx { value } => path::merge_into(&mut target["ctx"], value),
+        }
+    }
+}
+
+impl Frame {
+    /// What the frame wrote, as one object: its value at the join.
+    pub fn local(&self) -> Value {
+        let mut local = self
+            .local
+            .clone()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        for write in &self.writes {
+            write.replay(&mut local);
+        }
+        local
+    }
 }
 
 /// One step of a route: a fan-out state, and the branch taken (parallel).
@@ -67,15 +125,18 @@ pub struct Fanout {
     pub step: StepRef,
     /// The route of the frame the state runs in.
     pub route: Vec<RouteStep>,
-    /// The parent's context when the state was entered: each child starts from it.
-    pub base_context: Value,
+    /// The previous output when the state was entered: each child starts from it.
     pub base_output: Option<Value>,
     pub children: Vec<Child>,
-    /// Foreach: the items, and the next one to start.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub items: Vec<Value>,
+    /// Foreach: the next item to start.
     #[serde(default)]
     pub next_item: usize,
+    /// Snapshots stored before frames were deltas held the scope's context
+    /// and the items here; a fan-out read from one goes on from them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_context: Option<Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<Value>,
 }
 
 /// Where one child of a fan-out stands.
@@ -155,48 +216,111 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// Swaps the frame's context, previous output and visits with the run
-    /// state's (its own inverse).
-    fn swap(&mut self, frame: &str) {
-        if frame.is_empty() {
-            return;
-        }
+    /// Swaps the frame's previous output and visits with the run state's
+    /// (its own inverse).
+    fn swap_own(&mut self, frame: &str) {
         if let Some(f) = self.state.frames.get_mut(frame) {
-            std::mem::swap(&mut self.state.context, &mut f.context);
             std::mem::swap(&mut self.state.previous_output, &mut f.previous_output);
             std::mem::swap(&mut self.state.visits, &mut f.visits);
         }
     }
 
+    /// Takes `frame` out of effect: the top-level context is parked; a
+    /// frame's view is dropped (its writes are in its journal).
+    fn leave(&mut self, frame: &str) {
+        let context = std::mem::take(&mut self.state.context);
+        if frame.is_empty() {
+            self.parked = Some(context);
+        } else {
+            self.swap_own(frame);
+        }
+    }
+
+    /// Puts `frame` in effect: the top-level context back, or the frame's view.
+    fn arrive(&mut self, frame: &str) {
+        if frame.is_empty() {
+            self.state.context = self.parked.take().unwrap_or(Value::Null);
+        } else {
+            self.state.context = self.view_of(frame);
+            self.swap_own(frame);
+        }
+    }
+
+    /// The context as the frame sees it.
+    fn view_of(&self, frame: &str) -> Value {
+        let Some(f) = self.state.frames.get(frame) else {
+            return Value::Null;
+        };
+        let mut view = match &f.context {
+            Some(legacy) => legacy.clone(),
+            None => self.scope_view(&f.fanout),
+        };
+        if let Some(item) = &f.item
+            && let Some(map) = view.as_object_mut()
+        {
+            map.insert(item.name.clone(), item.value.clone());
+        }
+        for write in &f.writes {
+            write.replay(&mut view);
+        }
+        view
+    }
+
+    /// The context a fan-out's children start from: the view of the scope it
+    /// runs in (unchanged while it runs).
+    fn scope_view(&self, fanout: &str) -> Value {
+        let Some(x) = self.state.fanouts.get(fanout) else {
+            return Value::Null;
+        };
+        if let Some(legacy) = &x.base_context {
+            return legacy.clone();
+        }
+        if x.frame.is_empty() {
+            self.top_context().clone()
+        } else {
+            self.view_of(&x.frame)
+        }
+    }
+
+    /// The top-level context: in the run state, or parked while a frame is in effect.
+    fn top_context(&self) -> &Value {
+        self.parked.as_ref().unwrap_or(&self.state.context)
+    }
+
     /// Runs `f` with `frame` in effect (`""`: the top level).
     pub(super) fn with_frame(&mut self, frame: &str, f: impl FnOnce(&mut Self)) {
         let outer = std::mem::take(&mut self.current);
-        self.swap(&outer);
-        self.swap(frame);
+        self.leave(&outer);
+        self.arrive(frame);
         frame.clone_into(&mut self.current);
         f(self);
-        self.swap(frame);
-        self.swap(&outer);
+        self.leave(frame);
+        self.arrive(&outer);
         self.current = outer;
     }
 
-    /// Writes a result in the scope now in effect (and in the frame's local object).
+    /// Writes a result in the scope now in effect (and in the frame's journal).
     pub(super) fn write_result(&mut self, parts: &[&str], value: Value) {
         if !self.current.is_empty()
             && let Some(frame) = self.state.frames.get_mut(&self.current)
         {
-            path::set(&mut frame.local, parts, value.clone());
+            frame.writes.push(FrameWrite::Set {
+                path: parts.iter().map(|p| (*p).to_owned()).collect(),
+                value: value.clone(),
+            });
         }
         path::set(&mut self.state.context, parts, value);
     }
 
-    /// Merges an object into `ctx` in the scope now in effect (and into the
-    /// frame's local `ctx`).
+    /// Merges an object into `ctx` in the scope now in effect (and records
+    /// it in the frame's journal).
     pub(super) fn merge_into_ctx(&mut self, data: &Value) {
         if !self.current.is_empty()
             && let Some(frame) = self.state.frames.get_mut(&self.current)
         {
-            path::merge_into(&mut frame.local["ctx"], data);
+            frame.writes.push(FrameWrite::MergeCtx {
+                value: data.clone(),
+            });
         }
         path::merge_into(&mut self.state.context["ctx"], data);
     }
@@ -225,36 +349,24 @@ impl<'a> Step<'a> {
     pub(super) fn fork(&mut self, step: StepRef, state: &'a State) {
         let key = step.path.clone();
         let mut route = self.current_route();
-        let (children, items) = match &state.kind {
-            StateKind::Parallel(p) => (vec![Child::Running; p.branches.len()], Vec::new()),
-            StateKind::Foreach(f) => {
-                let items = path::segments(&f.items_path)
-                    .and_then(|parts| {
-                        path::get(&self.state.context, &parts).or_else(|| {
-                            self.state
-                                .context
-                                .get("ctx")
-                                .and_then(|c| path::get(c, &parts))
-                        })
-                    })
-                    .cloned();
-                match items {
-                    Some(Value::Array(items)) => (vec![Child::Waiting; items.len()], items),
-                    other => {
-                        let error = ErrorInfo::new(
-                            codes::FOREACH_ITEMS,
-                            format!(
-                                "foreach `{}`: itemsPath `{}` is {}, not a list",
-                                state.name,
-                                f.items_path,
-                                other.map_or("missing".to_owned(), |v| kind_of(&v).to_owned())
-                            ),
-                        )
-                        .not_retryable();
-                        return self.fail_inline(step, json!({ "itemsPath": f.items_path }), error);
-                    }
+        let children = match &state.kind {
+            StateKind::Parallel(p) => vec![Child::Running; p.branches.len()],
+            StateKind::Foreach(f) => match items_in(&self.state.context, &f.items_path) {
+                Some(Value::Array(items)) => vec![Child::Waiting; items.len()],
+                other => {
+                    let error = ErrorInfo::new(
+                        codes::FOREACH_ITEMS,
+                        format!(
+                            "foreach `{}`: itemsPath `{}` is {}, not a list",
+                            state.name,
+                            f.items_path,
+                            other.map_or("missing".to_owned(), |v| kind_of(v).to_owned())
+                        ),
+                    )
+                    .not_retryable();
+                    return self.fail_inline(step, json!({ "itemsPath": f.items_path }), error);
                 }
-            }
+            },
             _ => return,
         };
         self.emit(
@@ -266,11 +378,11 @@ impl<'a> Step<'a> {
             frame: self.current.clone(),
             step,
             route: route.clone(),
-            base_context: self.state.context.clone(),
             base_output: self.state.previous_output.clone(),
             children,
-            items,
             next_item: 0,
+            base_context: None,
+            items: Vec::new(),
         };
         self.state.fanouts.insert(key.clone(), fanout);
         match &state.kind {
@@ -304,9 +416,9 @@ impl<'a> Step<'a> {
             return;
         };
         let index = fanout.next_item;
-        let Some(item) = fanout.items.get(index).cloned() else {
+        if index >= fanout.children.len() {
             return;
-        };
+        }
         let mut route = fanout.route.clone();
         let Some(state_name) = key.rsplit('/').next().map(str::to_owned) else {
             return;
@@ -317,6 +429,12 @@ impl<'a> Step<'a> {
             .map(|s| &s.kind)
         else {
             return;
+        };
+        let Some(item) = self.item_of(key, &foreach.items_path, index) else {
+            return self.fail_run(ErrorInfo::new(
+                codes::INTERNAL,
+                format!("foreach `{key}` lost its item {index}"),
+            ));
         };
         route.push(RouteStep {
             state: state_name,
@@ -336,6 +454,26 @@ impl<'a> Step<'a> {
         );
     }
 
+    /// Item `index` of foreach `key`, read from the view of the scope it runs
+    /// in (by reference when that scope is in effect or is the top level).
+    fn item_of(&self, key: &str, items_path: &str, index: usize) -> Option<Value> {
+        let fanout = self.state.fanouts.get(key)?;
+        if !fanout.items.is_empty() {
+            return fanout.items.get(index).cloned();
+        }
+        let pick = |context: &Value| match items_in(context, items_path) {
+            Some(Value::Array(items)) => items.get(index).cloned(),
+            _ => None,
+        };
+        if fanout.base_context.is_none() && fanout.frame == self.current {
+            pick(&self.state.context)
+        } else if fanout.base_context.is_none() && fanout.frame.is_empty() {
+            pick(self.top_context())
+        } else {
+            pick(&self.scope_view(key))
+        }
+    }
+
     /// Creates a child frame and runs its graph from its start.
     fn start_child(
         &mut self,
@@ -348,15 +486,13 @@ impl<'a> Step<'a> {
         let Some(fanout) = self.state.fanouts.get(key) else {
             return;
         };
-        let mut context = fanout.base_context.clone();
+        let parent = fanout.frame.clone();
         let mut previous_output = fanout.base_output.clone();
-        if let Some((name, value)) = item {
-            if let Some(map) = context.as_object_mut() {
-                map.insert(name, value.clone());
-            }
+        let item = item.map(|(name, value)| {
             // The first agent of an item gets the item (PROTOCOL §8.8).
-            previous_output = Some(value);
-        }
+            previous_output = Some(value.clone());
+            FrameItem { name, value }
+        });
         let Some(start) = self.graph_start(&route) else {
             return self.fail_run(ErrorInfo::new(
                 codes::INTERNAL,
@@ -366,14 +502,16 @@ impl<'a> Step<'a> {
         self.state.frames.insert(
             child.to_owned(),
             Frame {
-                parent: fanout.frame.clone(),
+                parent,
                 fanout: key.to_owned(),
                 index,
                 route,
-                context,
-                local: Value::Object(Map::new()),
+                item,
+                writes: Vec::new(),
                 previous_output,
                 visits: BTreeMap::new(),
+                context: None,
+                local: None,
             },
         );
         self.with_frame(child, |s| s.enter(&start));
@@ -424,7 +562,9 @@ impl<'a> Step<'a> {
             return;
         };
         if let Some(child) = fanout.children.get_mut(done.index) {
-            *child = Child::Done { local: done.local };
+            *child = Child::Done {
+                local: done.local(),
+            };
         }
         let is_any = self.join_mode(&key) == Some(JoinMode::Any);
         if is_any {
@@ -615,6 +755,12 @@ fn aggregate(state: &State, children: &[Child]) -> Value {
             merged
         }
     }
+}
+
+/// A foreach's items in a context: `itemsPath` from the root, or from `ctx`.
+fn items_in<'v>(context: &'v Value, items_path: &str) -> Option<&'v Value> {
+    let parts = path::segments(items_path)?;
+    path::get(context, &parts).or_else(|| context.get("ctx").and_then(|c| path::get(c, &parts)))
 }
 
 fn kind_of(value: &Value) -> &'static str {
