@@ -71,6 +71,8 @@ pub struct Driver {
     pub committer: Committer,
     /// Transition and conflict counters.
     pub metrics: crate::metrics::Metrics,
+    /// Which coordinator decides for which run.
+    pub routing: crate::routing::Ownership,
     /// The tokens file (PROTOCOL §6); `None`: auth is off.
     pub auth: Option<Arc<crate::auth::Tokens>>,
 }

@@ -1,7 +1,9 @@
-//! Event intake: a worker's step event that ends an attempt advances its run.
-//! Everything else on `wf.event.step.>` is acknowledged and ignored.
+//! Event intake: a worker's step event that ends an attempt advances its run
+//! (on the coordinator that owns the run, see `routing.rs`). Everything else
+//! on `wf.event.step.>` is acknowledged and ignored.
 
 use crate::driver::Driver;
+use crate::routing;
 use async_nats::jetstream::{AckKind, Message};
 use junction_shared::engine::Input;
 use junction_shared::wire::error::codes;
@@ -9,7 +11,9 @@ use junction_shared::wire::{ErrorInfo, Event, EventType};
 use serde_json::Value;
 use std::time::Duration;
 
-/// Handles one message from `EVENT_INTAKE`.
+/// Handles one message from `EVENT_INTAKE`: an event of a run another live
+/// coordinator owns is forwarded to it (`routing.rs`); the others, and any
+/// the owner could not take, are applied here.
 pub async fn handle(driver: Driver, message: Message) {
     let event: Event = match serde_json::from_slice(&message.payload) {
         Ok(event) => event,
@@ -18,10 +22,36 @@ pub async fn handle(driver: Driver, message: Message) {
             return ack(&message).await;
         }
     };
-    let Some(input) = input_of(&event) else {
+    if input_of(&event).is_none() {
         return ack(&message).await;
+    }
+    if let Some(owner) = driver.routing.other_owner(&event.run_id)
+        && routing::forward(&driver, &owner, message.payload.clone()).await
+    {
+        return ack(&message).await;
+    }
+    match apply(&driver, event).await {
+        Ok(()) => ack(&message).await,
+        Err(error) => {
+            tracing::warn!(%error, "could not advance run; will retry");
+            let _ = message
+                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                .await;
+        }
+    }
+}
+
+/// Applies a step event (as published) to its run.
+pub async fn apply_event(driver: &Driver, payload: &[u8]) -> anyhow::Result<()> {
+    let event: Event = serde_json::from_slice(payload)?;
+    apply(driver, event).await
+}
+
+async fn apply(driver: &Driver, event: Event) -> anyhow::Result<()> {
+    let Some(input) = input_of(&event) else {
+        return Ok(());
     };
-    let result = driver
+    driver
         .advance(
             &event.tenant,
             &event.workflow_id,
@@ -29,16 +59,16 @@ pub async fn handle(driver: Driver, message: Message) {
             &event.run_id,
             input,
         )
-        .await;
-    match result {
-        Ok(_) => ack(&message).await,
-        Err(error) => {
-            tracing::warn!(run_id = %event.run_id, step_id = ?event.step_id, attempt = ?event.attempt, %error, "could not advance run; will retry");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                .await;
-        }
-    }
+        .await
+        .map(|_| ())
+        .map_err(|error| {
+            anyhow::anyhow!(
+                "run {} step {:?} attempt {:?}: {error:#}",
+                event.run_id,
+                event.step_id,
+                event.attempt
+            )
+        })
 }
 
 /// The state-machine input of a worker event that ended an attempt.

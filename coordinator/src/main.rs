@@ -14,6 +14,7 @@ mod events;
 mod http;
 mod members;
 mod metrics;
+mod routing;
 mod run_queue;
 mod service;
 mod signals;

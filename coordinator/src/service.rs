@@ -9,6 +9,7 @@ use crate::consume::consume;
 use crate::driver::Driver;
 use crate::members::Membership;
 use crate::metrics::Metrics;
+use crate::routing::{self, Ownership};
 use crate::run_queue::RunQueues;
 use crate::{control, events, http, signals, sync, timers};
 use anyhow::Context;
@@ -110,6 +111,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         runs: RunQueues::default(),
         committer: Committer::start(store.clone(), COMMITS_IN_FLIGHT),
         metrics: metrics.clone(),
+        routing: Ownership::new(member_id.clone()),
         auth,
     };
     let (stop, stop_rx) = watch::channel(false);
@@ -150,6 +152,16 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         )));
     }
     tasks.push(tokio::spawn(timers::run(driver.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(routing::refresh(
+        store.clone(),
+        driver.routing.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(routing::serve_inbox(
+        driver.clone(),
+        driver.routing.clone(),
+        stop_rx.clone(),
+    )));
     {
         let mut stop = stop_rx.clone();
         let relay_stop = async move {

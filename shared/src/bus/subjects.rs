@@ -116,6 +116,17 @@ impl Subjects {
         ]
     }
 
+    // ----- coordinator routing (internal, outside every stream) -----
+    /// `wf.route.<member token>`: step events forwarded to the coordinator
+    /// that owns their run. The token is a hash of the member id, so any id
+    /// (a hostname with dots included) makes a valid subject.
+    pub fn coordinator_inbox(&self, member_id: &str) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        member_id.hash(&mut hasher);
+        self.subject(&format!("wf.route.{:016x}", hasher.finish()))
+    }
+
     // ----- control plane -----
     /// `wf.ctl.>`: every control subject.
     pub fn control_wildcard(&self) -> String {
