@@ -324,9 +324,16 @@ impl CachedRun {
     /// The run as read from the store.
     pub fn from_locked(locked: LockedRun) -> anyhow::Result<Self> {
         let state_hash = junction_shared::store::RawJson::hash_value(&locked.state);
-        let state = RunState::deserialize(&locked.state).map_err(|error| {
+        let mut state = RunState::deserialize(&locked.state).map_err(|error| {
             anyhow::anyhow!("run {}: stored state is unreadable: {error}", locked.run_id)
         })?;
+        for (fanout, index, value) in locked.child_results {
+            state
+                .child_results
+                .entry(fanout)
+                .or_default()
+                .insert(usize::try_from(index).unwrap_or(usize::MAX), value);
+        }
         Ok(Self {
             tenant: locked.tenant,
             workflow_id: locked.workflow_id,

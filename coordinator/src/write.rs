@@ -40,10 +40,17 @@ pub struct WriteContext<'a> {
 }
 
 /// Builds the write for `state` after `effects`. Events are numbered from 1;
-/// the store adds the run's last seq when it commits them.
-pub fn build(cx: &WriteContext<'_>, state: &RunState, effects: Vec<Effect>) -> TransitionWrite {
+/// the store adds the run's last seq when it commits them. Fan-out children
+/// that ended become rows of their own.
+pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) -> TransitionWrite {
     let mut seq = 0;
+    let child_results = state
+        .take_new_child_results()
+        .into_iter()
+        .map(|(fanout, index, value)| (fanout, i32::try_from(index).unwrap_or(i32::MAX), value))
+        .collect();
     let mut write = TransitionWrite {
+        child_results,
         status: state.status,
         state: RawJson::of(state).unwrap_or_default(),
         error: state

@@ -127,6 +127,7 @@ pub struct Fanout {
     pub route: Vec<RouteStep>,
     /// The previous output when the state was entered: each child starts from it.
     pub base_output: Option<Value>,
+    #[serde(with = "children_codec")]
     pub children: Vec<Child>,
     /// Foreach: the next item to start.
     #[serde(default)]
@@ -146,13 +147,100 @@ pub enum Child {
     /// A foreach item not started yet.
     Waiting,
     Running,
+    /// Ended; its value is in [`RunState::child_results`](super::RunState)
+    /// (stored as its own row, not in the snapshot). `local` is set only in
+    /// snapshots stored before that.
     Done {
-        local: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        local: Option<Value>,
     },
     Failed {
         error: ErrorInfo,
     },
     Cancelled,
+}
+
+impl Child {
+    /// One letter per plain status, for the compact form.
+    fn letter(&self) -> Option<char> {
+        match self {
+            Self::Waiting => Some('w'),
+            Self::Running => Some('r'),
+            Self::Done { local: None } => Some('d'),
+            Self::Cancelled => Some('c'),
+            Self::Done { local: Some(_) } | Self::Failed { .. } => None,
+        }
+    }
+
+    fn of_letter(letter: char) -> Option<Self> {
+        Some(match letter {
+            'w' => Self::Waiting,
+            'r' => Self::Running,
+            'd' => Self::Done { local: None },
+            'c' => Self::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// The children of a fan-out in the snapshot: run-length encoded statuses
+/// (`"12d3r185w"`: 12 done, 3 running, 185 waiting) when every child is
+/// plain, so a foreach of thousands of items costs a few bytes per write;
+/// otherwise the list.
+mod children_codec {
+    use super::Child;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(children: &[Child], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut encoded = String::new();
+        let mut letters = children.iter().map(Child::letter);
+        let mut current: Option<(char, usize)> = None;
+        for letter in letters.by_ref() {
+            let Some(letter) = letter else {
+                return children.serialize(serializer);
+            };
+            current = match current {
+                Some((l, n)) if l == letter => Some((l, n + 1)),
+                Some((l, n)) => {
+                    encoded.push_str(&format!("{n}{l}"));
+                    Some((letter, 1))
+                }
+                None => Some((letter, 1)),
+            };
+        }
+        if let Some((l, n)) = current {
+            encoded.push_str(&format!("{n}{l}"));
+        }
+        serializer.serialize_str(&encoded)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Child>, D::Error> {
+        match Value::deserialize(deserializer)? {
+            Value::String(encoded) => decode(&encoded).ok_or_else(|| {
+                serde::de::Error::custom(format!("bad children encoding {encoded:?}"))
+            }),
+            other => serde_json::from_value(other).map_err(serde::de::Error::custom),
+        }
+    }
+
+    fn decode(encoded: &str) -> Option<Vec<Child>> {
+        let mut children = Vec::new();
+        let mut count = 0usize;
+        for c in encoded.chars() {
+            if let Some(digit) = c.to_digit(10) {
+                count = count.checked_mul(10)?.checked_add(digit as usize)?;
+                continue;
+            }
+            let child = Child::of_letter(c)?;
+            if count == 0 || children.len() + count > 1_000_000 {
+                return None;
+            }
+            children.extend(std::iter::repeat_n(child, count));
+            count = 0;
+        }
+        (count == 0).then_some(children)
+    }
 }
 
 /// A frame that ended, to be joined at the top level.
@@ -562,9 +650,14 @@ impl<'a> Step<'a> {
             return;
         };
         if let Some(child) = fanout.children.get_mut(done.index) {
-            *child = Child::Done {
-                local: done.local(),
-            };
+            *child = Child::Done { local: None };
+            let fanout_step = fanout.step.step_id.clone();
+            self.state
+                .child_results
+                .entry(fanout_step.clone())
+                .or_default()
+                .insert(done.index, done.local());
+            self.state.new_child_results.push((fanout_step, done.index));
         }
         let is_any = self.join_mode(&key) == Some(JoinMode::Any);
         if is_any {
@@ -602,6 +695,7 @@ impl<'a> Step<'a> {
         let Some(fanout) = self.state.fanouts.remove(&key) else {
             return;
         };
+        self.state.child_results.remove(&fanout.step.step_id);
         let mut error = error;
         error.message = format!("{} (in `{frame}`)", error.message);
         let step = fanout.step.clone();
@@ -647,6 +741,22 @@ impl<'a> Step<'a> {
             self.state
                 .fanouts
                 .retain(|name, _| !is_within(name, &frame));
+            let live: std::collections::HashSet<&str> = self
+                .state
+                .fanouts
+                .values()
+                .map(|f| f.step.step_id.as_str())
+                .collect();
+            let dropped: Vec<String> = self
+                .state
+                .child_results
+                .keys()
+                .filter(|k| !live.contains(k.as_str()))
+                .cloned()
+                .collect();
+            for key in dropped {
+                self.state.child_results.remove(&key);
+            }
             let (cancelled, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.active)
                 .into_iter()
                 .partition(|a| is_within(&a.path, &frame));
@@ -685,6 +795,11 @@ impl<'a> Step<'a> {
         let Some(fanout) = self.state.fanouts.remove(key) else {
             return;
         };
+        let results = self
+            .state
+            .child_results
+            .remove(&fanout.step.step_id)
+            .unwrap_or_default();
         let Some(state) = self
             .graph_of_route(&fanout.route)
             .and_then(|g| g.iter().find(|s| s.name == fanout.step.state))
@@ -694,7 +809,7 @@ impl<'a> Step<'a> {
                 format!("fan-out `{key}` lost its state"),
             ));
         };
-        let result = aggregate(state, &fanout.children);
+        let result = aggregate(state, &fanout.children, results);
         let step = fanout.step.clone();
         self.with_frame(&fanout.frame, |s| {
             let result_path = match &state.kind {
@@ -727,9 +842,12 @@ impl<'a> Step<'a> {
 }
 
 /// The join's result: branch or item locals, combined as the state says.
-fn aggregate(state: &State, children: &[Child]) -> Value {
+fn aggregate(state: &State, children: &[Child], mut results: BTreeMap<usize, Value>) -> Value {
     let locals = children.iter().enumerate().filter_map(|(i, c)| match c {
-        Child::Done { local } => Some((i, local.clone())),
+        Child::Done {
+            local: Some(legacy),
+        } => Some((i, legacy.clone())),
+        Child::Done { local: None } => Some((i, results.remove(&i).unwrap_or(Value::Null))),
         _ => None,
     });
     let (aggregation, names): (Aggregation, Vec<&str>) = match &state.kind {
@@ -771,5 +889,67 @@ fn kind_of(value: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod codec_tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Holder {
+        #[serde(with = "children_codec")]
+        children: Vec<Child>,
+    }
+
+    fn round_trip(children: Vec<Child>) -> (String, Vec<Child>) {
+        let text = serde_json::to_string(&Holder { children }).expect("serializes");
+        let back: Holder = serde_json::from_str(&text).expect("parses");
+        (text, back.children)
+    }
+
+    #[test]
+    fn plain_children_are_run_length_encoded() {
+        let mut children = vec![Child::Done { local: None }; 12];
+        children.extend(vec![Child::Running; 3]);
+        children.extend(vec![Child::Waiting; 185]);
+        children.push(Child::Cancelled);
+        let (text, back) = round_trip(children.clone());
+        assert_eq!(text, r#"{"children":"12d3r185w1c"}"#);
+        assert_eq!(back, children);
+    }
+
+    #[test]
+    fn children_with_data_and_old_snapshots_use_the_list() {
+        let children = vec![
+            Child::Running,
+            Child::Failed {
+                error: ErrorInfo::new("X", "boom"),
+            },
+            Child::Done {
+                local: Some(json!({"a": 1})),
+            },
+        ];
+        let (text, back) = round_trip(children.clone());
+        assert!(text.contains(r#""children":["#), "{text}");
+        assert_eq!(back, children);
+        let old: Holder = serde_json::from_str(
+            r#"{"children":[{"child":"done","local":{"x":1}},{"child":"waiting"}]}"#,
+        )
+        .expect("an old snapshot loads");
+        assert_eq!(old.children[1], Child::Waiting);
+    }
+
+    #[test]
+    fn bad_encodings_are_errors() {
+        for bad in [
+            r#"{"children":"3x"}"#,
+            r#"{"children":"d"}"#,
+            r#"{"children":"12"}"#,
+        ] {
+            assert!(serde_json::from_str::<Holder>(bad).is_err(), "{bad}");
+        }
+        let empty: Holder = serde_json::from_str(r#"{"children":""}"#).expect("empty");
+        assert!(empty.children.is_empty());
     }
 }

@@ -151,6 +151,7 @@ impl Step<'_> {
         self.state.held.clear();
         self.state.frames.clear();
         self.state.fanouts.clear();
+        self.state.child_results.clear();
         self.state.dag = None;
     }
 }

@@ -172,8 +172,12 @@ impl Driver {
                     self.apply(input);
                 }
                 Move::Reload => {
+                    // As the store does: the snapshot, plus the ended
+                    // children's values, which live in rows of their own.
+                    let results = self.state.child_results.clone();
                     let stored = serde_json::to_string(&self.state).expect("snapshot serializes");
                     self.state = serde_json::from_str(&stored).expect("snapshot loads");
+                    self.state.child_results = results;
                 }
                 _ => {}
             }

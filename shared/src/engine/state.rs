@@ -173,6 +173,17 @@ pub struct RunState {
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
+    /// The values of the running fan-outs' ended children, by the fan-out's
+    /// step id and the child's index. Not part of the snapshot: each is
+    /// stored once, as its own row, when its child ends, and read back with
+    /// the run, so a result costs what it weighs, not what the fan-out has
+    /// gathered so far.
+    #[serde(skip)]
+    pub child_results: BTreeMap<String, BTreeMap<usize, Value>>,
+    /// Children that ended since the driver last took them
+    /// ([`RunState::take_new_child_results`]): the rows to store.
+    #[serde(skip)]
+    pub new_child_results: Vec<(String, usize)>,
 }
 
 impl RunState {
@@ -194,7 +205,22 @@ impl RunState {
             parent: None,
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
+            child_results: BTreeMap::new(),
+            new_child_results: Vec::new(),
         }
+    }
+
+    /// The ended children's values to store with this transition: `(fan-out
+    /// step id, child index, value)`, for fan-outs still running (a join that
+    /// happened in the same transition needs no rows).
+    pub fn take_new_child_results(&mut self) -> Vec<(String, usize, Value)> {
+        std::mem::take(&mut self.new_child_results)
+            .into_iter()
+            .filter_map(|(fanout, index)| {
+                let value = self.child_results.get(&fanout)?.get(&index)?.clone();
+                Some((fanout, index, value))
+            })
+            .collect()
     }
 
     /// The final context's `ctx`: the run's output.

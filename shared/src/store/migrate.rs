@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_run_counters",
         include_str!("../../../migrations/0005_run_counters.sql"),
     ),
+    (
+        "0006_fanout_results",
+        include_str!("../../../migrations/0006_fanout_results.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

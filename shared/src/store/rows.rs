@@ -56,6 +56,8 @@ pub struct TransitionWrite {
     /// Messages other than events (tasks); every event gets its own outbox row.
     pub outbox: Vec<NewOutboxMessage>,
     pub timers: Vec<NewTimer>,
+    /// Ended fan-out children's values: `(fan-out step id, child index, value)`.
+    pub child_results: Vec<(String, i32, Value)>,
 }
 
 /// One attempt, as `run.steps` lists it.

@@ -33,6 +33,9 @@ pub struct LockedRun {
     pub state: Value,
     /// Coordinator writes so far; the optimistic check.
     pub revision: i64,
+    /// The stored values of the running fan-outs' ended children:
+    /// `(fan-out step id, child index, value)`.
+    pub child_results: Vec<(String, i32, Value)>,
 }
 
 /// The fixed facts of a new run.
@@ -66,6 +69,7 @@ struct Shape {
     events: bool,
     timers: bool,
     outbox: bool,
+    results: bool,
 }
 
 impl Shape {
@@ -75,6 +79,7 @@ impl Shape {
             events: !write.events.is_empty(),
             timers: !write.timers.is_empty(),
             outbox: !write.outbox.is_empty(),
+            results: !write.child_results.is_empty(),
         }
     }
 
@@ -83,6 +88,7 @@ impl Shape {
             | usize::from(self.events) << 1
             | usize::from(self.timers) << 2
             | usize::from(self.outbox) << 3
+            | usize::from(self.results) << 4
     }
 
     fn from_index(i: usize) -> Self {
@@ -91,6 +97,7 @@ impl Shape {
             events: i & 2 != 0,
             timers: i & 4 != 0,
             outbox: i & 8 != 0,
+            results: i & 16 != 0,
         }
     }
 }
@@ -156,6 +163,17 @@ fn children_sql(first: usize, shape: Shape) -> String {
             t[0], t[1], t[2], t[3], t[4], t[5]
         ));
     }
+    if shape.results {
+        let r: Vec<String> = (0..3).map(|_| p()).collect();
+        parts.push(format!(
+            "r AS (
+                INSERT INTO fanout_results (run_id, step_id, child, value)
+                SELECT $1, x.* FROM UNNEST({}::text[], {}::int[], {}::jsonb[]) AS x
+                WHERE EXISTS (SELECT 1 FROM u)
+                ON CONFLICT (run_id, step_id, child) DO UPDATE SET value = EXCLUDED.value)",
+            r[0], r[1], r[2]
+        ));
+    }
     if shape.outbox {
         let o: Vec<String> = (0..3).map(|_| p()).collect();
         parts.push(format!(
@@ -190,7 +208,7 @@ fn children_sql(first: usize, shape: Shape) -> String {
 
 /// One statement per shape.
 fn per_shape(head: &str, first_child_param: usize) -> Vec<String> {
-    (0..16)
+    (0..32)
         .map(|i| {
             format!(
                 "{head}{}",
@@ -234,6 +252,13 @@ struct Columns<'w> {
     subjects: Vec<&'w str>,
     msg_ids: Vec<&'w str>,
     payloads: Vec<&'w [u8]>,
+    results: ResultColumns<'w>,
+}
+
+struct ResultColumns<'w> {
+    fanouts: Vec<&'w str>,
+    children: Vec<i32>,
+    values: Vec<&'w Value>,
 }
 
 struct AttemptColumns<'w> {
@@ -325,6 +350,11 @@ impl<'w> Columns<'w> {
             subjects: write.outbox.iter().map(|m| m.subject.as_str()).collect(),
             msg_ids: write.outbox.iter().map(|m| m.msg_id.as_str()).collect(),
             payloads: write.outbox.iter().map(|m| m.payload.as_slice()).collect(),
+            results: ResultColumns {
+                fanouts: write.child_results.iter().map(|r| r.0.as_str()).collect(),
+                children: write.child_results.iter().map(|r| r.1).collect(),
+                values: write.child_results.iter().map(|r| &r.2).collect(),
+            },
         }
     }
 
@@ -368,6 +398,10 @@ impl<'w> Columns<'w> {
                 &t.fire_at,
                 &t.payloads,
             ]);
+        }
+        if shape.results {
+            let r = &self.results;
+            params.extend([&r.fanouts as &(dyn ToSql + Sync), &r.children, &r.values]);
         }
         if shape.outbox {
             params.extend([
@@ -558,6 +592,32 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
         return Ok(None);
     };
     let status: &str = row.get(3);
+    let state: Value = row.get(4);
+    let running_fanouts: Vec<&str> = state
+        .get("fanouts")
+        .and_then(Value::as_object)
+        .map(|fanouts| {
+            fanouts
+                .values()
+                .filter_map(|f| f.pointer("/step/step_id").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let child_results = if running_fanouts.is_empty() {
+        Vec::new()
+    } else {
+        let statement = client
+            .prepare_cached(
+                "SELECT step_id, child, value FROM fanout_results WHERE run_id = $1 AND step_id = ANY($2)",
+            )
+            .await?;
+        client
+            .query(&statement, &[&run_id, &running_fanouts])
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
     Ok(Some(LockedRun {
         run_id: run_id.to_owned(),
         tenant: row.get(0),
@@ -566,8 +626,9 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
         status: status
             .parse()
             .map_err(|_| Error::Corrupt(format!("unknown run status {status:?}")))?,
-        state: row.get(4),
         revision: row.get(5),
+        child_results,
+        state,
     }))
 }
 
