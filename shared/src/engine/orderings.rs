@@ -1,7 +1,9 @@
 //! Property tests: whatever order workers finish in, however often results
 //! are delivered again, and wherever the coordinator reloads the run from its
 //! stored snapshot, a run reaches the same final status and context, and no
-//! step is dispatched twice for the same attempt.
+//! step is dispatched twice for the same attempt. The same holds when results
+//! are decided in batches by two coordinators holding stale copies of the run
+//! (the model of `coordinator/src/run_queue.rs` at the end of this file).
 
 use super::*;
 use crate::ids::RunId;
@@ -211,4 +213,208 @@ proptest! {
         let all = driver.state.context["steps"]["both"]["b"]["all"].as_array().map(Vec::len);
         prop_assert_eq!(all, Some(items));
     }
+}
+
+/// The store as the coordinators see it: the snapshot, the ended children's
+/// rows, and the revision that guards every write.
+struct Stored {
+    revision: u64,
+    snapshot: String,
+    results: std::collections::BTreeMap<String, std::collections::BTreeMap<usize, Value>>,
+}
+
+/// Two coordinators deciding for one run, as `coordinator/src/run_queue.rs`
+/// does: each keeps the run in memory, applies a batch of inputs to it, and
+/// commits only if the stored revision is still the one it decided from;
+/// otherwise (or when a cached copy finds nothing to do) it reads the run
+/// again and decides again. Only committed effects reach workers.
+struct Cluster {
+    workflow: Workflow,
+    meta: RunMeta,
+    stored: Stored,
+    cached: [Option<(u64, RunState)>; 2],
+    outstanding: Vec<StepTask>,
+    delivered: Vec<Input>,
+    dispatched: HashSet<(String, u32)>,
+    conflicts: usize,
+}
+
+impl Cluster {
+    fn new(items: usize) -> Self {
+        let mut start = Driver::new(items);
+        let stored = Stored {
+            revision: 0,
+            snapshot: serde_json::to_string(&start.state).expect("serializes"),
+            results: start.state.child_results.clone(),
+        };
+        Self {
+            workflow: start.workflow.clone(),
+            meta: start.meta.clone(),
+            stored,
+            cached: [Some((0, start.state.clone())), None],
+            outstanding: std::mem::take(&mut start.outstanding),
+            delivered: Vec::new(),
+            dispatched: start.dispatched.clone(),
+            conflicts: 0,
+        }
+    }
+
+    fn load(&self) -> RunState {
+        let mut state: RunState =
+            serde_json::from_str(&self.stored.snapshot).expect("snapshot loads");
+        state.child_results = self.stored.results.clone();
+        state
+    }
+
+    /// One batch of inputs decided by coordinator `c`.
+    fn decide(&mut self, c: usize, inputs: &[Input]) {
+        for _ in 0..10 {
+            let (revision, mut state, from_cache) = match self.cached[c].take() {
+                Some((revision, state)) => (revision, state, true),
+                None => (self.stored.revision, self.load(), false),
+            };
+            let before = serde_json::to_string(&state).expect("serializes");
+            let mut effects = Vec::new();
+            for input in inputs {
+                effects.extend(apply(
+                    &self.workflow,
+                    &self.meta,
+                    &mut state,
+                    input.clone(),
+                    now(),
+                ));
+            }
+            let after = serde_json::to_string(&state).expect("serializes");
+            if effects.is_empty() && before == after {
+                if from_cache {
+                    continue; // a stale copy may not know the step yet
+                }
+                self.cached[c] = Some((revision, state));
+                return;
+            }
+            if revision != self.stored.revision {
+                self.conflicts += 1;
+                continue;
+            }
+            state.new_child_results.clear();
+            self.stored = Stored {
+                revision: revision + 1,
+                snapshot: after,
+                results: state.child_results.clone(),
+            };
+            for effect in effects {
+                if let Effect::Dispatch(task) = effect {
+                    let key = (task.step_id.clone(), task.attempt);
+                    assert!(
+                        self.dispatched.insert(key),
+                        "dispatched twice: {}",
+                        task.path
+                    );
+                    self.outstanding.push(task);
+                }
+            }
+            self.cached[c] = Some((revision + 1, state));
+            return;
+        }
+        panic!("a batch was decided 10 times without committing");
+    }
+
+    fn play(&mut self, moves: &[ClusterMove]) {
+        for m in moves {
+            match *m {
+                ClusterMove::Batch {
+                    coordinator,
+                    first,
+                    size,
+                } if !self.outstanding.is_empty() => {
+                    let mut inputs = Vec::new();
+                    for k in 0..size.min(self.outstanding.len()) {
+                        let task = self
+                            .outstanding
+                            .remove((first + k) % self.outstanding.len());
+                        inputs.push(answer(&task));
+                    }
+                    self.delivered.extend(inputs.iter().cloned());
+                    self.decide(coordinator, &inputs);
+                }
+                ClusterMove::Duplicate { coordinator, n } if !self.delivered.is_empty() => {
+                    let input = self.delivered[n % self.delivered.len()].clone();
+                    self.decide(coordinator, &[input]);
+                }
+                _ => {}
+            }
+        }
+        let mut turn = 0;
+        while !self.outstanding.is_empty() {
+            let task = self.outstanding.remove(0);
+            let input = answer(&task);
+            self.delivered.push(input.clone());
+            self.decide(turn % 2, &[input]);
+            turn += 1;
+        }
+    }
+}
+
+/// One delivery in the two-coordinator model, drawn by proptest.
+#[derive(Debug, Clone)]
+enum ClusterMove {
+    /// `size` outstanding results, decided together by one coordinator.
+    Batch {
+        coordinator: usize,
+        first: usize,
+        size: usize,
+    },
+    /// A result delivered again, to either coordinator.
+    Duplicate { coordinator: usize, n: usize },
+}
+
+fn cluster_moves() -> impl Strategy<Value = Vec<ClusterMove>> {
+    prop::collection::vec(
+        prop_oneof![
+            6 => (0usize..2, any::<usize>(), 1usize..5)
+                .prop_map(|(coordinator, first, size)| ClusterMove::Batch { coordinator, first, size }),
+            2 => (0usize..2, any::<usize>())
+                .prop_map(|(coordinator, n)| ClusterMove::Duplicate { coordinator, n }),
+        ],
+        0..120,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Batched decisions on two coordinators with stale copies reach the
+    /// same end as one coordinator deciding one result at a time, and no
+    /// committed decision dispatches a step twice.
+    #[test]
+    fn batches_on_two_coordinators_reach_the_same_end(items in 0usize..6, moves in cluster_moves()) {
+        let mut reference = Driver::new(items);
+        reference.play(&[]);
+
+        let mut cluster = Cluster::new(items);
+        cluster.play(&moves);
+        let state = cluster.load();
+        prop_assert_eq!(state.status, RunStatus::Completed);
+        prop_assert_eq!(&state.context, &reference.state.context);
+        prop_assert!(state.active.is_empty());
+        prop_assert!(state.frames.is_empty() && state.fanouts.is_empty());
+    }
+}
+
+#[test]
+fn the_two_coordinator_model_meets_stale_copies() {
+    let moves: Vec<ClusterMove> = (0..40)
+        .map(|i| ClusterMove::Batch {
+            coordinator: i % 2,
+            first: i,
+            size: 1 + i % 3,
+        })
+        .collect();
+    let mut cluster = Cluster::new(5);
+    cluster.play(&moves);
+    assert_eq!(cluster.load().status, RunStatus::Completed);
+    assert!(
+        cluster.conflicts > 0,
+        "the model never decided from a stale copy"
+    );
 }
