@@ -144,6 +144,18 @@ impl Cluster {
         }
     }
 
+    /// The HTTP addresses of the live coordinators (`cluster.members`).
+    pub async fn coordinator_http_addrs(&self) -> Result<Vec<String>> {
+        let reply = self.control("cluster.members", &json!({})).await?;
+        Ok(reply["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == "coordinator")
+            .filter_map(|m| m["http_addr"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     /// Puts a YAML workflow (idempotent: the same source returns `created:false`).
     pub async fn put_workflow(&self, source: &str) -> Result<PutReply> {
         let reply = self

@@ -8,9 +8,13 @@
 //! many items), or `all` (the default: chain, fanout, signal and parallel;
 //! `inflight` and `foreach` take minutes and are run on their own). Each
 //! prints a table; a JSON document for all of them follows a `--- json ---`
-//! line. The exit status is non-zero when any run failed or timed out.
+//! line. Each scenario also reports the coordinators' transition counters over
+//! it (`transitions`, `transition_inputs`, `transition_conflicts`,
+//! `conflicts_per_transition`, from their `/metrics`). The exit status is
+//! non-zero when any run failed or timed out.
 
 mod cluster;
+mod counters;
 mod report;
 mod scenarios;
 mod stats;
@@ -102,23 +106,33 @@ async fn run(cli: Cli) -> Result<bool> {
     let command = cli.command.unwrap_or(Command::All);
 
     let mut reports: Vec<ScenarioReport> = Vec::new();
-    let mut record = |report: ScenarioReport| {
+    let scenarios: Vec<Command> = match command {
+        Command::All => vec![
+            Command::Chain(ChainArgs::default()),
+            Command::Fanout(FanoutArgs::default()),
+            Command::Signal(SignalArgs::default()),
+            Command::Parallel(ParallelArgs::default()),
+        ],
+        one => vec![one],
+    };
+    for scenario in &scenarios {
+        // The coordinators' transition counters around the scenario (warmup
+        // included): transitions, batched inputs and conflicts.
+        let before = counters::Counters::read(&cluster).await.unwrap_or_default();
+        let mut report = match scenario {
+            Command::Chain(args) => scenarios::chain::run(&cluster, args, &common).await,
+            Command::Fanout(args) => scenarios::fanout::run(&cluster, args, &common).await,
+            Command::Signal(args) => scenarios::signal::run(&cluster, args, &common).await,
+            Command::Inflight(args) => scenarios::inflight::run(&cluster, args, &common).await,
+            Command::Parallel(args) => scenarios::parallel::run(&cluster, args, &common).await,
+            Command::Foreach(args) => scenarios::foreach::run(&cluster, args, &common).await,
+            Command::All => continue,
+        };
+        if let Ok(after) = counters::Counters::read(&cluster).await {
+            report.figures.extend(before.figures_since(&after));
+        }
         print!("{}", report.table());
         reports.push(report);
-    };
-    match &command {
-        Command::Chain(args) => record(scenarios::chain::run(&cluster, args, &common).await),
-        Command::Fanout(args) => record(scenarios::fanout::run(&cluster, args, &common).await),
-        Command::Signal(args) => record(scenarios::signal::run(&cluster, args, &common).await),
-        Command::Inflight(args) => record(scenarios::inflight::run(&cluster, args, &common).await),
-        Command::Parallel(args) => record(scenarios::parallel::run(&cluster, args, &common).await),
-        Command::Foreach(args) => record(scenarios::foreach::run(&cluster, args, &common).await),
-        Command::All => {
-            record(scenarios::chain::run(&cluster, &ChainArgs::default(), &common).await);
-            record(scenarios::fanout::run(&cluster, &FanoutArgs::default(), &common).await);
-            record(scenarios::signal::run(&cluster, &SignalArgs::default(), &common).await);
-            record(scenarios::parallel::run(&cluster, &ParallelArgs::default(), &common).await);
-        }
     }
 
     let (duplicates, malformed) = cluster.tracker().counters();
