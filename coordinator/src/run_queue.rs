@@ -264,7 +264,13 @@ impl Driver {
             match self.committer.commit(pending).await {
                 Ok(Some(committed)) => {
                     self.metrics.transition_committed(count);
-                    self.after_commit(&committed.messages, has_timers).await;
+                    // Published beside the run's next decision, not before
+                    // it: the transition is durable, and the outbox relay
+                    // re-sends whatever a crash leaves unpublished.
+                    let driver = self.clone();
+                    tokio::spawn(async move {
+                        driver.after_commit(&committed.messages, has_timers).await;
+                    });
                     return (Ok(true), Some(next));
                 }
                 Ok(None) => {
