@@ -1,9 +1,11 @@
 //! Cooperative cancellation on real services: when the coordinator cancels a
 //! step the worker is executing (run cancel, a lost `join: any`), the worker
-//! stops waiting for the agent, publishes `agents.<name>.cancel`, closes the
-//! attempt row as `CANCELLED` without an event of its own, and is free for
-//! other work at once. A step task whose run was cancelled while it waited in
-//! the queue never calls its agent.
+//! stops waiting for the agent, publishes `agents.<name>.cancel`, and is free
+//! for other work at once. A step the worker had lazily claimed (a third of
+//! the lease into it) gets its attempt row closed as `CANCELLED` by the
+//! worker, without an event of its own; one cancelled before that was still
+//! `PENDING`, and the coordinator's cancel closed it. A step task whose run
+//! was cancelled while it waited in the queue never calls its agent.
 //!
 //! The `hang` agent sleeps for a minute; every test finishes long before it
 //! would answer, so a worker that still waited for it would be visibly busy.
@@ -34,13 +36,20 @@ const HANGER: &str =
     "id: hanger\nstates:\n  - { name: wait, type: agent, agent: hang, end: true }\n";
 const ECHOER: &str = "id: echoer\nstates:\n  - { name: say, type: agent, agent: echo, task: hi, resultPath: said, end: true }\n";
 
-/// A coordinator and one worker that executes one step at a time.
-async fn single_slot_cluster() -> anyhow::Result<TestEnv> {
+/// A coordinator and one worker that executes one step at a time, with a
+/// lease of `lease_seconds` (its lazy claims come a third of that into a step).
+async fn single_slot_cluster(lease_seconds: &str) -> anyhow::Result<TestEnv> {
     let mut env = TestEnv::new().await?;
     env.serve_agents(registry()).await?;
     env.start_coordinator("coordinator", &[]).await?;
-    env.start_worker("worker-1", &[("JUNCTION_WORKER__CONCURRENCY", "1")])
-        .await?;
+    env.start_worker(
+        "worker-1",
+        &[
+            ("JUNCTION_WORKER__CONCURRENCY", "1"),
+            ("JUNCTION_WORKER__LEASE_SECONDS", lease_seconds),
+        ],
+    )
+    .await?;
     env.wait_for_members(1, 1).await?;
     Ok(env)
 }
@@ -146,11 +155,13 @@ fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
 #[tokio::test]
 async fn cancelling_a_run_stops_its_running_step_tells_the_agent_and_frees_the_worker()
 -> anyhow::Result<()> {
-    let env = single_slot_cluster().await?;
+    let env = single_slot_cluster("3").await?;
     env.put_workflow(HANGER).await?;
     env.put_workflow(ECHOER).await?;
     let run_id = env.start_run("hanger", json!({})).await?;
     let key = wait_for_call(&env, "hang", &run_id).await?;
+    // The worker claims the step a third of the lease (1 s) into it.
+    wait_for_step_status(&env, &run_id, "wait", "RUNNING", WAIT).await?;
 
     let cancelled_at = Instant::now();
     let reply = env
@@ -214,8 +225,69 @@ async fn cancelling_a_run_stops_its_running_step_tells_the_agent_and_frees_the_w
 }
 
 #[tokio::test]
+async fn cancelling_a_step_before_its_lazy_claim_tells_the_agent_and_leaves_the_coordinators_row()
+-> anyhow::Result<()> {
+    // A 10 s lease: the step stays unclaimed for its first 3.3 s.
+    let env = single_slot_cluster("10").await?;
+    env.put_workflow(HANGER).await?;
+    env.put_workflow(ECHOER).await?;
+    let run_id = env.start_run("hanger", json!({})).await?;
+    let key = wait_for_call(&env, "hang", &run_id).await?;
+
+    let cancelled_at = Instant::now();
+    env.control(
+        &format!("run.{run_id}.cancel"),
+        json!({ "reason": "before the claim" }),
+    )
+    .await?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "CANCELLED", "{run}");
+
+    // The agent is told, with the attempt's idempotency key.
+    let cancel = wait_for_agent_cancel(&env, "hang", &key).await?;
+    assert_eq!(cancel.reason, "before the claim");
+    assert!(
+        cancelled_at.elapsed() < Duration::from_secs(3),
+        "told before the claim deadline ({:?})",
+        cancelled_at.elapsed()
+    );
+    // The row was never claimed: the coordinator's cancel closed it.
+    let step = wait_for_step_status(&env, &run_id, "wait", "CANCELLED", PROMPT).await?;
+    assert!(step["worker_id"].is_null(), "never claimed: {step}");
+    assert_eq!(
+        step["error"],
+        json!({ "code": "CANCELLED", "message": "before the claim" }),
+        "{step}"
+    );
+    let claims: i32 = env
+        .db()
+        .await?
+        .query_one(
+            "SELECT claims FROM step_attempts WHERE run_id = $1",
+            &[&run_id],
+        )
+        .await?
+        .get(0);
+    assert_eq!(claims, 0);
+
+    // The only slot is free at once.
+    let other = env.start_run("echoer", json!({})).await?;
+    let done = env.wait_for_end(&other, WAIT).await?;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert!(cancelled_at.elapsed() < HANG / 2);
+
+    // Nothing from the worker: no step.started (never claimed), no result,
+    // and the coordinator's step.cancelled.
+    let events = step_events(&env, &run_id, "wait").await?;
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["workflow.step.cancelled"], "{events:?}");
+    assert_eq!(env.calls.count_for("hang"), 1, "called once, never again");
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_step_queued_when_its_run_is_cancelled_never_calls_its_agent() -> anyhow::Result<()> {
-    let env = single_slot_cluster().await?;
+    let env = single_slot_cluster("10").await?;
     env.put_workflow(HANGER).await?;
     env.put_workflow(ECHOER).await?;
     // The only slot is taken by a hung step.

@@ -53,6 +53,31 @@ fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
     )
 }
 
+/// Waits until the attempt of `state` in `run_id` is `RUNNING`: its worker
+/// made its lazy claim (a third of the lease into the step).
+async fn wait_for_lazy_claim(env: &TestEnv, run_id: &str, state: &str) -> anyhow::Result<()> {
+    let db = env.db().await?;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let status: Option<String> = db
+            .query_opt(
+                "SELECT status FROM step_attempts WHERE run_id = $1 AND state = $2",
+                &[&run_id, &state],
+            )
+            .await?
+            .map(|row| row.get(0));
+        if status.as_deref() == Some("RUNNING") {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{state} of {run_id} was never claimed (still {status:?})\n{}",
+            env.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Executions per idempotency key, by agent.
 fn executions(env: &TestEnv) -> HashMap<String, usize> {
     let mut counts = HashMap::new();
@@ -77,7 +102,9 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
     env.put_workflow(THREE_STEPS).await?;
     let run_id = env.start_run("three", json!({})).await?;
 
-    // Wait until the middle step's agent call is in flight, then SIGKILL the worker.
+    // Wait until the middle step's agent call is in flight and lazily
+    // claimed (a third of the lease in), then SIGKILL the worker. A kill
+    // before the lazy claim is `claims.rs`'s case.
     let deadline = tokio::time::Instant::now() + WAIT;
     while block_calls.load(Ordering::SeqCst) == 0 {
         anyhow::ensure!(
@@ -87,6 +114,7 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    wait_for_lazy_claim(&env, &run_id, "middle").await?;
     env.processes[doomed].kill_now();
     env.start_worker("worker-b", &lease).await?;
 
@@ -367,10 +395,14 @@ async fn a_step_whose_worker_dies_with_no_replacement_times_out_by_the_coordinat
     env.serve_agents(registry_with_block(block_calls.clone()))
         .await?;
     env.start_coordinator("coordinator", &[]).await?;
-    let doomed = env.start_worker("worker-a", &[]).await?;
+    // A 3 s lease: the lazy claim (which stores the backstop) comes 1 s in,
+    // before the step's own 2 s timeout.
+    let doomed = env
+        .start_worker("worker-a", &[("JUNCTION_WORKER__LEASE_SECONDS", "3")])
+        .await?;
     env.wait_for_members(1, 1).await?;
     env.put_workflow(
-        "id: orphan\nstates:\n  - { name: stuck, type: agent, agent: block, timeoutSeconds: 1, end: true }\n",
+        "id: orphan\nstates:\n  - { name: stuck, type: agent, agent: block, timeoutSeconds: 2, end: true }\n",
     )
     .await?;
     let started = std::time::Instant::now();
@@ -384,7 +416,8 @@ async fn a_step_whose_worker_dies_with_no_replacement_times_out_by_the_coordinat
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    // No worker is left to enforce the step's 1 s timeout or take it over.
+    // No worker is left to enforce the step's 2 s timeout or take it over.
+    wait_for_lazy_claim(&env, &run_id, "stuck").await?;
     env.processes[doomed].kill_now();
     let run = env.wait_for_end(&run_id, Duration::from_secs(90)).await?;
     assert_eq!(run["status"], "FAILED", "{run}");
@@ -395,7 +428,7 @@ async fn a_step_whose_worker_dies_with_no_replacement_times_out_by_the_coordinat
             .is_some_and(|m| m.contains("presumed lost")),
         "{run}"
     );
-    // The backstop fires at claim + timeout + 30 s of grace.
+    // The backstop fires at the execution's start + timeout + 30 s of grace.
     assert!(
         started.elapsed() >= Duration::from_secs(30),
         "{:?}",

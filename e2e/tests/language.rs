@@ -710,16 +710,20 @@ async fn versions_pin_running_runs() -> anyhow::Result<()> {
     assert_eq!(env.put_workflow(&v1).await?, 1);
     let first = env.start_run("pinned", json!({})).await?;
 
-    // Wait until the first run is inside its sleep step.
+    // Wait until the first run is inside its sleep step (the agent is
+    // called; a 1.5 s step is never claimed on its own, so its row stays
+    // `PENDING` until its result).
     let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let run = env.get_run(&first).await?;
-        if step(&run, "wait")["status"] == "RUNNING" {
-            break;
-        }
+    while !env
+        .calls
+        .records()
+        .iter()
+        .any(|r| r.agent == "sleep" && r.run_id == first)
+    {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the sleep step never started: {run}\n{}",
+            "the sleep step never started: {}\n{}",
+            env.get_run(&first).await?,
             env.logs()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -13,7 +13,10 @@ pub const COORDINATOR_AFTER_COMMIT_BEFORE_PUBLISH: &str = "coordinator.after_com
 pub const COORDINATOR_AFTER_COMMIT_BEFORE_ACK: &str = "coordinator.after_commit_before_ack";
 /// After the worker's result transaction commits, before the task is acked.
 pub const WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK: &str = "worker.after_result_commit_before_ack";
-/// After the worker's claim commits, before the executor is called.
+/// In the worker, right before a step is executed (its attempt checked
+/// claimable but still unclaimed: the claim is folded into the result), and
+/// again right after the lazy claim of a step still running at a third of
+/// the lease commits.
 pub const WORKER_AFTER_CLAIM: &str = "worker.after_claim";
 
 /// Every point this build knows, for documentation and validation.

@@ -4,17 +4,20 @@
 //! `workflow.step.cancelled` on the step's event subject
 //! `wf.event.step.<run>.<step>` (run cancel, run timeout, a parallel
 //! `join: any` that finished, a failed sibling branch or item). While a
-//! worker holds a step it keeps one core NATS subscription on that subject;
-//! a `step.cancelled` of the claimed attempt is the signal to stop waiting
-//! for the executor, tell the agent (`agents.<name>.cancel`), and close the
-//! attempt row as `CANCELLED` without an event of its own (the
-//! coordinator's event already ended the attempt).
+//! worker executes a step it keeps one core NATS subscription on that
+//! subject; a `step.cancelled` of its attempt is the signal to stop waiting
+//! for the executor and tell the agent (`agents.<name>.cancel`). A lazily
+//! claimed attempt's row is then closed as `CANCELLED` by the worker without
+//! an event of its own (the coordinator's event already ended the attempt);
+//! a row not yet claimed was still `PENDING`, and the coordinator's cancel
+//! closed it.
 //!
-//! The subscription is taken before the claim statement is sent: the
-//! coordinator's cancel serializes with the claim on the run row lock and
-//! publishes only after its commit, so a cancel that lands just after the
-//! claim is still seen. Nothing is polled; when nothing is cancelled this
-//! costs one `SUB`/`UNSUB` pair and the few events of the step itself.
+//! The subscription is taken before the attempt is checked: the
+//! coordinator publishes its cancel only after committing it (serialized
+//! with the worker's lazy claim or folded result on the run's seq counter),
+//! so a cancel that lands after the check or the claim is still seen.
+//! Nothing is polled; when nothing is cancelled this costs one `SUB`/`UNSUB`
+//! pair and the few events of the step itself.
 
 use async_nats::{Client, Subscriber};
 use futures::StreamExt;

@@ -17,7 +17,7 @@ mod timers;
 
 pub use agents::AgentRecord;
 pub use approvals::{ApprovalRecord, NewApproval};
-pub use attempts::{AttemptOutcome, ClaimOutcome, FinishOutcome};
+pub use attempts::{AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, Refusal};
 pub use attempts::{RunIdentity, StepEventDraft};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;

@@ -21,10 +21,12 @@ pub struct WorkflowRef {
     pub node_index: BTreeMap<String, Vec<String>>,
 }
 
-/// How long after a step's own deadline (claim time + timeout) the
+/// How long after a step's own deadline (execution start + timeout) the
 /// coordinator's backstop fails it with `STEP_TIMEOUT`, when no result came
 /// back (the worker holding it is gone and nobody took it over). The worker
-/// enforces the deadline itself; this only covers its absence.
+/// enforces the deadline itself; this only covers its absence. The backstop
+/// is stored by the lazy claim of a step still running at a third of the
+/// lease; a shorter step needs none.
 pub const STEP_DEADLINE_GRACE_SECONDS: f64 = 30.0;
 
 /// What the worker must do, with every template already resolved.
