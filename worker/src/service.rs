@@ -4,6 +4,7 @@
 //! steps finish within the drain deadline.
 
 use crate::catalog::{AgentCatalog, REGISTRY_TTL};
+use crate::commit::ResultCommitter;
 use crate::executor::{AgentExecutor, Registry};
 use crate::task::{self, Worker};
 use futures::StreamExt;
@@ -16,6 +17,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
+
+/// Result commits in flight at once (each a batch of results).
+const RESULT_COMMITS_IN_FLIGHT: usize = 4;
 
 /// Runs the worker until `shutdown` resolves. Errors are startup errors.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
@@ -51,6 +55,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         }),
         faults: config.fault.faults(),
         lease,
+        results: ResultCommitter::start(store.clone(), RESULT_COMMITS_IN_FLIGHT),
     });
     let (stop, stop_rx) = watch::channel(false);
     let member = Member {

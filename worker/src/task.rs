@@ -63,7 +63,8 @@ use junction_shared::fault::{self, Faults};
 use junction_shared::outbox::Publisher;
 use junction_shared::status::StepStatus;
 use junction_shared::store::{
-    AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, Refusal, StepEventDraft, Store,
+    AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, FinishRequest, Refusal,
+    StepEventDraft, Store,
 };
 use junction_shared::wire::task::STEP_DEADLINE_GRACE_SECONDS;
 use junction_shared::wire::{Event, EventType, StepTask, TaskAction};
@@ -87,6 +88,8 @@ pub struct Worker {
     pub executors: Registry,
     pub faults: Faults,
     pub lease: Duration,
+    /// Group commit of results.
+    pub results: crate::commit::ResultCommitter,
 }
 
 /// Handles one delivery from `WORKERS`.
@@ -340,26 +343,21 @@ async fn record(
     let mut delay = Duration::from_millis(100);
     for attempt in 1..=8 {
         let completed = draft(worker, task, kind, data.clone());
-        let written = match &recording {
-            Recording::Folded { started, ran_for } => {
-                worker
-                    .store
-                    .claim_and_finish_attempt(
-                        (*started).clone(),
-                        completed,
-                        &stored,
-                        &warnings,
-                        ran_for.as_secs_f64(),
-                    )
-                    .await
-            }
-            Recording::Claimed => {
-                worker
-                    .store
-                    .finish_attempt(completed, &stored, &warnings)
-                    .await
-            }
+        let request = match &recording {
+            Recording::Folded { started, ran_for } => FinishRequest::Folded {
+                started: (*started).clone(),
+                completed,
+                outcome: stored.clone(),
+                warnings: warnings.clone(),
+                ran_seconds: ran_for.as_secs_f64(),
+            },
+            Recording::Claimed => FinishRequest::Claimed {
+                completed,
+                outcome: stored.clone(),
+                warnings: warnings.clone(),
+            },
         };
+        let written = worker.results.record(request).await;
         match written {
             Ok(FinishOutcome::Recorded(messages)) => {
                 worker

@@ -564,6 +564,115 @@ impl Store {
         warnings: &[Value],
     ) -> Result<FinishOutcome> {
         let client = self.client().await?;
+        finish_on(&client, draft, outcome, warnings).await
+    }
+
+    /// Records the claim and the result of an execution that ran for
+    /// `ran_seconds` in ONE statement ([`CLAIM_AND_FINISH_SQL`]): the attempt
+    /// goes from `PENDING` (or `RUNNING` under an expired lease) straight to
+    /// its final status under `completed.worker_id`, and `started` (the
+    /// `workflow.step.started` draft), one `workflow.step.warning` per entry
+    /// of `warnings`, and `completed` (the completion draft) are appended
+    /// with consecutive seqs. If the attempt is no longer claimable (claimed
+    /// by a live worker, finished, cancelled, its run ended), nothing is
+    /// written and the result is [`FinishOutcome::AlreadyFinished`].
+    pub async fn claim_and_finish_attempt(
+        &self,
+        started: StepEventDraft,
+        completed: StepEventDraft,
+        outcome: &AttemptOutcome,
+        warnings: &[Value],
+        ran_seconds: f64,
+    ) -> Result<FinishOutcome> {
+        let client = self.client().await?;
+        claim_and_finish_on(&client, started, completed, outcome, warnings, ran_seconds).await
+    }
+
+    /// Records several results in one transaction (one commit), their
+    /// statements pipelined in the order of their runs' ids so that
+    /// concurrent batches lock the runs' counters in one order. Each result
+    /// stands alone (its own conditions); an error rolls back the batch and
+    /// is returned for all of them (record them one by one then).
+    pub async fn finish_batch(&self, requests: Vec<FinishRequest>) -> Result<Vec<FinishOutcome>> {
+        let mut client = self.client().await?;
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        order.sort_by(|a, b| requests[*a].run_id().cmp(requests[*b].run_id()));
+        let tx = client.transaction().await?;
+        let mut slots: Vec<Option<FinishRequest>> = requests.into_iter().map(Some).collect();
+        let sorted: Vec<FinishRequest> = order.iter().filter_map(|i| slots[*i].take()).collect();
+        let outcomes = futures::future::join_all(sorted.into_iter().map(|r| r.run_on(&tx)))
+            .await
+            .into_iter()
+            .collect::<Result<Vec<_>>>()?;
+        tx.commit().await?;
+        let mut answers: Vec<Option<FinishOutcome>> = (0..order.len()).map(|_| None).collect();
+        for (outcome, index) in outcomes.into_iter().zip(order) {
+            answers[index] = Some(outcome);
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.unwrap_or(FinishOutcome::AlreadyFinished))
+            .collect())
+    }
+}
+
+/// A result to record ([`Store::finish_batch`]).
+#[derive(Debug, Clone)]
+pub enum FinishRequest {
+    /// A short step: claim and result together ([`Store::claim_and_finish_attempt`]).
+    Folded {
+        started: StepEventDraft,
+        completed: StepEventDraft,
+        outcome: AttemptOutcome,
+        warnings: Vec<Value>,
+        ran_seconds: f64,
+    },
+    /// A claimed step's result ([`Store::finish_attempt`]).
+    Claimed {
+        completed: StepEventDraft,
+        outcome: AttemptOutcome,
+        warnings: Vec<Value>,
+    },
+}
+
+impl FinishRequest {
+    fn run_id(&self) -> &str {
+        match self {
+            Self::Folded { completed, .. } | Self::Claimed { completed, .. } => &completed.run_id,
+        }
+    }
+
+    async fn run_on<C: deadpool_postgres::GenericClient>(
+        self,
+        client: &C,
+    ) -> Result<FinishOutcome> {
+        match self {
+            Self::Folded {
+                started,
+                completed,
+                outcome,
+                warnings,
+                ran_seconds,
+            } => {
+                claim_and_finish_on(client, started, completed, &outcome, &warnings, ran_seconds)
+                    .await
+            }
+            Self::Claimed {
+                completed,
+                outcome,
+                warnings,
+            } => finish_on(client, completed, &outcome, &warnings).await,
+        }
+    }
+}
+
+async fn finish_on<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    draft: StepEventDraft,
+    outcome: &AttemptOutcome,
+    warnings: &[Value],
+) -> Result<FinishOutcome> {
+    {
         let sql = if warnings.is_empty() {
             FINISH_SQL
         } else {
@@ -618,25 +727,17 @@ impl Store {
         let messages = stored_messages(drafts, seq, &identity, &outbox_ids)?;
         Ok(FinishOutcome::Recorded(messages))
     }
+}
 
-    /// Records the claim and the result of an execution that ran for
-    /// `ran_seconds` in ONE statement ([`CLAIM_AND_FINISH_SQL`]): the attempt
-    /// goes from `PENDING` (or `RUNNING` under an expired lease) straight to
-    /// its final status under `completed.worker_id`, and `started` (the
-    /// `workflow.step.started` draft), one `workflow.step.warning` per entry
-    /// of `warnings`, and `completed` (the completion draft) are appended
-    /// with consecutive seqs. If the attempt is no longer claimable (claimed
-    /// by a live worker, finished, cancelled, its run ended), nothing is
-    /// written and the result is [`FinishOutcome::AlreadyFinished`].
-    pub async fn claim_and_finish_attempt(
-        &self,
-        started: StepEventDraft,
-        completed: StepEventDraft,
-        outcome: &AttemptOutcome,
-        warnings: &[Value],
-        ran_seconds: f64,
-    ) -> Result<FinishOutcome> {
-        let client = self.client().await?;
+async fn claim_and_finish_on<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    started: StepEventDraft,
+    completed: StepEventDraft,
+    outcome: &AttemptOutcome,
+    warnings: &[Value],
+    ran_seconds: f64,
+) -> Result<FinishOutcome> {
+    {
         let statement = client.prepare_cached(CLAIM_AND_FINISH_SQL).await?;
         let (status, output, error) = match outcome {
             AttemptOutcome::Succeeded(output) => (StepStatus::Succeeded, Some(output), None),

@@ -17,7 +17,9 @@ mod timers;
 
 pub use agents::AgentRecord;
 pub use approvals::{ApprovalRecord, NewApproval};
-pub use attempts::{AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, Refusal};
+pub use attempts::{
+    AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, FinishRequest, Refusal,
+};
 pub use attempts::{RunIdentity, StepEventDraft};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;

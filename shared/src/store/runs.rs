@@ -556,7 +556,8 @@ impl Store {
     /// pipelined inside one transaction, so they share one commit (group
     /// commit). Each is applied only if its run is still at the revision it
     /// was decided from; `None` in the answer means that run moved on and
-    /// must be decided again. An error rolls back the whole batch.
+    /// must be decided again. An error rolls back the whole batch. Answers
+    /// come in the order of `writes`.
     pub async fn commit_transitions(
         &self,
         writes: &[PendingWrite],
@@ -565,13 +566,21 @@ impl Store {
         if let [pending] = writes {
             return Ok(vec![write_advance(&client, pending).await?]);
         }
+        // In run id order, so concurrent batches (and workers' result
+        // batches) lock rows in one order and never deadlock.
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        order.sort_by(|a, b| writes[*a].run_id.cmp(&writes[*b].run_id));
         let tx = client.transaction().await?;
-        let results =
-            futures::future::join_all(writes.iter().map(|pending| write_advance(&tx, pending)))
+        let sorted =
+            futures::future::join_all(order.iter().map(|i| write_advance(&tx, &writes[*i])))
                 .await
                 .into_iter()
                 .collect::<Result<Vec<_>>>()?;
         tx.commit().await?;
+        let mut results: Vec<Option<Committed>> = (0..writes.len()).map(|_| None).collect();
+        for (committed, index) in sorted.into_iter().zip(order) {
+            results[index] = committed;
+        }
         Ok(results)
     }
 }
