@@ -524,7 +524,13 @@ impl<'a> Step<'a> {
         };
         let input = match input {
             Some(input) => render(input)?,
-            None if dag::split_path(path).is_some() => self.state.output(),
+            // A DAG step (`<dag>/<step>` at the top level; a DAG never runs
+            // in a frame). Steps of branches and items have paths with `/`
+            // too, and get their frame's previous output: the item, or the
+            // output before the fan-out (PROTOCOL §8.8).
+            None if self.current.is_empty() && dag::split_path(path).is_some() => {
+                self.state.output()
+            }
             None => self
                 .state
                 .previous_output

@@ -1283,3 +1283,62 @@ fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
         .is_empty()
     );
 }
+
+/// PROTOCOL §8.8: without an explicit `input`, the first agent of a foreach
+/// item gets the item, and the first agent of a parallel branch the output
+/// from before the parallel state, not the run's `ctx`.
+#[test]
+fn first_agents_of_items_and_branches_get_the_item_and_the_previous_output() {
+    let mut env = Env::new(
+        r#"
+id: inputs
+states:
+  - { name: before, type: agent, agent: echo, resultPath: steps.before, next: each }
+  - name: each
+    type: foreach
+    itemsPath: ctx.items
+    itemName: it
+    maxConcurrency: 2
+    iterator:
+      states:
+        - { name: work, type: agent, agent: echo, end: true }
+    next: both
+  - name: both
+    type: parallel
+    branches:
+      - { name: a, states: [ { name: a1, type: agent, agent: echo, end: true } ] }
+    end: true
+"#,
+    );
+    let tasks: Vec<_> = dispatched(&env.start(json!({ "items": [{ "n": 1 }, { "n": 2 }] })))
+        .into_iter()
+        .cloned()
+        .collect();
+    let before = by_path(&tasks.iter().collect::<Vec<_>>(), "before").clone();
+    let tasks: Vec<_> = dispatched(&succeed(&mut env, &before, json!({ "prev": true })))
+        .into_iter()
+        .cloned()
+        .collect();
+    for (i, n) in [(0, 1), (1, 2)] {
+        let refs: Vec<_> = tasks.iter().collect();
+        let task = by_path(&refs, &format!("each[{i}]/work"));
+        let TaskAction::AgentRun { input, .. } = &task.action;
+        assert_eq!(input, &json!({ "n": n }), "item {i} gets its item");
+    }
+    let mut next = Vec::new();
+    for task in &tasks {
+        next.extend(
+            dispatched(&succeed(&mut env, task, json!({})))
+                .into_iter()
+                .cloned(),
+        );
+    }
+    let refs: Vec<_> = next.iter().collect();
+    let a1 = by_path(&refs, "both/a/a1");
+    let TaskAction::AgentRun { input, .. } = &a1.action;
+    assert_eq!(
+        input,
+        &json!([{}, {}]),
+        "a branch gets the output before the parallel: the foreach's join value"
+    );
+}
