@@ -30,10 +30,45 @@
 # (VmHWM). The cluster is stopped on exit (SIGTERM, then wait).
 # A dev cluster left running by `demo.sh --keep` is stopped first.
 
+#
+# `bench.sh compare [OUT_DIR]` instead runs the side-by-side comparison with
+# Restate: the peer harness's compare.sh (looked for in $JUNCTION_PEERS_DIR,
+# by default the peers/ folder of the workspace's shared directory next to
+# this checkout) runs this script's scenarios and Restate's back to back and
+# prints the ratios; OUT_DIR (default /tmp/junction-compare) keeps the JSON.
+# `bench.sh foreach-scaling` runs the foreach at 200 and 5,000 items (32 in
+# flight) to show that the time per item does not grow with the width.
+
 set -euo pipefail
 
 # shellcheck source=deploy/dev/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+case "${1:-}" in
+    compare)
+        peers="${JUNCTION_PEERS_DIR:-$REPO_ROOT/../shared/peers}"
+        [[ -f "$peers/compare.sh" ]] || die "no compare.sh in $peers; set JUNCTION_PEERS_DIR to the peer harness"
+        out="${2:-/tmp/junction-compare}"
+        say "comparing with the peer harness in $peers (JSON in $out); this takes several minutes"
+        exec bash "$peers/compare.sh" "$REPO_ROOT" "$out"
+        ;;
+    foreach-scaling)
+        shift
+        out="${1:-/tmp/junction-foreach-scaling}"
+        mkdir -p "$out"
+        "$0" foreach --items 200 --max-concurrency 32 --runs 3 --warmup 1 --json "$out/foreach-200.json"
+        "$0" foreach --items 5000 --max-concurrency 32 --runs 1 --warmup 1 --timeout-secs 900 --json "$out/foreach-5000.json"
+        python3 - "$out" <<'PY'
+import json, sys
+out = sys.argv[1]
+for n in (200, 5000):
+    doc = json.load(open(f"{out}/foreach-{n}.json"))
+    f = doc["scenarios"][0]["figures"]
+    print(f"foreach {n:>5} items: {f['items_per_sec']:8.1f} items/s, {1000 / f['items_per_sec']:6.2f} ms per item")
+PY
+        exit 0
+        ;;
+esac
 
 cd "$REPO_ROOT"
 need cargo "install Rust with rustup: https://rustup.rs"
