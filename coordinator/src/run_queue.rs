@@ -333,6 +333,7 @@ impl CachedRun {
         let mut state = RunState::deserialize(&locked.state).map_err(|error| {
             anyhow::anyhow!("run {}: stored state is unreadable: {error}", locked.run_id)
         })?;
+        state.input = locked.input;
         for (fanout, index, value) in locked.child_results {
             state
                 .child_results

@@ -177,9 +177,11 @@ impl Driver {
                     // As the store does: the snapshot, plus the ended
                     // children's values, which live in rows of their own.
                     let results = self.state.child_results.clone();
+                    let input = self.state.input.clone();
                     let stored = serde_json::to_string(&self.state).expect("snapshot serializes");
                     self.state = serde_json::from_str(&stored).expect("snapshot loads");
                     self.state.child_results = results;
+                    self.state.input = input;
                 }
                 _ => {}
             }
@@ -219,6 +221,7 @@ proptest! {
 /// rows, and the revision that guards every write.
 struct Stored {
     revision: u64,
+    input: Value,
     snapshot: String,
     results: std::collections::BTreeMap<String, std::collections::BTreeMap<usize, Value>>,
 }
@@ -244,6 +247,7 @@ impl Cluster {
         let mut start = Driver::new(items);
         let stored = Stored {
             revision: 0,
+            input: start.state.input.clone(),
             snapshot: serde_json::to_string(&start.state).expect("serializes"),
             results: start.state.child_results.clone(),
         };
@@ -263,6 +267,7 @@ impl Cluster {
         let mut state: RunState =
             serde_json::from_str(&self.stored.snapshot).expect("snapshot loads");
         state.child_results = self.stored.results.clone();
+        state.input = self.stored.input.clone();
         state
     }
 
@@ -299,6 +304,7 @@ impl Cluster {
             state.new_child_results.clear();
             self.stored = Stored {
                 revision: revision + 1,
+                input: self.stored.input.clone(),
                 snapshot: after,
                 results: state.child_results.clone(),
             };

@@ -140,7 +140,10 @@ pub struct RunState {
     pub status: RunStatus,
     /// The context document `{ctx, steps, signal, …}`.
     pub context: Value,
-    /// The run input, as started (bound as `input` in templates).
+    /// The run input, as started (bound as `input` in templates). Not part
+    /// of the stored snapshot: the run row keeps it once (`runs.input`) and
+    /// the driver puts it back when it reads the run.
+    #[serde(default, skip_serializing)]
     pub input: Value,
     pub error: Option<ErrorInfo>,
     /// Steps dispatched to workers and not yet finished.

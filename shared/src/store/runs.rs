@@ -29,8 +29,10 @@ pub struct LockedRun {
     pub workflow_id: String,
     pub version: i32,
     pub status: RunStatus,
-    /// The serialized [`crate::engine::RunState`].
+    /// The serialized [`crate::engine::RunState`] (without the run input).
     pub state: Value,
+    /// The run input, kept once in the run row.
+    pub input: Value,
     /// Coordinator writes so far; the optimistic check.
     pub revision: i64,
     /// The stored values of the running fan-outs' ended children:
@@ -592,9 +594,9 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
     lock: bool,
 ) -> Result<Option<LockedRun>> {
     let sql = if lock {
-        "SELECT tenant, workflow_id, version, status, state, revision FROM runs WHERE id = $1 FOR UPDATE"
+        "SELECT tenant, workflow_id, version, status, state, revision, input FROM runs WHERE id = $1 FOR UPDATE"
     } else {
-        "SELECT tenant, workflow_id, version, status, state, revision FROM runs WHERE id = $1"
+        "SELECT tenant, workflow_id, version, status, state, revision, input FROM runs WHERE id = $1"
     };
     let statement = client.prepare_cached(sql).await?;
     let Some(row) = client.query_opt(&statement, &[&run_id]).await? else {
@@ -636,6 +638,7 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
             .parse()
             .map_err(|_| Error::Corrupt(format!("unknown run status {status:?}")))?,
         revision: row.get(5),
+        input: row.get(6),
         child_results,
         state,
     }))
