@@ -89,9 +89,8 @@ async fn commit_batch(store: &Store, batch: Vec<(PendingWrite, Reply)>) {
             }
         }
         Err(error) if writes.len() == 1 => {
-            for reply in replies {
+            if let Some(reply) = replies.into_iter().next() {
                 let _ = reply.send(Err(error));
-                break;
             }
         }
         Err(error) => {

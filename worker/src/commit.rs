@@ -83,9 +83,8 @@ async fn commit_batch(store: &Store, batch: Vec<(FinishRequest, Reply)>) {
     let (requests, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
     if let [request] = requests.as_slice() {
         let result = single(store, request.clone()).await;
-        for reply in replies {
+        if let Some(reply) = replies.into_iter().next() {
             let _ = reply.send(result);
-            break;
         }
         return;
     }
@@ -117,7 +116,7 @@ async fn single(
             ran_seconds,
         } => {
             store
-                .claim_and_finish_attempt(started, completed, &outcome, &warnings, ran_seconds)
+                .claim_and_finish_attempt(*started, completed, &outcome, &warnings, ran_seconds)
                 .await
         }
         FinishRequest::Claimed {

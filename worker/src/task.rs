@@ -345,7 +345,7 @@ async fn record(
         let completed = draft(worker, task, kind, data.clone());
         let request = match &recording {
             Recording::Folded { started, ran_for } => FinishRequest::Folded {
-                started: (*started).clone(),
+                started: Box::new((*started).clone()),
                 completed,
                 outcome: stored.clone(),
                 warnings: warnings.clone(),

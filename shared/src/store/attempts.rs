@@ -621,7 +621,7 @@ impl Store {
 pub enum FinishRequest {
     /// A short step: claim and result together ([`Store::claim_and_finish_attempt`]).
     Folded {
-        started: StepEventDraft,
+        started: Box<StepEventDraft>,
         completed: StepEventDraft,
         outcome: AttemptOutcome,
         warnings: Vec<Value>,
@@ -654,8 +654,15 @@ impl FinishRequest {
                 warnings,
                 ran_seconds,
             } => {
-                claim_and_finish_on(client, started, completed, &outcome, &warnings, ran_seconds)
-                    .await
+                claim_and_finish_on(
+                    client,
+                    *started,
+                    completed,
+                    &outcome,
+                    &warnings,
+                    ran_seconds,
+                )
+                .await
             }
             Self::Claimed {
                 completed,
