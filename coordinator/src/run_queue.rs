@@ -261,7 +261,7 @@ impl Driver {
                 revision,
                 write,
             };
-            match self.committer.commit(pending).await {
+            match self.committer.write(pending).await {
                 Ok(Some(committed)) => {
                     self.metrics.transition_committed(count);
                     // Published beside the run's next decision, not before

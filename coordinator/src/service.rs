@@ -109,7 +109,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         payload_limit: config.limits.payload_bytes,
         timers_changed: Arc::new(Notify::new()),
         runs: RunQueues::default(),
-        committer: Committer::start(store.clone(), COMMITS_IN_FLIGHT),
+        committer: Committer::start(crate::commit::Transitions(store.clone()), COMMITS_IN_FLIGHT),
         metrics: metrics.clone(),
         routing: Ownership::new(member_id.clone()),
         auth,

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod expr;
 pub mod fault;
+pub mod group_commit;
 pub mod ids;
 pub mod membership;
 pub mod model;

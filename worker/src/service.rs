@@ -55,7 +55,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         }),
         faults: config.fault.faults(),
         lease,
-        results: ResultCommitter::start(store.clone(), RESULT_COMMITS_IN_FLIGHT),
+        results: ResultCommitter::start(
+            crate::commit::Results(store.clone()),
+            RESULT_COMMITS_IN_FLIGHT,
+        ),
     });
     let (stop, stop_rx) = watch::channel(false);
     let member = Member {

@@ -357,7 +357,7 @@ async fn record(
                 warnings: warnings.clone(),
             },
         };
-        let written = worker.results.record(request).await;
+        let written = worker.results.write(request).await;
         match written {
             Ok(FinishOutcome::Recorded(messages)) => {
                 worker

@@ -9,6 +9,7 @@
 mod apply;
 mod approval;
 mod child;
+mod children;
 mod dag;
 mod effect;
 mod frames;
