@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use junction_shared::bus::Subjects;
+use junction_bus::Subjects;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -9,7 +9,7 @@
 
 use crate::render::Style;
 use crate::validate;
-use junction_shared::model::{
+use junction_core::model::{
     Action, CatchRule, Dag, Foreach, Parallel, State, StateKind, Transition, Workflow,
 };
 use std::collections::{HashMap, HashSet};

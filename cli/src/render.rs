@@ -3,8 +3,8 @@
 //! the offending token. Pure: the caller decides where the text goes and
 //! whether it is coloured.
 
-use junction_shared::model::locate::{SourceMap, Span};
-use junction_shared::model::{Diagnostic, Severity};
+use junction_core::model::locate::{SourceMap, Span};
+use junction_core::model::{Diagnostic, Severity};
 use std::fmt::Write as _;
 
 /// Codes about a key rather than its value: the caret goes under the key.
@@ -159,7 +159,7 @@ pub fn summary(name: &str, errors: usize, warnings: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use junction_shared::model::SourceFormat;
+    use junction_core::model::SourceFormat;
 
     const SOURCE: &str = "\
 id: x
@@ -175,7 +175,7 @@ states:
 
     fn render(d: Diagnostic) -> String {
         let map = SourceMap::build(SOURCE, SourceFormat::Yaml);
-        let mut diagnostics = junction_shared::model::Diagnostics::default();
+        let mut diagnostics = junction_core::model::Diagnostics::default();
         diagnostics.push(d);
         map.attach(&mut diagnostics);
         let d = diagnostics

@@ -4,10 +4,10 @@
 
 use crate::render::{self, SourceFile, Style};
 use anyhow::Context;
-use junction_shared::model::locate::SourceMap;
-use junction_shared::model::parse::Compiled;
-use junction_shared::model::validate::{AgentSpec, against_registry};
-use junction_shared::model::{Diagnostic, SourceFormat, compile};
+use junction_core::model::locate::SourceMap;
+use junction_core::model::parse::Compiled;
+use junction_core::model::validate::{AgentSpec, against_registry};
+use junction_core::model::{Diagnostic, SourceFormat, compile};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -169,7 +169,7 @@ pub fn compile_source(
 
 /// A `*.workflow.star` plan, through the Starlark front end.
 fn compile_starlark(source: &str) -> Compiled {
-    junction_shared::model::star::compile(source)
+    junction_core::model::star::compile(source)
 }
 
 /// Loads every `*.agent.yaml|yml|json` file of `dir`, sorted by file name.

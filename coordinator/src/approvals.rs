@@ -1,11 +1,11 @@
-//! The approval timers (see `junction_shared::engine` `approval` for the
+//! The approval timers (see `junction_core::engine` `approval` for the
 //! engine's side): recording a pending approval, expiring it, applying a
 //! decision, and closing approvals whose run ended.
 
 use crate::driver::Driver;
 use crate::write;
-use junction_shared::engine::Input;
-use junction_shared::store::{DueTimer, NewApproval};
+use junction_core::engine::Input;
+use junction_store::{DueTimer, NewApproval};
 use serde_json::Value;
 
 /// Does this module handle timers of `kind`?

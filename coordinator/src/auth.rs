@@ -7,8 +7,8 @@
 //! `groups` against an approval's `approvers`).
 
 use anyhow::{Context, bail};
-use junction_shared::wire::control::{ControlError, ErrorCode};
-use junction_shared::wire::signal::is_valid_tenant;
+use junction_core::wire::control::{ControlError, ErrorCode};
+use junction_core::wire::signal::is_valid_tenant;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -1,9 +1,9 @@
 //! The coordinator's cache of compiled workflow revisions. A stored revision
 //! never changes, so entries never go stale.
 
-use junction_shared::expr::{Bindings, CompiledExpr};
-use junction_shared::model::Workflow;
-use junction_shared::store::Store;
+use junction_core::expr::{Bindings, CompiledExpr};
+use junction_core::model::Workflow;
+use junction_store::Store;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 

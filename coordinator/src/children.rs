@@ -1,14 +1,14 @@
 //! Child workflows and the timers that carry them (see
-//! `junction_shared::engine` `child` for the engine's side): a
+//! `junction_core::engine` `child` for the engine's side): a
 //! `start_child` timer on the parent run becomes a child run, and a
 //! `child_done` timer delivers the child's end to the parent step.
 
 use crate::driver::{Driver, StartRequest};
 use crate::write;
-use junction_shared::engine::{Input, ParentLink};
-use junction_shared::store::{DueTimer, RunFilter};
-use junction_shared::wire::ErrorInfo;
-use junction_shared::wire::error::codes;
+use junction_core::engine::{Input, ParentLink};
+use junction_core::wire::ErrorInfo;
+use junction_core::wire::error::codes;
+use junction_store::{DueTimer, RunFilter};
 use serde_json::{Value, json};
 
 /// Starts the child a `start_child` timer asks for. `Ok(Err(_))`: the

@@ -4,8 +4,8 @@
 //! order). `None` for a transition means its run moved on since it was
 //! decided.
 
-use junction_shared::group_commit::{BatchWriter, GroupCommitter};
-use junction_shared::store::{Committed, PendingWrite, Result, Store};
+use junction_runtime::group_commit::{BatchWriter, GroupCommitter};
+use junction_store::{Committed, PendingWrite, Result, Store};
 
 /// The coordinator's committer of run transitions.
 pub type Committer = GroupCommitter<Transitions>;

@@ -9,19 +9,18 @@ use crate::commit::Committer;
 use crate::run_queue::{CachedRun, RunQueues};
 use crate::write::{self, WriteContext};
 use chrono::Utc;
-use junction_shared::bus::Subjects;
-use junction_shared::engine::{
+use junction_bus::Subjects;
+use junction_core::engine::{
     self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState,
 };
-use junction_shared::fault::{self, Faults};
-use junction_shared::ids::RunId;
-use junction_shared::outbox::Publisher;
-use junction_shared::status::StepStatus;
-use junction_shared::store::{
-    CreateOutcome, FireOutcome, LockedRun, NewRun, OutboxMessage, Store, TransitionWrite,
-};
-use junction_shared::wire::error::codes;
-use junction_shared::wire::{ErrorInfo, EventType};
+use junction_core::ids::RunId;
+use junction_core::outbox::OutboxMessage;
+use junction_core::status::StepStatus;
+use junction_core::wire::error::codes;
+use junction_core::wire::{ErrorInfo, EventType};
+use junction_runtime::fault::{self, Faults};
+use junction_runtime::outbox::Publisher;
+use junction_store::{CreateOutcome, FireOutcome, LockedRun, NewRun, Store, TransitionWrite};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;

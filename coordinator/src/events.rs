@@ -5,9 +5,9 @@
 use crate::driver::Driver;
 use crate::routing;
 use async_nats::jetstream::{AckKind, Message};
-use junction_shared::engine::Input;
-use junction_shared::wire::error::codes;
-use junction_shared::wire::{ErrorInfo, Event, EventType};
+use junction_core::engine::Input;
+use junction_core::wire::error::codes;
+use junction_core::wire::{ErrorInfo, Event, EventType};
 use serde_json::Value;
 use std::time::Duration;
 

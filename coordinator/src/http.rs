@@ -4,7 +4,7 @@
 
 use crate::metrics::Metrics;
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
-use junction_shared::store::Store;
+use junction_store::Store;
 use std::fmt::Write;
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -23,7 +23,7 @@ mod timers;
 mod write;
 
 use clap::{Parser, Subcommand};
-use junction_shared::config::Config;
+use junction_runtime::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,7 +51,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    junction_shared::telemetry::init("info");
+    junction_runtime::telemetry::init("info");
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
@@ -81,15 +81,18 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             },
-            Command::Serve => match service::run(config, junction_shared::shutdown::first_signal())
-                .await
-            {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(service::StartupError(error)) => {
-                    tracing::error!(error = format!("{error:#}"), "coordinator failed to start");
-                    ExitCode::from(2)
+            Command::Serve => {
+                match service::run(config, junction_runtime::shutdown::first_signal()).await {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(service::StartupError(error)) => {
+                        tracing::error!(
+                            error = format!("{error:#}"),
+                            "coordinator failed to start"
+                        );
+                        ExitCode::from(2)
+                    }
                 }
-            },
+            }
         }
     })
 }

@@ -1,7 +1,7 @@
 //! The `cluster.members` reply.
 
 use crate::control::Reply;
-use junction_shared::store::Store;
+use junction_store::Store;
 use serde_json::json;
 
 /// Answers `wf.ctl.cluster.members` from the heartbeat rows.

@@ -16,7 +16,7 @@
 use crate::driver::Driver;
 use async_nats::Message;
 use futures::StreamExt;
-use junction_shared::store::Store;
+use junction_store::Store;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -19,8 +19,8 @@
 
 use crate::catalog::CompiledWorkflow;
 use crate::driver::Driver;
-use junction_shared::engine::{Input, RunState};
-use junction_shared::store::{LockedRun, PendingWrite};
+use junction_core::engine::{Input, RunState};
+use junction_store::{LockedRun, PendingWrite};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -297,9 +297,9 @@ impl Driver {
         run_id: &str,
         mut run: CachedRun,
         inputs: &[Input],
-    ) -> (CachedRun, Option<junction_shared::store::TransitionWrite>) {
-        let meta = junction_shared::engine::RunMeta {
-            run_id: junction_shared::ids::RunId::new(run_id.to_owned()),
+    ) -> (CachedRun, Option<junction_store::TransitionWrite>) {
+        let meta = junction_core::engine::RunMeta {
+            run_id: junction_core::ids::RunId::new(run_id.to_owned()),
             tenant: run.tenant.clone(),
             version: run.version,
         };
@@ -329,7 +329,7 @@ impl Driver {
 impl CachedRun {
     /// The run as read from the store.
     pub fn from_locked(locked: LockedRun) -> anyhow::Result<Self> {
-        let state_hash = junction_shared::store::RawJson::hash_value(&locked.state);
+        let state_hash = junction_store::RawJson::hash_value(&locked.state);
         let mut state = RunState::deserialize(&locked.state).map_err(|error| {
             anyhow::anyhow!("run {}: stored state is unreadable: {error}", locked.run_id)
         })?;

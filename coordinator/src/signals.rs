@@ -5,8 +5,8 @@
 use crate::driver::{Driver, StartRequest};
 use crate::metrics::Metrics;
 use async_nats::jetstream::{AckKind, Message};
-use junction_shared::fault;
-use junction_shared::wire::signal::{self, Rejection, Signal};
+use junction_core::wire::signal::{self, Rejection, Signal};
+use junction_runtime::fault;
 use std::time::Duration;
 
 /// Handles one message from `SIGNAL_INTAKE`.
@@ -105,7 +105,7 @@ async fn deliver_to_run(driver: &Driver, signal: &Signal, run_id: &str) -> anyho
             &run.workflow_id,
             run.version,
             run_id,
-            junction_shared::engine::Input::SignalReceived {
+            junction_core::engine::Input::SignalReceived {
                 name: signal.signal_type.clone(),
                 data: signal.data.clone(),
                 id: Some(signal.id.clone()),

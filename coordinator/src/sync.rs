@@ -3,8 +3,8 @@
 //! A file with errors is reported and skipped; the others still load.
 
 use crate::control::workflows::check;
-use junction_shared::model::SourceFormat;
-use junction_shared::store::{NewDefinition, Store};
+use junction_core::model::SourceFormat;
+use junction_store::{NewDefinition, Store};
 use serde_json::Value;
 use std::path::Path;
 

@@ -3,12 +3,12 @@
 //! every message becomes an outbox row with its `Nats-Msg-Id`.
 
 use chrono::{DateTime, Utc};
-use junction_shared::bus::Subjects;
-use junction_shared::bus::messages::task_message;
-use junction_shared::engine::{Effect, RunMeta, RunState};
-use junction_shared::status::StepStatus;
-use junction_shared::store::{NewAttempt, NewTimer, RawJson, TransitionWrite};
-use junction_shared::wire::{Event, time};
+use junction_bus::Subjects;
+use junction_bus::messages::task_message;
+use junction_core::engine::{Effect, RunMeta, RunState};
+use junction_core::status::StepStatus;
+use junction_core::wire::{Event, time};
+use junction_store::{NewAttempt, NewTimer, RawJson, TransitionWrite};
 
 /// `timers.kind` of a run's own timeout (retry backoffs are `retry`).
 pub const RUN_TIMEOUT_TIMER: &str = "run_timeout";
@@ -182,7 +182,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                     step_id: Some(step_id.clone()),
                     attempt: Some(attempt),
                     fire_at: cx.now,
-                    payload: Some(junction_shared::store::approvals::request_payload(
+                    payload: Some(junction_store::approvals::request_payload(
                         &approval_id,
                         &state_name,
                         message.as_deref(),

@@ -20,8 +20,8 @@ pub use process::Process;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use junction_bus::Subjects;
 use junction_example_agents::{CallLog, Registry, ServeHandle};
-use junction_shared::bus::Subjects;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;

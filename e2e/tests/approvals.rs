@@ -2,9 +2,9 @@
 //! approved with a real `wf.ctl.approval.<id>.approve` request; a second run
 //! is rejected, and a third times out.
 
+use junction_core::wire::agent::AgentRequest;
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
-use junction_shared::wire::agent::AgentRequest;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -25,7 +25,7 @@ const HANG: Duration = Duration::from_secs(60);
 fn registry() -> Registry {
     Registry::builtin().with(
         "hang",
-        |request: junction_shared::wire::agent::AgentRequest| async move {
+        |request: junction_core::wire::agent::AgentRequest| async move {
             tokio::time::sleep(HANG).await;
             Reply::output(json!({ "woke": request.idempotency_key }))
         },
@@ -126,7 +126,7 @@ async fn wait_for_agent_cancel(
     env: &TestEnv,
     agent: &str,
     idempotency_key: &str,
-) -> anyhow::Result<junction_shared::wire::agent::AgentCancel> {
+) -> anyhow::Result<junction_core::wire::agent::AgentCancel> {
     eventually(env, &format!("{agent} told to cancel"), PROMPT, || async {
         Ok(env
             .calls

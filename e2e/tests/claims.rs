@@ -12,7 +12,7 @@
 
 use junction_e2e::{TestEnv, chain_yaml};
 use junction_example_agents::{Registry, Reply};
-use junction_shared::fault::FAULT_EXIT_CODE;
+use junction_runtime::fault::FAULT_EXIT_CODE;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -348,7 +348,7 @@ states:
 fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
     Registry::builtin().with(
         "block",
-        move |request: junction_shared::wire::agent::AgentRequest| {
+        move |request: junction_core::wire::agent::AgentRequest| {
             let calls = calls.clone();
             async move {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {

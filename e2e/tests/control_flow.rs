@@ -155,7 +155,7 @@ async fn the_prd_incident_triage_workflow_runs_both_ways() -> anyhow::Result<()>
     let registry = Registry::builtin()
         .with(
             "k8s-pod-checker",
-            |_req: junction_shared::wire::agent::AgentRequest| async {
+            |_req: junction_core::wire::agent::AgentRequest| async {
                 junction_example_agents::Reply::output(
                     json!({ "pods": [{ "name": "api-1", "ready": false }] }),
                 )
@@ -163,7 +163,7 @@ async fn the_prd_incident_triage_workflow_runs_both_ways() -> anyhow::Result<()>
         )
         .with(
             "slo-analyzer",
-            |req: junction_shared::wire::agent::AgentRequest| async move {
+            |req: junction_core::wire::agent::AgentRequest| async move {
                 // The service name decides the error rate, so the test picks the branch.
                 let rate = if req.task.as_deref().is_some_and(|t| t.contains("hot")) {
                     0.2
@@ -175,14 +175,14 @@ async fn the_prd_incident_triage_workflow_runs_both_ways() -> anyhow::Result<()>
         )
         .with(
             "k8s-remediator",
-            |_req: junction_shared::wire::agent::AgentRequest| async {
+            |_req: junction_core::wire::agent::AgentRequest| async {
                 // Station agents answer `{result: …}`; the appendix reads `steps.mitigation.result`.
                 junction_example_agents::Reply::output(json!({ "result": "restarted api-1" }))
             },
         )
         .with(
             "notification-sender",
-            |req: junction_shared::wire::agent::AgentRequest| async move {
+            |req: junction_core::wire::agent::AgentRequest| async move {
                 junction_example_agents::Reply::output(json!({ "sent": req.variables }))
             },
         );

@@ -4,7 +4,7 @@
 
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
-use junction_shared::fault::FAULT_EXIT_CODE;
+use junction_runtime::fault::FAULT_EXIT_CODE;
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ states:
 fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
     Registry::builtin().with(
         "block",
-        move |request: junction_shared::wire::agent::AgentRequest| {
+        move |request: junction_core::wire::agent::AgentRequest| {
             let calls = calls.clone();
             async move {
                 if calls.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -180,7 +180,7 @@ async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart(
     let mut env = TestEnv::new().await?;
     env.serve_agents(Registry::builtin().with(
         "block",
-        |r: junction_shared::wire::agent::AgentRequest| async move {
+        |r: junction_core::wire::agent::AgentRequest| async move {
             Reply::output(json!({ "unblocked": r.task }))
         },
     ))
@@ -242,7 +242,7 @@ async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
     let mut env = TestEnv::new().await?;
     env.serve_agents(Registry::builtin().with(
         "block",
-        |r: junction_shared::wire::agent::AgentRequest| async move {
+        |r: junction_core::wire::agent::AgentRequest| async move {
             Reply::output(json!({ "unblocked": r.task }))
         },
     ))
@@ -311,7 +311,7 @@ states:
 fn registry_with_gate(calls: Arc<AtomicUsize>) -> Registry {
     Registry::builtin().with(
         "gate",
-        move |request: junction_shared::wire::agent::AgentRequest| {
+        move |request: junction_core::wire::agent::AgentRequest| {
             let calls = calls.clone();
             async move {
                 if calls.fetch_add(1, Ordering::SeqCst) == 2 {

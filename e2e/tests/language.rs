@@ -9,9 +9,9 @@
 //! in-process by [`triage_agents`] and registered with the fixture schemas
 //! through `wf.ctl.agents.put`.
 
+use junction_core::wire::agent::AgentRequest;
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
-use junction_shared::wire::agent::AgentRequest;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -35,10 +35,7 @@ async fn concurrent_migrate_commands_apply_each_migration_once() -> anyhow::Resu
         .query_one("SELECT count(*) FROM junction_migrations", &[])
         .await?
         .get(0);
-    assert_eq!(
-        applied as usize,
-        junction_shared::store::migrate::MIGRATIONS.len()
-    );
+    assert_eq!(applied as usize, junction_store::migrate::MIGRATIONS.len());
     Ok(())
 }
 

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use junction_shared::wire::agent::{AgentError, AgentReply, AgentRequest};
+use junction_core::wire::agent::{AgentError, AgentReply, AgentRequest};
 use serde_json::{Value, json};
 
 use crate::registry::{Registry, Reply};

@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use junction_shared::wire::agent::{AgentCancel, AgentRequest};
+use junction_core::wire::agent::{AgentCancel, AgentRequest};
 
 /// One `agents.<name>.run` request that parsed, recorded before its handler ran.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@
 //!
 //! **Architecture Invariant:** this crate knows the agent wire format and nothing
 //! of runs, steps or the engine. It spells no subject: names come from
-//! [`junction_shared::bus::Subjects`].
+//! [`junction_bus::Subjects`].
 
 pub mod builtin;
 pub mod call_log;

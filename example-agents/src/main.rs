@@ -9,8 +9,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use junction_bus::Subjects;
 use junction_example_agents::{CallLog, Registry, serve};
-use junction_shared::bus::Subjects;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{error, info};
 use tracing_subscriber::EnvFilter;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use junction_shared::wire::agent::{AgentError, AgentReply, AgentRequest};
+use junction_core::wire::agent::{AgentError, AgentReply, AgentRequest};
 use serde_json::Value;
 
 /// An agent: an async function from request to reply. Cheap to clone.

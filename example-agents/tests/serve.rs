@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use async_nats::{Client, HeaderMap, RequestErrorKind};
-use junction_example_agents::{CallLog, Registry, Reply, ServeHandle, spawn};
-use junction_shared::bus::Subjects;
-use junction_shared::wire::agent::{
+use junction_bus::Subjects;
+use junction_core::wire::agent::{
     AgentCancel, AgentError, AgentReply, AgentRequest, IDEMPOTENCY_HEADER,
 };
+use junction_example_agents::{CallLog, Registry, Reply, ServeHandle, spawn};
 use serde_json::{Value, json};
 
 const NATS_URL: &str = "nats://127.0.0.1:4222";

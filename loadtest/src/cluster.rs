@@ -18,7 +18,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::{Client, RequestErrorKind};
 use bytes::Bytes;
 use futures::StreamExt as _;
-use junction_shared::bus::Subjects;
+use junction_bus::Subjects;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;

@@ -21,11 +21,11 @@
 
 use async_nats::{Client, Subscriber};
 use futures::StreamExt;
-use junction_shared::bus::Subjects;
-use junction_shared::wire::EventType;
-use junction_shared::wire::StepTask;
-use junction_shared::wire::agent::AgentCancel;
-use junction_shared::wire::error::codes;
+use junction_bus::Subjects;
+use junction_core::wire::EventType;
+use junction_core::wire::StepTask;
+use junction_core::wire::agent::AgentCancel;
+use junction_core::wire::error::codes;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -12,7 +12,7 @@
 //! otherwise the lookup is retried for a few seconds before it gives up.
 
 use crate::schema::Schema;
-use junction_shared::store::{self, AgentRecord, Store};
+use junction_store::{AgentRecord, Store};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,7 +65,7 @@ impl AgentCatalog {
         &self,
         tenant: &str,
         name: &str,
-    ) -> Result<Option<Arc<RegisteredAgent>>, store::Error> {
+    ) -> Result<Option<Arc<RegisteredAgent>>, junction_store::Error> {
         let key = (tenant.to_owned(), name.to_owned());
         let cached = self.cached(&key);
         if let Some(entry) = &cached

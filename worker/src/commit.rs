@@ -4,8 +4,8 @@
 //! one run that finish together (a wide parallel or foreach) then take that
 //! run's seq counter once per batch instead of once each.
 
-use junction_shared::group_commit::{BatchWriter, GroupCommitter};
-use junction_shared::store::{FinishOutcome, FinishRequest, Result, Store};
+use junction_runtime::group_commit::{BatchWriter, GroupCommitter};
+use junction_store::{FinishOutcome, FinishRequest, Result, Store};
 
 /// The worker's committer of results.
 pub type ResultCommitter = GroupCommitter<Results>;

@@ -3,7 +3,7 @@
 
 use crate::task::Worker;
 use async_nats::jetstream::{AckKind, Message};
-use junction_shared::wire::StepTask;
+use junction_core::wire::StepTask;
 use std::sync::Arc;
 
 /// Aborts the keeper task when dropped.

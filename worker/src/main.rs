@@ -11,7 +11,7 @@ mod service;
 mod task;
 
 use clap::Parser;
-use junction_shared::config::Config;
+use junction_runtime::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,7 +29,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    junction_shared::telemetry::init("info");
+    junction_runtime::telemetry::init("info");
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(error) => {
@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(service::run(
         config,
-        junction_shared::shutdown::first_signal(),
+        junction_runtime::shutdown::first_signal(),
     )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

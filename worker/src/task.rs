@@ -57,17 +57,17 @@ use crate::executor::{Execution, Outcome, Registry};
 use crate::lease;
 use async_nats::jetstream::{AckKind, Message};
 use chrono::{DateTime, Utc};
-use junction_shared::bus::Subjects;
-use junction_shared::bus::messages::event_message;
-use junction_shared::fault::{self, Faults};
-use junction_shared::outbox::Publisher;
-use junction_shared::status::StepStatus;
-use junction_shared::store::{
+use junction_bus::Subjects;
+use junction_bus::messages::event_message;
+use junction_core::status::StepStatus;
+use junction_core::wire::task::STEP_DEADLINE_GRACE_SECONDS;
+use junction_core::wire::{Event, EventType, StepTask, TaskAction};
+use junction_runtime::fault::{self, Faults};
+use junction_runtime::outbox::Publisher;
+use junction_store::{
     AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, FinishRequest, Refusal,
     StepEventDraft, Store,
 };
-use junction_shared::wire::task::STEP_DEADLINE_GRACE_SECONDS;
-use junction_shared::wire::{Event, EventType, StepTask, TaskAction};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -502,7 +502,7 @@ fn draft_at(
 /// Publishes a stored event again (deduplicated by its `Nats-Msg-Id`).
 async fn reemit(worker: &Worker, event: &Event) {
     let message = event_message(&worker.subjects, event);
-    let outbox = junction_shared::store::OutboxMessage {
+    let outbox = junction_core::outbox::OutboxMessage {
         id: 0,
         subject: message.subject,
         msg_id: message.msg_id,

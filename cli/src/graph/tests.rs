@@ -1,7 +1,7 @@
 //! Mermaid rendering: shapes, edges, subgraphs, escaping and ids.
 
 use super::*;
-use junction_shared::model::{
+use junction_core::model::{
     AgentCall, Aggregation, DagStep, Operation, RetryPolicy, SourceFormat, SubGraph, compile,
 };
 use serde_json::json;

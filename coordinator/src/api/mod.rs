@@ -14,7 +14,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use junction_shared::wire::control::{ControlError, ErrorCode, parse_request};
+use junction_core::wire::control::{ControlError, ErrorCode, parse_request};
 use runs::RunAction;
 use serde_json::{Map, Value};
 use tokio::sync::watch;

@@ -2,8 +2,8 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
-use junction_shared::ids::is_valid_agent_name;
-use junction_shared::wire::control::ControlError;
+use junction_core::ids::is_valid_agent_name;
+use junction_core::wire::control::ControlError;
 use serde_json::{Value, json};
 
 fn schema<'r>(request: &'r Request, key: &str) -> Result<Option<&'r Value>, ControlError> {

@@ -10,8 +10,8 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
-use junction_shared::ids::is_valid_id;
-use junction_shared::wire::control::{ControlError, ErrorCode};
+use junction_core::ids::is_valid_id;
+use junction_core::wire::control::{ControlError, ErrorCode};
 use serde_json::json;
 
 const STATUSES: &[&str] = &["PENDING", "APPROVED", "REJECTED", "TIMED_OUT", "CANCELLED"];

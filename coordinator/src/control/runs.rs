@@ -2,11 +2,11 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::{Driver, StartRequest};
-use junction_shared::engine::Input;
-use junction_shared::ids::is_valid_id;
-use junction_shared::status::RunStatus;
-use junction_shared::store::RunFilter;
-use junction_shared::wire::control::{ControlError, ErrorCode};
+use junction_core::engine::Input;
+use junction_core::ids::is_valid_id;
+use junction_core::status::RunStatus;
+use junction_core::wire::control::{ControlError, ErrorCode};
+use junction_store::RunFilter;
 use serde_json::{Map, Value, json};
 
 pub async fn start(driver: &Driver, request: &Request) -> Reply {
@@ -230,7 +230,7 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
 pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
     checked_id(run_id)?;
     let name = request.string("name")?.to_owned();
-    if !junction_shared::model::parse::is_valid_signal_type(&name) {
+    if !junction_core::model::parse::is_valid_signal_type(&name) {
         return Err(ControlError::invalid(format!(
             "signal name {name:?} must be dot-separated tokens of [A-Za-z0-9_-]"
         )));

@@ -2,11 +2,11 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
-use junction_shared::model::parse::{Compiled, attach_positions};
-use junction_shared::model::validate::{AgentSpec, against_registry};
-use junction_shared::model::{Diagnostic, Diagnostics, SourceFormat, compile};
-use junction_shared::store::{Error as StoreError, NewDefinition, Store};
-use junction_shared::wire::control::{ControlError, ErrorCode};
+use junction_core::model::parse::{Compiled, attach_positions};
+use junction_core::model::validate::{AgentSpec, against_registry};
+use junction_core::model::{Diagnostic, Diagnostics, SourceFormat, compile};
+use junction_core::wire::control::{ControlError, ErrorCode};
+use junction_store::{Error as StoreError, NewDefinition, Store};
 use serde_json::json;
 use std::collections::HashMap;
 

@@ -16,11 +16,11 @@ use super::{BoxFuture, Execution, Executor, Outcome, Warning};
 use crate::catalog::AgentCatalog;
 use async_nats::{HeaderMap, RequestErrorKind};
 use chrono::Utc;
-use junction_shared::bus::Subjects;
-use junction_shared::status::StepStatus;
-use junction_shared::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER};
-use junction_shared::wire::error::codes;
-use junction_shared::wire::{ErrorInfo, StepTask, TaskAction, time};
+use junction_bus::Subjects;
+use junction_core::status::StepStatus;
+use junction_core::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER};
+use junction_core::wire::error::codes;
+use junction_core::wire::{ErrorInfo, StepTask, TaskAction, time};
 use std::sync::Arc;
 use std::time::Duration;
 

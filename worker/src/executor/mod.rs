@@ -6,8 +6,8 @@ mod agent;
 pub use agent::AgentExecutor;
 
 use chrono::{DateTime, Utc};
-use junction_shared::status::StepStatus;
-use junction_shared::wire::{ErrorInfo, StepTask};
+use junction_core::status::StepStatus;
+use junction_core::wire::{ErrorInfo, StepTask};
 use serde::Serialize;
 use serde_json::Value;
 use std::future::Future;
@@ -87,7 +87,7 @@ impl Registry {
     /// The executor for a task's action.
     pub fn for_task(&self, task: &StepTask) -> &dyn Executor {
         match task.action {
-            junction_shared::wire::TaskAction::AgentRun { .. } => &self.agent,
+            junction_core::wire::TaskAction::AgentRun { .. } => &self.agent,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! query per step.
 
 use super::{Result, Store};
-use crate::wire::time;
+use junction_core::wire::time;
 use serde::Serialize;
 use serde_json::Value;
 

@@ -6,7 +6,7 @@
 //! write fails only itself. The coordinator commits run transitions through
 //! it, the worker step results.
 
-use crate::store::{Error, Result};
+use junction_store::{Error, Result};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc, oneshot};

@@ -1,5 +1,5 @@
-//! Persistence in Postgres (tokio-postgres + deadpool). **Architecture
-//! Invariant:** this is the only module that knows SQL. Callers speak in rows
+//! `junction-store`: persistence in Postgres (tokio-postgres + deadpool). **Architecture
+//! Invariant:** this is the only crate that knows SQL. Callers speak in rows
 //! and domain types; driver errors are mapped to [`Error`] here.
 
 mod agents;
@@ -23,7 +23,6 @@ pub use attempts::{
 pub use attempts::{RunIdentity, StepEventDraft};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;
-pub use outbox::{NewOutboxMessage, OutboxMessage};
 pub use raw_json::RawJson;
 pub use rows::{
     NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,

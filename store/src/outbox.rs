@@ -2,23 +2,7 @@
 //! them, published after commit, deleted once acknowledged.
 
 use super::{Result, Store};
-
-/// A message to write into the outbox.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewOutboxMessage {
-    pub subject: String,
-    pub msg_id: String,
-    pub payload: Vec<u8>,
-}
-
-/// A stored outbox message, ready to publish.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OutboxMessage {
-    pub id: i64,
-    pub subject: String,
-    pub msg_id: String,
-    pub payload: Vec<u8>,
-}
+use junction_core::outbox::OutboxMessage;
 
 impl Store {
     /// Messages left unpublished for longer than `grace_ms`, oldest first.

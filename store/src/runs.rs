@@ -11,12 +11,12 @@
 //! append step events meanwhile without invalidating the decision.
 //! Several runs' transitions can share one commit ([`Store::commit_transitions`]).
 
-use super::outbox::OutboxMessage;
 use super::rows::{NewAttempt, NewTimer, TransitionWrite};
 use super::{Error, Result, Store};
-use crate::status::RunStatus;
-use crate::wire::Event;
 use chrono::{DateTime, Utc};
+use junction_core::outbox::OutboxMessage;
+use junction_core::status::RunStatus;
+use junction_core::wire::Event;
 use serde_json::Value;
 use std::sync::LazyLock;
 use tokio_postgres::types::ToSql;
@@ -29,7 +29,7 @@ pub struct LockedRun {
     pub workflow_id: String,
     pub version: i32,
     pub status: RunStatus,
-    /// The serialized [`crate::engine::RunState`] (without the run input).
+    /// The serialized [`junction_core::engine::RunState`] (without the run input).
     pub state: Value,
     /// The run input, kept once in the run row.
     pub input: Value,

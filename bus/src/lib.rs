@@ -1,4 +1,4 @@
-//! Messaging over NATS JetStream. **Architecture Invariant:** only this module
+//! `junction-bus`: messaging over NATS JetStream. **Architecture Invariant:** only this crate
 //! (through [`Subjects`]) knows subject, stream and consumer names; callers
 //! publish outbox rows and consume the shared durable consumers.
 

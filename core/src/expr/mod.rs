@@ -2,7 +2,7 @@
 //! expressions. Pure (no I/O), deterministic and bounded.
 //!
 //! ```
-//! use junction_shared::expr::{Bindings, CompiledExpr};
+//! use junction_core::expr::{Bindings, CompiledExpr};
 //! use serde_json::json;
 //!
 //! let cond = CompiledExpr::compile("error_rate > ctx.threshold").unwrap();

@@ -232,7 +232,7 @@ impl Config {
                 self.database.url
             )));
         }
-        if !crate::bus::subjects::is_valid_prefix(&self.nats.prefix) {
+        if !junction_bus::subjects::is_valid_prefix(&self.nats.prefix) {
             return Err(Error::Invalid(format!(
                 "nats.prefix {:?} must match [a-z][a-z0-9]{{0,31}} or be empty",
                 self.nats.prefix

@@ -3,8 +3,8 @@
 //! timers. Every change is conditional on the row still being `PENDING`.
 
 use super::{Result, Store};
-use crate::wire::time;
 use chrono::{DateTime, Utc};
+use junction_core::wire::time;
 use serde::Serialize;
 use serde_json::{Value, json};
 

@@ -1,8 +1,8 @@
 //! Cluster membership for any process: a heartbeat row every
 //! [`HEARTBEAT`], removed on clean shutdown (stale after 30 s otherwise).
 
-use crate::store::Store;
 use chrono::{DateTime, Utc};
+use junction_store::Store;
 use std::time::Duration;
 use tokio::sync::watch;
 

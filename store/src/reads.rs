@@ -2,9 +2,9 @@
 
 use super::rows::{RunFilter, RunRecord, RunSummary, StepRecord};
 use super::{Error, Result, Store};
-use crate::status::{RunStatus, StepStatus};
-use crate::wire::{Event, EventType, time};
 use chrono::{DateTime, Utc};
+use junction_core::status::{RunStatus, StepStatus};
+use junction_core::wire::{Event, EventType, time};
 use serde_json::Value;
 use std::str::FromStr;
 

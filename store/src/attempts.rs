@@ -35,12 +35,12 @@
 //! still `PENDING` needs no worker: the coordinator's own transition marked
 //! it `CANCELLED`.)
 
-use super::outbox::OutboxMessage;
 use super::reads::event_from;
 use super::{Error, Result, Store};
-use crate::status::{RunStatus, StepStatus};
-use crate::wire::{Event, EventType, time};
 use chrono::{DateTime, Utc};
+use junction_core::outbox::OutboxMessage;
+use junction_core::status::{RunStatus, StepStatus};
+use junction_core::wire::{Event, EventType, time};
 use serde_json::Value;
 
 /// The identity of a run, as an event needs it.

@@ -2,8 +2,8 @@
 //! archives the previous one), reads, and lookup by trigger.
 
 use super::{Error, Result, Store};
-use crate::model::Workflow;
-use crate::wire::time;
+use junction_core::model::Workflow;
+use junction_core::wire::time;
 use serde_json::Value;
 
 /// A stored revision.

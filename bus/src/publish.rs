@@ -1,9 +1,9 @@
 //! Publishing outbox rows to JetStream with their deterministic `Nats-Msg-Id`.
 
 use super::Bus;
-use crate::store::OutboxMessage;
 use async_nats::jetstream::message::PublishMessage;
 use bytes::Bytes;
+use junction_core::outbox::OutboxMessage;
 
 impl Bus {
     /// Publishes `messages` concurrently and waits for JetStream's acks.

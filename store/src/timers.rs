@@ -2,10 +2,10 @@
 //! coordinator with `FOR UPDATE SKIP LOCKED`, and fired in the same
 //! transaction as the transition they cause.
 
-use super::outbox::OutboxMessage;
 use super::runs::{LockedRun, PendingWrite, load, write_advance};
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
+use junction_core::outbox::OutboxMessage;
 
 /// A timer that is due.
 #[derive(Debug, Clone)]

@@ -2,8 +2,8 @@
 //! exactly as PROTOCOL §1 and §3 pin them.
 
 use super::Subjects;
-use crate::store::NewOutboxMessage;
-use crate::wire::{Event, StepTask};
+use junction_core::outbox::NewOutboxMessage;
+use junction_core::wire::{Event, StepTask};
 
 /// An event on `wf.event.step.<run>.<step>` or `wf.event.run.<run>`, id `<run>:<seq>`.
 pub fn event_message(subjects: &Subjects, event: &Event) -> NewOutboxMessage {

@@ -8,29 +8,26 @@ use std::time::Duration;
 
 /// `(name, sql)` in the order they apply.
 pub const MIGRATIONS: &[(&str, &str)] = &[
-    (
-        "0001_init",
-        include_str!("../../../migrations/0001_init.sql"),
-    ),
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
     (
         "0002_timer_payloads",
-        include_str!("../../../migrations/0002_timer_payloads.sql"),
+        include_str!("../../migrations/0002_timer_payloads.sql"),
     ),
     (
         "0003_approvals",
-        include_str!("../../../migrations/0003_approvals.sql"),
+        include_str!("../../migrations/0003_approvals.sql"),
     ),
     (
         "0004_step_deadlines",
-        include_str!("../../../migrations/0004_step_deadlines.sql"),
+        include_str!("../../migrations/0004_step_deadlines.sql"),
     ),
     (
         "0005_run_counters",
-        include_str!("../../../migrations/0005_run_counters.sql"),
+        include_str!("../../migrations/0005_run_counters.sql"),
     ),
     (
         "0006_fanout_results",
-        include_str!("../../../migrations/0006_fanout_results.sql"),
+        include_str!("../../migrations/0006_fanout_results.sql"),
     ),
 ];
 

@@ -2,8 +2,8 @@
 //! removes it on clean shutdown; rows older than 30 s are ignored.
 
 use super::{Result, Store};
-use crate::wire::time;
 use chrono::{DateTime, Utc};
+use junction_core::wire::time;
 use serde::Serialize;
 
 /// How long a member stays listed after its last heartbeat.

@@ -2,8 +2,9 @@
 //! outbox rows a transaction wrote, then delete the acknowledged ones in
 //! batches off the hot path. Rows that fail to publish stay for the relay.
 
-use crate::bus::Bus;
-use crate::store::{OutboxMessage, Store};
+use junction_bus::Bus;
+use junction_core::outbox::OutboxMessage;
+use junction_store::Store;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

@@ -1,13 +1,13 @@
 //! Row types the store reads and writes. The read models serialize to the
 //! exact shapes of PROTOCOL §4 (`run`, run summary, steps).
 
-use crate::status::{RunStatus, StepStatus};
-use crate::wire::Event;
 use chrono::{DateTime, Utc};
+use junction_core::status::{RunStatus, StepStatus};
+use junction_core::wire::Event;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::outbox::NewOutboxMessage;
+use junction_core::outbox::NewOutboxMessage;
 
 /// A step attempt row to insert with a transition.
 #[derive(Debug, Clone)]
@@ -44,7 +44,7 @@ pub struct NewTimer {
 #[derive(Debug, Clone)]
 pub struct TransitionWrite {
     pub status: RunStatus,
-    /// The serialized [`crate::engine::RunState`].
+    /// The serialized [`junction_core::engine::RunState`].
     pub state: super::RawJson,
     pub error: Option<Value>,
     /// Events numbered from 1 in this transition; the store adds the run's

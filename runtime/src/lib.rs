@@ -1,0 +1,17 @@
+//! `junction-runtime`: the glue every Junction process shares, above the
+//! store and the bus: [`config`] (figment: file, then `JUNCTION_*`), the
+//! [`outbox`] relay, [`group_commit`] (one transaction for many callers),
+//! [`membership`] (live coordinators and workers), [`fault`] points for crash
+//! tests, staged [`shutdown`] and [`telemetry`] (logging).
+//!
+//! The layers, inner to outer: `junction-core` (pure), then `junction-store`
+//! (SQL only) and `junction-bus` (NATS only), then this crate, then the
+//! binaries.
+
+pub mod config;
+pub mod fault;
+pub mod group_commit;
+pub mod membership;
+pub mod outbox;
+pub mod shutdown;
+pub mod telemetry;
