@@ -102,7 +102,12 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                     error: None,
                     completion_seq: None,
                 });
-                write.outbox.push(task_message(cx.subjects, &task));
+                match task_message(cx.subjects, &task) {
+                    Ok(message) => write.outbox.push(message),
+                    Err(error) => {
+                        tracing::error!(run_id = %task.run_id, step_id = %task.step_id, %error, "cannot serialize a task")
+                    }
+                }
             }
             Effect::RecordInline(inline) => write.attempts.push(NewAttempt {
                 step_id: inline.step.step_id,

@@ -18,3 +18,83 @@ pub struct OutboxMessage {
     pub msg_id: String,
     pub payload: Vec<u8>,
 }
+
+use crate::wire::{Event, StepTask};
+
+impl OutboxMessage {
+    /// The one constructor of an event's message: the subject the bus names
+    /// for it, `Nats-Msg-Id` `<run>:<seq>` and the event's JSON, numbered
+    /// `seq` (a transition numbers its events only once they are committed,
+    /// so `seq` may differ from `event.seq`). `id` is the outbox row, or 0
+    /// for a message published outside the outbox (a re-emit).
+    pub fn event(
+        id: i64,
+        subject: String,
+        event: &Event,
+        seq: i64,
+    ) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            id,
+            subject,
+            msg_id: format!("{}:{seq}", event.run_id),
+            payload: event.to_json_with_seq(seq)?,
+        })
+    }
+
+    /// A message written as `message` and stored under row `id`.
+    pub fn stored(id: i64, message: NewOutboxMessage) -> Self {
+        Self {
+            id,
+            subject: message.subject,
+            msg_id: message.msg_id,
+            payload: message.payload,
+        }
+    }
+}
+
+impl NewOutboxMessage {
+    /// The one constructor of a task's message: the subject the bus names for
+    /// it, `Nats-Msg-Id` `<run>:<step>:<attempt>` and the task's JSON.
+    pub fn task(subject: String, task: &StepTask) -> Result<Self, serde_json::Error> {
+        Ok(Self {
+            subject,
+            msg_id: task.idempotency_key(),
+            payload: serde_json::to_vec(task)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::EventType;
+
+    fn event() -> Event {
+        Event {
+            run_id: "r1".into(),
+            seq: 3,
+            kind: EventType::RunStarted,
+            time: "2026-01-01T00:00:00Z".into(),
+            workflow_id: "wf".into(),
+            version: 1,
+            tenant: "default".into(),
+            step_id: None,
+            state: None,
+            path: None,
+            attempt: None,
+            worker_id: None,
+            data: None,
+        }
+    }
+
+    #[test]
+    fn an_event_message_is_numbered_by_the_seq_it_is_given() {
+        let message =
+            OutboxMessage::event(7, "wf.event.run.r1".into(), &event(), 42).expect("serializes");
+        assert_eq!(message.id, 7);
+        assert_eq!(message.msg_id, "r1:42");
+        let body: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
+        assert_eq!(body["seq"], 42);
+        assert_eq!(body["run_id"], "r1");
+    }
+}

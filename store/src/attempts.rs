@@ -68,9 +68,9 @@ pub struct StepEventDraft {
 }
 
 impl StepEventDraft {
-    /// The full event once the statement returned its seq and run identity,
-    /// with the outbox message to publish.
-    fn into_event(self, seq: i64, run: RunIdentity, outbox_id: i64) -> (Event, OutboxMessage) {
+    /// The outbox message of the full event, once the statement returned its
+    /// seq, run identity and outbox row.
+    fn into_message(self, seq: i64, run: RunIdentity, outbox_id: i64) -> Result<OutboxMessage> {
         let event = Event {
             run_id: self.run_id,
             seq,
@@ -86,13 +86,8 @@ impl StepEventDraft {
             worker_id: Some(self.worker_id),
             data: Some(self.data),
         };
-        let message = OutboxMessage {
-            id: outbox_id,
-            subject: self.subject,
-            msg_id: event.msg_id(),
-            payload: serde_json::to_vec(&event).unwrap_or_default(),
-        };
-        (event, message)
+        OutboxMessage::event(outbox_id, self.subject, &event, seq)
+            .map_err(|e| Error::Corrupt(format!("run {}: event {seq}: {e}", event.run_id)))
     }
 }
 
@@ -417,7 +412,7 @@ impl Store {
             row.get::<_, Option<i64>>(6),
         ) {
             (Some(claims), Some(seq), Some(outbox_id)) => {
-                let (_, started) = draft.into_event(seq, identity, outbox_id);
+                let started = draft.into_message(seq, identity, outbox_id)?;
                 Ok(ClaimOutcome::Claimed { started, claims })
             }
             _ => Ok(ClaimOutcome::Refused(
@@ -826,14 +821,12 @@ fn stored_messages(
         ));
     }
     let first_seq = last_seq - drafts.len() as i64 + 1;
-    Ok(drafts
+    drafts
         .into_iter()
         .zip(outbox_ids)
         .enumerate()
         .map(|(offset, (draft, outbox_id))| {
-            draft
-                .into_event(first_seq + offset as i64, identity.clone(), *outbox_id)
-                .1
+            draft.into_message(first_seq + offset as i64, identity.clone(), *outbox_id)
         })
-        .collect())
+        .collect()
 }

@@ -24,21 +24,30 @@ impl Store {
             .await?;
         let mut messages = Vec::with_capacity(rows.len());
         for row in &rows {
-            let payload = match row.get::<_, Option<Vec<u8>>>(3) {
-                Some(payload) => payload,
+            let (id, subject, msg_id): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+            let message = match row.get::<_, Option<Vec<u8>>>(3) {
+                Some(payload) => OutboxMessage {
+                    id,
+                    subject,
+                    msg_id,
+                    payload,
+                },
                 None if row.get::<_, Option<String>>(4).is_some() => {
                     let event = super::reads::event_from_offset(row, 4)?;
-                    serde_json::to_vec(&event).map_err(|e| super::Error::Corrupt(e.to_string()))?
+                    OutboxMessage::event(id, subject, &event, event.seq).map_err(|e| {
+                        super::Error::Corrupt(format!("outbox row {id} ({msg_id}): {e}"))
+                    })?
                 }
-                // The run (and its events) were deleted: nothing left to publish.
-                None => Vec::new(),
+                // The run (and its events) were deleted: nothing left to
+                // publish but the row, which an empty message acknowledges.
+                None => OutboxMessage {
+                    id,
+                    subject,
+                    msg_id,
+                    payload: Vec::new(),
+                },
             };
-            messages.push(OutboxMessage {
-                id: row.get(0),
-                subject: row.get(1),
-                msg_id: row.get(2),
-                payload,
-            });
+            messages.push(message);
         }
         Ok(messages)
     }

@@ -444,26 +444,25 @@ fn published(
         .zip(event_ids)
     {
         let seq = event.seq + base;
-        messages.push(OutboxMessage {
-            id,
-            subject: subject.clone(),
-            msg_id: format!("{run_id}:{seq}"),
-            payload: event
-                .to_json_with_seq(seq)
-                .map_err(|e| Error::Corrupt(e.to_string()))?,
-        });
+        messages.push(
+            OutboxMessage::event(id, subject.clone(), event, seq)
+                .map_err(|e| Error::Corrupt(format!("run {run_id}: event {seq}: {e}")))?,
+        );
     }
     let mut by_msg_id: std::collections::HashMap<&str, i64> = task_msg_ids
         .iter()
         .map(String::as_str)
         .zip(task_ids)
         .collect();
-    messages.extend(write.outbox.iter().map(|m| OutboxMessage {
-        id: by_msg_id.remove(m.msg_id.as_str()).unwrap_or_default(),
-        subject: m.subject.clone(),
-        msg_id: m.msg_id.clone(),
-        payload: m.payload.clone(),
-    }));
+    for message in &write.outbox {
+        let id = by_msg_id.remove(message.msg_id.as_str()).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "run {run_id}: no outbox row came back for task {}",
+                message.msg_id
+            ))
+        })?;
+        messages.push(OutboxMessage::stored(id, message.clone()));
+    }
     Ok(Committed {
         messages,
         last_seq: base + write.events.len() as i64,

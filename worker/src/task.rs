@@ -501,14 +501,13 @@ fn draft_at(
 
 /// Publishes a stored event again (deduplicated by its `Nats-Msg-Id`).
 async fn reemit(worker: &Worker, event: &Event) {
-    let message = event_message(&worker.subjects, event);
-    let outbox = junction_core::outbox::OutboxMessage {
-        id: 0,
-        subject: message.subject,
-        msg_id: message.msg_id,
-        payload: message.payload,
-    };
-    worker.publisher.publish_untracked(&outbox).await;
+    match event_message(&worker.subjects, event) {
+        Ok(message) => worker.publisher.publish_untracked(&message).await,
+        Err(error) => tracing::error!(
+            run_id = %event.run_id, seq = event.seq, %error,
+            "cannot serialize a stored event to publish it again"
+        ),
+    }
 }
 
 async fn ack(message: &Message) {
