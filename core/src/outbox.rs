@@ -90,7 +90,7 @@ mod tests {
     #[test]
     fn an_event_message_is_numbered_by_the_seq_it_is_given() {
         let message =
-            OutboxMessage::event(7, "wf.event.run.r1".into(), &event(), 42).expect("serializes");
+            OutboxMessage::event(7, "events.r1".into(), &event(), 42).expect("serializes");
         assert_eq!(message.id, 7);
         assert_eq!(message.msg_id, "r1:42");
         let body: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");
