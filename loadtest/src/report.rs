@@ -103,6 +103,22 @@ impl ScenarioReport {
         self.ok = false;
     }
 
+    /// Runs a scenario's `body` for `requested` measured runs into this
+    /// report, then [`finish`](Self::finish)es it: a failure ends up in the
+    /// report as its fatal error, never as a panic.
+    pub async fn run(
+        mut self,
+        requested: u32,
+        body: impl AsyncFnOnce(&mut Self) -> anyhow::Result<()>,
+    ) -> Self {
+        self.counts.requested = requested as usize;
+        if let Err(error) = body(&mut self).await {
+            self.set_fatal(&error);
+        }
+        self.finish();
+        self
+    }
+
     /// Sets `ok` from the counts; call once the scenario is over.
     /// Measured runs never accounted for (a fatal error stopped the scenario)
     /// count as incomplete.

@@ -4,9 +4,10 @@
 //! agent; `inflight` uses a `sleep` step followed by one `echo` step;
 //! `parallel` is one parallel state of one-`echo`-step branches, and `foreach`
 //! one foreach state whose body is one `echo` step. Each has a signal trigger.
-//! Ids start with `lt-` so they stand out in a cluster.
+//! Ids start with `lt-` so they stand out in a cluster. Every definition is
+//! built as a document and written out as YAML in one place, [`to_yaml`].
 
-use std::fmt::Write as _;
+use serde_json::{Map, Value, json};
 
 /// The agent every chain step calls.
 pub const AGENT: &str = "echo";
@@ -14,6 +15,41 @@ pub const AGENT: &str = "echo";
 pub const HOLD_AGENT: &str = "sleep";
 /// Step timeout when none is given (`DEFAULT_STEP_TIMEOUT_SECONDS`).
 const DEFAULT_STEP_TIMEOUT_SECONDS: u64 = 300;
+
+/// A definition: id, name and signal trigger around `fields` (`states`, …).
+fn definition(id: &str, name: String, trigger: &str, fields: Value) -> Value {
+    let mut document = json!({ "id": id, "name": name, "trigger": { "signal": trigger } });
+    if let (Some(document), Value::Object(fields)) = (document.as_object_mut(), fields) {
+        document.extend(fields);
+    }
+    document
+}
+
+/// An `agent.run` operation state `name` calling `agent` with `input`,
+/// followed by `next` (or ending the run when `None`).
+fn agent_state(name: &str, agent: &str, input: Option<Value>, next: Option<&str>) -> Value {
+    let mut call = Map::new();
+    call.insert("agent".into(), json!(agent));
+    if let Some(input) = input {
+        call.insert("input".into(), input);
+    }
+    let mut state =
+        json!({ "name": name, "type": "operation", "action": "agent.run", "input": call });
+    if let Some(state) = state.as_object_mut() {
+        match next {
+            Some(next) => state.insert("next".into(), json!(next)),
+            None => state.insert("end".into(), json!(true)),
+        };
+    }
+    state
+}
+
+/// The YAML text of a definition document.
+fn to_yaml(document: &Value) -> String {
+    // A document of strings, numbers, booleans, arrays and maps with string
+    // keys always has a YAML form; JSON is YAML too, should that ever change.
+    yaml_serde::to_string(document).unwrap_or_else(|_| document.to_string())
+}
 
 /// A workflow the load test puts before a scenario.
 #[derive(Debug, Clone)]
@@ -43,26 +79,14 @@ impl ChainWorkflow {
 /// `n` is at least 1 (0 is treated as 1).
 pub fn chain_yaml(id: &str, trigger: &str, n: u32) -> String {
     let n = n.max(1);
-    let mut out = String::with_capacity(128 + 96 * n as usize);
-    // Writing to a String cannot fail.
-    let _ = writeln!(out, "id: {id}");
-    let _ = writeln!(out, "name: loadtest chain of {n}");
-    let _ = writeln!(out, "trigger:");
-    let _ = writeln!(out, "  signal: {trigger}");
-    let _ = writeln!(out, "states:");
-    for k in 1..=n {
-        let _ = writeln!(out, "  - name: s{k}");
-        let _ = writeln!(out, "    type: operation");
-        let _ = writeln!(out, "    action: agent.run");
-        let _ = writeln!(out, "    input:");
-        let _ = writeln!(out, "      agent: {AGENT}");
-        if k < n {
-            let _ = writeln!(out, "    next: s{}", k + 1);
-        } else {
-            let _ = writeln!(out, "    end: true");
-        }
-    }
-    out
+    let states: Vec<Value> = (1..=n)
+        .map(|k| {
+            let next = (k < n).then(|| format!("s{}", k + 1));
+            agent_state(&format!("s{k}"), AGENT, None, next.as_deref())
+        })
+        .collect();
+    let name = format!("loadtest chain of {n}");
+    to_yaml(&definition(id, name, trigger, json!({ "states": states })))
 }
 
 /// A two-step workflow that keeps its runs in flight: `hold` calls `sleep`
@@ -88,32 +112,25 @@ impl HoldWorkflow {
     /// The YAML source (states form).
     pub fn yaml(&self) -> String {
         let hold_ms = self.hold_ms;
-        let mut out = String::with_capacity(512);
-        let _ = writeln!(out, "id: {}", self.id);
-        let _ = writeln!(out, "name: loadtest hold of {hold_ms} ms");
-        let _ = writeln!(out, "trigger:");
-        let _ = writeln!(out, "  signal: {}", self.trigger);
-        let _ = writeln!(out, "states:");
-        let _ = writeln!(out, "  - name: hold");
-        let _ = writeln!(out, "    type: operation");
-        let _ = writeln!(out, "    action: agent.run");
-        let _ = writeln!(out, "    input:");
-        let _ = writeln!(out, "      agent: {HOLD_AGENT}");
-        let _ = writeln!(out, "      input:");
-        let _ = writeln!(out, "        ms: {hold_ms}");
+        let mut hold = agent_state(
+            "hold",
+            HOLD_AGENT,
+            Some(json!({ "ms": hold_ms })),
+            Some("echo"),
+        );
         // A step timeout at least a minute longer than the sleep.
         let needed = hold_ms.div_ceil(1000) + 60;
-        if needed > DEFAULT_STEP_TIMEOUT_SECONDS {
-            let _ = writeln!(out, "    timeoutSeconds: {needed}");
+        if let (true, Some(hold)) = (needed > DEFAULT_STEP_TIMEOUT_SECONDS, hold.as_object_mut()) {
+            hold.insert("timeoutSeconds".into(), json!(needed));
         }
-        let _ = writeln!(out, "    next: echo");
-        let _ = writeln!(out, "  - name: echo");
-        let _ = writeln!(out, "    type: operation");
-        let _ = writeln!(out, "    action: agent.run");
-        let _ = writeln!(out, "    input:");
-        let _ = writeln!(out, "      agent: {AGENT}");
-        let _ = writeln!(out, "    end: true");
-        out
+        let states = [hold, agent_state("echo", AGENT, None, None)];
+        let name = format!("loadtest hold of {hold_ms} ms");
+        to_yaml(&definition(
+            &self.id,
+            name,
+            &self.trigger,
+            json!({ "states": states }),
+        ))
     }
 }
 
@@ -142,29 +159,23 @@ impl ParallelWorkflow {
     /// The YAML source (states form).
     pub fn yaml(&self) -> String {
         let n = self.branches;
-        let mut out = String::with_capacity(256 + 160 * n as usize);
-        let _ = writeln!(out, "id: {}", self.id);
-        let _ = writeln!(out, "name: loadtest parallel of {n} branches");
-        let _ = writeln!(out, "trigger:");
-        let _ = writeln!(out, "  signal: {}", self.trigger);
-        let _ = writeln!(out, "states:");
-        let _ = writeln!(out, "  - name: fan");
-        let _ = writeln!(out, "    type: parallel");
-        let _ = writeln!(out, "    join:");
-        let _ = writeln!(out, "      mode: all");
-        let _ = writeln!(out, "    branches:");
-        for k in 1..=n {
-            let _ = writeln!(out, "      - name: b{k}");
-            let _ = writeln!(out, "        states:");
-            let _ = writeln!(out, "          - name: echo");
-            let _ = writeln!(out, "            type: operation");
-            let _ = writeln!(out, "            action: agent.run");
-            let _ = writeln!(out, "            input:");
-            let _ = writeln!(out, "              agent: {AGENT}");
-            let _ = writeln!(out, "            end: true");
-        }
-        let _ = writeln!(out, "    end: true");
-        out
+        let branches: Vec<Value> = (1..=n)
+            .map(|k| json!({ "name": format!("b{k}"), "states": [agent_state("echo", AGENT, None, None)] }))
+            .collect();
+        let fan = json!({
+            "name": "fan",
+            "type": "parallel",
+            "join": { "mode": "all" },
+            "branches": branches,
+            "end": true,
+        });
+        let name = format!("loadtest parallel of {n} branches");
+        to_yaml(&definition(
+            &self.id,
+            name,
+            &self.trigger,
+            json!({ "states": [fan] }),
+        ))
     }
 }
 
@@ -193,115 +204,139 @@ impl ForeachWorkflow {
     }
 
     /// The run input for `items` items: `{"items": [0, 1, …, items - 1]}`.
-    pub fn input(items: u32) -> serde_json::Value {
-        serde_json::json!({ "items": (0..items).collect::<Vec<u32>>() })
+    pub fn input(items: u32) -> Value {
+        json!({ "items": (0..items).collect::<Vec<u32>>() })
     }
 
     /// The YAML source (states form).
     pub fn yaml(&self) -> String {
-        let mut out = String::with_capacity(768);
-        let _ = writeln!(out, "id: {}", self.id);
-        let _ = writeln!(
-            out,
-            "name: loadtest foreach, {} items in flight",
-            self.max_concurrency
-        );
-        let _ = writeln!(out, "inputSchema:");
-        let _ = writeln!(out, "  type: object");
-        let _ = writeln!(out, "  properties:");
-        let _ = writeln!(out, "    items:");
-        let _ = writeln!(out, "      type: array");
-        let _ = writeln!(out, "  required: [items]");
-        let _ = writeln!(out, "trigger:");
-        let _ = writeln!(out, "  signal: {}", self.trigger);
-        let _ = writeln!(out, "states:");
-        let _ = writeln!(out, "  - name: each");
-        let _ = writeln!(out, "    type: foreach");
-        let _ = writeln!(out, "    itemsPath: ctx.items");
-        let _ = writeln!(out, "    itemName: item");
-        let _ = writeln!(out, "    maxConcurrency: {}", self.max_concurrency);
-        let _ = writeln!(out, "    iterator:");
-        let _ = writeln!(out, "      states:");
-        let _ = writeln!(out, "        - name: echo");
-        let _ = writeln!(out, "          type: operation");
-        let _ = writeln!(out, "          action: agent.run");
-        let _ = writeln!(out, "          input:");
-        let _ = writeln!(out, "            agent: {AGENT}");
-        let _ = writeln!(out, "          end: true");
-        let _ = writeln!(out, "    end: true");
-        out
+        let each = json!({
+            "name": "each",
+            "type": "foreach",
+            "itemsPath": "ctx.items",
+            "itemName": "item",
+            "maxConcurrency": self.max_concurrency,
+            "iterator": { "states": [agent_state("echo", AGENT, None, None)] },
+            "end": true,
+        });
+        let fields = json!({
+            "inputSchema": {
+                "type": "object",
+                "properties": { "items": { "type": "array" } },
+                "required": ["items"],
+            },
+            "states": [each],
+        });
+        let name = format!("loadtest foreach, {} items in flight", self.max_concurrency);
+        to_yaml(&definition(&self.id, name, &self.trigger, fields))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use junction_core::model::ir::Workflow;
+    use junction_core::model::parse::{SourceFormat, compile};
+
+    /// Compiles `yaml` with the real compiler; fails the test on any error.
+    fn compiled(yaml: &str) -> Workflow {
+        let result = compile(yaml, SourceFormat::Yaml);
+        assert!(
+            result.diagnostics.errors.is_empty(),
+            "{yaml}\n{:?}",
+            result.diagnostics.errors
+        );
+        result.workflow.expect("compiles")
+    }
+
+    fn document(yaml: &str) -> Value {
+        yaml_serde::from_str(yaml).expect("generated YAML parses")
+    }
 
     #[test]
     fn chain_links_every_state_and_ends_once() {
         let yaml = chain_yaml("lt-chain3", "loadtest.chain3", 3);
-        assert!(yaml.starts_with("id: lt-chain3\nname: loadtest chain of 3\n"));
-        assert!(yaml.contains("trigger:\n  signal: loadtest.chain3\nstates:\n"));
-        assert!(yaml.contains("  - name: s1\n    type: operation\n    action: agent.run\n"));
-        assert!(yaml.contains("next: s2\n") && yaml.contains("next: s3\n"));
+        let doc = document(&yaml);
+        assert_eq!(doc["id"], "lt-chain3");
+        assert_eq!(doc["name"], "loadtest chain of 3");
+        assert_eq!(doc["trigger"]["signal"], "loadtest.chain3");
+        let states = doc["states"].as_array().expect("states");
+        assert_eq!(states.len(), 3);
+        assert_eq!(states[0]["action"], "agent.run");
+        assert_eq!(states[0]["input"]["agent"], AGENT);
+        assert_eq!(
+            (states[0]["next"].as_str(), states[1]["next"].as_str()),
+            (Some("s2"), Some("s3"))
+        );
+        assert_eq!(states[2]["end"], true);
         assert_eq!(yaml.matches("end: true").count(), 1);
-        assert_eq!(yaml.matches("agent: echo").count(), 3);
-        assert!(!yaml.contains("next: s4"));
+        assert_eq!(compiled(&yaml).id, "lt-chain3");
     }
 
     #[test]
     fn single_step_chain_just_ends() {
         let yaml = ChainWorkflow::new("lt-one", "loadtest.one", 1).yaml();
         assert!(!yaml.contains("next:"));
-        assert!(yaml.ends_with("  - name: s1\n    type: operation\n    action: agent.run\n    input:\n      agent: echo\n    end: true\n"));
+        let doc = document(&yaml);
+        assert_eq!(doc["states"][0]["end"], true);
+        compiled(&yaml);
     }
 
     #[test]
     fn hold_sleeps_then_echoes() {
         let wf = HoldWorkflow::new(60_000);
         assert_eq!(wf.id, "lt-inflight-60000ms");
-        let yaml = wf.yaml();
-        assert!(
-            yaml.contains("      agent: sleep\n      input:\n        ms: 60000\n    next: echo\n")
+        let doc = document(&wf.yaml());
+        let states = doc["states"].as_array().expect("states");
+        assert_eq!(
+            states[0]["input"],
+            json!({ "agent": HOLD_AGENT, "input": { "ms": 60_000 } })
         );
-        assert!(yaml.ends_with("  - name: echo\n    type: operation\n    action: agent.run\n    input:\n      agent: echo\n    end: true\n"));
-        assert!(!yaml.contains("timeoutSeconds"));
+        assert_eq!(states[0]["next"], "echo");
+        assert_eq!(states[1]["input"]["agent"], AGENT);
+        assert_eq!(states[1]["end"], true);
+        assert!(states[0].get("timeoutSeconds").is_none());
         // A hold near the default step timeout raises the timeout.
-        assert!(
-            HoldWorkflow::new(300_000)
-                .yaml()
-                .contains("    timeoutSeconds: 360\n")
-        );
+        let long = document(&HoldWorkflow::new(300_000).yaml());
+        assert_eq!(long["states"][0]["timeoutSeconds"], 360);
+        compiled(&wf.yaml());
     }
 
     #[test]
     fn parallel_has_one_echo_branch_per_width() {
         let wf = ParallelWorkflow::new(3);
         assert_eq!(wf.id, "lt-parallel3");
-        let yaml = wf.yaml();
-        assert!(yaml.contains("  - name: fan\n    type: parallel\n    join:\n      mode: all\n"));
-        assert!(yaml.contains("      - name: b1\n") && yaml.contains("      - name: b3\n"));
-        assert!(!yaml.contains("name: b4"));
-        assert_eq!(yaml.matches("agent: echo").count(), 3);
-        // Each branch ends, and so does the parallel state.
-        assert_eq!(yaml.matches("end: true").count(), 4);
-        assert!(yaml.ends_with("            end: true\n    end: true\n"));
+        let doc = document(&wf.yaml());
+        let fan = &doc["states"][0];
+        assert_eq!(
+            (fan["type"].as_str(), &fan["join"]["mode"]),
+            (Some("parallel"), &json!("all"))
+        );
+        let branches = fan["branches"].as_array().expect("branches");
+        let names: Vec<&str> = branches.iter().filter_map(|b| b["name"].as_str()).collect();
+        assert_eq!(names, ["b1", "b2", "b3"]);
+        for branch in branches {
+            assert_eq!(branch["states"][0]["input"]["agent"], AGENT);
+            assert_eq!(branch["states"][0]["end"], true);
+        }
+        assert_eq!(fan["end"], true);
         assert_eq!(ParallelWorkflow::new(0).branches, 1);
+        compiled(&wf.yaml());
     }
 
     #[test]
     fn foreach_reads_its_items_from_the_input() {
         let wf = ForeachWorkflow::new(32);
         assert_eq!(wf.id, "lt-foreach-c32");
-        let yaml = wf.yaml();
-        assert!(yaml.contains(
-            "    type: foreach\n    itemsPath: ctx.items\n    itemName: item\n    maxConcurrency: 32\n"
-        ));
-        assert_eq!(yaml.matches("agent: echo").count(), 1);
-        assert_eq!(yaml.matches("end: true").count(), 2);
-        assert_eq!(
-            ForeachWorkflow::input(3),
-            serde_json::json!({"items": [0, 1, 2]})
-        );
+        let doc = document(&wf.yaml());
+        let each = &doc["states"][0];
+        assert_eq!(each["type"], "foreach");
+        assert_eq!(each["itemsPath"], "ctx.items");
+        assert_eq!(each["itemName"], "item");
+        assert_eq!(each["maxConcurrency"], 32);
+        assert_eq!(each["iterator"]["states"][0]["input"]["agent"], AGENT);
+        assert_eq!(doc["inputSchema"]["required"], json!(["items"]));
+        assert_eq!(ForeachWorkflow::input(3), json!({"items": [0, 1, 2]}));
+        compiled(&wf.yaml());
     }
 }

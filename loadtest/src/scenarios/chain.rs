@@ -44,16 +44,14 @@ impl Default for ChainArgs {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &ChainArgs, common: &Common) -> ScenarioReport {
-    let mut report = ScenarioReport::new(
+    ScenarioReport::new(
         "chain",
         json!({ "steps": args.steps, "runs": args.runs, "warmup": common.warmup }),
-    );
-    report.counts.requested = args.runs as usize;
-    if let Err(error) = run_inner(cluster, args, common, &mut report).await {
-        report.set_fatal(&error);
-    }
-    report.finish();
-    report
+    )
+    .run(args.runs, async |report| {
+        run_inner(cluster, args, common, report).await
+    })
+    .await
 }
 
 async fn run_inner(

@@ -63,7 +63,7 @@ impl Default for ForeachArgs {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &ForeachArgs, common: &Common) -> ScenarioReport {
-    let mut report = ScenarioReport::new(
+    ScenarioReport::new(
         "foreach",
         json!({
             "items": args.items,
@@ -73,13 +73,11 @@ pub async fn run(cluster: &Cluster, args: &ForeachArgs, common: &Common) -> Scen
             "warmup": common.warmup,
             "warmup_items": args.items.min(WARMUP_ITEMS),
         }),
-    );
-    report.counts.requested = args.runs as usize;
-    if let Err(error) = run_inner(cluster, args, common, &mut report).await {
-        report.set_fatal(&error);
-    }
-    report.finish();
-    report
+    )
+    .run(args.runs, async |report| {
+        run_inner(cluster, args, common, report).await
+    })
+    .await
 }
 
 async fn run_inner(

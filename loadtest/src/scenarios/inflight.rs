@@ -76,7 +76,7 @@ enum End {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &InflightArgs, common: &Common) -> ScenarioReport {
-    let mut report = ScenarioReport::new(
+    ScenarioReport::new(
         "inflight",
         json!({
             "runs": args.runs,
@@ -84,13 +84,11 @@ pub async fn run(cluster: &Cluster, args: &InflightArgs, common: &Common) -> Sce
             "start_concurrency": args.start_concurrency,
             "warmup": common.warmup,
         }),
-    );
-    report.counts.requested = args.runs as usize;
-    if let Err(error) = run_inner(cluster, args, common, &mut report).await {
-        report.set_fatal(&error);
-    }
-    report.finish();
-    report
+    )
+    .run(args.runs, async |report| {
+        run_inner(cluster, args, common, report).await
+    })
+    .await
 }
 
 async fn start(cluster: &Cluster, workflow_id: &str, deadline: Instant) -> Start {

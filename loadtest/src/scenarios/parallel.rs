@@ -49,7 +49,7 @@ impl Default for ParallelArgs {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &ParallelArgs, common: &Common) -> ScenarioReport {
-    let mut report = ScenarioReport::new(
+    ScenarioReport::new(
         "parallel",
         json!({
             "branches": args.branches,
@@ -57,13 +57,11 @@ pub async fn run(cluster: &Cluster, args: &ParallelArgs, common: &Common) -> Sce
             "concurrency": args.concurrency,
             "warmup": common.warmup,
         }),
-    );
-    report.counts.requested = args.runs as usize;
-    if let Err(error) = run_inner(cluster, args, common, &mut report).await {
-        report.set_fatal(&error);
-    }
-    report.finish();
-    report
+    )
+    .run(args.runs, async |report| {
+        run_inner(cluster, args, common, report).await
+    })
+    .await
 }
 
 async fn run_inner(

@@ -44,16 +44,14 @@ struct Timing {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &SignalArgs, common: &Common) -> ScenarioReport {
-    let mut report = ScenarioReport::new(
+    ScenarioReport::new(
         "signal",
         json!({ "runs": args.runs, "warmup": common.warmup, "signal_type": SIGNAL_TYPE }),
-    );
-    report.counts.requested = args.runs as usize;
-    if let Err(error) = run_inner(cluster, args, common, &mut report).await {
-        report.set_fatal(&error);
-    }
-    report.finish();
-    report
+    )
+    .run(args.runs, async |report| {
+        run_inner(cluster, args, common, report).await
+    })
+    .await
 }
 
 /// Publishes one signal and follows its run to the end.

@@ -1,5 +1,6 @@
-//! What `parallel` and `foreach` share: measured runs of a workflow that fans
-//! out inside each run, `--concurrency` runs at a time, and their figures.
+//! What `fanout`, `parallel` and `foreach` share: measured runs of a
+//! workflow (one that fans out inside each run, for the last two),
+//! `--concurrency` runs at a time, and their figures.
 //!
 //! Per run, from the tracker's arrival stamps:
 //! - `run_latency`: `run.start` request sent → `workflow.run.completed`
