@@ -10,8 +10,8 @@
 //! discarded. The fault point `worker.after_claim` fires right before a step
 //! executes, and again right after a lazy claim commits.
 
-use junction_e2e::{TestEnv, chain_yaml};
-use junction_example_agents::{Registry, Reply};
+use junction_e2e::{THREE_STEPS, TestEnv, chain_yaml, registry_with_block};
+use junction_example_agents::Registry;
 use junction_shared::fault::FAULT_EXIT_CODE;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -124,34 +124,9 @@ fn types(events: &[Value]) -> Vec<&str> {
     events.iter().filter_map(|e| e["type"].as_str()).collect()
 }
 
-/// Polls `probe` every 20 ms until it returns `Some`, or fails after `timeout`.
-async fn eventually<T, F, Fut>(
-    env: &TestEnv,
-    what: &str,
-    timeout: Duration,
-    mut probe: F,
-) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await? {
-            return Ok(value);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {timeout:?}\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Waits until `agent` has been called `n` times.
 async fn wait_for_calls(env: &TestEnv, agent: &str, n: usize) -> anyhow::Result<()> {
-    eventually(env, &format!("{agent} called {n} times"), WAIT, || async {
+    env.eventually(&format!("{agent} called {n} times"), WAIT, || async {
         Ok((env.calls.count_for(agent) >= n).then_some(()))
     })
     .await
@@ -281,11 +256,12 @@ async fn a_step_running_past_a_third_of_the_lease_is_claimed_lazily() -> anyhow:
     assert!(stored_events(&env, &run_id, "nap").await?.is_empty());
 
     // At a third of the lease: claimed, with a lease and a backstop.
-    let claimed = eventually(&env, "lazy claim", Duration::from_secs(10), || async {
-        let row = attempt(&env, &run_id, "nap").await?;
-        Ok((row.status != "PENDING").then_some(row))
-    })
-    .await?;
+    let claimed = env
+        .eventually("lazy claim", Duration::from_secs(10), || async {
+            let row = attempt(&env, &run_id, "nap").await?;
+            Ok((row.status != "PENDING").then_some(row))
+        })
+        .await?;
     assert_eq!(claimed.status, "RUNNING", "{claimed:?}");
     assert_eq!(claimed.worker_id.as_deref(), Some("worker-1"));
     assert_eq!(claimed.claims, 1);
@@ -321,45 +297,6 @@ async fn a_step_running_past_a_third_of_the_lease_is_claimed_lazily() -> anyhow:
     Ok(())
 }
 
-const THREE_STEPS: &str = r#"
-id: three
-states:
-  - name: first
-    type: operation
-    action: agent.run
-    input: { agent: echo, task: "one" }
-    resultPath: steps.first
-    next: middle
-  - name: middle
-    type: operation
-    action: agent.run
-    input: { agent: block, task: "two" }
-    resultPath: steps.middle
-    next: last
-  - name: last
-    type: operation
-    action: agent.run
-    input: { agent: echo, task: "three" }
-    resultPath: steps.last
-    end: true
-"#;
-
-/// `block` hangs on its first call (until the test ends) and answers later calls.
-fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
-    Registry::builtin().with(
-        "block",
-        move |request: junction_shared::wire::agent::AgentRequest| {
-            let calls = calls.clone();
-            async move {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                Reply::output(json!({ "unblocked": request.task }))
-            }
-        },
-    )
-}
-
 /// Calls per `agent:idempotency_key`.
 fn keys(env: &TestEnv, agent: &str) -> Vec<String> {
     let mut keys: Vec<String> = env
@@ -388,7 +325,7 @@ async fn a_worker_killed_before_its_lazy_claim_leaves_the_attempt_pending_for_th
 
     // The middle step's agent call is in flight, a second before its claim
     // deadline: SIGKILL the worker.
-    eventually(&env, "block called", WAIT, || async {
+    env.eventually("block called", WAIT, || async {
         Ok((block_calls.load(Ordering::SeqCst) > 0).then_some(()))
     })
     .await?;
@@ -490,13 +427,13 @@ async fn two_workers_executing_one_unclaimed_attempt_record_it_once() -> anyhow:
     assert_eq!(run["status"], "COMPLETED", "{run}");
 
     let jetstream = async_nats::jetstream::new(env.nats.clone());
-    eventually(&env, "the task acked", WAIT, || async {
+    env.eventually("the task acked", WAIT, || async {
         let mut tasks = jetstream.get_stream(env.subjects.tasks_stream()).await?;
         Ok((tasks.info().await?.state.messages == 0).then_some(()))
     })
     .await?;
     // Let worker-a finish whatever it does with its execution.
-    eventually(&env, "worker-a gave up its result", WAIT, || async {
+    env.eventually("worker-a gave up its result", WAIT, || async {
         let log = env.processes[frozen].output();
         Ok((log.contains("result discarded") || log.contains("lazy claim refused")).then_some(()))
     })

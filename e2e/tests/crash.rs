@@ -2,7 +2,7 @@
 //! chosen moments, restarted, and the run still completes with every step
 //! that had succeeded executed exactly once.
 
-use junction_e2e::TestEnv;
+use junction_e2e::{THREE_STEPS, TestEnv, registry_with_block};
 use junction_example_agents::{Registry, Reply};
 use junction_shared::fault::FAULT_EXIT_CODE;
 use serde_json::json;
@@ -12,46 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-const THREE_STEPS: &str = r#"
-id: three
-trigger: { signal: go }
-states:
-  - name: first
-    type: operation
-    action: agent.run
-    input: { agent: echo, task: "one" }
-    resultPath: steps.first
-    next: middle
-  - name: middle
-    type: operation
-    action: agent.run
-    input: { agent: block, task: "two" }
-    resultPath: steps.middle
-    next: last
-  - name: last
-    type: operation
-    action: agent.run
-    input: { agent: echo, task: "three" }
-    resultPath: steps.last
-    end: true
-"#;
-
-/// `block` hangs on its first call (until the test ends) and answers later calls.
-fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
-    Registry::builtin().with(
-        "block",
-        move |request: junction_shared::wire::agent::AgentRequest| {
-            let calls = calls.clone();
-            async move {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                Reply::output(json!({ "unblocked": request.task }))
-            }
-        },
-    )
-}
 
 /// Waits until the attempt of `state` in `run_id` is `RUNNING`: its worker
 /// made its lazy claim (a third of the lease into the step).
