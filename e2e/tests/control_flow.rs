@@ -428,6 +428,27 @@ states:
     Ok(())
 }
 
+/// The states of the dispatches a paused run holds back, from its snapshot.
+async fn held_states(env: &TestEnv, run_id: &str) -> anyhow::Result<Vec<String>> {
+    let row = env
+        .db()
+        .await?
+        .query_one(
+            "SELECT coalesce(state->'held', '[]'::jsonb) FROM runs WHERE id = $1",
+            &[&run_id],
+        )
+        .await?;
+    let held: Value = row.get(0);
+    let mut states: Vec<String> = held
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h["task"]["state"].as_str().map(str::to_owned))
+        .collect();
+    states.sort();
+    Ok(states)
+}
+
 #[tokio::test]
 async fn pause_and_resume_a_running_parallel_state() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
@@ -456,8 +477,16 @@ states:
         .control(&format!("run.{run_id}.pause"), json!({ "actor": "ops" }))
         .await?;
     assert_eq!(paused["status"], "PAUSED", "{paused}");
-    // The sleeps in flight finish; the second step of each branch waits.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The sleeps in flight finish; the second step of each branch waits:
+    // wait until the coordinator has applied both results and held back
+    // what they would have dispatched, in the same transition.
+    let held = env
+        .eventually("a2 and b2 held by the pause", WAIT, || async {
+            let held = held_states(&env, &run_id).await?;
+            Ok((held.len() >= 2).then_some(held))
+        })
+        .await?;
+    assert_eq!(held, ["a2", "b2"], "held, not dispatched");
     let run = env.get_run(&run_id).await?;
     assert_eq!(run["status"], "PAUSED", "{run}");
     let started: Vec<String> = env
@@ -472,6 +501,16 @@ states:
             .iter()
             .any(|p| p.ends_with("/a2") || p.ends_with("/b2")),
         "nothing new started while paused: {started:?}"
+    );
+    let attempts: Vec<&str> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["state"].as_str())
+        .collect();
+    assert!(
+        !attempts.contains(&"a2") && !attempts.contains(&"b2"),
+        "no attempt dispatched while paused: {attempts:?}"
     );
     let again = env
         .try_control(&format!("run.{run_id}.pause"), json!({}))
@@ -520,7 +559,10 @@ async fn a_paused_runs_unclaimed_tasks_wait_for_resume() -> anyhow::Result<()> {
     env.control(&format!("run.{run_id}.pause"), json!({}))
         .await?;
     env.start_worker("worker-1", &[]).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A second delivery of the only task proves the worker received the
+    // first and refused it (an executed task is acknowledged and deleted).
+    let (tasks, _) = env.wait_for_task_deliveries(2).await?;
+    assert_eq!(tasks.messages, 1, "the task is still queued");
     let run = env.get_run(&run_id).await?;
     assert_eq!(run["status"], "PAUSED", "{run}");
     assert_eq!(

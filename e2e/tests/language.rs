@@ -802,6 +802,8 @@ async fn versions_pin_running_runs() -> anyhow::Result<()> {
     let by_signal = env.wait_for_signal_run("pin-1", WAIT).await?;
     let by_signal = env.wait_for_end(&by_signal, WAIT).await?;
     assert_eq!(by_signal["version"], 2, "{by_signal}");
+    // Handled: every run the signal starts is committed and listed.
+    env.wait_for_signals_handled(1).await?;
     let caused = env.runs_caused_by("pin-1").await?;
     assert_eq!(
         caused.len(),
@@ -990,8 +992,10 @@ async fn trigger_filters_choose_which_signals_start_runs() -> anyhow::Result<()>
         let run = env.wait_for_end(&run_id, WAIT).await?;
         assert_eq!(run["status"], "COMPLETED", "{run}");
     }
-    // Give a filtered run, if one were wrongly started, time to be listed.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A signal is acknowledged only after every workflow it triggers has
+    // been considered and its run, if any, committed: once all three are,
+    // a filtered run wrongly started would be listed.
+    env.wait_for_signals_handled(3).await?;
 
     let big = runs_of(&env, "big-orders").await?;
     assert_eq!(big.len(), 1, "exactly one run, for amount 50: {big:?}");
@@ -1134,12 +1138,16 @@ async fn input_schema_refusal_creates_no_run() -> anyhow::Result<()> {
         env.control("runs.list", json!({})).await?["runs"],
         json!([])
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // No run, so no task: the queue is idle and nothing called the agent.
+    env.wait_for_tasks_idle().await?;
     assert_eq!(env.calls.count_for("echo"), 0);
 
-    // The same workflow with a valid input runs.
+    // The same workflow with a valid input runs, and its call is the only
+    // one: the refused start left nothing behind that calls later.
     let run = run_to_end(&env, "typed", json!({ "order_id": "A-1", "amount": 10 })).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
     assert_eq!(runs_of(&env, "typed").await?.len(), 1);
+    env.wait_for_tasks_idle().await?;
+    assert_eq!(env.calls.count_for("echo"), 1);
     Ok(())
 }
