@@ -6,6 +6,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// Waits for a person, then ends with an `inject` state.
+pub const SHIP: &str = r#"
+id: ship
+states:
+  - name: ask
+    type: human_approval
+    message: "Ship {{ ctx.v }}?"
+    next: done
+  - { name: done, type: inject, data: { shipped: true }, end: true }
+"#;
+
 /// Three agent steps, `echo` → `block` → `echo`, also started by the signal
 /// `go`.
 pub const THREE_STEPS: &str = r#"

@@ -21,9 +21,9 @@ mod http;
 mod process;
 mod waits;
 
-pub use fixtures::{THREE_STEPS, chain_yaml, registry_with_block};
+pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
 pub use http::http_get_at;
-pub use process::Process;
+pub use process::{Process, bin_dir};
 
 use anyhow::{Context, bail};
 use junction_example_agents::{CallLog, Registry, ServeHandle};

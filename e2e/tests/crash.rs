@@ -64,7 +64,7 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
 
     // Wait until the middle step's agent call is in flight and lazily
     // claimed (a third of the lease in), then SIGKILL the worker. A kill
-    // before the lazy claim is `claims.rs`'s case.
+    // before the lazy claim is a case of `tests/claims/lazy.rs`.
     let deadline = tokio::time::Instant::now() + WAIT;
     while block_calls.load(Ordering::SeqCst) == 0 {
         anyhow::ensure!(

@@ -21,17 +21,6 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Waits for a person, then ends with an `inject` state.
-const SHIP: &str = r#"
-id: ship
-states:
-  - name: ask
-    type: human_approval
-    message: "Ship {{ ctx.v }}?"
-    next: done
-  - { name: done, type: inject, data: { shipped: true }, end: true }
-"#;
-
 async fn wait_for_status(addr: &str, run_id: &str, status: &str) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {

@@ -2,9 +2,9 @@
 //! delete, approvals and error responses.
 
 use crate::client::{expect, expect_error, get, http, post};
-use crate::{SHIP, pending_approval, start, wait_for_status};
+use crate::{pending_approval, start, wait_for_status};
 use anyhow::Context;
-use junction_e2e::TestEnv;
+use junction_e2e::{SHIP, TestEnv};
 use junction_example_agents::Registry;
 use serde_json::json;
 

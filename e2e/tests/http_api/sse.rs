@@ -2,9 +2,9 @@
 //! the end after completion, and reconnects that get only later events.
 
 use crate::client::{connect, expect, expect_error, get, header, post, read_chunk, read_head};
-use crate::{SHIP, WAIT, pending_approval, start, wait_for_status};
+use crate::{WAIT, pending_approval, start, wait_for_status};
 use anyhow::Context;
-use junction_e2e::TestEnv;
+use junction_e2e::{SHIP, TestEnv};
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
 use tokio::io::BufReader;
