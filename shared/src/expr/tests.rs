@@ -411,17 +411,18 @@ fn a_long_loop_stops_at_the_tick_limit_the_same_way_every_time() {
     }
 }
 
-/// The tick bound is a count of steps: a loop just under it finishes, one
-/// just over it stops.
+/// The tick bound is a count of steps (each loop iteration is one): a loop
+/// just under it finishes, one just over it stops.
 #[test]
 fn the_tick_limit_is_a_count_of_steps() {
-    let under = format!("len([1 for i in range({})])", Limits::EXPRESSION.max_ticks - 1000);
+    let loops = |outer: u64| format!("len([1 for i in range({outer}) for j in range(1000)])");
+    let thousands = Limits::EXPRESSION.max_ticks / 1000;
+    let under = loops(thousands - 1);
     assert_eq!(
         eval_ok(&under, &Bindings::new()),
-        json!(Limits::EXPRESSION.max_ticks - 1000)
+        json!((thousands - 1) * 1000)
     );
-    let over = format!("len([1 for i in range({})])", Limits::EXPRESSION.max_ticks + 1);
-    let err = eval(&over, &Bindings::new()).unwrap_err();
+    let err = eval(&loops(thousands + 1), &Bindings::new()).unwrap_err();
     assert!(err.is_limit(), "{err}");
     assert!(err.to_string().contains("ticks"), "{err}");
 }
