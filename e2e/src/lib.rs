@@ -13,6 +13,12 @@
 //! requests. [`TestEnv::put_agent`] and [`TestEnv::delete_agent`] change the
 //! registry through the control plane and keep the files in step, so a
 //! coordinator started later syncs the same registry.
+//!
+//! This file holds the cluster itself (processes, members, database,
+//! cleanup); `agents.rs` the registry, `control.rs` the control plane,
+//! `http.rs` plain HTTP, `waits.rs` the waits for events (never for time),
+//! `fixtures.rs` the workflows and agents several test files share, and
+//! `process.rs` one child process and its log.
 
 mod agents;
 mod control;
