@@ -117,11 +117,11 @@ states:
     branches:
       - name: a
         states:
-          - { name: a1, type: agent, agent: sleep, input: { ms: 600 }, next: a2 }
+          - { name: a1, type: agent, agent: sleep, input: { ms: 1000 }, next: a2 }
           - { name: a2, type: agent, agent: echo, task: a2, end: true }
       - name: b
         states:
-          - { name: b1, type: agent, agent: sleep, input: { ms: 600 }, next: b2 }
+          - { name: b1, type: agent, agent: sleep, input: { ms: 1000 }, next: b2 }
           - { name: b2, type: agent, agent: echo, task: b2, end: true }
     resultPath: steps.fan
     end: true
@@ -129,6 +129,9 @@ states:
     )
     .await?;
     let run_id = env.start_run("pausable", json!({})).await?;
+    // Pause while both sleeps execute: a task a worker had not begun yet
+    // would wait for the resume instead, and nothing would be held.
+    both_sleeps_executing(&env, &run_id).await?;
     let paused = env
         .control(&format!("run.{run_id}.pause"), json!({ "actor": "ops" }))
         .await?;
@@ -176,6 +179,20 @@ states:
         .await?;
     assert_eq!(not_paused["error"]["code"], "INVALID_STATE");
     Ok(())
+}
+
+/// Waits until the agent calls of a1 and b1 (the `sleep` agent) are in
+/// flight.
+async fn both_sleeps_executing(env: &TestEnv, run_id: &str) -> anyhow::Result<()> {
+    env.eventually("a1 and b1 executing", WAIT, || async {
+        let calls = env.calls.records();
+        let sleeping = calls
+            .iter()
+            .filter(|r| r.agent == "sleep" && r.run_id == run_id)
+            .count();
+        Ok((sleeping == 2).then_some(()))
+    })
+    .await
 }
 
 /// The run is paused, no step after the pause started, and no attempt of
