@@ -13,13 +13,25 @@
 //! requests. [`TestEnv::put_agent`] and [`TestEnv::delete_agent`] change the
 //! registry through the control plane and keep the files in step, so a
 //! coordinator started later syncs the same registry.
+//!
+//! This file holds the cluster itself (processes, members, database,
+//! cleanup); `agents.rs` the registry, `control.rs` the control plane,
+//! `http.rs` plain HTTP, `waits.rs` the waits for events (never for time),
+//! `fixtures.rs` the workflows and agents several test files share, and
+//! `process.rs` one child process and its log.
 
+mod agents;
+mod control;
+mod fixtures;
+mod http;
 mod process;
+mod waits;
 
-pub use process::Process;
+pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
+pub use http::http_get_at;
+pub use process::{Process, bin_dir};
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
 use junction_bus::Subjects;
 use junction_example_agents::{CallLog, Registry, ServeHandle};
 use serde_json::{Value, json};
@@ -122,61 +134,6 @@ impl TestEnv {
         self.dir.path().join("agents")
     }
 
-    fn agent_file(&self, name: &str) -> PathBuf {
-        self.agents_dir().join(format!("{name}.agent.json"))
-    }
-
-    /// Writes the registry file of agent `name` (replacing any).
-    fn write_agent_file(
-        &self,
-        name: &str,
-        input_schema: Option<&Value>,
-        output_schema: Option<&Value>,
-    ) -> anyhow::Result<()> {
-        let mut agent = json!({ "name": name, "description": "served by the e2e harness" });
-        if let Some(schema) = input_schema {
-            agent["input_schema"] = schema.clone();
-        }
-        if let Some(schema) = output_schema {
-            agent["output_schema"] = schema.clone();
-        }
-        std::fs::write(self.agent_file(name), serde_json::to_vec_pretty(&agent)?)?;
-        Ok(())
-    }
-
-    /// Registers (or replaces) agent `name` in the `default` tenant through
-    /// `wf.ctl.agents.put`, and updates its agent file so coordinators started
-    /// later keep it. A running worker sees the change within its registry
-    /// cache TTL (2 s); put schemas before starting the runs they concern.
-    pub async fn put_agent(
-        &self,
-        name: &str,
-        input_schema: Option<Value>,
-        output_schema: Option<Value>,
-    ) -> anyhow::Result<Value> {
-        let mut body = json!({ "name": name });
-        if let Some(schema) = &input_schema {
-            body["input_schema"] = schema.clone();
-        }
-        if let Some(schema) = &output_schema {
-            body["output_schema"] = schema.clone();
-        }
-        let reply = self.control("agents.put", body).await?;
-        self.write_agent_file(name, input_schema.as_ref(), output_schema.as_ref())?;
-        Ok(reply)
-    }
-
-    /// Deletes agent `name` through `wf.ctl.agents.delete`, and its agent file.
-    pub async fn delete_agent(&self, name: &str) -> anyhow::Result<()> {
-        self.control("agents.delete", json!({ "name": name }))
-            .await?;
-        let file = self.agent_file(name);
-        if file.exists() {
-            std::fs::remove_file(file)?;
-        }
-        Ok(())
-    }
-
     /// Starts a coordinator with extra environment variables.
     pub async fn start_coordinator(
         &mut self,
@@ -216,26 +173,6 @@ impl TestEnv {
         Ok(self.processes.len() - 1)
     }
 
-    /// Serves `registry` in this test process (real NATS), recording calls in
-    /// [`Self::calls`]. Agents without an agent file get one (no schemas), so
-    /// coordinators started afterwards register them.
-    pub async fn serve_agents(&mut self, registry: Registry) -> anyhow::Result<()> {
-        for name in registry.names() {
-            if !self.agent_file(name).exists() {
-                self.write_agent_file(name, None, None)?;
-            }
-        }
-        let handle = junction_example_agents::spawn(
-            self.nats.clone(),
-            self.subjects.clone(),
-            registry,
-            self.calls.clone(),
-        )
-        .await?;
-        self.agents = Some(handle);
-        Ok(())
-    }
-
     /// The common setup: agents, one coordinator, `workers` workers, all ready.
     pub async fn cluster(registry: Registry, workers: usize) -> anyhow::Result<Self> {
         let mut env = Self::new().await?;
@@ -270,191 +207,6 @@ impl TestEnv {
         }
     }
 
-    /// A control request; returns the whole reply, `ok` or not.
-    pub async fn try_control(&self, what: &str, body: Value) -> anyhow::Result<Value> {
-        let request = async_nats::Request::new()
-            .payload(Bytes::from(serde_json::to_vec(&body)?))
-            .timeout(Some(Duration::from_secs(10)));
-        let reply = self
-            .nats
-            .send_request(self.subjects.control(what), request)
-            .await?;
-        Ok(serde_json::from_slice(&reply.payload)?)
-    }
-
-    /// A control request that must succeed.
-    pub async fn control(&self, what: &str, body: Value) -> anyhow::Result<Value> {
-        let reply = self.try_control(what, body.clone()).await?;
-        if reply["ok"] != json!(true) {
-            bail!("{what} {body} failed: {reply}");
-        }
-        Ok(reply)
-    }
-
-    /// Stores a workflow through `workflows.put`; returns its version.
-    pub async fn put_workflow(&self, yaml: &str) -> anyhow::Result<i64> {
-        let reply = self
-            .control("workflows.put", json!({ "source": yaml }))
-            .await?;
-        reply["version"].as_i64().context("version in put reply")
-    }
-
-    /// Publishes raw bytes to `signals.<type>` through JetStream.
-    pub async fn publish_raw_signal(&self, signal_type: &str, body: Vec<u8>) -> anyhow::Result<()> {
-        let jetstream = async_nats::jetstream::new(self.nats.clone());
-        jetstream
-            .publish(self.subjects.signal(signal_type), body.into())
-            .await?
-            .await?;
-        Ok(())
-    }
-
-    /// Publishes a valid CloudEvent.
-    pub async fn publish_signal(
-        &self,
-        signal_type: &str,
-        id: &str,
-        data: Value,
-    ) -> anyhow::Result<()> {
-        let event = json!({ "specversion": "1.0", "id": id, "source": "e2e", "type": signal_type, "data": data });
-        self.publish_raw_signal(signal_type, serde_json::to_vec(&event)?)
-            .await
-    }
-
-    pub async fn start_run(&self, workflow_id: &str, input: Value) -> anyhow::Result<String> {
-        let reply = self
-            .control(
-                "run.start",
-                json!({ "workflow_id": workflow_id, "input": input }),
-            )
-            .await?;
-        Ok(reply["run_id"].as_str().context("run_id")?.to_owned())
-    }
-
-    pub async fn get_run(&self, run_id: &str) -> anyhow::Result<Value> {
-        Ok(self
-            .control(&format!("run.{run_id}.get"), json!({}))
-            .await?["run"]
-            .clone())
-    }
-
-    /// Waits until the run reaches a terminal status; returns the run.
-    pub async fn wait_for_end(&self, run_id: &str, timeout: Duration) -> anyhow::Result<Value> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            // A coordinator that is restarting does not answer yet: keep asking.
-            let run = match self.get_run(run_id).await {
-                Ok(run) => run,
-                Err(error) if tokio::time::Instant::now() < deadline => {
-                    let _ = error;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                Err(error) => return Err(error),
-            };
-            if matches!(
-                run["status"].as_str(),
-                Some("COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT")
-            ) {
-                return Ok(run);
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "run {run_id} still {} after {:?}: {run}\n{}",
-                    run["status"],
-                    timeout,
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Runs started by a signal (via `runs.list` with `causation_id`).
-    pub async fn runs_caused_by(&self, signal_id: &str) -> anyhow::Result<Vec<Value>> {
-        let reply = self
-            .control("runs.list", json!({ "causation_id": signal_id }))
-            .await?;
-        Ok(reply["runs"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// Waits for the run a signal starts.
-    pub async fn wait_for_signal_run(
-        &self,
-        signal_id: &str,
-        timeout: Duration,
-    ) -> anyhow::Result<String> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if let Some(run) = self.runs_caused_by(signal_id).await?.first() {
-                return Ok(run["id"].as_str().context("run id")?.to_owned());
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!(
-                    "no run for signal {signal_id} after {timeout:?}\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Every stored event of a run.
-    pub async fn events(&self, run_id: &str) -> anyhow::Result<Vec<Value>> {
-        let reply = self
-            .control(&format!("run.{run_id}.events"), json!({ "limit": 1000 }))
-            .await?;
-        Ok(reply["events"].as_array().cloned().unwrap_or_default())
-    }
-
-    /// The coordinator's HTTP address from `cluster.members`.
-    pub async fn coordinator_http(&self) -> anyhow::Result<String> {
-        let reply = self.control("cluster.members", json!({})).await?;
-        let members = reply["members"].as_array().cloned().unwrap_or_default();
-        let addr = members
-            .iter()
-            .find(|m| m["role"] == "coordinator")
-            .and_then(|m| m["http_addr"].as_str());
-        Ok(addr.context("coordinator http_addr")?.to_owned())
-    }
-
-    /// Every live coordinator's HTTP address from `cluster.members`.
-    pub async fn coordinator_http_addrs(&self) -> anyhow::Result<Vec<String>> {
-        let reply = self.control("cluster.members", json!({})).await?;
-        Ok(reply["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["role"] == "coordinator")
-            .filter_map(|m| m["http_addr"].as_str().map(str::to_owned))
-            .collect())
-    }
-
-    /// A plain HTTP/1.1 GET against the coordinator; returns the body.
-    pub async fn http_get(&self, path: &str) -> anyhow::Result<String> {
-        let addr = self.coordinator_http().await?;
-        http_get_at(&addr, path).await
-    }
-}
-
-/// A plain HTTP/1.1 GET against `addr`; returns the body.
-pub async fn http_get_at(addr: &str, path: &str) -> anyhow::Result<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
-    stream
-        .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await?;
-    Ok(response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default())
-}
-
-impl TestEnv {
     /// A direct connection to this test's database, for assertions.
     pub async fn db(&self) -> anyhow::Result<tokio_postgres::Client> {
         let (client, connection) =
@@ -519,22 +271,4 @@ impl Drop for TestEnv {
         })
         .join();
     }
-}
-
-/// An n-step chain of `agent` calls, each writing to `steps.s<i>`.
-pub fn chain_yaml(id: &str, agent: &str, steps: usize, trigger: Option<&str>) -> String {
-    let mut yaml = format!("id: {id}\n");
-    if let Some(signal) = trigger {
-        yaml.push_str(&format!("trigger:\n  signal: {signal}\n"));
-    }
-    yaml.push_str("states:\n");
-    for i in 1..=steps {
-        yaml.push_str(&format!("  - name: s{i}\n    type: operation\n    action: agent.run\n    input:\n      agent: {agent}\n      task: \"step {i}\"\n    resultPath: steps.s{i}\n"));
-        if i == steps {
-            yaml.push_str("    end: true\n");
-        } else {
-            yaml.push_str(&format!("    next: s{}\n", i + 1));
-        }
-    }
-    yaml
 }

@@ -12,7 +12,9 @@ pub struct Process {
     log: PathBuf,
 }
 
-/// The directory holding the workspace binaries (next to the test executable's `deps/`).
+/// The directory holding the workspace binaries (next to the test
+/// executable's `deps/`): `junction-coordinator`, `junction-worker`, and the
+/// `junction` CLI.
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     let deps = exe.parent().map(Path::to_path_buf).unwrap_or_default();

@@ -367,24 +367,11 @@ async fn a_missing_or_malformed_tokens_file_stops_the_coordinator() -> anyhow::R
     Ok(())
 }
 
-/// The `junction` binary next to this test's build.
-fn junction_bin() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let mut dir = exe
-        .parent()
-        .map(std::path::PathBuf::from)
-        .unwrap_or_default();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("junction")
-}
-
 #[tokio::test]
 async fn the_cli_sends_its_token_and_explains_a_refusal() -> anyhow::Result<()> {
     let env = auth_env().await?;
     let cli = |token: Option<&str>| {
-        let mut command = tokio::process::Command::new(junction_bin());
+        let mut command = tokio::process::Command::new(junction_e2e::bin_dir().join("junction"));
         command
             .args(["runs"])
             .env_remove("JUNCTION_CONFIG")

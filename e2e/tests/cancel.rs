@@ -54,46 +54,16 @@ async fn single_slot_cluster(lease_seconds: &str) -> anyhow::Result<TestEnv> {
     Ok(env)
 }
 
-/// Polls `probe` every 50 ms until it returns `Some`, or fails after `timeout`.
-async fn eventually<T, F, Fut>(
-    env: &TestEnv,
-    what: &str,
-    timeout: Duration,
-    mut probe: F,
-) -> anyhow::Result<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
-{
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await? {
-            return Ok(value);
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: not within {timeout:?}\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The idempotency key of the (first) call `agent` received for `run_id`.
 async fn wait_for_call(env: &TestEnv, agent: &str, run_id: &str) -> anyhow::Result<String> {
-    eventually(
-        env,
-        &format!("{agent} called for {run_id}"),
-        WAIT,
-        || async {
-            Ok(env
-                .calls
-                .records()
-                .into_iter()
-                .find(|r| r.agent == agent && r.run_id == run_id)
-                .map(|r| r.idempotency_key))
-        },
-    )
+    env.eventually(&format!("{agent} called for {run_id}"), WAIT, || async {
+        Ok(env
+            .calls
+            .records()
+            .into_iter()
+            .find(|r| r.agent == agent && r.run_id == run_id)
+            .map(|r| r.idempotency_key))
+    })
     .await
 }
 
@@ -105,8 +75,7 @@ async fn wait_for_step_status(
     status: &str,
     timeout: Duration,
 ) -> anyhow::Result<Value> {
-    eventually(
-        env,
+    env.eventually(
         &format!("step {state} of {run_id} {status}"),
         timeout,
         || async {
@@ -127,7 +96,7 @@ async fn wait_for_agent_cancel(
     agent: &str,
     idempotency_key: &str,
 ) -> anyhow::Result<junction_core::wire::agent::AgentCancel> {
-    eventually(env, &format!("{agent} told to cancel"), PROMPT, || async {
+    env.eventually(&format!("{agent} told to cancel"), PROMPT, || async {
         Ok(env
             .calls
             .cancels()
@@ -311,7 +280,7 @@ async fn a_step_queued_when_its_run_is_cancelled_never_calls_its_agent() -> anyh
         .await?;
     wait_for_step_status(&env, &busy, "wait", "CANCELLED", PROMPT).await?;
     let jetstream = async_nats::jetstream::new(env.nats.clone());
-    eventually(&env, "every task acked", WAIT, || async {
+    env.eventually("every task acked", WAIT, || async {
         let mut tasks = jetstream.get_stream(env.subjects.tasks_stream()).await?;
         Ok((tasks.info().await?.state.messages == 0).then_some(()))
     })

@@ -10,37 +10,15 @@
 //!   one run) shows it live and stops on Ctrl-C, and error replies
 //!   (`NOT_FOUND`, `INVALID_STATE`) exit 1 with their code.
 
-use junction_e2e::{Process, TestEnv};
+use junction_e2e::{Process, SHIP, TestEnv};
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
-use std::path::PathBuf;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Waits for a person, then ends with an `inject` state.
-const SHIP: &str = r#"
-id: ship
-states:
-  - name: ask
-    type: human_approval
-    message: "Ship {{ ctx.v }}?"
-    next: done
-  - { name: done, type: inject, data: { shipped: true }, end: true }
-"#;
-
 /// The `$USER` the CLI runs with: the default actor.
 const OPERATOR: &str = "e2e-operator";
-
-/// The `junction` binary, next to the other workspace binaries.
-fn junction_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_default();
-    let mut dir = exe.parent().map(PathBuf::from).unwrap_or_default();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    dir.join("junction")
-}
 
 /// The environment of every CLI process: this cluster, and a known `$USER`.
 fn cli_env(env: &TestEnv) -> Vec<(String, String)> {
@@ -62,7 +40,7 @@ struct Outcome {
 
 /// Runs `junction ARGS…` to its end.
 async fn junction(env: &TestEnv, args: &[&str]) -> anyhow::Result<Outcome> {
-    let path = junction_bin();
+    let path = junction_e2e::bin_dir().join("junction");
     anyhow::ensure!(
         path.exists(),
         "{} is not built; run `cargo build --workspace --bins` first",

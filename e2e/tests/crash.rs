@@ -2,7 +2,7 @@
 //! chosen moments, restarted, and the run still completes with every step
 //! that had succeeded executed exactly once.
 
-use junction_e2e::TestEnv;
+use junction_e2e::{THREE_STEPS, TestEnv, registry_with_block};
 use junction_example_agents::{Registry, Reply};
 use junction_runtime::fault::FAULT_EXIT_CODE;
 use serde_json::json;
@@ -12,46 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-const THREE_STEPS: &str = r#"
-id: three
-trigger: { signal: go }
-states:
-  - name: first
-    type: operation
-    action: agent.run
-    input: { agent: echo, task: "one" }
-    resultPath: steps.first
-    next: middle
-  - name: middle
-    type: operation
-    action: agent.run
-    input: { agent: block, task: "two" }
-    resultPath: steps.middle
-    next: last
-  - name: last
-    type: operation
-    action: agent.run
-    input: { agent: echo, task: "three" }
-    resultPath: steps.last
-    end: true
-"#;
-
-/// `block` hangs on its first call (until the test ends) and answers later calls.
-fn registry_with_block(calls: Arc<AtomicUsize>) -> Registry {
-    Registry::builtin().with(
-        "block",
-        move |request: junction_core::wire::agent::AgentRequest| {
-            let calls = calls.clone();
-            async move {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                Reply::output(json!({ "unblocked": request.task }))
-            }
-        },
-    )
-}
 
 /// Waits until the attempt of `state` in `run_id` is `RUNNING`: its worker
 /// made its lazy claim (a third of the lease into the step).
@@ -104,7 +64,7 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
 
     // Wait until the middle step's agent call is in flight and lazily
     // claimed (a third of the lease in), then SIGKILL the worker. A kill
-    // before the lazy claim is `claims.rs`'s case.
+    // before the lazy claim is a case of `tests/claims/lazy.rs`.
     let deadline = tokio::time::Instant::now() + WAIT;
     while block_calls.load(Ordering::SeqCst) == 0 {
         anyhow::ensure!(

@@ -126,8 +126,10 @@ async fn the_same_signal_published_five_times_gives_exactly_one_run() -> anyhow:
     env.nats.flush().await?;
     let run_id = env.wait_for_signal_run("dup-1", WAIT).await?;
     env.wait_for_end(&run_id, WAIT).await?;
-    // Give the other copies time to be processed.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // All five copies were handled (acknowledged after any run they start
+    // is committed), and every task they caused was executed.
+    env.wait_for_signals_handled(5).await?;
+    env.wait_for_tasks_idle().await?;
     assert_eq!(env.runs_caused_by("dup-1").await?.len(), 1);
     assert_eq!(env.calls.count_for("echo"), 1, "the first step ran once");
     Ok(())

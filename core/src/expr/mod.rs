@@ -37,8 +37,9 @@
 //! [`Bindings::for_shared_context`] avoids that), and ~17 µs per compile.
 //!
 //! **Bounded** ([`Limits`], default [`Limits::EXPRESSION`]): 100 000 ticks
-//! (calls and loop iterations), a call stack of 50, a 100 ms wall-clock
-//! deadline (checked every 1000 ticks), a 64 MiB Starlark heap, strings of at
+//! (calls and loop iterations), a call stack of 50, a 64 MiB Starlark heap
+//! (no wall-clock bound: the same input always gives the same result on any
+//! machine), strings of at
 //! most 1 MiB and lists/ranges of at most 100 000 items produced by the
 //! operations that can multiply sizes (`*`, `+`, `%`, `<<`, `join`,
 //! `replace`, `format`, `extend`, `range`, `zip`, `str`, `repr`, `int` of a

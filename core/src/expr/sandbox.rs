@@ -6,28 +6,30 @@
 //! The guard functions are plain Starlark globals, so they find the limits
 //! of the running evaluation in a thread-local that [`Guard::install`] sets:
 //! evaluation is synchronous and never nested.
+//!
+//! Time is not an input: every bound counts steps (ticks, call depth, heap
+//! bytes, items and string bytes), never the wall clock, so the same source
+//! and bindings give the same result, or the same limit error, on any
+//! machine and under any load.
 
 use starlark::ErrorKind;
 use starlark::environment::{FrozenModule, Globals, GlobalsBuilder};
 use starlark::eval::Evaluator;
 use starlark::syntax::Dialect;
 use starlark::values::FrozenValue;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::LazyLock;
-use std::time::{Duration, Instant};
 
-/// Bounds of one evaluation.
+/// Bounds of one evaluation. All of them count steps or sizes, none time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// Starlark ticks (function calls and loop iterations).
+    /// Starlark ticks (function calls and loop iterations): the bound on
+    /// how long an evaluation runs.
     pub max_ticks: u64,
     /// Nested calls.
     pub max_callstack: usize,
-    /// Wall-clock budget; `None` for none (the outcome is then fully
-    /// deterministic, which tests use).
-    pub timeout: Option<Duration>,
     /// Largest string (or bytes) an operation may produce.
     pub max_string_bytes: usize,
     /// Largest list, tuple or range an operation may produce.
@@ -50,7 +52,6 @@ impl Limits {
     pub const EXPRESSION: Limits = Limits {
         max_ticks: 100_000,
         max_callstack: 50,
-        timeout: Some(Duration::from_millis(100)),
         max_string_bytes: 1 << 20,
         max_items: 100_000,
         max_heap_bytes: 64 << 20,
@@ -62,7 +63,6 @@ impl Limits {
     pub const PLAN: Limits = Limits {
         max_ticks: 2_000_000,
         max_callstack: 100,
-        timeout: Some(Duration::from_secs(2)),
         max_string_bytes: 1 << 20,
         max_items: 100_000,
         max_heap_bytes: 128 << 20,
@@ -152,18 +152,6 @@ struct Shared {
     limits: Limits,
     /// Which limit a guard refused, for the error.
     tripped: RefCell<Option<String>>,
-    deadline: Option<Instant>,
-    timed_out: Cell<bool>,
-}
-
-impl Shared {
-    fn past_deadline(&self) -> bool {
-        let late = self.deadline.is_some_and(|d| Instant::now() >= d);
-        if late {
-            self.timed_out.set(true);
-        }
-        late
-    }
 }
 
 thread_local! {
@@ -203,13 +191,10 @@ pub(crate) enum Failure {
 
 impl Guard {
     pub(crate) fn new(limits: Limits) -> Self {
-        let deadline = limits.timeout.map(|t| Instant::now() + t);
         Self {
             shared: Rc::new(Shared {
                 limits,
                 tripped: RefCell::new(None),
-                deadline,
-                timed_out: Cell::new(false),
             }),
         }
     }
@@ -223,18 +208,14 @@ impl Guard {
         let _ = eval.set_max_tick_count(limits.max_ticks.max(1));
         let _ = eval.set_max_callstack_size(limits.max_callstack.max(1));
         let _ = eval.set_max_heap_size(limits.max_heap_bytes.max(1));
-        if self.shared.deadline.is_some() {
-            let shared = Rc::clone(&self.shared);
-            eval.set_check_cancelled(Box::new(move || shared.past_deadline()));
-        }
         let previous = ACTIVE.with(|active| active.borrow_mut().replace(Rc::clone(&self.shared)));
         Installed { previous }
     }
 
     /// A hook run before every statement (plans only: it costs time). It
-    /// checks the heap and the deadline, so that statements the operator
-    /// guards do not see (`x += x` in a loop) are stopped within one
-    /// statement of the limit rather than within 1000 ticks.
+    /// checks the heap, so that statements the operator guards do not see
+    /// (`x += x` in a loop) are stopped within one statement of the limit
+    /// rather than within 1000 ticks.
     pub(crate) fn statement_hook<'e>(&self) -> starlark::eval::BeforeStmtFunc<'static, 'e> {
         starlark::eval::BeforeStmtFunc::from_dyn(Box::new(StatementHook {
             shared: Rc::clone(&self.shared),
@@ -246,12 +227,6 @@ impl Guard {
         let limits = &self.shared.limits;
         if let Some(what) = self.shared.tripped.borrow().clone() {
             return Failure::Limit(what);
-        }
-        if self.shared.timed_out.get() {
-            return Failure::Limit(format!(
-                "time: evaluation took longer than {} ms",
-                limits.timeout.unwrap_or_default().as_millis()
-            ));
         }
         if eval.get_total_tick_count() >= limits.max_ticks {
             return Failure::Limit(format!(
@@ -293,9 +268,6 @@ impl<'e> starlark::eval::BeforeStmtFuncDyn<'e> for StatementHook {
             let what = format!("memory: more than {} bytes", limits.max_heap_bytes);
             self.shared.tripped.replace(Some(what.clone()));
             return Err(starlark::Error::new_other(LimitHit(what)));
-        }
-        if self.shared.past_deadline() {
-            return Err(starlark::Error::new_other(LimitHit("time".to_owned())));
         }
         Ok(())
     }
@@ -344,18 +316,10 @@ pub(crate) fn freeze_module(
     ast: starlark::syntax::AstModule,
     limits: &Limits,
 ) -> Result<FrozenModule, String> {
-    // The wall clock bounds evaluations, not compilation: defining the
-    // wrapper function is constant work, and the first use of the globals
-    // (a lazy initialisation) can take far longer than an evaluation's
-    // budget on a cold process.
     let globals = globals();
-    let limits = Limits {
-        timeout: None,
-        ..*limits
-    };
     starlark::environment::Module::with_temp_heap(|module| {
         {
-            let guard = Guard::new(limits);
+            let guard = Guard::new(*limits);
             let mut eval = Evaluator::new(&module);
             let _installed = guard.install(&mut eval);
             eval.eval_module(ast, globals)

@@ -42,13 +42,6 @@ fn plain() -> Bindings {
     Bindings::for_context(&context(), &json!({"x": 1}), None, false, &[])
 }
 
-fn unlimited_time() -> Limits {
-    Limits {
-        timeout: None,
-        ..Limits::EXPRESSION
-    }
-}
-
 #[test]
 fn comparisons_and_boolean_logic() {
     let b = switch_bindings(json!({"error_rate": 0.5}));
@@ -389,7 +382,7 @@ fn evaluation_is_deterministic() {
 fn tick_limit_stops_a_huge_comprehension() {
     let c = CompiledExpr::compile_with(
         "len([i for i in range(1000) for j in range(1000)])",
-        unlimited_time(),
+        Limits::EXPRESSION,
     )
     .unwrap();
     let err = c.evaluate(&Bindings::new()).unwrap_err();
@@ -397,20 +390,41 @@ fn tick_limit_stops_a_huge_comprehension() {
     assert!(err.to_string().contains("ticks"), "{err}");
 }
 
+/// An almost endless loop (10^10 iterations) stops at the tick bound under
+/// both sets of limits, with the same error every time: no clock decides.
 #[test]
-fn wall_clock_deadline_stops_evaluation() {
-    let limits = Limits {
-        max_ticks: u64::MAX,
-        timeout: Some(std::time::Duration::from_millis(20)),
-        ..Limits::EXPRESSION
-    };
-    let c = CompiledExpr::compile_with(
-        "len([1 for i in range(100000) for j in range(100000)])",
-        limits,
-    )
-    .unwrap();
-    let err = c.evaluate(&Bindings::new()).unwrap_err();
-    assert!(err.to_string().contains("time"), "{err}");
+fn a_long_loop_stops_at_the_tick_limit_the_same_way_every_time() {
+    let source = "len([1 for i in range(100000) for j in range(100000)])";
+    for limits in [Limits::EXPRESSION, Limits::PLAN] {
+        let c = CompiledExpr::compile_with(source, limits).unwrap();
+        let first = c.evaluate(&Bindings::new()).unwrap_err();
+        assert!(first.is_limit(), "{first}");
+        let message = first.to_string();
+        assert!(
+            message.contains(&format!("ticks: more than {}", limits.max_ticks)),
+            "{message}"
+        );
+        for _ in 0..3 {
+            let again = c.evaluate(&Bindings::new()).unwrap_err();
+            assert_eq!(again.to_string(), message);
+        }
+    }
+}
+
+/// The tick bound is a count of steps (each loop iteration is one): a loop
+/// just under it finishes, one just over it stops.
+#[test]
+fn the_tick_limit_is_a_count_of_steps() {
+    let loops = |outer: u64| format!("len([1 for i in range({outer}) for j in range(1000)])");
+    let thousands = Limits::EXPRESSION.max_ticks / 1000;
+    let under = loops(thousands - 1);
+    assert_eq!(
+        eval_ok(&under, &Bindings::new()),
+        json!((thousands - 1) * 1000)
+    );
+    let err = eval(&loops(thousands + 1), &Bindings::new()).unwrap_err();
+    assert!(err.is_limit(), "{err}");
+    assert!(err.to_string().contains("ticks"), "{err}");
 }
 
 #[test]
@@ -481,7 +495,7 @@ fn rewritten_calls_keep_their_arguments() {
 fn result_size_and_depth_are_bounded() {
     let limits = Limits {
         max_result_bytes: 1000,
-        ..unlimited_time()
+        ..Limits::EXPRESSION
     };
     let c = CompiledExpr::compile_with("['x' * 100 for i in range(20)]", limits).unwrap();
     let err = c.evaluate(&Bindings::new()).unwrap_err();

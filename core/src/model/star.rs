@@ -6,14 +6,14 @@
 //! (`{"id": …, "steps": [...]}`), built with ordinary Starlark: loops,
 //! comprehensions, helper functions. The file is evaluated once, in the
 //! expression sandbox ([`crate::expr`]): no `load`, no I/O, no clock, no
-//! randomness, bounded by [`Limits::PLAN`] (ticks, time, memory, call stack,
+//! randomness, bounded by [`Limits::PLAN`] (ticks, memory, call stack,
 //! string and list sizes), so the same file always gives the same plan. The
 //! plan then goes through [`compile_document`], like a parsed YAML file.
 //!
 //! Dicts answer `d.key` as well as `d["key"]`, as in expressions.
 //! Augmented assignments that can multiply sizes (`*=`, `%=`, `<<=`) are
 //! refused (write `x = x * n`, which is guarded); `+=` is allowed, and a
-//! hook before every statement checks the heap and the deadline.
+//! hook before every statement checks the heap.
 //!
 //! Evaluation runs on a short-lived thread with a large stack, because
 //! Starlark's parser and compiler recurse without limit.

@@ -1,0 +1,54 @@
+//! Plain HTTP/1.1 against a cluster's coordinators, found through
+//! `cluster.members`.
+
+use crate::TestEnv;
+use anyhow::Context;
+use serde_json::json;
+
+impl TestEnv {
+    /// The coordinator's HTTP address from `cluster.members`.
+    pub async fn coordinator_http(&self) -> anyhow::Result<String> {
+        let reply = self.control("cluster.members", json!({})).await?;
+        let members = reply["members"].as_array().cloned().unwrap_or_default();
+        let addr = members
+            .iter()
+            .find(|m| m["role"] == "coordinator")
+            .and_then(|m| m["http_addr"].as_str());
+        Ok(addr.context("coordinator http_addr")?.to_owned())
+    }
+
+    /// Every live coordinator's HTTP address from `cluster.members`.
+    pub async fn coordinator_http_addrs(&self) -> anyhow::Result<Vec<String>> {
+        let reply = self.control("cluster.members", json!({})).await?;
+        Ok(reply["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["role"] == "coordinator")
+            .filter_map(|m| m["http_addr"].as_str().map(str::to_owned))
+            .collect())
+    }
+
+    /// A plain HTTP/1.1 GET against the coordinator; returns the body.
+    pub async fn http_get(&self, path: &str) -> anyhow::Result<String> {
+        let addr = self.coordinator_http().await?;
+        http_get_at(&addr, path).await
+    }
+}
+
+/// A plain HTTP/1.1 GET against `addr`; returns the body.
+pub async fn http_get_at(addr: &str, path: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default())
+}
