@@ -23,7 +23,6 @@ mod timers;
 mod write;
 
 use clap::{Parser, Subcommand};
-use junction_runtime::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,23 +50,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    junction_runtime::telemetry::init("info");
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!(%error, "invalid configuration");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the async runtime");
-            return ExitCode::from(2);
-        }
+    let (config, runtime) = match junction_runtime::process::start(cli.config.as_deref()) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {

@@ -13,5 +13,6 @@ pub mod fault;
 pub mod group_commit;
 pub mod membership;
 pub mod outbox;
+pub mod process;
 pub mod shutdown;
 pub mod telemetry;

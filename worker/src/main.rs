@@ -11,7 +11,6 @@ mod service;
 mod task;
 
 use clap::Parser;
-use junction_runtime::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,23 +28,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    junction_runtime::telemetry::init("info");
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(config) => config,
-        Err(error) => {
-            tracing::error!(%error, "invalid configuration");
-            return ExitCode::from(2);
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the async runtime");
-            return ExitCode::from(2);
-        }
+    let (config, runtime) = match junction_runtime::process::start(cli.config.as_deref()) {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     match runtime.block_on(service::run(
         config,
