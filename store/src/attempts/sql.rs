@@ -1,0 +1,157 @@
+//! The statements of a worker's writes: claim, folded claim-and-finish,
+//! finish, and finish with warnings. Each appends its events and outbox rows
+//! in the same statement (see the parent module).
+
+/// The lazy claim of an execution still running at a third of the lease.
+/// `$1` run, `$2` step, `$3` attempt, `$4` worker, `$5` lease seconds,
+/// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject,
+/// `$11` seconds from now to the backstop deadline, `$12` seconds the
+/// execution has been running (`started_at` is that long before now, in
+/// the database's clock).
+pub(super) const CLAIM_SQL: &str = "
+WITH r AS (
+    SELECT status, workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
+c AS (
+    UPDATE step_attempts a
+    SET status = 'RUNNING', worker_id = $4, lease_until = now() + make_interval(secs => $5),
+        claims = a.claims + 1, started_at = now() - make_interval(secs => $12)
+    FROM r, k
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3
+      AND r.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
+      -- A paused run's queued tasks wait (the worker's check refuses them);
+      -- an execution that began before the pause is in flight, and goes on.
+      AND (a.status = 'PENDING' OR (a.status = 'RUNNING' AND a.lease_until < now()))
+    RETURNING a.claims, k.last_seq + 1 AS seq),
+s AS (
+    UPDATE run_counters SET last_seq = c.seq FROM c WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1, s.last_seq, 'workflow.step.started', $6, $2, $7, $8, $3, $4, $9 FROM s RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $10, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
+d AS (
+    DELETE FROM timers t USING c
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline'),
+t AS (
+    INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
+    SELECT $1, 'step_deadline', $2, $3, now() + make_interval(secs => $11) FROM c)
+SELECT r.status, r.workflow_id, r.version, r.tenant, (SELECT claims FROM c), (SELECT last_seq FROM s), (SELECT id FROM o)
+FROM r";
+
+/// The claim folded into the result, for an execution that ended within a
+/// third of the lease: the attempt goes from `PENDING` (or `RUNNING` under
+/// an expired lease) straight to its final status, and the statement
+/// appends one event per entry of `$12`/`$13`/`$14` (`step.started`, the
+/// warnings, the completion), with consecutive seqs and an outbox row
+/// each. No backstop timer is written: the step is done. A takeover
+/// (`claims > 1`) deletes the one its predecessor's claim left. Writes
+/// nothing if the attempt is not claimable or the run has ended.
+/// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
+/// `$7` worker, `$8` seconds the execution ran (`started_at` is that long
+/// before now, in the database's clock), `$9` state, `$10` path, `$11`
+/// subject, `$12` event types, `$13` event times, `$14` event data.
+/// Returns the outbox ids ordered by seq.
+pub(super) const CLAIM_AND_FINISH_SQL: &str = "
+WITH r AS (
+    SELECT status, workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
+f AS (
+    UPDATE step_attempts a
+    SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL,
+        claims = a.claims + 1, started_at = now() - make_interval(secs => $8), ended_at = now(),
+        completion_seq = k.last_seq + cardinality($12::text[])
+    FROM r, k
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3
+      AND r.status NOT IN ('COMPLETED', 'FAILED', 'CANCELLED', 'TIMED_OUT')
+      AND (a.status = 'PENDING' OR (a.status = 'RUNNING' AND a.lease_until < now()))
+    RETURNING a.claims, a.completion_seq),
+s AS (
+    UPDATE run_counters SET last_seq = f.completion_seq FROM f
+    WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1::text, s.last_seq - cardinality($12::text[]) + x.n, x.type, x.time, $2::text,
+           $9::text, $10::text, $3::int, $7::text, x.data
+    FROM s, UNNEST($12::text[], $13::timestamptz[], $14::jsonb[]) WITH ORDINALITY AS x(type, time, data, n)
+    RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $11, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq),
+d AS (
+    DELETE FROM timers t USING f
+    WHERE f.claims > 1
+      AND t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
+       (SELECT array_agg(id ORDER BY seq) FROM o)
+FROM r";
+
+/// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
+/// `$7` worker, `$8` event type, `$9` event time, `$10` state, `$11` path,
+/// `$12` data, `$13` subject.
+pub(super) const FINISH_SQL: &str = "
+WITH r AS (
+    SELECT workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
+f AS (
+    UPDATE step_attempts a
+    SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
+        completion_seq = k.last_seq + 1
+    FROM k
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
+    RETURNING a.completion_seq),
+s AS (
+    UPDATE run_counters SET last_seq = f.completion_seq FROM f
+    WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1, s.last_seq, $8, $9, $2, $10, $11, $3, $7, $12 FROM s RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
+d AS (
+    DELETE FROM timers t USING f
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r";
+
+/// [`FINISH_SQL`] with warnings: `$14` is a JSON array of warning `data`
+/// objects, stored as `workflow.step.warning` events with the seqs just
+/// before the completion's. Returns the outbox ids ordered by seq.
+pub(super) const FINISH_WITH_WARNINGS_SQL: &str = "
+WITH r AS (
+    SELECT workflow_id, version, tenant FROM runs WHERE id = $1),
+k AS (
+    SELECT last_seq FROM run_counters WHERE run_id = $1 FOR UPDATE),
+f AS (
+    UPDATE step_attempts a
+    SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
+        completion_seq = k.last_seq + jsonb_array_length($14::jsonb) + 1
+    FROM k
+    WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
+    RETURNING a.completion_seq),
+s AS (
+    UPDATE run_counters SET last_seq = f.completion_seq FROM f
+    WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
+e AS (
+    INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
+    SELECT $1::text, s.last_seq - jsonb_array_length($14::jsonb) - 1 + w.n, 'workflow.step.warning',
+           $9::timestamptz, $2::text, $10::text, $11::text, $3::int, $7::text, w.data
+    FROM s, jsonb_array_elements($14::jsonb) WITH ORDINALITY AS w(data, n)
+    UNION ALL
+    SELECT $1::text, s.last_seq, $8::text, $9::timestamptz, $2::text, $10::text, $11::text, $3::int,
+           $7::text, $12::jsonb
+    FROM s
+    RETURNING seq),
+o AS (
+    INSERT INTO outbox (subject, msg_id, run_id, seq)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq),
+d AS (
+    DELETE FROM timers t USING f
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
+       (SELECT array_agg(id ORDER BY seq) FROM o)
+FROM r";
