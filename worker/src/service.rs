@@ -7,6 +7,7 @@ use crate::catalog::{AgentCatalog, REGISTRY_TTL};
 use crate::commit::ResultCommitter;
 use crate::executor::{AgentExecutor, Registry};
 use crate::task::{self, Worker};
+use async_nats::jetstream::Message;
 use futures::StreamExt;
 use junction_bus::{Bus, ConsumerSettings};
 use junction_runtime::config::{Config, default_member_id};
@@ -39,10 +40,45 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     };
     bus.ensure_streams(&settings).await?;
     let concurrency = config.worker.concurrency;
-    let mut tasks = bus.workers_consumer(&settings, 10_000, concurrency).await?;
+    let tasks = bus.workers_consumer(&settings, 10_000, concurrency).await?;
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
-    let worker = Arc::new(Worker {
+    let worker = Arc::new(worker(
+        &config,
+        worker_id.clone(),
+        &bus,
+        store.clone(),
+        publisher,
+    ));
+    let (stop, stop_rx) = watch::channel(false);
+    let member = Member {
         id: worker_id.clone(),
+        role: "worker",
+        http_addr: None,
+        started_at: chrono::Utc::now(),
+    };
+    let heartbeat = tokio::spawn(membership::keep(store, member, stop_rx));
+    tracing::info!(worker_id = %worker_id, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), "worker ready");
+
+    let slots = Arc::new(Semaphore::new(concurrency));
+    pull(tasks, &worker, &slots, shutdown).await?;
+    drain(
+        &slots,
+        concurrency,
+        Duration::from_secs(config.shutdown.drain_seconds),
+    )
+    .await;
+    let _ = stop.send(true);
+    let _ = heartbeat.await;
+    drop(worker);
+    janitor.finish(Duration::from_secs(2)).await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+/// What every task handler shares, from the configuration and connections.
+fn worker(config: &Config, id: String, bus: &Bus, store: Store, publisher: Publisher) -> Worker {
+    Worker {
+        id,
         client: bus.client.clone(),
         store: store.clone(),
         publisher,
@@ -54,32 +90,28 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             catalog: Arc::new(AgentCatalog::new(store.clone(), REGISTRY_TTL)),
         }),
         faults: config.fault.faults(),
-        lease,
-        results: ResultCommitter::start(
-            crate::commit::Results(store.clone()),
-            RESULT_COMMITS_IN_FLIGHT,
-        ),
-    });
-    let (stop, stop_rx) = watch::channel(false);
-    let member = Member {
-        id: worker_id.clone(),
-        role: "worker",
-        http_addr: None,
-        started_at: chrono::Utc::now(),
-    };
-    let heartbeat = tokio::spawn(membership::keep(store.clone(), member, stop_rx));
-    tracing::info!(worker_id = %worker_id, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), "worker ready");
+        lease: Duration::from_secs(config.worker.lease_seconds),
+        results: ResultCommitter::start(crate::commit::Results(store), RESULT_COMMITS_IN_FLIGHT),
+    }
+}
 
-    let slots = Arc::new(Semaphore::new(concurrency));
+/// Pulls tasks while a slot is free, each handled on its own task, until
+/// `shutdown` resolves. An error: the consumer ended.
+async fn pull(
+    mut tasks: impl futures::Stream<Item = Result<Message, impl std::fmt::Display>> + Unpin,
+    worker: &Arc<Worker>,
+    slots: &Arc<Semaphore>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit?,
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => return Ok(()),
         };
         let next = tokio::select! {
             next = tasks.next() => next,
-            _ = &mut shutdown => break,
+            _ = &mut shutdown => return Ok(()),
         };
         match next {
             Some(Ok(message)) => {
@@ -96,22 +128,19 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
             None => anyhow::bail!("task consumer ended"),
         }
     }
-    drop(tasks);
-    let drain = Duration::from_secs(config.shutdown.drain_seconds);
+}
+
+/// Waits up to `deadline` for the steps in flight (every slot free again).
+async fn drain(slots: &Semaphore, concurrency: usize, deadline: Duration) {
     tracing::info!(
-        drain_seconds = drain.as_secs(),
+        drain_seconds = deadline.as_secs(),
         "shutting down: stopped pulling, draining in-flight steps"
     );
-    if tokio::time::timeout(drain, slots.acquire_many(concurrency as u32))
+    let all = u32::try_from(concurrency).unwrap_or(u32::MAX);
+    if tokio::time::timeout(deadline, slots.acquire_many(all))
         .await
         .is_err()
     {
         tracing::warn!("drain deadline passed; unfinished steps will be redelivered");
     }
-    let _ = stop.send(true);
-    let _ = heartbeat.await;
-    drop(worker);
-    janitor.finish(Duration::from_secs(2)).await;
-    tracing::info!("worker stopped");
-    Ok(())
 }

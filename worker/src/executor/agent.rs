@@ -14,7 +14,7 @@
 
 use super::{BoxFuture, Execution, Executor, Outcome, Warning};
 use crate::catalog::AgentCatalog;
-use async_nats::{HeaderMap, RequestErrorKind};
+use async_nats::{HeaderMap, RequestError, RequestErrorKind};
 use chrono::Utc;
 use junction_bus::Subjects;
 use junction_core::status::StepStatus;
@@ -99,25 +99,8 @@ impl AgentExecutor {
 
     /// The NATS request itself and the reading of its reply.
     async fn request(&self, task: &StepTask, execution: &Execution<'_>) -> Outcome {
-        let TaskAction::AgentRun {
-            agent,
-            task: text,
-            input,
-            variables,
-        } = &task.action;
-        let request = AgentRequest {
-            task: text
-                .as_ref()
-                .map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned)),
-            input: input.clone(),
-            variables: variables.clone(),
-            run_id: task.run_id.clone(),
-            step_id: task.step_id.clone(),
-            attempt: task.attempt,
-            idempotency_key: execution.idempotency_key.clone(),
-            deadline: time::format(execution.deadline),
-        };
-        let body = match serde_json::to_vec(&request) {
+        let TaskAction::AgentRun { agent, .. } = &task.action;
+        let body = match serde_json::to_vec(&agent_request(task, execution)) {
             Ok(body) => body,
             Err(e) => {
                 return Outcome::failed(ErrorInfo::new(
@@ -132,62 +115,100 @@ impl AgentExecutor {
             .to_std()
             .unwrap_or(Duration::ZERO)
             .max(Duration::from_millis(1));
-        let subject = self.subjects.agent_run(agent);
         let sent = async_nats::Request::new()
             .payload(body.into())
             .headers(headers)
             .timeout(Some(timeout));
-        match self.client.send_request(subject, sent).await {
-            Ok(reply) if reply.payload.len() > self.payload_limit => Outcome::failed(
+        match self
+            .client
+            .send_request(self.subjects.agent_run(agent), sent)
+            .await
+        {
+            Ok(reply) => self.read_reply(agent, &reply.payload),
+            Err(error) => self.request_failed(agent, task, &error),
+        }
+    }
+
+    /// The agent's answer: its output, its error, or why it is unusable.
+    fn read_reply(&self, agent: &str, payload: &[u8]) -> Outcome {
+        if payload.len() > self.payload_limit {
+            return Outcome::failed(
                 ErrorInfo::new(
                     codes::PAYLOAD_TOO_LARGE,
                     format!(
                         "agent `{agent}` replied with {} bytes; the limit is {}",
-                        reply.payload.len(),
+                        payload.len(),
                         self.payload_limit
                     ),
                 )
                 .not_retryable(),
-            ),
-            Ok(reply) => match AgentReply::parse(&reply.payload) {
-                Some(AgentReply::Output(output)) => Outcome::succeeded(output),
-                Some(AgentReply::Error(error)) => {
-                    let mut info = ErrorInfo::new(&error.code, error.message);
-                    info.retryable = error.retryable;
-                    Outcome::failed(info)
-                }
-                None => Outcome::failed(ErrorInfo::new(
-                    codes::BAD_AGENT_REPLY,
-                    format!(
-                        "agent `{agent}` replied with neither {{output}} nor {{error}}: {}",
-                        preview(&reply.payload)
-                    ),
-                )),
-            },
-            Err(error) => match error.kind() {
-                RequestErrorKind::NoResponders => Outcome::failed(ErrorInfo::new(
-                    codes::AGENT_UNAVAILABLE,
-                    format!(
-                        "no agent `{agent}` is serving {}",
-                        self.subjects.agent_run(agent)
-                    ),
-                )),
-                RequestErrorKind::TimedOut => Outcome::Failed {
-                    status: StepStatus::TimedOut,
-                    error: ErrorInfo::new(
-                        codes::STEP_TIMEOUT,
-                        format!(
-                            "agent `{agent}` did not answer within {} s",
-                            task.timeout_seconds
-                        ),
-                    ),
-                },
-                _ => Outcome::failed(ErrorInfo::new(
-                    codes::AGENT_UNAVAILABLE,
-                    format!("request to agent `{agent}` failed: {error}"),
-                )),
-            },
+            );
         }
+        match AgentReply::parse(payload) {
+            Some(AgentReply::Output(output)) => Outcome::succeeded(output),
+            Some(AgentReply::Error(error)) => {
+                let mut info = ErrorInfo::new(&error.code, error.message);
+                info.retryable = error.retryable;
+                Outcome::failed(info)
+            }
+            None => Outcome::failed(ErrorInfo::new(
+                codes::BAD_AGENT_REPLY,
+                format!(
+                    "agent `{agent}` replied with neither {{output}} nor {{error}}: {}",
+                    preview(payload)
+                ),
+            )),
+        }
+    }
+
+    /// A request that got no reply: nobody serving, no answer in time, or
+    /// the connection's trouble.
+    fn request_failed(&self, agent: &str, task: &StepTask, error: &RequestError) -> Outcome {
+        match error.kind() {
+            RequestErrorKind::NoResponders => Outcome::failed(ErrorInfo::new(
+                codes::AGENT_UNAVAILABLE,
+                format!(
+                    "no agent `{agent}` is serving {}",
+                    self.subjects.agent_run(agent)
+                ),
+            )),
+            RequestErrorKind::TimedOut => Outcome::Failed {
+                status: StepStatus::TimedOut,
+                error: ErrorInfo::new(
+                    codes::STEP_TIMEOUT,
+                    format!(
+                        "agent `{agent}` did not answer within {} s",
+                        task.timeout_seconds
+                    ),
+                ),
+            },
+            _ => Outcome::failed(ErrorInfo::new(
+                codes::AGENT_UNAVAILABLE,
+                format!("request to agent `{agent}` failed: {error}"),
+            )),
+        }
+    }
+}
+
+/// The request body an agent receives (PROTOCOL §5).
+fn agent_request(task: &StepTask, execution: &Execution<'_>) -> AgentRequest {
+    let TaskAction::AgentRun {
+        task: text,
+        input,
+        variables,
+        ..
+    } = &task.action;
+    AgentRequest {
+        task: text
+            .as_ref()
+            .map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned)),
+        input: input.clone(),
+        variables: variables.clone(),
+        run_id: task.run_id.clone(),
+        step_id: task.step_id.clone(),
+        attempt: task.attempt,
+        idempotency_key: execution.idempotency_key.clone(),
+        deadline: time::format(execution.deadline),
     }
 }
 

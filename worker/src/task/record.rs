@@ -1,0 +1,189 @@
+//! Recording an execution's outcome: the result (with its claim folded in,
+//! or on a claimed attempt) and its warnings in one statement through the
+//! worker's group commit, retried through database trouble.
+
+use super::Worker;
+use super::endings::ack;
+use crate::executor::Outcome;
+use async_nats::jetstream::{AckKind, Message};
+use chrono::{DateTime, Utc};
+use junction_core::status::StepStatus;
+use junction_core::wire::{EventType, StepTask};
+use junction_runtime::fault;
+use junction_store::{AttemptOutcome, FinishOutcome, FinishRequest, StepEventDraft};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How a result is written.
+pub(super) enum Recording<'a> {
+    /// Unclaimed: claim and result in one statement, `step.started` (timed
+    /// at the start) first.
+    Folded {
+        started: &'a StepEventDraft,
+        ran_for: Duration,
+    },
+    /// Lazily claimed: the result alone.
+    Claimed,
+}
+
+/// What a finished execution stores: its completion event's type and data,
+/// the attempt's outcome, and the warnings to store before it.
+struct StepResult {
+    kind: EventType,
+    data: Value,
+    outcome: AttemptOutcome,
+    warnings: Vec<Value>,
+}
+
+impl StepResult {
+    /// The result of `outcome`; `None` for a deferred execution (nothing
+    /// ran, nothing is stored). An error or warning that cannot be encoded
+    /// is stored as its text rather than lost.
+    fn of(outcome: Outcome) -> Option<Self> {
+        match outcome {
+            Outcome::Succeeded { output, warnings } => {
+                let warnings = warnings
+                    .iter()
+                    .map(|warning| {
+                        tracing::warn!(code = warning.code, message = %warning.message, "step succeeded with a warning");
+                        encoded(warning, || json!({ "code": warning.code, "message": warning.message }))
+                    })
+                    .collect();
+                Some(Self {
+                    kind: EventType::StepCompleted,
+                    data: json!({ "output": output }),
+                    outcome: AttemptOutcome::Succeeded(output),
+                    warnings,
+                })
+            }
+            Outcome::Failed { status, error } => {
+                let kind = match status {
+                    StepStatus::TimedOut => EventType::StepTimedOut,
+                    _ => EventType::StepFailed,
+                };
+                tracing::info!(code = %error.code, message = %error.message, "step attempt failed");
+                let error = encoded(
+                    &error,
+                    || json!({ "code": error.code.to_string(), "message": error.message }),
+                );
+                Some(Self {
+                    kind,
+                    data: json!({ "error": error }),
+                    outcome: AttemptOutcome::Failed { status, error },
+                    warnings: Vec::new(),
+                })
+            }
+            Outcome::Deferred { reason } => {
+                tracing::warn!(%reason, "step not executed; the task will be redelivered");
+                None
+            }
+        }
+    }
+
+    /// The statement's request for this result, completion timed now.
+    fn request(
+        &self,
+        worker: &Worker,
+        task: &StepTask,
+        recording: &Recording<'_>,
+    ) -> FinishRequest {
+        let completed = draft(worker, task, self.kind, self.data.clone());
+        match recording {
+            Recording::Folded { started, ran_for } => FinishRequest::Folded {
+                started: Box::new((*started).clone()),
+                completed,
+                outcome: self.outcome.clone(),
+                warnings: self.warnings.clone(),
+                ran_seconds: ran_for.as_secs_f64(),
+            },
+            Recording::Claimed => FinishRequest::Claimed {
+                completed,
+                outcome: self.outcome.clone(),
+                warnings: self.warnings.clone(),
+            },
+        }
+    }
+}
+
+/// `value` as JSON, or `fallback` (logged) if it cannot be encoded.
+fn encoded<T: serde::Serialize>(value: &T, fallback: impl FnOnce() -> Value) -> Value {
+    serde_json::to_value(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "cannot encode a step result's detail; storing its text");
+        fallback()
+    })
+}
+
+/// Stores the outcome, retrying database trouble for a while: a result is
+/// worth keeping. If it cannot be stored, the task is redelivered.
+pub(super) async fn record(
+    worker: &Worker,
+    message: &Message,
+    task: &StepTask,
+    outcome: Outcome,
+    recording: Recording<'_>,
+) {
+    let Some(result) = StepResult::of(outcome) else {
+        let _ = message
+            .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+            .await;
+        return;
+    };
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=8 {
+        let request = result.request(worker, task, &recording);
+        match worker.results.write(request).await {
+            Ok(FinishOutcome::Recorded(messages)) => {
+                worker
+                    .faults
+                    .hit(fault::WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK);
+                worker.publisher.publish(&messages).await;
+                return ack(message).await;
+            }
+            Ok(FinishOutcome::AlreadyFinished) => {
+                tracing::info!(
+                    "attempt was claimed or finished elsewhere, or cancelled, first; result discarded"
+                );
+                return ack(message).await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, try_number = attempt, "could not store the result; retrying");
+                let _ = message.ack_with(AckKind::Progress).await;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+    tracing::error!(
+        "giving up storing the result; the task will be redelivered and executed again"
+    );
+    let _ = message
+        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
+        .await;
+}
+
+/// A step event of this worker, timed now; the store assigns its seq.
+fn draft(worker: &Worker, task: &StepTask, kind: EventType, data: Value) -> StepEventDraft {
+    draft_at(worker, task, kind, data, Utc::now())
+}
+
+/// A step event of this worker at `time`; the store assigns its seq.
+pub(super) fn draft_at(
+    worker: &Worker,
+    task: &StepTask,
+    kind: EventType,
+    data: Value,
+    time: DateTime<Utc>,
+) -> StepEventDraft {
+    StepEventDraft {
+        run_id: task.run_id.clone(),
+        step_id: task.step_id.clone(),
+        state: task.state.clone(),
+        path: task.path.clone(),
+        attempt: task.attempt,
+        worker_id: worker.id.clone(),
+        kind,
+        time,
+        data,
+        subject: worker.subjects.event(&task.run_id, Some(&task.step_id)),
+    }
+}
