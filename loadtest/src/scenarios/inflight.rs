@@ -144,111 +144,167 @@ async fn run_inner(
     prepare_source(cluster, &wf.id, &wf.yaml(), report).await?;
 
     let runs = args.runs as usize;
-    let measured_start = Instant::now();
+    let mut tally = Tally::new(runs);
     let mut starts = futures::stream::iter(0..runs)
         .map(|_| start(cluster, &wf.id, deadline))
         .buffer_unordered(args.start_concurrency as usize);
     let mut ends = FuturesUnordered::new();
-    let mut start_latencies = Vec::with_capacity(runs);
-    let mut run_latencies = Vec::with_capacity(runs);
-    // `started - finished` is the number of runs in flight; `done` counts every
-    // measured run accounted for (ended, refused at start, or never sent).
-    let (mut started, mut finished, mut done) = (0usize, 0usize, 0usize);
-    let (mut peak, mut incomplete) = (0usize, 0usize);
-    let mut last_reply: Option<Instant> = None;
-    let mut first_end: Option<Instant> = None;
-    let mut last_end: Option<Instant> = None;
     let mut starting = true;
-    let start_step = (runs / 10).max(1);
     loop {
         tokio::select! {
             next = starts.next(), if starting => match next {
                 None => starting = false,
                 Some(Start::Started { sent, run_id, replied }) => {
-                    started += 1;
-                    start_latencies.push(ms(replied.saturating_duration_since(sent)));
-                    last_reply = Some(replied);
                     // A run that already ended (only with a tiny hold) is not in flight.
                     let gone = cluster
                         .tracker()
                         .snapshot(&run_id)
                         .is_some_and(|t| t.end.is_some());
-                    peak = peak.max(started - finished - usize::from(gone));
+                    tally.started(sent, replied, gone);
                     ends.push(end(cluster, run_id, sent, deadline));
-                    if started.is_multiple_of(start_step) || started == runs {
-                        eprintln!(
-                            "[inflight] {started}/{runs} runs started, {} in flight",
-                            started - finished
-                        );
-                    }
                 }
-                Some(Start::Failed(error)) => {
-                    done += 1;
-                    report.fail_run(error);
-                }
-                Some(Start::Skipped) => {
-                    done += 1;
-                    incomplete += 1;
-                }
+                Some(Start::Failed(error)) => tally.refused(report, error),
+                Some(Start::Skipped) => tally.skipped(),
             },
             next = ends.next(), if !ends.is_empty() => {
-                let Some(result) = next else { continue };
-                finished += 1;
-                done += 1;
-                match result {
-                    End::Done { sent, at } => {
-                        report.counts.completed += 1;
-                        run_latencies.push(ms(at.saturating_duration_since(sent)));
-                        first_end = Some(first_end.map_or(at, |t| t.min(at)));
-                        last_end = Some(last_end.map_or(at, |t| t.max(at)));
-                    }
-                    End::Failed(error) => {
-                        first_end.get_or_insert_with(Instant::now);
-                        report.fail_run(error);
-                    }
-                    End::Incomplete => incomplete += 1,
+                if let Some(result) = next {
+                    tally.ended(report, result);
                 }
-                progress("inflight", done, runs);
             }
             else => break,
         }
     }
-    let wall_end = match last_end {
-        Some(end) if incomplete == 0 && report.counts.failed == 0 => end,
-        _ => Instant::now(),
-    };
-    report.wall_seconds = secs(measured_start, wall_end);
-    if incomplete > 0 {
-        timed_out(report, common, incomplete);
+    tally.report(report, common);
+    Ok(())
+}
+
+/// What the measured runs add up to, as they start and end.
+struct Tally {
+    runs: usize,
+    measured_start: Instant,
+    start_latencies: Vec<f64>,
+    run_latencies: Vec<f64>,
+    /// `started - finished` is the number of runs in flight; `done` counts
+    /// every measured run accounted for (ended, refused at start, or never sent).
+    started: usize,
+    finished: usize,
+    done: usize,
+    peak: usize,
+    incomplete: usize,
+    last_reply: Option<Instant>,
+    first_end: Option<Instant>,
+    last_end: Option<Instant>,
+}
+
+impl Tally {
+    fn new(runs: usize) -> Self {
+        Self {
+            runs,
+            measured_start: Instant::now(),
+            start_latencies: Vec::with_capacity(runs),
+            run_latencies: Vec::with_capacity(runs),
+            started: 0,
+            finished: 0,
+            done: 0,
+            peak: 0,
+            incomplete: 0,
+            last_reply: None,
+            first_end: None,
+            last_end: None,
+        }
     }
 
-    let start_seconds = last_reply.map_or(0.0, |t| secs(measured_start, t));
-    report.latency("start_latency", &start_latencies);
-    report.latency("run_latency", &run_latencies);
-    report.figure("runs_in_flight_peak", peak as f64);
-    report.figure("start_seconds", start_seconds);
-    if start_seconds > 0.0 {
-        report.figure("starts_per_sec", started as f64 / start_seconds);
+    /// A run started (`gone`: it already ended, so it is not in flight).
+    fn started(&mut self, sent: Instant, replied: Instant, gone: bool) {
+        self.started += 1;
+        self.start_latencies
+            .push(ms(replied.saturating_duration_since(sent)));
+        self.last_reply = Some(replied);
+        self.peak = self
+            .peak
+            .max(self.started - self.finished - usize::from(gone));
+        let step = (self.runs / 10).max(1);
+        if self.started.is_multiple_of(step) || self.started == self.runs {
+            eprintln!(
+                "[inflight] {}/{} runs started, {} in flight",
+                self.started,
+                self.runs,
+                self.started - self.finished
+            );
+        }
     }
-    if let Some(first) = first_end {
-        report.figure("first_end_seconds", secs(measured_start, first));
+
+    /// `run.start` refused a run.
+    fn refused(&mut self, report: &mut ScenarioReport, error: String) {
+        self.done += 1;
+        report.fail_run(error);
     }
-    report.figure("total_seconds", report.wall_seconds);
-    if peak < runs {
-        let why = if started < runs {
-            format!("only {started} started")
-        } else {
-            format!(
-                "runs began to end {:.1} s in, before all had started ({start_seconds:.1} s); \
-                 raise --hold-ms",
-                first_end.map_or(0.0, |t| secs(measured_start, t)),
-            )
+
+    /// A run never sent: the deadline came first.
+    fn skipped(&mut self) {
+        self.done += 1;
+        self.incomplete += 1;
+    }
+
+    fn ended(&mut self, report: &mut ScenarioReport, result: End) {
+        self.finished += 1;
+        self.done += 1;
+        match result {
+            End::Done { sent, at } => {
+                report.counts.completed += 1;
+                self.run_latencies
+                    .push(ms(at.saturating_duration_since(sent)));
+                self.first_end = Some(self.first_end.map_or(at, |t| t.min(at)));
+                self.last_end = Some(self.last_end.map_or(at, |t| t.max(at)));
+            }
+            End::Failed(error) => {
+                self.first_end.get_or_insert_with(Instant::now);
+                report.fail_run(error);
+            }
+            End::Incomplete => self.incomplete += 1,
+        }
+        progress("inflight", self.done, self.runs);
+    }
+
+    /// The scenario's figures and notes.
+    fn report(&self, report: &mut ScenarioReport, common: &Common) {
+        let (runs, started, peak) = (self.runs, self.started, self.peak);
+        let since_start = |t: Instant| secs(self.measured_start, t);
+        let wall_end = match self.last_end {
+            Some(end) if self.incomplete == 0 && report.counts.failed == 0 => end,
+            _ => Instant::now(),
         };
-        report.notes.push(format!(
-            "only {peak} of {runs} runs were in flight at once: {why}"
-        ));
+        report.wall_seconds = since_start(wall_end);
+        if self.incomplete > 0 {
+            timed_out(report, common, self.incomplete);
+        }
+        let start_seconds = self.last_reply.map_or(0.0, since_start);
+        report.latency("start_latency", &self.start_latencies);
+        report.latency("run_latency", &self.run_latencies);
+        report.figure("runs_in_flight_peak", peak as f64);
+        report.figure("start_seconds", start_seconds);
+        if start_seconds > 0.0 {
+            report.figure("starts_per_sec", started as f64 / start_seconds);
+        }
+        if let Some(first) = self.first_end {
+            report.figure("first_end_seconds", since_start(first));
+        }
+        report.figure("total_seconds", report.wall_seconds);
+        if peak < runs {
+            let why = if started < runs {
+                format!("only {started} started")
+            } else {
+                format!(
+                    "runs began to end {:.1} s in, before all had started ({start_seconds:.1} s); \
+                     raise --hold-ms",
+                    self.first_end.map_or(0.0, since_start),
+                )
+            };
+            report.notes.push(format!(
+                "only {peak} of {runs} runs were in flight at once: {why}"
+            ));
+        }
     }
-    Ok(())
 }
 
 #[cfg(test)]
