@@ -68,6 +68,82 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         .id
         .clone()
         .unwrap_or_else(default_member_id);
+    let (store, bus) = connect(config, &member_id).await?;
+    let (listener, http_addr) = http::bind(&config.http.listen).await?;
+    let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
+    let metrics = Metrics::default();
+    let driver = Driver {
+        store: store.clone(),
+        catalog: Catalog::new(store.clone()),
+        publisher: publisher.clone(),
+        client: bus.client.clone(),
+        subjects: bus.subjects.clone(),
+        faults: config.fault.faults(),
+        payload_limit: config.limits.payload_bytes,
+        timers_changed: Arc::new(Notify::new()),
+        runs: RunQueues::default(),
+        committer: Committer::start(crate::commit::Transitions(store.clone()), COMMITS_IN_FLIGHT),
+        metrics: metrics.clone(),
+        routing: Ownership::new(member_id.clone()),
+        auth,
+    };
+    let (stop, stop_rx) = watch::channel(false);
+    let capacity = config.coordinator.concurrency as u32;
+    let in_flight = Arc::new(Semaphore::new(capacity as usize));
+    let mut tasks = spawn_intakes(config, &bus, &driver, &in_flight, &stop_rx).await?;
+    tasks.push(tokio::spawn(timers::run(driver.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(routing::refresh(
+        store.clone(),
+        driver.routing.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(tokio::spawn(routing::serve_inbox(
+        driver.clone(),
+        driver.routing.clone(),
+        stop_rx.clone(),
+    )));
+    tasks.push(spawn_relay(config, &store, publisher, &stop_rx));
+    tasks.push(tokio::spawn(http::serve(
+        listener,
+        store.clone(),
+        metrics.clone(),
+        crate::api::router(driver.clone(), stop_rx.clone()),
+        stop_rx.clone(),
+    )));
+    let membership = Arc::new(Membership {
+        store: store.clone(),
+    });
+    {
+        let (driver, stop) = (driver.clone(), stop_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(error) = control::serve(driver, membership, stop).await {
+                tracing::error!(%error, "control plane stopped");
+            }
+        }));
+    }
+    // Join the member list last: listed means ready to answer.
+    let member = Member {
+        id: member_id.clone(),
+        role: "coordinator",
+        http_addr: Some(http_addr.clone()),
+        started_at: chrono::Utc::now(),
+    };
+    tasks.push(tokio::spawn(membership::keep(store, member, stop_rx)));
+    tracing::info!(member_id = %member_id, http_addr = %http_addr, prefix = %bus.subjects.prefix(), "coordinator ready");
+    Ok(Running {
+        stop,
+        tasks,
+        in_flight,
+        capacity,
+        janitor,
+        driver,
+        metrics,
+    })
+}
+
+/// The database (migrated) and the bus (streams ensured), with the agent
+/// and definition directories synced into the database.
+async fn connect(config: &Config, member_id: &str) -> anyhow::Result<(Store, Bus)> {
     let store = Store::new(&config.database.url, config.database.pool_size)?;
     let applied = store.migrate().await.context("apply migrations")?;
     if !applied.is_empty() {
@@ -96,118 +172,60 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
             .context("sync workflows")?;
         tracing::info!(dir = %dir.display(), ok, failed, "workflows synced");
     }
-    let (listener, http_addr) = http::bind(&config.http.listen).await?;
-    let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
-    let metrics = Metrics::default();
-    let driver = Driver {
-        store: store.clone(),
-        catalog: Catalog::new(store.clone()),
-        publisher: publisher.clone(),
-        client: bus.client.clone(),
-        subjects: bus.subjects.clone(),
-        faults: config.fault.faults(),
-        payload_limit: config.limits.payload_bytes,
-        timers_changed: Arc::new(Notify::new()),
-        runs: RunQueues::default(),
-        committer: Committer::start(crate::commit::Transitions(store.clone()), COMMITS_IN_FLIGHT),
-        metrics: metrics.clone(),
-        routing: Ownership::new(member_id.clone()),
-        auth,
-    };
-    let (stop, stop_rx) = watch::channel(false);
-    let capacity = config.coordinator.concurrency as u32;
-    let in_flight = Arc::new(Semaphore::new(capacity as usize));
-    let membership = Arc::new(Membership {
-        store: store.clone(),
-    });
-    let member = Member {
-        id: member_id.clone(),
-        role: "coordinator",
-        http_addr: Some(http_addr.clone()),
-        started_at: chrono::Utc::now(),
-    };
+    Ok((store, bus))
+}
 
+/// The two JetStream intakes, signals and step events, sharing the
+/// coordinator's concurrency bound.
+async fn spawn_intakes(
+    config: &Config,
+    bus: &Bus,
+    driver: &Driver,
+    in_flight: &Arc<Semaphore>,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
     let signal_stream = bus.signal_intake_consumer().await?;
     let event_stream = bus.event_intake_consumer().await?;
-    let mut tasks = Vec::new();
     let signal_limit = config.limits.signal_bytes;
-    {
-        let (driver, metrics) = (driver.clone(), metrics.clone());
-        tasks.push(tokio::spawn(consume(
-            "signals",
-            signal_stream,
-            in_flight.clone(),
-            stop_rx.clone(),
-            move |m| signals::handle(driver.clone(), metrics.clone(), signal_limit, m),
-        )));
-    }
-    {
-        let driver = driver.clone();
-        tasks.push(tokio::spawn(consume(
-            "events",
-            event_stream,
-            in_flight.clone(),
-            stop_rx.clone(),
-            move |m| events::handle(driver.clone(), m),
-        )));
-    }
-    tasks.push(tokio::spawn(timers::run(driver.clone(), stop_rx.clone())));
-    tasks.push(tokio::spawn(routing::refresh(
+    let (signal_driver, metrics) = (driver.clone(), driver.metrics.clone());
+    let signals = tokio::spawn(consume(
+        "signals",
+        signal_stream,
+        in_flight.clone(),
+        stop.clone(),
+        move |m| signals::handle(signal_driver.clone(), metrics.clone(), signal_limit, m),
+    ));
+    let event_driver = driver.clone();
+    let events = tokio::spawn(consume(
+        "events",
+        event_stream,
+        in_flight.clone(),
+        stop.clone(),
+        move |m| events::handle(event_driver.clone(), m),
+    ));
+    Ok(vec![signals, events])
+}
+
+/// The outbox relay: re-sends what was left unpublished past the grace.
+fn spawn_relay(
+    config: &Config,
+    store: &Store,
+    publisher: Publisher,
+    stop: &watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let mut stop = stop.clone();
+    let relay_stop = async move {
+        let _ = stop.changed().await;
+    };
+    let grace = Duration::from_millis(config.coordinator.relay_grace_ms);
+    let interval = Duration::from_millis(config.coordinator.relay_interval_ms);
+    tokio::spawn(outbox::relay(
         store.clone(),
-        driver.routing.clone(),
-        stop_rx.clone(),
-    )));
-    tasks.push(tokio::spawn(routing::serve_inbox(
-        driver.clone(),
-        driver.routing.clone(),
-        stop_rx.clone(),
-    )));
-    {
-        let mut stop = stop_rx.clone();
-        let relay_stop = async move {
-            let _ = stop.changed().await;
-        };
-        let grace = Duration::from_millis(config.coordinator.relay_grace_ms);
-        let interval = Duration::from_millis(config.coordinator.relay_interval_ms);
-        tasks.push(tokio::spawn(outbox::relay(
-            store.clone(),
-            publisher,
-            grace,
-            interval,
-            relay_stop,
-        )));
-    }
-    tasks.push(tokio::spawn(http::serve(
-        listener,
-        store.clone(),
-        metrics.clone(),
-        crate::api::router(driver.clone(), stop_rx.clone()),
-        stop_rx.clone(),
-    )));
-    {
-        let (driver, membership, stop) = (driver.clone(), membership.clone(), stop_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(error) = control::serve(driver, membership, stop).await {
-                tracing::error!(%error, "control plane stopped");
-            }
-        }));
-    }
-    // Join the member list last: listed means ready to answer.
-    tasks.push(tokio::spawn(membership::keep(
-        store.clone(),
-        member,
-        stop_rx,
-    )));
-    tracing::info!(member_id = %member_id, http_addr = %http_addr, prefix = %bus.subjects.prefix(), "coordinator ready");
-    Ok(Running {
-        stop,
-        tasks,
-        in_flight,
-        capacity,
-        janitor,
-        driver,
-        metrics,
-    })
+        publisher,
+        grace,
+        interval,
+        relay_stop,
+    ))
 }
 
 impl Running {
