@@ -3,7 +3,7 @@
 //! transaction as the transition they cause.
 
 use super::runs::{LockedRun, PendingWrite, load, write_advance};
-use super::{Result, Store};
+use super::{Error, Result, Store};
 use chrono::{DateTime, Utc};
 use junction_core::outbox::OutboxMessage;
 
@@ -91,7 +91,13 @@ impl Store {
             published = write_advance(&tx, &pending)
                 .await?
                 .map(|c| c.messages)
-                .unwrap_or_default();
+                .ok_or_else(|| {
+                    // Rolled back with the timer kept: it fires again.
+                    Error::Conflict(format!(
+                        "run {}: revision {} moved on under its row lock",
+                        run.run_id, run.revision
+                    ))
+                })?;
         }
         tx.execute("DELETE FROM timers WHERE id = $1", &[&timer.id])
             .await?;
