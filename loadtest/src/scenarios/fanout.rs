@@ -4,12 +4,10 @@
 //! `--concurrency` of them in flight, and waits for every run's end; the
 //! measuring is `wide`'s, shared with `parallel` and `foreach`.
 
-use anyhow::Result;
 use serde_json::json;
-use tokio::time::Instant;
 
-use super::wide::{Plan, measure};
-use super::{Common, prepare, warmup_runs};
+use super::Common;
+use super::wide::Scenario;
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::workflow::ChainWorkflow;
@@ -46,45 +44,30 @@ impl Default for FanoutArgs {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &FanoutArgs, common: &Common) -> ScenarioReport {
-    ScenarioReport::new(
-        "fanout",
-        json!({
-            "runs": args.runs,
-            "steps": args.steps,
-            "concurrency": args.concurrency,
-            "warmup": common.warmup,
-        }),
-    )
-    .run(args.runs, async |report| {
-        run_inner(cluster, args, common, report).await
-    })
-    .await
-}
-
-async fn run_inner(
-    cluster: &Cluster,
-    args: &FanoutArgs,
-    common: &Common,
-    report: &mut ScenarioReport,
-) -> Result<()> {
+    let params = json!({
+        "runs": args.runs,
+        "steps": args.steps,
+        "concurrency": args.concurrency,
+        "warmup": common.warmup,
+    });
     let wf = ChainWorkflow::new(
         format!("lt-fanout{}", args.steps),
         format!("loadtest.fanout{}", args.steps),
         args.steps,
     );
-    let deadline = Instant::now() + common.timeout;
-    prepare(cluster, &wf, report).await?;
-    warmup_runs(cluster, &wf.id, common.warmup, deadline).await?;
-
-    let plan = Plan {
+    let scenario = Scenario {
         name: "fanout",
         workflow_id: &wf.id,
+        source: wf.yaml(),
+        warmup_input: json!({}),
         input: json!({}),
         runs: args.runs,
         concurrency: args.concurrency,
         expected_steps: args.steps as usize,
-        deadline,
     };
-    measure(cluster, &plan, common, report).await?;
-    Ok(())
+    ScenarioReport::new("fanout", params)
+        .run(args.runs, async |report| {
+            scenario.run(cluster, common, report).await.map(drop)
+        })
+        .await
 }

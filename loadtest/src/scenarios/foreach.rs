@@ -11,12 +11,10 @@
 //! at most [`WARMUP_ITEMS`] items: they warm the same paths without costing a
 //! full run each.
 
-use anyhow::Result;
 use serde_json::json;
-use tokio::time::Instant;
 
-use super::wide::{Plan, measure};
-use super::{Common, prepare_source, warmup_runs_with};
+use super::Common;
+use super::wide::Scenario;
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::workflow::ForeachWorkflow;
@@ -63,52 +61,37 @@ impl Default for ForeachArgs {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &ForeachArgs, common: &Common) -> ScenarioReport {
-    ScenarioReport::new(
-        "foreach",
-        json!({
-            "items": args.items,
-            "max_concurrency": args.max_concurrency,
-            "runs": args.runs,
-            "concurrency": args.concurrency,
-            "warmup": common.warmup,
-            "warmup_items": args.items.min(WARMUP_ITEMS),
-        }),
-    )
-    .run(args.runs, async |report| {
-        run_inner(cluster, args, common, report).await
-    })
-    .await
-}
-
-async fn run_inner(
-    cluster: &Cluster,
-    args: &ForeachArgs,
-    common: &Common,
-    report: &mut ScenarioReport,
-) -> Result<()> {
+    let params = json!({
+        "items": args.items,
+        "max_concurrency": args.max_concurrency,
+        "runs": args.runs,
+        "concurrency": args.concurrency,
+        "warmup": common.warmup,
+        "warmup_items": args.items.min(WARMUP_ITEMS),
+    });
     let wf = ForeachWorkflow::new(args.max_concurrency);
-    let deadline = Instant::now() + common.timeout;
-    prepare_source(cluster, &wf.id, &wf.yaml(), report).await?;
-    let warm = ForeachWorkflow::input(args.items.min(WARMUP_ITEMS));
-    warmup_runs_with(cluster, &wf.id, &warm, common.warmup, deadline).await?;
-
-    let plan = Plan {
+    let scenario = Scenario {
         name: "foreach",
         workflow_id: &wf.id,
+        source: wf.yaml(),
+        warmup_input: ForeachWorkflow::input(args.items.min(WARMUP_ITEMS)),
         input: ForeachWorkflow::input(args.items),
         runs: args.runs,
         concurrency: args.concurrency,
         expected_steps: args.items as usize,
-        deadline,
     };
-    let totals = measure(cluster, &plan, common, report).await?;
-    if totals.wall_seconds > 0.0 {
-        report.figure(
-            "items_per_sec",
-            totals.steps_completed as f64 / totals.wall_seconds,
-        );
-    }
-    Ok(())
+    ScenarioReport::new("foreach", params)
+        .run(args.runs, async |report| {
+            let totals = scenario.run(cluster, common, report).await?;
+            if totals.wall_seconds > 0.0 {
+                report.figure(
+                    "items_per_sec",
+                    totals.steps_completed as f64 / totals.wall_seconds,
+                );
+            }
+            Ok(())
+        })
+        .await
 }
 
 #[cfg(test)]

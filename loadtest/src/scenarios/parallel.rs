@@ -7,12 +7,10 @@
 //! `workflow.run.completed` (the figures are described in `wide.rs`) and the
 //! steps completed per second.
 
-use anyhow::Result;
 use serde_json::json;
-use tokio::time::Instant;
 
-use super::wide::{Plan, measure};
-use super::{Common, prepare_source, warmup_runs};
+use super::Common;
+use super::wide::Scenario;
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::workflow::ParallelWorkflow;
@@ -49,41 +47,26 @@ impl Default for ParallelArgs {
 
 /// Runs the scenario; problems end up in the report, never as a panic.
 pub async fn run(cluster: &Cluster, args: &ParallelArgs, common: &Common) -> ScenarioReport {
-    ScenarioReport::new(
-        "parallel",
-        json!({
-            "branches": args.branches,
-            "runs": args.runs,
-            "concurrency": args.concurrency,
-            "warmup": common.warmup,
-        }),
-    )
-    .run(args.runs, async |report| {
-        run_inner(cluster, args, common, report).await
-    })
-    .await
-}
-
-async fn run_inner(
-    cluster: &Cluster,
-    args: &ParallelArgs,
-    common: &Common,
-    report: &mut ScenarioReport,
-) -> Result<()> {
+    let params = json!({
+        "branches": args.branches,
+        "runs": args.runs,
+        "concurrency": args.concurrency,
+        "warmup": common.warmup,
+    });
     let wf = ParallelWorkflow::new(args.branches);
-    let deadline = Instant::now() + common.timeout;
-    prepare_source(cluster, &wf.id, &wf.yaml(), report).await?;
-    warmup_runs(cluster, &wf.id, common.warmup, deadline).await?;
-
-    let plan = Plan {
+    let scenario = Scenario {
         name: "parallel",
         workflow_id: &wf.id,
+        source: wf.yaml(),
+        warmup_input: json!({}),
         input: json!({}),
         runs: args.runs,
         concurrency: args.concurrency,
         expected_steps: args.branches as usize,
-        deadline,
     };
-    measure(cluster, &plan, common, report).await?;
-    Ok(())
+    ScenarioReport::new("parallel", params)
+        .run(args.runs, async |report| {
+            scenario.run(cluster, common, report).await.map(drop)
+        })
+        .await
 }

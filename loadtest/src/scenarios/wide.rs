@@ -21,7 +21,9 @@ use futures::StreamExt as _;
 use serde_json::Value;
 use tokio::time::{Instant, timeout_at};
 
-use super::{Common, failure, progress, start_and_wait_with, timed_out};
+use super::{
+    Common, failure, prepare_source, progress, start_and_wait_with, timed_out, warmup_runs_with,
+};
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::stats::ms;
@@ -50,6 +52,55 @@ pub(crate) struct Totals {
     pub steps_completed: usize,
     /// Measured wall time, in seconds.
     pub wall_seconds: f64,
+}
+
+/// A measured scenario of one workflow, put, warmed up and measured.
+pub(crate) struct Scenario<'a> {
+    /// Scenario name, for the report and progress lines.
+    pub name: &'static str,
+    pub workflow_id: &'a str,
+    /// The workflow's YAML source.
+    pub source: String,
+    /// The input of each warmup run.
+    pub warmup_input: Value,
+    /// The input of each measured run.
+    pub input: Value,
+    pub runs: u32,
+    pub concurrency: u32,
+    /// `workflow.step.completed` events each measured run should produce.
+    pub expected_steps: usize,
+}
+
+impl Scenario<'_> {
+    /// Puts the workflow, runs `common.warmup` unmeasured runs, then the
+    /// measured ones, all within `common.timeout`.
+    pub(crate) async fn run(
+        self,
+        cluster: &Cluster,
+        common: &Common,
+        report: &mut ScenarioReport,
+    ) -> Result<Totals> {
+        let deadline = Instant::now() + common.timeout;
+        prepare_source(cluster, self.workflow_id, &self.source, report).await?;
+        warmup_runs_with(
+            cluster,
+            self.workflow_id,
+            &self.warmup_input,
+            common.warmup,
+            deadline,
+        )
+        .await?;
+        let plan = Plan {
+            name: self.name,
+            workflow_id: self.workflow_id,
+            input: self.input,
+            runs: self.runs,
+            concurrency: self.concurrency,
+            expected_steps: self.expected_steps,
+            deadline,
+        };
+        measure(cluster, &plan, common, report).await
+    }
 }
 
 /// One completed run.
