@@ -7,7 +7,7 @@
 use serde_json::json;
 
 use super::Common;
-use super::wide::Scenario;
+use super::wide::{Plan, Scenario};
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::workflow::ChainWorkflow;
@@ -55,16 +55,14 @@ pub async fn run(cluster: &Cluster, args: &FanoutArgs, common: &Common) -> Scena
         format!("loadtest.fanout{}", args.steps),
         args.steps,
     );
-    let scenario = Scenario {
-        name: "fanout",
-        workflow_id: &wf.id,
-        source: wf.yaml(),
-        warmup_input: json!({}),
-        input: json!({}),
-        runs: args.runs,
-        concurrency: args.concurrency,
-        expected_steps: args.steps as usize,
-    };
+    let plan = Plan::new(
+        "fanout",
+        &wf.id,
+        (args.runs, args.concurrency),
+        args.steps as usize,
+        common,
+    );
+    let scenario = Scenario::new(plan, wf.yaml());
     ScenarioReport::new("fanout", params)
         .run(args.runs, async |report| {
             scenario.run(cluster, common, report).await.map(drop)

@@ -14,7 +14,7 @@
 use serde_json::json;
 
 use super::Common;
-use super::wide::Scenario;
+use super::wide::{Plan, Scenario};
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::workflow::ForeachWorkflow;
@@ -70,16 +70,16 @@ pub async fn run(cluster: &Cluster, args: &ForeachArgs, common: &Common) -> Scen
         "warmup_items": args.items.min(WARMUP_ITEMS),
     });
     let wf = ForeachWorkflow::new(args.max_concurrency);
-    let scenario = Scenario {
-        name: "foreach",
-        workflow_id: &wf.id,
-        source: wf.yaml(),
-        warmup_input: ForeachWorkflow::input(args.items.min(WARMUP_ITEMS)),
-        input: ForeachWorkflow::input(args.items),
-        runs: args.runs,
-        concurrency: args.concurrency,
-        expected_steps: args.items as usize,
-    };
+    let mut plan = Plan::new(
+        "foreach",
+        &wf.id,
+        (args.runs, args.concurrency),
+        args.items as usize,
+        common,
+    );
+    plan.input = ForeachWorkflow::input(args.items);
+    let mut scenario = Scenario::new(plan, wf.yaml());
+    scenario.warmup_input = ForeachWorkflow::input(args.items.min(WARMUP_ITEMS));
     ScenarioReport::new("foreach", params)
         .run(args.runs, async |report| {
             let totals = scenario.run(cluster, common, report).await?;

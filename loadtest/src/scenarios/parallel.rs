@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use super::Common;
-use super::wide::Scenario;
+use super::wide::{Plan, Scenario};
 use crate::cluster::Cluster;
 use crate::report::ScenarioReport;
 use crate::workflow::ParallelWorkflow;
@@ -54,16 +54,14 @@ pub async fn run(cluster: &Cluster, args: &ParallelArgs, common: &Common) -> Sce
         "warmup": common.warmup,
     });
     let wf = ParallelWorkflow::new(args.branches);
-    let scenario = Scenario {
-        name: "parallel",
-        workflow_id: &wf.id,
-        source: wf.yaml(),
-        warmup_input: json!({}),
-        input: json!({}),
-        runs: args.runs,
-        concurrency: args.concurrency,
-        expected_steps: args.branches as usize,
-    };
+    let plan = Plan::new(
+        "parallel",
+        &wf.id,
+        (args.runs, args.concurrency),
+        args.branches as usize,
+        common,
+    );
+    let scenario = Scenario::new(plan, wf.yaml());
     ScenarioReport::new("parallel", params)
         .run(args.runs, async |report| {
             scenario.run(cluster, common, report).await.map(drop)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use futures::StreamExt as _;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::time::{Instant, timeout_at};
 
 use super::{
@@ -54,52 +54,65 @@ pub(crate) struct Totals {
     pub wall_seconds: f64,
 }
 
-/// A measured scenario of one workflow, put, warmed up and measured.
-pub(crate) struct Scenario<'a> {
-    /// Scenario name, for the report and progress lines.
-    pub name: &'static str,
-    pub workflow_id: &'a str,
-    /// The workflow's YAML source.
-    pub source: String,
-    /// The input of each warmup run.
-    pub warmup_input: Value,
-    /// The input of each measured run.
-    pub input: Value,
-    pub runs: u32,
-    pub concurrency: u32,
-    /// `workflow.step.completed` events each measured run should produce.
-    pub expected_steps: usize,
+impl<'a> Plan<'a> {
+    /// Measured runs of `workflow_id` with an empty input, ending within
+    /// `common.timeout` from now.
+    pub(crate) fn new(
+        name: &'static str,
+        workflow_id: &'a str,
+        (runs, concurrency): (u32, u32),
+        expected_steps: usize,
+        common: &Common,
+    ) -> Self {
+        Self {
+            name,
+            workflow_id,
+            input: json!({}),
+            runs,
+            concurrency,
+            expected_steps,
+            deadline: Instant::now() + common.timeout,
+        }
+    }
 }
 
-impl Scenario<'_> {
+/// A measured scenario of one workflow: put it, warm it up, measure it.
+pub(crate) struct Scenario<'a> {
+    pub plan: Plan<'a>,
+    /// The workflow's YAML source.
+    pub source: String,
+    /// The input of each warmup run (empty unless set).
+    pub warmup_input: Value,
+}
+
+impl<'a> Scenario<'a> {
+    pub(crate) fn new(plan: Plan<'a>, source: String) -> Self {
+        Self {
+            plan,
+            source,
+            warmup_input: json!({}),
+        }
+    }
+
     /// Puts the workflow, runs `common.warmup` unmeasured runs, then the
-    /// measured ones, all within `common.timeout`.
+    /// measured ones, all before the plan's deadline.
     pub(crate) async fn run(
         self,
         cluster: &Cluster,
         common: &Common,
         report: &mut ScenarioReport,
     ) -> Result<Totals> {
-        let deadline = Instant::now() + common.timeout;
-        prepare_source(cluster, self.workflow_id, &self.source, report).await?;
+        let plan = &self.plan;
+        prepare_source(cluster, plan.workflow_id, &self.source, report).await?;
         warmup_runs_with(
             cluster,
-            self.workflow_id,
+            plan.workflow_id,
             &self.warmup_input,
             common.warmup,
-            deadline,
+            plan.deadline,
         )
         .await?;
-        let plan = Plan {
-            name: self.name,
-            workflow_id: self.workflow_id,
-            input: self.input,
-            runs: self.runs,
-            concurrency: self.concurrency,
-            expected_steps: self.expected_steps,
-            deadline,
-        };
-        measure(cluster, &plan, common, report).await
+        measure(cluster, plan, common, report).await
     }
 }
 
