@@ -2,11 +2,13 @@
 //! (through [`Subjects`]) knows subject, stream and consumer names; callers
 //! publish outbox rows and consume the shared durable consumers.
 
+pub mod control;
 pub mod messages;
 mod publish;
 mod streams;
 pub mod subjects;
 
+pub use control::{ControlSubject, ControlVerb, Decision, RunVerb};
 pub use streams::ConsumerSettings;
 pub use subjects::Subjects;
 

@@ -132,7 +132,9 @@ impl Subjects {
     pub fn control_wildcard(&self) -> String {
         self.subject("wf.ctl.>")
     }
-    /// `wf.ctl.<rest>`, for example `control("workflows.put")`.
+    /// `wf.ctl.<rest>` with `rest` as given. Callers name control subjects
+    /// with [`Subjects::control_subject`]; this raw form is for tests that
+    /// send a subject no verb names.
     pub fn control(&self, rest: &str) -> String {
         self.subject(&format!("wf.ctl.{rest}"))
     }

@@ -2,7 +2,7 @@
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use junction_bus::Subjects;
+use junction_bus::{ControlSubject, RunVerb, Subjects};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -39,8 +39,8 @@ impl Client {
 
     /// Sends a control request and returns the reply's fields, or an error
     /// carrying the reply's code and message.
-    pub async fn request(&self, what: &str, body: Value) -> anyhow::Result<Value> {
-        let subject = self.subjects.control(what);
+    pub async fn request(&self, what: &ControlSubject, body: Value) -> anyhow::Result<Value> {
+        let subject = self.subjects.control_subject(what);
         let mut body = body;
         if let (Some(token), Some(fields)) = (&self.token, body.as_object_mut()) {
             fields.insert("token".to_owned(), json!(token));
@@ -109,7 +109,7 @@ impl Client {
         loop {
             let reply = self
                 .request(
-                    &format!("run.{run_id}.events"),
+                    &ControlSubject::run(run_id, RunVerb::Events),
                     json!({ "after_seq": after, "limit": 1000 }),
                 )
                 .await?;

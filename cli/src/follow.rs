@@ -6,6 +6,8 @@
 use crate::client::Client;
 use crate::operator::{ApprovalFilter, Operator, list_approvals};
 use crate::timeline;
+use anyhow::Context;
+use junction_bus::{ControlSubject, RunVerb};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::process::ExitCode;
@@ -37,7 +39,7 @@ pub async fn follow(
     let mut check_approvals_at = Instant::now();
     let run = loop {
         let reply = client
-            .request(&format!("run.{run_id}.get"), json!({}))
+            .request(&ControlSubject::run(run_id, RunVerb::Get), json!({}))
             .await?;
         let run = reply["run"].clone();
         let status = run["status"].as_str().unwrap_or_default().to_owned();
@@ -64,7 +66,10 @@ pub async fn follow(
             // The approval is recorded just after the run starts waiting:
             // until it shows, keep asking at the run's pace.
             for approval in list_approvals(client, operator, &filter).await? {
-                let id = approval["id"].as_str().unwrap_or_default().to_owned();
+                let id = approval["id"]
+                    .as_str()
+                    .context("the coordinator listed an approval without an id")?
+                    .to_owned();
                 if announced.insert(id) {
                     println!("{}", approval_notice(junction, run_id, &approval));
                 }

@@ -5,6 +5,7 @@
 
 use crate::client::Client;
 use chrono::{DateTime, Utc};
+use junction_bus::{ControlSubject, Decision, RunVerb};
 use serde_json::{Value, json};
 
 /// What an operator does to a run (`wf.ctl.run.<id>.<action>`).
@@ -16,11 +17,11 @@ pub enum RunAction {
 }
 
 impl RunAction {
-    fn subject(self) -> &'static str {
+    fn verb(self) -> RunVerb {
         match self {
-            Self::Cancel => "cancel",
-            Self::Pause => "pause",
-            Self::Resume => "resume",
+            Self::Cancel => RunVerb::Cancel,
+            Self::Pause => RunVerb::Pause,
+            Self::Resume => RunVerb::Resume,
         }
     }
 }
@@ -54,7 +55,7 @@ pub async fn act_on_run(
 ) -> anyhow::Result<()> {
     let reply = client
         .request(
-            &format!("run.{run_id}.{}", action.subject()),
+            &ControlSubject::run(run_id, action.verb()),
             operator.body(json!({ "reason": reason }), true),
         )
         .await?;
@@ -72,7 +73,7 @@ pub async fn send(
 ) -> anyhow::Result<()> {
     client
         .request(
-            &format!("run.{run_id}.signal"),
+            &ControlSubject::run(run_id, RunVerb::Signal),
             operator.body(json!({ "name": name, "data": data }), false),
         )
         .await?;
@@ -88,10 +89,14 @@ pub async fn decide(
     approve: bool,
     comment: Option<&str>,
 ) -> anyhow::Result<()> {
-    let verb = if approve { "approve" } else { "reject" };
+    let decision = if approve {
+        Decision::Approve
+    } else {
+        Decision::Reject
+    };
     let reply = client
         .request(
-            &format!("approval.{approval_id}.{verb}"),
+            &ControlSubject::approval(approval_id, decision),
             operator.body(json!({ "comment": comment }), true),
         )
         .await?;
@@ -121,7 +126,7 @@ pub async fn list_approvals(
         body["status"] = json!(status.to_ascii_uppercase());
     }
     let reply = client
-        .request("approvals.list", operator.body(body, false))
+        .request(&ControlSubject::ApprovalsList, operator.body(body, false))
         .await?;
     Ok(reply["approvals"].as_array().cloned().unwrap_or_default())
 }

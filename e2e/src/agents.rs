@@ -3,6 +3,7 @@
 //! agents the test process serves itself.
 
 use crate::TestEnv;
+use junction_bus::ControlSubject;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -47,14 +48,14 @@ impl TestEnv {
         if let Some(schema) = &output_schema {
             body["output_schema"] = schema.clone();
         }
-        let reply = self.control("agents.put", body).await?;
+        let reply = self.control(ControlSubject::AgentsPut, body).await?;
         self.write_agent_file(name, input_schema.as_ref(), output_schema.as_ref())?;
         Ok(reply)
     }
 
     /// Deletes agent `name` through `wf.ctl.agents.delete`, and its agent file.
     pub async fn delete_agent(&self, name: &str) -> anyhow::Result<()> {
-        self.control("agents.delete", json!({ "name": name }))
+        self.control(ControlSubject::AgentsDelete, json!({ "name": name }))
             .await?;
         let file = self.agent_file(name);
         if file.exists() {

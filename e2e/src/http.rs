@@ -3,13 +3,18 @@
 
 use crate::TestEnv;
 use anyhow::Context;
+use junction_bus::ControlSubject;
 use serde_json::json;
 
 impl TestEnv {
     /// The coordinator's HTTP address from `cluster.members`.
     pub async fn coordinator_http(&self) -> anyhow::Result<String> {
-        let reply = self.control("cluster.members", json!({})).await?;
-        let members = reply["members"].as_array().cloned().unwrap_or_default();
+        let reply = self
+            .control(ControlSubject::ClusterMembers, json!({}))
+            .await?;
+        let members = reply["members"]
+            .as_array()
+            .with_context(|| format!("no members in {reply}"))?;
         let addr = members
             .iter()
             .find(|m| m["role"] == "coordinator")
@@ -19,7 +24,9 @@ impl TestEnv {
 
     /// Every live coordinator's HTTP address from `cluster.members`.
     pub async fn coordinator_http_addrs(&self) -> anyhow::Result<Vec<String>> {
-        let reply = self.control("cluster.members", json!({})).await?;
+        let reply = self
+            .control(ControlSubject::ClusterMembers, json!({}))
+            .await?;
         Ok(reply["members"]
             .as_array()
             .into_iter()
@@ -47,8 +54,8 @@ pub async fn http_get_at(addr: &str, path: &str) -> anyhow::Result<String> {
         .await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
-    Ok(response
+    let (_, body) = response
         .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default())
+        .with_context(|| format!("GET {path}: no body in {response:?}"))?;
+    Ok(body.to_owned())
 }

@@ -27,12 +27,13 @@ mod http;
 mod process;
 mod waits;
 
+pub use control::ControlTarget;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
 pub use http::http_get_at;
 pub use process::{Process, bin_dir};
 
 use anyhow::{Context, bail};
-use junction_bus::Subjects;
+use junction_bus::{ControlSubject, Subjects};
 use junction_example_agents::{CallLog, Registry, ServeHandle};
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -193,8 +194,16 @@ impl TestEnv {
     ) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(reply) = self.try_control("cluster.members", json!({})).await {
-                let members = reply["members"].as_array().cloned().unwrap_or_default();
+            // Until the coordinator answers `ok` (its database is reachable), wait.
+            let reply = self
+                .try_control(ControlSubject::ClusterMembers, json!({}))
+                .await;
+            if let Ok(reply) = reply
+                && reply["ok"] == json!(true)
+            {
+                let members = reply["members"]
+                    .as_array()
+                    .with_context(|| format!("no members in {reply}"))?;
                 let count = |role: &str| members.iter().filter(|m| m["role"] == role).count();
                 if count("coordinator") >= coordinators && count("worker") >= workers {
                     return Ok(reply);

@@ -18,7 +18,7 @@ use async_nats::jetstream::message::PublishMessage;
 use async_nats::{Client, RequestErrorKind};
 use bytes::Bytes;
 use futures::StreamExt as _;
-use junction_bus::Subjects;
+use junction_bus::{ControlSubject, Subjects};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -96,8 +96,8 @@ impl Cluster {
     }
 
     /// One control request; returns the whole reply object when `ok` is true.
-    async fn control(&self, rest: &str, body: &Value) -> Result<Value> {
-        let subject = self.subjects.control(rest);
+    async fn control(&self, what: &ControlSubject, body: &Value) -> Result<Value> {
+        let subject = self.subjects.control_subject(what);
         let payload = Bytes::from(serde_json::to_vec(body)?);
         let reply = match self.client.request(subject.clone(), payload).await {
             Ok(reply) => reply,
@@ -146,7 +146,9 @@ impl Cluster {
 
     /// The HTTP addresses of the live coordinators (`cluster.members`).
     pub async fn coordinator_http_addrs(&self) -> Result<Vec<String>> {
-        let reply = self.control("cluster.members", &json!({})).await?;
+        let reply = self
+            .control(&ControlSubject::ClusterMembers, &json!({}))
+            .await?;
         Ok(reply["members"]
             .as_array()
             .into_iter()
@@ -160,23 +162,28 @@ impl Cluster {
     pub async fn put_workflow(&self, source: &str) -> Result<PutReply> {
         let reply = self
             .control(
-                "workflows.put",
+                &ControlSubject::WorkflowsPut,
                 &json!({ "source": source, "format": "yaml" }),
             )
             .await?;
-        serde_json::from_value(reply).context("unexpected reply shape from workflows.put")
+        serde_json::from_value(reply).with_context(|| {
+            format!(
+                "unexpected reply shape from {}",
+                ControlSubject::WorkflowsPut
+            )
+        })
     }
 
     /// Starts a run of the latest version of `workflow_id`; returns its run id.
     pub async fn start_run(&self, workflow_id: &str, input: Value) -> Result<String> {
         let reply = self
             .control(
-                "run.start",
+                &ControlSubject::RunStart,
                 &json!({ "workflow_id": workflow_id, "input": input }),
             )
             .await?;
-        let reply: StartReply =
-            serde_json::from_value(reply).context("unexpected reply shape from run.start")?;
+        let reply: StartReply = serde_json::from_value(reply)
+            .with_context(|| format!("unexpected reply shape from {}", ControlSubject::RunStart))?;
         Ok(reply.run_id)
     }
 

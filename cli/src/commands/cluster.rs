@@ -3,12 +3,16 @@
 
 use super::Session;
 use crate::tail;
+use junction_bus::ControlSubject;
 use serde_json::json;
 use std::process::ExitCode;
 
 /// `members`: one line per live member.
 pub async fn members(s: &Session<'_>) -> anyhow::Result<ExitCode> {
-    let reply = s.client.request("cluster.members", json!({})).await?;
+    let reply = s
+        .client
+        .request(&ControlSubject::ClusterMembers, json!({}))
+        .await?;
     for member in reply["members"].as_array().into_iter().flatten() {
         println!(
             "{:<12} {:<32} since {}{}",

@@ -6,6 +6,8 @@ use super::{Session, parse_object, with_tenant};
 use crate::client::Client;
 use crate::operator::{self, RunAction};
 use crate::{follow, timeline};
+use anyhow::Context;
+use junction_bus::{ControlSubject, RunVerb};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -22,11 +24,14 @@ pub async fn start(
     let reply = s
         .client
         .request(
-            "run.start",
+            &ControlSubject::RunStart,
             s.with_tenant(json!({ "workflow_id": workflow_id, "input": input })),
         )
         .await?;
-    let run_id = reply["run_id"].as_str().unwrap_or_default().to_owned();
+    let run_id = reply["run_id"]
+        .as_str()
+        .context("the coordinator's reply has no run_id")?
+        .to_owned();
     println!("run {run_id} started ({workflow_id})");
     if no_wait {
         return Ok(ExitCode::SUCCESS);
@@ -61,7 +66,7 @@ pub async fn signal(
 pub async fn get(s: &Session<'_>, run_id: &str) -> anyhow::Result<ExitCode> {
     let reply = s
         .client
-        .request(&format!("run.{run_id}.get"), json!({}))
+        .request(&ControlSubject::run(run_id, RunVerb::Get), json!({}))
         .await?;
     println!("{}", serde_json::to_string_pretty(&reply["run"])?);
     Ok(ExitCode::SUCCESS)
@@ -82,7 +87,7 @@ pub async fn list(
     let reply = s
         .client
         .request(
-            "runs.list",
+            &ControlSubject::RunsList,
             s.with_tenant(json!({ "workflow_id": workflow, "status": status })),
         )
         .await?;
@@ -133,7 +138,7 @@ async fn find_run_for_signal(
     loop {
         let reply = client
             .request(
-                "runs.list",
+                &ControlSubject::RunsList,
                 with_tenant(json!({ "causation_id": signal_id }), tenant),
             )
             .await?;

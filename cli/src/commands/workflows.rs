@@ -3,6 +3,7 @@
 
 use super::Session;
 use anyhow::Context;
+use junction_bus::ControlSubject;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +24,7 @@ pub async fn put(s: &Session<'_>, files: &[PathBuf]) -> anyhow::Result<ExitCode>
         match s
             .client
             .request(
-                "workflows.put",
+                &ControlSubject::WorkflowsPut,
                 s.with_tenant(json!({ "source": source, "format": format })),
             )
             .await

@@ -10,6 +10,7 @@ pub mod workflows;
 use crate::auth::{Caller, Tokens};
 use crate::driver::Driver;
 use futures::StreamExt;
+use junction_bus::{ControlSubject, Decision, RunVerb};
 use junction_core::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
 use junction_core::wire::signal::is_valid_tenant;
 use runs::RunAction;
@@ -139,12 +140,8 @@ pub async fn serve(
         let driver = driver.clone();
         let members = members_role.clone();
         tokio::spawn(async move {
-            let suffix = driver
-                .subjects
-                .control_suffix(&message.subject)
-                .unwrap_or_default()
-                .to_owned();
-            let body = match handle(&driver, &members, &suffix, &message.payload).await {
+            let subject = driver.subjects.parse_control(&message.subject);
+            let body = match handle(&driver, &members, subject, &message.payload).await {
                 Ok(fields) => ok_reply(fields),
                 Err(error) => {
                     if error.code == ErrorCode::Internal {
@@ -168,11 +165,11 @@ pub async fn serve(
 async fn handle(
     driver: &Driver,
     members: &crate::members::Membership,
-    suffix: &str,
+    subject: Result<ControlSubject, &str>,
     payload: &[u8],
 ) -> Reply {
     let mut fields = parse_request(payload)?;
-    if suffix == "cluster.members" {
+    if subject == Ok(ControlSubject::ClusterMembers) {
         // Open with auth on too, like the health endpoints.
         return members.list().await;
     }
@@ -182,29 +179,35 @@ async fn handle(
         Some(_) => return Err(ControlError::invalid("`token` must be a string")),
     };
     let request = Request::authorized(fields, driver.auth.as_deref(), token.as_deref())?;
-    let parts: Vec<&str> = suffix.split('.').collect();
-    match parts.as_slice() {
-        ["workflows", "put"] => workflows::put(driver, &request).await,
-        ["workflows", "validate"] => workflows::validate(driver, &request).await,
-        ["workflows", "get"] => workflows::get(driver, &request).await,
-        ["workflows", "list"] => workflows::list(driver, &request).await,
-        ["agents", "put"] => agents::put(driver, &request).await,
-        ["agents", "list"] => agents::list(driver, &request).await,
-        ["agents", "delete"] => agents::delete(driver, &request).await,
-        ["run", "start"] => runs::start(driver, &request).await,
-        ["runs", "list"] => runs::list(driver, &request).await,
-        ["run", run_id, "get"] => runs::get(driver, run_id, &request).await,
-        ["run", run_id, "events"] => runs::events(driver, run_id, &request).await,
-        ["run", run_id, "cancel"] => runs::act(driver, run_id, &request, RunAction::Cancel).await,
-        ["run", run_id, "pause"] => runs::act(driver, run_id, &request, RunAction::Pause).await,
-        ["run", run_id, "resume"] => runs::act(driver, run_id, &request, RunAction::Resume).await,
-        ["approvals", "list"] => approvals::list(driver, &request).await,
-        ["approval", id, "approve"] => approvals::decide(driver, id, &request, true).await,
-        ["approval", id, "reject"] => approvals::decide(driver, id, &request, false).await,
-        ["run", run_id, "signal"] => runs::signal(driver, run_id, &request).await,
-        _ => Err(ControlError::not_found(format!(
-            "unknown control subject `wf.ctl.{suffix}`"
+    let subject = subject.map_err(|suffix| {
+        ControlError::not_found(format!("unknown control subject `wf.ctl.{suffix}`"))
+    })?;
+    match &subject {
+        ControlSubject::WorkflowsPut => workflows::put(driver, &request).await,
+        ControlSubject::WorkflowsValidate => workflows::validate(driver, &request).await,
+        ControlSubject::WorkflowsGet => workflows::get(driver, &request).await,
+        ControlSubject::WorkflowsList => workflows::list(driver, &request).await,
+        ControlSubject::WorkflowsDelete => Err(ControlError::not_found(format!(
+            "unknown control subject `wf.ctl.{subject}`"
         ))),
+        ControlSubject::AgentsPut => agents::put(driver, &request).await,
+        ControlSubject::AgentsList => agents::list(driver, &request).await,
+        ControlSubject::AgentsDelete => agents::delete(driver, &request).await,
+        ControlSubject::RunStart => runs::start(driver, &request).await,
+        ControlSubject::RunsList => runs::list(driver, &request).await,
+        ControlSubject::Run { id, action } => match action {
+            RunVerb::Get => runs::get(driver, id, &request).await,
+            RunVerb::Events => runs::events(driver, id, &request).await,
+            RunVerb::Cancel => runs::act(driver, id, &request, RunAction::Cancel).await,
+            RunVerb::Pause => runs::act(driver, id, &request, RunAction::Pause).await,
+            RunVerb::Resume => runs::act(driver, id, &request, RunAction::Resume).await,
+            RunVerb::Signal => runs::signal(driver, id, &request).await,
+        },
+        ControlSubject::ApprovalsList => approvals::list(driver, &request).await,
+        ControlSubject::Approval { id, decision } => {
+            approvals::decide(driver, id, &request, *decision == Decision::Approve).await
+        }
+        ControlSubject::ClusterMembers => members.list().await,
     }
 }
 
