@@ -7,7 +7,6 @@ use crate::catalog::Catalog;
 use crate::commit::Committer;
 use crate::consume::consume;
 use crate::driver::Driver;
-use crate::members::Membership;
 use crate::metrics::Metrics;
 use crate::routing::{self, Ownership};
 use crate::run_queue::RunQueues;
@@ -110,13 +109,10 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         crate::api::router(driver.clone(), stop_rx.clone()),
         stop_rx.clone(),
     )));
-    let membership = Arc::new(Membership {
-        store: store.clone(),
-    });
     {
         let (driver, stop) = (driver.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
-            if let Err(error) = control::serve(driver, membership, stop).await {
+            if let Err(error) = control::serve(driver, stop).await {
                 tracing::error!(%error, "control plane stopped");
             }
         }));

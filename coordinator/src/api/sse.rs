@@ -11,7 +11,9 @@
 //! after the run's terminal event, at once for a run that already ended, and
 //! at shutdown; a comment keeps idle connections alive every 15 s.
 
-use super::{Api, authorized_request, error_response};
+use super::Api;
+use super::request::authorized_request;
+use super::response::error_response;
 use crate::control::internal;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -40,11 +42,11 @@ fn is_terminal(kind: EventType) -> bool {
     )
 }
 
-fn to_sse(event: &Event) -> SseEvent {
-    SseEvent::default()
+fn to_sse(event: &Event) -> serde_json::Result<SseEvent> {
+    Ok(SseEvent::default()
         .id(event.seq.to_string())
         .event(event.kind.as_str())
-        .data(serde_json::to_string(event).unwrap_or_default())
+        .data(serde_json::to_string(event)?))
 }
 
 /// Where to start: `Last-Event-ID` wins over `?after_seq=`.
@@ -124,7 +126,15 @@ enum Sent {
 
 async fn send(tx: &mpsc::Sender<SseEvent>, last: &mut i64, event: &Event) -> Sent {
     *last = event.seq;
-    if tx.send(to_sse(event)).await.is_err() || is_terminal(event.kind) {
+    let message = match to_sse(event) {
+        Ok(message) => message,
+        Err(error) => {
+            // Skipping it would break the stream's promise; the client reconnects.
+            tracing::error!(%error, run_id = %event.run_id, seq = event.seq, "event stream: cannot serialize an event");
+            return Sent::Done;
+        }
+    };
+    if tx.send(message).await.is_err() || is_terminal(event.kind) {
         Sent::Done
     } else {
         Sent::More

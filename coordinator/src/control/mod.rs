@@ -4,16 +4,16 @@
 
 mod agents;
 pub(crate) mod approvals;
+pub mod routes;
 pub(crate) mod runs;
 pub mod workflows;
 
 use crate::auth::{Caller, Tokens};
 use crate::driver::Driver;
 use futures::StreamExt;
-use junction_bus::{ControlSubject, Decision, RunVerb};
+use junction_bus::ControlSubject;
 use junction_core::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
 use junction_core::wire::signal::is_valid_tenant;
-use runs::RunAction;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
@@ -114,11 +114,7 @@ impl Request {
 pub type Reply = Result<Value, ControlError>;
 
 /// Serves control requests until `stop` flips, then waits for in-flight replies.
-pub async fn serve(
-    driver: Driver,
-    members_role: Arc<crate::members::Membership>,
-    mut stop: watch::Receiver<bool>,
-) -> anyhow::Result<()> {
+pub async fn serve(driver: Driver, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let subjects = driver.subjects.clone();
     let mut requests = driver
         .client
@@ -138,21 +134,15 @@ pub async fn serve(
             break;
         };
         let driver = driver.clone();
-        let members = members_role.clone();
         tokio::spawn(async move {
-            let subject = driver.subjects.parse_control(&message.subject);
-            let body = match handle(&driver, &members, subject, &message.payload).await {
-                Ok(fields) => ok_reply(fields),
-                Err(error) => {
-                    if error.code == ErrorCode::Internal {
-                        tracing::error!(subject = %message.subject, error = %error.message, "control request failed");
+            let reply = answer(&driver, &message).await;
+            match serde_json::to_vec(&reply) {
+                Ok(bytes) => {
+                    if let Err(error) = driver.client.publish(reply_to, bytes.into()).await {
+                        tracing::warn!(%error, "could not send control reply");
                     }
-                    error.to_reply()
                 }
-            };
-            let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            if let Err(error) = driver.client.publish(reply_to, bytes.into()).await {
-                tracing::warn!(%error, "could not send control reply");
+                Err(error) => tracing::error!(%error, "cannot serialize a control reply"),
             }
             drop(permit);
         });
@@ -162,16 +152,32 @@ pub async fn serve(
     Ok(())
 }
 
-async fn handle(
-    driver: &Driver,
-    members: &crate::members::Membership,
-    subject: Result<ControlSubject, &str>,
-    payload: &[u8],
-) -> Reply {
+/// The reply to one request: `{ok:true,…}` or `{ok:false,error}`.
+async fn answer(driver: &Driver, message: &async_nats::Message) -> Value {
+    let subject = driver.subjects.parse_control(&message.subject);
+    match handle(driver, subject, &message.payload).await {
+        Ok(fields) => ok_reply(fields),
+        Err(error) => {
+            if error.code == ErrorCode::Internal {
+                tracing::error!(subject = %message.subject, error = %error.message, "control request failed");
+            }
+            error.to_reply()
+        }
+    }
+}
+
+/// Parses the payload, answers open verbs, authorizes the rest (PROTOCOL
+/// §6), then dispatches through the route table. A subject no verb names
+/// is `NOT_FOUND` once the request is authorized.
+async fn handle(driver: &Driver, subject: Result<ControlSubject, &str>, payload: &[u8]) -> Reply {
     let mut fields = parse_request(payload)?;
-    if subject == Ok(ControlSubject::ClusterMembers) {
-        // Open with auth on too, like the health endpoints.
-        return members.list().await;
+    if let Ok(subject) = &subject
+        && let Some(routes::Route {
+            handler: routes::Handler::Open(handler),
+            ..
+        }) = routes::route(subject.verb())
+    {
+        return handler(driver).await;
     }
     let token = match fields.remove("token") {
         None | Some(Value::Null) => None,
@@ -179,36 +185,8 @@ async fn handle(
         Some(_) => return Err(ControlError::invalid("`token` must be a string")),
     };
     let request = Request::authorized(fields, driver.auth.as_deref(), token.as_deref())?;
-    let subject = subject.map_err(|suffix| {
-        ControlError::not_found(format!("unknown control subject `wf.ctl.{suffix}`"))
-    })?;
-    match &subject {
-        ControlSubject::WorkflowsPut => workflows::put(driver, &request).await,
-        ControlSubject::WorkflowsValidate => workflows::validate(driver, &request).await,
-        ControlSubject::WorkflowsGet => workflows::get(driver, &request).await,
-        ControlSubject::WorkflowsList => workflows::list(driver, &request).await,
-        ControlSubject::WorkflowsDelete => Err(ControlError::not_found(format!(
-            "unknown control subject `wf.ctl.{subject}`"
-        ))),
-        ControlSubject::AgentsPut => agents::put(driver, &request).await,
-        ControlSubject::AgentsList => agents::list(driver, &request).await,
-        ControlSubject::AgentsDelete => agents::delete(driver, &request).await,
-        ControlSubject::RunStart => runs::start(driver, &request).await,
-        ControlSubject::RunsList => runs::list(driver, &request).await,
-        ControlSubject::Run { id, action } => match action {
-            RunVerb::Get => runs::get(driver, id, &request).await,
-            RunVerb::Events => runs::events(driver, id, &request).await,
-            RunVerb::Cancel => runs::act(driver, id, &request, RunAction::Cancel).await,
-            RunVerb::Pause => runs::act(driver, id, &request, RunAction::Pause).await,
-            RunVerb::Resume => runs::act(driver, id, &request, RunAction::Resume).await,
-            RunVerb::Signal => runs::signal(driver, id, &request).await,
-        },
-        ControlSubject::ApprovalsList => approvals::list(driver, &request).await,
-        ControlSubject::Approval { id, decision } => {
-            approvals::decide(driver, id, &request, *decision == Decision::Approve).await
-        }
-        ControlSubject::ClusterMembers => members.list().await,
-    }
+    let subject = subject.map_err(routes::unknown)?;
+    routes::dispatch(driver, &subject, &request).await
 }
 
 /// Maps an internal failure to `INTERNAL` (or `UNAVAILABLE` when the database is away).

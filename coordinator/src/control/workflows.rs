@@ -1,4 +1,4 @@
-//! `wf.ctl.workflows.*`: put, validate, get, list.
+//! `wf.ctl.workflows.*`: put, validate, get, list, delete.
 
 use super::{Reply, Request, internal};
 use crate::driver::Driver;
@@ -6,7 +6,7 @@ use junction_core::model::parse::{Compiled, attach_positions};
 use junction_core::model::validate::{AgentSpec, against_registry};
 use junction_core::model::{Diagnostic, Diagnostics, SourceFormat, compile};
 use junction_core::wire::control::{ControlError, ErrorCode};
-use junction_store::{Error as StoreError, NewDefinition, Store};
+use junction_store::{Error as StoreError, NewDefinition, RunFilter, Store};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -158,4 +158,43 @@ pub async fn list(driver: &Driver, request: &Request) -> Reply {
         .map_err(internal)?;
     let workflows: Vec<_> = rows.into_iter().map(|(id, version, name, updated_at)| json!({ "id": id, "version": version, "name": name, "updated_at": updated_at })).collect();
     Ok(json!({ "workflows": workflows }))
+}
+
+/// `workflows.delete {id}` (`DELETE /v1/workflows/{id}`): removes every
+/// revision of a workflow that no run was ever started from. An unknown
+/// workflow is `NOT_FOUND`; one with runs is `CONFLICT`, since its runs stay
+/// pinned to their revisions. The deleting statement checks for runs again,
+/// so a run started meanwhile wins.
+pub async fn delete(driver: &Driver, request: &Request) -> Reply {
+    get(driver, request).await?;
+    let id = request.string("id")?;
+    let has_runs = || {
+        ControlError::new(
+            ErrorCode::Conflict,
+            format!("workflow `{id}` has runs and cannot be deleted"),
+        )
+    };
+    let filter = RunFilter {
+        tenant: request.tenant.clone(),
+        workflow_id: Some(id.to_owned()),
+        status: None,
+        causation_id: None,
+        correlation_id: None,
+        limit: 1,
+        cursor: None,
+    };
+    let (runs, _) = driver.store.list_runs(&filter).await.map_err(internal)?;
+    if !runs.is_empty() {
+        return Err(has_runs());
+    }
+    let store = &driver.store;
+    if !store
+        .delete_definition(&request.tenant, id)
+        .await
+        .map_err(internal)?
+    {
+        return Err(has_runs());
+    }
+    tracing::info!(workflow_id = %id, tenant = %request.tenant, "workflow deleted");
+    Ok(json!({ "id": id, "deleted": true }))
 }
