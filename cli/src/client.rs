@@ -113,7 +113,10 @@ impl Client {
                     json!({ "after_seq": after, "limit": 1000 }),
                 )
                 .await?;
-            let page = reply["events"].as_array().cloned().unwrap_or_default();
+            let page = reply["events"]
+                .as_array()
+                .context("the coordinator's reply has no events")?
+                .clone();
             let done = page.len() < 1000;
             after = page.last().and_then(|e| e["seq"].as_i64()).unwrap_or(after);
             events.extend(page);

@@ -42,7 +42,10 @@ pub async fn follow(
             .request(&ControlSubject::run(run_id, RunVerb::Get), json!({}))
             .await?;
         let run = reply["run"].clone();
-        let status = run["status"].as_str().unwrap_or_default().to_owned();
+        let status = run["status"]
+            .as_str()
+            .with_context(|| format!("the coordinator's run has no status: {run}"))?
+            .to_owned();
         if matches!(
             status.as_str(),
             "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT"
@@ -88,7 +91,7 @@ pub async fn follow(
         tokio::time::sleep(POLL).await;
     };
     print!("{}", timeline::render(&client.all_events(run_id).await?));
-    let status = run["status"].as_str().unwrap_or_default();
+    let status = run["status"].as_str().context("the run has no status")?;
     println!("run {run_id} {status}");
     if status == "COMPLETED" {
         println!(

@@ -4,6 +4,7 @@
 //! `error: CODE: message` with exit status 1.
 
 use crate::client::Client;
+use anyhow::Context;
 use chrono::{DateTime, Utc};
 use junction_bus::{ControlSubject, Decision, RunVerb};
 use serde_json::{Value, json};
@@ -128,7 +129,10 @@ pub async fn list_approvals(
     let reply = client
         .request(&ControlSubject::ApprovalsList, operator.body(body, false))
         .await?;
-    Ok(reply["approvals"].as_array().cloned().unwrap_or_default())
+    let approvals = reply["approvals"].as_array();
+    Ok(approvals
+        .context("the coordinator's reply has no approvals")?
+        .clone())
 }
 
 /// Widest message shown in the table; longer ones end with `…`.

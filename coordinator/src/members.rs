@@ -6,6 +6,6 @@ use serde_json::json;
 
 /// Answers `wf.ctl.cluster.members` from the heartbeat rows.
 pub async fn list(store: &Store) -> Reply {
-    let members = store.members().await.map_err(crate::control::internal)?;
+    let members = store.members().await?;
     Ok(json!({ "members": members }))
 }

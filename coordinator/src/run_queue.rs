@@ -20,6 +20,7 @@
 use crate::catalog::CompiledWorkflow;
 use crate::driver::Driver;
 use junction_core::engine::{Input, RunState};
+use junction_core::wire::control::ControlError;
 use junction_store::{LockedRun, PendingWrite};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -47,7 +48,9 @@ pub struct CachedRun {
 /// One input waiting for its run's next decision.
 struct Queued {
     input: Input,
-    done: oneshot::Sender<Result<bool, String>>,
+    /// The batch's outcome; a failure keeps its control code (a store
+    /// failure stays `UNAVAILABLE` for the control plane).
+    done: oneshot::Sender<Result<bool, ControlError>>,
 }
 
 #[derive(Default)]
@@ -187,7 +190,7 @@ impl Driver {
         }
         match answer.await {
             Ok(Ok(changed)) => Ok(changed),
-            Ok(Err(error)) => Err(anyhow::anyhow!(error)),
+            Ok(Err(error)) => Err(anyhow::Error::new(error)),
             Err(_) => Err(anyhow::anyhow!(
                 "the run's decision task stopped before answering"
             )),
@@ -201,7 +204,7 @@ impl Driver {
                 batch.into_iter().map(|q| (q.input, q.done)).unzip();
             let (result, cached) = self.decide_and_commit(&key, inputs, cached).await;
             self.runs.put_back(&key.run_id, cached);
-            let answer = result.map_err(|e| format!("{e:#}"));
+            let answer = result.map_err(|e| crate::control::classify(&e, format!("{e:#}")));
             for sender in senders {
                 let _ = sender.send(answer.clone());
             }

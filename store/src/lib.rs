@@ -31,15 +31,32 @@ pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite};
 pub use timers::{DueTimer, FireOutcome};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use junction_core::wire::control::{ControlError, ErrorCode};
 use std::str::FromStr;
+use tokio_postgres::error::SqlState;
 
-/// A persistence failure.
+/// A persistence failure. Driver errors are classified once, here, by
+/// SQLSTATE and error kind (never by their text): see
+/// `From<tokio_postgres::Error>`. Control replies take their code from
+/// [`Error::control_code`] (`From<Error> for ControlError`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The database cannot be reached or dropped the connection: no pooled
+    /// connection in time or connecting failed, the connection closed or
+    /// broke, SQLSTATE class `08` (connection exception) or `57P01`–`57P03`
+    /// (the server shuts down or is not accepting connections yet).
     #[error("database unavailable: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
+    Unavailable(#[source] Unreachable),
+    /// A serialization failure or deadlock (SQLSTATE class `40`): the same
+    /// transaction may succeed if tried again.
     #[error("database: {0}")]
-    Db(#[from] tokio_postgres::Error),
+    Transient(#[source] tokio_postgres::Error),
+    /// A unique constraint refused the row (`23505`).
+    #[error("database: {0}")]
+    AlreadyExists(#[source] tokio_postgres::Error),
+    /// Any other database error.
+    #[error("database: {0}")]
+    Db(#[source] tokio_postgres::Error),
     #[error("invalid database URL: {0}")]
     Url(String),
     #[error("stored data is corrupt: {0}")]
@@ -50,18 +67,82 @@ pub enum Error {
     Conflict(String),
 }
 
-impl Error {
-    /// Whether retrying the operation could succeed (connection trouble, serialization).
-    pub fn is_transient(&self) -> bool {
-        match self {
-            Error::Pool(_) => true,
-            Error::Db(e) => {
-                e.is_closed()
-                    || e.code()
-                        .is_some_and(|c| c.code().starts_with("40") || c.code().starts_with("08"))
+/// Why the database is unavailable.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreachable {
+    /// No connection from the pool (timed out, or a new one failed).
+    #[error(transparent)]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The connection in use closed or broke.
+    #[error(transparent)]
+    Connection(tokio_postgres::Error),
+}
+
+/// SQLSTATEs of a server that shuts down or is not accepting connections yet.
+const SERVER_GOING_AWAY: [&SqlState; 3] = [
+    &SqlState::ADMIN_SHUTDOWN,
+    &SqlState::CRASH_SHUTDOWN,
+    &SqlState::CANNOT_CONNECT_NOW,
+];
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(error: tokio_postgres::Error) -> Self {
+        match error.code() {
+            Some(code) if *code == SqlState::UNIQUE_VIOLATION => Self::AlreadyExists(error),
+            Some(code) if code.code().starts_with("08") || SERVER_GOING_AWAY.contains(&code) => {
+                Self::Unavailable(Unreachable::Connection(error))
             }
-            _ => false,
+            Some(code) if code.code().starts_with("40") => Self::Transient(error),
+            Some(_) => Self::Db(error),
+            // No SQLSTATE: the connection closed, or its socket failed.
+            None if error.is_closed() || io_failure(&error) => {
+                Self::Unavailable(Unreachable::Connection(error))
+            }
+            None => Self::Db(error),
         }
+    }
+}
+
+/// Whether the driver error comes from the connection's socket.
+fn io_failure(error: &tokio_postgres::Error) -> bool {
+    std::error::Error::source(error).is_some_and(|source| source.is::<std::io::Error>())
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(error: deadpool_postgres::PoolError) -> Self {
+        Self::Unavailable(Unreachable::Pool(error))
+    }
+}
+
+impl Error {
+    /// Whether retrying the operation could succeed (the database was away,
+    /// or a serialization failure or deadlock).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Transient(_))
+    }
+
+    /// The control error code of this failure (PROTOCOL §4): `UNAVAILABLE`
+    /// when the database is away, `CONFLICT` for a row that already exists,
+    /// `INTERNAL` otherwise.
+    pub fn control_code(&self) -> ErrorCode {
+        match self {
+            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::AlreadyExists(_) => ErrorCode::Conflict,
+            Self::Transient(_)
+            | Self::Db(_)
+            | Self::Url(_)
+            | Self::Corrupt(_)
+            | Self::Migration { .. }
+            | Self::Conflict(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+/// A store failure as a control reply: [`Error::control_code`] and the
+/// error's text.
+impl From<Error> for ControlError {
+    fn from(error: Error) -> Self {
+        ControlError::new(error.control_code(), error.to_string())
     }
 }
 

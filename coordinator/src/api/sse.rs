@@ -94,8 +94,7 @@ async fn open(
         .driver
         .store
         .get_run_summary(id)
-        .await
-        .map_err(internal)?
+        .await?
         .filter(|r| r.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{id}` not found")))?;
     let ended = run.status.is_terminal();

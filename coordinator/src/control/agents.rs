@@ -1,6 +1,6 @@
 //! `wf.ctl.agents.*`: put, list, delete.
 
-use super::{Reply, Request, internal};
+use super::{Reply, Request};
 use crate::driver::Driver;
 use junction_core::ids::is_valid_agent_name;
 use junction_core::wire::control::ControlError;
@@ -40,28 +40,18 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
             input_schema,
             output_schema,
         )
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(json!({ "created": created }))
 }
 
 pub async fn list(driver: &Driver, request: &Request) -> Reply {
-    let agents = driver
-        .store
-        .list_agents(&request.tenant)
-        .await
-        .map_err(internal)?;
+    let agents = driver.store.list_agents(&request.tenant).await?;
     Ok(json!({ "agents": agents }))
 }
 
 pub async fn delete(driver: &Driver, request: &Request) -> Reply {
     let name = request.string("name")?;
-    if driver
-        .store
-        .delete_agent(&request.tenant, name)
-        .await
-        .map_err(internal)?
-    {
+    if driver.store.delete_agent(&request.tenant, name).await? {
         Ok(json!({}))
     } else {
         Err(ControlError::not_found(format!("agent `{name}` not found")))

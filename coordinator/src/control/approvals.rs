@@ -8,7 +8,7 @@
 //! `approvers` list must name it (`user:<identity>`) or one of its groups
 //! (`team:<group>`), else `FORBIDDEN` (§8.13).
 
-use super::{Reply, Request, internal};
+use super::{Reply, Request};
 use crate::driver::Driver;
 use junction_core::ids::is_valid_id;
 use junction_core::wire::control::{ControlError, ErrorCode};
@@ -30,8 +30,7 @@ pub async fn list(driver: &Driver, request: &Request) -> Reply {
     let approvals = driver
         .store
         .list_approvals(&request.tenant, run_id, status, request.limit()?)
-        .await
-        .map_err(internal)?;
+        .await?;
     Ok(json!({ "approvals": approvals }))
 }
 
@@ -41,7 +40,7 @@ pub async fn decide(driver: &Driver, id: &str, request: &Request, approved: bool
             "approval id {id:?} is not valid"
         )));
     }
-    let found = driver.store.get_approval(id).await.map_err(internal)?;
+    let found = driver.store.get_approval(id).await?;
     let approval = found
         .filter(|a| a.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("approval `{id}` not found")))?;
@@ -71,8 +70,7 @@ pub async fn decide(driver: &Driver, id: &str, request: &Request, approved: bool
     let decided = driver
         .store
         .decide_approval(id, approved, actor, comment)
-        .await
-        .map_err(internal)?
+        .await?
         .ok_or_else(already)?;
     driver.timers_changed.notify_one();
     tracing::info!(approval_id = id, run_id = %decided.run_id, actor = ?actor, status = %decided.status, authenticated = request.caller.is_some(), "approval decided");

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use junction_bus::ControlSubject;
 use junction_core::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
 use junction_core::wire::signal::is_valid_tenant;
+use junction_store::Error as StoreError;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tokio::sync::{Semaphore, watch};
@@ -189,12 +190,24 @@ async fn handle(driver: &Driver, subject: Result<ControlSubject, &str>, payload:
     routes::dispatch(driver, &subject, &request).await
 }
 
-/// Maps an internal failure to `INTERNAL` (or `UNAVAILABLE` when the database is away).
-pub fn internal(error: impl std::fmt::Display) -> ControlError {
+/// The control error of a failure, told by its type (never its text): see
+/// [`classify`]. The message is the failure's own (outermost) text.
+pub fn internal(error: impl Into<anyhow::Error>) -> ControlError {
+    let error = error.into();
     let message = error.to_string();
-    if message.contains("database unavailable") || message.contains("connection") {
-        ControlError::new(ErrorCode::Unavailable, message)
-    } else {
-        ControlError::internal(message)
+    classify(&error, message)
+}
+
+/// A [`ControlError`] the failure carries stays as it is; a failure caused by
+/// a store error takes the store's code ([`StoreError::control_code`]:
+/// `UNAVAILABLE` when the database is away); anything else is `INTERNAL`.
+pub fn classify(error: &anyhow::Error, message: String) -> ControlError {
+    if let Some(control) = error.downcast_ref::<ControlError>() {
+        return control.clone();
     }
+    let code = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<StoreError>())
+        .map_or(ErrorCode::Internal, StoreError::control_code);
+    ControlError::new(code, message)
 }

@@ -1,6 +1,6 @@
 //! `wf.ctl.workflows.*`: put, validate, get, list, delete.
 
-use super::{Reply, Request, internal};
+use super::{Reply, Request};
 use crate::driver::Driver;
 use junction_core::model::parse::{Compiled, attach_positions};
 use junction_core::model::validate::{AgentSpec, against_registry};
@@ -75,9 +75,7 @@ pub async fn check(
 
 pub async fn put(driver: &Driver, request: &Request) -> Reply {
     let (source, format) = source_of(request)?;
-    let compiled = check(&driver.store, &request.tenant, source, format)
-        .await
-        .map_err(internal)?;
+    let compiled = check(&driver.store, &request.tenant, source, format).await?;
     let Some(workflow) = compiled.workflow else {
         let all: Vec<_> = compiled
             .diagnostics
@@ -111,8 +109,7 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
             source,
             format: format.as_str(),
         })
-        .await
-        .map_err(internal)?;
+        .await?;
     if outcome.created {
         tracing::info!(workflow_id = %workflow.id, version = outcome.version, tenant = %request.tenant, "workflow stored");
     }
@@ -123,9 +120,7 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
 
 pub async fn validate(driver: &Driver, request: &Request) -> Reply {
     let (source, format) = source_of(request)?;
-    let compiled = check(&driver.store, &request.tenant, source, format)
-        .await
-        .map_err(internal)?;
+    let compiled = check(&driver.store, &request.tenant, source, format).await?;
     Ok(json!({ "errors": compiled.diagnostics.errors, "warnings": compiled.diagnostics.warnings }))
 }
 
@@ -135,8 +130,7 @@ pub async fn get(driver: &Driver, request: &Request) -> Reply {
     let found = driver
         .store
         .get_definition(&request.tenant, id, version)
-        .await
-        .map_err(internal)?;
+        .await?;
     let record =
         found.ok_or_else(|| ControlError::not_found(format!("workflow `{id}` not found")))?;
     Ok(json!({ "workflow": {
@@ -151,11 +145,7 @@ pub async fn get(driver: &Driver, request: &Request) -> Reply {
 }
 
 pub async fn list(driver: &Driver, request: &Request) -> Reply {
-    let rows = driver
-        .store
-        .list_definitions(&request.tenant)
-        .await
-        .map_err(internal)?;
+    let rows = driver.store.list_definitions(&request.tenant).await?;
     let workflows: Vec<_> = rows.into_iter().map(|(id, version, name, updated_at)| json!({ "id": id, "version": version, "name": name, "updated_at": updated_at })).collect();
     Ok(json!({ "workflows": workflows }))
 }
@@ -183,16 +173,12 @@ pub async fn delete(driver: &Driver, request: &Request) -> Reply {
         limit: 1,
         cursor: None,
     };
-    let (runs, _) = driver.store.list_runs(&filter).await.map_err(internal)?;
+    let (runs, _) = driver.store.list_runs(&filter).await?;
     if !runs.is_empty() {
         return Err(has_runs());
     }
     let store = &driver.store;
-    if !store
-        .delete_definition(&request.tenant, id)
-        .await
-        .map_err(internal)?
-    {
+    if !store.delete_definition(&request.tenant, id).await? {
         return Err(has_runs());
     }
     tracing::info!(workflow_id = %id, tenant = %request.tenant, "workflow deleted");
