@@ -12,6 +12,7 @@
 use anyhow::Result;
 use futures::StreamExt as _;
 use futures::stream::FuturesUnordered;
+use junction_bus::ControlSubject;
 use serde_json::json;
 use tokio::time::{Instant, timeout_at};
 
@@ -98,7 +99,7 @@ async fn start(cluster: &Cluster, workflow_id: &str, deadline: Instant) -> Start
     }
     match timeout_at(deadline, cluster.start_run(workflow_id, json!({}))).await {
         Err(_) => Start::Skipped,
-        Ok(Err(error)) => Start::Failed(format!("run.start: {error:#}")),
+        Ok(Err(error)) => Start::Failed(format!("{}: {error:#}", ControlSubject::RunStart)),
         Ok(Ok(run_id)) => Start::Started {
             sent,
             run_id,

@@ -12,6 +12,7 @@ mod wide;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use junction_bus::ControlSubject;
 use serde_json::{Value, json};
 use tokio::time::{Instant, timeout_at};
 
@@ -50,7 +51,11 @@ pub(crate) async fn prepare_source(
         .await
         .with_context(|| format!("putting workflow {id}"))?;
     if put.id != id {
-        bail!("workflows.put stored id {:?}, expected {id:?}", put.id);
+        bail!(
+            "{} stored id {:?}, expected {id:?}",
+            ControlSubject::WorkflowsPut,
+            put.id
+        );
     }
     report.workflow_id = Some(put.id);
     report.workflow_version = Some(put.version);
