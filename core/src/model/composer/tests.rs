@@ -3,7 +3,8 @@
 use super::*;
 use crate::model::dag::DAG_STATE;
 use crate::model::ir::{
-    Approval, Dag, OnReject, Operation, RetryPolicy, State, StateKind, Transition,
+    Action, AgentCall, Approval, Dag, ExecutorCall, OnReject, Operation, RetryPolicy, State,
+    StateKind, Transition,
 };
 use serde_json::json;
 
