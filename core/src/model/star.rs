@@ -30,7 +30,6 @@ use starlark::eval::Evaluator;
 use starlark::syntax::AstModule;
 use starlark::syntax::ast::{AssignOp, StmtP};
 use starlark::values::dict::DictRef;
-use std::collections::HashMap;
 
 /// Deepest accepted bracket nesting or run of unary operators.
 const MAX_NESTING: usize = 64;
@@ -169,11 +168,7 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
     };
     let mut ast = AstModule::parse(FILE_NAME, text.to_owned(), &dialect)
         .map_err(|e| error(None, format!("internal: {}", message_of(&e))))?;
-    let operators: HashMap<String, String> = sandbox::GUARDED_OPERATORS
-        .iter()
-        .map(|(op, f)| ((*op).to_owned(), (*f).to_owned()))
-        .collect();
-    ast.replace_binary_operators(&operators);
+    sandbox::guard_operators(&mut ast);
 
     Module::with_temp_heap(|module| {
         let guard = Guard::new(Limits::PLAN);
