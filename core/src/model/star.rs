@@ -114,46 +114,8 @@ fn span_offset(span: Span) -> usize {
 }
 
 fn evaluate(source: &str) -> Result<Value, Diagnostic> {
-    if let Some((offset, message)) = rewrite::nesting_error(source, MAX_NESTING) {
-        return Err(error(at_offset(source, offset), message));
-    }
     let dialect = sandbox::plan_dialect();
-    let ast = AstModule::parse(FILE_NAME, source.to_owned(), &dialect).map_err(|e| {
-        let position = e.span().map(|span| {
-            let begin = span.resolve_span().begin;
-            (
-                sandbox::to_u32(begin.line + 1),
-                sandbox::to_u32(begin.column + 1),
-            )
-        });
-        syntax_error(position, message_of(&e))
-    })?;
-    if let Some(span) = rewrite::too_deep_in_module(ast.statement(), MAX_AST_DEPTH) {
-        return Err(error(
-            at_offset(source, span_offset(span)),
-            format!("an expression nests deeper than {MAX_AST_DEPTH}"),
-        ));
-    }
-    let mut refuse_augmented = |stmt: &starlark::syntax::ast::AstStmt| match &stmt.node {
-        StmtP::AssignModify(
-            _,
-            op @ (AssignOp::Multiply | AssignOp::Percent | AssignOp::LeftShift),
-            _,
-        ) => {
-            let symbol = match op {
-                AssignOp::Multiply => "*",
-                AssignOp::Percent => "%",
-                _ => "<<",
-            };
-            Some(format!(
-                "`{symbol}=` is not allowed in a workflow file; write `x = x {symbol} y`"
-            ))
-        }
-        _ => None,
-    };
-    if let Some((message, span)) = rewrite::find_stmt(ast.statement(), &mut refuse_augmented) {
-        return Err(error(at_offset(source, span_offset(span)), message));
-    }
+    let ast = parse_checked(source, &dialect)?;
     let rewritten = rewrite::rewrite_module(source, ast.statement())
         .map_err(|e| error(at_offset(source, e.offset), e.message))?;
     drop(ast);
@@ -169,7 +131,69 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
     let mut ast = AstModule::parse(FILE_NAME, text.to_owned(), &dialect)
         .map_err(|e| error(None, format!("internal: {}", message_of(&e))))?;
     sandbox::guard_operators(&mut ast);
+    run(ast, &position)
+}
 
+/// Parses `source` and refuses what the sandbox does not take: nesting
+/// deeper than [`MAX_NESTING`] or [`MAX_AST_DEPTH`], and the augmented
+/// assignments the guards cannot see.
+fn parse_checked(
+    source: &str,
+    dialect: &starlark::syntax::Dialect,
+) -> Result<AstModule, Diagnostic> {
+    if let Some((offset, message)) = rewrite::nesting_error(source, MAX_NESTING) {
+        return Err(error(at_offset(source, offset), message));
+    }
+    let ast = AstModule::parse(FILE_NAME, source.to_owned(), dialect).map_err(|e| {
+        let position = e.span().map(|span| {
+            let begin = span.resolve_span().begin;
+            (
+                sandbox::to_u32(begin.line + 1),
+                sandbox::to_u32(begin.column + 1),
+            )
+        });
+        syntax_error(position, message_of(&e))
+    })?;
+    if let Some(span) = rewrite::too_deep_in_module(ast.statement(), MAX_AST_DEPTH) {
+        return Err(error(
+            at_offset(source, span_offset(span)),
+            format!("an expression nests deeper than {MAX_AST_DEPTH}"),
+        ));
+    }
+    if let Some((message, span)) = rewrite::find_stmt(ast.statement(), &mut refuse_augmented) {
+        return Err(error(at_offset(source, span_offset(span)), message));
+    }
+    Ok(ast)
+}
+
+/// `*=`, `%=` and `<<=`: not routed through the guards, so refused.
+fn refuse_augmented(stmt: &starlark::syntax::ast::AstStmt) -> Option<String> {
+    match &stmt.node {
+        StmtP::AssignModify(
+            _,
+            op @ (AssignOp::Multiply | AssignOp::Percent | AssignOp::LeftShift),
+            _,
+        ) => {
+            let symbol = match op {
+                AssignOp::Multiply => "*",
+                AssignOp::Percent => "%",
+                _ => "<<",
+            };
+            Some(format!(
+                "`{symbol}=` is not allowed in a workflow file; write `x = x {symbol} y`"
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Evaluates the guarded module under [`Limits::PLAN`], calls its
+/// `workflow()` and returns the plan as JSON. `position` maps a line and
+/// column of the evaluated text back to the source.
+fn run(
+    ast: AstModule,
+    position: &dyn Fn(usize, usize) -> Option<(u32, u32)>,
+) -> Result<Value, Diagnostic> {
     Module::with_temp_heap(|module| {
         let guard = Guard::new(Limits::PLAN);
         let mut eval = Evaluator::new(&module);
