@@ -254,4 +254,4 @@ impl Steps<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -21,34 +21,6 @@ fn compiled_expressions_are_shareable() {
     assert_eq!(results, vec![json!(0), json!(2), json!(4), json!(6)]);
 }
 
-#[test]
-fn garbage_never_panics() {
-    use proptest::prelude::*;
-    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
-        cases: 300,
-        failure_persistence: None,
-        ..Default::default()
-    });
-    let alphabet = "[a-z_0-9 .,:;'\"()\\[\\]{}+*%<>=!#\\\\\n-]{0,40}";
-    runner
-        .run(&alphabet, |source| {
-            let b = Bindings::new().with("a", json!({"b": [1, "x"]}));
-            if let Ok(c) = CompiledExpr::compile(&source) {
-                let _ = c.evaluate(&b);
-                let _ = c.evaluate_bool(&b);
-            }
-            let _ = check_syntax(&source);
-            Ok(())
-        })
-        .unwrap();
-    runner
-        .run(&any::<String>(), |source| {
-            let _ = CompiledExpr::compile(&source).map(|c| c.evaluate(&Bindings::new()));
-            Ok(())
-        })
-        .unwrap();
-}
-
 /// Not a test of behaviour: prints the cost of a typical condition. Run with
 /// `cargo test -p junction-core --release --lib expr::tests::compiled::bench -- --ignored --nocapture`.
 #[test]

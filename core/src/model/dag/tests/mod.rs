@@ -7,7 +7,7 @@ mod shape;
 mod steps;
 
 use super::*;
-use crate::model::ir::{Action, Dag, Operation, StateKind};
+use crate::model::ir::{Action, Dag, Operation, RetryPolicy, State, StateKind, Transition};
 use serde_json::Value;
 
 pub(super) fn compile_yaml(source: &str) -> (Option<Workflow>, Diagnostics) {
@@ -73,5 +73,25 @@ pub(super) fn params<'w>(workflow: &'w Workflow, name: &str) -> (&'w str, &'w Va
     match &operation(workflow, name).action {
         Action::Executor(call) => (call.executor.as_str(), &call.params),
         other => panic!("an executor expected, got {other:?}"),
+    }
+}
+
+/// A DAG step running `action` with the default options: no timeout, one
+/// attempt, its result at `steps.<name>`, no dependencies or condition.
+pub(crate) fn operation_step(name: &str, action: Action) -> DagStep {
+    DagStep {
+        state: State {
+            name: name.into(),
+            kind: StateKind::Operation(Operation {
+                action,
+                timeout_seconds: None,
+                retry: RetryPolicy::default(),
+                result_path: Some(format!("steps.{name}")),
+            }),
+            transition: Transition::End,
+            catch: vec![],
+        },
+        depends_on: vec![],
+        condition: None,
     }
 }

@@ -3,29 +3,9 @@
 
 use super::*;
 use crate::model::ir::{
-    Action, AgentCall, Dag, ExecutorCall, Operation, RetryPolicy, State, StateKind, Transition,
+    Action, AgentCall, Dag, ExecutorCall, RetryPolicy, State, StateKind, Transition,
 };
 use serde_json::json;
-
-/// A DAG step running `action` with the default options: no timeout, one
-/// attempt, its result at `steps.<name>`, no dependencies or condition.
-fn operation_step(name: &str, action: Action) -> DagStep {
-    DagStep {
-        state: State {
-            name: name.into(),
-            kind: StateKind::Operation(Operation {
-                action,
-                timeout_seconds: None,
-                retry: RetryPolicy::default(),
-                result_path: Some(format!("steps.{name}")),
-            }),
-            transition: Transition::End,
-            catch: vec![],
-        },
-        depends_on: vec![],
-        condition: None,
-    }
-}
 
 #[test]
 fn a_small_dag_compiles_to_the_expected_ir() {
