@@ -28,8 +28,8 @@
 //! `def __junction_expr(<those names>): return (<expression>)`, which it
 //! freezes. Each evaluation only calls that function with the bound values
 //! (CRATES.md: ~8x faster than re-parsing). Measured on the 2-core dev
-//! machine, release build (`tests::bench_typical_condition`, run with
-//! `cargo test -p junction-shared --release --lib expr::tests::bench --
+//! machine, release build (`tests::compiled::bench_typical_condition`, run with
+//! `cargo test -p junction-core --release --lib expr::tests::compiled::bench --
 //! --ignored --nocapture`), for `error_rate > ctx.threshold and ctx.env ==
 //! 'prod'` over a 5-key `ctx`: **~0.7 µs** per [`CompiledExpr::evaluate_bool`]
 //! with the [`Bindings`] built once, **~3.2 µs** when each evaluation also
@@ -50,8 +50,17 @@
 //! tree at most [`MAX_AST_DEPTH`] (Starlark's parser and compiler recurse
 //! without limit).
 //!
-//! **Not bounded**: the time of one builtin call between two tick checks (a
-//! `sorted` of 100 000 items takes a few ms); memory allocated by builtins
+//! **Work inside builtins** is charged to the tick budget, one tick per 64
+//! items gone through (a string scan counts a unit per 16 bytes), for the
+//! costly ones: `in`, `not in`, `sorted` (n log n), `min`, `max`, `any`,
+//! `all`, `reversed`, `enumerate`, `join`, `extend`, `zip`, `replace` (see
+//! the private `guards` module). So a membership test over a large list
+//! repeated in a long loop stops at the tick limit instead of running for
+//! seconds.
+//!
+//! **Not bounded**: the time of one call of the other builtins (list
+//! equality, `count`, `index`, `split`, … over 100 000 items take a few ms
+//! each, counted as one tick); memory allocated by builtins
 //! that copy their input (`sorted`, `list()`, slicing, `split`, `elems()`)
 //! between Starlark's heap checks every 1000 ticks, which deliberately
 //! adversarial code could push to about 1000 × the largest allowed list;
@@ -286,11 +295,7 @@ impl CompiledExpr {
                     1,
                 )
             })?;
-        let operators: HashMap<String, String> = sandbox::GUARDED_OPERATORS
-            .iter()
-            .map(|(op, f)| ((*op).to_owned(), (*f).to_owned()))
-            .collect();
-        ast.replace_binary_operators(&operators);
+        sandbox::guard_operators(&mut ast);
         let module = sandbox::freeze_module(ast, &limits).map_err(internal)?;
         let (owned, _) = module
             .get_any_visibility(FUNCTION)

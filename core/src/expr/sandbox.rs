@@ -17,7 +17,7 @@ use starlark::environment::{FrozenModule, Globals, GlobalsBuilder};
 use starlark::eval::Evaluator;
 use starlark::syntax::Dialect;
 use starlark::values::FrozenValue;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::LazyLock;
@@ -86,7 +86,22 @@ pub(crate) const GUARDED_OPERATORS: &[(&str, &str)] = &[
     ("+", "__junction_add"),
     ("%", "__junction_percent"),
     ("<<", "__junction_shl"),
+    ("in", "__junction_in"),
+    ("not in", "__junction_not_in"),
 ];
+
+/// Routes the [`GUARDED_OPERATORS`] of a parsed module through their guards.
+pub(crate) fn guard_operators(ast: &mut starlark::syntax::AstModule) {
+    let operators: HashMap<String, String> = GUARDED_OPERATORS
+        .iter()
+        .map(|(op, f)| ((*op).to_owned(), (*f).to_owned()))
+        .collect();
+    ast.replace_binary_operators(&operators);
+}
+
+/// Units of work inside a builtin (comparisons, items visited) that cost
+/// one tick; see [`charge`].
+pub(crate) const WORK_PER_TICK: usize = 64;
 
 /// Expressions: no `def`, `lambda` or `load`.
 pub(crate) fn expression_dialect() -> Dialect {
@@ -152,6 +167,8 @@ struct Shared {
     limits: Limits,
     /// Which limit a guard refused, for the error.
     tripped: RefCell<Option<String>>,
+    /// Ticks charged for the work inside builtins (see [`charge`]).
+    charged: Cell<u64>,
 }
 
 thread_local! {
@@ -195,6 +212,7 @@ impl Guard {
             shared: Rc::new(Shared {
                 limits,
                 tripped: RefCell::new(None),
+                charged: Cell::new(0),
             }),
         }
     }
@@ -229,10 +247,7 @@ impl Guard {
             return Failure::Limit(what);
         }
         if eval.get_total_tick_count() >= limits.max_ticks {
-            return Failure::Limit(format!(
-                "ticks: more than {} steps (function calls and loop iterations)",
-                limits.max_ticks
-            ));
+            return Failure::Limit(ticks_exceeded(limits.max_ticks, ""));
         }
         if matches!(error.kind(), ErrorKind::StackOverflow(_)) {
             return Failure::Limit(format!(
@@ -299,6 +314,42 @@ pub(super) fn refuse(_eval: &Evaluator, what: String) -> starlark::Error {
         }
     });
     starlark::Error::new_other(LimitHit(what))
+}
+
+/// The message of the tick limit; `work` names the builtin whose work
+/// (charged by [`charge`]) crossed it, if one did.
+fn ticks_exceeded(max_ticks: u64, work: &str) -> String {
+    if work.is_empty() {
+        format!("ticks: more than {max_ticks} steps (function calls and loop iterations)")
+    } else {
+        format!(
+            "ticks: more than {max_ticks} steps (function calls, loop iterations and the work of {work})"
+        )
+    }
+}
+
+/// Charges `work` units done by one builtin call (comparisons, items
+/// visited) to the tick budget, one tick per [`WORK_PER_TICK`] units (the
+/// call's own tick covers the first ones), and refuses the call when the
+/// ticks so far and those charged exceed the limit. Deterministic: the
+/// charge depends only on the sizes of the values.
+pub(super) fn charge(eval: &Evaluator, work: usize, what: &str) -> starlark::Result<()> {
+    let ticks = u64::try_from(work / WORK_PER_TICK).unwrap_or(u64::MAX);
+    if ticks == 0 {
+        return Ok(());
+    }
+    let over = ACTIVE.with(|active| {
+        let active = active.borrow();
+        let shared = active.as_ref()?;
+        let charged = shared.charged.get().saturating_add(ticks);
+        shared.charged.set(charged);
+        let max = shared.limits.max_ticks;
+        (eval.get_total_tick_count().saturating_add(charged) > max).then_some(max)
+    });
+    match over {
+        Some(max) => Err(refuse(eval, ticks_exceeded(max, what))),
+        None => Ok(()),
+    }
 }
 
 /// Whether a guard refused something in this evaluation.

@@ -18,13 +18,54 @@ pub fn check(workflow: &Workflow, diagnostics: &mut Diagnostics) {
 }
 
 fn check_graph(states: &[State], start: &str, prefix: &str, diagnostics: &mut Diagnostics) {
-    let at = |i: usize| format!("{prefix}states[{i}]");
     let index: HashMap<&str, usize> = states
         .iter()
         .enumerate()
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
-    // Normal edges (transitions and switch cases) and catch edges, by index.
+    let (edges, catch_edges) = edges(states, &index, prefix, diagnostics);
+    if !states.is_empty() && !states.iter().any(|s| s.transition == Transition::End) {
+        diagnostics.push(Diagnostic::new(
+            "MISSING_END",
+            format!("{prefix}states"),
+            "no state has `end: true`, so no run could finish",
+        ));
+    }
+    let Some(&first) = index.get(start) else {
+        return;
+    };
+    // Reachability from the start, over every kind of edge.
+    let mut reachable = vec![false; states.len()];
+    let mut stack = vec![first];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut reachable[i], true) {
+            continue;
+        }
+        stack.extend(edges[i].iter().chain(&catch_edges[i]).copied());
+    }
+    for (i, state) in states.iter().enumerate().filter(|(i, _)| !reachable[*i]) {
+        diagnostics.push(Diagnostic::new(
+            "UNREACHABLE_STATE",
+            format!("{prefix}states[{i}]"),
+            format!(
+                "unreachable state: `{}` can never be reached from `{start}`",
+                state.name
+            ),
+        ));
+    }
+    report_cycles(states, &edges, prefix, diagnostics);
+}
+
+/// Normal edges (transitions and switch cases) and catch edges, by index;
+/// DANGLING_TARGET for a name no state has. Nested graphs are checked on
+/// the way, after their state's own targets.
+fn edges(
+    states: &[State],
+    index: &HashMap<&str, usize>,
+    prefix: &str,
+    diagnostics: &mut Diagnostics,
+) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    let at = |i: usize| format!("{prefix}states[{i}]");
     let mut edges: Vec<Vec<usize>> = vec![Vec::new(); states.len()];
     let mut catch_edges: Vec<Vec<usize>> = vec![Vec::new(); states.len()];
     for (i, state) in states.iter().enumerate() {
@@ -61,52 +102,35 @@ fn check_graph(states: &[State], start: &str, prefix: &str, diagnostics: &mut Di
         }
         nested(state, &at(i), diagnostics);
     }
-    if !states.is_empty() && !states.iter().any(|s| s.transition == Transition::End) {
-        diagnostics.push(Diagnostic::new(
-            "MISSING_END",
-            format!("{prefix}states"),
-            "no state has `end: true`, so no run could finish",
-        ));
-    }
-    let Some(&first) = index.get(start) else {
-        return;
-    };
-    // Reachability from the start, over every kind of edge.
-    let mut reachable = vec![false; states.len()];
-    let mut stack = vec![first];
-    while let Some(i) = stack.pop() {
-        if std::mem::replace(&mut reachable[i], true) {
-            continue;
-        }
-        stack.extend(edges[i].iter().chain(&catch_edges[i]).copied());
-    }
-    for (i, state) in states.iter().enumerate().filter(|(i, _)| !reachable[*i]) {
-        diagnostics.push(Diagnostic::new(
-            "UNREACHABLE_STATE",
-            at(i),
-            format!(
-                "unreachable state: `{}` can never be reached from `{start}`",
-                state.name
-            ),
-        ));
-    }
-    for component in cycles(&edges) {
+    (edges, catch_edges)
+}
+
+/// CIRCULAR_TRANSITION for a cycle of normal edges with a way out,
+/// CYCLE_WITHOUT_EXIT for one without.
+fn report_cycles(
+    states: &[State],
+    edges: &[Vec<usize>],
+    prefix: &str,
+    diagnostics: &mut Diagnostics,
+) {
+    for component in cycles(edges) {
         let names: Vec<&str> = component.iter().map(|&i| states[i].name.as_str()).collect();
         let in_cycle = |j: &usize| component.contains(j);
         let exits = component.iter().any(|&i| {
             states[i].transition == Transition::End || edges[i].iter().any(|j| !in_cycle(j))
         });
         let first = component.iter().copied().min().unwrap_or_default();
+        let at = format!("{prefix}states[{first}]");
         let diagnostic = if exits {
             Diagnostic::new(
                 "CIRCULAR_TRANSITION",
-                at(first),
+                at,
                 format!("circular transition detected: {} loop", names.join(" → ")),
             )
         } else {
             Diagnostic::new(
                 "CYCLE_WITHOUT_EXIT",
-                at(first),
+                at,
                 format!(
                     "states {} form a cycle with no way out: a run entering it never ends",
                     names.join(" → ")

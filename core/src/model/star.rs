@@ -30,7 +30,6 @@ use starlark::eval::Evaluator;
 use starlark::syntax::AstModule;
 use starlark::syntax::ast::{AssignOp, StmtP};
 use starlark::values::dict::DictRef;
-use std::collections::HashMap;
 
 /// Deepest accepted bracket nesting or run of unary operators.
 const MAX_NESTING: usize = 64;
@@ -115,11 +114,37 @@ fn span_offset(span: Span) -> usize {
 }
 
 fn evaluate(source: &str) -> Result<Value, Diagnostic> {
+    let dialect = sandbox::plan_dialect();
+    let ast = parse_checked(source, &dialect)?;
+    let rewritten = rewrite::rewrite_module(source, ast.statement())
+        .map_err(|e| error(at_offset(source, e.offset), e.message))?;
+    drop(ast);
+    let text = rewritten.as_ref().map_or(source, |r| r.text.as_str());
+    // Positions in Starlark's errors are in `text`; map them back.
+    let position = |line: usize, column: usize| -> Option<(u32, u32)> {
+        let offset = line_column_offset(text, line, column)?;
+        let original = rewritten
+            .as_ref()
+            .map_or(offset, |r| r.original_offset(offset));
+        at_offset(source, original)
+    };
+    let mut ast = AstModule::parse(FILE_NAME, text.to_owned(), &dialect)
+        .map_err(|e| error(None, format!("internal: {}", message_of(&e))))?;
+    sandbox::guard_operators(&mut ast);
+    run(ast, &position)
+}
+
+/// Parses `source` and refuses what the sandbox does not take: nesting
+/// deeper than [`MAX_NESTING`] or [`MAX_AST_DEPTH`], and the augmented
+/// assignments the guards cannot see.
+fn parse_checked(
+    source: &str,
+    dialect: &starlark::syntax::Dialect,
+) -> Result<AstModule, Diagnostic> {
     if let Some((offset, message)) = rewrite::nesting_error(source, MAX_NESTING) {
         return Err(error(at_offset(source, offset), message));
     }
-    let dialect = sandbox::plan_dialect();
-    let ast = AstModule::parse(FILE_NAME, source.to_owned(), &dialect).map_err(|e| {
+    let ast = AstModule::parse(FILE_NAME, source.to_owned(), dialect).map_err(|e| {
         let position = e.span().map(|span| {
             let begin = span.resolve_span().begin;
             (
@@ -135,7 +160,15 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
             format!("an expression nests deeper than {MAX_AST_DEPTH}"),
         ));
     }
-    let mut refuse_augmented = |stmt: &starlark::syntax::ast::AstStmt| match &stmt.node {
+    if let Some((message, span)) = rewrite::find_stmt(ast.statement(), &mut refuse_augmented) {
+        return Err(error(at_offset(source, span_offset(span)), message));
+    }
+    Ok(ast)
+}
+
+/// `*=`, `%=` and `<<=`: not routed through the guards, so refused.
+fn refuse_augmented(stmt: &starlark::syntax::ast::AstStmt) -> Option<String> {
+    match &stmt.node {
         StmtP::AssignModify(
             _,
             op @ (AssignOp::Multiply | AssignOp::Percent | AssignOp::LeftShift),
@@ -151,30 +184,16 @@ fn evaluate(source: &str) -> Result<Value, Diagnostic> {
             ))
         }
         _ => None,
-    };
-    if let Some((message, span)) = rewrite::find_stmt(ast.statement(), &mut refuse_augmented) {
-        return Err(error(at_offset(source, span_offset(span)), message));
     }
-    let rewritten = rewrite::rewrite_module(source, ast.statement())
-        .map_err(|e| error(at_offset(source, e.offset), e.message))?;
-    drop(ast);
-    let text = rewritten.as_ref().map_or(source, |r| r.text.as_str());
-    // Positions in Starlark's errors are in `text`; map them back.
-    let position = |line: usize, column: usize| -> Option<(u32, u32)> {
-        let offset = line_column_offset(text, line, column)?;
-        let original = rewritten
-            .as_ref()
-            .map_or(offset, |r| r.original_offset(offset));
-        at_offset(source, original)
-    };
-    let mut ast = AstModule::parse(FILE_NAME, text.to_owned(), &dialect)
-        .map_err(|e| error(None, format!("internal: {}", message_of(&e))))?;
-    let operators: HashMap<String, String> = sandbox::GUARDED_OPERATORS
-        .iter()
-        .map(|(op, f)| ((*op).to_owned(), (*f).to_owned()))
-        .collect();
-    ast.replace_binary_operators(&operators);
+}
 
+/// Evaluates the guarded module under [`Limits::PLAN`], calls its
+/// `workflow()` and returns the plan as JSON. `position` maps a line and
+/// column of the evaluated text back to the source.
+fn run(
+    ast: AstModule,
+    position: &dyn Fn(usize, usize) -> Option<(u32, u32)>,
+) -> Result<Value, Diagnostic> {
     Module::with_temp_heap(|module| {
         let guard = Guard::new(Limits::PLAN);
         let mut eval = Evaluator::new(&module);

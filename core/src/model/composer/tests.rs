@@ -2,8 +2,9 @@
 
 use super::*;
 use crate::model::dag::DAG_STATE;
+use crate::model::dag::tests::operation_step;
 use crate::model::ir::{
-    Approval, Dag, OnReject, Operation, RetryPolicy, State, StateKind, Transition,
+    Action, AgentCall, Approval, Dag, ExecutorCall, OnReject, State, StateKind, Transition,
 };
 use serde_json::json;
 
@@ -81,19 +82,8 @@ fn the_seed_example_compiles_to_the_expected_ir() {
     assert_eq!(diagnostics, Diagnostics::default());
     let workflow = workflow.expect("workflow");
     let step = |name: &str, action: Action, depends_on: Vec<String>| DagStep {
-        state: State {
-            name: name.into(),
-            kind: StateKind::Operation(Operation {
-                action,
-                timeout_seconds: None,
-                retry: RetryPolicy::default(),
-                result_path: Some(format!("steps.{name}")),
-            }),
-            transition: Transition::End,
-            catch: vec![],
-        },
         depends_on,
-        condition: None,
+        ..operation_step(name, action)
     };
     let expected = Workflow {
         timeout_seconds: None,

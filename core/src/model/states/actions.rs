@@ -98,36 +98,7 @@ impl Compiler<'_> {
         } else {
             join(path, "input")
         };
-        let agent_path = join(&params_path, "agent");
-        let agent = match params.get("agent").or_else(|| params.get("agent_id")) {
-            Some(Value::String(agent)) if agent.is_empty() => {
-                self.error("MISSING_FIELD", agent_path, "agent name is required");
-                return None;
-            }
-            Some(Value::String(agent)) if is_valid_agent_name(agent) => agent.clone(),
-            Some(Value::Number(legacy)) => {
-                self.error(
-                    "INVALID_AGENT_NAME",
-                    join(&params_path, "agent_id"),
-                    format!(
-                        "agents are referenced by name, not by id ({legacy}); write `agent: <name>`"
-                    ),
-                );
-                return None;
-            }
-            Some(agent) => {
-                self.error(
-                    "INVALID_AGENT_NAME",
-                    agent_path,
-                    format!("agent name {agent} must match [a-z0-9][a-z0-9_-]{{0,63}}"),
-                );
-                return None;
-            }
-            None => {
-                self.error("MISSING_FIELD", agent_path, "agent name is required");
-                return None;
-            }
-        };
+        let agent = self.agent_name(params, &params_path)?;
         if params.contains_key("agent_id") {
             self.diagnostics.push(Diagnostic::new(
                 "UNKNOWN_FIELD",
@@ -168,6 +139,42 @@ impl Compiler<'_> {
                 )
             },
         })
+    }
+
+    /// The agent's name: `agent` (or the deprecated `agent_id`), a valid name.
+    fn agent_name(&mut self, params: &Map<String, Value>, params_path: &str) -> Option<String> {
+        let agent_path = join(params_path, "agent");
+        Some(
+            match params.get("agent").or_else(|| params.get("agent_id")) {
+                Some(Value::String(agent)) if agent.is_empty() => {
+                    self.error("MISSING_FIELD", agent_path, "agent name is required");
+                    return None;
+                }
+                Some(Value::String(agent)) if is_valid_agent_name(agent) => agent.clone(),
+                Some(Value::Number(legacy)) => {
+                    self.error(
+                    "INVALID_AGENT_NAME",
+                    join(params_path, "agent_id"),
+                    format!(
+                        "agents are referenced by name, not by id ({legacy}); write `agent: <name>`"
+                    ),
+                );
+                    return None;
+                }
+                Some(agent) => {
+                    self.error(
+                        "INVALID_AGENT_NAME",
+                        agent_path,
+                        format!("agent name {agent} must match [a-z0-9][a-z0-9_-]{{0,63}}"),
+                    );
+                    return None;
+                }
+                None => {
+                    self.error("MISSING_FIELD", agent_path, "agent name is required");
+                    return None;
+                }
+            },
+        )
     }
 
     pub(super) fn approval(

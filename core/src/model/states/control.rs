@@ -97,6 +97,18 @@ impl Compiler<'_> {
             );
             return None;
         };
+        let branches = self.branches(items, &at, depth);
+        let join_mode = self.parallel_join(object, path)?;
+        Some(Parallel {
+            branches,
+            join: join_mode,
+            aggregation: self.aggregation(object, path)?,
+            result_path: self.result_path(object, path),
+        })
+    }
+
+    /// The branches of a parallel state: each a named graph, names unique.
+    fn branches(&mut self, items: &[Value], at: &str, depth: usize) -> Vec<Branch> {
         let mut names = HashSet::new();
         let mut branches = Vec::new();
         for (i, item) in items.iter().enumerate() {
@@ -129,7 +141,12 @@ impl Compiler<'_> {
                 branches.push(Branch { name, graph });
             }
         }
-        let join_mode = match object.get("join") {
+        branches
+    }
+
+    /// `join`: `all` (the default), `any`, or `{mode: …}`.
+    fn parallel_join(&mut self, object: &Map<String, Value>, path: &str) -> Option<JoinMode> {
+        Some(match object.get("join") {
             None => JoinMode::All,
             Some(Value::String(mode)) => self.join_mode(mode, &join(path, "join"))?,
             Some(Value::Object(join_object)) => match join_object.get("mode") {
@@ -152,12 +169,6 @@ impl Compiler<'_> {
                 );
                 return None;
             }
-        };
-        Some(Parallel {
-            branches,
-            join: join_mode,
-            aggregation: self.aggregation(object, path)?,
-            result_path: self.result_path(object, path),
         })
     }
 
@@ -211,12 +222,27 @@ impl Compiler<'_> {
             }
             return None;
         };
+        let item_name = self.item_name(object, path)?;
+        let max_concurrency = self.max_concurrency(object, path)?;
+        let iterator = self.iterator(object, path, depth)?;
+        Some(Foreach {
+            items_path,
+            item_name,
+            max_concurrency,
+            iterator,
+            aggregation: self.aggregation(object, path)?,
+            result_path: self.result_path(object, path),
+        })
+    }
+
+    /// `itemName` (or `itemVariable`): an identifier, `item` by default.
+    fn item_name(&mut self, object: &Map<String, Value>, path: &str) -> Option<String> {
         let item_key = if object.contains_key("itemName") {
             "itemName"
         } else {
             "itemVariable"
         };
-        let item_name = match object.get(item_key) {
+        Some(match object.get(item_key) {
             None => "item".to_owned(),
             Some(Value::String(name)) if is_identifier(name) => name.clone(),
             Some(other) => {
@@ -227,8 +253,12 @@ impl Compiler<'_> {
                 );
                 return None;
             }
-        };
-        let max_concurrency = match object.get("maxConcurrency") {
+        })
+    }
+
+    /// `maxConcurrency`: 1 to 1000, 1 by default.
+    fn max_concurrency(&mut self, object: &Map<String, Value>, path: &str) -> Option<u32> {
+        Some(match object.get("maxConcurrency") {
             None => 1,
             Some(v) => match v.as_u64() {
                 Some(n) if (1..=1000).contains(&n) => n as u32,
@@ -241,8 +271,17 @@ impl Compiler<'_> {
                     return None;
                 }
             },
-        };
-        let iterator = match object.get("iterator") {
+        })
+    }
+
+    /// The foreach body: `iterator` with `states`, or the `agent` shorthand.
+    fn iterator(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        depth: usize,
+    ) -> Option<SubGraph> {
+        match object.get("iterator") {
             Some(Value::Object(body)) => self.graph(
                 body.get("start"),
                 body.get("states"),
@@ -266,15 +305,7 @@ impl Compiler<'_> {
                 );
                 None
             }
-        }?;
-        Some(Foreach {
-            items_path,
-            item_name,
-            max_concurrency,
-            iterator,
-            aggregation: self.aggregation(object, path)?,
-            result_path: self.result_path(object, path),
-        })
+        }
     }
 
     /// A branch body: `states` (with an optional `start`), or the one-state

@@ -4,6 +4,7 @@
 use super::*;
 use crate::model::{Diagnostics, SourceFormat, compile};
 use serde_json::json;
+use std::collections::HashMap;
 
 fn registry(agents: &[(&str, Option<Value>, Option<Value>)]) -> HashMap<String, AgentSpec> {
     agents
