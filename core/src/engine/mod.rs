@@ -11,17 +11,26 @@ mod approval;
 mod child;
 mod children;
 mod dag;
+mod dispatch;
 mod effect;
+mod fanout;
 mod frames;
+mod inline;
+mod input;
+mod join;
 mod operator;
+mod results;
+mod run_end;
 mod signal_wait;
+mod site;
 mod state;
 pub mod template;
 
-pub use apply::{Input, apply};
+pub use apply::apply;
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
+pub use input::Input;
 pub use state::{ActiveStep, HeldEffect, ParentLink, RunMeta, RunState};
 
 #[cfg(test)]

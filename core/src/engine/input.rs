@@ -1,0 +1,74 @@
+//! The inputs of the state machine: what can happen to a run.
+
+use super::state::ParentLink;
+use crate::wire::ErrorInfo;
+use serde_json::Value;
+
+/// What happened to a run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// Start the run (signal or `run.start`).
+    Start {
+        input: Value,
+        signal: Option<Value>,
+        causation_id: Option<String>,
+        correlation_id: String,
+        /// The parent step, when this run is a `workflow.run` child.
+        parent: Option<ParentLink>,
+    },
+    /// A worker finished an attempt successfully.
+    StepSucceeded {
+        step_id: String,
+        attempt: u32,
+        output: Value,
+    },
+    /// A worker finished an attempt with an error (timeouts included).
+    StepFailed {
+        step_id: String,
+        attempt: u32,
+        error: ErrorInfo,
+    },
+    /// A durable retry timer is due.
+    TimerFired { step_id: String, attempt: u32 },
+    /// The coordinator's backstop deadline of a claimed attempt passed with
+    /// no result: the step times out (its retry policy applies).
+    StepDeadline { step_id: String, attempt: u32 },
+    /// The run's own timeout (`timeoutSeconds` at the top level) is due.
+    RunTimeout,
+    /// An operator (or a cancelled parent) cancels the run.
+    Cancel {
+        actor: Option<String>,
+        reason: Option<String>,
+    },
+    /// A person approved or rejected a `human.approval` step.
+    ApprovalDecided {
+        step_id: String,
+        attempt: u32,
+        approved: bool,
+        actor: Option<String>,
+        comment: Option<String>,
+        /// RFC 3339, as recorded with the decision.
+        decided_at: String,
+    },
+    /// A `human.approval` step's timeout passed.
+    ApprovalTimeout { step_id: String, attempt: u32 },
+    /// A named signal was delivered into the run; `id` (a CloudEvent's)
+    /// makes a redelivery harmless.
+    SignalReceived {
+        name: String,
+        data: Value,
+        id: Option<String>,
+    },
+    /// A `signal.wait` step's timeout passed.
+    WaitTimeout { step_id: String, attempt: u32 },
+    /// Stop scheduling new steps; steps in flight finish.
+    Pause {
+        actor: Option<String>,
+        reason: Option<String>,
+    },
+    /// Schedule again what a pause held back.
+    Resume {
+        actor: Option<String>,
+        reason: Option<String>,
+    },
+}

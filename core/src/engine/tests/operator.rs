@@ -1,0 +1,103 @@
+//! Run-level actions: the run timeout, cancel, pause and resume.
+
+use super::*;
+
+#[test]
+fn a_run_timeout_cancels_running_steps_and_ends_the_run_timed_out() {
+    let source = "id: slow\ntimeoutSeconds: 30\nstates:\n  - { name: s, type: agent, agent: sleep, end: true }\n";
+    let mut env = Env::new(source);
+    let effects = env.start(json!({}));
+    let timer = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::StartRunTimer { fire_at_ms } => Some(*fire_at_ms),
+            _ => None,
+        })
+        .expect("a run timer");
+    assert_eq!(timer, now().timestamp_millis() + 30_000);
+    let task = dispatched(&effects)[0].clone();
+    let effects = env.apply(Input::RunTimeout);
+    assert_eq!(
+        events(&effects),
+        vec![EventType::StepCancelled, EventType::RunTimedOut]
+    );
+    assert_eq!(env.state.status, RunStatus::TimedOut);
+    assert_eq!(env.state.error.clone().expect("error").code, "RUN_TIMEOUT");
+    // The step's late result and a second firing change nothing.
+    assert!(succeed(&mut env, &task, json!({})).is_empty());
+    assert!(env.apply(Input::RunTimeout).is_empty());
+}
+
+#[test]
+fn cancel_stops_steps_and_child_runs_and_ends_the_run_cancelled() {
+    let mut env = Env::new(PARENT);
+    env.start(json!({ "n": 1 }));
+    let effects = env.apply(Input::Cancel {
+        actor: Some("ops@example.com".into()),
+        reason: Some("wrong input".into()),
+    });
+    assert_eq!(
+        events(&effects),
+        vec![EventType::StepCancelled, EventType::RunCancelled]
+    );
+    assert!(effects.iter().any(|e| matches!(e, Effect::CancelChildren)));
+    assert_eq!(env.state.status, RunStatus::Cancelled);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(
+        (error.code.as_str(), error.message.as_str()),
+        ("CANCELLED", "wrong input")
+    );
+    let cancelled = effects
+        .iter()
+        .find_map(|e| match e {
+            Effect::Emit(d) if d.kind == EventType::RunCancelled => Some(d.data.clone()),
+            _ => None,
+        })
+        .expect("run.cancelled");
+    assert_eq!(cancelled["actor"], json!("ops@example.com"));
+    // A second cancel, and late results, change nothing.
+    assert!(
+        env.apply(Input::Cancel {
+            actor: None,
+            reason: None
+        })
+        .is_empty()
+    );
+}
+
+#[test]
+fn pause_holds_new_steps_back_until_resume() {
+    let mut env = Env::new(PIPELINE);
+    let first = dispatched(&env.start(json!({"order": "A-1", "amount": 5})))[0].clone();
+    let effects = env.apply(Input::Pause {
+        actor: Some("ops".into()),
+        reason: None,
+    });
+    assert_eq!(events(&effects), vec![EventType::RunPaused]);
+    assert_eq!(env.state.status, RunStatus::Paused);
+    // The step in flight finishes; the next one is held, not sent.
+    let effects = succeed(&mut env, &first, json!({"ok": true}));
+    assert!(dispatched(&effects).is_empty());
+    assert_eq!(env.state.held.len(), 1);
+    assert_eq!(env.state.context["steps"]["check"], json!({"ok": true}));
+    // A second pause changes nothing; resume sends what was held.
+    assert!(
+        env.apply(Input::Pause {
+            actor: None,
+            reason: None
+        })
+        .is_empty()
+    );
+    let effects = env.apply(Input::Resume {
+        actor: Some("ops".into()),
+        reason: Some("fixed".into()),
+    });
+    assert_eq!(events(&effects), vec![EventType::RunResumed]);
+    let sent = dispatched(&effects);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].state, "notify");
+    assert_eq!(env.state.status, RunStatus::Running);
+    assert!(env.state.held.is_empty());
+    let effects = succeed(&mut env, &sent[0].clone(), json!({}));
+    assert_eq!(events(&effects).last(), Some(&EventType::RunCompleted));
+}
