@@ -5,6 +5,7 @@
 use crate::driver::Driver;
 use crate::write;
 use junction_core::engine::Input;
+use junction_core::ids::StepId;
 use junction_store::{DueTimer, NewApproval};
 use serde_json::Value;
 
@@ -23,6 +24,7 @@ pub fn handles(kind: &str) -> bool {
 pub async fn timer_input(driver: &Driver, timer: &DueTimer) -> anyhow::Result<Option<Input>> {
     let payload = timer.payload.clone().unwrap_or(Value::Null);
     let (step_id, attempt) = (timer.step_id.clone(), timer.attempt);
+    let step = || StepId::new(step_id.clone().unwrap_or_default());
     Ok(match timer.kind.as_str() {
         write::APPROVAL_REQUEST_TIMER => {
             let (Some(step_id), Some(attempt)) = (&step_id, attempt) else {
@@ -58,7 +60,7 @@ pub async fn timer_input(driver: &Driver, timer: &DueTimer) -> anyhow::Result<Op
             // Only a still-pending approval times out; a decision won the race otherwise.
             if driver.store.close_approval(id, "TIMED_OUT").await? {
                 Some(Input::ApprovalTimeout {
-                    step_id: step_id.unwrap_or_default(),
+                    step_id: step(),
                     attempt: attempt.unwrap_or_default(),
                 })
             } else {
@@ -66,7 +68,7 @@ pub async fn timer_input(driver: &Driver, timer: &DueTimer) -> anyhow::Result<Op
             }
         }
         write::APPROVAL_DECIDED_TIMER => Some(Input::ApprovalDecided {
-            step_id: step_id.unwrap_or_default(),
+            step_id: step(),
             attempt: attempt.unwrap_or_default(),
             approved: payload["approved"].as_bool().unwrap_or(false),
             actor: payload["actor"].as_str().map(str::to_owned),

@@ -6,6 +6,7 @@
 use crate::driver::{Driver, StartRequest};
 use crate::write;
 use junction_core::engine::{Input, ParentLink};
+use junction_core::ids::{RunId, StepId};
 use junction_core::wire::ErrorInfo;
 use junction_core::wire::error::codes;
 use junction_store::{DueTimer, RunFilter};
@@ -68,8 +69,8 @@ pub async fn start_child(
             correlation_id: None,
             dedupe_key: Some(format!("child:{}:{step_id}:{attempt}", timer.run_id)),
             parent: Some(ParentLink {
-                run_id: timer.run_id.clone(),
-                step_id,
+                run_id: RunId::new(timer.run_id.clone()),
+                step_id: StepId::new(step_id),
                 attempt,
             }),
         })
@@ -126,11 +127,11 @@ pub fn timer_input(timer: &DueTimer) -> Option<Input> {
     match timer.kind.as_str() {
         write::RUN_TIMEOUT_TIMER => Some(Input::RunTimeout),
         write::STEP_DEADLINE_TIMER => Some(Input::StepDeadline {
-            step_id: timer.step_id.clone()?,
+            step_id: StepId::new(timer.step_id.clone()?),
             attempt: timer.attempt?,
         }),
         write::WAIT_TIMEOUT_TIMER => Some(Input::WaitTimeout {
-            step_id: timer.step_id.clone()?,
+            step_id: StepId::new(timer.step_id.clone()?),
             attempt: timer.attempt?,
         }),
         write::CHILD_DONE_TIMER => {
@@ -145,7 +146,7 @@ pub fn timer_input(timer: &DueTimer) -> Option<Input> {
             step_input(timer, outcome)
         }
         _ => Some(Input::TimerFired {
-            step_id: timer.step_id.clone()?,
+            step_id: StepId::new(timer.step_id.clone()?),
             attempt: timer.attempt?,
         }),
     }
@@ -153,7 +154,7 @@ pub fn timer_input(timer: &DueTimer) -> Option<Input> {
 
 /// The parent step's result, as the input a worker's result would be.
 pub fn step_input(timer: &DueTimer, outcome: Result<Value, ErrorInfo>) -> Option<Input> {
-    let step_id = timer.step_id.clone()?;
+    let step_id = StepId::new(timer.step_id.clone()?);
     let attempt = timer.attempt?;
     Some(match outcome {
         Ok(output) => Input::StepSucceeded {

@@ -13,7 +13,7 @@ use junction_bus::Subjects;
 use junction_core::engine::{
     self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState,
 };
-use junction_core::ids::RunId;
+use junction_core::ids::{RunId, StepId};
 use junction_core::outbox::OutboxMessage;
 use junction_core::status::StepStatus;
 use junction_core::wire::error::codes;
@@ -275,7 +275,7 @@ impl Driver {
             )
             .not_retryable();
             let step = engine::StepRef {
-                step_id: task.step_id.clone(),
+                step_id: StepId::new(task.step_id.clone()),
                 state: task.state.clone(),
                 path: task.path.clone(),
                 attempt: task.attempt,
@@ -293,7 +293,7 @@ impl Driver {
                 error: Some(error.clone()),
             }));
             let failed = Input::StepFailed {
-                step_id: task.step_id.clone(),
+                step_id: StepId::new(task.step_id.clone()),
                 attempt: task.attempt,
                 error,
             };

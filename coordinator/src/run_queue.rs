@@ -337,7 +337,7 @@ impl CachedRun {
         for (fanout, index, value) in locked.child_results {
             state
                 .child_results
-                .entry(fanout)
+                .entry(junction_core::ids::StepId::new(fanout))
                 .or_default()
                 .insert(usize::try_from(index).unwrap_or(usize::MAX), value);
         }

@@ -47,7 +47,13 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
     let child_results = state
         .take_new_child_results()
         .into_iter()
-        .map(|(fanout, index, value)| (fanout, i32::try_from(index).unwrap_or(i32::MAX), value))
+        .map(|(fanout, index, value)| {
+            (
+                fanout.to_string(),
+                i32::try_from(index).unwrap_or(i32::MAX),
+                value,
+            )
+        })
         .collect();
     let mut write = TransitionWrite {
         child_results,
@@ -77,7 +83,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                     workflow_id: cx.workflow_id.to_owned(),
                     version: cx.meta.version,
                     tenant: cx.meta.tenant.clone(),
-                    step_id: step.map(|s| s.step_id.clone()),
+                    step_id: step.map(|s| s.step_id.to_string()),
                     state: step.map(|s| s.state.clone()),
                     path: step.map(|s| s.path.clone()),
                     attempt: step.map(|s| s.attempt),
@@ -105,7 +111,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                 write.outbox.push(task_message(cx.subjects, &task));
             }
             Effect::RecordInline(inline) => write.attempts.push(NewAttempt {
-                step_id: inline.step.step_id,
+                step_id: inline.step.step_id.to_string(),
                 attempt: inline.step.attempt,
                 state: inline.step.state,
                 path: inline.step.path,
@@ -123,7 +129,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
             } => write.timers.push(NewTimer {
                 kind: "retry",
                 run_id: None,
-                step_id: Some(step_id),
+                step_id: Some(step_id.to_string()),
                 attempt: Some(attempt),
                 fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
                 payload: None,
@@ -145,7 +151,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
             } => write.timers.push(NewTimer {
                 kind: START_CHILD_TIMER,
                 run_id: None,
-                step_id: Some(step_id),
+                step_id: Some(step_id.to_string()),
                 attempt: Some(attempt),
                 fire_at: cx.now,
                 payload: Some(serde_json::json!({
@@ -161,7 +167,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
             } => write.timers.push(NewTimer {
                 kind: WAIT_TIMEOUT_TIMER,
                 run_id: None,
-                step_id: Some(step_id),
+                step_id: Some(step_id.to_string()),
                 attempt: Some(attempt),
                 fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
                 payload: None,
@@ -179,7 +185,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                 write.timers.push(NewTimer {
                     kind: APPROVAL_REQUEST_TIMER,
                     run_id: None,
-                    step_id: Some(step_id.clone()),
+                    step_id: Some(step_id.to_string()),
                     attempt: Some(attempt),
                     fire_at: cx.now,
                     payload: Some(junction_store::approvals::request_payload(
@@ -195,7 +201,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                     write.timers.push(NewTimer {
                         kind: APPROVAL_TIMEOUT_TIMER,
                         run_id: None,
-                        step_id: Some(step_id),
+                        step_id: Some(step_id.to_string()),
                         attempt: Some(attempt),
                         fire_at: DateTime::from_timestamp_millis(at).unwrap_or(cx.now),
                         payload: Some(serde_json::json!({ "approval_id": approval_id })),
@@ -224,8 +230,8 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                 error,
             } => write.timers.push(NewTimer {
                 kind: CHILD_DONE_TIMER,
-                run_id: Some(parent.run_id),
-                step_id: Some(parent.step_id),
+                run_id: Some(parent.run_id.to_string()),
+                step_id: Some(parent.step_id.to_string()),
                 attempt: Some(parent.attempt),
                 fire_at: cx.now,
                 payload: Some(match error {

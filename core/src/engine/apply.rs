@@ -129,7 +129,9 @@ impl<'a> Step<'a> {
     /// Adds where an error happened, keeping the original as `cause` context.
     pub(super) fn locate(&self, mut error: ErrorInfo, step: &StepRef) -> ErrorInfo {
         error.state.get_or_insert_with(|| step.state.clone());
-        error.step_id.get_or_insert_with(|| step.step_id.clone());
+        error
+            .step_id
+            .get_or_insert_with(|| step.step_id.to_string());
         error.attempt.get_or_insert(step.attempt);
         error
     }

@@ -14,6 +14,7 @@ use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
 use super::state::ActiveStep;
 use super::template::{self, Scope};
+use crate::ids::StepId;
 use crate::model::{Approval, OnReject, Operation, path};
 use crate::status::{RunStatus, StepStatus};
 use crate::wire::error::codes;
@@ -21,7 +22,7 @@ use crate::wire::{ErrorInfo, EventType, time};
 use serde_json::{Value, json};
 
 /// The id of the approval a step attempt waits for.
-pub fn approval_id(step_id: &str, attempt: u32) -> String {
+pub fn approval_id(step_id: &StepId, attempt: u32) -> String {
     format!("{step_id}-{attempt}")
 }
 
@@ -111,7 +112,7 @@ impl Step<'_> {
     }
 
     /// The active approval step of `step_id`/`attempt`, if it still waits.
-    fn take_approval(&mut self, step_id: &str, attempt: u32) -> Option<ActiveStep> {
+    fn take_approval(&mut self, step_id: &StepId, attempt: u32) -> Option<ActiveStep> {
         if self.state.status.is_terminal() {
             return None;
         }
@@ -119,7 +120,7 @@ impl Step<'_> {
             .state
             .active
             .iter()
-            .position(|a| a.approval && a.step_id == step_id && a.attempt == attempt)?;
+            .position(|a| a.approval && &a.step_id == step_id && a.attempt == attempt)?;
         let active = self.state.active.remove(index);
         if self.state.status == RunStatus::WaitingApproval
             && !self.state.active.iter().any(|a| a.approval)
@@ -132,7 +133,7 @@ impl Step<'_> {
     /// A person decided.
     pub(super) fn approval_decided(
         &mut self,
-        step_id: &str,
+        step_id: &StepId,
         attempt: u32,
         approved: bool,
         actor: Option<String>,
@@ -194,7 +195,7 @@ impl Step<'_> {
     }
 
     /// The approval's timeout passed before anyone decided.
-    pub(super) fn approval_timed_out(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn approval_timed_out(&mut self, step_id: &StepId, attempt: u32) {
         let Some(active) = self.take_approval(step_id, attempt) else {
             return;
         };

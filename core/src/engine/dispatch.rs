@@ -8,6 +8,7 @@ use super::dag;
 use super::effect::{Effect, InlineStep, StepRef};
 use super::state::ActiveStep;
 use super::template::{self, Scope};
+use crate::ids::StepId;
 use crate::model::{Action, AgentCall, Operation};
 use crate::status::StepStatus;
 use crate::wire::error::codes;
@@ -138,7 +139,7 @@ impl<'a> Step<'a> {
     ) -> StepTask {
         StepTask {
             run_id: self.meta.run_id.to_string(),
-            step_id: step.step_id.clone(),
+            step_id: step.step_id.to_string(),
             state: step.state.clone(),
             path: step.path.clone(),
             attempt: step.attempt,
@@ -155,7 +156,7 @@ impl<'a> Step<'a> {
         }
     }
 
-    pub(super) fn timer_fired(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn timer_fired(&mut self, step_id: &StepId, attempt: u32) {
         if self.state.status.is_terminal() {
             return;
         }
@@ -163,7 +164,7 @@ impl<'a> Step<'a> {
             .state
             .active
             .iter_mut()
-            .find(|a| a.step_id == step_id && a.attempt == attempt && !a.dispatched);
+            .find(|a| &a.step_id == step_id && a.attempt == attempt && !a.dispatched);
         if let Some(active) = waiting {
             active.dispatched = true;
             self.redispatch(step_id, attempt);
@@ -171,12 +172,12 @@ impl<'a> Step<'a> {
     }
 
     /// Dispatches a new attempt of an active step, re-resolving its templates.
-    pub(super) fn redispatch(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn redispatch(&mut self, step_id: &StepId, attempt: u32) {
         let Some(active) = self
             .state
             .active
             .iter()
-            .find(|a| a.step_id == step_id && a.attempt == attempt)
+            .find(|a| &a.step_id == step_id && a.attempt == attempt)
             .cloned()
         else {
             return;

@@ -1,5 +1,6 @@
 //! Effects: what a transition asks the driver to make true in the world.
 
+use crate::ids::StepId;
 use crate::status::StepStatus;
 use crate::wire::{ErrorInfo, EventType, StepTask};
 use serde_json::Value;
@@ -7,7 +8,7 @@ use serde_json::Value;
 /// The step an event belongs to.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRef {
-    pub step_id: String,
+    pub step_id: StepId,
     pub state: String,
     pub path: String,
     pub attempt: u32,
@@ -44,7 +45,7 @@ pub enum Effect {
     /// Fire [`crate::engine::Input::TimerFired`] for this step attempt at `fire_at_ms`
     /// (milliseconds since the epoch).
     StartRetryTimer {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         fire_at_ms: i64,
     },
@@ -54,7 +55,7 @@ pub enum Effect {
     /// Start a child run of `workflow_id` for a `workflow.run` step, at most
     /// once per step attempt (the driver dedupes by the step's identity).
     StartChild {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         workflow_id: String,
         /// A pinned revision, or the latest.
@@ -63,14 +64,14 @@ pub enum Effect {
     },
     /// Store a durable timer ending a `signal.wait` at `fire_at_ms`.
     StartWaitTimer {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         fire_at_ms: i64,
     },
     /// Record a pending approval (and its expiry timer, if any).
     RequestApproval {
         approval_id: String,
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         state: String,
         message: Option<String>,

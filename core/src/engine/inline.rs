@@ -49,8 +49,7 @@ impl<'a> Step<'a> {
                         branch_path: &self.current,
                         visit: visit_now,
                     },
-                )
-                .to_string(),
+                ),
                 state: current.clone(),
                 path: self.scoped_path(&current),
                 attempt: 1,

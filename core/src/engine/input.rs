@@ -1,6 +1,7 @@
 //! The inputs of the state machine: what can happen to a run.
 
 use super::state::ParentLink;
+use crate::ids::StepId;
 use crate::wire::ErrorInfo;
 use serde_json::Value;
 
@@ -18,21 +19,21 @@ pub enum Input {
     },
     /// A worker finished an attempt successfully.
     StepSucceeded {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         output: Value,
     },
     /// A worker finished an attempt with an error (timeouts included).
     StepFailed {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         error: ErrorInfo,
     },
     /// A durable retry timer is due.
-    TimerFired { step_id: String, attempt: u32 },
+    TimerFired { step_id: StepId, attempt: u32 },
     /// The coordinator's backstop deadline of a claimed attempt passed with
     /// no result: the step times out (its retry policy applies).
-    StepDeadline { step_id: String, attempt: u32 },
+    StepDeadline { step_id: StepId, attempt: u32 },
     /// The run's own timeout (`timeoutSeconds` at the top level) is due.
     RunTimeout,
     /// An operator (or a cancelled parent) cancels the run.
@@ -42,7 +43,7 @@ pub enum Input {
     },
     /// A person approved or rejected a `human.approval` step.
     ApprovalDecided {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         approved: bool,
         actor: Option<String>,
@@ -51,7 +52,7 @@ pub enum Input {
         decided_at: String,
     },
     /// A `human.approval` step's timeout passed.
-    ApprovalTimeout { step_id: String, attempt: u32 },
+    ApprovalTimeout { step_id: StepId, attempt: u32 },
     /// A named signal was delivered into the run; `id` (a CloudEvent's)
     /// makes a redelivery harmless.
     SignalReceived {
@@ -60,7 +61,7 @@ pub enum Input {
         id: Option<String>,
     },
     /// A `signal.wait` step's timeout passed.
-    WaitTimeout { step_id: String, attempt: u32 },
+    WaitTimeout { step_id: StepId, attempt: u32 },
     /// Stop scheduling new steps; steps in flight finish.
     Pause {
         actor: Option<String>,

@@ -6,6 +6,7 @@ use super::apply::Step;
 use super::children::Child;
 use super::effect::{Effect, InlineStep};
 use super::frames::{Pending, is_within};
+use crate::ids::StepId;
 use crate::model::{Aggregation, JoinMode, State, StateKind, Transition, path};
 use crate::status::StepStatus;
 use crate::wire::error::codes;
@@ -142,7 +143,7 @@ impl Step<'_> {
                 .values()
                 .map(|f| f.step.step_id.as_str())
                 .collect();
-            let dropped: Vec<String> = self
+            let dropped: Vec<StepId> = self
                 .state
                 .child_results
                 .keys()

@@ -6,7 +6,7 @@
 //! (the model of `coordinator/src/run_queue.rs` at the end of this file).
 
 use super::*;
-use crate::ids::RunId;
+use crate::ids::{RunId, StepId};
 use crate::model::{SourceFormat, Workflow, compile};
 use crate::status::RunStatus;
 use crate::wire::{ErrorInfo, StepTask};
@@ -69,13 +69,13 @@ fn answer(task: &StepTask) -> Input {
     let agent_is_flaky = task.path.ends_with("/work");
     if agent_is_flaky && item % 2 == 1 && task.attempt == 1 {
         return Input::StepFailed {
-            step_id: task.step_id.clone(),
+            step_id: StepId::new(&task.step_id),
             attempt: task.attempt,
             error: ErrorInfo::new("FLAKY", "first attempt fails"),
         };
     }
     Input::StepSucceeded {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: task.attempt,
         output: json!({ "path": task.path, "attempt": task.attempt }),
     }
@@ -223,7 +223,7 @@ struct Stored {
     revision: u64,
     input: Value,
     snapshot: String,
-    results: std::collections::BTreeMap<String, std::collections::BTreeMap<usize, Value>>,
+    results: std::collections::BTreeMap<StepId, std::collections::BTreeMap<usize, Value>>,
 }
 
 /// Two coordinators deciding for one run, as `coordinator/src/run_queue.rs`

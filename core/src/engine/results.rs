@@ -7,13 +7,14 @@ use super::dag::DagOutcome;
 use super::effect::Effect;
 use super::site::Site;
 use super::state::ActiveStep;
+use crate::ids::StepId;
 use crate::model::{Transition, path};
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
 
 impl<'a> Step<'a> {
-    pub(super) fn step_succeeded(&mut self, step_id: &str, attempt: u32, output: Value) {
+    pub(super) fn step_succeeded(&mut self, step_id: &StepId, attempt: u32, output: Value) {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
@@ -59,7 +60,7 @@ impl<'a> Step<'a> {
         });
     }
 
-    pub(super) fn step_failed(&mut self, step_id: &str, attempt: u32, error: ErrorInfo) {
+    pub(super) fn step_failed(&mut self, step_id: &StepId, attempt: u32, error: ErrorInfo) {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
@@ -129,9 +130,9 @@ impl<'a> Step<'a> {
 
     /// The backstop for a worker step whose worker vanished: only an
     /// attempt still waiting for its worker's result is timed out.
-    pub(super) fn step_deadline(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn step_deadline(&mut self, step_id: &StepId, attempt: u32) {
         let waiting = self.state.active.iter().any(|a| {
-            a.step_id == step_id
+            &a.step_id == step_id
                 && a.attempt == attempt
                 && a.dispatched
                 && !a.child

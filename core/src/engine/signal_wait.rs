@@ -13,6 +13,7 @@ use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
 use super::state::{ActiveStep, Mail};
 use crate::expr::{Bindings, CompiledExpr};
+use crate::ids::StepId;
 use crate::model::{Action, Operation, SignalWait};
 use crate::status::{RunStatus, StepStatus};
 use crate::wire::error::codes;
@@ -138,7 +139,7 @@ impl Step<'_> {
     }
 
     /// The wait's timeout passed.
-    pub(super) fn wait_timed_out(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn wait_timed_out(&mut self, step_id: &StepId, attempt: u32) {
         if self.state.status.is_terminal() {
             return;
         }
@@ -146,7 +147,7 @@ impl Step<'_> {
             .state
             .active
             .iter()
-            .position(|a| a.signal.is_some() && a.step_id == step_id && a.attempt == attempt)
+            .position(|a| a.signal.is_some() && &a.step_id == step_id && a.attempt == attempt)
         else {
             return;
         };

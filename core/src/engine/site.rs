@@ -4,6 +4,7 @@
 
 use super::apply::Step;
 use super::state::ActiveStep;
+use crate::ids::StepId;
 use crate::model::{Action, Operation, StateKind, Transition, Workflow};
 
 /// Where an active step's state is defined.
@@ -15,7 +16,7 @@ pub(super) enum Site {
 }
 
 impl<'a> Step<'a> {
-    pub(super) fn take_active(&mut self, step_id: &str, attempt: u32) -> Option<ActiveStep> {
+    pub(super) fn take_active(&mut self, step_id: &StepId, attempt: u32) -> Option<ActiveStep> {
         if self.state.status.is_terminal() {
             return None;
         }
@@ -23,7 +24,7 @@ impl<'a> Step<'a> {
             .state
             .active
             .iter()
-            .position(|a| a.step_id == step_id && a.attempt == attempt)?;
+            .position(|a| &a.step_id == step_id && a.attempt == attempt)?;
         Some(self.state.active.remove(index))
     }
 

@@ -1,7 +1,7 @@
 //! The run snapshot the state machine reads and updates; stored as JSON in
 //! `runs.state` and loaded under the run's row lock.
 
-use crate::ids::RunId;
+use crate::ids::{RunId, StepId};
 use crate::status::RunStatus;
 use crate::wire::ErrorInfo;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub enum HeldEffect {
         task: Box<crate::wire::StepTask>,
     },
     StartChild {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         workflow_id: String,
         version: Option<i32>,
@@ -84,15 +84,15 @@ impl HeldEffect {
 /// The parent step a child run reports to (`workflow.run`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentLink {
-    pub run_id: String,
-    pub step_id: String,
+    pub run_id: RunId,
+    pub step_id: StepId,
     pub attempt: u32,
 }
 
 /// A step that waits for a worker's result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveStep {
-    pub step_id: String,
+    pub step_id: StepId,
     pub state: String,
     pub path: String,
     pub attempt: u32,
@@ -182,11 +182,11 @@ pub struct RunState {
     /// the run, so a result costs what it weighs, not what the fan-out has
     /// gathered so far.
     #[serde(skip)]
-    pub child_results: BTreeMap<String, BTreeMap<usize, Value>>,
+    pub child_results: BTreeMap<StepId, BTreeMap<usize, Value>>,
     /// Children that ended since the driver last took them
     /// ([`RunState::take_new_child_results`]): the rows to store.
     #[serde(skip)]
-    pub new_child_results: Vec<(String, usize)>,
+    pub new_child_results: Vec<(StepId, usize)>,
 }
 
 impl RunState {
@@ -216,7 +216,7 @@ impl RunState {
     /// The ended children's values to store with this transition: `(fan-out
     /// step id, child index, value)`, for fan-outs still running (a join that
     /// happened in the same transition needs no rows).
-    pub fn take_new_child_results(&mut self) -> Vec<(String, usize, Value)> {
+    pub fn take_new_child_results(&mut self) -> Vec<(StepId, usize, Value)> {
         std::mem::take(&mut self.new_child_results)
             .into_iter()
             .filter_map(|(fanout, index)| {

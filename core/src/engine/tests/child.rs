@@ -38,7 +38,7 @@ fn a_workflow_run_step_starts_a_child_and_takes_its_output() {
         causation_id: None,
         correlation_id: "c".into(),
         parent: Some(ParentLink {
-            run_id: "run-1".into(),
+            run_id: RunId::new("run-1"),
             step_id: step_id.clone(),
             attempt,
         }),

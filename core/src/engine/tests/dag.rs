@@ -74,7 +74,7 @@ fn dag_step_retries_use_the_same_step_id() {
         .collect();
     let test = wave.iter().find(|t| t.state == "test").expect("test");
     let effects = env.apply(Input::StepFailed {
-        step_id: test.step_id.clone(),
+        step_id: StepId::new(&test.step_id),
         attempt: 1,
         error: ErrorInfo::new("FLAKE", "try again"),
     });

@@ -162,7 +162,7 @@ fn catch_rules_take_matching_failures_to_their_handler() {
     let mut env = Env::new(GUARDED);
     let task = dispatched(&env.start(json!({})))[0].clone();
     env.apply(Input::StepFailed {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: 1,
         error: ErrorInfo::new("STEP_TIMEOUT", "too slow"),
     });
@@ -180,7 +180,7 @@ fn a_caught_failure_can_be_caught_again_and_unmatched_codes_fail_the_run() {
     let mut env = Env::new(GUARDED);
     let task = dispatched(&env.start(json!({})))[0].clone();
     env.apply(Input::StepFailed {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: 1,
         error: ErrorInfo::new("CARD_DECLINED", "no"),
     });
@@ -190,7 +190,7 @@ fn a_caught_failure_can_be_caught_again_and_unmatched_codes_fail_the_run() {
     let mut env = Env::new(GUARDED);
     let task = dispatched(&env.start(json!({})))[0].clone();
     env.apply(Input::StepFailed {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: 1,
         error: ErrorInfo::new("OTHER", "unhandled"),
     });

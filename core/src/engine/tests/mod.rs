@@ -11,7 +11,7 @@ mod steps;
 mod waits;
 
 use super::*;
-use crate::ids::RunId;
+use crate::ids::{RunId, StepId};
 use crate::model::{SourceFormat, compile};
 use crate::status::RunStatus;
 use crate::wire::{ErrorInfo, EventType, TaskAction};
@@ -111,7 +111,7 @@ fn dispatched(effects: &[Effect]) -> Vec<&crate::wire::StepTask> {
 
 fn succeed(env: &mut Env, task: &crate::wire::StepTask, output: Value) -> Vec<Effect> {
     env.apply(Input::StepSucceeded {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: task.attempt,
         output,
     })
@@ -119,7 +119,7 @@ fn succeed(env: &mut Env, task: &crate::wire::StepTask, output: Value) -> Vec<Ef
 
 fn fail(env: &mut Env, task: &crate::wire::StepTask) -> Vec<Effect> {
     env.apply(Input::StepFailed {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: task.attempt,
         error: ErrorInfo::new("BOOM", "it broke").not_retryable(),
     })

@@ -35,7 +35,7 @@ fn results_land_at_result_path_and_the_run_completes() {
     let mut env = Env::new(PIPELINE);
     let first = dispatched(&env.start(json!({"order": "A-1", "amount": 5})))[0].clone();
     let effects = env.apply(Input::StepSucceeded {
-        step_id: first.step_id.clone(),
+        step_id: StepId::new(&first.step_id),
         attempt: 1,
         output: json!({"ok": true}),
     });
@@ -47,7 +47,7 @@ fn results_land_at_result_path_and_the_run_completes() {
         "templates keep types"
     );
     let effects = env.apply(Input::StepSucceeded {
-        step_id: second.step_id,
+        step_id: StepId::new(second.step_id),
         attempt: 1,
         output: json!("sent"),
     });
@@ -61,7 +61,7 @@ fn duplicate_and_late_results_change_nothing() {
     let mut env = Env::new(PIPELINE);
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
     let ok = Input::StepSucceeded {
-        step_id: first.step_id.clone(),
+        step_id: StepId::new(&first.step_id),
         attempt: 1,
         output: json!({"ok": 1}),
     };
@@ -70,7 +70,7 @@ fn duplicate_and_late_results_change_nothing() {
     assert!(env.apply(ok).is_empty(), "a redelivered result is a no-op");
     assert!(
         env.apply(Input::StepFailed {
-            step_id: first.step_id,
+            step_id: StepId::new(first.step_id),
             attempt: 1,
             error: ErrorInfo::new("X", "late")
         })
@@ -79,7 +79,7 @@ fn duplicate_and_late_results_change_nothing() {
     assert_eq!(env.state, snapshot);
     assert!(
         env.apply(Input::StepSucceeded {
-            step_id: "unknown".into(),
+            step_id: StepId::new("unknown"),
             attempt: 1,
             output: json!(1)
         })
@@ -94,7 +94,7 @@ fn failures_retry_then_fail_the_run_with_location() {
     let mut attempt = 1;
     loop {
         let effects = env.apply(Input::StepFailed {
-            step_id: first.step_id.clone(),
+            step_id: StepId::new(&first.step_id),
             attempt,
             error: ErrorInfo::new("BOOM", "agent broke"),
         });
@@ -122,7 +122,7 @@ fn non_retryable_errors_fail_at_once() {
     let mut env = Env::new(PIPELINE);
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
     let effects = env.apply(Input::StepFailed {
-        step_id: first.step_id,
+        step_id: StepId::new(first.step_id),
         attempt: 1,
         error: ErrorInfo::new("NOPE", "no").not_retryable(),
     });
@@ -138,29 +138,29 @@ fn backoff_becomes_a_durable_timer() {
     let mut env = Env::new(&source);
     let first = dispatched(&env.start(json!({"order": "A", "amount": 1})))[0].clone();
     let effects = env.apply(Input::StepFailed {
-        step_id: first.step_id.clone(),
+        step_id: StepId::new(&first.step_id),
         attempt: 1,
         error: ErrorInfo::new("X", "x"),
     });
     assert!(dispatched(&effects).is_empty());
     assert!(effects.contains(&Effect::StartRetryTimer {
-        step_id: first.step_id.clone(),
+        step_id: StepId::new(&first.step_id),
         attempt: 2,
         fire_at_ms: now().timestamp_millis() + 1500
     }));
     let fired = env.apply(Input::TimerFired {
-        step_id: first.step_id.clone(),
+        step_id: StepId::new(&first.step_id),
         attempt: 2,
     });
     assert_eq!(dispatched(&fired)[0].attempt, 2);
     let again = env.apply(Input::TimerFired {
-        step_id: first.step_id.clone(),
+        step_id: StepId::new(&first.step_id),
         attempt: 2,
     });
     assert!(again.is_empty(), "a timer fired twice dispatches once");
     assert!(
         env.apply(Input::TimerFired {
-            step_id: first.step_id,
+            step_id: StepId::new(first.step_id),
             attempt: 7
         })
         .is_empty()
@@ -206,14 +206,14 @@ fn retry_on_limits_retries_to_the_listed_codes() {
     let mut env = Env::new(source);
     let task = dispatched(&env.start(json!({})))[0].clone();
     let effects = env.apply(Input::StepFailed {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: 1,
         error: ErrorInfo::new("STEP_TIMEOUT", "slow"),
     });
     let retry = dispatched(&effects)[0].clone();
     assert_eq!(retry.attempt, 2);
     env.apply(Input::StepFailed {
-        step_id: retry.step_id.clone(),
+        step_id: StepId::new(&retry.step_id),
         attempt: 2,
         error: ErrorInfo::new("CARD_DECLINED", "not worth retrying"),
     });
@@ -231,7 +231,7 @@ fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
     let task = dispatched(&env.start(json!({})))[0].clone();
     // The backstop retries like any STEP_TIMEOUT: a second attempt goes out.
     let effects = env.apply(Input::StepDeadline {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: 1,
     });
     let retry = dispatched(&effects);
@@ -240,7 +240,7 @@ fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
     // A late deadline for attempt 1, or one for a finished attempt, is ignored.
     assert!(
         env.apply(Input::StepDeadline {
-            step_id: task.step_id.clone(),
+            step_id: StepId::new(&task.step_id),
             attempt: 1
         })
         .is_empty()
@@ -250,7 +250,7 @@ fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
     assert_eq!(env.state.status, RunStatus::Completed);
     assert!(
         env.apply(Input::StepDeadline {
-            step_id: task.step_id,
+            step_id: StepId::new(task.step_id),
             attempt: 2
         })
         .is_empty()

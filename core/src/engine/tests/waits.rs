@@ -15,7 +15,7 @@ states:
   - { name: ship, type: inject, data: { shipped: true }, end: true }
 "#;
 
-fn approval_requested(effects: &[Effect]) -> (String, u32, String) {
+fn approval_requested(effects: &[Effect]) -> (StepId, u32, String) {
     effects
         .iter()
         .find_map(|e| match e {
