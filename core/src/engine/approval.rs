@@ -12,7 +12,7 @@
 
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::ActiveStep;
+use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::template::{self, Scope};
 use crate::ids::StepId;
 use crate::model::{Approval, OnReject, Operation, path};
@@ -63,16 +63,10 @@ impl Step<'_> {
             .or(approval.timeout_seconds)
             .map(|s| self.now.timestamp_millis() + (s as i64).saturating_mul(1000));
         let approval_id = approval_id(&step.step_id, step.attempt);
-        self.state.active.push(ActiveStep {
-            step_id: step.step_id.clone(),
-            state: step.state.clone(),
-            path: step.path.clone(),
-            attempt: step.attempt,
-            dispatched: true,
-            child: false,
-            approval: true,
-            signal: None,
-        });
+        self.state.active.push(ActiveStep::new(
+            &step,
+            ActiveStatus::Waiting(Wait::Approval),
+        ));
         self.emit(
             EventType::StepStarted,
             Some(step.clone()),
@@ -120,10 +114,10 @@ impl Step<'_> {
             .state
             .active
             .iter()
-            .position(|a| a.approval && &a.step_id == step_id && a.attempt == attempt)?;
+            .position(|a| a.waits_for_approval() && a.is(step_id, attempt))?;
         let active = self.state.active.remove(index);
         if self.state.status == RunStatus::WaitingApproval
-            && !self.state.active.iter().any(|a| a.approval)
+            && !self.state.active.iter().any(ActiveStep::waits_for_approval)
         {
             self.state.status = RunStatus::Running;
         }

@@ -11,7 +11,7 @@
 
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::ActiveStep;
+use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::template::{self, Scope};
 use crate::model::{Action, Operation};
 use crate::status::StepStatus;
@@ -87,16 +87,9 @@ impl Step<'_> {
     pub(super) fn start_child_step(&mut self, step: StepRef, operation: &Operation) {
         match self.child_start(&step, operation) {
             Ok((params, effect)) => {
-                self.state.active.push(ActiveStep {
-                    step_id: step.step_id.clone(),
-                    state: step.state.clone(),
-                    path: step.path.clone(),
-                    attempt: step.attempt,
-                    dispatched: true,
-                    child: true,
-                    approval: false,
-                    signal: None,
-                });
+                self.state
+                    .active
+                    .push(ActiveStep::new(&step, ActiveStatus::Waiting(Wait::Child)));
                 self.emit(
                     EventType::StepStarted,
                     Some(step),

@@ -6,7 +6,7 @@ use super::apply::Step;
 use super::child;
 use super::dag;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::ActiveStep;
+use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::template::{self, Scope};
 use crate::ids::StepId;
 use crate::model::{Action, AgentCall, Operation};
@@ -30,16 +30,9 @@ impl<'a> Step<'a> {
         }
         match self.resolve(operation, &step.path) {
             Ok(action) => {
-                self.state.active.push(ActiveStep {
-                    step_id: step.step_id.clone(),
-                    state: step.state.clone(),
-                    path: step.path.clone(),
-                    attempt: step.attempt,
-                    dispatched: true,
-                    child: false,
-                    approval: false,
-                    signal: None,
-                });
+                self.state
+                    .active
+                    .push(ActiveStep::new(&step, ActiveStatus::Running));
                 self.effects
                     .push(Effect::Dispatch(self.task(&step, action, operation)));
             }
@@ -160,15 +153,25 @@ impl<'a> Step<'a> {
         if self.state.status.is_terminal() {
             return;
         }
-        let waiting = self
+        let Some((index, path)) = self
             .state
             .active
-            .iter_mut()
-            .find(|a| &a.step_id == step_id && a.attempt == attempt && !a.dispatched);
-        if let Some(active) = waiting {
-            active.dispatched = true;
-            self.redispatch(step_id, attempt);
+            .iter()
+            .enumerate()
+            .find(|(_, a)| a.is(step_id, attempt) && a.wait() == Some(&Wait::RetryTimer))
+            .map(|(index, a)| (index, a.path.clone()))
+        else {
+            return;
+        };
+        let child = self.operation_for(&path).is_some_and(child::is_child);
+        if let Some(active) = self.state.active.get_mut(index) {
+            active.status = if child {
+                ActiveStatus::Waiting(Wait::Child)
+            } else {
+                ActiveStatus::Running
+            };
         }
+        self.redispatch(step_id, attempt);
     }
 
     /// Dispatches a new attempt of an active step, re-resolving its templates.
@@ -177,7 +180,7 @@ impl<'a> Step<'a> {
             .state
             .active
             .iter()
-            .find(|a| &a.step_id == step_id && a.attempt == attempt)
+            .find(|a| a.is(step_id, attempt))
             .cloned()
         else {
             return;
@@ -186,7 +189,7 @@ impl<'a> Step<'a> {
             return;
         };
         let step = active.step_ref();
-        if active.child {
+        if active.wait() == Some(&Wait::Child) {
             return self.in_scope_of(&step.path.clone(), |s| s.restart_child(step, operation));
         }
         self.in_scope_of(&step.path.clone(), |s| {

@@ -31,7 +31,7 @@ pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::Input;
-pub use state::{ActiveStep, HeldEffect, ParentLink, RunMeta, RunState};
+pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 
 #[cfg(test)]
 mod orderings;

@@ -5,7 +5,7 @@
 use super::apply::Step;
 use super::approval;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::HeldEffect;
+use super::state::{HeldEffect, Wait};
 use crate::status::{RunStatus, StepStatus};
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
@@ -133,8 +133,8 @@ impl Step<'_> {
         let mut children = false;
         let mut approvals = Vec::new();
         for active in std::mem::take(&mut self.state.active) {
-            children |= active.child;
-            if active.approval {
+            children |= active.wait() == Some(&Wait::Child);
+            if active.waits_for_approval() {
                 approvals.push(approval::approval_id(&active.step_id, active.attempt));
             }
             let step = active.step_ref();

@@ -6,7 +6,7 @@ use super::apply::Step;
 use super::dag::DagOutcome;
 use super::effect::Effect;
 use super::site::Site;
-use super::state::ActiveStep;
+use super::state::{ActiveStatus, ActiveStep, Wait};
 use crate::ids::StepId;
 use crate::model::{Transition, path};
 use crate::wire::error::codes;
@@ -18,12 +18,12 @@ impl<'a> Step<'a> {
         let Some(active) = self.take_active(step_id, attempt) else {
             return;
         };
-        if active.approval || active.signal.is_some() {
+        if matches!(active.wait(), Some(Wait::Approval | Wait::Signal { .. })) {
             // Waits end by a decision or a signal, never by a worker's result.
             self.state.active.push(active);
             return;
         }
-        let record = active.child;
+        let record = active.wait() == Some(&Wait::Child);
         self.step_succeeded_with(active, output, record);
     }
 
@@ -71,7 +71,7 @@ impl<'a> Step<'a> {
             ));
         };
         let retry = operation.retry.clone();
-        let active_child = active.child;
+        let active_child = active.wait() == Some(&Wait::Child);
         let step = active.step_ref();
         if attempt < retry.max_attempts && retry.retries(&error.code, error.retryable) {
             let next_attempt = attempt + 1;
@@ -81,9 +81,14 @@ impl<'a> Step<'a> {
                 Some(step.clone()),
                 json!({ "next_attempt": next_attempt, "delay_seconds": delay, "error": error }),
             );
+            let status = if delay > 0.0 {
+                ActiveStatus::Waiting(Wait::RetryTimer)
+            } else {
+                active.status.clone()
+            };
             self.state.active.push(ActiveStep {
                 attempt: next_attempt,
-                dispatched: delay <= 0.0,
+                status,
                 ..active
             });
             if delay > 0.0 {
@@ -131,14 +136,11 @@ impl<'a> Step<'a> {
     /// The backstop for a worker step whose worker vanished: only an
     /// attempt still waiting for its worker's result is timed out.
     pub(super) fn step_deadline(&mut self, step_id: &StepId, attempt: u32) {
-        let waiting = self.state.active.iter().any(|a| {
-            &a.step_id == step_id
-                && a.attempt == attempt
-                && a.dispatched
-                && !a.child
-                && !a.approval
-                && a.signal.is_none()
-        });
+        let waiting = self
+            .state
+            .active
+            .iter()
+            .any(|a| a.is(step_id, attempt) && a.status == ActiveStatus::Running);
         if !waiting {
             return;
         }

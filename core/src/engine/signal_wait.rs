@@ -11,7 +11,7 @@
 
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::{ActiveStep, Mail};
+use super::state::{ActiveStatus, ActiveStep, Mail, Wait};
 use crate::expr::{Bindings, CompiledExpr};
 use crate::ids::StepId;
 use crate::model::{Action, Operation, SignalWait};
@@ -53,16 +53,12 @@ impl Step<'_> {
             .mailbox
             .iter()
             .position(|m| m.name == wait.signal && accepts(wait.filter.as_deref(), m));
-        let active = ActiveStep {
-            step_id: step.step_id.clone(),
-            state: step.state.clone(),
-            path: step.path.clone(),
-            attempt: step.attempt,
-            dispatched: true,
-            child: false,
-            approval: false,
-            signal: Some(wait.signal.clone()),
-        };
+        let active = ActiveStep::new(
+            &step,
+            ActiveStatus::Waiting(Wait::Signal {
+                name: wait.signal.clone(),
+            }),
+        );
         if let Some(index) = stored {
             let mail = self.state.mailbox.remove(index);
             return self.signal_arrived(active, mail);
@@ -108,7 +104,7 @@ impl Step<'_> {
             json!({ "name": mail.name, "data": mail.data }),
         );
         let waiting = self.state.active.iter().position(|a| {
-            a.signal.as_deref() == Some(mail.name.as_str())
+            a.signal() == Some(mail.name.as_str())
                 && accepts(self.wait_filter(&a.path).as_deref(), &mail)
         });
         match waiting {
@@ -130,7 +126,7 @@ impl Step<'_> {
     /// The waiting step takes the signal and the run goes on.
     fn signal_arrived(&mut self, active: ActiveStep, mail: Mail) {
         if self.state.status == RunStatus::WaitingSignal
-            && !self.state.active.iter().any(|a| a.signal.is_some())
+            && !self.state.active.iter().any(|a| a.signal().is_some())
         {
             self.state.status = RunStatus::Running;
         }
@@ -147,13 +143,13 @@ impl Step<'_> {
             .state
             .active
             .iter()
-            .position(|a| a.signal.is_some() && &a.step_id == step_id && a.attempt == attempt)
+            .position(|a| a.signal().is_some() && a.is(step_id, attempt))
         else {
             return;
         };
         let active = self.state.active.remove(index);
         if self.state.status == RunStatus::WaitingSignal
-            && !self.state.active.iter().any(|a| a.signal.is_some())
+            && !self.state.active.iter().any(|a| a.signal().is_some())
         {
             self.state.status = RunStatus::Running;
         }
@@ -162,7 +158,7 @@ impl Step<'_> {
             codes::STEP_TIMEOUT,
             format!(
                 "no `{}` signal arrived before the timeout",
-                active.signal.as_deref().unwrap_or_default()
+                active.signal().unwrap_or_default()
             ),
         )
         .not_retryable();

@@ -24,7 +24,7 @@ impl<'a> Step<'a> {
             .state
             .active
             .iter()
-            .position(|a| &a.step_id == step_id && a.attempt == attempt)?;
+            .position(|a| a.is(step_id, attempt))?;
         Some(self.state.active.remove(index))
     }
 
