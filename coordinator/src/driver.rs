@@ -2,16 +2,15 @@
 //! lock, apply an input, persist the resulting write, then publish its outbox.
 //! Signals, `run.start`, step events and timers all come through here.
 
-use crate::approvals;
 use crate::catalog::{Catalog, CompiledWorkflow};
-use crate::children;
 use crate::commit::Committer;
 use crate::run_queue::{CachedRun, RunQueues};
+use crate::timers;
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_bus::Subjects;
 use junction_core::engine::{
-    self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState,
+    self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState, TimerKind,
 };
 use junction_core::ids::{RunId, StepId};
 use junction_core::outbox::OutboxMessage;
@@ -157,20 +156,20 @@ impl Driver {
                     timer.version
                 );
             };
-            let input = if timer.kind == write::CANCEL_CHILDREN_TIMER {
-                children::cancel_children(self, &timer).await?;
-                None
-            } else if timer.kind == write::START_CHILD_TIMER {
-                // Idempotent (deduplicated by the step attempt): a crash
-                // before the timer is deleted starts nothing twice.
-                match children::start_child(self, &timer).await? {
-                    Ok(()) => None,
-                    Err(error) => children::step_input(&timer, Err(error)),
+            let decoded = TimerKind::decode(
+                &timer.kind,
+                timer.step_id.as_deref(),
+                timer.attempt,
+                timer.payload.as_ref(),
+            );
+            let input = match decoded {
+                Ok(kind) => timers::input_of(self, &timer, kind).await?,
+                Err(error) => {
+                    // Left in place it would block the loop for ever: it
+                    // is deleted below, without touching its run.
+                    tracing::error!(timer_id = timer.id, run_id = %timer.run_id, kind = %timer.kind, %error, "stored timer cannot be read; deleting it without effect");
+                    None
                 }
-            } else if approvals::handles(&timer.kind) {
-                approvals::timer_input(self, &timer).await?
-            } else {
-                children::timer_input(&timer)
             };
             let mut has_timers = false;
             let outcome = self

@@ -6,6 +6,7 @@ use super::effect::{Effect, EventDraft, StepRef};
 use super::frames::Pending;
 use super::input::Input;
 use super::state::{RunMeta, RunState};
+use super::timer::{Timer, TimerKind};
 use crate::model::Workflow;
 use crate::status::RunStatus;
 use crate::wire::{ErrorInfo, EventType};
@@ -53,7 +54,7 @@ pub fn apply(
             attempt,
             error,
         } => run.step_failed(&step_id, attempt, error),
-        Input::TimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
+        Input::RetryTimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
         Input::StepDeadline { step_id, attempt } => run.step_deadline(&step_id, attempt),
         Input::RunTimeout => run.time_out(),
         Input::Cancel { actor, reason } => run.cancel(actor, reason),
@@ -120,7 +121,8 @@ impl<'a> Step<'a> {
         self.emit(EventType::RunStarted, None, data);
         if let Some(seconds) = self.workflow.timeout_seconds {
             let fire_at_ms = self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000);
-            self.effects.push(Effect::StartRunTimer { fire_at_ms });
+            self.effects
+                .push(Effect::Timer(Timer::at(fire_at_ms, TimerKind::RunTimeout)));
         }
         let start = self.workflow.start.clone();
         self.enter(&start);

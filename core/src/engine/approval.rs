@@ -14,6 +14,7 @@ use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
 use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::template::{self, Scope};
+use super::timer::{ApprovalRequest, StepAttempt, Timer, TimerKind};
 use crate::ids::StepId;
 use crate::model::{Approval, OnReject, Operation, path};
 use crate::status::{RunStatus, StepStatus};
@@ -93,16 +94,28 @@ impl Step<'_> {
             requested["expires_at"] = json!(expires_at);
         }
         self.emit(EventType::ApprovalRequested, Some(step.clone()), requested);
-        self.effects.push(Effect::RequestApproval {
-            approval_id,
+        let step_state = step.state.clone();
+        let step = StepAttempt {
             step_id: step.step_id,
             attempt: step.attempt,
-            state: step.state,
+        };
+        let request = ApprovalRequest {
+            approval_id: approval_id.clone(),
+            state: step_state,
             message,
             summary,
             approvers: approval.approvers.clone(),
             expires_at_ms,
-        });
+        };
+        self.effects
+            .push(Effect::Timer(Timer::now(TimerKind::ApprovalRequest {
+                step: step.clone(),
+                request,
+            })));
+        if let Some(at) = expires_at_ms {
+            let expiry = TimerKind::ApprovalTimeout { step, approval_id };
+            self.effects.push(Effect::Timer(Timer::at(at, expiry)));
+        }
     }
 
     /// The active approval step of `step_id`/`attempt`, if it still waits.

@@ -30,7 +30,7 @@ pub enum Input {
         error: ErrorInfo,
     },
     /// A durable retry timer is due.
-    TimerFired { step_id: StepId, attempt: u32 },
+    RetryTimerFired { step_id: StepId, attempt: u32 },
     /// The coordinator's backstop deadline of a claimed attempt passed with
     /// no result: the step times out (its retry policy applies).
     StepDeadline { step_id: StepId, attempt: u32 },

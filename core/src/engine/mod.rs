@@ -25,6 +25,7 @@ mod signal_wait;
 mod site;
 mod state;
 pub mod template;
+mod timer;
 
 pub use apply::apply;
 pub use dag::{DagOutcome, DagProgress};
@@ -32,6 +33,10 @@ pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::Input;
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
+pub use timer::{
+    ApprovalDecision, ApprovalRequest, ChildStart, StepAttempt, StoredTimer, Timer, TimerError,
+    TimerKind,
+};
 
 #[cfg(test)]
 mod orderings;

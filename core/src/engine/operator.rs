@@ -6,6 +6,7 @@ use super::apply::Step;
 use super::approval;
 use super::effect::{Effect, InlineStep, StepRef};
 use super::state::{HeldEffect, Wait};
+use super::timer::{Timer, TimerKind};
 use crate::status::{RunStatus, StepStatus};
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
@@ -28,7 +29,7 @@ impl Step<'_> {
         self.state.status = RunStatus::TimedOut;
         self.state.error = Some(error.clone());
         self.emit(EventType::RunTimedOut, None, json!({ "error": error }));
-        self.notify_parent(None, Some(error));
+        self.notify_parent(Err(error));
     }
 
     /// Cancels the run: running steps are cancelled (child runs too), and
@@ -54,7 +55,7 @@ impl Step<'_> {
             None,
             json!({ "error": error, "actor": actor, "reason": reason }),
         );
-        self.notify_parent(None, Some(error));
+        self.notify_parent(Err(error));
     }
 
     /// A step cancelled by the engine: its event, and its attempt row marked
@@ -141,12 +142,14 @@ impl Step<'_> {
             self.record_cancelled(step, error.clone());
         }
         if children {
-            self.effects.push(Effect::CancelChildren);
+            self.effects
+                .push(Effect::Timer(Timer::now(TimerKind::CancelChildren)));
         }
         if !approvals.is_empty() {
-            self.effects.push(Effect::CloseApprovals {
-                approval_ids: approvals,
-            });
+            self.effects
+                .push(Effect::Timer(Timer::now(TimerKind::ApprovalsClose {
+                    approval_ids: approvals,
+                })));
         }
         self.state.held.clear();
         self.state.frames.clear();

@@ -154,7 +154,10 @@ impl Driver {
                     );
                     self.outstanding.push(task);
                 }
-                Effect::StartRetryTimer { .. } => panic!("no backoff configured"),
+                Effect::Timer(Timer {
+                    kind: TimerKind::Retry(_),
+                    ..
+                }) => panic!("no backoff configured"),
                 _ => {}
             }
         }

@@ -7,6 +7,7 @@ use super::dag::DagOutcome;
 use super::effect::Effect;
 use super::site::Site;
 use super::state::{ActiveStatus, ActiveStep, Wait};
+use super::timer::{StepAttempt, Timer, TimerKind};
 use crate::ids::StepId;
 use crate::model::{Transition, path};
 use crate::wire::error::codes;
@@ -93,11 +94,12 @@ impl<'a> Step<'a> {
             });
             if delay > 0.0 {
                 let fire_at_ms = self.now.timestamp_millis() + (delay * 1000.0).round() as i64;
-                self.effects.push(Effect::StartRetryTimer {
+                let retry = TimerKind::Retry(StepAttempt {
                     step_id: step.step_id,
                     attempt: next_attempt,
-                    fire_at_ms,
                 });
+                self.effects
+                    .push(Effect::Timer(Timer::at(fire_at_ms, retry)));
             } else {
                 self.redispatch(&step.step_id, next_attempt);
             }

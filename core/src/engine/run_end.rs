@@ -25,7 +25,7 @@ impl Step<'_> {
             None,
             json!({ "output": output.clone() }),
         );
-        self.notify_parent(Some(output), None);
+        self.notify_parent(Ok(output));
     }
 
     /// The workflow's `outputSchema`, checked against the final `ctx`: a
@@ -61,6 +61,6 @@ impl Step<'_> {
         self.state.active.clear();
         self.state.error = Some(error.clone());
         self.emit(EventType::RunFailed, None, json!({ "error": error }));
-        self.notify_parent(None, Some(error));
+        self.notify_parent(Err(error));
     }
 }

@@ -12,6 +12,7 @@
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
 use super::state::{ActiveStatus, ActiveStep, Mail, Wait};
+use super::timer::{StepAttempt, Timer, TimerKind};
 use crate::expr::{Bindings, CompiledExpr};
 use crate::ids::StepId;
 use crate::model::{Action, Operation, SignalWait};
@@ -74,11 +75,13 @@ impl Step<'_> {
         );
         let timeout = operation.timeout_seconds.or(wait.timeout_seconds);
         if let Some(seconds) = timeout {
-            self.effects.push(Effect::StartWaitTimer {
+            let fire_at_ms = self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000);
+            let timeout = TimerKind::SignalTimeout(StepAttempt {
                 step_id: step.step_id,
                 attempt: step.attempt,
-                fire_at_ms: self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000),
             });
+            self.effects
+                .push(Effect::Timer(Timer::at(fire_at_ms, timeout)));
         }
     }
 

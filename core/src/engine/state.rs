@@ -34,23 +34,32 @@ pub enum HeldEffect {
 }
 
 impl HeldEffect {
-    /// The effects a pause holds back; others come back as `Err`.
+    /// The effects a pause holds back (tasks and child starts); others come
+    /// back as `Err`.
     #[allow(
         clippy::result_large_err,
         reason = "the effect is handed straight back, never stored"
     )]
     pub fn from_effect(effect: super::Effect) -> Result<Self, super::Effect> {
+        use super::timer::{ChildStart, StepAttempt, Timer, TimerKind};
         match effect {
             super::Effect::Dispatch(task) => Ok(Self::Dispatch {
                 task: Box::new(task),
             }),
-            super::Effect::StartChild {
-                step_id,
-                attempt,
-                workflow_id,
-                version,
-                input,
-            } => Ok(Self::StartChild {
+            super::Effect::Timer(Timer {
+                kind:
+                    TimerKind::StartChild {
+                        step: StepAttempt { step_id, attempt },
+                        child:
+                            ChildStart {
+                                workflow_id,
+                                version,
+                                input,
+                            },
+                    },
+                fire_at_ms: None,
+                run_id: None,
+            }) => Ok(Self::StartChild {
                 step_id,
                 attempt,
                 workflow_id,
@@ -62,6 +71,7 @@ impl HeldEffect {
     }
 
     pub fn into_effect(self) -> super::Effect {
+        use super::timer::{ChildStart, StepAttempt, Timer, TimerKind};
         match self {
             Self::Dispatch { task } => super::Effect::Dispatch(*task),
             Self::StartChild {
@@ -70,13 +80,14 @@ impl HeldEffect {
                 workflow_id,
                 version,
                 input,
-            } => super::Effect::StartChild {
-                step_id,
-                attempt,
-                workflow_id,
-                version,
-                input,
-            },
+            } => super::Effect::Timer(Timer::now(TimerKind::StartChild {
+                step: StepAttempt { step_id, attempt },
+                child: ChildStart {
+                    workflow_id,
+                    version,
+                    input,
+                },
+            })),
         }
     }
 }

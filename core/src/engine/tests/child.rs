@@ -6,18 +6,20 @@ use super::*;
 fn a_workflow_run_step_starts_a_child_and_takes_its_output() {
     let mut env = Env::new(PARENT);
     let effects = env.start(json!({ "n": 3 }));
-    let (step_id, attempt) = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::StartChild {
-                step_id,
-                attempt,
-                workflow_id,
-                input,
-                ..
+    let (step_id, attempt) = timers(&effects)
+        .into_iter()
+        .find_map(|t| match &t.kind {
+            TimerKind::StartChild {
+                step: StepAttempt { step_id, attempt },
+                child,
             } => {
-                assert_eq!(workflow_id, "child");
-                assert_eq!(input, &json!({ "n": 3 }));
+                assert_eq!(child.workflow_id, "child");
+                assert_eq!(child.input, json!({ "n": 3 }));
+                assert_eq!(
+                    (t.fire_at_ms, &t.run_id),
+                    (None, &None),
+                    "due at once, here"
+                );
                 Some((step_id.clone(), *attempt))
             }
             _ => None,
@@ -43,16 +45,16 @@ fn a_workflow_run_step_starts_a_child_and_takes_its_output() {
             attempt,
         }),
     });
-    let output = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::NotifyParent {
-                output,
-                error: None,
-                parent,
+    let output = timers(&effects)
+        .into_iter()
+        .find_map(|t| match &t.kind {
+            TimerKind::ChildDone {
+                step,
+                outcome: Ok(output),
             } => {
-                assert_eq!(parent.step_id, step_id);
-                output.clone()
+                assert_eq!(step.step_id, step_id);
+                assert_eq!(t.run_id, Some(RunId::new("run-1")), "on the parent run");
+                Some(output.clone())
             }
             _ => None,
         })

@@ -96,6 +96,17 @@ fn events(effects: &[Effect]) -> Vec<EventType> {
         .collect()
 }
 
+/// The timers a transition stores, in order.
+fn timers(effects: &[Effect]) -> Vec<&Timer> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Timer(timer) => Some(timer),
+            _ => None,
+        })
+        .collect()
+}
+
 fn dispatched(effects: &[Effect]) -> Vec<&crate::wire::StepTask> {
     effects
         .iter()

@@ -7,10 +7,10 @@ fn a_run_timeout_cancels_running_steps_and_ends_the_run_timed_out() {
     let source = "id: slow\ntimeoutSeconds: 30\nstates:\n  - { name: s, type: agent, agent: sleep, end: true }\n";
     let mut env = Env::new(source);
     let effects = env.start(json!({}));
-    let timer = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::StartRunTimer { fire_at_ms } => Some(*fire_at_ms),
+    let timer = timers(&effects)
+        .into_iter()
+        .find_map(|t| match t.kind {
+            TimerKind::RunTimeout => t.fire_at_ms,
             _ => None,
         })
         .expect("a run timer");
@@ -40,7 +40,11 @@ fn cancel_stops_steps_and_child_runs_and_ends_the_run_cancelled() {
         events(&effects),
         vec![EventType::StepCancelled, EventType::RunCancelled]
     );
-    assert!(effects.iter().any(|e| matches!(e, Effect::CancelChildren)));
+    assert!(
+        timers(&effects)
+            .iter()
+            .any(|t| t.kind == TimerKind::CancelChildren)
+    );
     assert_eq!(env.state.status, RunStatus::Cancelled);
     let error = env.state.error.clone().expect("error");
     assert_eq!(

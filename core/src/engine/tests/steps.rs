@@ -143,23 +143,25 @@ fn backoff_becomes_a_durable_timer() {
         error: ErrorInfo::new("X", "x"),
     });
     assert!(dispatched(&effects).is_empty());
-    assert!(effects.contains(&Effect::StartRetryTimer {
-        step_id: StepId::new(&first.step_id),
-        attempt: 2,
-        fire_at_ms: now().timestamp_millis() + 1500
-    }));
-    let fired = env.apply(Input::TimerFired {
+    assert!(effects.contains(&Effect::Timer(Timer::at(
+        now().timestamp_millis() + 1500,
+        TimerKind::Retry(StepAttempt {
+            step_id: StepId::new(&first.step_id),
+            attempt: 2,
+        })
+    ))));
+    let fired = env.apply(Input::RetryTimerFired {
         step_id: StepId::new(&first.step_id),
         attempt: 2,
     });
     assert_eq!(dispatched(&fired)[0].attempt, 2);
-    let again = env.apply(Input::TimerFired {
+    let again = env.apply(Input::RetryTimerFired {
         step_id: StepId::new(&first.step_id),
         attempt: 2,
     });
     assert!(again.is_empty(), "a timer fired twice dispatches once");
     assert!(
-        env.apply(Input::TimerFired {
+        env.apply(Input::RetryTimerFired {
             step_id: StepId::new(first.step_id),
             attempt: 7
         })

@@ -16,24 +16,27 @@ states:
 "#;
 
 fn approval_requested(effects: &[Effect]) -> (StepId, u32, String) {
-    effects
+    let expires_at_ms = now().timestamp_millis() + 60_000;
+    let timers = timers(effects);
+    let (step, approval_id) = timers
         .iter()
-        .find_map(|e| match e {
-            Effect::RequestApproval {
-                approval_id,
-                step_id,
-                attempt,
-                message,
-                expires_at_ms,
-                ..
-            } => {
-                assert_eq!(message.as_deref(), Some("Ship 1.0?"));
-                assert_eq!(*expires_at_ms, Some(now().timestamp_millis() + 60_000));
-                Some((step_id.clone(), *attempt, approval_id.clone()))
+        .find_map(|t| match &t.kind {
+            TimerKind::ApprovalRequest { step, request } => {
+                assert_eq!(request.message.as_deref(), Some("Ship 1.0?"));
+                assert_eq!(request.expires_at_ms, Some(expires_at_ms));
+                Some((step.clone(), request.approval_id.clone()))
             }
             _ => None,
         })
-        .expect("an approval request")
+        .expect("an approval request");
+    assert!(timers.contains(&&Timer::at(
+        expires_at_ms,
+        TimerKind::ApprovalTimeout {
+            step: step.clone(),
+            approval_id: approval_id.clone(),
+        }
+    )));
+    (step.step_id, step.attempt, approval_id)
 }
 
 #[test]
@@ -128,9 +131,9 @@ fn a_signal_wait_takes_a_matching_signal_and_keeps_others() {
     let effects = env.start(json!({}));
     assert_eq!(env.state.status, RunStatus::WaitingSignal);
     assert!(
-        effects
+        timers(&effects)
             .iter()
-            .any(|e| matches!(e, Effect::StartWaitTimer { .. }))
+            .any(|t| matches!(t.kind, TimerKind::SignalTimeout(_)))
     );
     // Another name, and a payment the filter refuses, are kept, not taken.
     env.apply(Input::SignalReceived {
@@ -190,12 +193,10 @@ fn a_stored_signal_is_consumed_by_the_next_wait_and_redeliveries_are_dropped() {
 fn a_signal_wait_times_out_with_step_timeout() {
     let mut env = Env::new(WAITER);
     let effects = env.start(json!({}));
-    let (step_id, attempt) = effects
-        .iter()
-        .find_map(|e| match e {
-            Effect::StartWaitTimer {
-                step_id, attempt, ..
-            } => Some((step_id.clone(), *attempt)),
+    let (step_id, attempt) = timers(&effects)
+        .into_iter()
+        .find_map(|t| match &t.kind {
+            TimerKind::SignalTimeout(step) => Some((step.step_id.clone(), step.attempt)),
             _ => None,
         })
         .expect("a wait timer");
