@@ -9,18 +9,13 @@ use crate::timers;
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_bus::Subjects;
-use junction_core::engine::{
-    self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState, TimerKind,
-};
-use junction_core::ids::{RunId, StepId};
+use junction_core::engine::{self, ApplyContext, Input, ParentLink, RunMeta, RunState, TimerKind};
+use junction_core::ids::RunId;
 use junction_core::outbox::OutboxMessage;
-use junction_core::status::StepStatus;
-use junction_core::wire::error::codes;
-use junction_core::wire::{ErrorInfo, EventType};
 use junction_runtime::fault::{self, Faults};
 use junction_runtime::outbox::Publisher;
 use junction_store::{CreateOutcome, FireOutcome, LockedRun, NewRun, Store, TransitionWrite};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -229,76 +224,21 @@ impl Driver {
         state: &mut RunState,
         inputs: impl IntoIterator<Item = Input>,
     ) -> TransitionWrite {
-        let now = Utc::now();
+        let cx = ApplyContext {
+            now: Utc::now(),
+            payload_limit: self.payload_limit,
+        };
         let mut effects = Vec::new();
         for input in inputs {
-            let applied = engine::apply(&workflow.workflow, meta, state, input, now);
-            effects.extend(self.enforce_payload_limit(workflow, meta, state, applied, now));
+            effects.extend(engine::apply(&workflow.workflow, meta, state, input, &cx));
         }
         let cx = WriteContext {
             subjects: &self.subjects,
             meta,
             workflow_id: &workflow.workflow.id,
-            now,
+            now: cx.now,
         };
         write::build(&cx, state, effects)
-    }
-
-    /// A task too large to publish fails its step with `PAYLOAD_TOO_LARGE`
-    /// instead of being dispatched, so the run fails clearly and never hangs.
-    fn enforce_payload_limit(
-        &self,
-        workflow: &CompiledWorkflow,
-        meta: &RunMeta,
-        state: &mut RunState,
-        effects: Vec<Effect>,
-        now: chrono::DateTime<Utc>,
-    ) -> Vec<Effect> {
-        let mut out = Vec::with_capacity(effects.len());
-        for effect in effects {
-            let Effect::Dispatch(task) = &effect else {
-                out.push(effect);
-                continue;
-            };
-            let size = serde_json::to_vec(task).map_or(usize::MAX, |b| b.len());
-            if size <= self.payload_limit {
-                out.push(effect);
-                continue;
-            }
-            let error = ErrorInfo::new(
-                codes::PAYLOAD_TOO_LARGE,
-                format!(
-                    "step input is {size} bytes; the limit is {}",
-                    self.payload_limit
-                ),
-            )
-            .not_retryable();
-            let step = engine::StepRef {
-                step_id: StepId::new(task.step_id.clone()),
-                state: task.state.clone(),
-                path: task.path.clone(),
-                attempt: task.attempt,
-            };
-            out.push(Effect::Emit(EventDraft {
-                kind: EventType::StepFailed,
-                step: Some(step.clone()),
-                data: json!({ "error": error }),
-            }));
-            out.push(Effect::RecordInline(InlineStep {
-                step,
-                status: StepStatus::Failed,
-                input: Value::Null,
-                output: None,
-                error: Some(error.clone()),
-            }));
-            let failed = Input::StepFailed {
-                step_id: StepId::new(task.step_id.clone()),
-                attempt: task.attempt,
-                error,
-            };
-            out.extend(engine::apply(&workflow.workflow, meta, state, failed, now));
-        }
-        out
     }
 
     pub(crate) async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {

@@ -7,11 +7,23 @@ use super::frames::Pending;
 use super::input::Input;
 use super::state::{RunMeta, RunState};
 use super::timer::{Timer, TimerKind};
+use crate::ids::StepId;
 use crate::model::Workflow;
 use crate::status::RunStatus;
+use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
+
+/// What a transition is decided with besides the run and the input: the
+/// time, and the coordinator's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyContext {
+    pub now: DateTime<Utc>,
+    /// The largest task a step may be sent (serialized, in bytes); a larger
+    /// one fails its step with `PAYLOAD_TOO_LARGE` instead.
+    pub payload_limit: usize,
+}
 
 /// Applies `input` to `state`, returning the effects in the order they must
 /// be stored. Inputs that no longer apply (late or duplicate results) change
@@ -21,16 +33,18 @@ pub fn apply(
     meta: &RunMeta,
     state: &mut RunState,
     input: Input,
-    now: DateTime<Utc>,
+    cx: &ApplyContext,
 ) -> Vec<Effect> {
     let mut run = Step {
         workflow,
         meta,
         state,
         effects: Vec::new(),
-        now,
+        now: cx.now,
+        payload_limit: cx.payload_limit,
         current: String::new(),
         pending: Vec::new(),
+        bounced: Vec::new(),
         parked: None,
     };
     match input {
@@ -72,7 +86,7 @@ pub fn apply(
         Input::WaitTimeout { step_id, attempt } => run.wait_timed_out(&step_id, attempt),
         Input::Resume { actor, reason } => run.resume(actor, reason),
     }
-    run.drain_pending();
+    run.settle();
     run.hold_while_paused();
     run.effects
 }
@@ -88,6 +102,9 @@ pub(super) struct Step<'a> {
     pub(super) current: String,
     /// Frames that ended, joined after the input is applied.
     pub(super) pending: Vec<Pending>,
+    /// Tasks refused for their size: failed attempts, applied at the top level.
+    pub(super) bounced: Vec<(StepId, u32, ErrorInfo)>,
+    pub(super) payload_limit: usize,
     /// The top-level context while a frame's view is in effect.
     pub(super) parked: Option<Value>,
 }
@@ -136,5 +153,32 @@ impl<'a> Step<'a> {
             .get_or_insert_with(|| step.step_id.to_string());
         error.attempt.get_or_insert(step.attempt);
         error
+    }
+
+    /// Joins the frames that ended and applies the attempts that bounced
+    /// for their size, until neither is left. A `catch` loop whose every
+    /// pass bounces stops the run instead of spinning for ever.
+    fn settle(&mut self) {
+        const MAX_BOUNCES: usize = 1_000;
+        let mut bounces = 0;
+        loop {
+            self.drain_pending();
+            let bounced = std::mem::take(&mut self.bounced);
+            if bounced.is_empty() {
+                return;
+            }
+            bounces += bounced.len();
+            if bounces > MAX_BOUNCES {
+                return self.fail_run(ErrorInfo::new(
+                    codes::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "more than {MAX_BOUNCES} steps failed for their size in one transition"
+                    ),
+                ));
+            }
+            for (step_id, attempt, error) in bounced {
+                self.step_failed(&step_id, attempt, error);
+            }
+        }
     }
 }

@@ -33,11 +33,44 @@ impl<'a> Step<'a> {
                 self.state
                     .active
                     .push(ActiveStep::new(&step, ActiveStatus::Running));
-                self.effects
-                    .push(Effect::Dispatch(self.task(&step, action, operation)));
+                let task = self.task(&step, action, operation);
+                self.send(&step, task);
             }
             Err(error) => self.fail_before_dispatch(step, error),
         }
+    }
+
+    /// Sends a task to the workers, unless it is larger than the payload
+    /// limit: then the attempt fails with `PAYLOAD_TOO_LARGE` as if its
+    /// worker had refused it, recorded here and applied at the top level
+    /// once the input is (see `Step::settle`), never retried.
+    fn send(&mut self, step: &StepRef, task: StepTask) {
+        let size = serde_json::to_vec(&task).map_or(usize::MAX, |bytes| bytes.len());
+        if size <= self.payload_limit {
+            return self.effects.push(Effect::Dispatch(task));
+        }
+        let error = ErrorInfo::new(
+            codes::PAYLOAD_TOO_LARGE,
+            format!(
+                "step input is {size} bytes; the limit is {}",
+                self.payload_limit
+            ),
+        )
+        .not_retryable();
+        self.emit(
+            EventType::StepFailed,
+            Some(step.clone()),
+            json!({ "error": error }),
+        );
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step: step.clone(),
+            status: StepStatus::Failed,
+            input: Value::Null,
+            output: None,
+            error: Some(error.clone()),
+        }));
+        self.bounced
+            .push((step.step_id.clone(), step.attempt, error));
     }
 
     /// A step that could not even be sent (its templates do not resolve…):
@@ -196,7 +229,7 @@ impl<'a> Step<'a> {
             match s.resolve(operation, &step.path) {
                 Ok(action) => {
                     let task = s.task(&step, action, operation);
-                    s.effects.push(Effect::Dispatch(task));
+                    s.send(&step, task);
                 }
                 Err(error) => {
                     s.state.active.retain(|a| a.step_id != step.step_id);

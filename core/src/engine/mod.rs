@@ -27,7 +27,7 @@ mod state;
 pub mod template;
 mod timer;
 
-pub use apply::apply;
+pub use apply::{ApplyContext, apply};
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};

@@ -55,6 +55,13 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
 }
 
+fn cx() -> ApplyContext {
+    ApplyContext {
+        now: now(),
+        payload_limit: 1024 * 1024,
+    }
+}
+
 /// What a worker answers for a task: a pure function of where it ran, so
 /// every ordering must produce the same context. `flaky` fails its first
 /// attempt on odd items (then succeeds on the retry).
@@ -141,7 +148,7 @@ impl Driver {
     }
 
     fn apply(&mut self, input: Input) {
-        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, now());
+        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, &cx());
         for effect in effects {
             match effect {
                 Effect::Dispatch(task) => {
@@ -289,7 +296,7 @@ impl Cluster {
                     &self.meta,
                     &mut state,
                     input.clone(),
-                    now(),
+                    &cx(),
                 ));
             }
             let after = serde_json::to_string(&state).expect("serializes");

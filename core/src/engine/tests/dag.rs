@@ -84,3 +84,23 @@ fn dag_step_retries_use_the_same_step_id() {
     assert_eq!(retry[0].attempt, 2);
     assert_eq!(env.state.status, RunStatus::Running);
 }
+
+/// A task over the payload limit fails its attempt as a worker's failure
+/// would: in a DAG it blocks its dependents, and the DAG fails after.
+#[test]
+fn a_task_over_the_payload_limit_fails_its_dag_step_which_blocks_its_dependents() {
+    let mut env = Env::new(DAG);
+    let effects = env.start(json!({"with_docs": false, "blob": "x".repeat(500)}));
+    let fetch = dispatched(&effects)[0].clone();
+    env.payload_limit = 400;
+    let effects = succeed(&mut env, &fetch, json!(1));
+    assert!(dispatched(&effects).is_empty(), "nothing too large is sent");
+    assert_eq!(env.state.status, RunStatus::Failed);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(error.code, "PAYLOAD_TOO_LARGE");
+    assert!(
+        error.message.contains("blocked steps: package"),
+        "{}",
+        error.message
+    );
+}

@@ -45,6 +45,8 @@ struct Env {
     workflow: crate::model::Workflow,
     meta: RunMeta,
     state: RunState,
+    /// The largest task (the coordinator's default).
+    payload_limit: usize,
 }
 
 fn now() -> DateTime<Utc> {
@@ -65,11 +67,16 @@ impl Env {
                 version: 1,
             },
             state: RunState::new(),
+            payload_limit: 1024 * 1024,
         }
     }
 
     fn apply(&mut self, input: Input) -> Vec<Effect> {
-        apply(&self.workflow, &self.meta, &mut self.state, input, now())
+        let cx = ApplyContext {
+            now: now(),
+            payload_limit: self.payload_limit,
+        };
+        apply(&self.workflow, &self.meta, &mut self.state, input, &cx)
     }
 
     fn start(&mut self, input: Value) -> Vec<Effect> {

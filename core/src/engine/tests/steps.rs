@@ -258,3 +258,33 @@ fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
         .is_empty()
     );
 }
+
+#[test]
+fn a_task_over_the_payload_limit_fails_its_step_without_retries() {
+    let mut env = Env::new(PIPELINE);
+    env.payload_limit = 300;
+    let effects = env.start(json!({"order": "x".repeat(400), "amount": 1}));
+    assert!(dispatched(&effects).is_empty(), "nothing too large is sent");
+    assert_eq!(
+        events(&effects),
+        vec![
+            EventType::RunStarted,
+            EventType::StepStarted,
+            EventType::StepCompleted,
+            EventType::StepFailed,
+            EventType::RunFailed
+        ]
+    );
+    assert_eq!(env.state.status, RunStatus::Failed);
+    let error = env.state.error.clone().expect("error");
+    assert_eq!(
+        (error.code.as_str(), error.state.as_deref()),
+        ("PAYLOAD_TOO_LARGE", Some("check"))
+    );
+    assert!(
+        error.message.contains("the limit is 300"),
+        "{}",
+        error.message
+    );
+    assert!(env.state.active.is_empty());
+}
