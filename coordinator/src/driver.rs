@@ -9,7 +9,9 @@ use crate::timers;
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_bus::Subjects;
-use junction_core::engine::{self, ApplyContext, Input, ParentLink, RunMeta, RunState, TimerKind};
+use junction_core::engine::{
+    self, Answer, ApplyContext, Input, ParentLink, RunMeta, RunState, TimerKind,
+};
 use junction_core::ids::RunId;
 use junction_core::outbox::OutboxMessage;
 use junction_runtime::fault::{self, Faults};
@@ -91,7 +93,8 @@ impl Driver {
             correlation_id: correlation_id.clone(),
             parent: request.parent.clone(),
         };
-        let write = self.transition(&request.workflow, &meta, &mut state, std::iter::once(input));
+        let (write, _) =
+            self.transition(&request.workflow, &meta, &mut state, std::iter::once(input));
         let new_run = NewRun {
             run_id: run_id.to_string(),
             tenant: request.tenant,
@@ -208,7 +211,13 @@ impl Driver {
             tenant: locked.tenant.clone(),
             version: locked.version,
         };
-        let write = self.transition(workflow, &meta, &mut run.state, std::iter::once(input));
+        let (write, answers) =
+            self.transition(workflow, &meta, &mut run.state, std::iter::once(input));
+        for answer in answers {
+            if let Answer::Rejected { message, .. } = answer {
+                tracing::info!(run_id = %locked.run_id, message, "a timer's input was refused");
+            }
+        }
         let changed = write.state.hash() != run.state_hash
             || !write.events.is_empty()
             || !write.attempts.is_empty()
@@ -216,21 +225,25 @@ impl Driver {
         changed.then_some(write)
     }
 
-    /// Applies `inputs` one after another and builds the one write for all of them.
+    /// Applies `inputs` one after another (each once) and builds the one
+    /// write for all of them; the engine's answers come back in input order.
     pub(crate) fn transition(
         &self,
         workflow: &CompiledWorkflow,
         meta: &RunMeta,
         state: &mut RunState,
         inputs: impl IntoIterator<Item = Input>,
-    ) -> TransitionWrite {
+    ) -> (TransitionWrite, Vec<Answer>) {
         let cx = ApplyContext {
             now: Utc::now(),
             payload_limit: self.payload_limit,
         };
         let mut effects = Vec::new();
+        let mut answers = Vec::new();
         for input in inputs {
-            effects.extend(engine::apply(&workflow.workflow, meta, state, input, &cx));
+            let outcome = engine::apply(&workflow.workflow, meta, state, input, &cx);
+            effects.extend(outcome.effects);
+            answers.push(outcome.answer);
         }
         let cx = WriteContext {
             subjects: &self.subjects,
@@ -238,7 +251,7 @@ impl Driver {
             workflow_id: &workflow.workflow.id,
             now: cx.now,
         };
-        write::build(&cx, state, effects)
+        (write::build(&cx, state, effects), answers)
     }
 
     pub(crate) async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {

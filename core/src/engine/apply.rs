@@ -4,12 +4,13 @@
 
 use super::effect::{Effect, EventDraft, StepRef};
 use super::frames::Pending;
-use super::input::Input;
+use super::input::{Answer, Input, Outcome};
 use super::state::{RunMeta, RunState};
 use super::timer::{Timer, TimerKind};
 use crate::ids::StepId;
 use crate::model::Workflow;
 use crate::status::RunStatus;
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use chrono::{DateTime, Utc};
@@ -26,15 +27,17 @@ pub struct ApplyContext {
 }
 
 /// Applies `input` to `state`, returning the effects in the order they must
-/// be stored. Inputs that no longer apply (late or duplicate results) change
-/// nothing and return no effects, so redeliveries are harmless.
+/// be stored and the answer to the input. Inputs that no longer apply (late
+/// or duplicate results) change nothing and return no effects, so
+/// redeliveries are harmless; an operator action the run's status does not
+/// allow changes nothing and is answered `Rejected`.
 pub fn apply(
     workflow: &Workflow,
     meta: &RunMeta,
     state: &mut RunState,
     input: Input,
     cx: &ApplyContext,
-) -> Vec<Effect> {
+) -> Outcome {
     let mut run = Step {
         workflow,
         meta,
@@ -46,6 +49,7 @@ pub fn apply(
         pending: Vec::new(),
         bounced: Vec::new(),
         parked: None,
+        answer: Answer::Applied,
     };
     match input {
         Input::Start {
@@ -88,7 +92,10 @@ pub fn apply(
     }
     run.settle();
     run.hold_while_paused();
-    run.effects
+    Outcome {
+        effects: run.effects,
+        answer: run.answer,
+    }
 }
 
 /// One application of an input: the borrowed run and the effects so far.
@@ -107,9 +114,16 @@ pub(super) struct Step<'a> {
     pub(super) payload_limit: usize,
     /// The top-level context while a frame's view is in effect.
     pub(super) parked: Option<Value>,
+    /// The answer to the input (an operator action may be refused).
+    pub(super) answer: Answer,
 }
 
 impl<'a> Step<'a> {
+    /// Refuses the input: it changes nothing, and is answered with `code`.
+    pub(super) fn reject(&mut self, code: ErrorCode, message: String) {
+        self.answer = Answer::Rejected { code, message };
+    }
+
     pub(super) fn emit(&mut self, kind: EventType, step: Option<StepRef>, data: Value) {
         self.effects
             .push(Effect::Emit(EventDraft { kind, step, data }));

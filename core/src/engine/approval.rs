@@ -18,6 +18,7 @@ use super::timer::{ApprovalRequest, StepAttempt, Timer, TimerKind};
 use crate::ids::StepId;
 use crate::model::{Approval, OnReject, Operation, path};
 use crate::status::{RunStatus, StepStatus};
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType, time};
 use serde_json::{Value, json};
@@ -148,7 +149,12 @@ impl Step<'_> {
         decided_at: String,
     ) {
         let Some(active) = self.take_approval(step_id, attempt) else {
-            return;
+            let message = format!(
+                "approval `{}` no longer waits in run `{}`",
+                approval_id(step_id, attempt),
+                self.meta.run_id
+            );
+            return self.reject(ErrorCode::AlreadyDecided, message);
         };
         let step = active.step_ref();
         let approval_id = approval_id(step_id, attempt);
@@ -193,7 +199,7 @@ impl Step<'_> {
         let error = self.locate(error, &step);
         self.record_wait_end(step.clone(), StepStatus::Failed, &error);
         match on_reject {
-            OnReject::Cancel => self.cancel_run(actor, Some(error.message.clone())),
+            OnReject::Cancel => self.cancel(actor, Some(error.message.clone())),
             OnReject::Fail => {
                 let state = step.state.clone();
                 self.in_scope_of_path(&step.path, |s| s.catch_or_fail(&state, error));

@@ -1,8 +1,11 @@
-//! The inputs of the state machine: what can happen to a run.
+//! The inputs of the state machine (what can happen to a run) and its
+//! answer to each ([`Outcome`]).
 
+use super::effect::Effect;
 use super::state::ParentLink;
 use crate::ids::StepId;
 use crate::wire::ErrorInfo;
+use crate::wire::control::ErrorCode;
 use serde_json::Value;
 
 /// What happened to a run.
@@ -71,5 +74,29 @@ pub enum Input {
     Resume {
         actor: Option<String>,
         reason: Option<String>,
+    },
+}
+
+/// What applying an input did: the effects to store, in order, and the
+/// engine's answer to the input.
+#[derive(Debug, Clone, PartialEq)]
+#[must_use]
+pub struct Outcome {
+    pub effects: Vec<Effect>,
+    pub answer: Answer,
+}
+
+/// The engine's answer to an input. Only an operator action (cancel,
+/// pause, resume, a signal sent into the run, an approval decision) is
+/// ever `Rejected`, when the run's status does not allow it; every other
+/// input is `Applied`, including one that no longer applies and changes
+/// nothing (a late or duplicate result).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Applied,
+    /// `code` is the control-plane error the refusal is answered with.
+    Rejected {
+        code: ErrorCode,
+        message: String,
     },
 }

@@ -31,7 +31,7 @@ pub use apply::{ApplyContext, apply};
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
-pub use input::Input;
+pub use input::{Answer, Input, Outcome};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{
     ApprovalDecision, ApprovalRequest, ChildStart, StepAttempt, StoredTimer, Timer, TimerError,

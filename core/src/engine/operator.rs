@@ -8,6 +8,7 @@ use super::effect::{Effect, InlineStep, StepRef};
 use super::state::{HeldEffect, Wait};
 use super::timer::{Timer, TimerKind};
 use crate::status::{RunStatus, StepStatus};
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
@@ -34,13 +35,13 @@ impl Step<'_> {
 
     /// Cancels the run: running steps are cancelled (child runs too), and
     /// the run ends CANCELLED with `{code: CANCELLED, message: <reason>}`
-    /// (PROTOCOL §8.3). A run that already ended ignores it.
-    pub(super) fn cancel_run(&mut self, actor: Option<String>, reason: Option<String>) {
-        self.cancel(actor, reason);
-    }
-
+    /// (PROTOCOL §8.3). Repeating a cancel is applied and changes nothing
+    /// (PROTOCOL §4); a run that ended otherwise refuses it.
     pub(super) fn cancel(&mut self, actor: Option<String>, reason: Option<String>) {
         if self.state.status.is_terminal() {
+            if self.state.status != RunStatus::Cancelled {
+                self.refuse_action("cancelled");
+            }
             return;
         }
         let error = ErrorInfo::new(
@@ -56,6 +57,16 @@ impl Step<'_> {
             json!({ "error": error, "actor": actor, "reason": reason }),
         );
         self.notify_parent(Err(error));
+    }
+
+    /// Refuses an operator action the run's status does not allow.
+    fn refuse_action(&mut self, done: &str) {
+        let message = format!(
+            "run `{}` is {} and cannot be {done}",
+            self.meta.run_id,
+            self.state.status.as_str()
+        );
+        self.reject(ErrorCode::InvalidState, message);
     }
 
     /// A step cancelled by the engine: its event, and its attempt row marked
@@ -85,7 +96,7 @@ impl Step<'_> {
             self.state.status,
             RunStatus::Running | RunStatus::WaitingApproval | RunStatus::WaitingSignal
         ) {
-            return;
+            return self.refuse_action("paused");
         }
         self.state.paused_from = Some(self.state.status);
         self.state.status = RunStatus::Paused;
@@ -99,7 +110,7 @@ impl Step<'_> {
     /// Resumes a paused run: what the pause held back is sent now.
     pub(super) fn resume(&mut self, actor: Option<String>, reason: Option<String>) {
         if self.state.status != RunStatus::Paused {
-            return;
+            return self.refuse_action("resumed");
         }
         // PROTOCOL §4: resume restores the status the run had before the pause.
         self.state.status = self.state.paused_from.take().unwrap_or(RunStatus::Running);

@@ -148,7 +148,7 @@ impl Driver {
     }
 
     fn apply(&mut self, input: Input) {
-        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, &cx());
+        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, &cx()).effects;
         for effect in effects {
             match effect {
                 Effect::Dispatch(task) => {
@@ -291,13 +291,9 @@ impl Cluster {
             let before = serde_json::to_string(&state).expect("serializes");
             let mut effects = Vec::new();
             for input in inputs {
-                effects.extend(apply(
-                    &self.workflow,
-                    &self.meta,
-                    &mut state,
-                    input.clone(),
-                    &cx(),
-                ));
+                effects.extend(
+                    apply(&self.workflow, &self.meta, &mut state, input.clone(), &cx()).effects,
+                );
             }
             let after = serde_json::to_string(&state).expect("serializes");
             if effects.is_empty() && before == after {

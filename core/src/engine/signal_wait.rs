@@ -17,6 +17,7 @@ use crate::expr::{Bindings, CompiledExpr};
 use crate::ids::StepId;
 use crate::model::{Action, Operation, SignalWait};
 use crate::status::{RunStatus, StepStatus};
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
@@ -89,7 +90,12 @@ impl Step<'_> {
     /// (whose filter accepts it) takes it; otherwise it is kept.
     pub(super) fn signal_received(&mut self, name: String, data: Value, id: Option<String>) {
         if self.state.status.is_terminal() {
-            return;
+            let message = format!(
+                "run `{}` already ended {}",
+                self.meta.run_id,
+                self.state.status.as_str()
+            );
+            return self.reject(ErrorCode::InvalidState, message);
         }
         if let Some(id) = id {
             if self.state.signals_seen.contains(&id) {

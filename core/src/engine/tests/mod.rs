@@ -14,6 +14,7 @@ use super::*;
 use crate::ids::{RunId, StepId};
 use crate::model::{SourceFormat, compile};
 use crate::status::RunStatus;
+use crate::wire::control::ErrorCode;
 use crate::wire::{ErrorInfo, EventType, TaskAction};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -72,6 +73,10 @@ impl Env {
     }
 
     fn apply(&mut self, input: Input) -> Vec<Effect> {
+        self.outcome(input).effects
+    }
+
+    fn outcome(&mut self, input: Input) -> Outcome {
         let cx = ApplyContext {
             now: now(),
             payload_limit: self.payload_limit,

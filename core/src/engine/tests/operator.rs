@@ -105,3 +105,95 @@ fn pause_holds_new_steps_back_until_resume() {
     let effects = succeed(&mut env, &sent[0].clone(), json!({}));
     assert_eq!(events(&effects).last(), Some(&EventType::RunCompleted));
 }
+
+fn refused(outcome: &Outcome) -> Option<(ErrorCode, &str)> {
+    match &outcome.answer {
+        Answer::Applied => None,
+        Answer::Rejected { code, message } => Some((*code, message.as_str())),
+    }
+}
+
+/// The engine answers an operator action: applied, or refused with the
+/// control error the run's status calls for (and then nothing changes).
+#[test]
+fn operator_actions_are_applied_or_refused_by_the_runs_status() {
+    let mut env = Env::new(PIPELINE);
+    env.start(json!({"order": "A-1", "amount": 5}));
+    let resume = || Input::Resume {
+        actor: None,
+        reason: None,
+    };
+    let pause = || Input::Pause {
+        actor: None,
+        reason: None,
+    };
+    let cancel = || Input::Cancel {
+        actor: None,
+        reason: None,
+    };
+    let outcome = env.outcome(resume());
+    assert_eq!(
+        refused(&outcome),
+        Some((
+            ErrorCode::InvalidState,
+            "run `run-1` is RUNNING and cannot be resumed"
+        ))
+    );
+    assert!(outcome.effects.is_empty());
+    assert_eq!(env.outcome(pause()).answer, Answer::Applied);
+    assert_eq!(
+        refused(&env.outcome(pause())),
+        Some((
+            ErrorCode::InvalidState,
+            "run `run-1` is PAUSED and cannot be paused"
+        ))
+    );
+    assert_eq!(env.outcome(resume()).answer, Answer::Applied);
+    // Results are always applied, even late ones that change nothing.
+    let late = Input::StepSucceeded {
+        step_id: StepId::new("unknown"),
+        attempt: 1,
+        output: json!(1),
+    };
+    assert_eq!(env.outcome(late).answer, Answer::Applied);
+    assert_eq!(env.outcome(cancel()).answer, Answer::Applied);
+    // Repeating a cancel is applied (PROTOCOL §4) and changes nothing.
+    let again = env.outcome(cancel());
+    assert_eq!(again.answer, Answer::Applied);
+    assert!(again.effects.is_empty());
+    assert_eq!(
+        refused(&env.outcome(pause())),
+        Some((
+            ErrorCode::InvalidState,
+            "run `run-1` is CANCELLED and cannot be paused"
+        ))
+    );
+    let signal = Input::SignalReceived {
+        name: "go".into(),
+        data: json!({}),
+        id: None,
+    };
+    assert_eq!(
+        refused(&env.outcome(signal)),
+        Some((
+            ErrorCode::InvalidState,
+            "run `run-1` already ended CANCELLED"
+        ))
+    );
+
+    // A run that ended otherwise refuses a cancel.
+    let mut done =
+        Env::new("id: quick\nstates:\n  - { name: x, type: inject, data: {}, end: true }\n");
+    done.start(json!({}));
+    assert_eq!(done.state.status, RunStatus::Completed);
+    let outcome = done.outcome(cancel());
+    assert_eq!(
+        refused(&outcome),
+        Some((
+            ErrorCode::InvalidState,
+            "run `run-1` is COMPLETED and cannot be cancelled"
+        ))
+    );
+    assert!(outcome.effects.is_empty());
+    assert_eq!(done.state.status, RunStatus::Completed);
+}
