@@ -36,6 +36,69 @@ impl Step<'_> {
         operation: &Operation,
         approval: &Approval,
     ) {
+        let request = match self.approval_request(&step, operation, approval) {
+            Ok(request) => request,
+            Err(error) => return self.fail_before_dispatch(step, error),
+        };
+        self.state.active.push(ActiveStep::new(
+            &step,
+            ActiveStatus::Waiting(Wait::Approval),
+        ));
+        self.emit(
+            EventType::StepStarted,
+            Some(step.clone()),
+            json!({ "input": { "message": request.message, "approvers": request.approvers } }),
+        );
+        if self.state.status == RunStatus::Running {
+            self.state.status = RunStatus::WaitingApproval;
+        }
+        self.emit(
+            EventType::RunWaiting,
+            None,
+            json!({ "on": "approval", "step_id": step.step_id }),
+        );
+        let mut requested = json!({
+            "approval_id": request.approval_id,
+            "message": request.message,
+            "summary": request.summary,
+            "approvers": request.approvers,
+        });
+        if let Some(expires_at) = request
+            .expires_at_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            requested["expires_at"] = json!(time::format(expires_at));
+        }
+        self.emit(EventType::ApprovalRequested, Some(step.clone()), requested);
+        let step = StepAttempt {
+            step_id: step.step_id,
+            attempt: step.attempt,
+        };
+        let expiry = request.expires_at_ms.map(|at| {
+            let approval_id = request.approval_id.clone();
+            let kind = TimerKind::ApprovalTimeout {
+                step: step.clone(),
+                approval_id,
+            };
+            Timer::at(at, kind)
+        });
+        let record = TimerKind::ApprovalRequest { step, request };
+        self.effects.push(Effect::Timer(Timer::now(record)));
+        self.effects.extend(expiry.map(Effect::Timer));
+    }
+
+    /// The approval a step asks for: its message rendered (a template that
+    /// does not resolve fails the step), its summary, and its expiry.
+    #[allow(
+        clippy::result_large_err,
+        reason = "ErrorInfo is the step's error as stored; built once per failure"
+    )]
+    fn approval_request(
+        &self,
+        step: &StepRef,
+        operation: &Operation,
+        approval: &Approval,
+    ) -> Result<ApprovalRequest, ErrorInfo> {
         let scope = Scope {
             context: &self.state.context,
             input: &self.state.input,
@@ -44,14 +107,12 @@ impl Step<'_> {
             .message
             .as_ref()
             .map(|m| template::render(m, &scope))
+            .transpose()
+            .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())?
         {
             None => None,
-            Some(Ok(Value::String(text))) => Some(text),
-            Some(Ok(other)) => Some(other.to_string()),
-            Some(Err(e)) => {
-                let error = ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable();
-                return self.fail_before_dispatch(step, error);
-            }
+            Some(Value::String(text)) => Some(text),
+            Some(other) => Some(other.to_string()),
         };
         let summary = approval
             .summary_path
@@ -64,59 +125,14 @@ impl Step<'_> {
             .timeout_seconds
             .or(approval.timeout_seconds)
             .map(|s| self.now.timestamp_millis() + (s as i64).saturating_mul(1000));
-        let approval_id = approval_id(&step.step_id, step.attempt);
-        self.state.active.push(ActiveStep::new(
-            &step,
-            ActiveStatus::Waiting(Wait::Approval),
-        ));
-        self.emit(
-            EventType::StepStarted,
-            Some(step.clone()),
-            json!({ "input": { "message": message, "approvers": approval.approvers } }),
-        );
-        if self.state.status == RunStatus::Running {
-            self.state.status = RunStatus::WaitingApproval;
-        }
-        self.emit(
-            EventType::RunWaiting,
-            None,
-            json!({ "on": "approval", "step_id": step.step_id }),
-        );
-        let expires_at = expires_at_ms
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(time::format);
-        let mut requested = json!({
-            "approval_id": approval_id,
-            "message": message,
-            "summary": summary,
-            "approvers": approval.approvers,
-        });
-        if let Some(expires_at) = &expires_at {
-            requested["expires_at"] = json!(expires_at);
-        }
-        self.emit(EventType::ApprovalRequested, Some(step.clone()), requested);
-        let step_state = step.state.clone();
-        let step = StepAttempt {
-            step_id: step.step_id,
-            attempt: step.attempt,
-        };
-        let request = ApprovalRequest {
-            approval_id: approval_id.clone(),
-            state: step_state,
+        Ok(ApprovalRequest {
+            approval_id: approval_id(&step.step_id, step.attempt),
+            state: step.state.clone(),
             message,
             summary,
             approvers: approval.approvers.clone(),
             expires_at_ms,
-        };
-        self.effects
-            .push(Effect::Timer(Timer::now(TimerKind::ApprovalRequest {
-                step: step.clone(),
-                request,
-            })));
-        if let Some(at) = expires_at_ms {
-            let expiry = TimerKind::ApprovalTimeout { step, approval_id };
-            self.effects.push(Effect::Timer(Timer::at(at, expiry)));
-        }
+        })
     }
 
     /// The active approval step of `step_id`/`attempt`, if it still waits.

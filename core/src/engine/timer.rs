@@ -257,7 +257,6 @@ impl TimerKind {
             }),
             _ => Err(TimerError::NoStep(kind)),
         };
-        let text = |key: &str| payload.get(key).and_then(Value::as_str).map(str::to_owned);
         Ok(match kind {
             RETRY => Self::Retry(step(RETRY)?),
             RUN_TIMEOUT => Self::RunTimeout,
@@ -265,207 +264,93 @@ impl TimerKind {
             SIGNAL_TIMEOUT => Self::SignalTimeout(step(SIGNAL_TIMEOUT)?),
             START_CHILD => Self::StartChild {
                 step: step(START_CHILD)?,
-                child: ChildStart {
-                    workflow_id: text("workflow_id").ok_or(TimerError::Payload {
-                        kind: START_CHILD,
-                        message: "no workflow to start",
-                    })?,
-                    version: payload["version"]
-                        .as_i64()
-                        .and_then(|v| i32::try_from(v).ok()),
-                    input: payload.get("input").cloned().unwrap_or_else(|| json!({})),
-                },
+                child: child_start(payload)?,
             },
             CHILD_DONE => Self::ChildDone {
                 step: step(CHILD_DONE)?,
-                outcome: match payload.get("error") {
-                    Some(error) => Err(serde_json::from_value::<ErrorInfo>(error.clone())
-                        .unwrap_or_else(|_| {
-                            ErrorInfo::new(codes::CHILD_FAILED, "the child run failed")
-                        })),
-                    None => Ok(payload.get("output").cloned().unwrap_or(Value::Null)),
-                },
+                outcome: child_outcome(payload),
             },
             CANCEL_CHILDREN => Self::CancelChildren,
             APPROVAL_REQUEST => Self::ApprovalRequest {
                 step: step(APPROVAL_REQUEST)?,
-                request: ApprovalRequest {
-                    approval_id: text("approval_id").unwrap_or_default(),
-                    state: text("state").unwrap_or_default(),
-                    message: text("message"),
-                    summary: payload.get("summary").cloned().unwrap_or(Value::Null),
-                    approvers: payload["approvers"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|a| a.as_str().map(str::to_owned))
-                        .collect(),
-                    expires_at_ms: payload["expires_at_ms"].as_i64(),
-                },
+                request: approval_request(payload),
             },
             APPROVAL_TIMEOUT => Self::ApprovalTimeout {
                 step: step(APPROVAL_TIMEOUT)?,
-                approval_id: text("approval_id").unwrap_or_default(),
+                approval_id: text(payload, "approval_id").unwrap_or_default(),
             },
             APPROVAL_DECIDED => Self::ApprovalDecided {
                 step: step(APPROVAL_DECIDED)?,
-                decision: ApprovalDecision {
-                    approved: payload["approved"].as_bool().unwrap_or(false),
-                    actor: text("actor"),
-                    comment: text("comment"),
-                    decided_at: text("decided_at").unwrap_or_default(),
-                },
+                decision: approval_decision(payload),
             },
             APPROVALS_CLOSE => Self::ApprovalsClose {
-                approval_ids: payload["approval_ids"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|id| id.as_str().map(str::to_owned))
-                    .collect(),
+                approval_ids: strings(payload, "approval_ids"),
             },
             other => return Err(TimerError::UnknownKind(other.to_owned())),
         })
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn text(payload: &Value, key: &str) -> Option<String> {
+    payload.get(key).and_then(Value::as_str).map(str::to_owned)
+}
 
-    fn step() -> StepAttempt {
-        StepAttempt {
-            step_id: StepId::new("s1"),
-            attempt: 2,
-        }
+fn strings(payload: &Value, key: &str) -> Vec<String> {
+    payload
+        .get(key)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+fn child_start(payload: &Value) -> Result<ChildStart, TimerError> {
+    Ok(ChildStart {
+        workflow_id: text(payload, "workflow_id").ok_or(TimerError::Payload {
+            kind: START_CHILD,
+            message: "no workflow to start",
+        })?,
+        version: payload
+            .get("version")
+            .and_then(Value::as_i64)
+            .and_then(|v| i32::try_from(v).ok()),
+        input: payload.get("input").cloned().unwrap_or_else(|| json!({})),
+    })
+}
+
+/// A child's end; an error that does not read is still a failure.
+#[allow(
+    clippy::result_large_err,
+    reason = "the outcome is the child's result as it is delivered, not an error path"
+)]
+fn child_outcome(payload: &Value) -> Result<Value, ErrorInfo> {
+    match payload.get("error") {
+        Some(error) => Err(serde_json::from_value::<ErrorInfo>(error.clone())
+            .unwrap_or_else(|_| ErrorInfo::new(codes::CHILD_FAILED, "the child run failed"))),
+        None => Ok(payload.get("output").cloned().unwrap_or(Value::Null)),
     }
+}
 
-    fn every_kind() -> Vec<TimerKind> {
-        vec![
-            TimerKind::Retry(step()),
-            TimerKind::RunTimeout,
-            TimerKind::StepDeadline(step()),
-            TimerKind::SignalTimeout(step()),
-            TimerKind::StartChild {
-                step: step(),
-                child: ChildStart {
-                    workflow_id: "child".into(),
-                    version: Some(3),
-                    input: json!({ "n": 1 }),
-                },
-            },
-            TimerKind::ChildDone {
-                step: step(),
-                outcome: Ok(json!({ "x": 1 })),
-            },
-            TimerKind::ChildDone {
-                step: step(),
-                outcome: Err(ErrorInfo::new(codes::CHILD_FAILED, "boom")),
-            },
-            TimerKind::CancelChildren,
-            TimerKind::ApprovalRequest {
-                step: step(),
-                request: ApprovalRequest {
-                    approval_id: "s1-2".into(),
-                    state: "gate".into(),
-                    message: Some("Ship?".into()),
-                    summary: json!({ "v": 1 }),
-                    approvers: vec!["user:ada".into()],
-                    expires_at_ms: Some(1_000),
-                },
-            },
-            TimerKind::ApprovalTimeout {
-                step: step(),
-                approval_id: "s1-2".into(),
-            },
-            TimerKind::ApprovalDecided {
-                step: step(),
-                decision: ApprovalDecision {
-                    approved: true,
-                    actor: Some("ada".into()),
-                    comment: None,
-                    decided_at: "2026-01-01T00:00:00.000Z".into(),
-                },
-            },
-            TimerKind::ApprovalsClose {
-                approval_ids: vec!["a-1".into(), "b-1".into()],
-            },
-        ]
+fn approval_request(payload: &Value) -> ApprovalRequest {
+    ApprovalRequest {
+        approval_id: text(payload, "approval_id").unwrap_or_default(),
+        state: text(payload, "state").unwrap_or_default(),
+        message: text(payload, "message"),
+        summary: payload.get("summary").cloned().unwrap_or(Value::Null),
+        approvers: strings(payload, "approvers"),
+        expires_at_ms: payload.get("expires_at_ms").and_then(Value::as_i64),
     }
+}
 
-    #[test]
-    fn every_kind_round_trips_through_its_stored_form() {
-        for kind in every_kind() {
-            let stored = kind.encode();
-            let back = TimerKind::decode(
-                stored.kind,
-                stored.step_id.as_ref().map(StepId::as_str),
-                stored.attempt,
-                stored.payload.as_ref(),
-            );
-            assert_eq!(back, Ok(kind), "{stored:?}");
-        }
-    }
-
-    /// The names are in existing rows and in the store's own statements.
-    #[test]
-    fn stored_names_are_fixed() {
-        let names: Vec<&str> = every_kind().iter().map(TimerKind::name).collect();
-        assert_eq!(
-            names,
-            [
-                "retry",
-                "run_timeout",
-                "step_deadline",
-                "signal_timeout",
-                "start_child",
-                "child_done",
-                "child_done",
-                "cancel_children",
-                "approval_request",
-                "approval_timeout",
-                "approval_decided",
-                "approvals_close",
-            ]
-        );
-    }
-
-    #[test]
-    fn rows_the_store_writes_itself_decode() {
-        // `Store::decide_approval` and a worker's lazy claim.
-        let decided =
-            json!({ "approved": false, "actor": null, "comment": "no", "decided_at": "t" });
-        assert_eq!(
-            TimerKind::decode("approval_decided", Some("s1"), Some(2), Some(&decided)),
-            Ok(TimerKind::ApprovalDecided {
-                step: step(),
-                decision: ApprovalDecision {
-                    approved: false,
-                    actor: None,
-                    comment: Some("no".into()),
-                    decided_at: "t".into(),
-                },
-            })
-        );
-        assert_eq!(
-            TimerKind::decode("step_deadline", Some("s1"), Some(2), None),
-            Ok(TimerKind::StepDeadline(step()))
-        );
-    }
-
-    #[test]
-    fn unknown_kinds_and_missing_steps_are_errors() {
-        assert_eq!(
-            TimerKind::decode("nap", None, None, None),
-            Err(TimerError::UnknownKind("nap".into()))
-        );
-        assert_eq!(
-            TimerKind::decode("retry", None, Some(1), None),
-            Err(TimerError::NoStep("retry"))
-        );
-        assert!(matches!(
-            TimerKind::decode("start_child", Some("s1"), Some(1), Some(&json!({}))),
-            Err(TimerError::Payload { .. })
-        ));
+fn approval_decision(payload: &Value) -> ApprovalDecision {
+    ApprovalDecision {
+        approved: payload
+            .get("approved")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        actor: text(payload, "actor"),
+        comment: text(payload, "comment"),
+        decided_at: text(payload, "decided_at").unwrap_or_default(),
     }
 }

@@ -8,6 +8,7 @@ mod fanout;
 mod inline;
 mod operator;
 mod steps;
+mod timer;
 mod waits;
 
 use super::*;

@@ -168,20 +168,30 @@ fn operator_actions_are_applied_or_refused_by_the_runs_status() {
             "run `run-1` is CANCELLED and cannot be paused"
         ))
     );
-    let signal = Input::SignalReceived {
+}
+
+/// A run that ended refuses a signal, and a cancel unless it was cancelled.
+#[test]
+fn an_ended_run_refuses_signals_and_cancels() {
+    let cancel = || Input::Cancel {
+        actor: None,
+        reason: None,
+    };
+    let signal = || Input::SignalReceived {
         name: "go".into(),
         data: json!({}),
         id: None,
     };
+    let mut env = Env::new(PIPELINE);
+    env.start(json!({"order": "A-1", "amount": 5}));
+    assert_eq!(env.outcome(cancel()).answer, Answer::Applied);
     assert_eq!(
-        refused(&env.outcome(signal)),
+        refused(&env.outcome(signal())),
         Some((
             ErrorCode::InvalidState,
             "run `run-1` already ended CANCELLED"
         ))
     );
-
-    // A run that ended otherwise refuses a cancel.
     let mut done =
         Env::new("id: quick\nstates:\n  - { name: x, type: inject, data: {}, end: true }\n");
     done.start(json!({}));
