@@ -4,12 +4,12 @@
 //! `child_done` timer delivers the child's end to the parent step.
 
 use crate::driver::{Driver, StartRequest};
-use crate::write;
-use junction_core::engine::{Input, ParentLink};
+use junction_core::engine::{ChildStart, Input, ParentLink, StepAttempt};
+use junction_core::ids::RunId;
 use junction_core::wire::ErrorInfo;
 use junction_core::wire::error::codes;
 use junction_store::{DueTimer, RunFilter};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Starts the child a `start_child` timer asks for. `Ok(Err(_))`: the
 /// child cannot start (unknown workflow, refused input), which fails the
@@ -17,23 +17,15 @@ use serde_json::{Value, json};
 pub async fn start_child(
     driver: &Driver,
     timer: &DueTimer,
+    step: StepAttempt,
+    child: ChildStart,
 ) -> anyhow::Result<Result<(), ErrorInfo>> {
-    let (Some(step_id), Some(attempt)) = (timer.step_id.clone(), timer.attempt) else {
-        return Ok(Err(ErrorInfo::new(
-            codes::INTERNAL,
-            "start_child timer without a step",
-        )));
-    };
-    let payload = timer.payload.clone().unwrap_or(Value::Null);
-    let Some(workflow_id) = payload["workflow_id"].as_str() else {
-        return Ok(Err(ErrorInfo::new(
-            codes::INTERNAL,
-            "start_child timer without a workflow",
-        )));
-    };
-    let version = payload["version"]
-        .as_i64()
-        .and_then(|v| i32::try_from(v).ok());
+    let ChildStart {
+        workflow_id,
+        version,
+        input,
+    } = child;
+    let workflow_id = workflow_id.as_str();
     let refused = |message: String| {
         Ok(Err(
             ErrorInfo::new(codes::CHILD_FAILED, message).not_retryable()
@@ -54,10 +46,10 @@ pub async fn start_child(
         driver
             .catalog
             .get_or_compile(&timer.tenant, workflow_id, record.version, record.ir)?;
-    let input = payload.get("input").cloned().unwrap_or_else(|| json!({}));
     if let Err(message) = workflow.check_input(&input) {
         return refused(format!("child workflow `{workflow_id}`: {message}"));
     }
+    let StepAttempt { step_id, attempt } = step;
     let started = driver
         .start_run(StartRequest {
             tenant: timer.tenant.clone(),
@@ -68,7 +60,7 @@ pub async fn start_child(
             correlation_id: None,
             dedupe_key: Some(format!("child:{}:{step_id}:{attempt}", timer.run_id)),
             parent: Some(ParentLink {
-                run_id: timer.run_id.clone(),
+                run_id: RunId::new(timer.run_id.clone()),
                 step_id,
                 attempt,
             }),
@@ -121,41 +113,10 @@ pub async fn cancel_children(driver: &Driver, timer: &DueTimer) -> anyhow::Resul
     }
 }
 
-/// The input a due timer brings to its run, if any.
-pub fn timer_input(timer: &DueTimer) -> Option<Input> {
-    match timer.kind.as_str() {
-        write::RUN_TIMEOUT_TIMER => Some(Input::RunTimeout),
-        write::STEP_DEADLINE_TIMER => Some(Input::StepDeadline {
-            step_id: timer.step_id.clone()?,
-            attempt: timer.attempt?,
-        }),
-        write::WAIT_TIMEOUT_TIMER => Some(Input::WaitTimeout {
-            step_id: timer.step_id.clone()?,
-            attempt: timer.attempt?,
-        }),
-        write::CHILD_DONE_TIMER => {
-            let payload = timer.payload.clone().unwrap_or(Value::Null);
-            let outcome = match payload.get("error") {
-                Some(error) => Err(serde_json::from_value::<ErrorInfo>(error.clone())
-                    .unwrap_or_else(|_| {
-                        ErrorInfo::new(codes::CHILD_FAILED, "the child run failed")
-                    })),
-                None => Ok(payload.get("output").cloned().unwrap_or(Value::Null)),
-            };
-            step_input(timer, outcome)
-        }
-        _ => Some(Input::TimerFired {
-            step_id: timer.step_id.clone()?,
-            attempt: timer.attempt?,
-        }),
-    }
-}
-
 /// The parent step's result, as the input a worker's result would be.
-pub fn step_input(timer: &DueTimer, outcome: Result<Value, ErrorInfo>) -> Option<Input> {
-    let step_id = timer.step_id.clone()?;
-    let attempt = timer.attempt?;
-    Some(match outcome {
+pub fn step_input(step: StepAttempt, outcome: Result<Value, ErrorInfo>) -> Input {
+    let StepAttempt { step_id, attempt } = step;
+    match outcome {
         Ok(output) => Input::StepSucceeded {
             step_id,
             attempt,
@@ -166,5 +127,5 @@ pub fn step_input(timer: &DueTimer, outcome: Result<Value, ErrorInfo>) -> Option
             attempt,
             error,
         },
-    })
+    }
 }

@@ -2,26 +2,22 @@
 //! lock, apply an input, persist the resulting write, then publish its outbox.
 //! Signals, `run.start`, step events and timers all come through here.
 
-use crate::approvals;
 use crate::catalog::{Catalog, CompiledWorkflow};
-use crate::children;
 use crate::commit::Committer;
 use crate::run_queue::{CachedRun, RunQueues};
+use crate::timers;
 use crate::write::{self, WriteContext};
 use chrono::Utc;
 use junction_bus::Subjects;
 use junction_core::engine::{
-    self, Effect, EventDraft, InlineStep, Input, ParentLink, RunMeta, RunState,
+    self, Answer, ApplyContext, Input, ParentLink, RunMeta, RunState, TimerKind,
 };
 use junction_core::ids::RunId;
 use junction_core::outbox::OutboxMessage;
-use junction_core::status::StepStatus;
-use junction_core::wire::error::codes;
-use junction_core::wire::{ErrorInfo, EventType};
 use junction_runtime::fault::{self, Faults};
 use junction_runtime::outbox::Publisher;
 use junction_store::{CreateOutcome, FireOutcome, LockedRun, NewRun, Store, TransitionWrite};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -97,7 +93,8 @@ impl Driver {
             correlation_id: correlation_id.clone(),
             parent: request.parent.clone(),
         };
-        let write = self.transition(&request.workflow, &meta, &mut state, std::iter::once(input));
+        let (write, _) =
+            self.transition(&request.workflow, &meta, &mut state, std::iter::once(input));
         let new_run = NewRun {
             run_id: run_id.to_string(),
             tenant: request.tenant,
@@ -157,20 +154,20 @@ impl Driver {
                     timer.version
                 );
             };
-            let input = if timer.kind == write::CANCEL_CHILDREN_TIMER {
-                children::cancel_children(self, &timer).await?;
-                None
-            } else if timer.kind == write::START_CHILD_TIMER {
-                // Idempotent (deduplicated by the step attempt): a crash
-                // before the timer is deleted starts nothing twice.
-                match children::start_child(self, &timer).await? {
-                    Ok(()) => None,
-                    Err(error) => children::step_input(&timer, Err(error)),
+            let decoded = TimerKind::decode(
+                &timer.kind,
+                timer.step_id.as_deref(),
+                timer.attempt,
+                timer.payload.as_ref(),
+            );
+            let input = match decoded {
+                Ok(kind) => timers::input_of(self, &timer, kind).await?,
+                Err(error) => {
+                    // Left in place it would block the loop for ever: it
+                    // is deleted below, without touching its run.
+                    tracing::error!(timer_id = timer.id, run_id = %timer.run_id, kind = %timer.kind, %error, "stored timer cannot be read; deleting it without effect");
+                    None
                 }
-            } else if approvals::handles(&timer.kind) {
-                approvals::timer_input(self, &timer).await?
-            } else {
-                children::timer_input(&timer)
             };
             let mut has_timers = false;
             let outcome = self
@@ -214,7 +211,13 @@ impl Driver {
             tenant: locked.tenant.clone(),
             version: locked.version,
         };
-        let write = self.transition(workflow, &meta, &mut run.state, std::iter::once(input));
+        let (write, answers) =
+            self.transition(workflow, &meta, &mut run.state, std::iter::once(input));
+        for answer in answers {
+            if let Answer::Rejected { message, .. } = answer {
+                tracing::info!(run_id = %locked.run_id, message, "a timer's input was refused");
+            }
+        }
         let changed = write.state.hash() != run.state_hash
             || !write.events.is_empty()
             || !write.attempts.is_empty()
@@ -222,84 +225,33 @@ impl Driver {
         changed.then_some(write)
     }
 
-    /// Applies `inputs` one after another and builds the one write for all of them.
+    /// Applies `inputs` one after another (each once) and builds the one
+    /// write for all of them; the engine's answers come back in input order.
     pub(crate) fn transition(
         &self,
         workflow: &CompiledWorkflow,
         meta: &RunMeta,
         state: &mut RunState,
         inputs: impl IntoIterator<Item = Input>,
-    ) -> TransitionWrite {
-        let now = Utc::now();
+    ) -> (TransitionWrite, Vec<Answer>) {
+        let cx = ApplyContext {
+            now: Utc::now(),
+            payload_limit: self.payload_limit,
+        };
         let mut effects = Vec::new();
+        let mut answers = Vec::new();
         for input in inputs {
-            let applied = engine::apply(&workflow.workflow, meta, state, input, now);
-            effects.extend(self.enforce_payload_limit(workflow, meta, state, applied, now));
+            let outcome = engine::apply(&workflow.workflow, meta, state, input, &cx);
+            effects.extend(outcome.effects);
+            answers.push(outcome.answer);
         }
         let cx = WriteContext {
             subjects: &self.subjects,
             meta,
             workflow_id: &workflow.workflow.id,
-            now,
+            now: cx.now,
         };
-        write::build(&cx, state, effects)
-    }
-
-    /// A task too large to publish fails its step with `PAYLOAD_TOO_LARGE`
-    /// instead of being dispatched, so the run fails clearly and never hangs.
-    fn enforce_payload_limit(
-        &self,
-        workflow: &CompiledWorkflow,
-        meta: &RunMeta,
-        state: &mut RunState,
-        effects: Vec<Effect>,
-        now: chrono::DateTime<Utc>,
-    ) -> Vec<Effect> {
-        let mut out = Vec::with_capacity(effects.len());
-        for effect in effects {
-            let Effect::Dispatch(task) = &effect else {
-                out.push(effect);
-                continue;
-            };
-            let size = serde_json::to_vec(task).map_or(usize::MAX, |b| b.len());
-            if size <= self.payload_limit {
-                out.push(effect);
-                continue;
-            }
-            let error = ErrorInfo::new(
-                codes::PAYLOAD_TOO_LARGE,
-                format!(
-                    "step input is {size} bytes; the limit is {}",
-                    self.payload_limit
-                ),
-            )
-            .not_retryable();
-            let step = engine::StepRef {
-                step_id: task.step_id.clone(),
-                state: task.state.clone(),
-                path: task.path.clone(),
-                attempt: task.attempt,
-            };
-            out.push(Effect::Emit(EventDraft {
-                kind: EventType::StepFailed,
-                step: Some(step.clone()),
-                data: json!({ "error": error }),
-            }));
-            out.push(Effect::RecordInline(InlineStep {
-                step,
-                status: StepStatus::Failed,
-                input: Value::Null,
-                output: None,
-                error: Some(error.clone()),
-            }));
-            let failed = Input::StepFailed {
-                step_id: task.step_id.clone(),
-                attempt: task.attempt,
-                error,
-            };
-            out.extend(engine::apply(&workflow.workflow, meta, state, failed, now));
-        }
-        out
+        (write::build(&cx, state, effects), answers)
     }
 
     pub(crate) async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {

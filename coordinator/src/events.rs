@@ -6,6 +6,7 @@ use crate::driver::Driver;
 use crate::routing;
 use async_nats::jetstream::{AckKind, Message};
 use junction_core::engine::Input;
+use junction_core::ids::StepId;
 use junction_core::wire::error::codes;
 use junction_core::wire::{ErrorInfo, Event, EventType};
 use serde_json::Value;
@@ -74,7 +75,7 @@ async fn apply(driver: &Driver, event: Event) -> anyhow::Result<()> {
 /// The state-machine input of a worker event that ended an attempt.
 fn input_of(event: &Event) -> Option<Input> {
     event.worker_id.as_ref()?;
-    let step_id = event.step_id.clone()?;
+    let step_id = StepId::new(event.step_id.clone()?);
     let attempt = event.attempt?;
     let data = event.data.as_ref();
     match event.kind {

@@ -19,7 +19,8 @@
 
 use crate::catalog::CompiledWorkflow;
 use crate::driver::Driver;
-use junction_core::engine::{Input, RunState};
+use junction_core::engine::{Answer, Input, RunState};
+use junction_core::status::RunStatus;
 use junction_core::wire::control::ControlError;
 use junction_store::{LockedRun, PendingWrite};
 use serde::Deserialize;
@@ -45,12 +46,31 @@ pub struct CachedRun {
     pub state_hash: u64,
 }
 
+/// What deciding one queued input did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The transition that included it was committed (`false`: nothing changed).
+    pub changed: bool,
+    /// The engine's answer to the input (an operator action may be refused).
+    pub answer: Answer,
+    /// The run's status after the decision.
+    pub status: RunStatus,
+}
+
+
+#[derive(Debug, Clone)]
+struct Batch {
+    changed: bool,
+    answers: Vec<Answer>,
+    status: RunStatus,
+}
+
 /// One input waiting for its run's next decision.
 struct Queued {
     input: Input,
     /// The batch's outcome; a failure keeps its control code (a store
     /// failure stays `UNAVAILABLE` for the control plane).
-    done: oneshot::Sender<Result<bool, ControlError>>,
+    done: oneshot::Sender<Result<Option<Decided>, ControlError>>,
 }
 
 #[derive(Default)]
@@ -168,7 +188,8 @@ impl Slots {
 
 impl Driver {
     /// Applies `input` to a run through its queue; resolves once the
-    /// transition that included it is committed. `Ok(false)`: it changed nothing.
+    /// transition that included it is committed, with the engine's answer
+    /// and the run's status then. `Ok(None)`: the run is not stored.
     pub async fn advance(
         &self,
         tenant: &str,
@@ -176,7 +197,7 @@ impl Driver {
         version: i32,
         run_id: &str,
         input: Input,
-    ) -> anyhow::Result<bool> {
+    ) -> anyhow::Result<Option<Decided>> {
         let (done, answer) = oneshot::channel();
         if self.runs.enqueue(run_id, Queued { input, done }) {
             let driver = self.clone();
@@ -189,7 +210,7 @@ impl Driver {
             tokio::spawn(async move { driver.drain(key).await });
         }
         match answer.await {
-            Ok(Ok(changed)) => Ok(changed),
+            Ok(Ok(decided)) => Ok(decided),
             Ok(Err(error)) => Err(anyhow::Error::new(error)),
             Err(_) => Err(anyhow::anyhow!(
                 "the run's decision task stopped before answering"
@@ -204,9 +225,16 @@ impl Driver {
                 batch.into_iter().map(|q| (q.input, q.done)).unzip();
             let (result, cached) = self.decide_and_commit(&key, inputs, cached).await;
             self.runs.put_back(&key.run_id, cached);
-            let answer = result.map_err(|e| crate::control::classify(&e, format!("{e:#}")));
-            for sender in senders {
-                let _ = sender.send(answer.clone());
+            let result = result.map_err(|e| crate::control::classify(&e, format!("{e:#}")));
+            for (index, sender) in senders.into_iter().enumerate() {
+                let decided = result.clone().map(|batch| {
+                    batch.map(|batch| Decided {
+                        changed: batch.changed,
+                        answer: batch.answers.get(index).cloned().unwrap_or(Answer::Applied),
+                        status: batch.status,
+                    })
+                });
+                let _ = sender.send(decided);
             }
         }
     }
@@ -218,14 +246,14 @@ impl Driver {
         key: &RunKey,
         inputs: Vec<Input>,
         mut cached: Option<CachedRun>,
-    ) -> (anyhow::Result<bool>, Option<CachedRun>) {
+    ) -> (anyhow::Result<Option<Batch>>, Option<CachedRun>) {
         let count = inputs.len() as u64;
         for _ in 0..MAX_REDECIDES {
             let (run, from_cache) = match cached.take() {
                 Some(run) => (run, true),
                 None => match self.load_cached(key).await {
                     Ok(Some(run)) => (run, false),
-                    Ok(None) => return (Ok(false), None),
+                    Ok(None) => return (Ok(None), None),
                     Err(error) => return (Err(error), None),
                 },
             };
@@ -243,12 +271,22 @@ impl Driver {
                         version = run.version,
                         "run is pinned to a workflow revision that is not stored; input dropped"
                     );
-                    return (Ok(false), Some(run));
+                    let unchanged = Batch {
+                        changed: false,
+                        answers: Vec::new(),
+                        status: run.state.status,
+                    };
+                    return (Ok(Some(unchanged)), Some(run));
                 }
                 Err(error) => return (Err(error), Some(run)),
             };
             let revision = run.revision;
-            let (next, write) = self.decide_batch(&workflow, &key.run_id, run, &inputs);
+            let (next, write, answers) = self.decide_batch(&workflow, &key.run_id, run, &inputs);
+            let batch = Batch {
+                changed: write.is_some(),
+                answers,
+                status: next.state.status,
+            };
             let Some(write) = write else {
                 if from_cache {
                     // "Nothing to do" is only trusted from a fresh read: a
@@ -256,7 +294,7 @@ impl Driver {
                     // simply not know the step yet.
                     continue;
                 }
-                return (Ok(false), Some(next));
+                return (Ok(Some(batch)), Some(next));
             };
             let has_timers = !write.timers.is_empty();
             let pending = PendingWrite {
@@ -274,7 +312,7 @@ impl Driver {
                     tokio::spawn(async move {
                         driver.after_commit(&committed.messages, has_timers).await;
                     });
-                    return (Ok(true), Some(next));
+                    return (Ok(Some(batch)), Some(next));
                 }
                 Ok(None) => {
                     self.metrics.transition_conflict();
@@ -300,24 +338,29 @@ impl Driver {
         run_id: &str,
         mut run: CachedRun,
         inputs: &[Input],
-    ) -> (CachedRun, Option<junction_store::TransitionWrite>) {
+    ) -> (
+        CachedRun,
+        Option<junction_store::TransitionWrite>,
+        Vec<Answer>,
+    ) {
         let meta = junction_core::engine::RunMeta {
             run_id: junction_core::ids::RunId::new(run_id.to_owned()),
             tenant: run.tenant.clone(),
             version: run.version,
         };
-        let write = self.transition(workflow, &meta, &mut run.state, inputs.iter().cloned());
+        let (write, answers) =
+            self.transition(workflow, &meta, &mut run.state, inputs.iter().cloned());
         let state_hash = write.state.hash();
         let changed = state_hash != run.state_hash
             || !write.events.is_empty()
             || !write.attempts.is_empty()
             || !write.timers.is_empty();
         if !changed {
-            return (run, None);
+            return (run, None, answers);
         }
         run.revision += 1;
         run.state_hash = state_hash;
-        (run, Some(write))
+        (run, Some(write), answers)
     }
 
     /// Reads a run from the store into the cache's form.
@@ -340,7 +383,7 @@ impl CachedRun {
         for (fanout, index, value) in locked.child_results {
             state
                 .child_results
-                .entry(fanout)
+                .entry(junction_core::ids::StepId::new(fanout))
                 .or_default()
                 .insert(usize::try_from(index).unwrap_or(usize::MAX), value);
         }

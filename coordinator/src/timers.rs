@@ -1,9 +1,14 @@
 //! The timer loop: fires due timers, then sleeps until the nearest deadline,
 //! a new timer from this process, or at most [`MAX_SLEEP`], so an idle
-//! cluster stays quiet.
+//! cluster stays quiet. [`input_of`] is what a fired timer does: its I/O,
+//! and the input it brings to its run.
 
+use crate::approvals;
+use crate::children;
 use crate::driver::Driver;
 use chrono::Utc;
+use junction_core::engine::{Input, StepAttempt, TimerKind};
+use junction_store::DueTimer;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -32,4 +37,69 @@ pub async fn run(driver: Driver, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Does a fired timer's I/O and returns the input it brings to its run, if
+/// any. Every kind is named here (the stored row was decoded by
+/// [`TimerKind::decode`]).
+pub async fn input_of(
+    driver: &Driver,
+    timer: &DueTimer,
+    kind: TimerKind,
+) -> anyhow::Result<Option<Input>> {
+    let step_input = |step: StepAttempt| (step.step_id, step.attempt);
+    Ok(match kind {
+        TimerKind::Retry(step) => {
+            let (step_id, attempt) = step_input(step);
+            Some(Input::RetryTimerFired { step_id, attempt })
+        }
+        TimerKind::RunTimeout => Some(Input::RunTimeout),
+        TimerKind::StepDeadline(step) => {
+            let (step_id, attempt) = step_input(step);
+            Some(Input::StepDeadline { step_id, attempt })
+        }
+        TimerKind::SignalTimeout(step) => {
+            let (step_id, attempt) = step_input(step);
+            Some(Input::WaitTimeout { step_id, attempt })
+        }
+        // Idempotent (deduplicated by the step attempt): a crash before
+        // the timer is deleted starts nothing twice.
+        TimerKind::StartChild { step, child } => {
+            match children::start_child(driver, timer, step.clone(), child).await? {
+                Ok(()) => None,
+                Err(error) => Some(children::step_input(step, Err(error))),
+            }
+        }
+        TimerKind::ChildDone { step, outcome } => Some(children::step_input(step, outcome)),
+        TimerKind::CancelChildren => {
+            children::cancel_children(driver, timer).await?;
+            None
+        }
+        TimerKind::ApprovalRequest { step, request } => {
+            approvals::record(driver, timer, &step, &request).await?;
+            None
+        }
+        TimerKind::ApprovalTimeout { step, approval_id } => {
+            // Only a still-pending approval times out.
+            approvals::expire(driver, &approval_id).await?.then(|| {
+                let (step_id, attempt) = step_input(step);
+                Input::ApprovalTimeout { step_id, attempt }
+            })
+        }
+        TimerKind::ApprovalDecided { step, decision } => {
+            let (step_id, attempt) = step_input(step);
+            Some(Input::ApprovalDecided {
+                step_id,
+                attempt,
+                approved: decision.approved,
+                actor: decision.actor,
+                comment: decision.comment,
+                decided_at: decision.decided_at,
+            })
+        }
+        TimerKind::ApprovalsClose { approval_ids } => {
+            approvals::close(driver, &approval_ids).await?;
+            None
+        }
+    })
 }

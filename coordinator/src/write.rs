@@ -10,27 +10,6 @@ use junction_core::status::StepStatus;
 use junction_core::wire::{Event, time};
 use junction_store::{NewAttempt, NewTimer, RawJson, TransitionWrite};
 
-/// `timers.kind` of a run's own timeout (retry backoffs are `retry`).
-pub const RUN_TIMEOUT_TIMER: &str = "run_timeout";
-/// `timers.kind` of a `workflow.run` step's child, to be started (on the parent run).
-pub const START_CHILD_TIMER: &str = "start_child";
-/// `timers.kind` of a child's end, delivered to its parent step (on the parent run).
-pub const CHILD_DONE_TIMER: &str = "child_done";
-/// `timers.kind` of a cancelled run's children, to be cancelled (on the parent run).
-pub const CANCEL_CHILDREN_TIMER: &str = "cancel_children";
-/// `timers.kind` of the backstop deadline a worker's claim stores.
-pub const STEP_DEADLINE_TIMER: &str = "step_deadline";
-/// `timers.kind` of a `signal.wait` step's timeout.
-pub const WAIT_TIMEOUT_TIMER: &str = "signal_timeout";
-/// `timers.kind` of a pending approval to record in `approvals`.
-pub const APPROVAL_REQUEST_TIMER: &str = "approval_request";
-/// `timers.kind` of an approval's expiry.
-pub const APPROVAL_TIMEOUT_TIMER: &str = "approval_timeout";
-/// `timers.kind` of a decision to apply (written by `Store::decide_approval`).
-pub const APPROVAL_DECIDED_TIMER: &str = "approval_decided";
-/// `timers.kind` of approvals to close because their run ended.
-pub const APPROVALS_CLOSE_TIMER: &str = "approvals_close";
-
 /// What the run looks like to the events it emits.
 pub struct WriteContext<'a> {
     pub subjects: &'a Subjects,
@@ -47,7 +26,13 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
     let child_results = state
         .take_new_child_results()
         .into_iter()
-        .map(|(fanout, index, value)| (fanout, i32::try_from(index).unwrap_or(i32::MAX), value))
+        .map(|(fanout, index, value)| {
+            (
+                fanout.to_string(),
+                i32::try_from(index).unwrap_or(i32::MAX),
+                value,
+            )
+        })
         .collect();
     let mut write = TransitionWrite {
         child_results,
@@ -77,7 +62,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                     workflow_id: cx.workflow_id.to_owned(),
                     version: cx.meta.version,
                     tenant: cx.meta.tenant.clone(),
-                    step_id: step.map(|s| s.step_id.clone()),
+                    step_id: step.map(|s| s.step_id.to_string()),
                     state: step.map(|s| s.state.clone()),
                     path: step.map(|s| s.path.clone()),
                     attempt: step.map(|s| s.attempt),
@@ -110,7 +95,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                 }
             }
             Effect::RecordInline(inline) => write.attempts.push(NewAttempt {
-                step_id: inline.step.step_id,
+                step_id: inline.step.step_id.to_string(),
                 attempt: inline.step.attempt,
                 state: inline.step.state,
                 path: inline.step.path,
@@ -121,123 +106,20 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                 error: inline.error.and_then(|e| serde_json::to_value(e).ok()),
                 completion_seq: Some(seq),
             }),
-            Effect::StartRetryTimer {
-                step_id,
-                attempt,
-                fire_at_ms,
-            } => write.timers.push(NewTimer {
-                kind: "retry",
-                run_id: None,
-                step_id: Some(step_id),
-                attempt: Some(attempt),
-                fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
-                payload: None,
-            }),
-            Effect::StartRunTimer { fire_at_ms } => write.timers.push(NewTimer {
-                kind: RUN_TIMEOUT_TIMER,
-                run_id: None,
-                step_id: None,
-                attempt: None,
-                fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
-                payload: None,
-            }),
-            Effect::StartChild {
-                step_id,
-                attempt,
-                workflow_id,
-                version,
-                input,
-            } => write.timers.push(NewTimer {
-                kind: START_CHILD_TIMER,
-                run_id: None,
-                step_id: Some(step_id),
-                attempt: Some(attempt),
-                fire_at: cx.now,
-                payload: Some(serde_json::json!({
-                    "workflow_id": workflow_id,
-                    "version": version,
-                    "input": input,
-                })),
-            }),
-            Effect::StartWaitTimer {
-                step_id,
-                attempt,
-                fire_at_ms,
-            } => write.timers.push(NewTimer {
-                kind: WAIT_TIMEOUT_TIMER,
-                run_id: None,
-                step_id: Some(step_id),
-                attempt: Some(attempt),
-                fire_at: DateTime::from_timestamp_millis(fire_at_ms).unwrap_or(cx.now),
-                payload: None,
-            }),
-            Effect::RequestApproval {
-                approval_id,
-                step_id,
-                attempt,
-                state: state_name,
-                message,
-                summary,
-                approvers,
-                expires_at_ms,
-            } => {
+            Effect::Timer(timer) => {
+                let stored = timer.kind.encode();
                 write.timers.push(NewTimer {
-                    kind: APPROVAL_REQUEST_TIMER,
-                    run_id: None,
-                    step_id: Some(step_id.clone()),
-                    attempt: Some(attempt),
-                    fire_at: cx.now,
-                    payload: Some(junction_store::approvals::request_payload(
-                        &approval_id,
-                        &state_name,
-                        message.as_deref(),
-                        &summary,
-                        &approvers,
-                        expires_at_ms,
-                    )),
+                    kind: stored.kind,
+                    run_id: timer.run_id.map(|run| run.to_string()),
+                    step_id: stored.step_id.map(|step| step.to_string()),
+                    attempt: stored.attempt,
+                    fire_at: timer
+                        .fire_at_ms
+                        .and_then(DateTime::from_timestamp_millis)
+                        .unwrap_or(cx.now),
+                    payload: stored.payload,
                 });
-                if let Some(at) = expires_at_ms {
-                    write.timers.push(NewTimer {
-                        kind: APPROVAL_TIMEOUT_TIMER,
-                        run_id: None,
-                        step_id: Some(step_id),
-                        attempt: Some(attempt),
-                        fire_at: DateTime::from_timestamp_millis(at).unwrap_or(cx.now),
-                        payload: Some(serde_json::json!({ "approval_id": approval_id })),
-                    });
-                }
             }
-            Effect::CloseApprovals { approval_ids } => write.timers.push(NewTimer {
-                kind: APPROVALS_CLOSE_TIMER,
-                run_id: None,
-                step_id: None,
-                attempt: None,
-                fire_at: cx.now,
-                payload: Some(serde_json::json!({ "approval_ids": approval_ids })),
-            }),
-            Effect::CancelChildren => write.timers.push(NewTimer {
-                kind: CANCEL_CHILDREN_TIMER,
-                run_id: None,
-                step_id: None,
-                attempt: None,
-                fire_at: cx.now,
-                payload: None,
-            }),
-            Effect::NotifyParent {
-                parent,
-                output,
-                error,
-            } => write.timers.push(NewTimer {
-                kind: CHILD_DONE_TIMER,
-                run_id: Some(parent.run_id),
-                step_id: Some(parent.step_id),
-                attempt: Some(parent.attempt),
-                fire_at: cx.now,
-                payload: Some(match error {
-                    Some(error) => serde_json::json!({ "error": error }),
-                    None => serde_json::json!({ "output": output }),
-                }),
-            }),
         }
     }
     write

@@ -6,7 +6,7 @@ use super::{Result, Store};
 use chrono::{DateTime, Utc};
 use junction_core::wire::time;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// One approval, as listed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,23 +160,4 @@ impl Store {
             .await?;
         Ok(changed > 0)
     }
-}
-
-/// The payload of an `approval_request` timer.
-pub fn request_payload(
-    approval_id: &str,
-    state: &str,
-    message: Option<&str>,
-    summary: &Value,
-    approvers: &[String],
-    expires_at_ms: Option<i64>,
-) -> Value {
-    json!({
-        "approval_id": approval_id,
-        "state": state,
-        "message": message,
-        "summary": summary,
-        "approvers": approvers,
-        "expires_at_ms": expires_at_ms,
-    })
 }

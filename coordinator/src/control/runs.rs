@@ -2,7 +2,7 @@
 
 use super::{Reply, Request, internal};
 use crate::driver::{Driver, StartRequest};
-use junction_core::engine::Input;
+use junction_core::engine::{Answer, Input};
 use junction_core::ids::is_valid_id;
 use junction_core::status::RunStatus;
 use junction_core::wire::control::{ControlError, ErrorCode};
@@ -144,17 +144,6 @@ pub enum RunAction {
 }
 
 impl RunAction {
-    fn allowed_from(self, status: RunStatus) -> bool {
-        match self {
-            Self::Cancel => !status.is_terminal(),
-            Self::Pause => matches!(
-                status,
-                RunStatus::Running | RunStatus::WaitingApproval | RunStatus::WaitingSignal
-            ),
-            Self::Resume => status == RunStatus::Paused,
-        }
-    }
-
     fn name(self) -> &'static str {
         match self {
             Self::Cancel => "cancelled",
@@ -164,36 +153,49 @@ impl RunAction {
     }
 }
 
-/// `run.<id>.cancel|pause|resume {actor?, reason?}` → `{status}`: the
-/// run's status after the action. Cancel stops running steps and child
-/// runs; pause holds new steps back while steps in flight finish; resume
-/// sends what was held. An action the run's status does not allow (a run
-/// that ended, resuming a run that is not paused) is `INVALID_STATE`.
-pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAction) -> Reply {
+/// The run a request names, if it is the request's tenant's (another
+/// tenant's run is `NOT_FOUND`).
+async fn run_of(
+    driver: &Driver,
+    run_id: &str,
+    request: &Request,
+) -> Result<junction_store::RunSummary, ControlError> {
     checked_id(run_id)?;
-    let found = driver
+    driver
         .store
         .get_run_summary(run_id)
         .await
-        .map_err(internal)?;
-    let run = found
+        .map_err(internal)?
         .filter(|r| r.tenant == request.tenant)
-        .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
-    let status = run.status;
-    if action == RunAction::Cancel && status == RunStatus::Cancelled {
-        // PROTOCOL §4: repeating a cancel is `ok`.
-        return Ok(json!({ "status": status.as_str() }));
+        .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))
+}
+
+/// Applies an operator's input to its run and turns the engine's answer
+/// into the reply: the run's status after it, or the refusal's error.
+async fn decide(
+    driver: &Driver,
+    run: &junction_store::RunSummary,
+    input: Input,
+) -> Result<RunStatus, ControlError> {
+    let decided = driver
+        .advance(&run.tenant, &run.workflow_id, run.version, &run.id, input)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ControlError::not_found(format!("run `{}` not found", run.id)))?;
+    match decided.answer {
+        Answer::Applied => Ok(decided.status),
+        Answer::Rejected { code, message } => Err(ControlError::new(code, message)),
     }
-    if !action.allowed_from(status) {
-        return Err(ControlError::new(
-            ErrorCode::InvalidState,
-            format!(
-                "run `{run_id}` is {} and cannot be {}",
-                status.as_str(),
-                action.name()
-            ),
-        ));
-    }
+}
+
+/// `run.<id>.cancel|pause|resume {actor?, reason?}` → `{status}`: the
+/// run's status after the action. Cancel stops running steps and child
+/// runs; pause holds new steps back while steps in flight finish; resume
+/// sends what was held. Whether the run's status allows the action is the
+/// engine's answer (a run that ended, resuming a run that is not paused:
+/// `INVALID_STATE`; repeating a cancel is ok).
+pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAction) -> Reply {
+    let run = run_of(driver, run_id, request).await?;
     let actor = request.actor()?;
     let reason = request.optional_string("reason")?.map(str::to_owned);
     let input = match action {
@@ -210,23 +212,15 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
             reason,
         },
     };
-    driver
-        .advance(&run.tenant, &run.workflow_id, run.version, run_id, input)
-        .await
-        .map_err(internal)?;
-    let status = driver
-        .store
-        .get_run_summary(run_id)
-        .await
-        .map_err(internal)?
-        .map_or(status, |r| r.status);
+    let status = decide(driver, &run, input).await?;
     tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), authenticated = request.caller.is_some(), "operator action");
     Ok(json!({ "status": status.as_str() }))
 }
 
 /// `run.<id>.signal {name, data?}` → `{}`: delivers a named signal into the
 /// run. A `signal.wait` step waiting for it takes it; otherwise it is kept
-/// for the next one (PROTOCOL §4).
+/// for the next one (PROTOCOL §4). A run that ended refuses it
+/// (`INVALID_STATE`, the engine's answer).
 pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
     checked_id(run_id)?;
     let name = request.string("name")?.to_owned();
@@ -240,33 +234,12 @@ pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
         Some(Value::Object(map)) => Value::Object(map.clone()),
         Some(_) => return Err(ControlError::invalid("`data` must be an object")),
     };
-    let found = driver
-        .store
-        .get_run_summary(run_id)
-        .await
-        .map_err(internal)?;
-    let run = found
-        .filter(|r| r.tenant == request.tenant)
-        .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
-    if run.status.is_terminal() {
-        return Err(ControlError::new(
-            ErrorCode::InvalidState,
-            format!("run `{run_id}` already ended {}", run.status.as_str()),
-        ));
-    }
-    driver
-        .advance(
-            &run.tenant,
-            &run.workflow_id,
-            run.version,
-            run_id,
-            Input::SignalReceived {
-                name,
-                data,
-                id: None,
-            },
-        )
-        .await
-        .map_err(internal)?;
+    let run = run_of(driver, run_id, request).await?;
+    let input = Input::SignalReceived {
+        name,
+        data,
+        id: None,
+    };
+    decide(driver, &run, input).await?;
     Ok(json!({}))
 }

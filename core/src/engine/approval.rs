@@ -12,16 +12,19 @@
 
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::ActiveStep;
+use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::template::{self, Scope};
+use super::timer::{ApprovalRequest, StepAttempt, Timer, TimerKind};
+use crate::ids::StepId;
 use crate::model::{Approval, OnReject, Operation, path};
 use crate::status::{RunStatus, StepStatus};
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType, time};
 use serde_json::{Value, json};
 
 /// The id of the approval a step attempt waits for.
-pub fn approval_id(step_id: &str, attempt: u32) -> String {
+pub fn approval_id(step_id: &StepId, attempt: u32) -> String {
     format!("{step_id}-{attempt}")
 }
 
@@ -33,6 +36,69 @@ impl Step<'_> {
         operation: &Operation,
         approval: &Approval,
     ) {
+        let request = match self.approval_request(&step, operation, approval) {
+            Ok(request) => request,
+            Err(error) => return self.fail_before_dispatch(step, error),
+        };
+        self.state.active.push(ActiveStep::new(
+            &step,
+            ActiveStatus::Waiting(Wait::Approval),
+        ));
+        self.emit(
+            EventType::StepStarted,
+            Some(step.clone()),
+            json!({ "input": { "message": request.message, "approvers": request.approvers } }),
+        );
+        if self.state.status == RunStatus::Running {
+            self.state.status = RunStatus::WaitingApproval;
+        }
+        self.emit(
+            EventType::RunWaiting,
+            None,
+            json!({ "on": "approval", "step_id": step.step_id }),
+        );
+        let mut requested = json!({
+            "approval_id": request.approval_id,
+            "message": request.message,
+            "summary": request.summary,
+            "approvers": request.approvers,
+        });
+        if let Some(expires_at) = request
+            .expires_at_ms
+            .and_then(chrono::DateTime::from_timestamp_millis)
+        {
+            requested["expires_at"] = json!(time::format(expires_at));
+        }
+        self.emit(EventType::ApprovalRequested, Some(step.clone()), requested);
+        let step = StepAttempt {
+            step_id: step.step_id,
+            attempt: step.attempt,
+        };
+        let expiry = request.expires_at_ms.map(|at| {
+            let approval_id = request.approval_id.clone();
+            let kind = TimerKind::ApprovalTimeout {
+                step: step.clone(),
+                approval_id,
+            };
+            Timer::at(at, kind)
+        });
+        let record = TimerKind::ApprovalRequest { step, request };
+        self.effects.push(Effect::Timer(Timer::now(record)));
+        self.effects.extend(expiry.map(Effect::Timer));
+    }
+
+    /// The approval a step asks for: its message rendered (a template that
+    /// does not resolve fails the step), its summary, and its expiry.
+    #[allow(
+        clippy::result_large_err,
+        reason = "ErrorInfo is the step's error as stored; built once per failure"
+    )]
+    fn approval_request(
+        &self,
+        step: &StepRef,
+        operation: &Operation,
+        approval: &Approval,
+    ) -> Result<ApprovalRequest, ErrorInfo> {
         let scope = Scope {
             context: &self.state.context,
             input: &self.state.input,
@@ -41,14 +107,12 @@ impl Step<'_> {
             .message
             .as_ref()
             .map(|m| template::render(m, &scope))
+            .transpose()
+            .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())?
         {
             None => None,
-            Some(Ok(Value::String(text))) => Some(text),
-            Some(Ok(other)) => Some(other.to_string()),
-            Some(Err(e)) => {
-                let error = ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable();
-                return self.fail_before_dispatch(step, error);
-            }
+            Some(Value::String(text)) => Some(text),
+            Some(other) => Some(other.to_string()),
         };
         let summary = approval
             .summary_path
@@ -61,57 +125,18 @@ impl Step<'_> {
             .timeout_seconds
             .or(approval.timeout_seconds)
             .map(|s| self.now.timestamp_millis() + (s as i64).saturating_mul(1000));
-        let approval_id = approval_id(&step.step_id, step.attempt);
-        self.state.active.push(ActiveStep {
-            step_id: step.step_id.clone(),
+        Ok(ApprovalRequest {
+            approval_id: approval_id(&step.step_id, step.attempt),
             state: step.state.clone(),
-            path: step.path.clone(),
-            attempt: step.attempt,
-            dispatched: true,
-            child: false,
-            approval: true,
-            signal: None,
-        });
-        self.emit(
-            EventType::StepStarted,
-            Some(step.clone()),
-            json!({ "input": { "message": message, "approvers": approval.approvers } }),
-        );
-        if self.state.status == RunStatus::Running {
-            self.state.status = RunStatus::WaitingApproval;
-        }
-        self.emit(
-            EventType::RunWaiting,
-            None,
-            json!({ "on": "approval", "step_id": step.step_id }),
-        );
-        let expires_at = expires_at_ms
-            .and_then(chrono::DateTime::from_timestamp_millis)
-            .map(time::format);
-        let mut requested = json!({
-            "approval_id": approval_id,
-            "message": message,
-            "summary": summary,
-            "approvers": approval.approvers,
-        });
-        if let Some(expires_at) = &expires_at {
-            requested["expires_at"] = json!(expires_at);
-        }
-        self.emit(EventType::ApprovalRequested, Some(step.clone()), requested);
-        self.effects.push(Effect::RequestApproval {
-            approval_id,
-            step_id: step.step_id,
-            attempt: step.attempt,
-            state: step.state,
             message,
             summary,
             approvers: approval.approvers.clone(),
             expires_at_ms,
-        });
+        })
     }
 
     /// The active approval step of `step_id`/`attempt`, if it still waits.
-    fn take_approval(&mut self, step_id: &str, attempt: u32) -> Option<ActiveStep> {
+    fn take_approval(&mut self, step_id: &StepId, attempt: u32) -> Option<ActiveStep> {
         if self.state.status.is_terminal() {
             return None;
         }
@@ -119,10 +144,10 @@ impl Step<'_> {
             .state
             .active
             .iter()
-            .position(|a| a.approval && a.step_id == step_id && a.attempt == attempt)?;
+            .position(|a| a.waits_for_approval() && a.is(step_id, attempt))?;
         let active = self.state.active.remove(index);
         if self.state.status == RunStatus::WaitingApproval
-            && !self.state.active.iter().any(|a| a.approval)
+            && !self.state.active.iter().any(ActiveStep::waits_for_approval)
         {
             self.state.status = RunStatus::Running;
         }
@@ -132,7 +157,7 @@ impl Step<'_> {
     /// A person decided.
     pub(super) fn approval_decided(
         &mut self,
-        step_id: &str,
+        step_id: &StepId,
         attempt: u32,
         approved: bool,
         actor: Option<String>,
@@ -140,7 +165,12 @@ impl Step<'_> {
         decided_at: String,
     ) {
         let Some(active) = self.take_approval(step_id, attempt) else {
-            return;
+            let message = format!(
+                "approval `{}` no longer waits in run `{}`",
+                approval_id(step_id, attempt),
+                self.meta.run_id
+            );
+            return self.reject(ErrorCode::AlreadyDecided, message);
         };
         let step = active.step_ref();
         let approval_id = approval_id(step_id, attempt);
@@ -185,7 +215,7 @@ impl Step<'_> {
         let error = self.locate(error, &step);
         self.record_wait_end(step.clone(), StepStatus::Failed, &error);
         match on_reject {
-            OnReject::Cancel => self.cancel_run(actor, Some(error.message.clone())),
+            OnReject::Cancel => self.cancel(actor, Some(error.message.clone())),
             OnReject::Fail => {
                 let state = step.state.clone();
                 self.in_scope_of_path(&step.path, |s| s.catch_or_fail(&state, error));
@@ -194,7 +224,7 @@ impl Step<'_> {
     }
 
     /// The approval's timeout passed before anyone decided.
-    pub(super) fn approval_timed_out(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn approval_timed_out(&mut self, step_id: &StepId, attempt: u32) {
         let Some(active) = self.take_approval(step_id, attempt) else {
             return;
         };

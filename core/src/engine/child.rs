@@ -2,17 +2,18 @@
 //! and waits for it; the child's end becomes the step's result.
 //!
 //! The step's `input` (templated) is `{workflow | workflow_id, version?,
-//! input?}`. Starting is an effect ([`Effect::StartChild`]) that the driver
+//! input?}`. Starting is a timer ([`TimerKind::StartChild`]) that the driver
 //! makes durable with the parent's transition and carries out at least once,
 //! deduplicated by the step attempt, so exactly one child exists per attempt.
 //! The child remembers its parent step ([`ParentLink`]); when it ends it
-//! emits [`Effect::NotifyParent`], and the parent receives its `ctx` as the
+//! stores a [`TimerKind::ChildDone`] on the parent run, and the parent receives its `ctx` as the
 //! step output, or a `CHILD_FAILED` error wrapping the child's error.
 
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::ActiveStep;
+use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::template::{self, Scope};
+use super::timer::{ChildStart, StepAttempt, Timer, TimerKind};
 use crate::model::{Action, Operation};
 use crate::status::StepStatus;
 use crate::wire::error::codes;
@@ -73,13 +74,17 @@ impl Step<'_> {
             Some(Value::Object(map)) => Value::Object(map.clone()),
             Some(_) => return Err(invalid("`input.input` must be an object")),
         };
-        let effect = Effect::StartChild {
-            step_id: step.step_id.clone(),
-            attempt: step.attempt,
-            workflow_id,
-            version,
-            input,
-        };
+        let effect = Effect::Timer(Timer::now(TimerKind::StartChild {
+            step: StepAttempt {
+                step_id: step.step_id.clone(),
+                attempt: step.attempt,
+            },
+            child: ChildStart {
+                workflow_id,
+                version,
+                input,
+            },
+        }));
         Ok((params, effect))
     }
 
@@ -87,16 +92,9 @@ impl Step<'_> {
     pub(super) fn start_child_step(&mut self, step: StepRef, operation: &Operation) {
         match self.child_start(&step, operation) {
             Ok((params, effect)) => {
-                self.state.active.push(ActiveStep {
-                    step_id: step.step_id.clone(),
-                    state: step.state.clone(),
-                    path: step.path.clone(),
-                    attempt: step.attempt,
-                    dispatched: true,
-                    child: true,
-                    approval: false,
-                    signal: None,
-                });
+                self.state
+                    .active
+                    .push(ActiveStep::new(&step, ActiveStatus::Waiting(Wait::Child)));
                 self.emit(
                     EventType::StepStarted,
                     Some(step),
@@ -156,9 +154,9 @@ impl Step<'_> {
     }
 
     /// A child run that ended tells its parent step.
-    pub(super) fn notify_parent(&mut self, output: Option<Value>, error: Option<ErrorInfo>) {
+    pub(super) fn notify_parent(&mut self, outcome: Result<Value, ErrorInfo>) {
         if let Some(parent) = self.state.parent.clone() {
-            let error = error.map(|cause| {
+            let outcome = outcome.map_err(|cause| {
                 let mut wrapped = ErrorInfo::new(
                     codes::CHILD_FAILED,
                     format!(
@@ -169,11 +167,17 @@ impl Step<'_> {
                 wrapped.cause = serde_json::to_value(&cause).ok();
                 wrapped
             });
-            self.effects.push(Effect::NotifyParent {
-                parent,
-                output,
-                error,
-            });
+            self.effects.push(Effect::Timer(Timer {
+                kind: TimerKind::ChildDone {
+                    step: StepAttempt {
+                        step_id: parent.step_id,
+                        attempt: parent.attempt,
+                    },
+                    outcome,
+                },
+                fire_at_ms: None,
+                run_id: Some(parent.run_id),
+            }));
         }
     }
 }

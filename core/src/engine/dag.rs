@@ -168,8 +168,7 @@ impl<'a> Step<'a> {
                     branch_path: dag_state,
                     visit: 0,
                 },
-            )
-            .to_string(),
+            ),
             state: name.to_owned(),
             path: format!("{dag_state}/{name}"),
             attempt: 1,

@@ -1,5 +1,6 @@
 //! Effects: what a transition asks the driver to make true in the world.
 
+use crate::ids::StepId;
 use crate::status::StepStatus;
 use crate::wire::{ErrorInfo, EventType, StepTask};
 use serde_json::Value;
@@ -7,7 +8,7 @@ use serde_json::Value;
 /// The step an event belongs to.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepRef {
-    pub step_id: String,
+    pub step_id: StepId,
     pub state: String,
     pub path: String,
     pub attempt: u32,
@@ -41,53 +42,9 @@ pub enum Effect {
     Dispatch(StepTask),
     /// Record an inline step execution.
     RecordInline(InlineStep),
-    /// Fire [`crate::engine::Input::TimerFired`] for this step attempt at `fire_at_ms`
-    /// (milliseconds since the epoch).
-    StartRetryTimer {
-        step_id: String,
-        attempt: u32,
-        fire_at_ms: i64,
-    },
-    /// Store a durable timer that ends the run as TIMED_OUT at `fire_at_ms`
-    /// (the workflow's `timeoutSeconds`); it fires as [`super::Input::RunTimeout`].
-    StartRunTimer { fire_at_ms: i64 },
-    /// Start a child run of `workflow_id` for a `workflow.run` step, at most
-    /// once per step attempt (the driver dedupes by the step's identity).
-    StartChild {
-        step_id: String,
-        attempt: u32,
-        workflow_id: String,
-        /// A pinned revision, or the latest.
-        version: Option<i32>,
-        input: Value,
-    },
-    /// Store a durable timer ending a `signal.wait` at `fire_at_ms`.
-    StartWaitTimer {
-        step_id: String,
-        attempt: u32,
-        fire_at_ms: i64,
-    },
-    /// Record a pending approval (and its expiry timer, if any).
-    RequestApproval {
-        approval_id: String,
-        step_id: String,
-        attempt: u32,
-        state: String,
-        message: Option<String>,
-        summary: Value,
-        approvers: Vec<String>,
-        expires_at_ms: Option<i64>,
-    },
-    /// The run ended while these approvals were pending: close them.
-    CloseApprovals { approval_ids: Vec<String> },
-    /// Cancel the child runs of this run's `workflow.run` steps (the driver
-    /// finds them by their causation, durably and at least once).
-    CancelChildren,
-    /// This child run ended: report to the parent's step. Exactly one of
-    /// `output` and `error` is set.
-    NotifyParent {
-        parent: super::state::ParentLink,
-        output: Option<Value>,
-        error: Option<ErrorInfo>,
-    },
+    /// Store a durable timer: for later (a backoff, a timeout), or for work
+    /// the driver does after the commit, at least once (see [`TimerKind`]).
+    ///
+    /// [`TimerKind`]: super::TimerKind
+    Timer(super::Timer),
 }

@@ -28,17 +28,19 @@
 //! they are read from its scope's view by `itemsPath` when an item starts. Frame ends
 //! are queued and joined only at the top level, after the input has been
 //! applied ([`Step::drain_pending`]), so no frame is removed while swapped in.
+//!
+//! This file holds the frame and fan-out types and a frame's view; starting
+//! a fan-out and its children is in [`super::fanout`], joining them in
+//! [`super::join`].
 
 use super::apply::Step;
 pub use super::children::Child;
 use super::children::children_codec;
-use super::effect::{Effect, InlineStep, StepRef};
-use crate::model::{Aggregation, JoinMode, State, StateKind, Transition, path};
-use crate::status::StepStatus;
-use crate::wire::error::codes;
-use crate::wire::{ErrorInfo, EventType};
+use super::effect::StepRef;
+use crate::model::{State, StateKind, path};
+use crate::wire::ErrorInfo;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// One running branch or item.
@@ -86,7 +88,7 @@ pub enum FrameWrite {
 }
 
 impl FrameWrite {
-    fn replay(&self, target: &mut Value) {
+    pub(super) fn replay(&self, target: &mut Value) {
         match self {
             Self::Set { path: parts, value } => {
                 let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
@@ -172,7 +174,7 @@ impl<'a> Step<'a> {
     }
 
     /// The route of the frame now in effect.
-    fn current_route(&self) -> Vec<RouteStep> {
+    pub(super) fn current_route(&self) -> Vec<RouteStep> {
         if self.current.is_empty() {
             Vec::new()
         } else {
@@ -205,7 +207,7 @@ impl<'a> Step<'a> {
 
     /// Swaps the frame's previous output and visits with the run state's
     /// (its own inverse).
-    fn swap_own(&mut self, frame: &str) {
+    pub(super) fn swap_own(&mut self, frame: &str) {
         if let Some(f) = self.state.frames.get_mut(frame) {
             std::mem::swap(&mut self.state.previous_output, &mut f.previous_output);
             std::mem::swap(&mut self.state.visits, &mut f.visits);
@@ -214,7 +216,7 @@ impl<'a> Step<'a> {
 
     /// Takes `frame` out of effect: the top-level context is parked; a
     /// frame's view is dropped (its writes are in its journal).
-    fn leave(&mut self, frame: &str) {
+    pub(super) fn leave(&mut self, frame: &str) {
         let context = std::mem::take(&mut self.state.context);
         if frame.is_empty() {
             self.parked = Some(context);
@@ -224,7 +226,7 @@ impl<'a> Step<'a> {
     }
 
     /// Puts `frame` in effect: the top-level context back, or the frame's view.
-    fn arrive(&mut self, frame: &str) {
+    pub(super) fn arrive(&mut self, frame: &str) {
         if frame.is_empty() {
             self.state.context = self.parked.take().unwrap_or(Value::Null);
         } else {
@@ -234,7 +236,7 @@ impl<'a> Step<'a> {
     }
 
     /// The context as the frame sees it.
-    fn view_of(&self, frame: &str) -> Value {
+    pub(super) fn view_of(&self, frame: &str) -> Value {
         let Some(f) = self.state.frames.get(frame) else {
             return Value::Null;
         };
@@ -255,7 +257,7 @@ impl<'a> Step<'a> {
 
     /// The context a fan-out's children start from: the view of the scope it
     /// runs in (unchanged while it runs).
-    fn scope_view(&self, fanout: &str) -> Value {
+    pub(super) fn scope_view(&self, fanout: &str) -> Value {
         let Some(x) = self.state.fanouts.get(fanout) else {
             return Value::Null;
         };
@@ -270,7 +272,7 @@ impl<'a> Step<'a> {
     }
 
     /// The top-level context: in the run state, or parked while a frame is in effect.
-    fn top_context(&self) -> &Value {
+    pub(super) fn top_context(&self) -> &Value {
         self.parked.as_ref().unwrap_or(&self.state.context)
     }
 
@@ -329,464 +331,5 @@ impl<'a> Step<'a> {
             self.pending
                 .push(Pending::Failed(self.current.clone(), error));
         }
-    }
-
-    /// Enters a parallel or foreach state: records the fan-out and starts
-    /// its children.
-    pub(super) fn fork(&mut self, step: StepRef, state: &'a State) {
-        let key = step.path.clone();
-        let mut route = self.current_route();
-        let children = match &state.kind {
-            StateKind::Parallel(p) => vec![Child::Running; p.branches.len()],
-            StateKind::Foreach(f) => match items_in(&self.state.context, &f.items_path) {
-                Some(Value::Array(items)) => vec![Child::Waiting; items.len()],
-                other => {
-                    let error = ErrorInfo::new(
-                        codes::FOREACH_ITEMS,
-                        format!(
-                            "foreach `{}`: itemsPath `{}` is {}, not a list",
-                            state.name,
-                            f.items_path,
-                            other.map_or("missing".to_owned(), |v| kind_of(v).to_owned())
-                        ),
-                    )
-                    .not_retryable();
-                    return self.fail_inline(step, json!({ "itemsPath": f.items_path }), error);
-                }
-            },
-            _ => return,
-        };
-        self.emit(
-            EventType::StepStarted,
-            Some(step.clone()),
-            json!({ "input": { "children": children.len() } }),
-        );
-        let fanout = Fanout {
-            frame: self.current.clone(),
-            step,
-            route: route.clone(),
-            base_output: self.state.previous_output.clone(),
-            children,
-            next_item: 0,
-            base_context: None,
-            items: Vec::new(),
-        };
-        self.state.fanouts.insert(key.clone(), fanout);
-        match &state.kind {
-            StateKind::Parallel(p) => {
-                for (i, branch) in p.branches.iter().enumerate() {
-                    route.push(RouteStep {
-                        state: state.name.clone(),
-                        branch: Some(i),
-                    });
-                    let child = format!("{key}/{}", branch.name);
-                    self.start_child(&key, i, &child, route.clone(), None);
-                    route.pop();
-                }
-            }
-            StateKind::Foreach(f) => {
-                let total = self.state.fanouts.get(&key).map_or(0, |x| x.children.len());
-                if total == 0 {
-                    return self.pending.push(Pending::Done(key));
-                }
-                for _ in 0..(f.max_concurrency as usize).min(total) {
-                    self.start_next_item(&key);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Starts the next waiting foreach item of `key`.
-    fn start_next_item(&mut self, key: &str) {
-        let Some(fanout) = self.state.fanouts.get(key) else {
-            return;
-        };
-        let index = fanout.next_item;
-        if index >= fanout.children.len() {
-            return;
-        }
-        let mut route = fanout.route.clone();
-        let Some(state_name) = key.rsplit('/').next().map(str::to_owned) else {
-            return;
-        };
-        let Some(StateKind::Foreach(foreach)) = self
-            .graph_of_route(&route)
-            .and_then(|g| g.iter().find(|s| s.name == state_name))
-            .map(|s| &s.kind)
-        else {
-            return;
-        };
-        let Some(item) = self.item_of(key, &foreach.items_path, index) else {
-            return self.fail_run(ErrorInfo::new(
-                codes::INTERNAL,
-                format!("foreach `{key}` lost its item {index}"),
-            ));
-        };
-        route.push(RouteStep {
-            state: state_name,
-            branch: None,
-        });
-        if let Some(fanout) = self.state.fanouts.get_mut(key) {
-            fanout.next_item += 1;
-            fanout.children[index] = Child::Running;
-        }
-        let child = format!("{key}[{index}]");
-        self.start_child(
-            key,
-            index,
-            &child,
-            route,
-            Some((foreach.item_name.clone(), item)),
-        );
-    }
-
-    /// Item `index` of foreach `key`, read from the view of the scope it runs
-    /// in (by reference when that scope is in effect or is the top level).
-    fn item_of(&self, key: &str, items_path: &str, index: usize) -> Option<Value> {
-        let fanout = self.state.fanouts.get(key)?;
-        if !fanout.items.is_empty() {
-            return fanout.items.get(index).cloned();
-        }
-        let pick = |context: &Value| match items_in(context, items_path) {
-            Some(Value::Array(items)) => items.get(index).cloned(),
-            _ => None,
-        };
-        if fanout.base_context.is_none() && fanout.frame == self.current {
-            pick(&self.state.context)
-        } else if fanout.base_context.is_none() && fanout.frame.is_empty() {
-            pick(self.top_context())
-        } else {
-            pick(&self.scope_view(key))
-        }
-    }
-
-    /// Creates a child frame and runs its graph from its start.
-    fn start_child(
-        &mut self,
-        key: &str,
-        index: usize,
-        child: &str,
-        route: Vec<RouteStep>,
-        item: Option<(String, Value)>,
-    ) {
-        let Some(fanout) = self.state.fanouts.get(key) else {
-            return;
-        };
-        let parent = fanout.frame.clone();
-        let mut previous_output = fanout.base_output.clone();
-        let item = item.map(|(name, value)| {
-            // The first agent of an item gets the item (PROTOCOL §8.8).
-            previous_output = Some(value.clone());
-            FrameItem { name, value }
-        });
-        let Some(start) = self.graph_start(&route) else {
-            return self.fail_run(ErrorInfo::new(
-                codes::INTERNAL,
-                format!("frame `{child}` has no graph"),
-            ));
-        };
-        self.state.frames.insert(
-            child.to_owned(),
-            Frame {
-                parent,
-                fanout: key.to_owned(),
-                index,
-                route,
-                item,
-                writes: Vec::new(),
-                previous_output,
-                visits: BTreeMap::new(),
-                context: None,
-                local: None,
-            },
-        );
-        self.with_frame(child, |s| s.enter(&start));
-    }
-
-    /// The start state of the graph a route leads to.
-    fn graph_start(&self, route: &[RouteStep]) -> Option<String> {
-        let (last, parent) = route.split_last()?;
-        let state = self
-            .graph_of_route(parent)?
-            .iter()
-            .find(|s| s.name == last.state)?;
-        match (&state.kind, last.branch) {
-            (StateKind::Parallel(p), Some(i)) => Some(p.branches.get(i)?.graph.start.clone()),
-            (StateKind::Foreach(f), None) => Some(f.iterator.start.clone()),
-            _ => None,
-        }
-    }
-
-    /// Joins the frames that ended, at the top level, until none is left.
-    pub(super) fn drain_pending(&mut self) {
-        while !self.pending.is_empty() {
-            let pending = std::mem::take(&mut self.pending);
-            for item in pending {
-                if self.state.status.is_terminal() {
-                    self.pending.clear();
-                    return;
-                }
-                match item {
-                    Pending::Done(frame) => self.child_done(&frame),
-                    Pending::Failed(frame, error) => self.child_failed(&frame, error),
-                }
-            }
-        }
-    }
-
-    /// A child frame reached `end` (or an empty foreach, keyed by its fan-out).
-    fn child_done(&mut self, frame: &str) {
-        if self.state.fanouts.contains_key(frame) {
-            // An empty foreach: nothing ran.
-            return self.finish_join(frame);
-        }
-        let Some(done) = self.state.frames.remove(frame) else {
-            return;
-        };
-        let key = done.fanout.clone();
-        let Some(fanout) = self.state.fanouts.get_mut(&key) else {
-            return;
-        };
-        if let Some(child) = fanout.children.get_mut(done.index) {
-            *child = Child::Done { local: None };
-            let fanout_step = fanout.step.step_id.clone();
-            self.state
-                .child_results
-                .entry(fanout_step.clone())
-                .or_default()
-                .insert(done.index, done.local());
-            self.state.new_child_results.push((fanout_step, done.index));
-        }
-        let is_any = self.join_mode(&key) == Some(JoinMode::Any);
-        if is_any {
-            self.cancel_children(&key, "another branch finished first (join: any)");
-            return self.finish_join(&key);
-        }
-        self.start_next_item(&key);
-        let settled = self.state.fanouts.get(&key).is_some_and(|f| {
-            f.children
-                .iter()
-                .all(|c| matches!(c, Child::Done { .. } | Child::Cancelled))
-        });
-        if settled {
-            self.finish_join(&key);
-        }
-    }
-
-    /// A child frame failed: its siblings are cancelled and the join fails.
-    fn child_failed(&mut self, frame: &str, error: ErrorInfo) {
-        let Some(failed) = self.state.frames.remove(frame) else {
-            return;
-        };
-        let key = failed.fanout.clone();
-        if let Some(child) = self
-            .state
-            .fanouts
-            .get_mut(&key)
-            .and_then(|f| f.children.get_mut(failed.index))
-        {
-            *child = Child::Failed {
-                error: error.clone(),
-            };
-        }
-        self.cancel_children(&key, "a sibling failed");
-        let Some(fanout) = self.state.fanouts.remove(&key) else {
-            return;
-        };
-        self.state.child_results.remove(&fanout.step.step_id);
-        let mut error = error;
-        error.message = format!("{} (in `{frame}`)", error.message);
-        let step = fanout.step.clone();
-        self.with_frame(&fanout.frame, |s| {
-            s.emit(
-                EventType::StepFailed,
-                Some(step.clone()),
-                json!({ "error": error }),
-            );
-            s.effects.push(Effect::RecordInline(InlineStep {
-                step: step.clone(),
-                status: StepStatus::Failed,
-                input: json!({ "children": fanout.children.len() }),
-                output: None,
-                error: Some(error.clone()),
-            }));
-            s.catch_or_fail(&step.state, error);
-        });
-    }
-
-    /// Cancels every running child of a fan-out: their frames, nested
-    /// fan-outs and dispatched steps. Late results of those steps then find
-    /// nothing to apply to.
-    fn cancel_children(&mut self, key: &str, reason: &str) {
-        let running: Vec<String> = self
-            .state
-            .frames
-            .iter()
-            .filter(|(_, f)| f.fanout == key)
-            .map(|(name, _)| name.clone())
-            .collect();
-        for frame in running {
-            if let Some(f) = self.state.frames.remove(&frame)
-                && let Some(child) = self
-                    .state
-                    .fanouts
-                    .get_mut(key)
-                    .and_then(|x| x.children.get_mut(f.index))
-            {
-                *child = Child::Cancelled;
-            }
-            self.state.frames.retain(|name, _| !is_within(name, &frame));
-            self.state
-                .fanouts
-                .retain(|name, _| !is_within(name, &frame));
-            let live: std::collections::HashSet<&str> = self
-                .state
-                .fanouts
-                .values()
-                .map(|f| f.step.step_id.as_str())
-                .collect();
-            let dropped: Vec<String> = self
-                .state
-                .child_results
-                .keys()
-                .filter(|k| !live.contains(k.as_str()))
-                .cloned()
-                .collect();
-            for key in dropped {
-                self.state.child_results.remove(&key);
-            }
-            let (cancelled, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.state.active)
-                .into_iter()
-                .partition(|a| is_within(&a.path, &frame));
-            self.state.active = kept;
-            for active in cancelled {
-                let step = active.step_ref();
-                let error = ErrorInfo::new(codes::CANCELLED, reason);
-                self.record_cancelled(step, error);
-            }
-        }
-        if let Some(fanout) = self.state.fanouts.get_mut(key) {
-            for child in &mut fanout.children {
-                if matches!(child, Child::Waiting) {
-                    *child = Child::Cancelled;
-                }
-            }
-        }
-    }
-
-    fn join_mode(&self, key: &str) -> Option<JoinMode> {
-        let fanout = self.state.fanouts.get(key)?;
-        let name = &fanout.step.state;
-        let state = self
-            .graph_of_route(&fanout.route)?
-            .iter()
-            .find(|s| &s.name == name)?;
-        match &state.kind {
-            StateKind::Parallel(p) => Some(p.join),
-            _ => None,
-        }
-    }
-
-    /// Every child is settled: the aggregated result goes to the fan-out
-    /// state's `resultPath`, and its transition is taken.
-    fn finish_join(&mut self, key: &str) {
-        let Some(fanout) = self.state.fanouts.remove(key) else {
-            return;
-        };
-        let results = self
-            .state
-            .child_results
-            .remove(&fanout.step.step_id)
-            .unwrap_or_default();
-        let Some(state) = self
-            .graph_of_route(&fanout.route)
-            .and_then(|g| g.iter().find(|s| s.name == fanout.step.state))
-        else {
-            return self.fail_run(ErrorInfo::new(
-                codes::INTERNAL,
-                format!("fan-out `{key}` lost its state"),
-            ));
-        };
-        let result = aggregate(state, &fanout.children, results);
-        let step = fanout.step.clone();
-        self.with_frame(&fanout.frame, |s| {
-            let result_path = match &state.kind {
-                StateKind::Parallel(p) => p.result_path.as_deref(),
-                StateKind::Foreach(f) => f.result_path.as_deref(),
-                _ => None,
-            };
-            if let Some(parts) = result_path.and_then(path::segments) {
-                s.write_result(&parts, result.clone());
-            }
-            s.state.previous_output = Some(result.clone());
-            s.emit(
-                EventType::StepCompleted,
-                Some(step.clone()),
-                json!({ "output": result }),
-            );
-            s.effects.push(Effect::RecordInline(InlineStep {
-                step: step.clone(),
-                status: StepStatus::Succeeded,
-                input: json!({ "children": fanout.children.len() }),
-                output: Some(result),
-                error: None,
-            }));
-            match &state.transition {
-                Transition::Next(next) => s.enter(next),
-                Transition::End | Transition::Decided => s.end_scope(),
-            }
-        });
-    }
-}
-
-/// The join's result: branch or item locals, combined as the state says.
-fn aggregate(state: &State, children: &[Child], mut results: BTreeMap<usize, Value>) -> Value {
-    let locals = children.iter().enumerate().filter_map(|(i, c)| match c {
-        Child::Done {
-            local: Some(legacy),
-        } => Some((i, legacy.clone())),
-        Child::Done { local: None } => Some((i, results.remove(&i).unwrap_or(Value::Null))),
-        _ => None,
-    });
-    let (aggregation, names): (Aggregation, Vec<&str>) = match &state.kind {
-        StateKind::Parallel(p) => (
-            p.aggregation,
-            p.branches.iter().map(|b| b.name.as_str()).collect(),
-        ),
-        StateKind::Foreach(f) => (f.aggregation, Vec::new()),
-        _ => (Aggregation::Keyed, Vec::new()),
-    };
-    match aggregation {
-        Aggregation::Keyed if !names.is_empty() => Value::Object(
-            locals
-                .filter_map(|(i, local)| names.get(i).map(|n| ((*n).to_owned(), local)))
-                .collect(),
-        ),
-        Aggregation::Keyed | Aggregation::Array => Value::Array(locals.map(|(_, l)| l).collect()),
-        Aggregation::Merge => {
-            let mut merged = Value::Object(Map::new());
-            for (_, local) in locals {
-                path::merge_into(&mut merged, &local);
-            }
-            merged
-        }
-    }
-}
-
-/// A foreach's items in a context: `itemsPath` from the root, or from `ctx`.
-fn items_in<'v>(context: &'v Value, items_path: &str) -> Option<&'v Value> {
-    let parts = path::segments(items_path)?;
-    path::get(context, &parts).or_else(|| context.get("ctx").and_then(|c| path::get(c, &parts)))
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
     }
 }

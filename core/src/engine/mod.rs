@@ -11,18 +11,32 @@ mod approval;
 mod child;
 mod children;
 mod dag;
+mod dispatch;
 mod effect;
+mod fanout;
 mod frames;
+mod inline;
+mod input;
+mod join;
 mod operator;
+mod results;
+mod run_end;
 mod signal_wait;
+mod site;
 mod state;
 pub mod template;
+mod timer;
 
-pub use apply::{Input, apply};
+pub use apply::{ApplyContext, apply};
 pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
-pub use state::{ActiveStep, HeldEffect, ParentLink, RunMeta, RunState};
+pub use input::{Answer, Input, Outcome};
+pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
+pub use timer::{
+    ApprovalDecision, ApprovalRequest, ChildStart, StepAttempt, StoredTimer, Timer, TimerError,
+    TimerKind,
+};
 
 #[cfg(test)]
 mod orderings;

@@ -5,8 +5,10 @@
 use super::apply::Step;
 use super::approval;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::HeldEffect;
+use super::state::{HeldEffect, Wait};
+use super::timer::{Timer, TimerKind};
 use crate::status::{RunStatus, StepStatus};
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
@@ -28,18 +30,18 @@ impl Step<'_> {
         self.state.status = RunStatus::TimedOut;
         self.state.error = Some(error.clone());
         self.emit(EventType::RunTimedOut, None, json!({ "error": error }));
-        self.notify_parent(None, Some(error));
+        self.notify_parent(Err(error));
     }
 
     /// Cancels the run: running steps are cancelled (child runs too), and
     /// the run ends CANCELLED with `{code: CANCELLED, message: <reason>}`
-    /// (PROTOCOL §8.3). A run that already ended ignores it.
-    pub(super) fn cancel_run(&mut self, actor: Option<String>, reason: Option<String>) {
-        self.cancel(actor, reason);
-    }
-
+    /// (PROTOCOL §8.3). Repeating a cancel is applied and changes nothing
+    /// (PROTOCOL §4); a run that ended otherwise refuses it.
     pub(super) fn cancel(&mut self, actor: Option<String>, reason: Option<String>) {
         if self.state.status.is_terminal() {
+            if self.state.status != RunStatus::Cancelled {
+                self.refuse_action("cancelled");
+            }
             return;
         }
         let error = ErrorInfo::new(
@@ -54,7 +56,17 @@ impl Step<'_> {
             None,
             json!({ "error": error, "actor": actor, "reason": reason }),
         );
-        self.notify_parent(None, Some(error));
+        self.notify_parent(Err(error));
+    }
+
+    /// Refuses an operator action the run's status does not allow.
+    fn refuse_action(&mut self, done: &str) {
+        let message = format!(
+            "run `{}` is {} and cannot be {done}",
+            self.meta.run_id,
+            self.state.status.as_str()
+        );
+        self.reject(ErrorCode::InvalidState, message);
     }
 
     /// A step cancelled by the engine: its event, and its attempt row marked
@@ -84,7 +96,7 @@ impl Step<'_> {
             self.state.status,
             RunStatus::Running | RunStatus::WaitingApproval | RunStatus::WaitingSignal
         ) {
-            return;
+            return self.refuse_action("paused");
         }
         self.state.paused_from = Some(self.state.status);
         self.state.status = RunStatus::Paused;
@@ -98,7 +110,7 @@ impl Step<'_> {
     /// Resumes a paused run: what the pause held back is sent now.
     pub(super) fn resume(&mut self, actor: Option<String>, reason: Option<String>) {
         if self.state.status != RunStatus::Paused {
-            return;
+            return self.refuse_action("resumed");
         }
         // PROTOCOL §4: resume restores the status the run had before the pause.
         self.state.status = self.state.paused_from.take().unwrap_or(RunStatus::Running);
@@ -133,20 +145,22 @@ impl Step<'_> {
         let mut children = false;
         let mut approvals = Vec::new();
         for active in std::mem::take(&mut self.state.active) {
-            children |= active.child;
-            if active.approval {
+            children |= active.wait() == Some(&Wait::Child);
+            if active.waits_for_approval() {
                 approvals.push(approval::approval_id(&active.step_id, active.attempt));
             }
             let step = active.step_ref();
             self.record_cancelled(step, error.clone());
         }
         if children {
-            self.effects.push(Effect::CancelChildren);
+            self.effects
+                .push(Effect::Timer(Timer::now(TimerKind::CancelChildren)));
         }
         if !approvals.is_empty() {
-            self.effects.push(Effect::CloseApprovals {
-                approval_ids: approvals,
-            });
+            self.effects
+                .push(Effect::Timer(Timer::now(TimerKind::ApprovalsClose {
+                    approval_ids: approvals,
+                })));
         }
         self.state.held.clear();
         self.state.frames.clear();

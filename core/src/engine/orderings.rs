@@ -6,7 +6,7 @@
 //! (the model of `coordinator/src/run_queue.rs` at the end of this file).
 
 use super::*;
-use crate::ids::RunId;
+use crate::ids::{RunId, StepId};
 use crate::model::{SourceFormat, Workflow, compile};
 use crate::status::RunStatus;
 use crate::wire::{ErrorInfo, StepTask};
@@ -55,6 +55,13 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).expect("valid time")
 }
 
+fn cx() -> ApplyContext {
+    ApplyContext {
+        now: now(),
+        payload_limit: 1024 * 1024,
+    }
+}
+
 /// What a worker answers for a task: a pure function of where it ran, so
 /// every ordering must produce the same context. `flaky` fails its first
 /// attempt on odd items (then succeeds on the retry).
@@ -69,13 +76,13 @@ fn answer(task: &StepTask) -> Input {
     let agent_is_flaky = task.path.ends_with("/work");
     if agent_is_flaky && item % 2 == 1 && task.attempt == 1 {
         return Input::StepFailed {
-            step_id: task.step_id.clone(),
+            step_id: StepId::new(&task.step_id),
             attempt: task.attempt,
             error: ErrorInfo::new("FLAKY", "first attempt fails"),
         };
     }
     Input::StepSucceeded {
-        step_id: task.step_id.clone(),
+        step_id: StepId::new(&task.step_id),
         attempt: task.attempt,
         output: json!({ "path": task.path, "attempt": task.attempt }),
     }
@@ -141,7 +148,7 @@ impl Driver {
     }
 
     fn apply(&mut self, input: Input) {
-        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, now());
+        let effects = apply(&self.workflow, &self.meta, &mut self.state, input, &cx()).effects;
         for effect in effects {
             match effect {
                 Effect::Dispatch(task) => {
@@ -154,7 +161,10 @@ impl Driver {
                     );
                     self.outstanding.push(task);
                 }
-                Effect::StartRetryTimer { .. } => panic!("no backoff configured"),
+                Effect::Timer(Timer {
+                    kind: TimerKind::Retry(_),
+                    ..
+                }) => panic!("no backoff configured"),
                 _ => {}
             }
         }
@@ -223,7 +233,7 @@ struct Stored {
     revision: u64,
     input: Value,
     snapshot: String,
-    results: std::collections::BTreeMap<String, std::collections::BTreeMap<usize, Value>>,
+    results: std::collections::BTreeMap<StepId, std::collections::BTreeMap<usize, Value>>,
 }
 
 /// Two coordinators deciding for one run, as `coordinator/src/run_queue.rs`
@@ -281,13 +291,9 @@ impl Cluster {
             let before = serde_json::to_string(&state).expect("serializes");
             let mut effects = Vec::new();
             for input in inputs {
-                effects.extend(apply(
-                    &self.workflow,
-                    &self.meta,
-                    &mut state,
-                    input.clone(),
-                    now(),
-                ));
+                effects.extend(
+                    apply(&self.workflow, &self.meta, &mut state, input.clone(), &cx()).effects,
+                );
             }
             let after = serde_json::to_string(&state).expect("serializes");
             if effects.is_empty() && before == after {

@@ -11,10 +11,13 @@
 
 use super::apply::Step;
 use super::effect::{Effect, InlineStep, StepRef};
-use super::state::{ActiveStep, Mail};
+use super::state::{ActiveStatus, ActiveStep, Mail, Wait};
+use super::timer::{StepAttempt, Timer, TimerKind};
 use crate::expr::{Bindings, CompiledExpr};
+use crate::ids::StepId;
 use crate::model::{Action, Operation, SignalWait};
 use crate::status::{RunStatus, StepStatus};
+use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
@@ -52,16 +55,12 @@ impl Step<'_> {
             .mailbox
             .iter()
             .position(|m| m.name == wait.signal && accepts(wait.filter.as_deref(), m));
-        let active = ActiveStep {
-            step_id: step.step_id.clone(),
-            state: step.state.clone(),
-            path: step.path.clone(),
-            attempt: step.attempt,
-            dispatched: true,
-            child: false,
-            approval: false,
-            signal: Some(wait.signal.clone()),
-        };
+        let active = ActiveStep::new(
+            &step,
+            ActiveStatus::Waiting(Wait::Signal {
+                name: wait.signal.clone(),
+            }),
+        );
         if let Some(index) = stored {
             let mail = self.state.mailbox.remove(index);
             return self.signal_arrived(active, mail);
@@ -77,11 +76,13 @@ impl Step<'_> {
         );
         let timeout = operation.timeout_seconds.or(wait.timeout_seconds);
         if let Some(seconds) = timeout {
-            self.effects.push(Effect::StartWaitTimer {
+            let fire_at_ms = self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000);
+            let timeout = TimerKind::SignalTimeout(StepAttempt {
                 step_id: step.step_id,
                 attempt: step.attempt,
-                fire_at_ms: self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000),
             });
+            self.effects
+                .push(Effect::Timer(Timer::at(fire_at_ms, timeout)));
         }
     }
 
@@ -89,7 +90,12 @@ impl Step<'_> {
     /// (whose filter accepts it) takes it; otherwise it is kept.
     pub(super) fn signal_received(&mut self, name: String, data: Value, id: Option<String>) {
         if self.state.status.is_terminal() {
-            return;
+            let message = format!(
+                "run `{}` already ended {}",
+                self.meta.run_id,
+                self.state.status.as_str()
+            );
+            return self.reject(ErrorCode::InvalidState, message);
         }
         if let Some(id) = id {
             if self.state.signals_seen.contains(&id) {
@@ -107,7 +113,7 @@ impl Step<'_> {
             json!({ "name": mail.name, "data": mail.data }),
         );
         let waiting = self.state.active.iter().position(|a| {
-            a.signal.as_deref() == Some(mail.name.as_str())
+            a.signal() == Some(mail.name.as_str())
                 && accepts(self.wait_filter(&a.path).as_deref(), &mail)
         });
         match waiting {
@@ -129,7 +135,7 @@ impl Step<'_> {
     /// The waiting step takes the signal and the run goes on.
     fn signal_arrived(&mut self, active: ActiveStep, mail: Mail) {
         if self.state.status == RunStatus::WaitingSignal
-            && !self.state.active.iter().any(|a| a.signal.is_some())
+            && !self.state.active.iter().any(|a| a.signal().is_some())
         {
             self.state.status = RunStatus::Running;
         }
@@ -138,7 +144,7 @@ impl Step<'_> {
     }
 
     /// The wait's timeout passed.
-    pub(super) fn wait_timed_out(&mut self, step_id: &str, attempt: u32) {
+    pub(super) fn wait_timed_out(&mut self, step_id: &StepId, attempt: u32) {
         if self.state.status.is_terminal() {
             return;
         }
@@ -146,13 +152,13 @@ impl Step<'_> {
             .state
             .active
             .iter()
-            .position(|a| a.signal.is_some() && a.step_id == step_id && a.attempt == attempt)
+            .position(|a| a.signal().is_some() && a.is(step_id, attempt))
         else {
             return;
         };
         let active = self.state.active.remove(index);
         if self.state.status == RunStatus::WaitingSignal
-            && !self.state.active.iter().any(|a| a.signal.is_some())
+            && !self.state.active.iter().any(|a| a.signal().is_some())
         {
             self.state.status = RunStatus::Running;
         }
@@ -161,7 +167,7 @@ impl Step<'_> {
             codes::STEP_TIMEOUT,
             format!(
                 "no `{}` signal arrived before the timeout",
-                active.signal.as_deref().unwrap_or_default()
+                active.signal().unwrap_or_default()
             ),
         )
         .not_retryable();

@@ -1,7 +1,7 @@
 //! The run snapshot the state machine reads and updates; stored as JSON in
 //! `runs.state` and loaded under the run's row lock.
 
-use crate::ids::RunId;
+use crate::ids::{RunId, StepId};
 use crate::status::RunStatus;
 use crate::wire::ErrorInfo;
 use serde::{Deserialize, Serialize};
@@ -25,7 +25,7 @@ pub enum HeldEffect {
         task: Box<crate::wire::StepTask>,
     },
     StartChild {
-        step_id: String,
+        step_id: StepId,
         attempt: u32,
         workflow_id: String,
         version: Option<i32>,
@@ -34,23 +34,32 @@ pub enum HeldEffect {
 }
 
 impl HeldEffect {
-    /// The effects a pause holds back; others come back as `Err`.
+    /// The effects a pause holds back (tasks and child starts); others come
+    /// back as `Err`.
     #[allow(
         clippy::result_large_err,
         reason = "the effect is handed straight back, never stored"
     )]
     pub fn from_effect(effect: super::Effect) -> Result<Self, super::Effect> {
+        use super::timer::{ChildStart, StepAttempt, Timer, TimerKind};
         match effect {
             super::Effect::Dispatch(task) => Ok(Self::Dispatch {
                 task: Box::new(task),
             }),
-            super::Effect::StartChild {
-                step_id,
-                attempt,
-                workflow_id,
-                version,
-                input,
-            } => Ok(Self::StartChild {
+            super::Effect::Timer(Timer {
+                kind:
+                    TimerKind::StartChild {
+                        step: StepAttempt { step_id, attempt },
+                        child:
+                            ChildStart {
+                                workflow_id,
+                                version,
+                                input,
+                            },
+                    },
+                fire_at_ms: None,
+                run_id: None,
+            }) => Ok(Self::StartChild {
                 step_id,
                 attempt,
                 workflow_id,
@@ -62,6 +71,7 @@ impl HeldEffect {
     }
 
     pub fn into_effect(self) -> super::Effect {
+        use super::timer::{ChildStart, StepAttempt, Timer, TimerKind};
         match self {
             Self::Dispatch { task } => super::Effect::Dispatch(*task),
             Self::StartChild {
@@ -70,13 +80,14 @@ impl HeldEffect {
                 workflow_id,
                 version,
                 input,
-            } => super::Effect::StartChild {
-                step_id,
-                attempt,
-                workflow_id,
-                version,
-                input,
-            },
+            } => super::Effect::Timer(Timer::now(TimerKind::StartChild {
+                step: StepAttempt { step_id, attempt },
+                child: ChildStart {
+                    workflow_id,
+                    version,
+                    input,
+                },
+            })),
         }
     }
 }
@@ -84,34 +95,59 @@ impl HeldEffect {
 /// The parent step a child run reports to (`workflow.run`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParentLink {
-    pub run_id: String,
-    pub step_id: String,
+    pub run_id: RunId,
+    pub step_id: StepId,
     pub attempt: u32,
 }
 
-/// A step that waits for a worker's result.
+/// A step attempt in progress: started and not yet ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "StoredActiveStep", into = "StoredActiveStep")]
 pub struct ActiveStep {
-    pub step_id: String,
+    pub step_id: StepId,
     pub state: String,
     pub path: String,
     pub attempt: u32,
-    /// `false` while the attempt waits for its retry timer; firing the timer
-    /// twice must not dispatch twice.
-    #[serde(default = "yes")]
-    pub dispatched: bool,
-    /// A `workflow.run` step: it waits for a child run, not a worker.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub child: bool,
-    /// A `human.approval` step: it waits for a decision, not a worker.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub approval: bool,
-    /// A `signal.wait` step: the signal name it waits for.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signal: Option<String>,
+    pub status: ActiveStatus,
+}
+
+/// Where an active step attempt stands. (The lease of a running attempt is
+/// the worker's, kept on its attempt row; the engine never sees it.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActiveStatus {
+    /// Its task was dispatched: a worker's result ends it.
+    Running,
+    /// It waits for something other than a worker.
+    Waiting(Wait),
+}
+
+/// What a waiting step attempt waits for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait {
+    /// Its retry timer (the backoff after a failed attempt); firing it
+    /// dispatches the attempt, once (a second firing finds it running).
+    RetryTimer,
+    /// Its child run (`workflow.run`).
+    Child,
+    /// A person's decision (`human.approval`) on approval
+    /// `<step_id>-<attempt>`.
+    Approval,
+    /// The named signal (`signal.wait`).
+    Signal { name: String },
 }
 
 impl ActiveStep {
+    /// A new attempt of `step` in `status`.
+    pub fn new(step: &super::StepRef, status: ActiveStatus) -> Self {
+        Self {
+            step_id: step.step_id.clone(),
+            state: step.state.clone(),
+            path: step.path.clone(),
+            attempt: step.attempt,
+            status,
+        }
+    }
+
     /// The step this attempt belongs to, as events and records name it.
     pub fn step_ref(&self) -> super::StepRef {
         super::StepRef {
@@ -119,6 +155,92 @@ impl ActiveStep {
             state: self.state.clone(),
             path: self.path.clone(),
             attempt: self.attempt,
+        }
+    }
+
+    /// Is this attempt `step_id`/`attempt`?
+    pub fn is(&self, step_id: &StepId, attempt: u32) -> bool {
+        &self.step_id == step_id && self.attempt == attempt
+    }
+
+    /// What it waits for, unless it runs on a worker.
+    pub fn wait(&self) -> Option<&Wait> {
+        match &self.status {
+            ActiveStatus::Running => None,
+            ActiveStatus::Waiting(wait) => Some(wait),
+        }
+    }
+
+    pub fn waits_for_approval(&self) -> bool {
+        self.wait() == Some(&Wait::Approval)
+    }
+
+    /// The signal a `signal.wait` attempt waits for.
+    pub fn signal(&self) -> Option<&str> {
+        match self.wait() {
+            Some(Wait::Signal { name }) => Some(name),
+            _ => None,
+        }
+    }
+}
+
+/// An active step as `runs.state` stores it: the status as the flags it
+/// had before it was an enum, so stored snapshots read unchanged.
+#[derive(Clone, Serialize, Deserialize)]
+struct StoredActiveStep {
+    step_id: StepId,
+    state: String,
+    path: String,
+    attempt: u32,
+    /// `false` while the attempt waits for its retry timer.
+    #[serde(default = "yes")]
+    dispatched: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    child: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    approval: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signal: Option<String>,
+}
+
+impl From<StoredActiveStep> for ActiveStep {
+    fn from(stored: StoredActiveStep) -> Self {
+        let status = if let Some(name) = stored.signal {
+            ActiveStatus::Waiting(Wait::Signal { name })
+        } else if stored.approval {
+            ActiveStatus::Waiting(Wait::Approval)
+        } else if !stored.dispatched {
+            ActiveStatus::Waiting(Wait::RetryTimer)
+        } else if stored.child {
+            ActiveStatus::Waiting(Wait::Child)
+        } else {
+            ActiveStatus::Running
+        };
+        Self {
+            step_id: stored.step_id,
+            state: stored.state,
+            path: stored.path,
+            attempt: stored.attempt,
+            status,
+        }
+    }
+}
+
+impl From<ActiveStep> for StoredActiveStep {
+    fn from(active: ActiveStep) -> Self {
+        let wait = active.wait().cloned();
+        Self {
+            dispatched: wait != Some(Wait::RetryTimer),
+            child: wait == Some(Wait::Child),
+            approval: wait == Some(Wait::Approval),
+            signal: match wait {
+                Some(Wait::Signal { name }) => Some(name),
+                _ => None,
+            },
+            step_id: active.step_id,
+            state: active.state,
+            path: active.path,
+            attempt: active.attempt,
         }
     }
 }
@@ -182,11 +304,11 @@ pub struct RunState {
     /// the run, so a result costs what it weighs, not what the fan-out has
     /// gathered so far.
     #[serde(skip)]
-    pub child_results: BTreeMap<String, BTreeMap<usize, Value>>,
+    pub child_results: BTreeMap<StepId, BTreeMap<usize, Value>>,
     /// Children that ended since the driver last took them
     /// ([`RunState::take_new_child_results`]): the rows to store.
     #[serde(skip)]
-    pub new_child_results: Vec<(String, usize)>,
+    pub new_child_results: Vec<(StepId, usize)>,
 }
 
 impl RunState {
@@ -216,7 +338,7 @@ impl RunState {
     /// The ended children's values to store with this transition: `(fan-out
     /// step id, child index, value)`, for fan-outs still running (a join that
     /// happened in the same transition needs no rows).
-    pub fn take_new_child_results(&mut self) -> Vec<(String, usize, Value)> {
+    pub fn take_new_child_results(&mut self) -> Vec<(StepId, usize, Value)> {
         std::mem::take(&mut self.new_child_results)
             .into_iter()
             .filter_map(|(fanout, index)| {
@@ -235,5 +357,53 @@ impl RunState {
 impl Default for RunState {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// `runs.state` keeps an active step's status as the flags it had
+    /// before the status was an enum, both ways.
+    #[test]
+    fn active_steps_keep_their_stored_form() {
+        let base = json!({ "step_id": "s1", "state": "a", "path": "a", "attempt": 2 });
+        let with = |extra: Value| {
+            let mut stored = base.clone();
+            if let (Some(map), Value::Object(extra)) = (stored.as_object_mut(), extra) {
+                map.extend(extra);
+            }
+            stored
+        };
+        let cases = [
+            (with(json!({ "dispatched": true })), ActiveStatus::Running),
+            (
+                with(json!({ "dispatched": false })),
+                ActiveStatus::Waiting(Wait::RetryTimer),
+            ),
+            (
+                with(json!({ "dispatched": true, "child": true })),
+                ActiveStatus::Waiting(Wait::Child),
+            ),
+            (
+                with(json!({ "dispatched": true, "approval": true })),
+                ActiveStatus::Waiting(Wait::Approval),
+            ),
+            (
+                with(json!({ "dispatched": true, "signal": "go" })),
+                ActiveStatus::Waiting(Wait::Signal { name: "go".into() }),
+            ),
+        ];
+        for (stored, status) in cases {
+            let active: ActiveStep = serde_json::from_value(stored.clone()).expect("reads");
+            assert_eq!(active.status, status, "{stored}");
+            assert_eq!(active.step_id, StepId::new("s1"));
+            assert_eq!(serde_json::to_value(&active).ok(), Some(stored));
+        }
+        // Written before `dispatched` existed: a running step.
+        let old: ActiveStep = serde_json::from_value(base).expect("reads");
+        assert_eq!(old.status, ActiveStatus::Running);
     }
 }
