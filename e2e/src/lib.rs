@@ -27,7 +27,6 @@ mod http;
 mod process;
 mod waits;
 
-pub use control::ControlTarget;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
 pub use http::http_get_at;
 pub use process::{Process, bin_dir};

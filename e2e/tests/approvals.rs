@@ -2,6 +2,7 @@
 //! approved with a real `wf.ctl.approval.<id>.approve` request; a second run
 //! is rejected, and a third times out.
 
+use junction_bus::{ControlSubject, Decision};
 use junction_core::wire::agent::AgentRequest;
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
@@ -42,7 +43,7 @@ async fn pending_approval(env: &TestEnv, run_id: &str) -> anyhow::Result<Value> 
     loop {
         let listed = env
             .control(
-                "approvals.list",
+                ControlSubject::ApprovalsList,
                 json!({ "run_id": run_id, "status": "PENDING" }),
             )
             .await?;
@@ -79,13 +80,16 @@ async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> an
     let id = approval["id"].as_str().unwrap_or_default().to_owned();
     let decided = env
         .control(
-            &format!("approval.{id}.approve"),
+            ControlSubject::approval(&id, Decision::Approve),
             json!({ "actor": "alice", "comment": "go" }),
         )
         .await?;
     assert_eq!(decided["status"], "APPROVED");
     let again = env
-        .try_control(&format!("approval.{id}.reject"), json!({ "actor": "bob" }))
+        .try_control(
+            ControlSubject::approval(&id, Decision::Reject),
+            json!({ "actor": "bob" }),
+        )
         .await?;
     assert_eq!(again["error"]["code"], "ALREADY_DECIDED", "{again}");
     let run = env.wait_for_end(&run_id, WAIT).await?;
@@ -115,7 +119,7 @@ async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> an
         .to_owned();
     let decided = env
         .control(
-            &format!("approval.{id}.reject"),
+            ControlSubject::approval(&id, Decision::Reject),
             json!({ "actor": "bob", "comment": "too risky" }),
         )
         .await?;
@@ -131,15 +135,20 @@ async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> an
     assert_eq!(run["status"], "FAILED", "{run}");
     assert_eq!(run["error"]["code"], "APPROVAL_TIMED_OUT");
     let listed = env
-        .control("approvals.list", json!({ "run_id": run_id }))
+        .control(ControlSubject::ApprovalsList, json!({ "run_id": run_id }))
         .await?;
     assert_eq!(listed["approvals"][0]["status"], "TIMED_OUT", "{listed}");
 
     // Unknown approvals and bad statuses get clear errors.
-    let unknown = env.try_control("approval.nope.approve", json!({})).await?;
+    let unknown = env
+        .try_control(
+            ControlSubject::approval("nope", Decision::Approve),
+            json!({}),
+        )
+        .await?;
     assert_eq!(unknown["error"]["code"], "NOT_FOUND");
     let bad = env
-        .try_control("approvals.list", json!({ "status": "MAYBE" }))
+        .try_control(ControlSubject::ApprovalsList, json!({ "status": "MAYBE" }))
         .await?;
     assert_eq!(bad["error"]["code"], "INVALID_REQUEST");
     Ok(())

@@ -12,6 +12,7 @@
 //! - a missing or malformed tokens file stops the coordinator with exit 2.
 
 use anyhow::{Context, bail};
+use junction_bus::{ControlSubject, Decision, RunVerb};
 use junction_e2e::TestEnv;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -51,14 +52,6 @@ fn code(reply: &Value) -> &str {
     reply["error"]["code"].as_str().unwrap_or_default()
 }
 
-async fn control(env: &TestEnv, what: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = env.try_control(what, body.clone()).await?;
-    if reply["ok"] != json!(true) {
-        bail!("{what} {body} failed: {reply}");
-    }
-    Ok(reply)
-}
-
 async fn auth_env() -> anyhow::Result<TestEnv> {
     let mut env = TestEnv::new().await?;
     let file = env.dir.path().join("tokens.json");
@@ -74,16 +67,16 @@ async fn auth_env() -> anyhow::Result<TestEnv> {
 async fn pending_approval(env: &TestEnv, token: &str, run_id: &str) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let listed = control(
-            env,
-            "approvals.list",
-            with(
-                token,
-                None,
-                json!({ "run_id": run_id, "status": "PENDING" }),
-            ),
-        )
-        .await?;
+        let listed = env
+            .control(
+                ControlSubject::ApprovalsList,
+                with(
+                    token,
+                    None,
+                    json!({ "run_id": run_id, "status": "PENDING" }),
+                ),
+            )
+            .await?;
         if let Some(approval) = listed["approvals"].as_array().and_then(|a| a.first()) {
             return Ok(approval.clone());
         }
@@ -103,12 +96,12 @@ async fn wait_for_status(
 ) -> anyhow::Result<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let run = control(
-            env,
-            &format!("run.{run_id}.get"),
-            with(token, tenant, json!({})),
-        )
-        .await?["run"]
+        let run = env
+            .control(
+                ControlSubject::run(run_id, RunVerb::Get),
+                with(token, tenant, json!({})),
+            )
+            .await?["run"]
             .clone();
         if run["status"] == status {
             return Ok(run);
@@ -126,12 +119,12 @@ async fn run_events(
     tenant: Option<&str>,
     run_id: &str,
 ) -> anyhow::Result<Vec<Value>> {
-    let reply = control(
-        env,
-        &format!("run.{run_id}.events"),
-        with(token, tenant, json!({ "limit": 1000 })),
-    )
-    .await?;
+    let reply = env
+        .control(
+            ControlSubject::run(run_id, RunVerb::Events),
+            with(token, tenant, json!({ "limit": 1000 })),
+        )
+        .await?;
     Ok(reply["events"].as_array().cloned().unwrap_or_default())
 }
 
@@ -174,35 +167,42 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
     let env = auth_env().await?;
 
     // No token, an unknown token: UNAUTHENTICATED.
-    let reply = env.try_control("workflows.list", json!({})).await?;
+    let reply = env
+        .try_control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert_eq!(code(&reply), "UNAUTHENTICATED", "{reply}");
     let reply = env
-        .try_control("workflows.list", json!({ "token": "nope" }))
+        .try_control(ControlSubject::WorkflowsList, json!({ "token": "nope" }))
         .await?;
     assert_eq!(code(&reply), "UNAUTHENTICATED", "{reply}");
     // A tenant the token does not list: FORBIDDEN.
     let reply = env
-        .try_control("workflows.list", with("t-bob", Some("acme"), json!({})))
+        .try_control(
+            ControlSubject::WorkflowsList,
+            with("t-bob", Some("acme"), json!({})),
+        )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
     let reply = env
-        .try_control("workflows.list", with("t-carol", None, json!({})))
+        .try_control(
+            ControlSubject::WorkflowsList,
+            with("t-carol", None, json!({})),
+        )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
 
     // Approvers: team:release only.
-    control(
-        &env,
-        "workflows.put",
+    env.control(
+        ControlSubject::WorkflowsPut,
         with("t-alice", None, json!({ "source": GATED })),
     )
     .await?;
-    let run_id = control(
-        &env,
-        "run.start",
-        with("t-alice", None, json!({ "workflow_id": "gated" })),
-    )
-    .await?["run_id"]
+    let run_id = env
+        .control(
+            ControlSubject::RunStart,
+            with("t-alice", None, json!({ "workflow_id": "gated" })),
+        )
+        .await?["run_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
@@ -210,21 +210,21 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
     let id = approval["id"].as_str().unwrap_or_default().to_owned();
     let reply = env
         .try_control(
-            &format!("approval.{id}.approve"),
+            ControlSubject::approval(&id, Decision::Approve),
             with("t-bob", None, json!({ "actor": "alice" })),
         )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
-    let reply = control(
-        &env,
-        &format!("approval.{id}.approve"),
-        with(
-            "t-alice",
-            None,
-            json!({ "actor": "mallory", "comment": "go" }),
-        ),
-    )
-    .await?;
+    let reply = env
+        .control(
+            ControlSubject::approval(&id, Decision::Approve),
+            with(
+                "t-alice",
+                None,
+                json!({ "actor": "mallory", "comment": "go" }),
+            ),
+        )
+        .await?;
     assert_eq!(reply["status"], "APPROVED", "{reply}");
     wait_for_status(&env, "t-alice", None, &run_id, "COMPLETED").await?;
     let events = run_events(&env, "t-bob", None, &run_id).await?;
@@ -233,47 +233,46 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         .find(|e| e["type"] == "workflow.approval.approved")
         .with_context(|| format!("no approved event: {events:?}"))?;
     assert_eq!(approved["data"]["actor"], "alice", "{approved}");
-    let listed = control(
-        &env,
-        "approvals.list",
-        with("t-alice", None, json!({ "run_id": run_id })),
-    )
-    .await?;
+    let listed = env
+        .control(
+            ControlSubject::ApprovalsList,
+            with("t-alice", None, json!({ "run_id": run_id })),
+        )
+        .await?;
     assert_eq!(listed["approvals"][0]["actor"], "alice", "{listed}");
 
     // Tenant isolation: carol's run in `acme` does not exist for `default`.
-    control(
-        &env,
-        "workflows.put",
+    env.control(
+        ControlSubject::WorkflowsPut,
         with("t-carol", Some("acme"), json!({ "source": GATED })),
     )
     .await?;
-    let acme_run = control(
-        &env,
-        "run.start",
-        with("t-carol", Some("acme"), json!({ "workflow_id": "gated" })),
-    )
-    .await?["run_id"]
+    let acme_run = env
+        .control(
+            ControlSubject::RunStart,
+            with("t-carol", Some("acme"), json!({ "workflow_id": "gated" })),
+        )
+        .await?["run_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
     wait_for_status(&env, "t-carol", Some("acme"), &acme_run, "WAITING_APPROVAL").await?;
-    for what in ["get", "events", "cancel"] {
+    for action in [RunVerb::Get, RunVerb::Events, RunVerb::Cancel] {
         let reply = env
             .try_control(
-                &format!("run.{acme_run}.{what}"),
+                ControlSubject::run(&acme_run, action),
                 with("t-alice", None, json!({})),
             )
             .await?;
-        assert_eq!(code(&reply), "NOT_FOUND", "{what}: {reply}");
+        assert_eq!(code(&reply), "NOT_FOUND", "{action:?}: {reply}");
         // Naming the tenant does not help a token that does not list it.
         let reply = env
             .try_control(
-                &format!("run.{acme_run}.{what}"),
+                ControlSubject::run(&acme_run, action),
                 with("t-alice", Some("acme"), json!({})),
             )
             .await?;
-        assert_eq!(code(&reply), "FORBIDDEN", "{what}: {reply}");
+        assert_eq!(code(&reply), "FORBIDDEN", "{action:?}: {reply}");
     }
 
     // HTTP: Bearer tokens, 401 without, 404 across tenants.
@@ -324,16 +323,16 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
     }
 
     // Cancel records the token's identity, not the claimed actor.
-    let reply = control(
-        &env,
-        &format!("run.{acme_run}.cancel"),
-        with(
-            "t-carol",
-            Some("acme"),
-            json!({ "actor": "mallory", "reason": "done" }),
-        ),
-    )
-    .await?;
+    let reply = env
+        .control(
+            ControlSubject::run(&acme_run, RunVerb::Cancel),
+            with(
+                "t-carol",
+                Some("acme"),
+                json!({ "actor": "mallory", "reason": "done" }),
+            ),
+        )
+        .await?;
     assert_eq!(reply["status"], "CANCELLED", "{reply}");
     let events = run_events(&env, "t-carol", Some("acme"), &acme_run).await?;
     let cancelled = events

@@ -1,6 +1,7 @@
 //! Bad input gets a clear error or a clear FAILED run, loses nothing, and
 //! never crashes a process or leaves a run stuck.
 
+use junction_bus::{ControlSubject, RunVerb};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -51,7 +52,7 @@ async fn malformed_signals_are_rejected_counted_and_intake_continues() -> anyhow
         env.wait_for_end(&run_id, WAIT).await?["status"],
         "COMPLETED"
     );
-    let all = env.control("runs.list", json!({})).await?;
+    let all = env.control(ControlSubject::RunsList, json!({})).await?;
     assert_eq!(
         all["runs"].as_array().map(Vec::len),
         Some(1),
@@ -88,22 +89,25 @@ async fn bad_requests_get_pinned_error_codes_and_create_nothing() -> anyhow::Res
 
     assert_eq!(
         code(
-            env.try_control("run.start", json!({ "workflow_id": "nope" }))
+            env.try_control(ControlSubject::RunStart, json!({ "workflow_id": "nope" }))
                 .await?
         ),
         "NOT_FOUND"
     );
     assert_eq!(
         code(
-            env.try_control("run.start", json!({ "workflow_id": "typed", "input": [1] }))
-                .await?
+            env.try_control(
+                ControlSubject::RunStart,
+                json!({ "workflow_id": "typed", "input": [1] })
+            )
+            .await?
         ),
         "INVALID_REQUEST"
     );
     assert_eq!(
         code(
             env.try_control(
-                "run.start",
+                ControlSubject::RunStart,
                 json!({ "workflow_id": "typed", "input": { "n": "x" } })
             )
             .await?
@@ -111,19 +115,25 @@ async fn bad_requests_get_pinned_error_codes_and_create_nothing() -> anyhow::Res
         "INPUT_SCHEMA"
     );
     assert_eq!(
-        code(env.try_control("run.bogus-id.get", json!({})).await?),
+        code(
+            env.try_control(ControlSubject::run("bogus-id", RunVerb::Get), json!({}))
+                .await?
+        ),
         "NOT_FOUND"
     );
     assert_eq!(
         code(
-            env.try_control("agents.put", json!({ "name": "Bad Name" }))
+            env.try_control(ControlSubject::AgentsPut, json!({ "name": "Bad Name" }))
                 .await?
         ),
         "INVALID_REQUEST"
     );
     let raw = env
         .nats
-        .request(env.subjects.control("runs.list"), "{oops".into())
+        .request(
+            env.subjects.control_subject(&ControlSubject::RunsList),
+            "{oops".into(),
+        )
         .await?;
     assert_eq!(
         code(serde_json::from_slice(&raw.payload)?),
@@ -132,7 +142,7 @@ async fn bad_requests_get_pinned_error_codes_and_create_nothing() -> anyhow::Res
 
     let broken = "id: broken\nstates:\n  - name: a\n    type: operation\n    action: agent.run\n    input: { agent: echo }\n    next: nowhere\n";
     let put = env
-        .try_control("workflows.put", json!({ "source": broken }))
+        .try_control(ControlSubject::WorkflowsPut, json!({ "source": broken }))
         .await?;
     assert_eq!(code(put.clone()), "VALIDATION_FAILED");
     let diagnostics = put["error"]["details"]["diagnostics"]
@@ -146,7 +156,10 @@ async fn bad_requests_get_pinned_error_codes_and_create_nothing() -> anyhow::Res
         "{put}"
     );
     let validated = env
-        .control("workflows.validate", json!({ "source": broken }))
+        .control(
+            ControlSubject::WorkflowsValidate,
+            json!({ "source": broken }),
+        )
         .await?;
     assert_eq!(
         validated["ok"], true,
@@ -155,14 +168,14 @@ async fn bad_requests_get_pinned_error_codes_and_create_nothing() -> anyhow::Res
     assert!(!validated["errors"].as_array().is_none_or(Vec::is_empty));
     assert_eq!(
         code(
-            env.try_control("workflows.get", json!({ "id": "broken" }))
+            env.try_control(ControlSubject::WorkflowsGet, json!({ "id": "broken" }))
                 .await?
         ),
         "NOT_FOUND",
         "nothing was stored"
     );
 
-    let runs = env.control("runs.list", json!({})).await?;
+    let runs = env.control(ControlSubject::RunsList, json!({})).await?;
     assert_eq!(runs["runs"].as_array().map(Vec::len), Some(0));
     Ok(())
 }
@@ -179,7 +192,7 @@ async fn agent_failures_fail_the_run_clearly() -> anyhow::Result<()> {
     // An agent missing from the registry is refused before any run starts...
     let refused = env
         .try_control(
-            "workflows.put",
+            ControlSubject::WorkflowsPut,
             json!({ "source": one_step("absent", "no-such-agent", "") }),
         )
         .await?;
@@ -349,7 +362,7 @@ async fn oversized_payloads_and_missing_template_paths_fail_clearly() -> anyhow:
     let templ = one_step("templ", "echo", "      task: \"{{ ctx.missing.path }}\"\n");
     // With declared properties the same mistake is refused at validation.
     let refused = env
-        .try_control("workflows.put", json!({ "source": templ }))
+        .try_control(ControlSubject::WorkflowsPut, json!({ "source": templ }))
         .await?;
     assert_eq!(refused["error"]["code"], "VALIDATION_FAILED", "{refused}");
     let diagnostic = &refused["error"]["details"]["diagnostics"][0];
@@ -360,7 +373,7 @@ async fn oversized_payloads_and_missing_template_paths_fail_clearly() -> anyhow:
 
     let too_big = env
         .try_control(
-            "run.start",
+            ControlSubject::RunStart,
             json!({ "workflow_id": "big", "input": { "blob": "x".repeat(5000) } }),
         )
         .await?;

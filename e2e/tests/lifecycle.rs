@@ -1,6 +1,7 @@
 //! Process lifecycle: migrations under an advisory lock, staged shutdown on
 //! SIGTERM (drain, exit 0, leave the member list), and a fatal startup error.
 
+use junction_bus::ControlSubject;
 use junction_e2e::{Process, TestEnv};
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -66,7 +67,9 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
         run["steps"][0]["worker_id"], "worker-1",
         "the draining worker finished its step"
     );
-    let members = env.control("cluster.members", json!({})).await?;
+    let members = env
+        .control(ControlSubject::ClusterMembers, json!({}))
+        .await?;
     let workers = members["members"]
         .as_array()
         .map(|m| m.iter().filter(|m| m["role"] == "worker").count());

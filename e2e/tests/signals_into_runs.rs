@@ -2,6 +2,7 @@
 //! with `wf.ctl.run.<id>.signal` or a CloudEvent whose `subject` is
 //! `run:<id>`; a signal nobody waits for is kept for the next wait.
 
+use junction_bus::{ControlSubject, RunVerb};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -50,7 +51,7 @@ async fn signal_waits_take_signals_from_nats_requests_and_cloudevents() -> anyho
 
     // The second wait's signal arrives first: it is kept.
     env.control(
-        &format!("run.{run_id}.signal"),
+        ControlSubject::run(&run_id, RunVerb::Signal),
         json!({ "name": "goods.shipped", "data": { "carrier": "dhl" } }),
     )
     .await?;
@@ -81,16 +82,22 @@ async fn signal_waits_take_signals_from_nats_requests_and_cloudevents() -> anyho
 
     // Errors: unknown run, ended run, bad data.
     let unknown = env
-        .try_control("run.nope.signal", json!({ "name": "x" }))
+        .try_control(
+            ControlSubject::run("nope", RunVerb::Signal),
+            json!({ "name": "x" }),
+        )
         .await?;
     assert_eq!(unknown["error"]["code"], "NOT_FOUND");
     let ended = env
-        .try_control(&format!("run.{run_id}.signal"), json!({ "name": "x" }))
+        .try_control(
+            ControlSubject::run(&run_id, RunVerb::Signal),
+            json!({ "name": "x" }),
+        )
         .await?;
     assert_eq!(ended["error"]["code"], "INVALID_STATE");
     let bad = env
         .try_control(
-            &format!("run.{run_id}.signal"),
+            ControlSubject::run(&run_id, RunVerb::Signal),
             json!({ "name": "x", "data": 3 }),
         )
         .await?;

@@ -2,6 +2,7 @@
 //! step attempt's end, every status the run went through, in order, with no
 //! gap in `seq`, and they agree with the run's own record.
 
+use junction_bus::{ControlSubject, Decision};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -107,7 +108,7 @@ async fn the_stored_events_rebuild_a_complex_runs_whole_timeline() -> anyhow::Re
     let approval = loop {
         let listed = env
             .control(
-                "approvals.list",
+                ControlSubject::ApprovalsList,
                 json!({ "run_id": run_id, "status": "PENDING" }),
             )
             .await?;
@@ -122,7 +123,7 @@ async fn the_stored_events_rebuild_a_complex_runs_whole_timeline() -> anyhow::Re
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     env.control(
-        &format!("approval.{approval}.approve"),
+        ControlSubject::approval(&approval, Decision::Approve),
         json!({ "actor": "ops" }),
     )
     .await?;
