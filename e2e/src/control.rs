@@ -2,6 +2,7 @@
 //! signals and stored events, and waits for a run's end or a signal's run.
 
 use crate::TestEnv;
+use crate::waits::WAIT;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use junction_bus::{ControlSubject, RunVerb};
@@ -28,6 +29,15 @@ impl TestEnv {
             bail!("{what} {body} failed: {reply}");
         }
         Ok(reply)
+    }
+
+    /// A control request that must be refused; returns its error code.
+    pub async fn control_error(&self, what: ControlSubject, body: Value) -> anyhow::Result<String> {
+        let reply = self.try_control(what.clone(), body.clone()).await?;
+        match reply["error"]["code"].as_str() {
+            Some(code) if reply["ok"] != json!(true) => Ok(code.to_owned()),
+            _ => bail!("{what} {body} was not refused with a code: {reply}"),
+        }
     }
 
     /// Stores a workflow through `workflows.put`; returns its version.
@@ -75,6 +85,30 @@ impl TestEnv {
             .control(ControlSubject::run(run_id, RunVerb::Get), json!({}))
             .await?["run"]
             .clone())
+    }
+
+    /// Waits until the run is `status` (terminal or not); returns the run.
+    pub async fn wait_for_status(&self, run_id: &str, status: &str) -> anyhow::Result<Value> {
+        self.eventually(&format!("run {run_id} {status}"), WAIT, || async {
+            let run = self.get_run(run_id).await?;
+            Ok((run["status"] == status).then_some(run))
+        })
+        .await
+    }
+
+    /// Waits until the run has a `PENDING` approval (`approvals.list`); returns it.
+    pub async fn pending_approval(&self, run_id: &str) -> anyhow::Result<Value> {
+        let body = json!({ "run_id": run_id, "status": "PENDING" });
+        self.eventually(&format!("an approval of {run_id}"), WAIT, || async {
+            let listed = self
+                .control(ControlSubject::ApprovalsList, body.clone())
+                .await?;
+            Ok(listed["approvals"]
+                .as_array()
+                .and_then(|a| a.first())
+                .cloned())
+        })
+        .await
     }
 
     /// Waits until the run reaches a terminal status; returns the run.

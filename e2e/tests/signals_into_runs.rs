@@ -27,27 +27,12 @@ states:
     end: true
 "#;
 
-async fn wait_for_status(env: &TestEnv, run_id: &str, status: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if env.get_run(run_id).await?["status"] == status {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "run never {status}\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn signal_waits_take_signals_from_nats_requests_and_cloudevents() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(WAITER).await?;
     let run_id = env.start_run("waiter", json!({})).await?;
-    wait_for_status(&env, &run_id, "WAITING_SIGNAL").await?;
+    env.wait_for_status(&run_id, "WAITING_SIGNAL").await?;
 
     // The second wait's signal arrives first: it is kept.
     env.control(

@@ -2,7 +2,7 @@
 //! (the first statement to commit wins), and the `worker.after_claim` fault
 //! point firing before executing and again after a lazy claim.
 
-use crate::{LEASE, WAIT, attempt, backstops, keys, signal, stored_events, types, wait_for_calls};
+use crate::{LEASE, WAIT, attempt, backstops, keys, signal, stored_events, types};
 use junction_e2e::{TestEnv, chain_yaml};
 use junction_example_agents::Registry;
 use junction_runtime::fault::FAULT_EXIT_CODE;
@@ -23,7 +23,7 @@ async fn two_workers_executing_one_unclaimed_attempt_record_it_once() -> anyhow:
 
     // Freeze worker-a while its execution is unclaimed: it neither claims
     // nor acks, so JetStream redelivers the task to worker-b after ack_wait.
-    wait_for_calls(&env, "sleep", 1).await?;
+    env.wait_for_calls("sleep", 1).await?;
     signal(&env, frozen, "STOP")?;
     let thawed = async {
         env.start_worker("worker-b", &[LEASE]).await?;
