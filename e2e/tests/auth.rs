@@ -11,7 +11,7 @@
 //! - HTTP without `Authorization: Bearer` is 401, health stays open;
 //! - a missing or malformed tokens file stops the coordinator with exit 2.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use junction_bus::{ControlSubject, Decision, RunVerb};
 use junction_e2e::TestEnv;
 use serde_json::{Value, json};
@@ -65,26 +65,21 @@ async fn auth_env() -> anyhow::Result<TestEnv> {
 }
 
 async fn pending_approval(env: &TestEnv, token: &str, run_id: &str) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let body = with(
+        token,
+        None,
+        json!({ "run_id": run_id, "status": "PENDING" }),
+    );
+    env.eventually("an approval", WAIT, || async {
         let listed = env
-            .control(
-                ControlSubject::ApprovalsList,
-                with(
-                    token,
-                    None,
-                    json!({ "run_id": run_id, "status": "PENDING" }),
-                ),
-            )
+            .control(ControlSubject::ApprovalsList, body.clone())
             .await?;
-        if let Some(approval) = listed["approvals"].as_array().and_then(|a| a.first()) {
-            return Ok(approval.clone());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no approval\n{}", env.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        Ok(listed["approvals"]
+            .as_array()
+            .and_then(|a| a.first())
+            .cloned())
+    })
+    .await
 }
 
 async fn wait_for_status(
@@ -94,23 +89,14 @@ async fn wait_for_status(
     run_id: &str,
     status: &str,
 ) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let run = env
-            .control(
-                ControlSubject::run(run_id, RunVerb::Get),
-                with(token, tenant, json!({})),
-            )
-            .await?["run"]
-            .clone();
-        if run["status"] == status {
-            return Ok(run);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("run {run_id} is not {status}: {run}\n{}", env.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let body = with(token, tenant, json!({}));
+    env.eventually(&format!("run {run_id} {status}"), WAIT, || async {
+        let reply = env
+            .control(ControlSubject::run(run_id, RunVerb::Get), body.clone())
+            .await?;
+        Ok((reply["run"]["status"] == status).then(|| reply["run"].clone()))
+    })
+    .await
 }
 
 async fn run_events(
@@ -162,10 +148,25 @@ async fn http_get(
     Ok((status, text))
 }
 
-#[tokio::test]
-async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyhow::Result<()> {
-    let env = auth_env().await?;
+/// Stores `GATED` and starts a run of it as `token` in `tenant`; returns the run id.
+async fn start_gated(env: &TestEnv, token: &str, tenant: Option<&str>) -> anyhow::Result<String> {
+    env.control(
+        ControlSubject::WorkflowsPut,
+        with(token, tenant, json!({ "source": GATED })),
+    )
+    .await?;
+    let started = env
+        .control(
+            ControlSubject::RunStart,
+            with(token, tenant, json!({ "workflow_id": "gated" })),
+        )
+        .await?;
+    Ok(started["run_id"].as_str().unwrap_or_default().to_owned())
+}
 
+#[tokio::test]
+async fn requests_without_a_valid_token_or_tenant_are_refused() -> anyhow::Result<()> {
+    let env = auth_env().await?;
     // No token, an unknown token: UNAUTHENTICATED.
     let reply = env
         .try_control(ControlSubject::WorkflowsList, json!({}))
@@ -190,22 +191,14 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
+    Ok(())
+}
 
-    // Approvers: team:release only.
-    env.control(
-        ControlSubject::WorkflowsPut,
-        with("t-alice", None, json!({ "source": GATED })),
-    )
-    .await?;
-    let run_id = env
-        .control(
-            ControlSubject::RunStart,
-            with("t-alice", None, json!({ "workflow_id": "gated" })),
-        )
-        .await?["run_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+#[tokio::test]
+async fn only_the_approver_group_decides_and_the_token_identity_is_recorded() -> anyhow::Result<()>
+{
+    let env = auth_env().await?;
+    let run_id = start_gated(&env, "t-alice", None).await?;
     let approval = pending_approval(&env, "t-bob", &run_id).await?;
     let id = approval["id"].as_str().unwrap_or_default().to_owned();
     let reply = env
@@ -240,22 +233,15 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         )
         .await?;
     assert_eq!(listed["approvals"][0]["actor"], "alice", "{listed}");
+    Ok(())
+}
 
-    // Tenant isolation: carol's run in `acme` does not exist for `default`.
-    env.control(
-        ControlSubject::WorkflowsPut,
-        with("t-carol", Some("acme"), json!({ "source": GATED })),
-    )
-    .await?;
-    let acme_run = env
-        .control(
-            ControlSubject::RunStart,
-            with("t-carol", Some("acme"), json!({ "workflow_id": "gated" })),
-        )
-        .await?["run_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+#[tokio::test]
+async fn another_tenants_run_is_not_found_over_nats_and_http() -> anyhow::Result<()> {
+    let env = auth_env().await?;
+    let run_id = start_gated(&env, "t-alice", None).await?;
+    // Carol's run in `acme` does not exist for `default`.
+    let acme_run = start_gated(&env, "t-carol", Some("acme")).await?;
     wait_for_status(&env, "t-carol", Some("acme"), &acme_run, "WAITING_APPROVAL").await?;
     for action in [RunVerb::Get, RunVerb::Events, RunVerb::Cancel] {
         let reply = env
@@ -274,8 +260,16 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
             .await?;
         assert_eq!(code(&reply), "FORBIDDEN", "{action:?}: {reply}");
     }
+    http_needs_a_bearer_token_and_isolates_tenants(&env, &run_id, &acme_run).await?;
+    cancel_records_the_token_identity(&env, &acme_run).await
+}
 
-    // HTTP: Bearer tokens, 401 without, 404 across tenants.
+/// HTTP: Bearer tokens, 401 without, 404 across tenants; health stays open.
+async fn http_needs_a_bearer_token_and_isolates_tenants(
+    env: &TestEnv,
+    run_id: &str,
+    acme_run: &str,
+) -> anyhow::Result<()> {
     let addr = env.coordinator_http().await?;
     let (status, _) = http_get(&addr, "/healthz", &[]).await?;
     assert_eq!(status, 200);
@@ -321,11 +315,14 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         .await?;
         assert_eq!(status, 200, "{path}: {text}");
     }
+    Ok(())
+}
 
-    // Cancel records the token's identity, not the claimed actor.
+/// Cancel records the token's identity, not the claimed actor.
+async fn cancel_records_the_token_identity(env: &TestEnv, acme_run: &str) -> anyhow::Result<()> {
     let reply = env
         .control(
-            ControlSubject::run(&acme_run, RunVerb::Cancel),
+            ControlSubject::run(acme_run, RunVerb::Cancel),
             with(
                 "t-carol",
                 Some("acme"),
@@ -334,7 +331,7 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         )
         .await?;
     assert_eq!(reply["status"], "CANCELLED", "{reply}");
-    let events = run_events(&env, "t-carol", Some("acme"), &acme_run).await?;
+    let events = run_events(env, "t-carol", Some("acme"), acme_run).await?;
     let cancelled = events
         .iter()
         .find(|e| e["type"] == "workflow.run.cancelled")
