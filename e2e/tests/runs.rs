@@ -171,6 +171,15 @@ async fn run_start_honours_idempotency_keys_and_correlation() -> anyhow::Result<
 #[tokio::test]
 async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    workflows_are_stored_as_revisions(&env).await?;
+    agents_are_put_listed_and_deleted(&env).await?;
+    runs_are_listed_in_pages(&env).await?;
+    members_report_their_bound_address(&env).await
+}
+
+/// The same source is the same revision, a changed one the next; every
+/// revision stays readable, and JSON sources are stored too.
+async fn workflows_are_stored_as_revisions(env: &TestEnv) -> anyhow::Result<()> {
     let put = env
         .control(ControlSubject::WorkflowsPut, json!({ "source": PIPELINE }))
         .await?;
@@ -225,7 +234,11 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
         .await?["created"],
         true
     );
+    Ok(())
+}
 
+/// Agents are created, replaced, listed by name and deleted once.
+async fn agents_are_put_listed_and_deleted(env: &TestEnv) -> anyhow::Result<()> {
     let created = env.control(ControlSubject::AgentsPut, json!({ "name": "notifier", "description": "notifies", "input_schema": { "type": "object" } })).await?;
     assert_eq!(created["created"], true);
     assert_eq!(
@@ -248,12 +261,15 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
     env.control(ControlSubject::AgentsDelete, json!({ "name": "notifier" }))
         .await?;
     assert_eq!(
-        env.try_control(ControlSubject::AgentsDelete, json!({ "name": "notifier" }))
-            .await?["error"]["code"],
+        env.control_error(ControlSubject::AgentsDelete, json!({ "name": "notifier" }))
+            .await?,
         "NOT_FOUND"
     );
+    Ok(())
+}
 
-    // Paging: three runs, pages of two.
+/// Three runs, pages of two.
+async fn runs_are_listed_in_pages(env: &TestEnv) -> anyhow::Result<()> {
     for i in 0..3 {
         env.start_run(
             "pipeline",
@@ -275,7 +291,11 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
         .await?;
     assert_eq!(rest["runs"].as_array().map(Vec::len), Some(1));
     assert!(rest.get("next_cursor").is_none());
+    Ok(())
+}
 
+/// `cluster.members` reports the address the coordinator bound, not `:0`.
+async fn members_report_their_bound_address(env: &TestEnv) -> anyhow::Result<()> {
     let members = env
         .control(ControlSubject::ClusterMembers, json!({}))
         .await?;
