@@ -98,10 +98,21 @@ impl TestEnv {
 
     /// Waits until the run has a `PENDING` approval (`approvals.list`); returns it.
     pub async fn pending_approval(&self, run_id: &str) -> anyhow::Result<Value> {
-        let body = json!({ "run_id": run_id, "status": "PENDING" });
+        self.pending_approval_with(run_id, json!({})).await
+    }
+
+    /// [`Self::pending_approval`], with the fields of `extra` (a token, a
+    /// tenant) in every request.
+    pub async fn pending_approval_with(
+        &self,
+        run_id: &str,
+        mut extra: Value,
+    ) -> anyhow::Result<Value> {
+        extra["run_id"] = json!(run_id);
+        extra["status"] = json!("PENDING");
         self.eventually(&format!("an approval of {run_id}"), WAIT, || async {
             let listed = self
-                .control(ControlSubject::ApprovalsList, body.clone())
+                .control(ControlSubject::ApprovalsList, extra.clone())
                 .await?;
             Ok(listed["approvals"]
                 .as_array()

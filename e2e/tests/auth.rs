@@ -64,24 +64,6 @@ async fn auth_env() -> anyhow::Result<TestEnv> {
     Ok(env)
 }
 
-async fn pending_approval(env: &TestEnv, token: &str, run_id: &str) -> anyhow::Result<Value> {
-    let body = with(
-        token,
-        None,
-        json!({ "run_id": run_id, "status": "PENDING" }),
-    );
-    env.eventually("an approval", WAIT, || async {
-        let listed = env
-            .control(ControlSubject::ApprovalsList, body.clone())
-            .await?;
-        Ok(listed["approvals"]
-            .as_array()
-            .and_then(|a| a.first())
-            .cloned())
-    })
-    .await
-}
-
 async fn wait_for_status(
     env: &TestEnv,
     token: &str,
@@ -199,7 +181,9 @@ async fn only_the_approver_group_decides_and_the_token_identity_is_recorded() ->
 {
     let env = auth_env().await?;
     let run_id = start_gated(&env, "t-alice", None).await?;
-    let approval = pending_approval(&env, "t-bob", &run_id).await?;
+    let approval = env
+        .pending_approval_with(&run_id, with("t-bob", None, json!({})))
+        .await?;
     let id = approval["id"].as_str().unwrap_or_default().to_owned();
     let reply = env
         .try_control(
