@@ -234,6 +234,25 @@ impl TestEnv {
         }
     }
 
+    /// Waits until process `index` exits, and fails unless it exits with
+    /// `code` (`junction_runtime::fault::FAULT_EXIT_CODE` at a fault point,
+    /// 0 after a drain), naming `why`, with the process logs.
+    pub async fn wait_for_exit(
+        &mut self,
+        index: usize,
+        code: i32,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let exited = self.processes[index].wait_exit(waits::WAIT).await;
+        anyhow::ensure!(
+            exited == Some(code),
+            "{why}: {} exited with {exited:?}, not {code}\n{}",
+            self.processes[index].name,
+            self.logs()
+        );
+        Ok(())
+    }
+
     /// A direct connection to this test's database, for assertions.
     pub async fn db(&self) -> anyhow::Result<tokio_postgres::Client> {
         let (client, connection) =

@@ -150,13 +150,12 @@ async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart(
     env.wait_for_members(1, 1).await?;
     env.publish_signal("go", "crash-1", json!({})).await?;
 
-    let code = env.processes[faulty].wait_exit(WAIT).await;
-    assert_eq!(
-        code,
-        Some(FAULT_EXIT_CODE),
-        "the coordinator died at the fault point\n{}",
-        env.logs()
-    );
+    env.wait_for_exit(
+        faulty,
+        FAULT_EXIT_CODE,
+        "the coordinator died at the fault point",
+    )
+    .await?;
     // No coordinator answers now: look in the database.
     let before = env.db().await?.query_one("SELECT id, status, (SELECT count(*) FROM outbox) FROM runs WHERE causation_id = 'crash-1'", &[]).await?;
     let run_id: String = before.get(0);
@@ -200,12 +199,12 @@ async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
     env.put_workflow(THREE_STEPS).await?;
     let run_id = env.start_run("three", json!({})).await?;
 
-    assert_eq!(
-        env.processes[faulty].wait_exit(WAIT).await,
-        Some(FAULT_EXIT_CODE),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(
+        faulty,
+        FAULT_EXIT_CODE,
+        "the worker died at the fault point",
+    )
+    .await?;
     env.start_worker("worker-b", &LEASE).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");

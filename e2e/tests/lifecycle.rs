@@ -55,12 +55,8 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     env.processes[worker].terminate();
-    assert_eq!(
-        env.processes[worker].wait_exit(WAIT).await,
-        Some(0),
-        "a drained worker exits 0\n{}",
-        env.logs()
-    );
+    env.wait_for_exit(worker, 0, "a drained worker exits 0")
+        .await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
     assert_eq!(
@@ -81,12 +77,8 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
 
     let coordinator = 0;
     env.processes[coordinator].terminate();
-    assert_eq!(
-        env.processes[coordinator].wait_exit(WAIT).await,
-        Some(0),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(coordinator, 0, "a drained coordinator exits 0")
+        .await?;
     let left: i64 = env
         .db()
         .await?

@@ -86,12 +86,8 @@ async fn the_after_claim_fault_point_fires_right_before_executing() -> anyhow::R
     env.put_workflow(&chain_yaml("one", "echo", 1, None))
         .await?;
     let run_id = env.start_run("one", json!({})).await?;
-    assert_eq!(
-        env.processes[faulty].wait_exit(WAIT).await,
-        Some(FAULT_EXIT_CODE),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(faulty, FAULT_EXIT_CODE, "the fault point")
+        .await?;
     // Checked claimable, not executed, nothing written.
     let row = attempt(&env, &run_id, "s1").await?;
     assert_eq!(
@@ -137,12 +133,8 @@ async fn the_after_claim_fault_point_fires_again_after_a_lazy_claim() -> anyhow:
     )
     .await?;
     let run_id = env.start_run("nap", json!({})).await?;
-    assert_eq!(
-        env.processes[faulty].wait_exit(WAIT).await,
-        Some(FAULT_EXIT_CODE),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(faulty, FAULT_EXIT_CODE, "the fault point")
+        .await?;
     let row = attempt(&env, &run_id, "nap").await?;
     assert_eq!(
         (row.status.as_str(), row.claims, row.worker_id.as_deref()),
