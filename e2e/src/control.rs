@@ -2,107 +2,42 @@
 //! signals and stored events, and waits for a run's end or a signal's run.
 
 use crate::TestEnv;
+use crate::waits::WAIT;
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use junction_bus::{ControlSubject, RunVerb, Subjects};
+use junction_bus::{ControlSubject, RunVerb};
 use serde_json::{Value, json};
-use std::fmt;
 use std::time::Duration;
-
-/// Where a control helper ([`TestEnv::control`], [`TestEnv::try_control`])
-/// sends its request: a typed [`ControlSubject`], or the text after
-/// `wf.ctl.` as a string. **The string form is deprecated**: it stays for the
-/// test files not migrated yet. A string that names a control verb is parsed
-/// into its subject; one that names none (a test of unknown subjects) is sent
-/// as given, so the coordinator's answer to it can be checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlTarget {
-    Subject(ControlSubject),
-    /// Text after `wf.ctl.` that names no control verb.
-    Unknown(String),
-}
-
-impl ControlTarget {
-    fn subject(&self, subjects: &Subjects) -> String {
-        match self {
-            Self::Subject(subject) => subjects.control_subject(subject),
-            Self::Unknown(rest) => subjects.control(rest),
-        }
-    }
-}
-
-impl fmt::Display for ControlTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Subject(subject) => subject.fmt(f),
-            Self::Unknown(rest) => f.write_str(rest),
-        }
-    }
-}
-
-impl From<ControlSubject> for ControlTarget {
-    fn from(subject: ControlSubject) -> Self {
-        Self::Subject(subject)
-    }
-}
-
-impl From<&ControlSubject> for ControlTarget {
-    fn from(subject: &ControlSubject) -> Self {
-        Self::Subject(subject.clone())
-    }
-}
-
-/// Deprecated: name the subject with a [`ControlSubject`].
-impl From<&str> for ControlTarget {
-    fn from(rest: &str) -> Self {
-        ControlSubject::parse(rest).map_or_else(|| Self::Unknown(rest.to_owned()), Self::Subject)
-    }
-}
-
-/// Deprecated: name the subject with a [`ControlSubject`].
-impl From<&String> for ControlTarget {
-    fn from(rest: &String) -> Self {
-        Self::from(rest.as_str())
-    }
-}
-
-/// Deprecated: name the subject with a [`ControlSubject`].
-impl From<String> for ControlTarget {
-    fn from(rest: String) -> Self {
-        Self::from(rest.as_str())
-    }
-}
 
 impl TestEnv {
     /// A control request; returns the whole reply, `ok` or not.
-    pub async fn try_control(
-        &self,
-        what: impl Into<ControlTarget>,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let what = what.into();
+    pub async fn try_control(&self, what: ControlSubject, body: Value) -> anyhow::Result<Value> {
         let request = async_nats::Request::new()
             .payload(Bytes::from(serde_json::to_vec(&body)?))
             .timeout(Some(Duration::from_secs(10)));
         let reply = self
             .nats
-            .send_request(what.subject(&self.subjects), request)
+            .send_request(self.subjects.control_subject(&what), request)
             .await?;
         Ok(serde_json::from_slice(&reply.payload)?)
     }
 
     /// A control request that must succeed.
-    pub async fn control(
-        &self,
-        what: impl Into<ControlTarget>,
-        body: Value,
-    ) -> anyhow::Result<Value> {
-        let what = what.into();
+    pub async fn control(&self, what: ControlSubject, body: Value) -> anyhow::Result<Value> {
         let reply = self.try_control(what.clone(), body.clone()).await?;
         if reply["ok"] != json!(true) {
             bail!("{what} {body} failed: {reply}");
         }
         Ok(reply)
+    }
+
+    /// A control request that must be refused; returns its error code.
+    pub async fn control_error(&self, what: ControlSubject, body: Value) -> anyhow::Result<String> {
+        let reply = self.try_control(what.clone(), body.clone()).await?;
+        match reply["error"]["code"].as_str() {
+            Some(code) if reply["ok"] != json!(true) => Ok(code.to_owned()),
+            _ => bail!("{what} {body} was not refused with a code: {reply}"),
+        }
     }
 
     /// Stores a workflow through `workflows.put`; returns its version.
@@ -150,6 +85,41 @@ impl TestEnv {
             .control(ControlSubject::run(run_id, RunVerb::Get), json!({}))
             .await?["run"]
             .clone())
+    }
+
+    /// Waits until the run is `status` (terminal or not); returns the run.
+    pub async fn wait_for_status(&self, run_id: &str, status: &str) -> anyhow::Result<Value> {
+        self.eventually(&format!("run {run_id} {status}"), WAIT, || async {
+            let run = self.get_run(run_id).await?;
+            Ok((run["status"] == status).then_some(run))
+        })
+        .await
+    }
+
+    /// Waits until the run has a `PENDING` approval (`approvals.list`); returns it.
+    pub async fn pending_approval(&self, run_id: &str) -> anyhow::Result<Value> {
+        self.pending_approval_with(run_id, json!({})).await
+    }
+
+    /// [`Self::pending_approval`], with the fields of `extra` (a token, a
+    /// tenant) in every request.
+    pub async fn pending_approval_with(
+        &self,
+        run_id: &str,
+        mut extra: Value,
+    ) -> anyhow::Result<Value> {
+        extra["run_id"] = json!(run_id);
+        extra["status"] = json!("PENDING");
+        self.eventually(&format!("an approval of {run_id}"), WAIT, || async {
+            let listed = self
+                .control(ControlSubject::ApprovalsList, extra.clone())
+                .await?;
+            Ok(listed["approvals"]
+                .as_array()
+                .and_then(|a| a.first())
+                .cloned())
+        })
+        .await
     }
 
     /// Waits until the run reaches a terminal status; returns the run.

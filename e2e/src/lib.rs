@@ -17,17 +17,19 @@
 //! This file holds the cluster itself (processes, members, database,
 //! cleanup); `agents.rs` the registry, `control.rs` the control plane,
 //! `http.rs` plain HTTP, `waits.rs` the waits for events (never for time),
+//! `checks.rs` checks on what the cluster did (executions, event seqs),
 //! `fixtures.rs` the workflows and agents several test files share, and
 //! `process.rs` one child process and its log.
 
 mod agents;
+mod checks;
 mod control;
 mod fixtures;
 mod http;
 mod process;
 mod waits;
 
-pub use control::ControlTarget;
+pub use checks::assert_gapless;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
 pub use http::http_get_at;
 pub use process::{Process, bin_dir};
@@ -186,6 +188,22 @@ impl TestEnv {
         Ok(env)
     }
 
+    /// One coordinator and one worker, `worker-a`, with a lease of
+    /// `lease_seconds`, serving `registry`: the setup of the tests that kill
+    /// a worker. Returns the cluster and the worker's process index.
+    pub async fn with_doomed_worker(
+        registry: Registry,
+        lease_seconds: &str,
+    ) -> anyhow::Result<(Self, usize)> {
+        let mut env = Self::new().await?;
+        env.serve_agents(registry).await?;
+        env.start_coordinator("coordinator", &[]).await?;
+        let lease = [("JUNCTION_WORKER__LEASE_SECONDS", lease_seconds)];
+        let worker = env.start_worker("worker-a", &lease).await?;
+        env.wait_for_members(1, 1).await?;
+        Ok((env, worker))
+    }
+
     /// Waits until `coordinators` coordinators and `workers` workers are listed.
     pub async fn wait_for_members(
         &self,
@@ -214,6 +232,25 @@ impl TestEnv {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until process `index` exits, and fails unless it exits with
+    /// `code` (`junction_runtime::fault::FAULT_EXIT_CODE` at a fault point,
+    /// 0 after a drain), naming `why`, with the process logs.
+    pub async fn wait_for_exit(
+        &mut self,
+        index: usize,
+        code: i32,
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let exited = self.processes[index].wait_exit(waits::WAIT).await;
+        anyhow::ensure!(
+            exited == Some(code),
+            "{why}: {} exited with {exited:?}, not {code}\n{}",
+            self.processes[index].name,
+            self.logs()
+        );
+        Ok(())
     }
 
     /// A direct connection to this test's database, for assertions.

@@ -12,7 +12,7 @@ use async_nats::jetstream::stream::State;
 use std::time::Duration;
 
 /// How long a wait here may take before the test fails.
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 impl TestEnv {
     /// Polls `probe` every 20 ms until it returns `Some`, and returns that;
@@ -39,6 +39,16 @@ impl TestEnv {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Waits until the agents this process serves have been called as
+    /// `agent` at least `n` times (a call counts from when it arrives, before
+    /// its handler answers).
+    pub async fn wait_for_calls(&self, agent: &str, n: usize) -> anyhow::Result<()> {
+        self.eventually(&format!("{agent} called {n} times"), WAIT, || async {
+            Ok((self.calls.count_for(agent) >= n).then_some(()))
+        })
+        .await
     }
 
     /// The state of `stream` and of its durable `consumer`.

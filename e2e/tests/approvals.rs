@@ -2,6 +2,7 @@
 //! approved with a real `wf.ctl.approval.<id>.approve` request; a second run
 //! is rejected, and a third times out.
 
+use junction_bus::{ControlSubject, Decision};
 use junction_core::wire::agent::AgentRequest;
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
@@ -36,37 +37,25 @@ fn appendix(timeout_seconds: u64) -> anyhow::Result<String> {
     ))
 }
 
-/// Waits for the run's pending approval; returns it.
-async fn pending_approval(env: &TestEnv, run_id: &str) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let listed = env
-            .control(
-                "approvals.list",
-                json!({ "run_id": run_id, "status": "PENDING" }),
-            )
-            .await?;
-        if let Some(approval) = listed["approvals"].as_array().and_then(|a| a.first()) {
-            return Ok(approval.clone());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no approval\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+fn triage_input() -> Value {
+    json!({ "namespace": "prod", "service": "api" })
 }
 
 #[tokio::test]
 async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> anyhow::Result<()> {
     let env = TestEnv::cluster(triage_agents(), 1).await?;
     env.put_workflow(&appendix(3600)?).await?;
-    let input = json!({ "namespace": "prod", "service": "api" });
+    approved_over_nats_the_run_mitigates_and_notifies(&env).await?;
+    rejected_the_run_fails(&env).await?;
+    undecided_the_approval_times_out(&env).await?;
+    unknown_approvals_and_bad_statuses_are_refused(&env).await
+}
 
-    // 1. Approved over NATS: the run goes on to mitigate and notify.
-    let run_id = env.start_run("incident-triage", input.clone()).await?;
-    let approval = pending_approval(&env, &run_id).await?;
+/// Approved over NATS: the run goes on to mitigate and notify; a second
+/// decision is refused.
+async fn approved_over_nats_the_run_mitigates_and_notifies(env: &TestEnv) -> anyhow::Result<()> {
+    let run_id = env.start_run("incident-triage", triage_input()).await?;
+    let approval = env.pending_approval(&run_id).await?;
     assert_eq!(approval["state"], "request_approval");
     assert_eq!(
         approval["message"],
@@ -79,15 +68,18 @@ async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> an
     let id = approval["id"].as_str().unwrap_or_default().to_owned();
     let decided = env
         .control(
-            &format!("approval.{id}.approve"),
+            ControlSubject::approval(&id, Decision::Approve),
             json!({ "actor": "alice", "comment": "go" }),
         )
         .await?;
     assert_eq!(decided["status"], "APPROVED");
     let again = env
-        .try_control(&format!("approval.{id}.reject"), json!({ "actor": "bob" }))
+        .control_error(
+            ControlSubject::approval(&id, Decision::Reject),
+            json!({ "actor": "bob" }),
+        )
         .await?;
-    assert_eq!(again["error"]["code"], "ALREADY_DECIDED", "{again}");
+    assert_eq!(again, "ALREADY_DECIDED");
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
     assert_eq!(
@@ -106,16 +98,17 @@ async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> an
     let approved_event = &events[approved.unwrap_or_default()];
     assert_eq!(approved_event["data"]["actor"], "alice");
     assert_eq!(approved_event["data"]["approval_id"], id.as_str());
+    Ok(())
+}
 
-    // 2. Rejected: the run fails with APPROVAL_REJECTED.
-    let run_id = env.start_run("incident-triage", input.clone()).await?;
-    let id = pending_approval(&env, &run_id).await?["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+/// Rejected: the run fails with `APPROVAL_REJECTED`.
+async fn rejected_the_run_fails(env: &TestEnv) -> anyhow::Result<()> {
+    let run_id = env.start_run("incident-triage", triage_input()).await?;
+    let approval = env.pending_approval(&run_id).await?;
+    let id = approval["id"].as_str().unwrap_or_default();
     let decided = env
         .control(
-            &format!("approval.{id}.reject"),
+            ControlSubject::approval(id, Decision::Reject),
             json!({ "actor": "bob", "comment": "too risky" }),
         )
         .await?;
@@ -123,24 +116,35 @@ async fn the_incident_triage_workflow_is_approved_rejected_and_timed_out() -> an
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "FAILED", "{run}");
     assert_eq!(run["error"]["code"], "APPROVAL_REJECTED");
+    Ok(())
+}
 
-    // 3. Nobody decides within the step's timeout.
+/// Nobody decides within the step's timeout.
+async fn undecided_the_approval_times_out(env: &TestEnv) -> anyhow::Result<()> {
     env.put_workflow(&appendix(1)?).await?;
-    let run_id = env.start_run("incident-triage", input).await?;
+    let run_id = env.start_run("incident-triage", triage_input()).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "FAILED", "{run}");
     assert_eq!(run["error"]["code"], "APPROVAL_TIMED_OUT");
     let listed = env
-        .control("approvals.list", json!({ "run_id": run_id }))
+        .control(ControlSubject::ApprovalsList, json!({ "run_id": run_id }))
         .await?;
     assert_eq!(listed["approvals"][0]["status"], "TIMED_OUT", "{listed}");
+    Ok(())
+}
 
-    // Unknown approvals and bad statuses get clear errors.
-    let unknown = env.try_control("approval.nope.approve", json!({})).await?;
-    assert_eq!(unknown["error"]["code"], "NOT_FOUND");
-    let bad = env
-        .try_control("approvals.list", json!({ "status": "MAYBE" }))
+/// Unknown approvals and bad statuses get clear errors.
+async fn unknown_approvals_and_bad_statuses_are_refused(env: &TestEnv) -> anyhow::Result<()> {
+    let unknown = env
+        .control_error(
+            ControlSubject::approval("nope", Decision::Approve),
+            json!({}),
+        )
         .await?;
-    assert_eq!(bad["error"]["code"], "INVALID_REQUEST");
+    assert_eq!(unknown, "NOT_FOUND");
+    let bad = env
+        .control_error(ControlSubject::ApprovalsList, json!({ "status": "MAYBE" }))
+        .await?;
+    assert_eq!(bad, "INVALID_REQUEST");
     Ok(())
 }

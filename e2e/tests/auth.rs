@@ -11,7 +11,8 @@
 //! - HTTP without `Authorization: Bearer` is 401, health stays open;
 //! - a missing or malformed tokens file stops the coordinator with exit 2.
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use junction_bus::{ControlSubject, Decision, RunVerb};
 use junction_e2e::TestEnv;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -51,14 +52,6 @@ fn code(reply: &Value) -> &str {
     reply["error"]["code"].as_str().unwrap_or_default()
 }
 
-async fn control(env: &TestEnv, what: &str, body: Value) -> anyhow::Result<Value> {
-    let reply = env.try_control(what, body.clone()).await?;
-    if reply["ok"] != json!(true) {
-        bail!("{what} {body} failed: {reply}");
-    }
-    Ok(reply)
-}
-
 async fn auth_env() -> anyhow::Result<TestEnv> {
     let mut env = TestEnv::new().await?;
     let file = env.dir.path().join("tokens.json");
@@ -71,29 +64,6 @@ async fn auth_env() -> anyhow::Result<TestEnv> {
     Ok(env)
 }
 
-async fn pending_approval(env: &TestEnv, token: &str, run_id: &str) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let listed = control(
-            env,
-            "approvals.list",
-            with(
-                token,
-                None,
-                json!({ "run_id": run_id, "status": "PENDING" }),
-            ),
-        )
-        .await?;
-        if let Some(approval) = listed["approvals"].as_array().and_then(|a| a.first()) {
-            return Ok(approval.clone());
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("no approval\n{}", env.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn wait_for_status(
     env: &TestEnv,
     token: &str,
@@ -101,23 +71,14 @@ async fn wait_for_status(
     run_id: &str,
     status: &str,
 ) -> anyhow::Result<Value> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let run = control(
-            env,
-            &format!("run.{run_id}.get"),
-            with(token, tenant, json!({})),
-        )
-        .await?["run"]
-            .clone();
-        if run["status"] == status {
-            return Ok(run);
-        }
-        if tokio::time::Instant::now() > deadline {
-            bail!("run {run_id} is not {status}: {run}\n{}", env.logs());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let body = with(token, tenant, json!({}));
+    env.eventually(&format!("run {run_id} {status}"), WAIT, || async {
+        let reply = env
+            .control(ControlSubject::run(run_id, RunVerb::Get), body.clone())
+            .await?;
+        Ok((reply["run"]["status"] == status).then(|| reply["run"].clone()))
+    })
+    .await
 }
 
 async fn run_events(
@@ -126,12 +87,12 @@ async fn run_events(
     tenant: Option<&str>,
     run_id: &str,
 ) -> anyhow::Result<Vec<Value>> {
-    let reply = control(
-        env,
-        &format!("run.{run_id}.events"),
-        with(token, tenant, json!({ "limit": 1000 })),
-    )
-    .await?;
+    let reply = env
+        .control(
+            ControlSubject::run(run_id, RunVerb::Events),
+            with(token, tenant, json!({ "limit": 1000 })),
+        )
+        .await?;
     Ok(reply["events"].as_array().cloned().unwrap_or_default())
 }
 
@@ -169,62 +130,78 @@ async fn http_get(
     Ok((status, text))
 }
 
-#[tokio::test]
-async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyhow::Result<()> {
-    let env = auth_env().await?;
+/// Stores `GATED` and starts a run of it as `token` in `tenant`; returns the run id.
+async fn start_gated(env: &TestEnv, token: &str, tenant: Option<&str>) -> anyhow::Result<String> {
+    env.control(
+        ControlSubject::WorkflowsPut,
+        with(token, tenant, json!({ "source": GATED })),
+    )
+    .await?;
+    let started = env
+        .control(
+            ControlSubject::RunStart,
+            with(token, tenant, json!({ "workflow_id": "gated" })),
+        )
+        .await?;
+    Ok(started["run_id"].as_str().unwrap_or_default().to_owned())
+}
 
+#[tokio::test]
+async fn requests_without_a_valid_token_or_tenant_are_refused() -> anyhow::Result<()> {
+    let env = auth_env().await?;
     // No token, an unknown token: UNAUTHENTICATED.
-    let reply = env.try_control("workflows.list", json!({})).await?;
+    let reply = env
+        .try_control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert_eq!(code(&reply), "UNAUTHENTICATED", "{reply}");
     let reply = env
-        .try_control("workflows.list", json!({ "token": "nope" }))
+        .try_control(ControlSubject::WorkflowsList, json!({ "token": "nope" }))
         .await?;
     assert_eq!(code(&reply), "UNAUTHENTICATED", "{reply}");
     // A tenant the token does not list: FORBIDDEN.
     let reply = env
-        .try_control("workflows.list", with("t-bob", Some("acme"), json!({})))
+        .try_control(
+            ControlSubject::WorkflowsList,
+            with("t-bob", Some("acme"), json!({})),
+        )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
     let reply = env
-        .try_control("workflows.list", with("t-carol", None, json!({})))
+        .try_control(
+            ControlSubject::WorkflowsList,
+            with("t-carol", None, json!({})),
+        )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
+    Ok(())
+}
 
-    // Approvers: team:release only.
-    control(
-        &env,
-        "workflows.put",
-        with("t-alice", None, json!({ "source": GATED })),
-    )
-    .await?;
-    let run_id = control(
-        &env,
-        "run.start",
-        with("t-alice", None, json!({ "workflow_id": "gated" })),
-    )
-    .await?["run_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let approval = pending_approval(&env, "t-bob", &run_id).await?;
+#[tokio::test]
+async fn only_the_approver_group_decides_and_the_token_identity_is_recorded() -> anyhow::Result<()>
+{
+    let env = auth_env().await?;
+    let run_id = start_gated(&env, "t-alice", None).await?;
+    let approval = env
+        .pending_approval_with(&run_id, with("t-bob", None, json!({})))
+        .await?;
     let id = approval["id"].as_str().unwrap_or_default().to_owned();
     let reply = env
         .try_control(
-            &format!("approval.{id}.approve"),
+            ControlSubject::approval(&id, Decision::Approve),
             with("t-bob", None, json!({ "actor": "alice" })),
         )
         .await?;
     assert_eq!(code(&reply), "FORBIDDEN", "{reply}");
-    let reply = control(
-        &env,
-        &format!("approval.{id}.approve"),
-        with(
-            "t-alice",
-            None,
-            json!({ "actor": "mallory", "comment": "go" }),
-        ),
-    )
-    .await?;
+    let reply = env
+        .control(
+            ControlSubject::approval(&id, Decision::Approve),
+            with(
+                "t-alice",
+                None,
+                json!({ "actor": "mallory", "comment": "go" }),
+            ),
+        )
+        .await?;
     assert_eq!(reply["status"], "APPROVED", "{reply}");
     wait_for_status(&env, "t-alice", None, &run_id, "COMPLETED").await?;
     let events = run_events(&env, "t-bob", None, &run_id).await?;
@@ -233,50 +210,50 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         .find(|e| e["type"] == "workflow.approval.approved")
         .with_context(|| format!("no approved event: {events:?}"))?;
     assert_eq!(approved["data"]["actor"], "alice", "{approved}");
-    let listed = control(
-        &env,
-        "approvals.list",
-        with("t-alice", None, json!({ "run_id": run_id })),
-    )
-    .await?;
+    let listed = env
+        .control(
+            ControlSubject::ApprovalsList,
+            with("t-alice", None, json!({ "run_id": run_id })),
+        )
+        .await?;
     assert_eq!(listed["approvals"][0]["actor"], "alice", "{listed}");
+    Ok(())
+}
 
-    // Tenant isolation: carol's run in `acme` does not exist for `default`.
-    control(
-        &env,
-        "workflows.put",
-        with("t-carol", Some("acme"), json!({ "source": GATED })),
-    )
-    .await?;
-    let acme_run = control(
-        &env,
-        "run.start",
-        with("t-carol", Some("acme"), json!({ "workflow_id": "gated" })),
-    )
-    .await?["run_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+#[tokio::test]
+async fn another_tenants_run_is_not_found_over_nats_and_http() -> anyhow::Result<()> {
+    let env = auth_env().await?;
+    let run_id = start_gated(&env, "t-alice", None).await?;
+    // Carol's run in `acme` does not exist for `default`.
+    let acme_run = start_gated(&env, "t-carol", Some("acme")).await?;
     wait_for_status(&env, "t-carol", Some("acme"), &acme_run, "WAITING_APPROVAL").await?;
-    for what in ["get", "events", "cancel"] {
+    for action in [RunVerb::Get, RunVerb::Events, RunVerb::Cancel] {
         let reply = env
             .try_control(
-                &format!("run.{acme_run}.{what}"),
+                ControlSubject::run(&acme_run, action),
                 with("t-alice", None, json!({})),
             )
             .await?;
-        assert_eq!(code(&reply), "NOT_FOUND", "{what}: {reply}");
+        assert_eq!(code(&reply), "NOT_FOUND", "{action:?}: {reply}");
         // Naming the tenant does not help a token that does not list it.
         let reply = env
             .try_control(
-                &format!("run.{acme_run}.{what}"),
+                ControlSubject::run(&acme_run, action),
                 with("t-alice", Some("acme"), json!({})),
             )
             .await?;
-        assert_eq!(code(&reply), "FORBIDDEN", "{what}: {reply}");
+        assert_eq!(code(&reply), "FORBIDDEN", "{action:?}: {reply}");
     }
+    http_needs_a_bearer_token_and_isolates_tenants(&env, &run_id, &acme_run).await?;
+    cancel_records_the_token_identity(&env, &acme_run).await
+}
 
-    // HTTP: Bearer tokens, 401 without, 404 across tenants.
+/// HTTP: Bearer tokens, 401 without, 404 across tenants; health stays open.
+async fn http_needs_a_bearer_token_and_isolates_tenants(
+    env: &TestEnv,
+    run_id: &str,
+    acme_run: &str,
+) -> anyhow::Result<()> {
     let addr = env.coordinator_http().await?;
     let (status, _) = http_get(&addr, "/healthz", &[]).await?;
     assert_eq!(status, 200);
@@ -322,20 +299,23 @@ async fn auth_on_checks_tokens_tenants_approvers_and_isolates_tenants() -> anyho
         .await?;
         assert_eq!(status, 200, "{path}: {text}");
     }
+    Ok(())
+}
 
-    // Cancel records the token's identity, not the claimed actor.
-    let reply = control(
-        &env,
-        &format!("run.{acme_run}.cancel"),
-        with(
-            "t-carol",
-            Some("acme"),
-            json!({ "actor": "mallory", "reason": "done" }),
-        ),
-    )
-    .await?;
+/// Cancel records the token's identity, not the claimed actor.
+async fn cancel_records_the_token_identity(env: &TestEnv, acme_run: &str) -> anyhow::Result<()> {
+    let reply = env
+        .control(
+            ControlSubject::run(acme_run, RunVerb::Cancel),
+            with(
+                "t-carol",
+                Some("acme"),
+                json!({ "actor": "mallory", "reason": "done" }),
+            ),
+        )
+        .await?;
     assert_eq!(reply["status"], "CANCELLED", "{reply}");
-    let events = run_events(&env, "t-carol", Some("acme"), &acme_run).await?;
+    let events = run_events(env, "t-carol", Some("acme"), acme_run).await?;
     let cancelled = events
         .iter()
         .find(|e| e["type"] == "workflow.run.cancelled")

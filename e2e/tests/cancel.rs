@@ -10,6 +10,7 @@
 //! The `hang` agent sleeps for a minute; every test finishes long before it
 //! would answer, so a worker that still waited for it would be visibly busy.
 
+use junction_bus::{ControlSubject, RunVerb};
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
 use serde_json::{Value, json};
@@ -135,7 +136,7 @@ async fn cancelling_a_run_stops_its_running_step_tells_the_agent_and_frees_the_w
     let cancelled_at = Instant::now();
     let reply = env
         .control(
-            &format!("run.{run_id}.cancel"),
+            ControlSubject::run(&run_id, RunVerb::Cancel),
             json!({ "actor": "ops", "reason": "operator said stop" }),
         )
         .await?;
@@ -205,7 +206,7 @@ async fn cancelling_a_step_before_its_lazy_claim_tells_the_agent_and_leaves_the_
 
     let cancelled_at = Instant::now();
     env.control(
-        &format!("run.{run_id}.cancel"),
+        ControlSubject::run(&run_id, RunVerb::Cancel),
         json!({ "reason": "before the claim" }),
     )
     .await?;
@@ -267,7 +268,7 @@ async fn a_step_queued_when_its_run_is_cancelled_never_calls_its_agent() -> anyh
     let queued = env.start_run("echoer", json!({})).await?;
     wait_for_step_status(&env, &queued, "say", "PENDING", WAIT).await?;
     env.control(
-        &format!("run.{queued}.cancel"),
+        ControlSubject::run(&queued, RunVerb::Cancel),
         json!({ "reason": "too late" }),
     )
     .await?;
@@ -276,7 +277,7 @@ async fn a_step_queued_when_its_run_is_cancelled_never_calls_its_agent() -> anyh
 
     // Free the slot: the worker now takes the queued task, finds its run
     // cancelled, and acks it without calling the agent.
-    env.control(&format!("run.{busy}.cancel"), json!({}))
+    env.control(ControlSubject::run(&busy, RunVerb::Cancel), json!({}))
         .await?;
     wait_for_step_status(&env, &busy, "wait", "CANCELLED", PROMPT).await?;
     let jetstream = async_nats::jetstream::new(env.nats.clone());

@@ -125,15 +125,48 @@ fn event<'a>(events: &'a [Value], kind: &str) -> Option<&'a Value> {
     events.iter().find(|e| e["type"] == kind)
 }
 
+/// Runs `junction ARGS…`, which must exit 1 with `needle` in its stderr.
+async fn junction_fails(env: &TestEnv, args: &[&str], needle: &str) -> anyhow::Result<()> {
+    let outcome = junction(env, args).await?;
+    assert_eq!(outcome.code, Some(1), "{args:?}: {outcome:?}");
+    assert!(outcome.stderr.contains(needle), "{args:?}: {outcome:?}");
+    Ok(())
+}
+
+/// A run that waits for approval, followed by `junction run`.
+struct Followed {
+    follower: Process,
+    run_id: String,
+    approval_id: String,
+}
+
 #[tokio::test]
 async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_the_cli()
 -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(SHIP).await?;
+    let mut run = follow_a_run_until_it_waits(&env).await?;
+    the_pending_approval_is_listed(&env, &run).await?;
+    pausing_and_resuming_is_followed(&env, &run).await?;
+    the_printed_command_approves_it(&env, &mut run).await?;
+    the_operator_and_the_comment_are_recorded(&env, &run.run_id).await?;
 
-    // `junction run` follows the run and says what it waits for.
-    let mut follower = spawn_junction(
+    // A second decision is refused with its code.
+    junction_fails(
         &env,
+        &["reject", &run.approval_id, "--actor", "bob"],
+        "ALREADY_DECIDED",
+    )
+    .await?;
+    let listed = junction_ok(&env, &["approvals", "--run", &run.run_id]).await?;
+    assert!(listed.contains("APPROVED"), "{listed}");
+    Ok(())
+}
+
+/// `junction run` follows the run and says what it waits for.
+async fn follow_a_run_until_it_waits(env: &TestEnv) -> anyhow::Result<Followed> {
+    let follower = spawn_junction(
+        env,
         "cli-run",
         &[
             "run",
@@ -144,7 +177,7 @@ async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_t
             "120",
         ],
     )?;
-    let shown = printed(&env, &follower, "approve: junction approve ").await?;
+    let shown = printed(env, &follower, "approve: junction approve ").await?;
     let run_id = word_after(&shown, "run ").unwrap_or_default();
     let approval_id = word_after(&shown, "approve: junction approve ").unwrap_or_default();
     assert!(
@@ -157,34 +190,56 @@ async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_t
         shown.contains(&format!("reject:  junction reject {approval_id}")),
         "{shown}"
     );
+    Ok(Followed {
+        follower,
+        run_id,
+        approval_id,
+    })
+}
 
-    // The pending approval, as a table.
-    let listed = junction_ok(&env, &["approvals", "--run", &run_id]).await?;
+/// The pending approval, as a table and as JSON.
+async fn the_pending_approval_is_listed(env: &TestEnv, run: &Followed) -> anyhow::Result<()> {
+    let Followed {
+        run_id,
+        approval_id,
+        ..
+    } = run;
+    let listed = junction_ok(env, &["approvals", "--run", run_id]).await?;
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 2, "{listed}");
     assert!(lines[0].starts_with("ID "), "{listed}");
-    for column in [approval_id.as_str(), &run_id, "ask", "PENDING", "Ship 1.2?"] {
+    for column in [approval_id.as_str(), run_id, "ask", "PENDING", "Ship 1.2?"] {
         assert!(lines[1].contains(column), "{column} missing from\n{listed}");
     }
-    let pending = junction_ok(&env, &["approvals", "--status", "pending", "--json"]).await?;
+    let pending = junction_ok(env, &["approvals", "--status", "pending", "--json"]).await?;
     let pending: Value = serde_json::from_str(&pending)?;
     assert_eq!(pending[0]["id"], approval_id.as_str(), "{pending}");
+    Ok(())
+}
 
-    // Paused and resumed: the follower says so.
-    let paused = junction_ok(&env, &["pause", &run_id, "--reason", "lunch"]).await?;
+/// Paused and resumed: the follower says so.
+async fn pausing_and_resuming_is_followed(env: &TestEnv, run: &Followed) -> anyhow::Result<()> {
+    let run_id = &run.run_id;
+    let paused = junction_ok(env, &["pause", run_id, "--reason", "lunch"]).await?;
     assert_eq!(paused.trim(), format!("run {run_id} PAUSED"));
     printed(
-        &env,
-        &follower,
+        env,
+        &run.follower,
         &format!("run {run_id} is PAUSED\n  resume: junction resume {run_id}"),
     )
     .await?;
-    let resumed = junction_ok(&env, &["resume", &run_id]).await?;
+    let resumed = junction_ok(env, &["resume", run_id]).await?;
     assert_eq!(resumed.trim(), format!("run {run_id} WAITING_APPROVAL"));
+    Ok(())
+}
 
-    // The exact command the follower printed decides the approval.
-    let approved = junction_ok(&env, &["approve", &approval_id, "--comment", "ok"]).await?;
+/// The exact command the follower printed decides the approval, and the
+/// follower shows the run to its end.
+async fn the_printed_command_approves_it(env: &TestEnv, run: &mut Followed) -> anyhow::Result<()> {
+    let (run_id, approval_id) = (&run.run_id, &run.approval_id);
+    let approved = junction_ok(env, &["approve", approval_id, "--comment", "ok"]).await?;
     assert_eq!(approved.trim(), format!("approval {approval_id} APPROVED"));
+    let follower = &mut run.follower;
     assert_eq!(
         follower.wait_exit(WAIT).await,
         Some(0),
@@ -205,11 +260,17 @@ async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_t
         "{output}"
     );
     assert!(output.contains("\"shipped\": true"), "{output}");
-    let run = env.get_run(&run_id).await?;
+    let run = env.get_run(run_id).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
+    Ok(())
+}
 
-    // The actor is `$USER`, and what was said is recorded.
-    let events = env.events(&run_id).await?;
+/// The actor is `$USER`, and what was said is recorded.
+async fn the_operator_and_the_comment_are_recorded(
+    env: &TestEnv,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let events = env.events(run_id).await?;
     let approved = event(&events, "workflow.approval.approved").cloned();
     let approved = approved.unwrap_or_default();
     assert_eq!(approved["data"]["actor"], OPERATOR, "{approved}");
@@ -220,13 +281,6 @@ async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_t
         paused["data"],
         json!({ "actor": OPERATOR, "reason": "lunch" })
     );
-
-    // A second decision is refused with its code.
-    let again = junction(&env, &["reject", &approval_id, "--actor", "bob"]).await?;
-    assert_eq!(again.code, Some(1), "{again:?}");
-    assert!(again.stderr.contains("ALREADY_DECIDED"), "{again:?}");
-    let listed = junction_ok(&env, &["approvals", "--run", &run_id]).await?;
-    assert!(listed.contains("APPROVED"), "{listed}");
     Ok(())
 }
 
@@ -234,44 +288,12 @@ async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_t
 async fn a_waiting_run_is_cancelled_from_the_cli_and_tail_shows_it() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(SHIP).await?;
-
-    // Every run's events, from before the run starts.
-    let mut tail_all = spawn_junction(&env, "cli-tail-all", &["tail"])?;
-    printed(&env, &tail_all, "(Ctrl-C to stop)").await?;
-
-    let started = junction_ok(
-        &env,
-        &["run", "ship", "--input", r#"{"v":"2.0"}"#, "--no-wait"],
-    )
-    .await?;
-    let run_id = word_after(&started, "run ").unwrap_or_default();
-    assert_eq!(started.trim(), format!("run {run_id} started (ship)"));
-    printed(
-        &env,
-        &tail_all,
-        &format!("{run_id}  #1   workflow.run.started"),
-    )
-    .await?;
-    let requested = printed(&env, &tail_all, "workflow.approval.requested").await?;
-    assert!(requested.contains(": Ship 2.0?"), "{requested}");
+    let (mut tail_all, run_id) = start_a_run_under_tail(&env).await?;
 
     // One run's events: the stored ones first, then live ones.
     let mut tail_run = spawn_junction(&env, "cli-tail-run", &["tail", "--run", &run_id])?;
     printed(&env, &tail_run, "workflow.approval.requested").await?;
-
-    // Signals into the run are accepted while it waits (and kept for a
-    // `signal.wait` that never comes); bad data never leaves the CLI.
-    let sent = junction_ok(&env, &["send", &run_id, "nudge", "--data", r#"{"x":1}"#]).await?;
-    assert_eq!(
-        sent.trim(),
-        format!("signal nudge delivered to run {run_id}")
-    );
-    let bad = junction(&env, &["send", &run_id, "nudge", "--data", "[1]"]).await?;
-    assert_eq!(bad.code, Some(1), "{bad:?}");
-    assert!(
-        bad.stderr.contains("--data must be a JSON object"),
-        "{bad:?}"
-    );
+    signals_are_sent_into_the_waiting_run(&env, &run_id).await?;
 
     let cancelled = junction_ok(
         &env,
@@ -291,41 +313,75 @@ async fn a_waiting_run_is_cancelled_from_the_cli_and_tail_shows_it() -> anyhow::
     // Each event once, even though the `--run` feed both read the stored
     // events and followed the live ones.
     let run_feed = tail_run.output();
-    assert_eq!(
-        run_feed.matches("workflow.run.started").count(),
-        1,
-        "{run_feed}"
-    );
-    assert_eq!(
-        run_feed.matches("workflow.approval.requested").count(),
-        1,
-        "{run_feed}"
-    );
+    for kind in ["workflow.run.started", "workflow.approval.requested"] {
+        assert_eq!(run_feed.matches(kind).count(), 1, "{run_feed}");
+    }
+    the_cancelled_run_refuses_what_an_ended_run_cannot_do(&env, &run_id).await?;
+    unknown_ids_exit_1_with_the_error_code(&env).await
+}
 
-    // The approval is closed with the run.
-    let listed = junction_ok(&env, &["approvals", "--run", &run_id]).await?;
+/// `junction tail` of every run, started before a run that it then shows;
+/// returns the tail and the run's id.
+async fn start_a_run_under_tail(env: &TestEnv) -> anyhow::Result<(Process, String)> {
+    let tail_all = spawn_junction(env, "cli-tail-all", &["tail"])?;
+    printed(env, &tail_all, "(Ctrl-C to stop)").await?;
+    let started = junction_ok(
+        env,
+        &["run", "ship", "--input", r#"{"v":"2.0"}"#, "--no-wait"],
+    )
+    .await?;
+    let run_id = word_after(&started, "run ").unwrap_or_default();
+    assert_eq!(started.trim(), format!("run {run_id} started (ship)"));
+    printed(
+        env,
+        &tail_all,
+        &format!("{run_id}  #1   workflow.run.started"),
+    )
+    .await?;
+    let requested = printed(env, &tail_all, "workflow.approval.requested").await?;
+    assert!(requested.contains(": Ship 2.0?"), "{requested}");
+    Ok((tail_all, run_id))
+}
+
+/// Signals into the run are accepted while it waits (and kept for a
+/// `signal.wait` that never comes); bad data never leaves the CLI.
+async fn signals_are_sent_into_the_waiting_run(env: &TestEnv, run_id: &str) -> anyhow::Result<()> {
+    let sent = junction_ok(env, &["send", run_id, "nudge", "--data", r#"{"x":1}"#]).await?;
+    assert_eq!(
+        sent.trim(),
+        format!("signal nudge delivered to run {run_id}")
+    );
+    junction_fails(
+        env,
+        &["send", run_id, "nudge", "--data", "[1]"],
+        "--data must be a JSON object",
+    )
+    .await
+}
+
+/// The approval is closed with the run; repeating a cancel is fine, pausing
+/// an ended run is not.
+async fn the_cancelled_run_refuses_what_an_ended_run_cannot_do(
+    env: &TestEnv,
+    run_id: &str,
+) -> anyhow::Result<()> {
+    let listed = junction_ok(env, &["approvals", "--run", run_id]).await?;
     assert!(listed.contains("CANCELLED"), "{listed}");
-
-    // Repeating a cancel is fine; pausing an ended run is not.
-    let again = junction_ok(&env, &["cancel", &run_id]).await?;
+    let again = junction_ok(env, &["cancel", run_id]).await?;
     assert_eq!(again.trim(), format!("run {run_id} CANCELLED"));
-    let pause = junction(&env, &["pause", &run_id]).await?;
-    assert_eq!(pause.code, Some(1), "{pause:?}");
-    assert!(pause.stderr.contains("INVALID_STATE"), "{pause:?}");
+    junction_fails(env, &["pause", run_id], "INVALID_STATE").await
+}
 
-    // Unknown ids: the error reply's code and message, exit 1.
-    let unknown = junction(&env, &["approve", "no-such-approval", "--comment", "ok"]).await?;
-    assert_eq!(unknown.code, Some(1), "{unknown:?}");
-    assert!(
-        unknown
-            .stderr
-            .contains("error: NOT_FOUND: approval `no-such-approval` not found"),
-        "{unknown:?}"
-    );
-    let unknown = junction(&env, &["cancel", "no-such-run"]).await?;
-    assert_eq!(unknown.code, Some(1), "{unknown:?}");
-    assert!(unknown.stderr.contains("NOT_FOUND"), "{unknown:?}");
-    let none = junction_ok(&env, &["approvals", "--run", "no-such-run"]).await?;
+/// Unknown ids: the error reply's code and message, exit 1.
+async fn unknown_ids_exit_1_with_the_error_code(env: &TestEnv) -> anyhow::Result<()> {
+    junction_fails(
+        env,
+        &["approve", "no-such-approval", "--comment", "ok"],
+        "error: NOT_FOUND: approval `no-such-approval` not found",
+    )
+    .await?;
+    junction_fails(env, &["cancel", "no-such-run"], "NOT_FOUND").await?;
+    let none = junction_ok(env, &["approvals", "--run", "no-such-run"]).await?;
     assert_eq!(none.trim(), "no approvals");
     Ok(())
 }

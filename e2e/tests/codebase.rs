@@ -137,7 +137,6 @@ fn spells_a_subject(literal: &str) -> bool {
 }
 
 #[test]
-#[ignore = "until every control call site uses ControlSubject (in progress)"]
 fn no_subject_is_spelled_outside_the_bus_crate() {
     let root = workspace_root();
     let mut files = Vec::new();

@@ -2,23 +2,26 @@
 //! chosen moments, restarted, and the run still completes with every step
 //! that had succeeded executed exactly once.
 
+use junction_core::wire::agent::AgentRequest;
 use junction_e2e::{THREE_STEPS, TestEnv, registry_with_block};
 use junction_example_agents::{Registry, Reply};
 use junction_runtime::fault::FAULT_EXIT_CODE;
-use serde_json::json;
-use std::collections::HashMap;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// A two-second lease: the lazy claim comes two thirds of a second into a step.
+const LEASE: [(&str, &str); 1] = [("JUNCTION_WORKER__LEASE_SECONDS", "2")];
+
 /// Waits until the attempt of `state` in `run_id` is `RUNNING`: its worker
 /// made its lazy claim (a third of the lease into the step).
 async fn wait_for_lazy_claim(env: &TestEnv, run_id: &str, state: &str) -> anyhow::Result<()> {
     let db = env.db().await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
+    let what = format!("{state} of {run_id} claimed");
+    env.eventually(&what, WAIT, || async {
         let status: Option<String> = db
             .query_opt(
                 "SELECT status FROM step_attempts WHERE run_id = $1 AND state = $2",
@@ -26,57 +29,25 @@ async fn wait_for_lazy_claim(env: &TestEnv, run_id: &str, state: &str) -> anyhow
             )
             .await?
             .map(|row| row.get(0));
-        if status.as_deref() == Some("RUNNING") {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "{state} of {run_id} was never claimed (still {status:?})\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Executions per idempotency key, by agent.
-fn executions(env: &TestEnv) -> HashMap<String, usize> {
-    let mut counts = HashMap::new();
-    for record in env.calls.records() {
-        *counts
-            .entry(format!("{}:{}", record.agent, record.idempotency_key))
-            .or_default() += 1;
-    }
-    counts
+        Ok((status.as_deref() == Some("RUNNING")).then_some(()))
+    })
+    .await
 }
 
 #[tokio::test]
 async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow::Result<()> {
-    let block_calls = Arc::new(AtomicUsize::new(0));
-    let mut env = TestEnv::new().await?;
-    env.serve_agents(registry_with_block(block_calls.clone()))
-        .await?;
-    env.start_coordinator("coordinator", &[]).await?;
-    let lease = [("JUNCTION_WORKER__LEASE_SECONDS", "2")];
-    let doomed = env.start_worker("worker-a", &lease).await?;
-    env.wait_for_members(1, 1).await?;
+    let registry = registry_with_block(Arc::default());
+    let (mut env, doomed) = TestEnv::with_doomed_worker(registry, "2").await?;
     env.put_workflow(THREE_STEPS).await?;
     let run_id = env.start_run("three", json!({})).await?;
 
     // Wait until the middle step's agent call is in flight and lazily
     // claimed (a third of the lease in), then SIGKILL the worker. A kill
     // before the lazy claim is a case of `tests/claims/lazy.rs`.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while block_calls.load(Ordering::SeqCst) == 0 {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "block was never called\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_for_calls("block", 1).await?;
     wait_for_lazy_claim(&env, &run_id, "middle").await?;
     env.processes[doomed].kill_now();
-    env.start_worker("worker-b", &lease).await?;
+    env.start_worker("worker-b", &LEASE).await?;
 
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
@@ -84,8 +55,14 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
         run["context"]["steps"]["middle"],
         json!({ "unblocked": "two" })
     );
+    echo_ran_once_and_block_was_taken_over(&env);
+    the_middle_attempt_was_claimed_again_by_worker_b(&env, &run).await
+}
 
-    let counts = executions(&env);
+/// The echo steps executed once each, and the killed `block` call was taken
+/// over with the same idempotency key.
+fn echo_ran_once_and_block_was_taken_over(env: &TestEnv) {
+    let counts = env.executions();
     let echo_runs: Vec<_> = counts
         .iter()
         .filter(|(k, _)| k.starts_with("echo:"))
@@ -104,7 +81,14 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
         1,
         "the same attempt was taken over, with the same idempotency key"
     );
+}
 
+/// The middle step's one attempt ended on `worker-b`, each claim emitted
+/// `step.started`, and the first step was not claimed again.
+async fn the_middle_attempt_was_claimed_again_by_worker_b(
+    env: &TestEnv,
+    run: &Value,
+) -> anyhow::Result<()> {
     let steps = run["steps"].as_array().cloned().unwrap_or_default();
     let middle = steps
         .iter()
@@ -115,36 +99,39 @@ async fn a_worker_killed_mid_step_is_replaced_and_the_run_completes() -> anyhow:
         (middle["attempt"].as_i64(), middle["worker_id"].as_str()),
         (Some(1), Some("worker-b"))
     );
-    let events = env.events(&run_id).await?;
-    let middle_starts: Vec<_> = events
-        .iter()
-        .filter(|e| e["type"] == "workflow.step.started" && e["state"] == "middle")
-        .map(|e| e["worker_id"].clone())
-        .collect();
+    let events = env.events(run["id"].as_str().unwrap_or_default()).await?;
+    let started = |state: &str| -> Vec<Value> {
+        events
+            .iter()
+            .filter(|e| e["type"] == "workflow.step.started" && e["state"] == state)
+            .map(|e| e["worker_id"].clone())
+            .collect()
+    };
     assert_eq!(
-        middle_starts,
+        started("middle"),
         vec![json!("worker-a"), json!("worker-b")],
         "each claim emits step.started"
     );
-    let first_started = events
-        .iter()
-        .filter(|e| e["type"] == "workflow.step.started" && e["state"] == "first")
-        .count();
-    assert_eq!(first_started, 1, "the first step was not claimed again");
+    assert_eq!(
+        started("first").len(),
+        1,
+        "the first step was not claimed again"
+    );
     Ok(())
+}
+
+/// `block` answers at once: these runs are not held up.
+fn registry_with_quick_block() -> Registry {
+    Registry::builtin().with("block", |r: AgentRequest| async move {
+        Reply::output(json!({ "unblocked": r.task }))
+    })
 }
 
 #[tokio::test]
 async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart()
 -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
-    env.serve_agents(Registry::builtin().with(
-        "block",
-        |r: junction_core::wire::agent::AgentRequest| async move {
-            Reply::output(json!({ "unblocked": r.task }))
-        },
-    ))
-    .await?;
+    env.serve_agents(registry_with_quick_block()).await?;
     std::fs::write(env.workflows_dir().join("three.workflow.yaml"), THREE_STEPS)?;
     // Survive the run's creation and the first advance; die after committing the second.
     let faulty = env
@@ -163,13 +150,12 @@ async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart(
     env.wait_for_members(1, 1).await?;
     env.publish_signal("go", "crash-1", json!({})).await?;
 
-    let code = env.processes[faulty].wait_exit(WAIT).await;
-    assert_eq!(
-        code,
-        Some(FAULT_EXIT_CODE),
-        "the coordinator died at the fault point\n{}",
-        env.logs()
-    );
+    env.wait_for_exit(
+        faulty,
+        FAULT_EXIT_CODE,
+        "the coordinator died at the fault point",
+    )
+    .await?;
     // No coordinator answers now: look in the database.
     let before = env.db().await?.query_one("SELECT id, status, (SELECT count(*) FROM outbox) FROM runs WHERE causation_id = 'crash-1'", &[]).await?;
     let run_id: String = before.get(0);
@@ -187,12 +173,7 @@ async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart(
         1,
         "the redelivered signal started nothing new"
     );
-    let counts = executions(&env);
-    assert_eq!(counts.len(), 3, "three steps: {counts:?}");
-    assert!(
-        counts.values().all(|n| *n == 1),
-        "each step executed exactly once: {counts:?}"
-    );
+    env.assert_each_step_ran_once(3)?;
     Ok(())
 }
 
@@ -200,15 +181,8 @@ async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart(
 async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
 -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
-    env.serve_agents(Registry::builtin().with(
-        "block",
-        |r: junction_core::wire::agent::AgentRequest| async move {
-            Reply::output(json!({ "unblocked": r.task }))
-        },
-    ))
-    .await?;
+    env.serve_agents(registry_with_quick_block()).await?;
     env.start_coordinator("coordinator", &[]).await?;
-    let lease = ("JUNCTION_WORKER__LEASE_SECONDS", "2");
     let faulty = env
         .start_worker(
             "worker-a",
@@ -217,7 +191,7 @@ async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
                     "JUNCTION_FAULT__POINT",
                     "worker.after_result_commit_before_ack",
                 ),
-                lease,
+                LEASE[0],
             ],
         )
         .await?;
@@ -225,21 +199,16 @@ async fn a_worker_crashing_after_its_result_commit_does_not_run_the_step_again()
     env.put_workflow(THREE_STEPS).await?;
     let run_id = env.start_run("three", json!({})).await?;
 
-    assert_eq!(
-        env.processes[faulty].wait_exit(WAIT).await,
-        Some(FAULT_EXIT_CODE),
-        "{}",
-        env.logs()
-    );
-    env.start_worker("worker-b", &[lease]).await?;
+    env.wait_for_exit(
+        faulty,
+        FAULT_EXIT_CODE,
+        "the worker died at the fault point",
+    )
+    .await?;
+    env.start_worker("worker-b", &LEASE).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
-    let counts = executions(&env);
-    assert_eq!(counts.len(), 3, "{counts:?}");
-    assert!(
-        counts.values().all(|n| *n == 1),
-        "no step executed twice: {counts:?}"
-    );
+    env.assert_each_step_ran_once(3)?;
     let first = run["steps"]
         .as_array()
         .and_then(|s| s.iter().find(|s| s["state"] == "first").cloned())
@@ -268,48 +237,31 @@ states:
 
 /// `gate` answers at once, except that its third call hangs until the test
 /// ends (so a worker can be killed with items in flight).
-fn registry_with_gate(calls: Arc<AtomicUsize>) -> Registry {
-    Registry::builtin().with(
-        "gate",
-        move |request: junction_core::wire::agent::AgentRequest| {
-            let calls = calls.clone();
-            async move {
-                if calls.fetch_add(1, Ordering::SeqCst) == 2 {
-                    tokio::time::sleep(Duration::from_secs(3600)).await;
-                }
-                Reply::output(json!({ "item": request.task }))
+fn registry_with_gate() -> Registry {
+    let calls = Arc::new(AtomicUsize::new(0));
+    Registry::builtin().with("gate", move |request: AgentRequest| {
+        let calls = calls.clone();
+        async move {
+            if calls.fetch_add(1, Ordering::SeqCst) == 2 {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
             }
-        },
-    )
+            Reply::output(json!({ "item": request.task }))
+        }
+    })
 }
 
 #[tokio::test]
 async fn a_worker_killed_during_a_bounded_foreach_leaves_every_item_done_once_in_order()
 -> anyhow::Result<()> {
-    let gate_calls = Arc::new(AtomicUsize::new(0));
-    let mut env = TestEnv::new().await?;
-    env.serve_agents(registry_with_gate(gate_calls.clone()))
-        .await?;
-    env.start_coordinator("coordinator", &[]).await?;
-    let lease = [("JUNCTION_WORKER__LEASE_SECONDS", "2")];
-    let doomed = env.start_worker("worker-a", &lease).await?;
-    env.wait_for_members(1, 1).await?;
+    let (mut env, doomed) = TestEnv::with_doomed_worker(registry_with_gate(), "2").await?;
     env.put_workflow(FOREACH).await?;
     let items: Vec<String> = (0..6).map(|i| format!("i{i}")).collect();
     let run_id = env.start_run("items", json!({ "items": items })).await?;
 
     // The third item's call hangs: kill the worker while it is in flight.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while gate_calls.load(Ordering::SeqCst) < 3 {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "the third item never started\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_for_calls("gate", 3).await?;
     env.processes[doomed].kill_now();
-    env.start_worker("worker-b", &lease).await?;
+    env.start_worker("worker-b", &LEASE).await?;
 
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
@@ -339,7 +291,8 @@ async fn a_worker_killed_during_a_bounded_foreach_leaves_every_item_done_once_in
     succeeded.sort();
     let wanted: Vec<(String, i64)> = (0..6).map(|i| (format!("each[{i}]/work"), 1)).collect();
     assert_eq!(succeeded, wanted);
-    let keys: std::collections::HashSet<String> = executions(&env)
+    let keys: std::collections::HashSet<String> = env
+        .executions()
         .into_keys()
         .filter(|k| k.starts_with("gate:"))
         .collect();
@@ -350,32 +303,17 @@ async fn a_worker_killed_during_a_bounded_foreach_leaves_every_item_done_once_in
 #[tokio::test]
 async fn a_step_whose_worker_dies_with_no_replacement_times_out_by_the_coordinator_backstop()
 -> anyhow::Result<()> {
-    let block_calls = Arc::new(AtomicUsize::new(0));
-    let mut env = TestEnv::new().await?;
-    env.serve_agents(registry_with_block(block_calls.clone()))
-        .await?;
-    env.start_coordinator("coordinator", &[]).await?;
     // A 3 s lease: the lazy claim (which stores the backstop) comes 1 s in,
     // before the step's own 2 s timeout.
-    let doomed = env
-        .start_worker("worker-a", &[("JUNCTION_WORKER__LEASE_SECONDS", "3")])
-        .await?;
-    env.wait_for_members(1, 1).await?;
+    let registry = registry_with_block(Arc::default());
+    let (mut env, doomed) = TestEnv::with_doomed_worker(registry, "3").await?;
     env.put_workflow(
         "id: orphan\nstates:\n  - { name: stuck, type: agent, agent: block, timeoutSeconds: 2, end: true }\n",
     )
     .await?;
     let started = std::time::Instant::now();
     let run_id = env.start_run("orphan", json!({})).await?;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while block_calls.load(Ordering::SeqCst) == 0 {
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "block never called\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    env.wait_for_calls("block", 1).await?;
     // No worker is left to enforce the step's 2 s timeout or take it over.
     wait_for_lazy_claim(&env, &run_id, "stuck").await?;
     env.processes[doomed].kill_now();

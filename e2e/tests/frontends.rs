@@ -2,6 +2,7 @@
 //! the states form, the DAG form, a composer graph and a Starlark plan are
 //! stored with `workflows.put` and run to COMPLETED on real services.
 
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -26,7 +27,7 @@ async fn run_example(
 ) -> anyhow::Result<Value> {
     let reply = env
         .control(
-            "workflows.put",
+            ControlSubject::WorkflowsPut,
             json!({ "source": example(file)?, "format": format }),
         )
         .await?;

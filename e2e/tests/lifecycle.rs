@@ -1,6 +1,7 @@
 //! Process lifecycle: migrations under an advisory lock, staged shutdown on
 //! SIGTERM (drain, exit 0, leave the member list), and a fatal startup error.
 
+use junction_bus::ControlSubject;
 use junction_e2e::{Process, TestEnv};
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -54,19 +55,17 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     env.processes[worker].terminate();
-    assert_eq!(
-        env.processes[worker].wait_exit(WAIT).await,
-        Some(0),
-        "a drained worker exits 0\n{}",
-        env.logs()
-    );
+    env.wait_for_exit(worker, 0, "a drained worker exits 0")
+        .await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
     assert_eq!(
         run["steps"][0]["worker_id"], "worker-1",
         "the draining worker finished its step"
     );
-    let members = env.control("cluster.members", json!({})).await?;
+    let members = env
+        .control(ControlSubject::ClusterMembers, json!({}))
+        .await?;
     let workers = members["members"]
         .as_array()
         .map(|m| m.iter().filter(|m| m["role"] == "worker").count());
@@ -78,12 +77,8 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
 
     let coordinator = 0;
     env.processes[coordinator].terminate();
-    assert_eq!(
-        env.processes[coordinator].wait_exit(WAIT).await,
-        Some(0),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(coordinator, 0, "a drained coordinator exits 0")
+        .await?;
     let left: i64 = env
         .db()
         .await?

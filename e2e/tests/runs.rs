@@ -1,6 +1,7 @@
 //! Runs end to end on real NATS and Postgres: signals and `run.start` start
 //! runs, outputs land at their `resultPath`, and duplicates start nothing twice.
 
+use junction_bus::ControlSubject;
 use junction_e2e::{TestEnv, chain_yaml};
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -140,8 +141,8 @@ async fn run_start_honours_idempotency_keys_and_correlation() -> anyhow::Result<
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(PIPELINE).await?;
     let body = json!({ "workflow_id": "pipeline", "input": { "order_id": "K", "amount": 2 }, "idempotency_key": "k-1", "correlation_id": "corr-9" });
-    let first = env.control("run.start", body.clone()).await?;
-    let second = env.control("run.start", body).await?;
+    let first = env.control(ControlSubject::RunStart, body.clone()).await?;
+    let second = env.control(ControlSubject::RunStart, body).await?;
     assert_eq!(first["created"], true);
     assert_eq!(second["created"], false);
     assert_eq!(first["run_id"], second["run_id"]);
@@ -154,7 +155,7 @@ async fn run_start_honours_idempotency_keys_and_correlation() -> anyhow::Result<
 
     let listed = env
         .control(
-            "runs.list",
+            ControlSubject::RunsList,
             json!({ "workflow_id": "pipeline", "status": "COMPLETED" }),
         )
         .await?;
@@ -170,8 +171,17 @@ async fn run_start_honours_idempotency_keys_and_correlation() -> anyhow::Result<
 #[tokio::test]
 async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    workflows_are_stored_as_revisions(&env).await?;
+    agents_are_put_listed_and_deleted(&env).await?;
+    runs_are_listed_in_pages(&env).await?;
+    members_report_their_bound_address(&env).await
+}
+
+/// The same source is the same revision, a changed one the next; every
+/// revision stays readable, and JSON sources are stored too.
+async fn workflows_are_stored_as_revisions(env: &TestEnv) -> anyhow::Result<()> {
     let put = env
-        .control("workflows.put", json!({ "source": PIPELINE }))
+        .control(ControlSubject::WorkflowsPut, json!({ "source": PIPELINE }))
         .await?;
     assert_eq!(
         (
@@ -182,7 +192,7 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
         (Some("pipeline"), Some(1), Some(true))
     );
     let again = env
-        .control("workflows.put", json!({ "source": PIPELINE }))
+        .control(ControlSubject::WorkflowsPut, json!({ "source": PIPELINE }))
         .await?;
     assert_eq!(
         (again["version"].as_i64(), again["created"].as_bool()),
@@ -191,13 +201,16 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
     );
     let changed = env
         .control(
-            "workflows.put",
+            ControlSubject::WorkflowsPut,
             json!({ "source": PIPELINE.replace("b: 10", "b: 20") }),
         )
         .await?;
     assert_eq!(changed["version"], 2);
     let got = env
-        .control("workflows.get", json!({ "id": "pipeline", "version": 1 }))
+        .control(
+            ControlSubject::WorkflowsGet,
+            json!({ "id": "pipeline", "version": 1 }),
+        )
         .await?;
     assert_eq!(got["workflow"]["definition_version"], "3");
     assert!(
@@ -205,7 +218,9 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
             .as_str()
             .is_some_and(|s| s.contains("b: 10"))
     );
-    let listed = env.control("workflows.list", json!({})).await?;
+    let listed = env
+        .control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert_eq!(listed["workflows"][0]["version"], 2);
 
     let json_source = serde_json::to_string(
@@ -213,21 +228,25 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
     )?;
     assert_eq!(
         env.control(
-            "workflows.put",
+            ControlSubject::WorkflowsPut,
             json!({ "source": json_source, "format": "json" })
         )
         .await?["created"],
         true
     );
+    Ok(())
+}
 
-    let created = env.control("agents.put", json!({ "name": "notifier", "description": "notifies", "input_schema": { "type": "object" } })).await?;
+/// Agents are created, replaced, listed by name and deleted once.
+async fn agents_are_put_listed_and_deleted(env: &TestEnv) -> anyhow::Result<()> {
+    let created = env.control(ControlSubject::AgentsPut, json!({ "name": "notifier", "description": "notifies", "input_schema": { "type": "object" } })).await?;
     assert_eq!(created["created"], true);
     assert_eq!(
-        env.control("agents.put", json!({ "name": "notifier" }))
+        env.control(ControlSubject::AgentsPut, json!({ "name": "notifier" }))
             .await?["created"],
         false
     );
-    let agents = env.control("agents.list", json!({})).await?;
+    let agents = env.control(ControlSubject::AgentsList, json!({})).await?;
     let names: Vec<&str> = agents["agents"]
         .as_array()
         .into_iter()
@@ -239,15 +258,18 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
         names.windows(2).all(|w| w[0] <= w[1]),
         "sorted by name: {names:?}"
     );
-    env.control("agents.delete", json!({ "name": "notifier" }))
+    env.control(ControlSubject::AgentsDelete, json!({ "name": "notifier" }))
         .await?;
     assert_eq!(
-        env.try_control("agents.delete", json!({ "name": "notifier" }))
-            .await?["error"]["code"],
+        env.control_error(ControlSubject::AgentsDelete, json!({ "name": "notifier" }))
+            .await?,
         "NOT_FOUND"
     );
+    Ok(())
+}
 
-    // Paging: three runs, pages of two.
+/// Three runs, pages of two.
+async fn runs_are_listed_in_pages(env: &TestEnv) -> anyhow::Result<()> {
     for i in 0..3 {
         env.start_run(
             "pipeline",
@@ -255,17 +277,28 @@ async fn control_plane_stores_versions_agents_and_pages() -> anyhow::Result<()> 
         )
         .await?;
     }
-    let page = env.control("runs.list", json!({ "limit": 2 })).await?;
+    let page = env
+        .control(ControlSubject::RunsList, json!({ "limit": 2 }))
+        .await?;
     assert_eq!(page["runs"].as_array().map(Vec::len), Some(2));
     let cursor = page["next_cursor"].clone();
     assert!(cursor.is_string());
     let rest = env
-        .control("runs.list", json!({ "limit": 2, "cursor": cursor }))
+        .control(
+            ControlSubject::RunsList,
+            json!({ "limit": 2, "cursor": cursor }),
+        )
         .await?;
     assert_eq!(rest["runs"].as_array().map(Vec::len), Some(1));
     assert!(rest.get("next_cursor").is_none());
+    Ok(())
+}
 
-    let members = env.control("cluster.members", json!({})).await?;
+/// `cluster.members` reports the address the coordinator bound, not `:0`.
+async fn members_report_their_bound_address(env: &TestEnv) -> anyhow::Result<()> {
+    let members = env
+        .control(ControlSubject::ClusterMembers, json!({}))
+        .await?;
     let coordinator = members["members"]
         .as_array()
         .and_then(|m| m.iter().find(|m| m["role"] == "coordinator"))

@@ -1,10 +1,10 @@
 //! Many runs on two workers: every step executes exactly once and both
 //! workers take work.
 
-use junction_e2e::{TestEnv, chain_yaml};
+use anyhow::Context;
+use junction_e2e::{TestEnv, assert_gapless, chain_yaml};
 use junction_example_agents::Registry;
 use serde_json::json;
-use std::collections::HashMap;
 use std::time::Duration;
 
 #[tokio::test]
@@ -21,16 +21,8 @@ async fn fifty_runs_on_two_workers_execute_every_step_exactly_once() -> anyhow::
         assert_eq!(run["status"], "COMPLETED", "{run}");
     }
 
-    let mut per_key: HashMap<String, usize> = HashMap::new();
-    for record in env.calls.records() {
-        *per_key.entry(record.idempotency_key).or_default() += 1;
-    }
-    assert_eq!(per_key.len(), 150, "50 runs × 3 steps");
-    assert!(
-        per_key.values().all(|n| *n == 1),
-        "a step ran twice: {:?}",
-        per_key.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
-    );
+    // 50 runs × 3 steps.
+    env.assert_each_step_ran_once(150)?;
 
     let db = env.db().await?;
     let rows = db.query("SELECT worker_id, count(*) FROM step_attempts WHERE status = 'SUCCEEDED' GROUP BY worker_id ORDER BY 1", &[]).await?;
@@ -68,12 +60,7 @@ async fn two_coordinators_never_double_advance_a_run() -> anyhow::Result<()> {
         let run = env.wait_for_end(run_id, Duration::from_secs(120)).await?;
         assert_eq!(run["status"], "COMPLETED", "{run}");
         let events = env.events(run_id).await?;
-        let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
-        assert_eq!(
-            seqs,
-            (1..=seqs.len() as i64).collect::<Vec<_>>(),
-            "no gaps or duplicates"
-        );
+        assert_gapless(&events).with_context(|| format!("run {run_id}"))?;
         let count = |kind: &str| events.iter().filter(|e| e["type"] == kind).count();
         assert_eq!(
             (
@@ -88,12 +75,7 @@ async fn two_coordinators_never_double_advance_a_run() -> anyhow::Result<()> {
             "each step completed once"
         );
     }
-    let mut per_key: HashMap<String, usize> = HashMap::new();
-    for record in env.calls.records() {
-        *per_key.entry(record.idempotency_key).or_default() += 1;
-    }
-    assert_eq!(per_key.len(), 120);
-    assert!(per_key.values().all(|n| *n == 1));
+    env.assert_each_step_ran_once(120)?;
     Ok(())
 }
 
@@ -139,29 +121,47 @@ fn sample(metrics: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The scale-out check: 2 coordinators and 3 workers run 500 mixed runs.
-/// Every run completes with gapless events and one terminal event, every
-/// step executes once, and the coordinators do not fight over runs: each
-/// run's inputs reach its owner, so decisions redone after a write conflict
-/// stay under 1% of transitions.
-#[tokio::test]
-async fn five_hundred_mixed_runs_on_two_coordinators_and_three_workers() -> anyhow::Result<()> {
+/// How often each coordinator re-reads the member list it routes runs over:
+/// `REFRESH` in `coordinator/src/routing.rs`, a constant private to the
+/// coordinator binary (kept equal by
+/// [`the_routing_refresh_is_the_coordinators`]).
+const ROUTING_REFRESH: Duration = Duration::from_secs(2);
+
+#[test]
+fn the_routing_refresh_is_the_coordinators() {
+    let routing = include_str!("../../coordinator/src/routing.rs");
+    assert!(
+        routing.contains("pub const REFRESH: Duration = Duration::from_secs(2);"),
+        "ROUTING_REFRESH here must equal REFRESH in coordinator/src/routing.rs"
+    );
+}
+
+/// Two coordinators that route runs over each other, and three workers.
+/// Each coordinator computes a run's owner over the coordinator rows of the
+/// member list, which it re-reads every [`ROUTING_REFRESH`]: once both rows
+/// are listed, both route over both within one refresh.
+async fn two_routing_coordinators_and_three_workers() -> anyhow::Result<TestEnv> {
     let mut env = TestEnv::new().await?;
     env.serve_agents(Registry::builtin()).await?;
     env.start_coordinator("coordinator-a", &[]).await?;
     env.start_coordinator("coordinator-b", &[]).await?;
+    env.wait_for_members(2, 0).await?;
+    let both_listed = tokio::time::Instant::now();
     for worker in ["worker-1", "worker-2", "worker-3"] {
         env.start_worker(worker, &[]).await?;
     }
     env.wait_for_members(2, 3).await?;
-    // Both coordinators read the member list every 2 s (routing.rs): let
-    // them see each other before the load starts.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep_until(both_listed + ROUTING_REFRESH).await;
+    Ok(env)
+}
+
+/// Starts 500 runs, a third each of a chain, a parallel state and a
+/// foreach; returns each run's workflow and id.
+async fn start_mixed_runs(env: &TestEnv) -> anyhow::Result<Vec<(&'static str, String)>> {
     env.put_workflow(&chain_yaml("scale-chain", "echo", 3, None))
         .await?;
     env.put_workflow(FAN_PARALLEL).await?;
     env.put_workflow(FAN_FOREACH).await?;
-
     let mut runs = Vec::new();
     for i in 0..500 {
         let (workflow, input) = match i % 3 {
@@ -174,17 +174,18 @@ async fn five_hundred_mixed_runs_on_two_coordinators_and_three_workers() -> anyh
         };
         runs.push((workflow, env.start_run(workflow, input).await?));
     }
+    Ok(runs)
+}
+
+/// Waits for every run: each completes with gapless events and exactly one
+/// terminal event. Returns how many agent calls the runs make.
+async fn every_run_completes_once(env: &TestEnv, runs: &[(&str, String)]) -> anyhow::Result<usize> {
     let mut expected_calls = 0;
-    for (workflow, run_id) in &runs {
+    for (workflow, run_id) in runs {
         let run = env.wait_for_end(run_id, Duration::from_secs(300)).await?;
         assert_eq!(run["status"], "COMPLETED", "{workflow}: {run}");
         let events = env.events(run_id).await?;
-        let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
-        assert_eq!(
-            seqs,
-            (1..=seqs.len() as i64).collect::<Vec<_>>(),
-            "{run_id}: no gaps or duplicates"
-        );
+        assert_gapless(&events).with_context(|| format!("run {run_id}"))?;
         let terminal = events
             .iter()
             .filter(|e| {
@@ -200,18 +201,12 @@ async fn five_hundred_mixed_runs_on_two_coordinators_and_three_workers() -> anyh
             _ => 4,
         };
     }
+    Ok(expected_calls)
+}
 
-    let mut per_key: HashMap<String, usize> = HashMap::new();
-    for record in env.calls.records() {
-        *per_key.entry(record.idempotency_key).or_default() += 1;
-    }
-    assert_eq!(per_key.len(), expected_calls, "every step ran");
-    assert!(
-        per_key.values().all(|n| *n == 1),
-        "a step ran twice: {:?}",
-        per_key.iter().filter(|(_, n)| **n > 1).collect::<Vec<_>>()
-    );
-
+/// Both coordinators decided runs, and decisions redone after a write
+/// conflict stay under 1% of transitions.
+async fn both_coordinators_decide_without_fighting(env: &TestEnv) -> anyhow::Result<()> {
     let (mut transitions, mut conflicts, mut decided) = (0, 0, Vec::new());
     for addr in env.coordinator_http_addrs().await? {
         let metrics = junction_e2e::http_get_at(&addr, "/metrics").await?;
@@ -231,4 +226,19 @@ async fn five_hundred_mixed_runs_on_two_coordinators_and_three_workers() -> anyh
         "{conflicts} decisions redone of {transitions} transitions"
     );
     Ok(())
+}
+
+/// The scale-out check: 2 coordinators and 3 workers run 500 mixed runs.
+/// Every run completes with gapless events and one terminal event, every
+/// step executes once, and the coordinators do not fight over runs: each
+/// run's inputs reach its owner, so decisions redone after a write conflict
+/// stay under 1% of transitions.
+#[tokio::test]
+async fn five_hundred_mixed_runs_on_two_coordinators_and_three_workers() -> anyhow::Result<()> {
+    let env = two_routing_coordinators_and_three_workers().await?;
+    let runs = start_mixed_runs(&env).await?;
+    let expected_calls = every_run_completes_once(&env, &runs).await?;
+    // Every step ran, once.
+    env.assert_each_step_ran_once(expected_calls)?;
+    both_coordinators_decide_without_fighting(&env).await
 }

@@ -236,8 +236,7 @@ async fn output_missing_a_field_records_a_warning_and_the_run_completes() -> any
         completed[0]["seq"].as_i64(),
         "stored with the result, just before step.completed"
     );
-    let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "no gaps");
+    junction_e2e::assert_gapless(&events)?;
 
     // Published through the outbox like every other event.
     let deadline = tokio::time::Instant::now() + WAIT;

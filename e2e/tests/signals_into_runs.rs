@@ -2,6 +2,7 @@
 //! with `wf.ctl.run.<id>.signal` or a CloudEvent whose `subject` is
 //! `run:<id>`; a signal nobody waits for is kept for the next wait.
 
+use junction_bus::{ControlSubject, RunVerb};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -26,31 +27,16 @@ states:
     end: true
 "#;
 
-async fn wait_for_status(env: &TestEnv, run_id: &str, status: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if env.get_run(run_id).await?["status"] == status {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "run never {status}\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test]
 async fn signal_waits_take_signals_from_nats_requests_and_cloudevents() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(WAITER).await?;
     let run_id = env.start_run("waiter", json!({})).await?;
-    wait_for_status(&env, &run_id, "WAITING_SIGNAL").await?;
+    env.wait_for_status(&run_id, "WAITING_SIGNAL").await?;
 
     // The second wait's signal arrives first: it is kept.
     env.control(
-        &format!("run.{run_id}.signal"),
+        ControlSubject::run(&run_id, RunVerb::Signal),
         json!({ "name": "goods.shipped", "data": { "carrier": "dhl" } }),
     )
     .await?;
@@ -81,16 +67,22 @@ async fn signal_waits_take_signals_from_nats_requests_and_cloudevents() -> anyho
 
     // Errors: unknown run, ended run, bad data.
     let unknown = env
-        .try_control("run.nope.signal", json!({ "name": "x" }))
+        .try_control(
+            ControlSubject::run("nope", RunVerb::Signal),
+            json!({ "name": "x" }),
+        )
         .await?;
     assert_eq!(unknown["error"]["code"], "NOT_FOUND");
     let ended = env
-        .try_control(&format!("run.{run_id}.signal"), json!({ "name": "x" }))
+        .try_control(
+            ControlSubject::run(&run_id, RunVerb::Signal),
+            json!({ "name": "x" }),
+        )
         .await?;
     assert_eq!(ended["error"]["code"], "INVALID_STATE");
     let bad = env
         .try_control(
-            &format!("run.{run_id}.signal"),
+            ControlSubject::run(&run_id, RunVerb::Signal),
             json!({ "name": "x", "data": 3 }),
         )
         .await?;

@@ -2,6 +2,7 @@
 //! step attempt's end, every status the run went through, in order, with no
 //! gap in `seq`, and they agree with the run's own record.
 
+use junction_bus::{ControlSubject, Decision};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -103,26 +104,10 @@ async fn the_stored_events_rebuild_a_complex_runs_whole_timeline() -> anyhow::Re
         .start_run("complex", json!({ "items": ["x", "y", "z"] }))
         .await?;
     // Approve the gate once it is pending.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let approval = loop {
-        let listed = env
-            .control(
-                "approvals.list",
-                json!({ "run_id": run_id, "status": "PENDING" }),
-            )
-            .await?;
-        if let Some(id) = listed["approvals"][0]["id"].as_str() {
-            break id.to_owned();
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no approval\n{}",
-            env.logs()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let approval = env.pending_approval(&run_id).await?;
+    let approval = approval["id"].as_str().unwrap_or_default();
     env.control(
-        &format!("approval.{approval}.approve"),
+        ControlSubject::approval(approval, Decision::Approve),
         json!({ "actor": "ops" }),
     )
     .await?;
@@ -131,8 +116,7 @@ async fn the_stored_events_rebuild_a_complex_runs_whole_timeline() -> anyhow::Re
 
     let events = env.events(&run_id).await?;
     // `seq` starts at 1 and has no gap.
-    let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+    junction_e2e::assert_gapless(&events)?;
 
     let (steps, statuses) = rebuild(&events);
     // Every attempt of the run record has the status the events end it with.

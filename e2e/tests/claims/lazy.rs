@@ -2,10 +2,7 @@
 //! and a backstop), and a worker killed before its lazy claim leaves the
 //! attempt `PENDING` for the next worker.
 
-use crate::{
-    LEASE, WAIT, any_timer_ever_inserted, attempt, backstops, keys, stored_events, types,
-    wait_for_calls,
-};
+use crate::{LEASE, WAIT, any_timer_ever_inserted, attempt, backstops, keys, stored_events, types};
 use junction_e2e::{THREE_STEPS, TestEnv, registry_with_block};
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -28,7 +25,7 @@ async fn a_step_running_past_a_third_of_the_lease_is_claimed_lazily() -> anyhow:
     let run_id = env.start_run("long", json!({})).await?;
 
     // Executing, before the claim deadline: nothing written yet.
-    wait_for_calls(&env, "sleep", 1).await?;
+    env.wait_for_calls("sleep", 1).await?;
     let early = attempt(&env, &run_id, "nap").await?;
     assert_eq!(
         (
@@ -88,12 +85,8 @@ async fn a_step_running_past_a_third_of_the_lease_is_claimed_lazily() -> anyhow:
 async fn a_worker_killed_before_its_lazy_claim_leaves_the_attempt_pending_for_the_next_worker()
 -> anyhow::Result<()> {
     let block_calls = Arc::new(AtomicUsize::new(0));
-    let mut env = TestEnv::new().await?;
-    env.serve_agents(registry_with_block(block_calls.clone()))
-        .await?;
-    env.start_coordinator("coordinator", &[]).await?;
-    let doomed = env.start_worker("worker-a", &[LEASE]).await?;
-    env.wait_for_members(1, 1).await?;
+    let registry = registry_with_block(block_calls.clone());
+    let (mut env, doomed) = TestEnv::with_doomed_worker(registry, LEASE.1).await?;
     env.put_workflow(THREE_STEPS).await?;
     let run_id = env.start_run("three", json!({})).await?;
 

@@ -124,14 +124,6 @@ fn types(events: &[Value]) -> Vec<&str> {
     events.iter().filter_map(|e| e["type"].as_str()).collect()
 }
 
-/// Waits until `agent` has been called `n` times.
-async fn wait_for_calls(env: &TestEnv, agent: &str, n: usize) -> anyhow::Result<()> {
-    env.eventually(&format!("{agent} called {n} times"), WAIT, || async {
-        Ok((env.calls.count_for(agent) >= n).then_some(()))
-    })
-    .await
-}
-
 /// Calls per `agent:idempotency_key`.
 fn keys(env: &TestEnv, agent: &str) -> Vec<String> {
     let mut keys: Vec<String> = env

@@ -2,7 +2,7 @@
 //! (the first statement to commit wins), and the `worker.after_claim` fault
 //! point firing before executing and again after a lazy claim.
 
-use crate::{LEASE, WAIT, attempt, backstops, keys, signal, stored_events, types, wait_for_calls};
+use crate::{LEASE, WAIT, attempt, backstops, keys, signal, stored_events, types};
 use junction_e2e::{TestEnv, chain_yaml};
 use junction_example_agents::Registry;
 use junction_runtime::fault::FAULT_EXIT_CODE;
@@ -23,7 +23,7 @@ async fn two_workers_executing_one_unclaimed_attempt_record_it_once() -> anyhow:
 
     // Freeze worker-a while its execution is unclaimed: it neither claims
     // nor acks, so JetStream redelivers the task to worker-b after ack_wait.
-    wait_for_calls(&env, "sleep", 1).await?;
+    env.wait_for_calls("sleep", 1).await?;
     signal(&env, frozen, "STOP")?;
     let thawed = async {
         env.start_worker("worker-b", &[LEASE]).await?;
@@ -86,12 +86,8 @@ async fn the_after_claim_fault_point_fires_right_before_executing() -> anyhow::R
     env.put_workflow(&chain_yaml("one", "echo", 1, None))
         .await?;
     let run_id = env.start_run("one", json!({})).await?;
-    assert_eq!(
-        env.processes[faulty].wait_exit(WAIT).await,
-        Some(FAULT_EXIT_CODE),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(faulty, FAULT_EXIT_CODE, "the fault point")
+        .await?;
     // Checked claimable, not executed, nothing written.
     let row = attempt(&env, &run_id, "s1").await?;
     assert_eq!(
@@ -137,12 +133,8 @@ async fn the_after_claim_fault_point_fires_again_after_a_lazy_claim() -> anyhow:
     )
     .await?;
     let run_id = env.start_run("nap", json!({})).await?;
-    assert_eq!(
-        env.processes[faulty].wait_exit(WAIT).await,
-        Some(FAULT_EXIT_CODE),
-        "{}",
-        env.logs()
-    );
+    env.wait_for_exit(faulty, FAULT_EXIT_CODE, "the fault point")
+        .await?;
     let row = attempt(&env, &run_id, "nap").await?;
     assert_eq!(
         (row.status.as_str(), row.claims, row.worker_id.as_deref()),

@@ -2,6 +2,7 @@
 //! context becomes the step's output; a child that cannot start fails it.
 
 use crate::WAIT;
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -51,7 +52,7 @@ async fn a_child_workflow_runs_and_its_result_lands_in_the_parent() -> anyhow::R
     // Exactly one child, caused by the parent, and finished.
     let children = env
         .control(
-            "runs.list",
+            ControlSubject::RunsList,
             json!({ "workflow_id": "child", "causation_id": run_id }),
         )
         .await?;

@@ -3,6 +3,7 @@
 //! unclaimed tasks wait).
 
 use crate::WAIT;
+use junction_bus::{ControlSubject, RunVerb};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -36,7 +37,7 @@ states:
     let child_id = env
         .eventually("a child run", WAIT, || async {
             let children = env
-                .control("runs.list", json!({ "causation_id": run_id }))
+                .control(ControlSubject::RunsList, json!({ "causation_id": run_id }))
                 .await?;
             Ok(children["runs"][0]["id"].as_str().map(str::to_owned))
         })
@@ -44,7 +45,7 @@ states:
 
     let reply = env
         .control(
-            &format!("run.{run_id}.cancel"),
+            ControlSubject::run(&run_id, RunVerb::Cancel),
             json!({ "actor": "ops", "reason": "not needed" }),
         )
         .await?;
@@ -76,10 +77,12 @@ states:
 
     // Cancelling again is ok (PROTOCOL §4); an unknown run gets a clear error.
     let again = env
-        .control(&format!("run.{run_id}.cancel"), json!({}))
+        .control(ControlSubject::run(&run_id, RunVerb::Cancel), json!({}))
         .await?;
     assert_eq!(again["status"], "CANCELLED", "{again}");
-    let unknown = env.try_control("run.nope.cancel", json!({})).await?;
+    let unknown = env
+        .try_control(ControlSubject::run("nope", RunVerb::Cancel), json!({}))
+        .await?;
     assert_eq!(unknown["error"]["code"], "NOT_FOUND", "{unknown}");
     Ok(())
 }
@@ -133,7 +136,10 @@ states:
     // would wait for the resume instead, and nothing would be held.
     both_sleeps_executing(&env, &run_id).await?;
     let paused = env
-        .control(&format!("run.{run_id}.pause"), json!({ "actor": "ops" }))
+        .control(
+            ControlSubject::run(&run_id, RunVerb::Pause),
+            json!({ "actor": "ops" }),
+        )
         .await?;
     assert_eq!(paused["status"], "PAUSED", "{paused}");
     // The sleeps in flight finish; the second step of each branch waits:
@@ -148,12 +154,15 @@ states:
     assert_eq!(held, ["a2", "b2"], "held, not dispatched");
     nothing_new_started_while_paused(&env, &run_id).await?;
     let again = env
-        .try_control(&format!("run.{run_id}.pause"), json!({}))
+        .try_control(ControlSubject::run(&run_id, RunVerb::Pause), json!({}))
         .await?;
     assert_eq!(again["error"]["code"], "INVALID_STATE");
 
     let resumed = env
-        .control(&format!("run.{run_id}.resume"), json!({ "actor": "ops" }))
+        .control(
+            ControlSubject::run(&run_id, RunVerb::Resume),
+            json!({ "actor": "ops" }),
+        )
         .await?;
     assert_eq!(resumed["status"], "RUNNING", "{resumed}");
     let run = env.wait_for_end(&run_id, WAIT).await?;
@@ -175,7 +184,7 @@ states:
         ]
     );
     let not_paused = env
-        .try_control(&format!("run.{run_id}.resume"), json!({}))
+        .try_control(ControlSubject::run(&run_id, RunVerb::Resume), json!({}))
         .await?;
     assert_eq!(not_paused["error"]["code"], "INVALID_STATE");
     Ok(())
@@ -236,7 +245,7 @@ async fn a_paused_runs_unclaimed_tasks_wait_for_resume() -> anyhow::Result<()> {
         .await?;
     // No worker yet: the task waits in the queue, unclaimed.
     let run_id = env.start_run("one", json!({})).await?;
-    env.control(&format!("run.{run_id}.pause"), json!({}))
+    env.control(ControlSubject::run(&run_id, RunVerb::Pause), json!({}))
         .await?;
     env.start_worker("worker-1", &[]).await?;
     // A second delivery of the only task proves the worker received the
@@ -251,7 +260,7 @@ async fn a_paused_runs_unclaimed_tasks_wait_for_resume() -> anyhow::Result<()> {
     );
     assert!(env.calls.records().is_empty(), "the agent was not called");
 
-    env.control(&format!("run.{run_id}.resume"), json!({}))
+    env.control(ControlSubject::run(&run_id, RunVerb::Resume), json!({}))
         .await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");

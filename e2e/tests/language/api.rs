@@ -10,6 +10,7 @@ use crate::{
     assert_not_stored, code_of, control_plane, line_column, position_of, refused_diagnostics,
     with_code,
 };
+use junction_bus::ControlSubject;
 use serde_json::json;
 
 /// PRD 9.2 `TestAPI_CreateWorkflow_Valid`: a valid definition is created as
@@ -19,7 +20,10 @@ async fn create_workflow_valid_is_created_as_version_1() -> anyhow::Result<()> {
     let env = control_plane().await?;
     register_triage_agents(&env).await?;
     let put = env
-        .control("workflows.put", json!({ "source": VALID_PIPELINE }))
+        .control(
+            ControlSubject::WorkflowsPut,
+            json!({ "source": VALID_PIPELINE }),
+        )
         .await?;
     assert_eq!(put["id"], "valid-pipeline", "{put}");
     assert_eq!(put["version"], 1, "{put}");
@@ -27,13 +31,18 @@ async fn create_workflow_valid_is_created_as_version_1() -> anyhow::Result<()> {
     assert_eq!(put["warnings"], json!([]), "{put}");
 
     let got = env
-        .control("workflows.get", json!({ "id": "valid-pipeline" }))
+        .control(
+            ControlSubject::WorkflowsGet,
+            json!({ "id": "valid-pipeline" }),
+        )
         .await?;
     let workflow = &got["workflow"];
     assert_eq!(workflow["version"], 1, "{got}");
     assert_eq!(workflow["source"], VALID_PIPELINE, "{got}");
     assert_eq!(workflow["format"], "yaml", "{got}");
-    let listed = env.control("workflows.list", json!({})).await?;
+    let listed = env
+        .control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert_eq!(listed["workflows"].as_array().map(Vec::len), Some(1));
     assert_eq!(listed["workflows"][0]["id"], "valid-pipeline");
     assert_eq!(listed["workflows"][0]["version"], 1);
@@ -47,7 +56,10 @@ async fn create_workflow_valid_is_created_as_version_1() -> anyhow::Result<()> {
 async fn create_workflow_with_an_unknown_agent_is_refused() -> anyhow::Result<()> {
     let env = control_plane().await?;
     let reply = env
-        .try_control("workflows.put", json!({ "source": INVALID_AGENT }))
+        .try_control(
+            ControlSubject::WorkflowsPut,
+            json!({ "source": INVALID_AGENT }),
+        )
         .await?;
     let diagnostics = refused_diagnostics(&reply);
     let not_found = with_code(&diagnostics, "AGENT_NOT_FOUND");
@@ -80,7 +92,10 @@ async fn create_workflow_with_a_missing_optional_field_is_stored_with_a_warning(
     let env = control_plane().await?;
     register_warning_agents(&env).await?;
     let put = env
-        .control("workflows.put", json!({ "source": WARNING_PIPELINE }))
+        .control(
+            ControlSubject::WorkflowsPut,
+            json!({ "source": WARNING_PIPELINE }),
+        )
         .await?;
     assert_eq!(put["id"], "warning-pipeline", "{put}");
     assert_eq!(put["version"], 1, "{put}");
@@ -107,7 +122,10 @@ async fn create_workflow_with_a_missing_optional_field_is_stored_with_a_warning(
     );
 
     let got = env
-        .control("workflows.get", json!({ "id": "warning-pipeline" }))
+        .control(
+            ControlSubject::WorkflowsGet,
+            json!({ "id": "warning-pipeline" }),
+        )
         .await?;
     assert_eq!(got["workflow"]["version"], 1, "stored: {got}");
     Ok(())
@@ -123,7 +141,10 @@ async fn validate_workflow_reports_errors_and_warnings_and_stores_nothing() -> a
     register_warning_agents(&env).await?;
 
     let clean = env
-        .control("workflows.validate", json!({ "source": VALID_PIPELINE }))
+        .control(
+            ControlSubject::WorkflowsValidate,
+            json!({ "source": VALID_PIPELINE }),
+        )
         .await?;
     assert_eq!(
         (&clean["errors"], &clean["warnings"]),
@@ -132,7 +153,10 @@ async fn validate_workflow_reports_errors_and_warnings_and_stores_nothing() -> a
     );
 
     let warned = env
-        .control("workflows.validate", json!({ "source": WARNING_PIPELINE }))
+        .control(
+            ControlSubject::WorkflowsValidate,
+            json!({ "source": WARNING_PIPELINE }),
+        )
         .await?;
     assert_eq!(warned["errors"], json!([]), "{warned}");
     let warnings = warned["warnings"].as_array().cloned().unwrap_or_default();
@@ -143,7 +167,10 @@ async fn validate_workflow_reports_errors_and_warnings_and_stores_nothing() -> a
     );
 
     let refused = env
-        .control("workflows.validate", json!({ "source": INVALID_AGENT }))
+        .control(
+            ControlSubject::WorkflowsValidate,
+            json!({ "source": INVALID_AGENT }),
+        )
         .await?;
     assert_eq!(refused["ok"], true, "ok whenever validation ran: {refused}");
     let errors = refused["errors"].as_array().cloned().unwrap_or_default();
@@ -154,7 +181,7 @@ async fn validate_workflow_reports_errors_and_warnings_and_stores_nothing() -> a
     // A definition that does not even parse is still a validation result.
     let broken = env
         .control(
-            "workflows.validate",
+            ControlSubject::WorkflowsValidate,
             json!({ "source": "id: broken\nstates: [ {" }),
         )
         .await?;
@@ -172,7 +199,8 @@ async fn validate_workflow_reports_errors_and_warnings_and_stores_nothing() -> a
         assert_not_stored(&env, id).await?;
     }
     assert_eq!(
-        env.control("workflows.list", json!({})).await?["workflows"],
+        env.control(ControlSubject::WorkflowsList, json!({}))
+            .await?["workflows"],
         json!([])
     );
     Ok(())
@@ -200,7 +228,7 @@ async fn update_workflow_that_breaks_schemas_is_refused_and_the_stored_version_s
 
     let broken = VALID_PIPELINE.replace("agent: pod-checker", "agent: deploy-lister");
     let reply = env
-        .try_control("workflows.put", json!({ "source": broken }))
+        .try_control(ControlSubject::WorkflowsPut, json!({ "source": broken }))
         .await?;
     let diagnostics = refused_diagnostics(&reply);
     let incompatible = with_code(&diagnostics, "SCHEMA_INCOMPATIBLE");
@@ -213,16 +241,21 @@ async fn update_workflow_that_breaks_schemas_is_refused_and_the_stored_version_s
     assert!(incompatible[0]["line"].is_u64(), "{}", incompatible[0]);
 
     let latest = env
-        .control("workflows.get", json!({ "id": "valid-pipeline" }))
+        .control(
+            ControlSubject::WorkflowsGet,
+            json!({ "id": "valid-pipeline" }),
+        )
         .await?;
     assert_eq!(latest["workflow"]["version"], 1, "{latest}");
     assert_eq!(latest["workflow"]["source"], VALID_PIPELINE, "{latest}");
-    let listed = env.control("workflows.list", json!({})).await?;
+    let listed = env
+        .control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert_eq!(listed["workflows"][0]["version"], 1, "{listed}");
     assert_eq!(
         code_of(
             &env.try_control(
-                "workflows.get",
+                ControlSubject::WorkflowsGet,
                 json!({ "id": "valid-pipeline", "version": 2 })
             )
             .await?
@@ -234,7 +267,7 @@ async fn update_workflow_that_breaks_schemas_is_refused_and_the_stored_version_s
     // A compatible update is accepted, and takes the next revision number.
     let renamed = VALID_PIPELINE.replace("id: valid-pipeline", "id: valid-pipeline\nname: Triage");
     let put = env
-        .control("workflows.put", json!({ "source": renamed }))
+        .control(ControlSubject::WorkflowsPut, json!({ "source": renamed }))
         .await?;
     assert_eq!(
         (put["version"].as_i64(), put["created"].as_bool()),

@@ -16,6 +16,7 @@ mod revisions;
 mod routing;
 mod workflow_schemas;
 
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -86,10 +87,12 @@ fn code_of(reply: &Value) -> &str {
 /// `workflows.list` does not list it.
 async fn assert_not_stored(env: &TestEnv, id: &str) -> anyhow::Result<()> {
     let got = env
-        .try_control("workflows.get", json!({ "id": id }))
+        .try_control(ControlSubject::WorkflowsGet, json!({ "id": id }))
         .await?;
     assert_eq!(code_of(&got), "NOT_FOUND", "{got}");
-    let listed = env.control("workflows.list", json!({})).await?;
+    let listed = env
+        .control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert!(
         !listed["workflows"]
             .as_array()
@@ -109,7 +112,7 @@ async fn run_to_end(env: &TestEnv, workflow: &str, input: Value) -> anyhow::Resu
 /// Runs of one workflow, by `runs.list`.
 async fn runs_of(env: &TestEnv, workflow: &str) -> anyhow::Result<Vec<Value>> {
     let reply = env
-        .control("runs.list", json!({ "workflow_id": workflow }))
+        .control(ControlSubject::RunsList, json!({ "workflow_id": workflow }))
         .await?;
     Ok(reply["runs"].as_array().cloned().unwrap_or_default())
 }

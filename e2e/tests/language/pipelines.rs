@@ -6,6 +6,7 @@ use crate::{
     WAIT, assert_not_stored, control_plane, line_column, of_type, position_of, refused_diagnostics,
     states_run, step, with_code,
 };
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use serde_json::{Value, json};
 
@@ -17,7 +18,10 @@ async fn three_agent_pipeline_with_compatible_schemas_completes() -> anyhow::Res
     let env = TestEnv::cluster(triage_agents(), 1).await?;
     register_triage_agents(&env).await?;
     let put = env
-        .control("workflows.put", json!({ "source": VALID_PIPELINE }))
+        .control(
+            ControlSubject::WorkflowsPut,
+            json!({ "source": VALID_PIPELINE }),
+        )
         .await?;
     assert_eq!(
         (put["version"].as_i64(), put["created"].as_bool()),
@@ -104,7 +108,10 @@ async fn three_agent_pipeline_with_mismatched_schemas_is_refused_at_creation() -
     .await?;
 
     let reply = env
-        .try_control("workflows.put", json!({ "source": VALID_PIPELINE }))
+        .try_control(
+            ControlSubject::WorkflowsPut,
+            json!({ "source": VALID_PIPELINE }),
+        )
         .await?;
     let diagnostics = refused_diagnostics(&reply);
     let incompatible = with_code(&diagnostics, "SCHEMA_INCOMPATIBLE");

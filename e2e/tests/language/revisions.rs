@@ -2,6 +2,7 @@
 //! triggers use the latest, and the old one is archived.
 
 use crate::{WAIT, step};
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::json;
@@ -51,7 +52,7 @@ async fn versions_pin_running_runs() -> anyhow::Result<()> {
     })
     .await?;
     let put = env
-        .control("workflows.put", json!({ "source": v2 }))
+        .control(ControlSubject::WorkflowsPut, json!({ "source": v2 }))
         .await?;
     assert_eq!(
         (put["version"].as_i64(), put["created"].as_bool()),
@@ -87,11 +88,13 @@ async fn versions_pin_running_runs() -> anyhow::Result<()> {
 
 /// The latest revision is v2; v1 is still readable by number.
 async fn v2_is_latest_and_v1_readable(env: &TestEnv, v1: &str, v2: &str) -> anyhow::Result<()> {
-    let listed = env.control("workflows.list", json!({})).await?;
+    let listed = env
+        .control(ControlSubject::WorkflowsList, json!({}))
+        .await?;
     assert_eq!(listed["workflows"].as_array().map(Vec::len), Some(1));
     assert_eq!(listed["workflows"][0]["version"], 2, "{listed}");
     let latest = env
-        .control("workflows.get", json!({ "id": "pinned" }))
+        .control(ControlSubject::WorkflowsGet, json!({ "id": "pinned" }))
         .await?;
     assert_eq!(
         (
@@ -102,7 +105,10 @@ async fn v2_is_latest_and_v1_readable(env: &TestEnv, v1: &str, v2: &str) -> anyh
         "{latest}"
     );
     let old = env
-        .control("workflows.get", json!({ "id": "pinned", "version": 1 }))
+        .control(
+            ControlSubject::WorkflowsGet,
+            json!({ "id": "pinned", "version": 1 }),
+        )
         .await?;
     assert_eq!(old["workflow"]["source"], json!(v1), "{old}");
     Ok(())
@@ -120,11 +126,14 @@ async fn v1_is_archived_and_no_longer_triggered(env: &TestEnv) -> anyhow::Result
     let archived: Vec<(i32, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(archived, [(1, true), (2, false)]);
     let v1 = env
-        .control("workflows.get", json!({ "id": "pinned", "version": 1 }))
+        .control(
+            ControlSubject::WorkflowsGet,
+            json!({ "id": "pinned", "version": 1 }),
+        )
         .await?;
     assert_eq!(v1["workflow"]["archived"], true, "{v1}");
     let latest = env
-        .control("workflows.get", json!({ "id": "pinned" }))
+        .control(ControlSubject::WorkflowsGet, json!({ "id": "pinned" }))
         .await?;
     assert_eq!(latest["workflow"]["archived"], false, "{latest}");
     env.publish_signal("pin.go", "pin-1", json!({})).await?;

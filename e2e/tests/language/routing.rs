@@ -2,6 +2,7 @@
 //! trigger filters choose which signals start runs.
 
 use crate::{WAIT, of_type, run_to_end, runs_of, states_run, step};
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -144,7 +145,7 @@ async fn a_raising_condition_fails_the_run(env: &TestEnv) -> anyhow::Result<()> 
 async fn switch_and_transform_route_a_run() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     let put = env
-        .control("workflows.put", json!({ "source": ROUTER }))
+        .control(ControlSubject::WorkflowsPut, json!({ "source": ROUTER }))
         .await?;
     assert_eq!(put["warnings"], json!([]), "{put}");
 

@@ -2,6 +2,7 @@
 //! context (a warning), `inputSchema` against `run.start` input (a refusal).
 
 use crate::{WAIT, code_of, of_type, run_to_end, runs_of};
+use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -96,7 +97,7 @@ async fn input_schema_refusal_creates_no_run() -> anyhow::Result<()> {
     env.put_workflow(TYPED).await?;
     let reply = env
         .try_control(
-            "run.start",
+            ControlSubject::RunStart,
             json!({ "workflow_id": "typed", "input": { "amount": "ten" } }),
         )
         .await?;
@@ -112,7 +113,7 @@ async fn input_schema_refusal_creates_no_run() -> anyhow::Result<()> {
     }
     assert!(runs_of(&env, "typed").await?.is_empty());
     assert_eq!(
-        env.control("runs.list", json!({})).await?["runs"],
+        env.control(ControlSubject::RunsList, json!({})).await?["runs"],
         json!([])
     );
     // No run, so no task: the queue is idle and nothing called the agent.
