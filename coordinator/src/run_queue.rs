@@ -57,7 +57,6 @@ pub struct Decided {
     pub status: RunStatus,
 }
 
-
 #[derive(Debug, Clone)]
 struct Batch {
     changed: bool,
