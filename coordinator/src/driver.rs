@@ -7,6 +7,7 @@ use crate::commit::Committer;
 use crate::run_queue::{CachedRun, RunQueues};
 use crate::timers;
 use crate::write::{self, WriteContext};
+use anyhow::Context as _;
 use chrono::Utc;
 use junction_bus::Subjects;
 use junction_core::engine::{
@@ -94,7 +95,7 @@ impl Driver {
             parent: request.parent.clone(),
         };
         let (write, _) =
-            self.transition(&request.workflow, &meta, &mut state, std::iter::once(input));
+            self.transition(&request.workflow, &meta, &mut state, std::iter::once(input))?;
         let new_run = NewRun {
             run_id: run_id.to_string(),
             tenant: request.tenant,
@@ -211,8 +212,18 @@ impl Driver {
             tenant: locked.tenant.clone(),
             version: locked.version,
         };
-        let (write, answers) =
-            self.transition(workflow, &meta, &mut run.state, std::iter::once(input));
+        let (write, answers) = match self.transition(
+            workflow,
+            &meta,
+            &mut run.state,
+            std::iter::once(input),
+        ) {
+            Ok(decided) => decided,
+            Err(error) => {
+                tracing::error!(run_id = %locked.run_id, error = format!("{error:#}"), "leaving the run alone");
+                return None;
+            }
+        };
         for answer in answers {
             if let Answer::Rejected { message, .. } = answer {
                 tracing::info!(run_id = %locked.run_id, message, "a timer's input was refused");
@@ -233,7 +244,7 @@ impl Driver {
         meta: &RunMeta,
         state: &mut RunState,
         inputs: impl IntoIterator<Item = Input>,
-    ) -> (TransitionWrite, Vec<Answer>) {
+    ) -> anyhow::Result<(TransitionWrite, Vec<Answer>)> {
         let cx = ApplyContext {
             now: Utc::now(),
             payload_limit: self.payload_limit,
@@ -251,7 +262,9 @@ impl Driver {
             workflow_id: &workflow.workflow.id,
             now: cx.now,
         };
-        (write::build(&cx, state, effects), answers)
+        let write = write::build(&cx, state, effects)
+            .with_context(|| format!("run {}: cannot serialize its transition", meta.run_id))?;
+        Ok((write, answers))
     }
 
     pub(crate) async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {

@@ -280,7 +280,12 @@ impl Driver {
                 Err(error) => return (Err(error), Some(run)),
             };
             let revision = run.revision;
-            let (next, write, answers) = self.decide_batch(&workflow, &key.run_id, run, &inputs);
+            let (next, write, answers) =
+                match self.decide_batch(&workflow, &key.run_id, run, &inputs) {
+                    Ok(decided) => decided,
+                    // The cached run took the inputs half-way: forget it.
+                    Err(error) => return (Err(error), None),
+                };
             let batch = Batch {
                 changed: write.is_some(),
                 answers,
@@ -295,29 +300,10 @@ impl Driver {
                 }
                 return (Ok(Some(batch)), Some(next));
             };
-            let has_timers = !write.timers.is_empty();
-            let pending = PendingWrite {
-                run_id: key.run_id.clone(),
-                revision,
-                write,
-            };
-            match self.committer.write(pending).await {
-                Ok(Some(committed)) => {
-                    self.metrics.transition_committed(count);
-                    // Published beside the run's next decision, not before
-                    // it: the transition is durable, and the outbox relay
-                    // re-sends whatever a crash leaves unpublished.
-                    let driver = self.clone();
-                    tokio::spawn(async move {
-                        driver.after_commit(&committed.messages, has_timers).await;
-                    });
-                    return (Ok(Some(batch)), Some(next));
-                }
-                Ok(None) => {
-                    self.metrics.transition_conflict();
-                    tracing::debug!(run_id = %key.run_id, "run changed while deciding; deciding again");
-                }
-                Err(error) => return (Err(error.into()), None),
+            match self.commit_batch(&key.run_id, revision, write, count).await {
+                Ok(true) => return (Ok(Some(batch)), Some(next)),
+                Ok(false) => {}
+                Err(error) => return (Err(error), None),
             }
         }
         (
@@ -329,6 +315,42 @@ impl Driver {
         )
     }
 
+    /// Commits a decided write through the group committer: `true` once
+    /// committed (its messages published beside the run's next decision),
+    /// `false` if the run changed meanwhile (decide again).
+    async fn commit_batch(
+        &self,
+        run_id: &str,
+        revision: i64,
+        write: junction_store::TransitionWrite,
+        inputs: u64,
+    ) -> anyhow::Result<bool> {
+        let has_timers = !write.timers.is_empty();
+        let pending = PendingWrite {
+            run_id: run_id.to_owned(),
+            revision,
+            write,
+        };
+        match self.committer.write(pending).await? {
+            Some(committed) => {
+                self.metrics.transition_committed(inputs);
+                // Published beside the run's next decision, not before it:
+                // the transition is durable, and the outbox relay re-sends
+                // whatever a crash leaves unpublished.
+                let driver = self.clone();
+                tokio::spawn(async move {
+                    driver.after_commit(&committed.messages, has_timers).await;
+                });
+                Ok(true)
+            }
+            None => {
+                self.metrics.transition_conflict();
+                tracing::debug!(run_id, "run changed while deciding; deciding again");
+                Ok(false)
+            }
+        }
+    }
+
     /// Applies every input to the run; the write is `None` if nothing
     /// changed. The run comes back as it would be once the write commits.
     fn decide_batch(
@@ -337,29 +359,29 @@ impl Driver {
         run_id: &str,
         mut run: CachedRun,
         inputs: &[Input],
-    ) -> (
+    ) -> anyhow::Result<(
         CachedRun,
         Option<junction_store::TransitionWrite>,
         Vec<Answer>,
-    ) {
+    )> {
         let meta = junction_core::engine::RunMeta {
             run_id: junction_core::ids::RunId::new(run_id.to_owned()),
             tenant: run.tenant.clone(),
             version: run.version,
         };
         let (write, answers) =
-            self.transition(workflow, &meta, &mut run.state, inputs.iter().cloned());
+            self.transition(workflow, &meta, &mut run.state, inputs.iter().cloned())?;
         let state_hash = write.state.hash();
         let changed = state_hash != run.state_hash
             || !write.events.is_empty()
             || !write.attempts.is_empty()
             || !write.timers.is_empty();
         if !changed {
-            return (run, None, answers);
+            return Ok((run, None, answers));
         }
         run.revision += 1;
         run.state_hash = state_hash;
-        (run, Some(write), answers)
+        Ok((run, Some(write), answers))
     }
 
     /// Reads a run from the store into the cache's form.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use junction_bus::Subjects;
 use junction_bus::messages::task_message;
-use junction_core::engine::{Effect, RunMeta, RunState};
+use junction_core::engine::{Effect, EventDraft, RunMeta, RunState, Timer};
 use junction_core::status::StepStatus;
 use junction_core::wire::{Event, time};
 use junction_store::{NewAttempt, NewTimer, RawJson, TransitionWrite};
@@ -20,8 +20,13 @@ pub struct WriteContext<'a> {
 
 /// Builds the write for `state` after `effects`. Events are numbered from 1;
 /// the store adds the run's last seq when it commits them. Fan-out children
-/// that ended become rows of their own.
-pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) -> TransitionWrite {
+/// that ended become rows of their own. An error: something of the run
+/// could not be serialized, so nothing of it may be written.
+pub fn build(
+    cx: &WriteContext<'_>,
+    state: &mut RunState,
+    effects: Vec<Effect>,
+) -> Result<TransitionWrite, serde_json::Error> {
     let mut seq = 0;
     let child_results = state
         .take_new_child_results()
@@ -37,11 +42,8 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
     let mut write = TransitionWrite {
         child_results,
         status: state.status,
-        state: RawJson::of(state).unwrap_or_default(),
-        error: state
-            .error
-            .as_ref()
-            .and_then(|e| serde_json::to_value(e).ok()),
+        state: RawJson::of(state)?,
+        error: state.error.as_ref().map(serde_json::to_value).transpose()?,
         events: Vec::new(),
         event_subjects: Vec::new(),
         attempts: Vec::new(),
@@ -53,22 +55,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
         match effect {
             Effect::Emit(draft) => {
                 seq += 1;
-                let step = draft.step.as_ref();
-                let event = Event {
-                    run_id: cx.meta.run_id.to_string(),
-                    seq,
-                    kind: draft.kind,
-                    time: time.clone(),
-                    workflow_id: cx.workflow_id.to_owned(),
-                    version: cx.meta.version,
-                    tenant: cx.meta.tenant.clone(),
-                    step_id: step.map(|s| s.step_id.to_string()),
-                    state: step.map(|s| s.state.clone()),
-                    path: step.map(|s| s.path.clone()),
-                    attempt: step.map(|s| s.attempt),
-                    worker_id: None,
-                    data: Some(draft.data),
-                };
+                let event = event(cx, draft, seq, &time);
                 write
                     .event_subjects
                     .push(cx.subjects.event(&event.run_id, event.step_id.as_deref()));
@@ -87,12 +74,7 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                     error: None,
                     completion_seq: None,
                 });
-                match task_message(cx.subjects, &task) {
-                    Ok(message) => write.outbox.push(message),
-                    Err(error) => {
-                        tracing::error!(run_id = %task.run_id, step_id = %task.step_id, %error, "cannot serialize a task")
-                    }
-                }
+                write.outbox.push(task_message(cx.subjects, &task)?);
             }
             Effect::RecordInline(inline) => write.attempts.push(NewAttempt {
                 step_id: inline.step.step_id.to_string(),
@@ -103,24 +85,47 @@ pub fn build(cx: &WriteContext<'_>, state: &mut RunState, effects: Vec<Effect>) 
                 inline: true,
                 input: inline.input,
                 output: inline.output,
-                error: inline.error.and_then(|e| serde_json::to_value(e).ok()),
+                error: inline.error.map(serde_json::to_value).transpose()?,
                 completion_seq: Some(seq),
             }),
-            Effect::Timer(timer) => {
-                let stored = timer.kind.encode();
-                write.timers.push(NewTimer {
-                    kind: stored.kind,
-                    run_id: timer.run_id.map(|run| run.to_string()),
-                    step_id: stored.step_id.map(|step| step.to_string()),
-                    attempt: stored.attempt,
-                    fire_at: timer
-                        .fire_at_ms
-                        .and_then(DateTime::from_timestamp_millis)
-                        .unwrap_or(cx.now),
-                    payload: stored.payload,
-                });
-            }
+            Effect::Timer(timer) => write.timers.push(timer_row(cx, timer)),
         }
     }
-    write
+    Ok(write)
+}
+
+/// The event of an emitted draft, numbered `seq` within the transition.
+fn event(cx: &WriteContext<'_>, draft: EventDraft, seq: i64, time: &str) -> Event {
+    let step = draft.step.as_ref();
+    Event {
+        run_id: cx.meta.run_id.to_string(),
+        seq,
+        kind: draft.kind,
+        time: time.to_owned(),
+        workflow_id: cx.workflow_id.to_owned(),
+        version: cx.meta.version,
+        tenant: cx.meta.tenant.clone(),
+        step_id: step.map(|s| s.step_id.to_string()),
+        state: step.map(|s| s.state.clone()),
+        path: step.map(|s| s.path.clone()),
+        attempt: step.map(|s| s.attempt),
+        worker_id: None,
+        data: Some(draft.data),
+    }
+}
+
+/// A durable timer as its `timers` row; one without a time fires now.
+fn timer_row(cx: &WriteContext<'_>, timer: Timer) -> NewTimer {
+    let stored = timer.kind.encode();
+    NewTimer {
+        kind: stored.kind,
+        run_id: timer.run_id.map(|run| run.to_string()),
+        step_id: stored.step_id.map(|step| step.to_string()),
+        attempt: stored.attempt,
+        fire_at: timer
+            .fire_at_ms
+            .and_then(DateTime::from_timestamp_millis)
+            .unwrap_or(cx.now),
+        payload: stored.payload,
+    }
 }
