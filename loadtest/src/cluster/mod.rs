@@ -4,7 +4,7 @@
 //! - [`Cluster`] puts workflows and starts runs (control requests on
 //!   `wf.ctl.…`) and publishes signals (JetStream publish on `signals.<type>`).
 //! - [`Tracker`] consumes one core-NATS subscription to every lifecycle event,
-//!   dedupes by `(run_id, seq)`, stamps each event with the local [`Instant`] of
+//!   dedupes by `(run_id, seq)`, stamps each event with the local `Instant` of
 //!   its arrival, and lets scenarios await per-run milestones.
 //!
 //! Subject names come from [`Subjects`] only.
