@@ -27,13 +27,7 @@ impl TestEnv {
         let reply = self
             .control(ControlSubject::ClusterMembers, json!({}))
             .await?;
-        Ok(reply["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["role"] == "coordinator")
-            .filter_map(|m| m["http_addr"].as_str().map(str::to_owned))
-            .collect())
+        Ok(junction_core::wire::control::coordinator_http_addrs(&reply))
     }
 
     /// A plain HTTP/1.1 GET against the coordinator; returns the body.

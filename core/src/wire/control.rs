@@ -68,6 +68,18 @@ impl ControlError {
 }
 
 /// Builds `{"ok":true, …fields}` from an object of fields.
+/// The HTTP addresses of the live coordinators in a `cluster.members`
+/// reply (`{members: [{role, http_addr, …}]}`), in the reply's order.
+pub fn coordinator_http_addrs(members_reply: &Value) -> Vec<String> {
+    members_reply["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "coordinator")
+        .filter_map(|m| m["http_addr"].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub fn ok_reply(fields: Value) -> Value {
     let mut out = Map::new();
     out.insert("ok".into(), Value::Bool(true));
@@ -115,5 +127,25 @@ mod tests {
             parse_request(b"[]").map_err(|e| e.code),
             Err(ErrorCode::InvalidRequest)
         );
+    }
+}
+
+#[cfg(test)]
+mod members_tests {
+    use super::*;
+
+    #[test]
+    fn only_coordinators_with_an_address_are_listed() {
+        let reply = json!({ "members": [
+            { "role": "coordinator", "http_addr": "127.0.0.1:1" },
+            { "role": "worker", "http_addr": "127.0.0.1:2" },
+            { "role": "coordinator" },
+            { "role": "coordinator", "http_addr": "127.0.0.1:3" },
+        ]});
+        assert_eq!(
+            coordinator_http_addrs(&reply),
+            ["127.0.0.1:1", "127.0.0.1:3"]
+        );
+        assert!(coordinator_http_addrs(&json!({})).is_empty());
     }
 }

@@ -7,8 +7,8 @@ use crate::fixtures::{
     register_warning_agents,
 };
 use crate::{
-    assert_not_stored, code_of, control_plane, line_column, position_of, refused_diagnostics,
-    with_code,
+    assert_not_stored, assert_one_diagnostic, code_of, control_plane, line_column, position_of,
+    refused_diagnostics, with_code,
 };
 use junction_bus::ControlSubject;
 use serde_json::json;
@@ -101,24 +101,15 @@ async fn create_workflow_with_a_missing_optional_field_is_stored_with_a_warning(
     assert_eq!(put["version"], 1, "{put}");
     assert_eq!(put["created"], true, "{put}");
     let warnings = put["warnings"].as_array().cloned().unwrap_or_default();
-    let unverified = with_code(&warnings, "SCHEMA_UNVERIFIED");
-    assert_eq!(unverified.len(), 1, "{put}");
-    let warning = unverified[0];
-    assert_eq!(warning["severity"], "warning");
-    assert_eq!(warning["path"], "states[1]");
-    let message = warning["message"].as_str().unwrap_or_default();
-    for part in [
-        "`minimal-output-agent` (state `step1`)",
-        "`expects-more-agent` (state `step2`)",
-        "metadata",
-    ] {
-        assert!(message.contains(part), "{part:?} in {message}");
-    }
-    let (line, column) = position_of(WARNING_PIPELINE, "id: step2");
-    assert_eq!(
-        line_column(warning),
-        (Some(line), Some(column)),
-        "{warning}"
+    assert_one_diagnostic(
+        &warnings,
+        ("SCHEMA_UNVERIFIED", "warning", "states[1]"),
+        &[
+            "`minimal-output-agent` (state `step1`)",
+            "`expects-more-agent` (state `step2`)",
+            "metadata",
+        ],
+        (WARNING_PIPELINE, "id: step2"),
     );
 
     let got = env

@@ -79,6 +79,33 @@ fn line_column(diagnostic: &Value) -> (Option<u64>, Option<u64>) {
     (diagnostic["line"].as_u64(), diagnostic["column"].as_u64())
 }
 
+/// The one diagnostic with `code` among `diagnostics`: its severity and
+/// path as given, its message naming every one of `parts`, and its line and
+/// column where `anchor` is written in `source`.
+fn assert_one_diagnostic<'a>(
+    diagnostics: &'a [Value],
+    (code, severity, path): (&str, &str, &str),
+    parts: &[&str],
+    (source, anchor): (&str, &str),
+) -> &'a Value {
+    let found = with_code(diagnostics, code);
+    assert_eq!(found.len(), 1, "one {code} in {diagnostics:?}");
+    let diagnostic = found[0];
+    assert_eq!(diagnostic["severity"], severity, "{diagnostic}");
+    assert_eq!(diagnostic["path"], path, "{diagnostic}");
+    let message = diagnostic["message"].as_str().unwrap_or_default();
+    for part in parts {
+        assert!(message.contains(part), "{part:?} in {message}");
+    }
+    let (line, column) = position_of(source, anchor);
+    assert_eq!(
+        line_column(diagnostic),
+        (Some(line), Some(column)),
+        "{diagnostic}"
+    );
+    diagnostic
+}
+
 fn code_of(reply: &Value) -> &str {
     reply["error"]["code"].as_str().unwrap_or_default()
 }

@@ -3,8 +3,8 @@
 
 use crate::fixtures::{VALID_PIPELINE, log_analyzer_output, register_triage_agents, triage_agents};
 use crate::{
-    WAIT, assert_not_stored, control_plane, line_column, of_type, position_of, refused_diagnostics,
-    states_run, step, with_code,
+    WAIT, assert_not_stored, assert_one_diagnostic, control_plane, of_type, refused_diagnostics,
+    states_run, step,
 };
 use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
@@ -114,25 +114,16 @@ async fn three_agent_pipeline_with_mismatched_schemas_is_refused_at_creation() -
         )
         .await?;
     let diagnostics = refused_diagnostics(&reply);
-    let incompatible = with_code(&diagnostics, "SCHEMA_INCOMPATIBLE");
-    assert_eq!(incompatible.len(), 1, "{diagnostics:?}");
-    let diagnostic = incompatible[0];
-    assert_eq!(diagnostic["severity"], "error");
-    assert_eq!(diagnostic["path"], "states[1]", "the consuming state");
-    let message = diagnostic["message"].as_str().unwrap_or_default();
-    for part in [
-        "`pod-checker` (state `check`)",
-        "`log-analyzer` (state `analyze`)",
-        "log_lines",
-    ] {
-        assert!(message.contains(part), "{part:?} in {message}");
-    }
     // Located at the consuming state's list element (its first key).
-    let (line, column) = position_of(VALID_PIPELINE, "id: analyze");
-    assert_eq!(
-        line_column(diagnostic),
-        (Some(line), Some(column)),
-        "{diagnostic}"
+    assert_one_diagnostic(
+        &diagnostics,
+        ("SCHEMA_INCOMPATIBLE", "error", "states[1]"),
+        &[
+            "`pod-checker` (state `check`)",
+            "`log-analyzer` (state `analyze`)",
+            "log_lines",
+        ],
+        (VALID_PIPELINE, "id: analyze"),
     );
     assert!(
         reply["error"]["message"]

@@ -148,13 +148,7 @@ impl Cluster {
         let reply = self
             .control(&ControlSubject::ClusterMembers, &json!({}))
             .await?;
-        Ok(reply["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|m| m["role"] == "coordinator")
-            .filter_map(|m| m["http_addr"].as_str().map(str::to_owned))
-            .collect())
+        Ok(junction_core::wire::control::coordinator_http_addrs(&reply))
     }
 
     /// Puts a YAML workflow (idempotent: the same source returns `created:false`).
