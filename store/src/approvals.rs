@@ -4,6 +4,7 @@
 
 use super::{Result, Store};
 use chrono::{DateTime, Utc};
+use junction_core::engine::APPROVAL_DECIDED;
 use junction_core::wire::time;
 use serde::Serialize;
 use serde_json::Value;
@@ -136,7 +137,7 @@ impl Store {
                         RETURNING {COLUMNS}, attempt),
                      t AS (
                         INSERT INTO timers (run_id, kind, step_id, attempt, fire_at, payload)
-                        SELECT run_id, 'approval_decided', step_id, attempt, now(),
+                        SELECT run_id, '{APPROVAL_DECIDED}', step_id, attempt, now(),
                                jsonb_build_object('approved', $5::bool, 'actor', $3::text, 'comment', $4::text,
                                                   'decided_at', to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))
                         FROM d)

@@ -34,8 +34,8 @@ pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::{Answer, Input, Outcome};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{
-    ApprovalDecision, ApprovalRequest, ChildStart, StepAttempt, StoredTimer, Timer, TimerError,
-    TimerKind,
+    APPROVAL_DECIDED, ApprovalDecision, ApprovalRequest, ChildStart, STEP_DEADLINE, StepAttempt,
+    StoredTimer, Timer, TimerError, TimerKind,
 };
 
 #[cfg(test)]

@@ -155,14 +155,17 @@ pub enum TimerError {
 
 const RETRY: &str = "retry";
 const RUN_TIMEOUT: &str = "run_timeout";
-const STEP_DEADLINE: &str = "step_deadline";
+/// The stored kind of a step's backstop deadline (the worker's claim
+/// statement writes it).
+pub const STEP_DEADLINE: &str = "step_deadline";
 const SIGNAL_TIMEOUT: &str = "signal_timeout";
 const START_CHILD: &str = "start_child";
 const CHILD_DONE: &str = "child_done";
 const CANCEL_CHILDREN: &str = "cancel_children";
 const APPROVAL_REQUEST: &str = "approval_request";
 const APPROVAL_TIMEOUT: &str = "approval_timeout";
-const APPROVAL_DECIDED: &str = "approval_decided";
+/// The stored kind of a decided approval (the decision's statement writes it).
+pub const APPROVAL_DECIDED: &str = "approval_decided";
 const APPROVALS_CLOSE: &str = "approvals_close";
 
 impl TimerKind {

@@ -139,10 +139,10 @@ async fn finish_on<C: deadpool_postgres::GenericClient>(
     warnings: &[Value],
 ) -> Result<FinishOutcome> {
     {
-        let sql = if warnings.is_empty() {
-            FINISH_SQL
+        let sql: &str = if warnings.is_empty() {
+            &FINISH_SQL
         } else {
-            FINISH_WITH_WARNINGS_SQL
+            &FINISH_WITH_WARNINGS_SQL
         };
         let statement = client.prepare_cached(sql).await?;
         let (status, output, error) = match outcome {
@@ -204,7 +204,7 @@ async fn claim_and_finish_on<C: deadpool_postgres::GenericClient>(
     ran_seconds: f64,
 ) -> Result<FinishOutcome> {
     {
-        let statement = client.prepare_cached(CLAIM_AND_FINISH_SQL).await?;
+        let statement = client.prepare_cached(&CLAIM_AND_FINISH_SQL).await?;
         let (status, output, error) = match outcome {
             AttemptOutcome::Succeeded(output) => (StepStatus::Succeeded, Some(output), None),
             AttemptOutcome::Failed { status, error } => (*status, None, Some(error)),

@@ -222,7 +222,7 @@ impl Store {
         running_seconds: f64,
     ) -> Result<ClaimOutcome> {
         let client = self.client().await?;
-        let statement = client.prepare_cached(CLAIM_SQL).await?;
+        let statement = client.prepare_cached(&CLAIM_SQL).await?;
         let attempt = draft.attempt as i32;
         let row = client
             .query_opt(

@@ -2,13 +2,18 @@
 //! finish, and finish with warnings. Each appends its events and outbox rows
 //! in the same statement (see the parent module).
 
+use junction_core::engine::STEP_DEADLINE;
+use std::sync::LazyLock;
+
 /// The lazy claim of an execution still running at a third of the lease.
 /// `$1` run, `$2` step, `$3` attempt, `$4` worker, `$5` lease seconds,
 /// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject,
 /// `$11` seconds from now to the backstop deadline, `$12` seconds the
 /// execution has been running (`started_at` is that long before now, in
 /// the database's clock).
-pub(super) const CLAIM_SQL: &str = "
+pub(super) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
 WITH r AS (
     SELECT status, workflow_id, version, tenant FROM runs WHERE id = $1),
 k AS (
@@ -34,12 +39,14 @@ o AS (
     SELECT $10, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
 d AS (
     DELETE FROM timers t USING c
-    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline'),
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}'),
 t AS (
     INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
-    SELECT $1, 'step_deadline', $2, $3, now() + make_interval(secs => $11) FROM c)
+    SELECT $1, '{STEP_DEADLINE}', $2, $3, now() + make_interval(secs => $11) FROM c)
 SELECT r.status, r.workflow_id, r.version, r.tenant, (SELECT claims FROM c), (SELECT last_seq FROM s), (SELECT id FROM o)
-FROM r";
+FROM r"
+    )
+});
 
 /// The claim folded into the result, for an execution that ended within a
 /// third of the lease: the attempt goes from `PENDING` (or `RUNNING` under
@@ -54,7 +61,9 @@ FROM r";
 /// before now, in the database's clock), `$9` state, `$10` path, `$11`
 /// subject, `$12` event types, `$13` event times, `$14` event data.
 /// Returns the outbox ids ordered by seq.
-pub(super) const CLAIM_AND_FINISH_SQL: &str = "
+pub(super) static CLAIM_AND_FINISH_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
 WITH r AS (
     SELECT status, workflow_id, version, tenant FROM runs WHERE id = $1),
 k AS (
@@ -84,15 +93,19 @@ o AS (
 d AS (
     DELETE FROM timers t USING f
     WHERE f.claims > 1
-      AND t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
+      AND t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')
 SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
        (SELECT array_agg(id ORDER BY seq) FROM o)
-FROM r";
+FROM r"
+    )
+});
 
 /// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
 /// `$7` worker, `$8` event type, `$9` event time, `$10` state, `$11` path,
 /// `$12` data, `$13` subject.
-pub(super) const FINISH_SQL: &str = "
+pub(super) static FINISH_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
 WITH r AS (
     SELECT workflow_id, version, tenant FROM runs WHERE id = $1),
 k AS (
@@ -115,13 +128,17 @@ o AS (
     SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
 d AS (
     DELETE FROM timers t USING f
-    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
-SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r";
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r"
+    )
+});
 
 /// [`FINISH_SQL`] with warnings: `$14` is a JSON array of warning `data`
 /// objects, stored as `workflow.step.warning` events with the seqs just
 /// before the completion's. Returns the outbox ids ordered by seq.
-pub(super) const FINISH_WITH_WARNINGS_SQL: &str = "
+pub(super) static FINISH_WITH_WARNINGS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "
 WITH r AS (
     SELECT workflow_id, version, tenant FROM runs WHERE id = $1),
 k AS (
@@ -151,7 +168,32 @@ o AS (
     SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq),
 d AS (
     DELETE FROM timers t USING f
-    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = 'step_deadline')
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')
 SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
        (SELECT array_agg(id ORDER BY seq) FROM o)
-FROM r";
+FROM r"
+    )
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statements_name_the_backstop_timer_by_its_kind() {
+        for sql in [
+            &CLAIM_SQL,
+            &CLAIM_AND_FINISH_SQL,
+            &FINISH_SQL,
+            &FINISH_WITH_WARNINGS_SQL,
+        ] {
+            assert!(sql.contains("t.kind = 'step_deadline'"), "{}", sql.as_str());
+            assert!(
+                !sql.contains('{'),
+                "an unfilled placeholder: {}",
+                sql.as_str()
+            );
+        }
+        assert!(CLAIM_SQL.contains("SELECT $1, 'step_deadline', $2, $3"));
+    }
+}
