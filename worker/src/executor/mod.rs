@@ -3,7 +3,7 @@
 
 mod agent;
 
-pub use agent::AgentExecutor;
+pub use agent::{AGENT_NOT_FOUND, AgentExecutor};
 
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;

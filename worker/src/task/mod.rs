@@ -138,7 +138,15 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
                 started: &started,
                 ran_for: clock.elapsed(),
             };
-            record(&worker, &message, &task, outcome, recording).await;
+            record(
+                &worker,
+                &message,
+                &task,
+                outcome,
+                recording,
+                clock.elapsed(),
+            )
+            .await;
         }
         BeforeClaim::Cancelled(cancellation) => {
             drop(execution);
@@ -149,7 +157,8 @@ async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
             abandoned(&worker, &message, &task, refusal).await;
         }
         BeforeClaim::Claimed(started_message) => {
-            claimed(&worker, &message, &task, started_message, execution, watch).await;
+            let execution_parts = (execution, watch, clock);
+            claimed(&worker, &message, &task, started_message, execution_parts).await;
         }
     }
 }
@@ -260,8 +269,11 @@ async fn claimed(
     message: &Message,
     task: &StepTask,
     started: OutboxMessage,
-    mut execution: impl Future<Output = Outcome> + Unpin,
-    mut watch: CancelWatch,
+    (mut execution, mut watch, clock): (
+        impl Future<Output = Outcome> + Unpin,
+        CancelWatch,
+        Instant,
+    ),
 ) {
     worker.faults.hit(fault::WORKER_AFTER_CLAIM);
     let publish_started = worker.publisher.publish(std::slice::from_ref(&started));
@@ -277,7 +289,10 @@ async fn claimed(
     drop(keeper);
     drop(watch);
     match outcome {
-        Ok(outcome) => record(worker, message, task, outcome, Recording::Claimed).await,
+        Ok(outcome) => {
+            let ran_for = clock.elapsed();
+            record(worker, message, task, outcome, Recording::Claimed, ran_for).await;
+        }
         Err(cancellation) => cancelled(worker, message, task, cancellation).await,
     }
 }

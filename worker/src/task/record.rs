@@ -8,7 +8,8 @@ use crate::executor::Outcome;
 use async_nats::jetstream::{AckKind, Message};
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;
-use junction_core::wire::{EventType, StepTask};
+use junction_core::wire::error::codes;
+use junction_core::wire::{EventType, StepTask, TaskAction};
 use junction_runtime::fault;
 use junction_store::{AttemptOutcome, FinishOutcome, FinishRequest, StepEventDraft};
 use serde_json::{Value, json};
@@ -80,6 +81,27 @@ impl StepResult {
         }
     }
 
+    /// The attempt's end, logged with every field operators filter on
+    /// (PROTOCOL §9): the step span adds `run_id`, `step_id`, `attempt` and
+    /// `worker_id`.
+    fn log_end(&self, task: &StepTask, ran_for: Duration) {
+        let (status, error_type) = match &self.outcome {
+            AttemptOutcome::Succeeded(_) => (StepStatus::Succeeded, None),
+            AttemptOutcome::Failed { status, error } => (
+                *status,
+                Some(error_type(error["code"].as_str().unwrap_or_default())),
+            ),
+        };
+        let TaskAction::AgentRun { .. } = &task.action;
+        tracing::info!(
+            executor = "agent.run",
+            duration_ms = u64::try_from(ran_for.as_millis()).unwrap_or(u64::MAX),
+            status = status.as_str(),
+            error_type,
+            "step attempt ended"
+        );
+    }
+
     /// The statement's request for this result, completion timed now.
     fn request(
         &self,
@@ -105,6 +127,17 @@ impl StepResult {
     }
 }
 
+/// The lower-case kind of a failure, for logs (PROTOCOL §9).
+fn error_type(code: &str) -> &'static str {
+    match code {
+        codes::STEP_TIMEOUT => "timeout",
+        codes::AGENT_UNAVAILABLE | crate::executor::AGENT_NOT_FOUND => "unavailable",
+        codes::PAYLOAD_TOO_LARGE => "payload",
+        code if code.starts_with("SCHEMA_VALIDATION") => "validation",
+        _ => "agent_error",
+    }
+}
+
 /// `value` as JSON, or `fallback` (logged) if it cannot be encoded.
 fn encoded<T: serde::Serialize>(value: &T, fallback: impl FnOnce() -> Value) -> Value {
     serde_json::to_value(value).unwrap_or_else(|error| {
@@ -121,6 +154,7 @@ pub(super) async fn record(
     task: &StepTask,
     outcome: Outcome,
     recording: Recording<'_>,
+    ran_for: Duration,
 ) {
     let Some(result) = StepResult::of(outcome) else {
         let _ = message
@@ -133,6 +167,7 @@ pub(super) async fn record(
         let request = result.request(worker, task, &recording);
         match worker.results.write(request).await {
             Ok(FinishOutcome::Recorded(messages)) => {
+                result.log_end(task, ran_for);
                 worker
                     .faults
                     .hit(fault::WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK);
