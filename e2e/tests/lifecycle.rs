@@ -114,3 +114,27 @@ async fn a_fatal_startup_error_exits_with_status_two() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A worker lists its HTTP address in `cluster.members` and answers
+/// `/healthz` and `/readyz` there (PROTOCOL §9).
+#[tokio::test]
+async fn a_worker_serves_its_probes_at_the_address_it_lists() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    let members = env
+        .control(ControlSubject::ClusterMembers, json!({}))
+        .await?;
+    let workers: Vec<&serde_json::Value> = members["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["role"] == "worker")
+        .collect();
+    assert_eq!(workers.len(), 1, "{members}");
+    let addr = workers[0]["http_addr"]
+        .as_str()
+        .filter(|a| a.starts_with("127.0.0.1:") && !a.ends_with(":0"))
+        .ok_or_else(|| anyhow::anyhow!("worker without an http_addr: {members}"))?;
+    assert_eq!(junction_e2e::http_get_at(addr, "/healthz").await?, "ok");
+    assert_eq!(junction_e2e::http_get_at(addr, "/readyz").await?, "ready");
+    Ok(())
+}

@@ -52,11 +52,30 @@ pub struct NatsConfig {
     pub events_max_age_seconds: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpConfig {
-    /// Coordinator HTTP address; port 0 picks a free port.
-    pub listen: String,
+    /// The process's HTTP address; port 0 picks a free port. Unset: the
+    /// coordinator listens on [`COORDINATOR_LISTEN`], a worker on
+    /// [`WORKER_LISTEN`].
+    pub listen: Option<String>,
+}
+
+/// The coordinator's HTTP address when `http.listen` is unset.
+pub const COORDINATOR_LISTEN: &str = "127.0.0.1:8080";
+/// A worker's HTTP address when `http.listen` is unset.
+pub const WORKER_LISTEN: &str = "127.0.0.1:8081";
+
+impl HttpConfig {
+    /// Where the coordinator listens.
+    pub fn coordinator_listen(&self) -> &str {
+        self.listen.as_deref().unwrap_or(COORDINATOR_LISTEN)
+    }
+
+    /// Where a worker listens.
+    pub fn worker_listen(&self) -> &str {
+        self.listen.as_deref().unwrap_or(WORKER_LISTEN)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,14 +169,6 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             prefix: String::new(),
             events_max_age_seconds: 7 * 24 * 3600,
-        }
-    }
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".into(),
         }
     }
 }
@@ -280,7 +291,8 @@ mod tests {
             "postgres://postgres@127.0.0.1:5432/junction"
         );
         assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
-        assert_eq!(config.http.listen, "127.0.0.1:8080");
+        assert_eq!(config.http.coordinator_listen(), "127.0.0.1:8080");
+        assert_eq!(config.http.worker_listen(), "127.0.0.1:8081");
         assert_eq!(config.worker.concurrency, 16);
         assert_eq!(config.worker.lease_seconds, 10);
         assert_eq!(config.shutdown.drain_seconds, 30);

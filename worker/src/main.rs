@@ -5,6 +5,7 @@ mod cancel;
 mod catalog;
 mod commit;
 mod executor;
+mod http;
 mod lease;
 mod schema;
 mod service;

@@ -6,6 +6,7 @@
 use crate::catalog::{AgentCatalog, REGISTRY_TTL};
 use crate::commit::ResultCommitter;
 use crate::executor::{AgentExecutor, Registry};
+use crate::http;
 use crate::task::{self, Worker};
 use async_nats::jetstream::Message;
 use futures::StreamExt;
@@ -50,14 +51,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         publisher,
     ));
     let (stop, stop_rx) = watch::channel(false);
+    let (listener, http_addr) = http::bind(config.http.worker_listen()).await?;
+    let probes = tokio::spawn(http::serve(
+        listener,
+        store.clone(),
+        bus.client.clone(),
+        stop_rx.clone(),
+    ));
     let member = Member {
         id: worker_id.clone(),
         role: "worker",
-        http_addr: None,
+        http_addr: Some(http_addr.clone()),
         started_at: chrono::Utc::now(),
     };
     let heartbeat = tokio::spawn(membership::keep(store, member, stop_rx));
-    tracing::info!(worker_id = %worker_id, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), "worker ready");
+    tracing::info!(worker_id = %worker_id, http_addr = %http_addr, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), "worker ready");
 
     let slots = Arc::new(Semaphore::new(concurrency));
     pull(tasks, &worker, &slots, shutdown).await?;
@@ -69,6 +77,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     .await;
     let _ = stop.send(true);
     let _ = heartbeat.await;
+    let _ = probes.await;
     drop(worker);
     janitor.finish(Duration::from_secs(2)).await;
     tracing::info!("worker stopped");
