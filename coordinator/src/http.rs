@@ -12,6 +12,7 @@ use tokio::sync::watch;
 #[derive(Clone)]
 struct AppState {
     store: Store,
+    nats: async_nats::Client,
     metrics: Metrics,
 }
 
@@ -29,6 +30,7 @@ pub async fn bind(listen: &str) -> anyhow::Result<(TcpListener, String)> {
 pub async fn serve(
     listener: TcpListener,
     store: Store,
+    nats: async_nats::Client,
     metrics: Metrics,
     api: Router,
     mut stop: watch::Receiver<bool>,
@@ -37,7 +39,11 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
-        .with_state(AppState { store, metrics })
+        .with_state(AppState {
+            store,
+            nats,
+            metrics,
+        })
         .merge(api)
         .fallback(crate::api::not_found);
     let shutdown = async move {
@@ -51,10 +57,11 @@ pub async fn serve(
     }
 }
 
+/// 200 while Postgres and NATS answer; else 503 naming what is down.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+    match junction_runtime::probes::readiness(&state.store, &state.nats).await {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
-        Err(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
+        Err(down) => (StatusCode::SERVICE_UNAVAILABLE, down),
     }
 }
 

@@ -105,6 +105,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
     tasks.push(tokio::spawn(http::serve(
         listener,
         store.clone(),
+        bus.client.clone(),
         metrics.clone(),
         crate::api::router(driver.clone(), stop_rx.clone()),
         stop_rx.clone(),

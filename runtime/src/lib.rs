@@ -13,6 +13,7 @@ pub mod fault;
 pub mod group_commit;
 pub mod membership;
 pub mod outbox;
+pub mod probes;
 pub mod process;
 pub mod shutdown;
 pub mod telemetry;

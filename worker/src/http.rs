@@ -46,17 +46,8 @@ pub async fn serve(
 }
 
 async fn ready(State(probes): State<Probes>) -> (StatusCode, String) {
-    let mut down = Vec::new();
-    if let Err(error) = probes.store.ping().await {
-        down.push(format!("postgres: {error}"));
-    }
-    let nats = probes.nats.connection_state();
-    if nats != async_nats::connection::State::Connected {
-        down.push(format!("nats: {nats}"));
-    }
-    if down.is_empty() {
-        (StatusCode::OK, "ready".to_owned())
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, down.join("; "))
+    match junction_runtime::probes::readiness(&probes.store, &probes.nats).await {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(down) => (StatusCode::SERVICE_UNAVAILABLE, down),
     }
 }
