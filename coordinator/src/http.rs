@@ -100,13 +100,16 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
         let _ = writeln!(text, "# TYPE {name} counter");
         let _ = writeln!(text, "{name} {value}");
     }
-    if let Ok(lag) = state.store.outbox_len().await {
-        let _ = writeln!(
-            text,
-            "# HELP junction_outbox_pending Outbox rows not yet published."
-        );
-        let _ = writeln!(text, "# TYPE junction_outbox_pending gauge");
-        let _ = writeln!(text, "junction_outbox_pending {lag}");
+    match state.store.outbox_oldest_age_seconds().await {
+        Ok(age) => {
+            let _ = writeln!(
+                text,
+                "# HELP junction_outbox_oldest_age_seconds Age of the oldest unpublished outbox message (0 when empty)."
+            );
+            let _ = writeln!(text, "# TYPE junction_outbox_oldest_age_seconds gauge");
+            let _ = writeln!(text, "junction_outbox_oldest_age_seconds {age}");
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the outbox's age for /metrics"),
     }
     ([("content-type", "text/plain; version=0.0.4")], text)
 }

@@ -64,13 +64,17 @@ impl Store {
         Ok(client.execute(&statement, &[&ids]).await?)
     }
 
-    /// Unpublished messages, for metrics and tests.
-    pub async fn outbox_len(&self) -> Result<i64> {
-        Ok(self
+    /// How long the oldest unpublished message has waited, in seconds (0
+    /// when the outbox is empty). One index lookup: ids grow with time.
+    pub async fn outbox_oldest_age_seconds(&self) -> Result<f64> {
+        let row = self
             .client()
             .await?
-            .query_one("SELECT count(*) FROM outbox", &[])
-            .await?
-            .get(0))
+            .query_opt(
+                "SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 FROM outbox ORDER BY id LIMIT 1",
+                &[],
+            )
+            .await?;
+        Ok(row.map_or(0.0, |row| row.get::<_, f64>(0).max(0.0)))
     }
 }

@@ -58,6 +58,14 @@ async fn malformed_signals_are_rejected_counted_and_intake_continues() -> anyhow
             "{reason} counted:\n{metrics}"
         );
     }
+    let outbox_age = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("junction_outbox_oldest_age_seconds "))
+        .and_then(|value| value.trim().parse::<f64>().ok());
+    assert!(
+        outbox_age.is_some_and(|age| age >= 0.0),
+        "the outbox gauge:\n{metrics}"
+    );
     Ok(())
 }
 
