@@ -4,6 +4,7 @@
 
 use crate::metrics::Metrics;
 use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use junction_bus::Bus;
 use junction_store::Store;
 use std::fmt::Write;
 use tokio::net::TcpListener;
@@ -12,7 +13,7 @@ use tokio::sync::watch;
 #[derive(Clone)]
 struct AppState {
     store: Store,
-    nats: async_nats::Client,
+    bus: Bus,
     metrics: Metrics,
 }
 
@@ -30,7 +31,7 @@ pub async fn bind(listen: &str) -> anyhow::Result<(TcpListener, String)> {
 pub async fn serve(
     listener: TcpListener,
     store: Store,
-    nats: async_nats::Client,
+    bus: Bus,
     metrics: Metrics,
     api: Router,
     mut stop: watch::Receiver<bool>,
@@ -41,7 +42,7 @@ pub async fn serve(
         .route("/metrics", get(render_metrics))
         .with_state(AppState {
             store,
-            nats,
+            bus,
             metrics,
         })
         .merge(api)
@@ -59,7 +60,7 @@ pub async fn serve(
 
 /// 200 while Postgres and NATS answer; else 503 naming what is down.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match junction_runtime::probes::readiness(&state.store, &state.nats).await {
+    match junction_runtime::probes::readiness(&state.store, &state.bus.client).await {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
         Err(down) => (StatusCode::SERVICE_UNAVAILABLE, down),
     }
@@ -110,6 +111,24 @@ async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
             let _ = writeln!(text, "junction_outbox_oldest_age_seconds {age}");
         }
         Err(error) => tracing::warn!(%error, "cannot read the outbox's age for /metrics"),
+    }
+    match state.bus.intake_pending().await {
+        Ok(pending) => {
+            let _ = writeln!(
+                text,
+                "# HELP junction_consumer_pending Messages a durable consumer has not been delivered yet."
+            );
+            let _ = writeln!(text, "# TYPE junction_consumer_pending gauge");
+            for (consumer, count) in pending {
+                let _ = writeln!(
+                    text,
+                    "junction_consumer_pending{{consumer=\"{consumer}\"}} {count}"
+                );
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the intakes' pending counts for /metrics")
+        }
     }
     ([("content-type", "text/plain; version=0.0.4")], text)
 }

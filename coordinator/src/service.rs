@@ -105,7 +105,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
     tasks.push(tokio::spawn(http::serve(
         listener,
         store.clone(),
-        bus.client.clone(),
+        bus.clone(),
         metrics.clone(),
         crate::api::router(driver.clone(), stop_rx.clone()),
         stop_rx.clone(),

@@ -66,6 +66,16 @@ async fn malformed_signals_are_rejected_counted_and_intake_continues() -> anyhow
         outbox_age.is_some_and(|age| age >= 0.0),
         "the outbox gauge:\n{metrics}"
     );
+    for consumer in [
+        env.subjects.signal_intake_consumer(),
+        env.subjects.event_intake_consumer(),
+    ] {
+        let series = format!("junction_consumer_pending{{consumer=\"{consumer}\"}} ");
+        assert!(
+            metrics.lines().any(|line| line.starts_with(&series)),
+            "{consumer} pending:\n{metrics}"
+        );
+    }
     Ok(())
 }
 
