@@ -1,10 +1,12 @@
-//! The coordinator's HTTP listener: `/healthz`, `/readyz` and `/metrics`
+//! The coordinator's HTTP listener: the probes (`/healthz`, `/readyz`,
+//! shared with the worker in `junction_runtime::probes`), `/metrics`
 //! (Prometheus text), plus the REST API and its event streams under `/v1`
 //! (`crate::api`, docs/http.md).
 
 use crate::metrics::Metrics;
-use axum::{Router, extract::State, http::StatusCode, response::IntoResponse, routing::get};
+use axum::{Router, extract::State, response::IntoResponse, routing::get};
 use junction_bus::Bus;
+use junction_runtime::probes;
 use junction_store::Store;
 use std::fmt::Write;
 use tokio::net::TcpListener;
@@ -17,53 +19,27 @@ struct AppState {
     metrics: Metrics,
 }
 
-/// Binds `listen` (port 0 picks one) and returns the listener and its address.
-pub async fn bind(listen: &str) -> anyhow::Result<(TcpListener, String)> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
-    let addr = listener.local_addr()?.to_string();
-    Ok((listener, addr))
-}
-
-/// Serves until `stop` flips. `api` is the `/v1` router; an unknown path is a
-/// JSON `NOT_FOUND`.
+/// Serves until `stop` flips: the probes, `/metrics` and the `/v1` API
+/// (`api`); an unknown path is a JSON `NOT_FOUND`.
 pub async fn serve(
     listener: TcpListener,
     store: Store,
     bus: Bus,
     metrics: Metrics,
     api: Router,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
     let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
         .route("/metrics", get(render_metrics))
         .with_state(AppState {
-            store,
-            bus,
+            store: store.clone(),
+            bus: bus.clone(),
             metrics,
         })
+        .merge(probes::routes(store, bus.client))
         .merge(api)
         .fallback(crate::api::not_found);
-    let shutdown = async move {
-        let _ = stop.changed().await;
-    };
-    if let Err(error) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        tracing::warn!(%error, "http server stopped");
-    }
-}
-
-/// 200 while Postgres and NATS answer; else 503 naming what is down.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match junction_runtime::probes::readiness(&state.store, &state.bus.client).await {
-        Ok(()) => (StatusCode::OK, "ready".to_owned()),
-        Err(down) => (StatusCode::SERVICE_UNAVAILABLE, down),
-    }
+    probes::serve(listener, app, stop).await;
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -68,7 +68,8 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         .clone()
         .unwrap_or_else(default_member_id);
     let (store, bus) = connect(config, &member_id).await?;
-    let (listener, http_addr) = http::bind(config.http.coordinator_listen()).await?;
+    let (listener, http_addr) =
+        junction_runtime::probes::bind(config.http.coordinator_listen()).await?;
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
     let metrics = Metrics::default();
     let driver = Driver {

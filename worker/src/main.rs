@@ -5,7 +5,6 @@ mod cancel;
 mod catalog;
 mod commit;
 mod executor;
-mod http;
 mod lease;
 mod schema;
 mod service;

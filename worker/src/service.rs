@@ -6,7 +6,6 @@
 use crate::catalog::{AgentCatalog, REGISTRY_TTL};
 use crate::commit::ResultCommitter;
 use crate::executor::{AgentExecutor, Registry};
-use crate::http;
 use crate::task::{self, Worker};
 use async_nats::jetstream::Message;
 use futures::StreamExt;
@@ -14,6 +13,7 @@ use junction_bus::{Bus, ConsumerSettings};
 use junction_runtime::config::{Config, default_member_id};
 use junction_runtime::membership::{self, Member};
 use junction_runtime::outbox::Publisher;
+use junction_runtime::probes;
 use junction_store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -51,11 +51,10 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         publisher,
     ));
     let (stop, stop_rx) = watch::channel(false);
-    let (listener, http_addr) = http::bind(config.http.worker_listen()).await?;
-    let probes = tokio::spawn(http::serve(
+    let (listener, http_addr) = probes::bind(config.http.worker_listen()).await?;
+    let http = tokio::spawn(probes::serve(
         listener,
-        store.clone(),
-        bus.client.clone(),
+        probes::routes(store.clone(), bus.client.clone()),
         stop_rx.clone(),
     ));
     let member = Member {
@@ -77,7 +76,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     .await;
     let _ = stop.send(true);
     let _ = heartbeat.await;
-    let _ = probes.await;
+    let _ = http.await;
     drop(worker);
     janitor.finish(Duration::from_secs(2)).await;
     tracing::info!("worker stopped");

@@ -16,7 +16,7 @@ pub async fn start(driver: &Driver, request: &Request) -> Reply {
         Some(input @ Value::Object(_)) => input.clone(),
         Some(_) => return Err(ControlError::invalid("`input` must be an object")),
     };
-    let input_size = serde_json::to_vec(&input).map_or(0, |b| b.len());
+    let input_size = junction_core::wire::json_len(&input);
     if input_size > driver.payload_limit {
         return Err(ControlError::new(
             ErrorCode::PayloadTooLarge,

@@ -45,7 +45,7 @@ impl<'a> Step<'a> {
     /// worker had refused it, recorded here and applied at the top level
     /// once the input is (see `Step::settle`), never retried.
     fn send(&mut self, step: &StepRef, task: StepTask) {
-        let size = serde_json::to_vec(&task).map_or(usize::MAX, |bytes| bytes.len());
+        let size = crate::wire::json_len(&task);
         if size <= self.payload_limit {
             return self.effects.push(Effect::Dispatch(task));
         }
