@@ -8,12 +8,25 @@ use junction_core::wire::{Event, StepTask};
 
 /// A stored event, to publish again outside the outbox (row id 0) on
 /// `wf.event.step.<run>.<step>` or `wf.event.run.<run>`, id `<run>:<seq>`.
-pub fn event_message(subjects: &Subjects, event: &Event) -> serde_json::Result<OutboxMessage> {
+pub fn event_message(
+    subjects: &Subjects,
+    event: &Event,
+    traceparent: Option<String>,
+) -> serde_json::Result<OutboxMessage> {
     let subject = subjects.event(&event.run_id, event.step_id.as_deref());
-    OutboxMessage::event(0, subject, event, event.seq)
+    OutboxMessage::event(0, subject, event, event.seq, traceparent)
 }
 
-/// A task on `wf.task.step.<run>.<step>`, id `<run>:<step>:<attempt>`.
-pub fn task_message(subjects: &Subjects, task: &StepTask) -> serde_json::Result<NewOutboxMessage> {
-    NewOutboxMessage::task(subjects.step_task(&task.run_id, &task.step_id), task)
+/// A task on `wf.task.step.<run>.<step>`, id `<run>:<step>:<attempt>`,
+/// naming the span that dispatched it.
+pub fn task_message(
+    subjects: &Subjects,
+    task: &StepTask,
+    traceparent: Option<String>,
+) -> serde_json::Result<NewOutboxMessage> {
+    NewOutboxMessage::task(
+        subjects.step_task(&task.run_id, &task.step_id),
+        task,
+        traceparent,
+    )
 }

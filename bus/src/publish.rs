@@ -11,9 +11,12 @@ impl Bus {
     /// included); the others stay in the outbox for the relay.
     pub async fn publish_outbox(&self, messages: &[OutboxMessage]) -> Vec<i64> {
         let sends = messages.iter().map(|m| async move {
-            let publish = PublishMessage::build()
+            let mut publish = PublishMessage::build()
                 .payload(Bytes::copy_from_slice(&m.payload))
                 .message_id(&m.msg_id);
+            if let Some(traceparent) = &m.traceparent {
+                publish = publish.header("traceparent", traceparent.as_str());
+            }
             let ack = self
                 .jetstream
                 .send_publish(m.subject.clone(), publish)

@@ -64,6 +64,7 @@ pub async fn start_child(
                 step_id,
                 attempt,
             }),
+            traceparent: None,
         })
         .await?;
     tracing::info!(run_id = %timer.run_id, child_run_id = %started.run_id, created = started.created, workflow_id, "child run started");

@@ -6,6 +6,7 @@ use crate::catalog::{Catalog, CompiledWorkflow};
 use crate::commit::Committer;
 use crate::run_queue::{CachedRun, RunQueues};
 use crate::timers;
+use crate::trace::{self, RunLabels, TraceWork, TracedRun};
 use crate::write::{self, WriteContext};
 use anyhow::Context as _;
 use chrono::Utc;
@@ -15,6 +16,7 @@ use junction_core::engine::{
 };
 use junction_core::ids::RunId;
 use junction_core::outbox::OutboxMessage;
+use junction_core::trace::{RunTrace, SpanContext, TraceId};
 use junction_runtime::fault::{self, Faults};
 use junction_runtime::outbox::Publisher;
 use junction_store::{CreateOutcome, FireOutcome, LockedRun, NewRun, Store, TransitionWrite};
@@ -38,6 +40,8 @@ pub struct StartRequest {
     pub dedupe_key: Option<String>,
     /// The parent step, for a `workflow.run` child.
     pub parent: Option<ParentLink>,
+    /// The caller's span (a signal's `traceparent`): the run's trace joins it.
+    pub traceparent: Option<SpanContext>,
 }
 
 /// The run a start produced or found.
@@ -71,12 +75,23 @@ pub struct Driver {
     pub routing: crate::routing::Ownership,
     /// The tokens file (PROTOCOL §6); `None`: auth is off.
     pub auth: Option<Arc<crate::auth::Tokens>>,
+    /// Trace export (off without an OTLP endpoint).
+    pub otel: junction_runtime::otel::Tracing,
 }
 
 impl Driver {
     /// Starts a run unless its dedupe key was seen before.
     pub async fn start_run(&self, request: StartRequest) -> anyhow::Result<Started> {
-        let run_id = RunId::from_uuid(uuid::Uuid::now_v7());
+        let uuid = uuid::Uuid::now_v7();
+        let run_id = RunId::from_uuid(uuid);
+        let traced = TracedRun {
+            trace: RunTrace::new(
+                run_id.as_str(),
+                TraceId(uuid.into_bytes()),
+                request.traceparent,
+            ),
+            started_ms: Utc::now().timestamp_millis(),
+        };
         let correlation_id = request
             .correlation_id
             .clone()
@@ -94,8 +109,13 @@ impl Driver {
             correlation_id: correlation_id.clone(),
             parent: request.parent.clone(),
         };
-        let (write, _) =
-            self.transition(&request.workflow, &meta, &mut state, std::iter::once(input))?;
+        let (write, _, work) = self.transition(
+            &request.workflow,
+            &meta,
+            Some(&traced),
+            &mut state,
+            std::iter::once(input),
+        )?;
         let new_run = NewRun {
             run_id: run_id.to_string(),
             tenant: request.tenant,
@@ -105,6 +125,8 @@ impl Driver {
             causation_id: request.causation_id,
             correlation_id,
             dedupe_key: request.dedupe_key,
+            trace_id: traced.trace.trace_id.to_string(),
+            trace_parent: traced.trace.parent.map(|span| span.to_string()),
         };
         let has_timers = !write.timers.is_empty();
         let state_hash = write.state.hash();
@@ -120,9 +142,20 @@ impl Driver {
                         revision: 0,
                         state,
                         state_hash,
+                        traced: Some(traced.clone()),
                     },
                 );
-                tracing::info!(run_id = %run_id, workflow_id = %new_run.workflow_id, "run started");
+                tracing::info!(run_id = %run_id, workflow_id = %new_run.workflow_id, trace_id = %traced.trace.trace_id, "run started");
+                trace::export(
+                    &self.otel,
+                    Some(&traced),
+                    RunLabels {
+                        run_id: &new_run.run_id,
+                        workflow_id: &new_run.workflow_id,
+                        tenant: &new_run.tenant,
+                    },
+                    work,
+                );
                 self.after_commit(&committed.messages, has_timers).await;
                 Ok(Started {
                     run_id: run_id.to_string(),
@@ -171,11 +204,13 @@ impl Driver {
                 }
             };
             let mut has_timers = false;
+            let mut traced = None;
             let outcome = self
                 .store
                 .fire_timer(timer.id, |_, locked| {
-                    let write = self.decide_locked(&workflow, locked, input?)?;
+                    let (write, work, run) = self.decide_locked(&workflow, locked, input?)?;
                     has_timers = !write.timers.is_empty();
+                    traced = Some((work, run));
                     Some(write)
                 })
                 .await?;
@@ -186,6 +221,14 @@ impl Driver {
                     // The timer wrote the run under its row lock: what this
                     // coordinator remembers of the run is stale now.
                     self.runs.forget(&timer.run_id);
+                    if let Some((work, run)) = traced {
+                        let labels = RunLabels {
+                            run_id: &timer.run_id,
+                            workflow_id: &timer.workflow_id,
+                            tenant: &timer.tenant,
+                        };
+                        trace::export(&self.otel, run.as_ref(), labels, work);
+                    }
                     self.after_commit(&messages, has_timers).await
                 }
             }
@@ -193,13 +236,14 @@ impl Driver {
     }
 
     /// A timer's transition of a run read under its row lock: snapshot +
-    /// input → write, or `None` for no change.
+    /// input → write (with what it adds to the run's trace), or `None` for
+    /// no change.
     fn decide_locked(
         &self,
         workflow: &CompiledWorkflow,
         locked: &LockedRun,
         input: Input,
-    ) -> Option<TransitionWrite> {
+    ) -> Option<(TransitionWrite, TraceWork, Option<TracedRun>)> {
         let mut run = match CachedRun::from_locked(locked.clone()) {
             Ok(run) => run,
             Err(error) => {
@@ -212,9 +256,10 @@ impl Driver {
             tenant: locked.tenant.clone(),
             version: locked.version,
         };
-        let (write, answers) = match self.transition(
+        let (write, answers, work) = match self.transition(
             workflow,
             &meta,
+            run.traced.as_ref(),
             &mut run.state,
             std::iter::once(input),
         ) {
@@ -233,22 +278,27 @@ impl Driver {
             || !write.events.is_empty()
             || !write.attempts.is_empty()
             || !write.timers.is_empty();
-        changed.then_some(write)
+        changed.then_some((write, work, run.traced))
     }
 
     /// Applies `inputs` one after another (each once) and builds the one
-    /// write for all of them; the engine's answers come back in input order.
+    /// write for all of them; the engine's answers come back in input
+    /// order, with the spans the transition ends (for export once it is
+    /// committed).
     pub(crate) fn transition(
         &self,
         workflow: &CompiledWorkflow,
         meta: &RunMeta,
+        traced: Option<&TracedRun>,
         state: &mut RunState,
         inputs: impl IntoIterator<Item = Input>,
-    ) -> anyhow::Result<(TransitionWrite, Vec<Answer>)> {
+    ) -> anyhow::Result<(TransitionWrite, Vec<Answer>, TraceWork)> {
         let cx = ApplyContext {
             now: Utc::now(),
             payload_limit: self.payload_limit,
         };
+        let was = state.status;
+        let open = trace::before(&self.otel, traced, state);
         let mut effects = Vec::new();
         let mut answers = Vec::new();
         for input in inputs {
@@ -256,15 +306,18 @@ impl Driver {
             effects.extend(outcome.effects);
             answers.push(outcome.answer);
         }
+        let now_ms = cx.now.timestamp_millis();
+        let work = trace::after(open, &workflow.workflow, was, state, &effects, now_ms);
         let cx = WriteContext {
             subjects: &self.subjects,
             meta,
             workflow_id: &workflow.workflow.id,
             now: cx.now,
+            trace: traced.map(|t| &t.trace),
         };
         let write = write::build(&cx, state, effects)
             .with_context(|| format!("run {}: cannot serialize its transition", meta.run_id))?;
-        Ok((write, answers))
+        Ok((write, answers, work))
     }
 
     pub(crate) async fn after_commit(&self, messages: &[OutboxMessage], has_timers: bool) {

@@ -20,6 +20,7 @@ mod service;
 mod signals;
 mod sync;
 mod timers;
+mod trace;
 mod write;
 
 use clap::{Parser, Subcommand};
@@ -50,11 +51,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (config, runtime) = match junction_runtime::process::start(cli.config.as_deref()) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
-    runtime.block_on(async move {
+    let (config, runtime, otel) =
+        match junction_runtime::process::start(cli.config.as_deref(), "junction-coordinator") {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
+    let exporter = otel.clone();
+    let code = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Migrate => match service::migrate(&config).await {
                 Ok(applied) => {
@@ -67,7 +70,7 @@ fn main() -> ExitCode {
                 }
             },
             Command::Serve => {
-                match service::run(config, junction_runtime::shutdown::first_signal()).await {
+                match service::run(config, otel, junction_runtime::shutdown::first_signal()).await {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(service::StartupError(error)) => {
                         tracing::error!(
@@ -79,5 +82,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-    })
+    });
+    // Last stage of the shutdown: the spans of the last transitions go out.
+    exporter.shutdown();
+    code
 }

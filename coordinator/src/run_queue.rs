@@ -19,8 +19,10 @@
 
 use crate::catalog::CompiledWorkflow;
 use crate::driver::Driver;
+use crate::trace::{TraceWork, TracedRun};
 use junction_core::engine::{Answer, Input, RunState};
 use junction_core::status::RunStatus;
+use junction_core::trace::RunTrace;
 use junction_core::wire::control::ControlError;
 use junction_store::{LockedRun, PendingWrite};
 use serde::Deserialize;
@@ -44,6 +46,8 @@ pub struct CachedRun {
     pub state: RunState,
     /// Hash of the state as last written: a transition that changes nothing is skipped.
     pub state_hash: u64,
+    /// The run's trace (`None` for runs started before traces were kept).
+    pub traced: Option<TracedRun>,
 }
 
 /// What deciding one queued input did.
@@ -280,7 +284,7 @@ impl Driver {
                 Err(error) => return (Err(error), Some(run)),
             };
             let revision = run.revision;
-            let (next, write, answers) =
+            let (next, write, answers, work) =
                 match self.decide_batch(&workflow, &key.run_id, run, &inputs) {
                     Ok(decided) => decided,
                     // The cached run took the inputs half-way: forget it.
@@ -301,7 +305,15 @@ impl Driver {
                 return (Ok(Some(batch)), Some(next));
             };
             match self.commit_batch(&key.run_id, revision, write, count).await {
-                Ok(true) => return (Ok(Some(batch)), Some(next)),
+                Ok(true) => {
+                    let labels = crate::trace::RunLabels {
+                        run_id: &key.run_id,
+                        workflow_id: &next.workflow_id,
+                        tenant: &next.tenant,
+                    };
+                    crate::trace::export(&self.otel, next.traced.as_ref(), labels, work);
+                    return (Ok(Some(batch)), Some(next));
+                }
                 Ok(false) => {}
                 Err(error) => return (Err(error), None),
             }
@@ -363,25 +375,31 @@ impl Driver {
         CachedRun,
         Option<junction_store::TransitionWrite>,
         Vec<Answer>,
+        TraceWork,
     )> {
         let meta = junction_core::engine::RunMeta {
             run_id: junction_core::ids::RunId::new(run_id.to_owned()),
             tenant: run.tenant.clone(),
             version: run.version,
         };
-        let (write, answers) =
-            self.transition(workflow, &meta, &mut run.state, inputs.iter().cloned())?;
+        let (write, answers, work) = self.transition(
+            workflow,
+            &meta,
+            run.traced.as_ref(),
+            &mut run.state,
+            inputs.iter().cloned(),
+        )?;
         let state_hash = write.state.hash();
         let changed = state_hash != run.state_hash
             || !write.events.is_empty()
             || !write.attempts.is_empty()
             || !write.timers.is_empty();
         if !changed {
-            return Ok((run, None, answers));
+            return Ok((run, None, answers, work));
         }
         run.revision += 1;
         run.state_hash = state_hash;
-        Ok((run, Some(write), answers))
+        Ok((run, Some(write), answers, work))
     }
 
     /// Reads a run from the store into the cache's form.
@@ -408,6 +426,15 @@ impl CachedRun {
                 .or_default()
                 .insert(usize::try_from(index).unwrap_or(usize::MAX), value);
         }
+        let traced = RunTrace::stored(
+            &locked.run_id,
+            locked.trace_id.as_deref(),
+            locked.trace_parent.as_deref(),
+        )
+        .map(|trace| TracedRun {
+            trace,
+            started_ms: locked.created_at.timestamp_millis(),
+        });
         Ok(Self {
             tenant: locked.tenant,
             workflow_id: locked.workflow_id,
@@ -415,6 +442,7 @@ impl CachedRun {
             revision: locked.revision,
             state,
             state_hash,
+            traced,
         })
     }
 }

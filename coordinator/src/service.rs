@@ -15,6 +15,7 @@ use anyhow::Context;
 use junction_bus::{Bus, ConsumerSettings};
 use junction_runtime::config::{Config, default_member_id};
 use junction_runtime::membership::{self, Member};
+use junction_runtime::otel::Tracing;
 use junction_runtime::outbox::{self, Publisher};
 use junction_store::Store;
 use std::future::Future;
@@ -37,8 +38,12 @@ pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
 }
 
 /// Runs the coordinator until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
-    let started = start(&config).await.map_err(StartupError)?;
+pub async fn run(
+    config: Config,
+    otel: Tracing,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartupError> {
+    let started = start(&config, otel).await.map_err(StartupError)?;
     shutdown.await;
     tracing::info!(
         drain_seconds = config.shutdown.drain_seconds,
@@ -60,7 +65,7 @@ struct Running {
     metrics: Metrics,
 }
 
-async fn start(config: &Config) -> anyhow::Result<Running> {
+async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
     let auth = crate::auth::Tokens::load(config.auth.tokens_file.as_deref())?.map(Arc::new);
     let member_id = config
         .coordinator
@@ -86,6 +91,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         metrics: metrics.clone(),
         routing: Ownership::new(member_id.clone()),
         auth,
+        otel,
     };
     let (stop, stop_rx) = watch::channel(false);
     let capacity = config.coordinator.concurrency as u32;

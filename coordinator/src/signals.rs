@@ -5,6 +5,7 @@
 use crate::driver::{Driver, StartRequest};
 use crate::metrics::Metrics;
 use async_nats::jetstream::{AckKind, Message};
+use junction_core::trace::SpanContext;
 use junction_core::wire::signal::{self, Rejection, Signal};
 use junction_runtime::fault;
 use std::time::Duration;
@@ -28,7 +29,13 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
             return ack(&message).await;
         }
     };
-    match start_runs(&driver, &metrics, &signal).await {
+    // The CloudEvents attribute wins over the NATS header (PROTOCOL §9).
+    let header_traceparent = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("traceparent"))
+        .and_then(|value| SpanContext::parse(value.as_str()));
+    match start_runs(&driver, &metrics, &signal, header_traceparent).await {
         Ok(()) => {
             driver
                 .faults
@@ -45,7 +52,12 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
     }
 }
 
-async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyhow::Result<()> {
+async fn start_runs(
+    driver: &Driver,
+    metrics: &Metrics,
+    signal: &Signal,
+    header_traceparent: Option<SpanContext>,
+) -> anyhow::Result<()> {
     if let Some(run_id) = &signal.target_run {
         return deliver_to_run(driver, signal, run_id).await;
     }
@@ -78,6 +90,7 @@ async fn start_runs(driver: &Driver, metrics: &Metrics, signal: &Signal) -> anyh
                 correlation_id: Some(signal.correlation_id.clone()),
                 dedupe_key: Some(format!("signal:{}", signal.id)),
                 parent: None,
+                traceparent: signal.traceparent.or(header_traceparent),
             })
             .await?;
         if !started.created {

@@ -7,6 +7,7 @@ use junction_bus::Subjects;
 use junction_bus::messages::task_message;
 use junction_core::engine::{Effect, EventDraft, RunMeta, RunState, Timer};
 use junction_core::status::StepStatus;
+use junction_core::trace::RunTrace;
 use junction_core::wire::{Event, time};
 use junction_store::{NewAttempt, NewTimer, RawJson, TransitionWrite};
 
@@ -16,6 +17,8 @@ pub struct WriteContext<'a> {
     pub meta: &'a RunMeta,
     pub workflow_id: &'a str,
     pub now: DateTime<Utc>,
+    /// The run's trace: messages name the span that produced them.
+    pub trace: Option<&'a RunTrace>,
 }
 
 /// Builds the write for `state` after `effects`. Events are numbered from 1;
@@ -46,6 +49,7 @@ pub fn build(
         error: state.error.as_ref().map(serde_json::to_value).transpose()?,
         events: Vec::new(),
         event_subjects: Vec::new(),
+        event_traceparents: Vec::new(),
         attempts: Vec::new(),
         outbox: Vec::new(),
         timers: Vec::new(),
@@ -59,6 +63,10 @@ pub fn build(
                 write
                     .event_subjects
                     .push(cx.subjects.event(&event.run_id, event.step_id.as_deref()));
+                write.event_traceparents.push(
+                    cx.trace
+                        .map(|t| t.traceparent_for(event.step_id.as_deref())),
+                );
                 write.events.push(event);
             }
             Effect::Dispatch(task) => {
@@ -74,7 +82,10 @@ pub fn build(
                     error: None,
                     completion_seq: None,
                 });
-                write.outbox.push(task_message(cx.subjects, &task)?);
+                let traceparent = cx.trace.map(|t| t.traceparent_for(Some(&task.step_id)));
+                write
+                    .outbox
+                    .push(task_message(cx.subjects, &task, traceparent)?);
             }
             Effect::RecordInline(inline) => write.attempts.push(NewAttempt {
                 step_id: inline.step.step_id.to_string(),

@@ -16,4 +16,5 @@ pub mod ids;
 pub mod model;
 pub mod outbox;
 pub mod status;
+pub mod trace;
 pub mod wire;

@@ -1,6 +1,6 @@
 //! Outbox messages: what a transaction writes beside the change that implies
 //! it, and what the relay publishes after commit (subject, `Nats-Msg-Id`,
-//! payload).
+//! payload, and the `traceparent` of the span that produced it).
 
 /// A message to write into the outbox.
 #[derive(Debug, Clone, PartialEq)]
@@ -8,6 +8,9 @@ pub struct NewOutboxMessage {
     pub subject: String,
     pub msg_id: String,
     pub payload: Vec<u8>,
+    /// The span that produced the message (PROTOCOL §9), sent as the
+    /// `traceparent` header.
+    pub traceparent: Option<String>,
 }
 
 /// A stored outbox message, ready to publish.
@@ -17,6 +20,7 @@ pub struct OutboxMessage {
     pub subject: String,
     pub msg_id: String,
     pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
 }
 
 use crate::wire::{Event, StepTask};
@@ -32,12 +36,14 @@ impl OutboxMessage {
         subject: String,
         event: &Event,
         seq: i64,
+        traceparent: Option<String>,
     ) -> Result<Self, serde_json::Error> {
         Ok(Self {
             id,
             subject,
             msg_id: format!("{}:{seq}", event.run_id),
             payload: event.to_json_with_seq(seq)?,
+            traceparent,
         })
     }
 
@@ -48,6 +54,7 @@ impl OutboxMessage {
             subject: message.subject,
             msg_id: message.msg_id,
             payload: message.payload,
+            traceparent: message.traceparent,
         }
     }
 }
@@ -55,11 +62,16 @@ impl OutboxMessage {
 impl NewOutboxMessage {
     /// The one constructor of a task's message: the subject the bus names for
     /// it, `Nats-Msg-Id` `<run>:<step>:<attempt>` and the task's JSON.
-    pub fn task(subject: String, task: &StepTask) -> Result<Self, serde_json::Error> {
+    pub fn task(
+        subject: String,
+        task: &StepTask,
+        traceparent: Option<String>,
+    ) -> Result<Self, serde_json::Error> {
         Ok(Self {
             subject,
             msg_id: task.idempotency_key(),
             payload: serde_json::to_vec(task)?,
+            traceparent,
         })
     }
 }
@@ -90,7 +102,7 @@ mod tests {
     #[test]
     fn an_event_message_is_numbered_by_the_seq_it_is_given() {
         let message =
-            OutboxMessage::event(7, "events.r1".into(), &event(), 42).expect("serializes");
+            OutboxMessage::event(7, "events.r1".into(), &event(), 42, None).expect("serializes");
         assert_eq!(message.id, 7);
         assert_eq!(message.msg_id, "r1:42");
         let body: serde_json::Value = serde_json::from_slice(&message.payload).expect("json");

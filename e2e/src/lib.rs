@@ -26,12 +26,14 @@ mod checks;
 mod control;
 mod fixtures;
 mod http;
+mod otlp;
 mod process;
 mod waits;
 
 pub use checks::assert_gapless;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
 pub use http::http_get_at;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use process::{Process, bin_dir};
 
 use anyhow::{Context, bail};

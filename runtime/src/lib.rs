@@ -2,7 +2,8 @@
 //! store and the bus: [`config`] (figment: file, then `JUNCTION_*`), the
 //! [`outbox`] relay, [`group_commit`] (one transaction for many callers),
 //! [`membership`] (live coordinators and workers), [`fault`] points for crash
-//! tests, staged [`shutdown`] and [`telemetry`] (logging).
+//! tests, staged [`shutdown`], [`telemetry`] (logging) and [`otel`] (trace
+//! export).
 //!
 //! The layers, inner to outer: `junction-core` (pure), then `junction-store`
 //! (SQL only) and `junction-bus` (NATS only), then this crate, then the
@@ -12,6 +13,7 @@ pub mod config;
 pub mod fault;
 pub mod group_commit;
 pub mod membership;
+pub mod otel;
 pub mod outbox;
 pub mod probes;
 pub mod process;

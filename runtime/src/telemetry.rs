@@ -12,9 +12,13 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
+use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// How log lines are written (`JUNCTION_LOG_FORMAT`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,23 +40,38 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber. Safe to call once per process. An
-/// unknown `JUNCTION_LOG_FORMAT` logs text and says so.
-pub fn init(default_directive: &str) {
+/// The `tracing` spans exported as OpenTelemetry spans when export is on
+/// (the worker's, PROTOCOL §9); every other span stays in the logs only.
+pub const EXPORTED_SPANS: &[&str] = &["StepExecute", "AgentExecute"];
+
+/// Installs the global subscriber: the log lines, and with `tracing` on,
+/// the bridge that exports [`EXPORTED_SPANS`] whatever `JUNCTION_LOG` says.
+/// Safe to call once per process. An unknown `JUNCTION_LOG_FORMAT` logs
+/// text and says so.
+pub fn init(default_directive: &str, tracing: &crate::otel::Tracing) {
     let filter = EnvFilter::try_from_env("JUNCTION_LOG")
         .unwrap_or_else(|_| EnvFilter::new(default_directive));
     let requested = std::env::var("JUNCTION_LOG_FORMAT").ok();
     let format = LogFormat::parse(requested.as_deref());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        Ok(LogFormat::Json) => builder
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match format {
+        Ok(LogFormat::Json) => lines
             .fmt_fields(JsonFields::new())
             .event_format(JsonLines)
-            .try_init(),
-        Ok(LogFormat::Text) | Err(_) => builder.with_target(false).try_init(),
+            .boxed(),
+        Ok(LogFormat::Text) | Err(_) => lines.with_target(false).boxed(),
     };
+    let spans = tracing.tracer().map(|tracer| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(filter_fn(|meta| {
+                meta.is_span() && EXPORTED_SPANS.contains(&meta.name())
+            }))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(lines.with_filter(filter))
+        .with(spans)
+        .try_init();
     if let Err(message) = format {
         tracing::warn!("{message}; logging as text");
     }

@@ -13,7 +13,7 @@ impl Store {
             .query(
                 "SELECT o.id, o.subject, o.msg_id, o.payload,
                         e.run_id, e.seq, e.type, e.time, r.workflow_id, r.version, r.tenant,
-                        e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data
+                        e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data, o.traceparent
                  FROM outbox o
                  LEFT JOIN events e ON e.run_id = o.run_id AND e.seq = o.seq
                  LEFT JOIN runs r ON r.id = o.run_id
@@ -25,18 +25,20 @@ impl Store {
         let mut messages = Vec::with_capacity(rows.len());
         for row in &rows {
             let (id, subject, msg_id): (i64, String, String) = (row.get(0), row.get(1), row.get(2));
+            let traceparent: Option<String> = row.get(17);
             let message = match row.get::<_, Option<Vec<u8>>>(3) {
                 Some(payload) => OutboxMessage {
                     id,
                     subject,
                     msg_id,
                     payload,
+                    traceparent,
                 },
                 None if row.get::<_, Option<String>>(4).is_some() => {
                     let event = super::reads::event_from_offset(row, 4)?;
-                    OutboxMessage::event(id, subject, &event, event.seq).map_err(|e| {
-                        super::Error::Corrupt(format!("outbox row {id} ({msg_id}): {e}"))
-                    })?
+                    OutboxMessage::event(id, subject, &event, event.seq, traceparent).map_err(
+                        |e| super::Error::Corrupt(format!("outbox row {id} ({msg_id}): {e}")),
+                    )?
                 }
                 // The run (and its events) were deleted: nothing left to
                 // publish but the row, which an empty message acknowledges.
@@ -45,6 +47,7 @@ impl Store {
                     subject,
                     msg_id,
                     payload: Vec::new(),
+                    traceparent: None,
                 },
             };
             messages.push(message);

@@ -43,7 +43,7 @@ impl Store {
             return Ok(None);
         };
         let summary = summary_from(&row)?;
-        let context: Option<Value> = row.get(11);
+        let context: Option<Value> = row.get(12);
         let steps = client
             .query(
                 "SELECT step_id, state, path, status, attempt, worker_id, output, error, started_at, ended_at
@@ -135,7 +135,7 @@ impl Store {
     }
 }
 
-const SUMMARY_COLUMNS: &str = "id, workflow_id, version, tenant, status, input, error, causation_id, correlation_id, created_at, ended_at";
+const SUMMARY_COLUMNS: &str = "id, workflow_id, version, tenant, status, input, error, causation_id, correlation_id, created_at, ended_at, trace_id";
 
 fn summary_from(row: &tokio_postgres::Row) -> Result<RunSummary> {
     Ok(RunSummary {
@@ -150,6 +150,7 @@ fn summary_from(row: &tokio_postgres::Row) -> Result<RunSummary> {
         correlation_id: row.get(8),
         created_at: time::format(row.get(9)),
         ended_at: ts(row.get(10)),
+        trace_id: row.get(11),
     })
 }
 

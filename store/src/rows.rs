@@ -52,6 +52,8 @@ pub struct TransitionWrite {
     pub events: Vec<Event>,
     /// Where each event is published (`wf.event.…`), in `events` order.
     pub event_subjects: Vec<String>,
+    /// The span that produced each event (its `traceparent`), in `events` order.
+    pub event_traceparents: Vec<Option<String>>,
     pub attempts: Vec<NewAttempt>,
     /// Messages other than events (tasks); every event gets its own outbox row.
     pub outbox: Vec<NewOutboxMessage>,
@@ -96,6 +98,10 @@ pub struct RunSummary {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
+    /// The run's trace (32 lowercase hex digits; PROTOCOL §9). Absent only
+    /// on runs started before traces were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
 }
 
 /// A whole run (PROTOCOL §4 `run`).

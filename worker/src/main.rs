@@ -28,11 +28,12 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (config, runtime) = match junction_runtime::process::start(cli.config.as_deref()) {
-        Ok(started) => started,
-        Err(code) => return code,
-    };
-    match runtime.block_on(service::run(
+    let (config, runtime, otel) =
+        match junction_runtime::process::start(cli.config.as_deref(), "junction-worker") {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
+    let code = match runtime.block_on(service::run(
         config,
         junction_runtime::shutdown::first_signal(),
     )) {
@@ -41,5 +42,8 @@ fn main() -> ExitCode {
             tracing::error!(error = format!("{error:#}"), "worker failed");
             ExitCode::from(2)
         }
-    }
+    };
+    // Last stage of the shutdown: the spans of the final steps go out.
+    otel.shutdown();
+    code
 }

@@ -55,6 +55,7 @@ pub async fn start(driver: &Driver, request: &Request) -> Reply {
                 .map(str::to_owned),
             dedupe_key,
             parent: None,
+            traceparent: None,
         })
         .await
         .map_err(internal)?;

@@ -43,6 +43,7 @@ impl Step<'_> {
         self.state.active.push(ActiveStep::new(
             &step,
             ActiveStatus::Waiting(Wait::Approval),
+            self.now.timestamp_millis(),
         ));
         self.emit(
             EventType::StepStarted,

@@ -92,9 +92,11 @@ impl Step<'_> {
     pub(super) fn start_child_step(&mut self, step: StepRef, operation: &Operation) {
         match self.child_start(&step, operation) {
             Ok((params, effect)) => {
-                self.state
-                    .active
-                    .push(ActiveStep::new(&step, ActiveStatus::Waiting(Wait::Child)));
+                self.state.active.push(ActiveStep::new(
+                    &step,
+                    ActiveStatus::Waiting(Wait::Child),
+                    self.now.timestamp_millis(),
+                ));
                 self.emit(
                     EventType::StepStarted,
                     Some(step),

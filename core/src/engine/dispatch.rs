@@ -30,9 +30,11 @@ impl<'a> Step<'a> {
         }
         match self.resolve(operation, &step.path) {
             Ok(action) => {
-                self.state
-                    .active
-                    .push(ActiveStep::new(&step, ActiveStatus::Running));
+                self.state.active.push(ActiveStep::new(
+                    &step,
+                    ActiveStatus::Running,
+                    self.now.timestamp_millis(),
+                ));
                 let task = self.task(&step, action, operation);
                 self.send(&step, task);
             }
@@ -179,6 +181,7 @@ impl<'a> Step<'a> {
                 definition_version: self.workflow.definition_version.clone(),
                 node_index: self.workflow.node_index(),
             },
+            traceparent: None,
         }
     }
 

@@ -49,6 +49,7 @@ impl<'a> Step<'a> {
             base_output: self.state.previous_output.clone(),
             children,
             next_item: 0,
+            entered_ms: self.now.timestamp_millis(),
             base_context: None,
             items: Vec::new(),
         };

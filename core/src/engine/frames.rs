@@ -136,6 +136,10 @@ pub struct Fanout {
     /// Foreach: the next item to start.
     #[serde(default)]
     pub next_item: usize,
+    /// When the state was entered (ms since the epoch; 0 in older
+    /// snapshots): where its `StateTransition` span starts.
+    #[serde(default)]
+    pub entered_ms: i64,
     /// Snapshots stored before frames were deltas held the scope's context
     /// and the items here; a fan-out read from one goes on from them.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,6 +23,7 @@ mod results;
 mod run_end;
 mod signal_wait;
 mod site;
+mod spans;
 mod state;
 pub mod template;
 mod timer;
@@ -32,6 +33,7 @@ pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::{Answer, Input, Outcome};
+pub use spans::{EndedState, OpenStates, ended_states};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{
     APPROVAL_DECIDED, ApprovalDecision, ApprovalRequest, ChildStart, STEP_DEADLINE, StepAttempt,

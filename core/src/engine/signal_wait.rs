@@ -60,6 +60,7 @@ impl Step<'_> {
             ActiveStatus::Waiting(Wait::Signal {
                 name: wait.signal.clone(),
             }),
+            self.now.timestamp_millis(),
         );
         if let Some(index) = stored {
             let mail = self.state.mailbox.remove(index);

@@ -109,6 +109,10 @@ pub struct ActiveStep {
     pub path: String,
     pub attempt: u32,
     pub status: ActiveStatus,
+    /// When its state was entered (ms since the epoch; 0 in snapshots
+    /// stored before it was kept): where its `StateTransition` span starts.
+    /// Retries keep it.
+    pub entered_ms: i64,
 }
 
 /// Where an active step attempt stands. (The lease of a running attempt is
@@ -137,14 +141,15 @@ pub enum Wait {
 }
 
 impl ActiveStep {
-    /// A new attempt of `step` in `status`.
-    pub fn new(step: &super::StepRef, status: ActiveStatus) -> Self {
+    /// A new attempt of `step` in `status`, its state entered at `entered_ms`.
+    pub fn new(step: &super::StepRef, status: ActiveStatus, entered_ms: i64) -> Self {
         Self {
             step_id: step.step_id.clone(),
             state: step.state.clone(),
             path: step.path.clone(),
             attempt: step.attempt,
             status,
+            entered_ms,
         }
     }
 
@@ -201,6 +206,12 @@ struct StoredActiveStep {
     approval: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     signal: Option<String>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    entered_ms: i64,
+}
+
+fn is_zero(ms: &i64) -> bool {
+    *ms == 0
 }
 
 impl From<StoredActiveStep> for ActiveStep {
@@ -222,6 +233,7 @@ impl From<StoredActiveStep> for ActiveStep {
             path: stored.path,
             attempt: stored.attempt,
             status,
+            entered_ms: stored.entered_ms,
         }
     }
 }
@@ -241,6 +253,7 @@ impl From<ActiveStep> for StoredActiveStep {
             state: active.state,
             path: active.path,
             attempt: active.attempt,
+            entered_ms: active.entered_ms,
         }
     }
 }

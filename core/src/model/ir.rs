@@ -363,35 +363,25 @@ impl Workflow {
     pub fn node_index(&self) -> std::collections::BTreeMap<String, Vec<String>> {
         fn walk(states: &[State], index: &mut std::collections::BTreeMap<String, Vec<String>>) {
             for state in states {
-                let kind = match &state.kind {
-                    StateKind::Operation(op) => {
-                        index
-                            .entry(op.action.name().to_owned())
-                            .or_default()
-                            .push(state.name.clone());
-                        "operation"
-                    }
-                    StateKind::Inject { .. } => "inject",
-                    StateKind::Switch(_) => "switch",
+                match &state.kind {
+                    StateKind::Operation(op) => index
+                        .entry(op.action.name().to_owned())
+                        .or_default()
+                        .push(state.name.clone()),
                     StateKind::Parallel(p) => {
                         for branch in &p.branches {
                             walk(&branch.graph.states, index);
                         }
-                        "parallel"
                     }
-                    StateKind::Foreach(f) => {
-                        walk(&f.iterator.states, index);
-                        "foreach"
-                    }
-                    StateKind::Transform(_) => "transform",
+                    StateKind::Foreach(f) => walk(&f.iterator.states, index),
                     StateKind::Dag(d) => {
                         let steps: Vec<State> = d.steps.iter().map(|s| s.state.clone()).collect();
                         walk(&steps, index);
-                        "dag"
                     }
-                };
+                    StateKind::Inject { .. } | StateKind::Switch(_) | StateKind::Transform(_) => {}
+                }
                 index
-                    .entry(kind.to_owned())
+                    .entry(state.kind.type_name().to_owned())
                     .or_default()
                     .push(state.name.clone());
             }
@@ -399,6 +389,56 @@ impl Workflow {
         let mut index = std::collections::BTreeMap::new();
         walk(&self.states, &mut index);
         index
+    }
+}
+
+impl Workflow {
+    /// The state a step path names: `<state>` at the top level,
+    /// `<parallel>/<branch>/<state>`, `<foreach>[<i>]/<state>` and
+    /// `<dag>/<step>`, nested as deep as the graphs are.
+    pub fn state_at(&self, path: &str) -> Option<&State> {
+        let mut graph: &[State] = &self.states;
+        let mut segments = path.split('/');
+        loop {
+            let segment = segments.next()?;
+            let name = segment.split_once('[').map_or(segment, |(name, _)| name);
+            let state = graph.iter().find(|s| s.name == name)?;
+            let rest = segments.clone().next();
+            let Some(next) = rest else {
+                return Some(state);
+            };
+            match &state.kind {
+                StateKind::Parallel(p) => {
+                    graph = &p.branches.iter().find(|b| b.name == next)?.graph.states;
+                    segments.next();
+                }
+                StateKind::Foreach(f) => graph = &f.iterator.states,
+                StateKind::Dag(d) => {
+                    return d
+                        .steps
+                        .iter()
+                        .map(|s| &s.state)
+                        .find(|s| s.name == next && segments.clone().nth(1).is_none());
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+impl StateKind {
+    /// The state's type as the language names it: `operation`, `switch`,
+    /// `parallel`, `inject`, `foreach`, `transform` or `dag`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StateKind::Operation(_) => "operation",
+            StateKind::Inject { .. } => "inject",
+            StateKind::Switch(_) => "switch",
+            StateKind::Parallel(_) => "parallel",
+            StateKind::Foreach(_) => "foreach",
+            StateKind::Transform(_) => "transform",
+            StateKind::Dag(_) => "dag",
+        }
     }
 }
 

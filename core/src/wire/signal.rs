@@ -21,6 +21,10 @@ pub struct Signal {
     pub target_run: Option<String>,
     /// The whole CloudEvent, stored as `context.signal`.
     pub envelope: Value,
+    /// The CloudEvents distributed-tracing attribute `traceparent`: the
+    /// span the run's root hangs under. An unreadable value is ignored, as
+    /// W3C Trace Context asks.
+    pub traceparent: Option<crate::trace::SpanContext>,
 }
 
 /// Why a signal was rejected; `as_str` is the `reason` label of
@@ -106,6 +110,7 @@ pub fn parse(body: &[u8], subject_type: &str, max_bytes: usize) -> Result<Signal
         tenant,
         correlation_id,
         target_run,
+        traceparent: text(object, "traceparent").and_then(crate::trace::SpanContext::parse),
         envelope,
     })
 }

@@ -43,6 +43,13 @@ pub enum TaskAction {
 }
 
 impl TaskAction {
+    /// The executor that runs it (`agent.run`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskAction::AgentRun { .. } => "agent.run",
+        }
+    }
+
     /// What `workflow.step.started` reports as the step's input.
     pub fn input(&self) -> &Value {
         match self {
@@ -63,6 +70,10 @@ pub struct StepTask {
     pub action: TaskAction,
     pub timeout_seconds: u64,
     pub workflow: WorkflowRef,
+    /// The `traceparent` header the task was delivered with (the span of
+    /// the state that dispatched it); not part of the JSON.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl StepTask {

@@ -166,6 +166,7 @@ async fn finish_on<C: deadpool_postgres::GenericClient>(
             &draft.path,
             &draft.data,
             &draft.subject,
+            &draft.traceparent,
         ];
         if !warnings.is_empty() {
             params.push(&warning_data);
@@ -237,6 +238,7 @@ async fn claim_and_finish_on<C: deadpool_postgres::GenericClient>(
                     &kinds,
                     &times,
                     &data,
+                    &last.traceparent,
                 ],
             )
             .await?;

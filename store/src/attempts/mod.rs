@@ -71,6 +71,9 @@ pub struct StepEventDraft {
     pub data: Value,
     /// Where the event is published (`wf.event.step.<run>.<step>`).
     pub subject: String,
+    /// The span that produced it (the attempt's `StepExecute`), sent as
+    /// the `traceparent` header.
+    pub traceparent: Option<String>,
 }
 
 impl StepEventDraft {
@@ -92,7 +95,7 @@ impl StepEventDraft {
             worker_id: Some(self.worker_id),
             data: Some(self.data),
         };
-        OutboxMessage::event(outbox_id, self.subject, &event, seq)
+        OutboxMessage::event(outbox_id, self.subject, &event, seq, self.traceparent)
             .map_err(|e| Error::Corrupt(format!("run {}: event {seq}: {e}", event.run_id)))
     }
 }
@@ -240,6 +243,7 @@ impl Store {
                     &draft.subject,
                     &deadline_seconds,
                     &running_seconds,
+                    &draft.traceparent,
                 ],
             )
             .await?;

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 /// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject,
 /// `$11` seconds from now to the backstop deadline, `$12` seconds the
 /// execution has been running (`started_at` is that long before now, in
-/// the database's clock).
+/// the database's clock), `$13` the event's `traceparent`.
 pub(super) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
@@ -35,8 +35,8 @@ e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
     SELECT $1, s.last_seq, 'workflow.step.started', $6, $2, $7, $8, $3, $4, $9 FROM s RETURNING seq),
 o AS (
-    INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $10, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
+    INSERT INTO outbox (subject, msg_id, run_id, seq, traceparent)
+    SELECT $10, $1 || ':' || e.seq, $1, e.seq, $13 FROM e RETURNING id),
 d AS (
     DELETE FROM timers t USING c
     WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}'),
@@ -59,7 +59,8 @@ FROM r"
 /// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
 /// `$7` worker, `$8` seconds the execution ran (`started_at` is that long
 /// before now, in the database's clock), `$9` state, `$10` path, `$11`
-/// subject, `$12` event types, `$13` event times, `$14` event data.
+/// subject, `$12` event types, `$13` event times, `$14` event data, `$15`
+/// the events' `traceparent`.
 /// Returns the outbox ids ordered by seq.
 pub(super) static CLAIM_AND_FINISH_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -88,8 +89,8 @@ e AS (
     FROM s, UNNEST($12::text[], $13::timestamptz[], $14::jsonb[]) WITH ORDINALITY AS x(type, time, data, n)
     RETURNING seq),
 o AS (
-    INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $11, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq),
+    INSERT INTO outbox (subject, msg_id, run_id, seq, traceparent)
+    SELECT $11, $1 || ':' || e.seq, $1, e.seq, $15 FROM e RETURNING id, seq),
 d AS (
     DELETE FROM timers t USING f
     WHERE f.claims > 1
@@ -102,7 +103,7 @@ FROM r"
 
 /// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
 /// `$7` worker, `$8` event type, `$9` event time, `$10` state, `$11` path,
-/// `$12` data, `$13` subject.
+/// `$12` data, `$13` subject, `$14` the events' `traceparent`.
 pub(super) static FINISH_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
@@ -124,8 +125,8 @@ e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
     SELECT $1, s.last_seq, $8, $9, $2, $10, $11, $3, $7, $12 FROM s RETURNING seq),
 o AS (
-    INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id),
+    INSERT INTO outbox (subject, msg_id, run_id, seq, traceparent)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq, $14 FROM e RETURNING id),
 d AS (
     DELETE FROM timers t USING f
     WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')
@@ -133,7 +134,7 @@ SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id 
     )
 });
 
-/// [`FINISH_SQL`] with warnings: `$14` is a JSON array of warning `data`
+/// [`FINISH_SQL`] with warnings: `$15` is a JSON array of warning `data`
 /// objects, stored as `workflow.step.warning` events with the seqs just
 /// before the completion's. Returns the outbox ids ordered by seq.
 pub(super) static FINISH_WITH_WARNINGS_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -146,7 +147,7 @@ k AS (
 f AS (
     UPDATE step_attempts a
     SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
-        completion_seq = k.last_seq + jsonb_array_length($14::jsonb) + 1
+        completion_seq = k.last_seq + jsonb_array_length($15::jsonb) + 1
     FROM k
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
     RETURNING a.completion_seq),
@@ -155,17 +156,17 @@ s AS (
     WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
 e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
-    SELECT $1::text, s.last_seq - jsonb_array_length($14::jsonb) - 1 + w.n, 'workflow.step.warning',
+    SELECT $1::text, s.last_seq - jsonb_array_length($15::jsonb) - 1 + w.n, 'workflow.step.warning',
            $9::timestamptz, $2::text, $10::text, $11::text, $3::int, $7::text, w.data
-    FROM s, jsonb_array_elements($14::jsonb) WITH ORDINALITY AS w(data, n)
+    FROM s, jsonb_array_elements($15::jsonb) WITH ORDINALITY AS w(data, n)
     UNION ALL
     SELECT $1::text, s.last_seq, $8::text, $9::timestamptz, $2::text, $10::text, $11::text, $3::int,
            $7::text, $12::jsonb
     FROM s
     RETURNING seq),
 o AS (
-    INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT $13, $1 || ':' || e.seq, $1, e.seq FROM e RETURNING id, seq),
+    INSERT INTO outbox (subject, msg_id, run_id, seq, traceparent)
+    SELECT $13, $1 || ':' || e.seq, $1, e.seq, $14 FROM e RETURNING id, seq),
 d AS (
     DELETE FROM timers t USING f
     WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')

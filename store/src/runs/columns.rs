@@ -17,6 +17,7 @@ pub(super) struct Columns<'w> {
     subjects: Vec<&'w str>,
     msg_ids: Vec<&'w str>,
     payloads: Vec<&'w [u8]>,
+    traceparents: Vec<Option<&'w str>>,
     results: ResultColumns<'w>,
 }
 
@@ -50,6 +51,7 @@ struct EventColumns<'w> {
     workers: Vec<Option<&'w str>>,
     data: Vec<Option<&'w Value>>,
     subjects: Vec<&'w str>,
+    traceparents: Vec<Option<&'w str>>,
 }
 
 struct TimerColumns<'w> {
@@ -109,6 +111,11 @@ impl<'w> Columns<'w> {
                     .collect(),
                 data: write.events.iter().map(|e| e.data.as_ref()).collect(),
                 subjects: write.event_subjects.iter().map(String::as_str).collect(),
+                traceparents: write
+                    .event_traceparents
+                    .iter()
+                    .map(Option::as_deref)
+                    .collect(),
             },
             timers: TimerColumns {
                 run_ids: timers.iter().map(|t| t.run_id.as_deref()).collect(),
@@ -121,6 +128,11 @@ impl<'w> Columns<'w> {
             subjects: write.outbox.iter().map(|m| m.subject.as_str()).collect(),
             msg_ids: write.outbox.iter().map(|m| m.msg_id.as_str()).collect(),
             payloads: write.outbox.iter().map(|m| m.payload.as_slice()).collect(),
+            traceparents: write
+                .outbox
+                .iter()
+                .map(|m| m.traceparent.as_deref())
+                .collect(),
             results: ResultColumns {
                 fanouts: write.child_results.iter().map(|r| r.0.as_str()).collect(),
                 children: write.child_results.iter().map(|r| r.1).collect(),
@@ -158,6 +170,7 @@ impl<'w> Columns<'w> {
                 &e.workers,
                 &e.data,
                 &e.subjects,
+                &e.traceparents,
             ]);
         }
         if shape.timers {
@@ -179,6 +192,7 @@ impl<'w> Columns<'w> {
                 &self.subjects as &(dyn ToSql + Sync),
                 &self.msg_ids,
                 &self.payloads,
+                &self.traceparents,
             ]);
         }
         params

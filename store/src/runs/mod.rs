@@ -40,6 +40,12 @@ pub struct LockedRun {
     /// The stored values of the running fan-outs' ended children:
     /// `(fan-out step id, child index, value)`.
     pub child_results: Vec<(String, i32, Value)>,
+    /// The run's trace id (32 hex digits; `None` for runs started before
+    /// traces were kept) and the caller's span its root hangs under.
+    pub trace_id: Option<String>,
+    pub trace_parent: Option<String>,
+    /// When the run was created: where its root span starts.
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The fixed facts of a new run.
@@ -53,6 +59,10 @@ pub struct NewRun {
     pub causation_id: Option<String>,
     pub correlation_id: String,
     pub dedupe_key: Option<String>,
+    /// The run's trace id (32 hex digits) and the span of the signal or
+    /// request that started it, if it named one (16 hex digits).
+    pub trace_id: String,
+    pub trace_parent: Option<String>,
 }
 
 /// What [`Store::create_run`] did.
@@ -85,15 +95,16 @@ fn published(
         )));
     }
     let mut messages = Vec::with_capacity(event_ids.len() + task_ids.len());
-    for ((event, subject), id) in write
+    for (((event, subject), traceparent), id) in write
         .events
         .iter()
         .zip(&write.event_subjects)
+        .zip(&write.event_traceparents)
         .zip(event_ids)
     {
         let seq = event.seq + base;
         messages.push(
-            OutboxMessage::event(id, subject.clone(), event, seq)
+            OutboxMessage::event(id, subject.clone(), event, seq, traceparent.clone())
                 .map_err(|e| Error::Corrupt(format!("run {run_id}: event {seq}: {e}")))?,
         );
     }
@@ -166,7 +177,7 @@ impl Store {
         let event_count = write.events.len() as i64;
         let (status, ended) = (write.status.as_str(), write.status.is_terminal());
         let (state, error) = (&write.state, &write.error);
-        let head: [&(dyn ToSql + Sync); 13] = [
+        let head: [&(dyn ToSql + Sync); 15] = [
             &run.run_id,
             &run.tenant,
             &run.workflow_id,
@@ -180,6 +191,8 @@ impl Store {
             &run.dedupe_key,
             &ended,
             &event_count,
+            &run.trace_id,
+            &run.trace_parent,
         ];
         if let Some(committed) =
             execute_write(&client, &CREATE_SQL, &head, &run.run_id, &write).await?
@@ -241,9 +254,11 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
     lock: bool,
 ) -> Result<Option<LockedRun>> {
     let sql = if lock {
-        "SELECT tenant, workflow_id, version, status, state, revision, input FROM runs WHERE id = $1 FOR UPDATE"
+        "SELECT tenant, workflow_id, version, status, state, revision, input, trace_id, trace_parent, created_at
+         FROM runs WHERE id = $1 FOR UPDATE"
     } else {
-        "SELECT tenant, workflow_id, version, status, state, revision, input FROM runs WHERE id = $1"
+        "SELECT tenant, workflow_id, version, status, state, revision, input, trace_id, trace_parent, created_at
+         FROM runs WHERE id = $1"
     };
     let statement = client.prepare_cached(sql).await?;
     let Some(row) = client.query_opt(&statement, &[&run_id]).await? else {
@@ -286,6 +301,9 @@ pub(super) async fn load<C: deadpool_postgres::GenericClient>(
             .map_err(|_| Error::Corrupt(format!("unknown run status {status:?}")))?,
         revision: row.get(5),
         input: row.get(6),
+        trace_id: row.get(7),
+        trace_parent: row.get(8),
+        created_at: row.get(9),
         child_results,
         state,
     }))

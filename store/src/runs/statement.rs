@@ -89,8 +89,9 @@ const ATTEMPTS_INSERT: &str = "a AS (
         -- Only a cancellation, and only of an attempt no worker holds.
         WHERE EXCLUDED.status = 'CANCELLED' AND step_attempts.status = 'PENDING')";
 
-/// Events at `s.base + offset`, each with an outbox row pointing at it.
-/// Ten parameters; the first (the offsets) is used twice.
+/// Events at `s.base + offset`, each with an outbox row pointing at it
+/// (and naming the span that produced the event). Eleven parameters; the
+/// first (the offsets) is used twice.
 const EVENTS_INSERT: &str = "e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
     SELECT $1, s.base + x.off, x.type, x.time, x.step_id, x.state, x.path, x.attempt, x.worker_id, x.data
@@ -98,9 +99,9 @@ const EVENTS_INSERT: &str = "e AS (
                    {}::text[], {}::int[], {}::text[], {}::jsonb[])
          AS x(off, type, time, step_id, state, path, attempt, worker_id, data)),
 eo AS (
-    INSERT INTO outbox (subject, msg_id, run_id, seq)
-    SELECT x.subject, $1 || ':' || (s.base + x.off), $1, s.base + x.off
-    FROM s, UNNEST({}::text[], {}::bigint[]) AS x(subject, off)
+    INSERT INTO outbox (subject, msg_id, run_id, seq, traceparent)
+    SELECT x.subject, $1 || ':' || (s.base + x.off), $1, s.base + x.off, x.traceparent
+    FROM s, UNNEST({}::text[], {}::bigint[], {}::text[]) AS x(subject, off, traceparent)
     RETURNING id, seq)";
 
 /// Timers, written only if the run row was.
@@ -120,8 +121,8 @@ const RESULTS_INSERT: &str = "r AS (
 
 /// Task messages, with their payloads.
 const OUTBOX_INSERT: &str = "o AS (
-    INSERT INTO outbox (subject, msg_id, payload)
-    SELECT x.* FROM UNNEST({}::text[], {}::text[], {}::bytea[]) AS x
+    INSERT INTO outbox (subject, msg_id, payload, traceparent)
+    SELECT x.* FROM UNNEST({}::text[], {}::text[], {}::bytea[], {}::text[]) AS x
     WHERE EXISTS (SELECT 1 FROM u)
     RETURNING id, msg_id)";
 
@@ -140,15 +141,17 @@ fn children_sql(first: usize, shape: Shape) -> String {
         sql.push_str(&fill(ATTEMPTS_INSERT, &params.take(10)));
     }
     if shape.events {
-        let mut e = params.take(10);
+        let mut e = params.take(11);
+        let traceparents = e.remove(10);
         e.push(e[0].clone());
+        e.push(traceparents);
         sql.push_str(",\n");
         sql.push_str(&fill(EVENTS_INSERT, &e));
     }
     for (on, insert, n) in [
         (shape.timers, TIMERS_INSERT, 6),
         (shape.results, RESULTS_INSERT, 3),
-        (shape.outbox, OUTBOX_INSERT, 3),
+        (shape.outbox, OUTBOX_INSERT, 4),
     ] {
         if on {
             sql.push_str(",\n");
@@ -187,12 +190,12 @@ pub(super) static CREATE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
     per_shape(
         "WITH u AS (
             INSERT INTO runs (id, tenant, workflow_id, version, status, input, state, error, causation_id,
-                              correlation_id, dedupe_key, ended_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END)
+                              correlation_id, dedupe_key, ended_at, trace_id, trace_parent)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END, $14, $15)
             ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id),
         s AS (
             INSERT INTO run_counters (run_id, last_seq) SELECT $1, $13 FROM u RETURNING 0::bigint AS base)",
-        14,
+        16,
     )
 });
 
@@ -231,10 +234,10 @@ mod tests {
             let shape = Shape::from_index(i);
             assert_eq!(shape.index(), i);
             let expected = 10 * usize::from(shape.attempts)
-                + 10 * usize::from(shape.events)
+                + 11 * usize::from(shape.events)
                 + 6 * usize::from(shape.timers)
                 + 3 * usize::from(shape.results)
-                + 3 * usize::from(shape.outbox);
+                + 4 * usize::from(shape.outbox);
             let sql = children_sql(8, shape);
             let mut used = placeholders(&sql, 8);
             used.sort_unstable();
@@ -253,7 +256,9 @@ mod tests {
         let sql = children_sql(8, Shape::from_index(2));
         assert!(sql.contains("UNNEST($8::bigint[], $9::text[]"), "{sql}");
         assert!(
-            sql.contains("UNNEST($17::text[], $8::bigint[]) AS x(subject, off)"),
+            sql.contains(
+                "UNNEST($17::text[], $8::bigint[], $18::text[]) AS x(subject, off, traceparent)"
+            ),
             "{sql}"
         );
     }

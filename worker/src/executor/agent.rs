@@ -21,8 +21,11 @@ use junction_core::status::StepStatus;
 use junction_core::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER};
 use junction_core::wire::error::codes;
 use junction_core::wire::{ErrorInfo, StepTask, TaskAction, time};
+use junction_runtime::otel;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// The step's agent is not registered in the run's tenant (same code as the
 /// definition-time diagnostic).
@@ -109,8 +112,22 @@ impl AgentExecutor {
                 ));
             }
         };
+        // The request names its own span, a child of the attempt's.
+        let span = tracing::info_span!(
+            "AgentExecute",
+            otel.kind = "client",
+            agent_name = %agent,
+            agent_run_id = %execution.idempotency_key,
+            run_id = %task.run_id,
+        );
         let mut headers = HeaderMap::new();
         headers.insert(IDEMPOTENCY_HEADER, execution.idempotency_key.as_str());
+        let traceparent = otel::span_of(&span.context())
+            .map(|context| context.traceparent())
+            .or_else(|| task.traceparent.clone());
+        if let Some(traceparent) = traceparent {
+            headers.insert("traceparent", traceparent.as_str());
+        }
         let timeout = (execution.deadline - Utc::now())
             .to_std()
             .unwrap_or(Duration::ZERO)
@@ -122,6 +139,7 @@ impl AgentExecutor {
         match self
             .client
             .send_request(self.subjects.agent_run(agent), sent)
+            .instrument(span)
             .await
         {
             Ok(reply) => self.read_reply(agent, &reply.payload),

@@ -168,7 +168,7 @@ pub(super) async fn cancelled(
 
 /// Publishes a stored event again (deduplicated by its `Nats-Msg-Id`).
 async fn reemit(worker: &Worker, event: &Event) {
-    match event_message(&worker.subjects, event) {
+    match event_message(&worker.subjects, event, None) {
         Ok(message) => worker.publisher.publish_untracked(&message).await,
         Err(error) => tracing::error!(
             run_id = %event.run_id, seq = event.seq, %error,

@@ -64,15 +64,18 @@ use async_nats::jetstream::{AckKind, Message};
 use chrono::{DateTime, Utc};
 use junction_bus::Subjects;
 use junction_core::outbox::OutboxMessage;
+use junction_core::trace::SpanContext;
 use junction_core::wire::task::STEP_DEADLINE_GRACE_SECONDS;
 use junction_core::wire::{EventType, StepTask};
 use junction_runtime::fault::{self, Faults};
+use junction_runtime::otel;
 use junction_runtime::outbox::Publisher;
 use junction_store::{AttemptCheck, ClaimOutcome, Refusal, StepEventDraft, Store};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 /// What every task handler shares.
 pub struct Worker {
@@ -92,7 +95,7 @@ pub struct Worker {
 
 /// Handles one delivery from `WORKERS`.
 pub async fn handle(worker: Arc<Worker>, message: Message) {
-    let task: StepTask = match serde_json::from_slice(&message.payload) {
+    let mut task: StepTask = match serde_json::from_slice(&message.payload) {
         Ok(task) => task,
         Err(error) => {
             tracing::error!(subject = %message.subject, %error, "unreadable task dropped");
@@ -100,8 +103,30 @@ pub async fn handle(worker: Arc<Worker>, message: Message) {
             return;
         }
     };
+    task.traceparent = message
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("traceparent"))
+        .map(|value| value.as_str().to_owned());
     let span = tracing::info_span!("step", run_id = %task.run_id, step_id = %task.step_id, attempt = task.attempt, worker_id = %worker.id);
     run(worker, message, task).instrument(span).await;
+}
+
+/// The attempt's `StepExecute` span (PROTOCOL §9), under the state span the
+/// task names. Exported only with trace export on.
+fn step_execute_span(worker: &Worker, task: &StepTask) -> tracing::Span {
+    let span = tracing::info_span!(
+        "StepExecute",
+        action = task.action.name(),
+        run_id = %task.run_id,
+        step_id = %task.step_id,
+        attempt = task.attempt,
+        worker_id = %worker.id,
+    );
+    if let Some(parent) = task.traceparent.as_deref().and_then(SpanContext::parse) {
+        let _ = span.set_parent(otel::remote_context(&parent));
+    }
+    span
 }
 
 /// One task's life after it was read: check, execute, then record (claim
@@ -109,10 +134,25 @@ pub async fn handle(worker: Arc<Worker>, message: Message) {
 async fn run(worker: Arc<Worker>, message: Message, task: StepTask) {
     // Listen before checking: a cancel committed after the check (or after
     // the lazy claim) is published after it, so it cannot slip through.
-    let mut watch = CancelWatch::start(&worker.client, &worker.subjects, &task).await;
+    let watch = CancelWatch::start(&worker.client, &worker.subjects, &task).await;
     let Some(takeover) = check(&worker, &message, &task).await else {
         return;
     };
+    let span = step_execute_span(&worker, &task);
+    execute_and_record(worker, message, task, watch, takeover)
+        .instrument(span)
+        .await;
+}
+
+/// A checked attempt: execute, then record (claim folded in) or claim
+/// lazily and record, inside its `StepExecute` span.
+async fn execute_and_record(
+    worker: Arc<Worker>,
+    message: Message,
+    task: StepTask,
+    mut watch: CancelWatch,
+    takeover: bool,
+) {
     worker.faults.hit(fault::WORKER_AFTER_CLAIM);
     let started_at = Utc::now();
     let clock = Instant::now();

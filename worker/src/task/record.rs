@@ -220,5 +220,16 @@ pub(super) fn draft_at(
         time,
         data,
         subject: worker.subjects.event(&task.run_id, Some(&task.step_id)),
+        traceparent: producing_span(task),
     }
+}
+
+/// The `traceparent` of what this attempt publishes: its `StepExecute`
+/// span (the current one) with trace export on, else the state span the
+/// task came with.
+pub(crate) fn producing_span(task: &StepTask) -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    junction_runtime::otel::span_of(&tracing::Span::current().context())
+        .map(|span| span.traceparent())
+        .or_else(|| task.traceparent.clone())
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-const FANOUT: &str = r#"
+pub(super) const FANOUT: &str = r#"
 id: fanout
 states:
   - name: both

@@ -7,6 +7,7 @@ mod dag;
 mod fanout;
 mod inline;
 mod operator;
+mod spans;
 mod steps;
 mod timer;
 mod waits;
