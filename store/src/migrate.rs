@@ -29,6 +29,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_fanout_results",
         include_str!("../../migrations/0006_fanout_results.sql"),
     ),
+    (
+        "0007_active_runs",
+        include_str!("../../migrations/0007_active_runs.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).
