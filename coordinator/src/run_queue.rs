@@ -283,7 +283,7 @@ impl Driver {
                 }
                 Err(error) => return (Err(error), Some(run)),
             };
-            let revision = run.revision;
+            let (revision, from) = (run.revision, run.state.status);
             let (next, write, answers, work) =
                 match self.decide_batch(&workflow, &key.run_id, run, &inputs) {
                     Ok(decided) => decided,
@@ -312,6 +312,9 @@ impl Driver {
                         tenant: &next.tenant,
                     };
                     crate::trace::export(&self.otel, next.traced.as_ref(), labels, work);
+                    let to = next.state.status;
+                    self.metrics
+                        .run_committed(&key.run_id, &next.workflow_id, from, to);
                     return (Ok(Some(batch)), Some(next));
                 }
                 Ok(false) => {}

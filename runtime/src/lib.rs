@@ -3,7 +3,8 @@
 //! [`outbox`] relay, [`group_commit`] (one transaction for many callers),
 //! [`membership`] (live coordinators and workers), [`fault`] points for crash
 //! tests, staged [`shutdown`], [`telemetry`] (logging) and [`otel`] (trace
-//! export).
+//! export), the HTTP listener with its [`probes`], Prometheus [`metrics`],
+//! and [`startup`] retries against services that are not up yet.
 //!
 //! The layers, inner to outer: `junction-core` (pure), then `junction-store`
 //! (SQL only) and `junction-bus` (NATS only), then this crate, then the
@@ -13,9 +14,11 @@ pub mod config;
 pub mod fault;
 pub mod group_commit;
 pub mod membership;
+pub mod metrics;
 pub mod otel;
 pub mod outbox;
 pub mod probes;
 pub mod process;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;

@@ -43,7 +43,7 @@ pub enum TaskAction {
 }
 
 impl TaskAction {
-    /// The executor that runs it (`agent.run`).
+    /// The action's name on the wire (`agent.run`): the executor that runs it.
     pub fn name(&self) -> &'static str {
         match self {
             TaskAction::AgentRun { .. } => "agent.run",
@@ -80,5 +80,22 @@ impl StepTask {
     /// `<run>:<step>:<attempt>`: the task's `Nats-Msg-Id` and the agent idempotency key.
     pub fn idempotency_key(&self) -> String {
         crate::ids::idempotency_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actions_name_is_its_wire_tag() {
+        let action = TaskAction::AgentRun {
+            agent: "echo".into(),
+            task: None,
+            input: Value::Null,
+            variables: Value::Null,
+        };
+        let wire = serde_json::to_value(&action).unwrap_or_default();
+        assert_eq!(wire["action"], action.name());
     }
 }
