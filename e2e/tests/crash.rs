@@ -174,6 +174,16 @@ async fn a_coordinator_crashing_after_commit_before_publish_recovers_on_restart(
         "the redelivered signal started nothing new"
     );
     env.assert_each_step_ran_once(3)?;
+    // The task the relay re-sent kept its `traceparent` (stored with its
+    // outbox row): every agent call of the run is in the run's trace.
+    let trace = format!("00-{}-", run["trace_id"].as_str().unwrap_or("none"));
+    for call in env.calls.records() {
+        let traceparent = call.traceparent.unwrap_or_default();
+        assert!(
+            traceparent.starts_with(&trace),
+            "{traceparent} not in {trace}"
+        );
+    }
     Ok(())
 }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 async fn a_json_worker_logs_each_attempts_end_with_its_fields() -> anyhow::Result<()> {
     let mut env = TestEnv::new().await?;
     env.serve_agents(Registry::builtin()).await?;
-    env.start_coordinator("coordinator", &[]).await?;
+    let coordinator = env
+        .start_coordinator("coordinator", &[("JUNCTION_LOG_FORMAT", "json")])
+        .await?;
     let worker = env
         .start_worker("worker-json", &[("JUNCTION_LOG_FORMAT", "json")])
         .await?;
@@ -27,19 +29,15 @@ async fn a_json_worker_logs_each_attempts_end_with_its_fields() -> anyhow::Resul
     env.wait_for_end(&ok, Duration::from_secs(30)).await?;
     env.wait_for_end(&failed, Duration::from_secs(30)).await?;
 
-    let output = env.processes[worker].output();
-    let lines: Vec<Value> = output
-        .lines()
-        .map(|line| {
-            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("not JSON ({e}): {line}"))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let lines = json_lines(&env.processes[worker].output())?;
     assert!(!lines.is_empty(), "the worker logged nothing");
-    for line in &lines {
-        for key in ["timestamp", "level", "message", "target"] {
-            assert!(line.get(key).is_some(), "no {key}: {line}");
-        }
-    }
+    let coordinator_lines = json_lines(&env.processes[coordinator].output())?;
+    assert!(
+        coordinator_lines
+            .iter()
+            .any(|l| l["message"] == "run started" && l.get("run_id").is_some()),
+        "the coordinator logs each run's start with its run_id"
+    );
     let ends: Vec<&Value> = lines
         .iter()
         .filter(|l| l["message"] == "step attempt ended")
@@ -62,4 +60,26 @@ async fn a_json_worker_logs_each_attempts_end_with_its_fields() -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// Every line of `output` as JSON with the pinned keys (`timestamp` RFC
+/// 3339, `level`, `message`, `target`).
+fn json_lines(output: &str) -> anyhow::Result<Vec<Value>> {
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).map_err(|e| anyhow::anyhow!("not JSON ({e}): {line}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for line in &lines {
+        for key in ["timestamp", "level", "message", "target"] {
+            assert!(line.get(key).is_some(), "no {key}: {line}");
+        }
+        let timestamp = line["timestamp"].as_str().unwrap_or("");
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(timestamp).is_ok(),
+            "not RFC 3339: {line}"
+        );
+    }
+    Ok(lines)
 }
