@@ -19,6 +19,12 @@
 #   - NATS: /usr/sbin/nats-server -js, store in /var/lib/nats-server, log in
 #     /var/log/nats-server.log.
 #
+# It also installs Debian's prometheus package (without recommends) when
+# `prometheus` or `promtool` is missing: the e2e test of the dashboards and
+# alert rules (e2e/tests/dashboards) runs both itself, on a port of its own.
+# No Prometheus server is left running: if the package's service started
+# (systemd), it is stopped and disabled again.
+#
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
 # scripts in deploy/dev/ and Junction's built-in defaults all assume them.
 # To use services somewhere else, skip this script and set
@@ -267,5 +273,26 @@ ensure_nats() {
     say "nats: ready on $NATS_HOST:$NATS_PORT"
 }
 
+# ---------------------------------------------------------- prometheus ----
+
+# Installs the prometheus and promtool binaries for e2e/tests/dashboards.
+# The tests start their own server on a free port, so a service the package
+# starts (on :9090 under systemd) is stopped and disabled: only one this
+# script installed, never one that was there before.
+ensure_prometheus_tools() {
+    if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+        say "prometheus: prometheus and promtool are installed"
+        return 0
+    fi
+    say "prometheus: prometheus or promtool missing (needed by e2e/tests/dashboards)"
+    apt_install --no-install-recommends prometheus
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+        say "prometheus: stopping and disabling the service the package started (tests run their own)"
+        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    command -v promtool >/dev/null 2>&1 || die "prometheus: promtool still missing after installing the package"
+}
+
 ensure_postgres
 ensure_nats
+ensure_prometheus_tools
