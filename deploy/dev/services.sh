@@ -19,11 +19,11 @@
 #   - NATS: /usr/sbin/nats-server -js, store in /var/lib/nats-server, log in
 #     /var/log/nats-server.log.
 #
-# It also installs Debian's prometheus package (without recommends) when
-# `prometheus` or `promtool` is missing: the e2e test of the dashboards and
-# alert rules (e2e/tests/dashboards) runs both itself, on a port of its own.
-# No Prometheus server is left running: if the package's service started
-# (systemd), it is stopped and disabled again.
+# With --prometheus (test.sh passes it) it also installs Debian's prometheus
+# package (without recommends) when `prometheus` or `promtool` is missing:
+# the e2e test of the dashboards and alert rules (e2e/tests/dashboards) runs
+# both itself, on a port of its own. No Prometheus server is left running:
+# if the package's service started (systemd), it is stopped and disabled.
 #
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
 # scripts in deploy/dev/ and Junction's built-in defaults all assume them.
@@ -293,6 +293,16 @@ ensure_prometheus_tools() {
     command -v promtool >/dev/null 2>&1 || die "prometheus: promtool still missing after installing the package"
 }
 
+WITH_PROMETHEUS=0
+for arg in "$@"; do
+    case "$arg" in
+    --prometheus) WITH_PROMETHEUS=1 ;;
+    *) die "unknown argument '$arg' (usage: services.sh [--prometheus])" ;;
+    esac
+done
+
 ensure_postgres
 ensure_nats
-ensure_prometheus_tools
+if ((WITH_PROMETHEUS)); then
+    ensure_prometheus_tools
+fi
