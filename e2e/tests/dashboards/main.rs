@@ -95,7 +95,10 @@ fn dashboards_take_their_datasource_from_the_variable() -> anyhow::Result<()> {
     let mut uids = BTreeSet::new();
     for (file, dashboard) in queries::dashboards()? {
         let schema = dashboard["schemaVersion"].as_i64().unwrap_or_default();
-        assert!((36..=41).contains(&schema), "{file}: schemaVersion {schema}");
+        assert!(
+            (36..=41).contains(&schema),
+            "{file}: schemaVersion {schema}"
+        );
         let uid = dashboard["uid"].as_str().unwrap_or_default().to_owned();
         assert!(!uid.is_empty(), "{file}: no uid");
         assert!(uids.insert(uid.clone()), "{file}: uid {uid} used twice");
@@ -165,7 +168,10 @@ async fn every_panel_and_alert_query_has_data_from_a_live_cluster() -> anyhow::R
 
     let dir = env.dir.path().join("prometheus");
     std::fs::create_dir_all(&dir)?;
-    let jobs = [(COORDINATOR_JOB, coordinator.as_str()), (WORKER_JOB, worker.as_str())];
+    let jobs = [
+        (COORDINATOR_JOB, coordinator.as_str()),
+        (WORKER_JOB, worker.as_str()),
+    ];
     let prometheus = Prometheus::start(&dir, &jobs, &alerts).await?;
     prometheus
         .wait_for_targets_up(&[COORDINATOR_JOB, WORKER_JOB])
@@ -220,16 +226,15 @@ async fn every_panel_and_alert_query_has_data_from_a_live_cluster() -> anyhow::R
             })
             .await?;
             assert!(!offered.is_empty(), "{file}: {name} offers nothing");
-            assignments = assignments
-                .into_iter()
-                .flat_map(|assignment| {
-                    values.iter().map(move |value| {
-                        let mut next = assignment.clone();
-                        next.push((name.clone(), (*value).to_owned()));
-                        next
-                    })
-                })
-                .collect();
+            let mut next = Vec::new();
+            for assignment in &assignments {
+                for value in &values {
+                    let mut extended = assignment.clone();
+                    extended.push((name.clone(), (*value).to_owned()));
+                    next.push(extended);
+                }
+            }
+            assignments = next;
         }
         for query in queries::panel_queries(&file, &dashboard, &assignments)? {
             checks.push((query, true));

@@ -73,7 +73,11 @@ pub struct Query {
 /// variable query of a dashboard; any other variable query is an error.
 pub fn label_values_queries(dashboard: &Value) -> anyhow::Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
-    for variable in dashboard["templating"]["list"].as_array().into_iter().flatten() {
+    for variable in dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
         if variable["type"] != "query" {
             continue;
         }
@@ -128,7 +132,8 @@ pub fn panel_queries(
                     !expr.contains('$'),
                     "{file} / {title}: unknown variable left in {expr}"
                 );
-                let with: Vec<String> = assignment.iter().map(|(n, v)| format!("{n}={v}")).collect();
+                let with: Vec<String> =
+                    assignment.iter().map(|(n, v)| format!("{n}={v}")).collect();
                 out.push(Query {
                     origin: format!(
                         "{file} / {title} / {}{}",
