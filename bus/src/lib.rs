@@ -2,12 +2,14 @@
 //! (through [`Subjects`]) knows subject, stream and consumer names; callers
 //! publish outbox rows and consume the shared durable consumers.
 
+pub mod consumers;
 pub mod control;
 pub mod messages;
 mod publish;
 mod streams;
 pub mod subjects;
 
+pub use consumers::Role;
 pub use control::{ControlSubject, ControlVerb, Decision, RunVerb};
 pub use streams::ConsumerSettings;
 pub use subjects::Subjects;
@@ -21,6 +23,8 @@ pub enum Error {
     Connect { url: String, message: String },
     #[error("JetStream setup of {asset}: {message}")]
     Setup { asset: String, message: String },
+    #[error("JetStream {asset} does not answer: {message}")]
+    Unavailable { asset: String, message: String },
     #[error(transparent)]
     Prefix(#[from] subjects::InvalidPrefix),
 }

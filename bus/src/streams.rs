@@ -130,34 +130,6 @@ impl Bus {
             .await
     }
 
-    /// Messages the coordinators' intakes have not been delivered yet, by
-    /// durable name (`SIGNAL_INTAKE`, `EVENT_INTAKE`), for `/metrics`.
-    pub async fn intake_pending(&self) -> Result<Vec<(String, u64)>, Error> {
-        let intakes = [
-            (
-                self.subjects.signals_stream(),
-                self.subjects.signal_intake_consumer(),
-            ),
-            (
-                self.subjects.events_stream(),
-                self.subjects.event_intake_consumer(),
-            ),
-        ];
-        let mut pending = Vec::with_capacity(intakes.len());
-        for (stream, consumer) in intakes {
-            let info = self
-                .jetstream
-                .get_stream(&stream)
-                .await
-                .map_err(|e| setup_error(&stream)(e.to_string()))?
-                .consumer_info(&consumer)
-                .await
-                .map_err(|e| setup_error(&consumer)(e.to_string()))?;
-            pending.push((consumer, info.num_pending));
-        }
-        Ok(pending)
-    }
-
     async fn pull_consumer(
         &self,
         stream: &str,

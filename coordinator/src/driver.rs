@@ -108,9 +108,14 @@ impl Driver {
         };
         let has_timers = !write.timers.is_empty();
         let state_hash = write.state.hash();
+        let status = write.status;
         match self.store.create_run(&new_run, write).await? {
             CreateOutcome::Created(committed) => {
                 self.metrics.transition_committed(1);
+                // A new run ended by its start (inline states only) ends here.
+                let (run, workflow) = (run_id.as_str(), new_run.workflow_id.as_str());
+                let new = junction_core::status::RunStatus::Pending;
+                self.metrics.run_committed(run, workflow, new, status);
                 self.runs.remember(
                     &new_run.run_id,
                     CachedRun {
@@ -171,11 +176,13 @@ impl Driver {
                 }
             };
             let mut has_timers = false;
+            let mut moved = None;
             let outcome = self
                 .store
                 .fire_timer(timer.id, |_, locked| {
                     let write = self.decide_locked(&workflow, locked, input?)?;
                     has_timers = !write.timers.is_empty();
+                    moved = Some((locked.status, write.status));
                     Some(write)
                 })
                 .await?;
@@ -186,6 +193,10 @@ impl Driver {
                     // The timer wrote the run under its row lock: what this
                     // coordinator remembers of the run is stale now.
                     self.runs.forget(&timer.run_id);
+                    if let Some((from, to)) = moved {
+                        let (run, workflow) = (timer.run_id.as_str(), timer.workflow_id.as_str());
+                        self.metrics.run_committed(run, workflow, from, to);
+                    }
                     self.after_commit(&messages, has_timers).await
                 }
             }

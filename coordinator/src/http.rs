@@ -1,110 +1,37 @@
-//! The coordinator's HTTP listener: the probes (`/healthz`, `/readyz`,
-//! shared with the worker in `junction_runtime::probes`), `/metrics`
-//! (Prometheus text), plus the REST API and its event streams under `/v1`
-//! (`crate::api`, docs/http.md).
+//! The coordinator's HTTP listener: the probes (`/healthz`, `/readyz`) and
+//! `/metrics` (Prometheus text, families in `metrics.rs`), shared with the
+//! worker through `junction_runtime::probes` and `junction_runtime::metrics`,
+//! plus the REST API and its event streams under `/v1` (`crate::api`,
+//! docs/http.md), mounted once start-up is done (503 `UNAVAILABLE` before).
 
-use crate::metrics::Metrics;
-use axum::{Router, extract::State, response::IntoResponse, routing::get};
-use junction_bus::Bus;
-use junction_runtime::probes;
-use junction_store::Store;
-use std::fmt::Write;
+use crate::metrics::ScrapeGauges;
+use axum::Router;
+use junction_runtime::metrics::{self, Refresh};
+use junction_runtime::probes::{self, Readiness};
+use metrics_exporter_prometheus::PrometheusHandle;
+use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-#[derive(Clone)]
-struct AppState {
-    store: Store,
-    bus: Bus,
-    metrics: Metrics,
-}
-
-/// Serves until `stop` flips: the probes, `/metrics` and the `/v1` API
-/// (`api`); an unknown path is a JSON `NOT_FOUND`.
+/// Serves until `stop` flips: the probes and `/metrics` at once, the rest
+/// once [`mount`]ed.
 pub async fn serve(
     listener: TcpListener,
-    store: Store,
-    bus: Bus,
-    metrics: Metrics,
-    api: Router,
+    readiness: Readiness,
+    handle: PrometheusHandle,
     stop: watch::Receiver<bool>,
 ) {
+    let gauges = Arc::new(ScrapeGauges::default());
+    let refresh: Refresh =
+        Arc::new(move |connected| Box::pin(gauges.clone().refresh(connected.store)));
     let app = Router::new()
-        .route("/metrics", get(render_metrics))
-        .with_state(AppState {
-            store: store.clone(),
-            bus: bus.clone(),
-            metrics,
-        })
-        .merge(probes::routes(store, bus.client))
-        .merge(api)
-        .fallback(crate::api::not_found);
+        .merge(readiness.routes())
+        .merge(metrics::routes(handle, readiness.clone(), Some(refresh)))
+        .merge(readiness.routes_when_mounted());
     probes::serve(listener, app, stop).await;
 }
 
-async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let mut text = String::new();
-    let _ = writeln!(
-        text,
-        "# HELP junction_signals_rejected_total Signals rejected at intake, by reason."
-    );
-    let _ = writeln!(text, "# TYPE junction_signals_rejected_total counter");
-    for (reason, count) in state.metrics.signals_rejected() {
-        let _ = writeln!(
-            text,
-            "junction_signals_rejected_total{{reason=\"{reason}\"}} {count}"
-        );
-    }
-    let (committed, inputs, conflicts) = state.metrics.transitions();
-    for (name, help, value) in [
-        (
-            "junction_transitions_total",
-            "Run transitions committed by this coordinator.",
-            committed,
-        ),
-        (
-            "junction_transition_inputs_total",
-            "Inputs (results, signals, actions) those transitions applied; several results of one run are decided together.",
-            inputs,
-        ),
-        (
-            "junction_transition_conflicts_total",
-            "Advances decided again after a write conflict (the run moved on meanwhile).",
-            conflicts,
-        ),
-    ] {
-        let _ = writeln!(text, "# HELP {name} {help}");
-        let _ = writeln!(text, "# TYPE {name} counter");
-        let _ = writeln!(text, "{name} {value}");
-    }
-    match state.store.outbox_oldest_age_seconds().await {
-        Ok(age) => {
-            let _ = writeln!(
-                text,
-                "# HELP junction_outbox_oldest_age_seconds Age of the oldest unpublished outbox message (0 when empty)."
-            );
-            let _ = writeln!(text, "# TYPE junction_outbox_oldest_age_seconds gauge");
-            let _ = writeln!(text, "junction_outbox_oldest_age_seconds {age}");
-        }
-        Err(error) => tracing::warn!(%error, "cannot read the outbox's age for /metrics"),
-    }
-    match state.bus.intake_pending().await {
-        Ok(pending) => {
-            let _ = writeln!(
-                text,
-                "# HELP junction_consumer_pending Messages a durable consumer has not been delivered yet."
-            );
-            let _ = writeln!(text, "# TYPE junction_consumer_pending gauge");
-            for (consumer, count) in pending {
-                let _ = writeln!(
-                    text,
-                    "junction_consumer_pending{{consumer=\"{consumer}\"}} {count}"
-                );
-            }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot read the intakes' pending counts for /metrics")
-        }
-    }
-    ([("content-type", "text/plain; version=0.0.4")], text)
+/// Mounts the `/v1` API (`api`); an unknown path is then a JSON `NOT_FOUND`.
+pub fn mount(readiness: &Readiness, api: Router) {
+    readiness.mount(api.fallback(crate::api::not_found));
 }

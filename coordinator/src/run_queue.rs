@@ -279,7 +279,7 @@ impl Driver {
                 }
                 Err(error) => return (Err(error), Some(run)),
             };
-            let revision = run.revision;
+            let (revision, from) = (run.revision, run.state.status);
             let (next, write, answers) =
                 match self.decide_batch(&workflow, &key.run_id, run, &inputs) {
                     Ok(decided) => decided,
@@ -301,7 +301,12 @@ impl Driver {
                 return (Ok(Some(batch)), Some(next));
             };
             match self.commit_batch(&key.run_id, revision, write, count).await {
-                Ok(true) => return (Ok(Some(batch)), Some(next)),
+                Ok(true) => {
+                    let to = next.state.status;
+                    self.metrics
+                        .run_committed(&key.run_id, &next.workflow_id, from, to);
+                    return (Ok(Some(batch)), Some(next));
+                }
                 Ok(false) => {}
                 Err(error) => return (Err(error), None),
             }

@@ -1,7 +1,9 @@
-//! Wires the coordinator together and runs it until shutdown: migrations,
-//! streams, file sync, then signal intake, event intake, timers, the outbox
-//! relay, the control plane, membership and HTTP. Shutdown is staged: stop
-//! pulling, drain in-flight work within the deadline, leave the member list.
+//! Wires the coordinator together and runs it until shutdown: the HTTP
+//! listener (probes and `/metrics`) first, then migrations, streams and file
+//! sync (Postgres and NATS retried until they answer), then signal intake,
+//! event intake, timers, the outbox relay, the API, the control plane and
+//! membership. Shutdown is staged: stop pulling, drain in-flight work within
+//! the deadline, leave the member list.
 
 use crate::catalog::Catalog;
 use crate::commit::Committer;
@@ -12,10 +14,12 @@ use crate::routing::{self, Ownership};
 use crate::run_queue::RunQueues;
 use crate::{control, events, http, signals, sync, timers};
 use anyhow::Context;
-use junction_bus::{Bus, ConsumerSettings};
+use junction_bus::{Bus, ConsumerSettings, Role};
 use junction_runtime::config::{Config, default_member_id};
 use junction_runtime::membership::{self, Member};
 use junction_runtime::outbox::{self, Publisher};
+use junction_runtime::probes::Readiness;
+use junction_runtime::startup;
 use junction_store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -36,9 +40,19 @@ pub async fn migrate(config: &Config) -> anyhow::Result<Vec<String>> {
     Ok(store.migrate().await?)
 }
 
-/// Runs the coordinator until `shutdown` resolves.
+/// Runs the coordinator until `shutdown` resolves. The HTTP listener (probes
+/// and `/metrics`) starts first; Postgres and NATS are then retried until
+/// they answer (`junction_runtime::startup`), so only bad configuration is
+/// a startup error. A shutdown during start-up ends it at once.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
-    let started = start(&config).await.map_err(StartupError)?;
+    tokio::pin!(shutdown);
+    let started = tokio::select! {
+        started = start(&config) => started.map_err(StartupError)?,
+        () = &mut shutdown => {
+            tracing::info!("shutting down before start-up finished");
+            return Ok(());
+        }
+    };
     shutdown.await;
     tracing::info!(
         drain_seconds = config.shutdown.drain_seconds,
@@ -57,7 +71,6 @@ struct Running {
     capacity: u32,
     janitor: outbox::Janitor,
     driver: Driver,
-    metrics: Metrics,
 }
 
 async fn start(config: &Config) -> anyhow::Result<Running> {
@@ -67,11 +80,22 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         .id
         .clone()
         .unwrap_or_else(default_member_id);
-    let (store, bus) = connect(config, &member_id).await?;
+    let store = Store::new(&config.database.url, config.database.pool_size)?;
+    let handle = crate::metrics::install()?;
     let (listener, http_addr) =
         junction_runtime::probes::bind(config.http.coordinator_listen()).await?;
+    let readiness = Readiness::new(Role::Coordinator);
+    let (stop, stop_rx) = watch::channel(false);
+    let mut tasks = vec![tokio::spawn(http::serve(
+        listener,
+        readiness.clone(),
+        handle,
+        stop_rx.clone(),
+    ))];
+    tracing::info!(member_id = %member_id, http_addr = %http_addr, "coordinator starting: probes and /metrics are served");
+    let bus = connect(config, &store, &member_id, &readiness).await?;
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
-    let metrics = Metrics::default();
+    let metrics = Metrics::new(store.clone());
     let driver = Driver {
         store: store.clone(),
         catalog: Catalog::new(store.clone()),
@@ -83,14 +107,13 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         timers_changed: Arc::new(Notify::new()),
         runs: RunQueues::default(),
         committer: Committer::start(crate::commit::Transitions(store.clone()), COMMITS_IN_FLIGHT),
-        metrics: metrics.clone(),
+        metrics,
         routing: Ownership::new(member_id.clone()),
         auth,
     };
-    let (stop, stop_rx) = watch::channel(false);
     let capacity = config.coordinator.concurrency as u32;
     let in_flight = Arc::new(Semaphore::new(capacity as usize));
-    let mut tasks = spawn_intakes(config, &bus, &driver, &in_flight, &stop_rx).await?;
+    tasks.extend(spawn_intakes(config, &bus, &driver, &in_flight, &stop_rx, &readiness).await?);
     tasks.push(tokio::spawn(timers::run(driver.clone(), stop_rx.clone())));
     tasks.push(tokio::spawn(routing::refresh(
         store.clone(),
@@ -103,14 +126,10 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         stop_rx.clone(),
     )));
     tasks.push(spawn_relay(config, &store, publisher, &stop_rx));
-    tasks.push(tokio::spawn(http::serve(
-        listener,
-        store.clone(),
-        bus.clone(),
-        metrics.clone(),
+    http::mount(
+        &readiness,
         crate::api::router(driver.clone(), stop_rx.clone()),
-        stop_rx.clone(),
-    )));
+    );
     {
         let (driver, stop) = (driver.clone(), stop_rx.clone());
         tasks.push(tokio::spawn(async move {
@@ -119,6 +138,7 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
             }
         }));
     }
+    readiness.connected(store.clone(), bus.clone());
     // Join the member list last: listed means ready to answer.
     let member = Member {
         id: member_id.clone(),
@@ -135,42 +155,59 @@ async fn start(config: &Config) -> anyhow::Result<Running> {
         capacity,
         janitor,
         driver,
-        metrics,
     })
 }
 
-/// The database (migrated) and the bus (streams ensured), with the agent
-/// and definition directories synced into the database.
-async fn connect(config: &Config, member_id: &str) -> anyhow::Result<(Store, Bus)> {
-    let store = Store::new(&config.database.url, config.database.pool_size)?;
-    let applied = store.migrate().await.context("apply migrations")?;
+/// The database (migrated) and the bus (streams ensured), each retried
+/// until it answers, with the agent and definition directories synced into
+/// the database.
+async fn connect(
+    config: &Config,
+    store: &Store,
+    member_id: &str,
+    readiness: &Readiness,
+) -> anyhow::Result<Bus> {
+    let applied = startup::retry(
+        "apply database migrations",
+        readiness,
+        |error: &junction_store::Error| !error.is_transient(),
+        || store.migrate(),
+    )
+    .await
+    .context("apply migrations")?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let bus = Bus::connect(
-        &config.nats.url,
-        &config.nats.prefix,
-        &format!("junction-coordinator {member_id}"),
+    let name = format!("junction-coordinator {member_id}");
+    let bus = startup::retry(
+        "connect to NATS",
+        readiness,
+        |error: &junction_bus::Error| matches!(error, junction_bus::Error::Prefix(_)),
+        || Bus::connect(&config.nats.url, &config.nats.prefix, &name),
     )
     .await?;
     let settings = ConsumerSettings {
         task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
         events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
     };
-    bus.ensure_streams(&settings).await?;
+    startup::retry(
+        "create the JetStream streams",
+        readiness,
+        |_| false,
+        || bus.ensure_streams(&settings),
+    )
+    .await?;
     if let Some(dir) = &config.agents.dir {
-        let count = sync::sync_agents(&store, dir)
-            .await
-            .context("sync agents")?;
+        let count = sync::sync_agents(store, dir).await.context("sync agents")?;
         tracing::info!(dir = %dir.display(), count, "agents synced");
     }
     if let Some(dir) = &config.definitions.dir {
-        let (ok, failed) = sync::sync_workflows(&store, dir)
+        let (ok, failed) = sync::sync_workflows(store, dir)
             .await
             .context("sync workflows")?;
         tracing::info!(dir = %dir.display(), ok, failed, "workflows synced");
     }
-    Ok((store, bus))
+    Ok(bus)
 }
 
 /// The two JetStream intakes, signals and step events, sharing the
@@ -181,9 +218,17 @@ async fn spawn_intakes(
     driver: &Driver,
     in_flight: &Arc<Semaphore>,
     stop: &watch::Receiver<bool>,
+    readiness: &Readiness,
 ) -> anyhow::Result<Vec<tokio::task::JoinHandle<()>>> {
-    let signal_stream = bus.signal_intake_consumer().await?;
-    let event_stream = bus.event_intake_consumer().await?;
+    let never = |_: &junction_bus::Error| false;
+    let signal_stream = startup::retry("join SIGNAL_INTAKE", readiness, never, || {
+        bus.signal_intake_consumer()
+    })
+    .await?;
+    let event_stream = startup::retry("join EVENT_INTAKE", readiness, never, || {
+        bus.event_intake_consumer()
+    })
+    .await?;
     let signal_limit = config.limits.signal_bytes;
     let (signal_driver, metrics) = (driver.clone(), driver.metrics.clone());
     let signals = tokio::spawn(consume(
@@ -240,10 +285,6 @@ impl Running {
             tracing::warn!(
                 "drain deadline passed; exiting with work in flight (it will be redelivered)"
             );
-        }
-        let rejected = self.metrics.signals_rejected();
-        if !rejected.is_empty() {
-            tracing::info!(?rejected, "signals rejected during this run");
         }
         drop(self.driver);
         self.janitor.finish(Duration::from_secs(2)).await;

@@ -19,11 +19,11 @@
 #   - NATS: /usr/sbin/nats-server -js, store in /var/lib/nats-server, log in
 #     /var/log/nats-server.log.
 #
-# With --prometheus (test.sh passes it) it also installs Debian's prometheus
-# package (without recommends) when `prometheus` or `promtool` is missing:
-# the e2e test of the dashboards and alert rules (e2e/tests/dashboards) runs
-# both itself, on a port of its own. No Prometheus server is left running:
-# if the package's service started (systemd), it is stopped and disabled.
+# With --test-tools it also makes sure `promtool` is installed (Debian
+# package prometheus, without its recommends), which the end-to-end metrics
+# tests pipe /metrics through; deploy/dev/test.sh passes it. Should the
+# package start the Prometheus server as a service, it is stopped and
+# disabled again: only the promtool binary is needed.
 #
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
 # scripts in deploy/dev/ and Junction's built-in defaults all assume them.
@@ -41,6 +41,14 @@ NATS_BIN=/usr/sbin/nats-server
 NATS_STORE=/var/lib/nats-server
 NATS_LOG=/var/log/nats-server.log
 HBA_MARKER="# junction dev (deploy/dev/services.sh): trust local TCP connections. DEV ONLY."
+
+TEST_TOOLS=0
+for arg in "$@"; do
+    case "$arg" in
+    --test-tools) TEST_TOOLS=1 ;;
+    *) die "unknown argument '$arg' (usage: services.sh [--test-tools])" ;;
+    esac
+done
 
 # ------------------------------------------------------------- helpers ----
 
@@ -273,36 +281,36 @@ ensure_nats() {
     say "nats: ready on $NATS_HOST:$NATS_PORT"
 }
 
-# ---------------------------------------------------------- prometheus ----
+# ------------------------------------------------------------ promtool ----
 
-# Installs the prometheus and promtool binaries for e2e/tests/dashboards.
-# The tests start their own server on a free port, so a service the package
-# starts (on :9090 under systemd) is stopped and disabled: only one this
-# script installed, never one that was there before.
-ensure_prometheus_tools() {
-    if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
-        say "prometheus: prometheus and promtool are installed"
-        return 0
+# Stop and disable the Prometheus server if installing the package started
+# it (through systemd, or the SysV script where there is no systemd).
+prometheus_service_off() {
+    if [[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1; then
+        if systemctl is-active --quiet prometheus 2>/dev/null || systemctl is-enabled --quiet prometheus 2>/dev/null; then
+            say "promtool: stopping and disabling the prometheus service the package started"
+            as_root systemctl disable --now prometheus >/dev/null 2>&1 || warn "could not stop the prometheus service"
+        fi
+    elif [[ -x /etc/init.d/prometheus ]] && as_root /etc/init.d/prometheus status >/dev/null 2>&1; then
+        say "promtool: stopping the prometheus server the package started"
+        as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || warn "could not stop the prometheus server"
     fi
-    say "prometheus: prometheus or promtool missing (needed by e2e/tests/dashboards)"
-    apt_install --no-install-recommends prometheus
-    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
-        say "prometheus: stopping and disabling the service the package started (tests run their own)"
-        as_root systemctl disable --now prometheus >/dev/null 2>&1 || true
-    fi
-    command -v promtool >/dev/null 2>&1 || die "prometheus: promtool still missing after installing the package"
 }
 
-WITH_PROMETHEUS=0
-for arg in "$@"; do
-    case "$arg" in
-    --prometheus) WITH_PROMETHEUS=1 ;;
-    *) die "unknown argument '$arg' (usage: services.sh [--prometheus])" ;;
-    esac
-done
+ensure_promtool() {
+    if command -v promtool >/dev/null 2>&1; then
+        say "promtool: $(command -v promtool)"
+        return 0
+    fi
+    say "promtool: missing (the metrics tests check /metrics with it)"
+    apt_install --no-install-recommends prometheus
+    prometheus_service_off
+    need promtool "it comes with the Debian package prometheus"
+    say "promtool: installed at $(command -v promtool)"
+}
 
 ensure_postgres
 ensure_nats
-if ((WITH_PROMETHEUS)); then
-    ensure_prometheus_tools
+if ((TEST_TOOLS)); then
+    ensure_promtool
 fi

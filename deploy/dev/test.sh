@@ -4,10 +4,10 @@
 # calls). From the repository root it:
 #   1. checks formatting with `cargo fmt --all -- --check` and stops early if
 #      it is off (skipped with a note when rustfmt is not installed);
-#   2. runs deploy/dev/services.sh --prometheus so Postgres (127.0.0.1:5432,
+#   2. runs deploy/dev/services.sh --test-tools so Postgres (127.0.0.1:5432,
 #      database junction) and NATS JetStream (127.0.0.1:4222) are reachable
-#      for the integration and end-to-end tests, and prometheus and promtool
-#      are installed (e2e/tests/dashboards runs them);
+#      for the integration and end-to-end tests, and promtool (Debian package
+#      prometheus, installed when missing) can check the /metrics pages;
 #   3. builds everything once: `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
 #      (skipped with a note when clippy is not installed);
@@ -36,8 +36,8 @@ else
     say "skipping the format check: rustfmt is not installed (rustup component add rustfmt)"
 fi
 
-say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --prometheus)"
-./deploy/dev/services.sh --prometheus
+say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --test-tools)"
+./deploy/dev/services.sh --test-tools
 
 say "building the workspace (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets

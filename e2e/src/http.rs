@@ -39,6 +39,11 @@ impl TestEnv {
 
 /// A plain HTTP/1.1 GET against `addr`; returns the body.
 pub async fn http_get_at(addr: &str, path: &str) -> anyhow::Result<String> {
+    Ok(http_get_status_at(addr, path).await?.1)
+}
+
+/// A plain HTTP/1.1 GET against `addr`; returns the status code and the body.
+pub async fn http_get_status_at(addr: &str, path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(&addr).await?;
     stream
@@ -48,8 +53,13 @@ pub async fn http_get_at(addr: &str, path: &str) -> anyhow::Result<String> {
         .await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
-    let (_, body) = response
+    let (head, body) = response
         .split_once("\r\n\r\n")
         .with_context(|| format!("GET {path}: no body in {response:?}"))?;
-    Ok(body.to_owned())
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .with_context(|| format!("GET {path}: no status in {head:?}"))?;
+    Ok((status, body.to_owned()))
 }

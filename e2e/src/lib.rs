@@ -18,20 +18,25 @@
 //! cleanup); `agents.rs` the registry, `control.rs` the control plane,
 //! `http.rs` plain HTTP, `waits.rs` the waits for events (never for time),
 //! `checks.rs` checks on what the cluster did (executions, event seqs),
-//! `fixtures.rs` the workflows and agents several test files share, and
-//! `process.rs` one child process and its log.
+//! `fixtures.rs` the workflows and agents several test files share,
+//! `process.rs` one child process and its log, `nats.rs` a private NATS
+//! server for tests that stop it ([`TestEnv::on_nats`]), and
+//! `prometheus.rs` reading and checking `/metrics` pages.
 
 mod agents;
 mod checks;
 mod control;
 mod fixtures;
 mod http;
+mod nats;
 mod process;
+pub mod prometheus;
 mod waits;
 
 pub use checks::assert_gapless;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
-pub use http::http_get_at;
+pub use http::{http_get_at, http_get_status_at};
+pub use nats::{NatsServer, free_port};
 pub use process::{Process, bin_dir};
 
 use anyhow::{Context, bail};
@@ -54,6 +59,8 @@ pub fn nats_url() -> String {
 /// One isolated cluster under test.
 pub struct TestEnv {
     pub prefix: String,
+    /// The NATS server this cluster uses: [`nats_url`], or a private one.
+    pub nats_url: String,
     pub database: String,
     pub database_url: String,
     pub nats: async_nats::Client,
@@ -67,6 +74,24 @@ pub struct TestEnv {
 impl TestEnv {
     /// A fresh database and prefix; no processes yet.
     pub async fn new() -> anyhow::Result<Self> {
+        let nats = async_nats::connect(nats_url())
+            .await
+            .context("connect to NATS")?;
+        Self::with_nats(nats_url(), nats).await
+    }
+
+    /// Like [`Self::new`], on the NATS server at `url` (a [`NatsServer`]),
+    /// which may be down yet: the test's own connection comes up with it.
+    pub async fn on_nats(url: &str) -> anyhow::Result<Self> {
+        let nats = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connect(url)
+            .await
+            .context("connect to NATS")?;
+        Self::with_nats(url.to_owned(), nats).await
+    }
+
+    async fn with_nats(nats_url: String, nats: async_nats::Client) -> anyhow::Result<Self> {
         let tag = uuid::Uuid::now_v7().simple().to_string();
         let short = &tag[tag.len() - 12..];
         let prefix = format!("t{short}");
@@ -85,15 +110,13 @@ impl TestEnv {
             base.rsplit_once('/')
                 .map_or(base.as_str(), |(head, _)| head)
         );
-        let nats = async_nats::connect(nats_url())
-            .await
-            .context("connect to NATS")?;
         let subjects = Subjects::new(&prefix)?;
         let dir = tempfile::tempdir()?;
         std::fs::create_dir_all(dir.path().join("workflows"))?;
         std::fs::create_dir_all(dir.path().join("agents"))?;
         let env = Self {
             prefix,
+            nats_url,
             database,
             database_url,
             nats,
@@ -114,7 +137,7 @@ impl TestEnv {
         vec![
             ("JUNCTION_DATABASE__URL".into(), self.database_url.clone()),
             ("JUNCTION_DATABASE__POOL_SIZE".into(), "4".into()),
-            ("JUNCTION_NATS__URL".into(), nats_url()),
+            ("JUNCTION_NATS__URL".into(), self.nats_url.clone()),
             ("JUNCTION_NATS__PREFIX".into(), self.prefix.clone()),
             ("JUNCTION_HTTP__LISTEN".into(), "127.0.0.1:0".into()),
             ("JUNCTION_COORDINATOR__RELAY_GRACE_MS".into(), "300".into()),
@@ -283,6 +306,7 @@ impl Drop for TestEnv {
             drop(agents);
         }
         let (database, prefix) = (self.database.clone(), self.prefix.clone());
+        let nats_url = self.nats_url.clone();
         // Cleanup needs async I/O; run it on a thread with its own runtime.
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -300,10 +324,9 @@ impl Drop for TestEnv {
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                         .await;
                 }
-                if let (Ok(nats), Ok(subjects)) = (
-                    async_nats::connect(nats_url()).await,
-                    Subjects::new(&prefix),
-                ) {
+                let connect = async_nats::connect(nats_url);
+                let connected = tokio::time::timeout(Duration::from_secs(5), connect).await;
+                if let (Ok(Ok(nats)), Ok(subjects)) = (connected, Subjects::new(&prefix)) {
                     let jetstream = async_nats::jetstream::new(nats);
                     for stream in [
                         subjects.signals_stream(),

@@ -1,5 +1,7 @@
 //! Process lifecycle: migrations under an advisory lock, staged shutdown on
-//! SIGTERM (drain, exit 0, leave the member list), and a fatal startup error.
+//! SIGTERM (drain, exit 0, leave the member list), a fatal startup error, a
+//! database unreachable at start (retried, probes answering meanwhile), and
+//! the worker's probes. NATS going away is in `observability/readiness.rs`.
 
 use junction_bus::ControlSubject;
 use junction_e2e::{Process, TestEnv};
@@ -89,12 +91,14 @@ async fn sigterm_drains_in_flight_steps_and_leaves_the_member_list() -> anyhow::
     Ok(())
 }
 
+/// Bad configuration is fatal (exit 2); an unreachable service is not
+/// (see [`an_unreachable_database_at_start_is_retried_not_fatal`]).
 #[tokio::test]
 async fn a_fatal_startup_error_exits_with_status_two() -> anyhow::Result<()> {
     let env = TestEnv::new().await?;
     let bad_db = [(
         "JUNCTION_DATABASE__URL".to_owned(),
-        "postgres://postgres@127.0.0.1:1/nowhere".to_owned(),
+        "postgres://postgres@127.0.0.1:notaport/nowhere".to_owned(),
     )];
     let mut coordinator =
         Process::spawn("junction-coordinator", "bad-db", &bad_db, env.dir.path())?;
@@ -136,5 +140,51 @@ async fn a_worker_serves_its_probes_at_the_address_it_lists() -> anyhow::Result<
         .ok_or_else(|| anyhow::anyhow!("worker without an http_addr: {members}"))?;
     assert_eq!(junction_e2e::http_get_at(addr, "/healthz").await?, "ok");
     assert_eq!(junction_e2e::http_get_at(addr, "/readyz").await?, "ready");
+    Ok(())
+}
+
+/// A coordinator whose database is unreachable at start keeps retrying
+/// (logging each failure) with its probes up: `/healthz` 200, `/readyz` 503
+/// naming what it waits for. It stops at once on SIGTERM.
+#[tokio::test]
+async fn an_unreachable_database_at_start_is_retried_not_fatal() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let addr = format!("127.0.0.1:{}", junction_e2e::free_port()?);
+    let mut process_env = env.base_env();
+    process_env.push((
+        "JUNCTION_DATABASE__URL".to_owned(),
+        "postgres://postgres@127.0.0.1:1/nowhere".to_owned(),
+    ));
+    process_env.push(("JUNCTION_HTTP__LISTEN".to_owned(), addr.clone()));
+    let mut coordinator = Process::spawn(
+        "junction-coordinator",
+        "no-db",
+        &process_env,
+        env.dir.path(),
+    )?;
+    env.eventually("two logged retries", WAIT, || async {
+        let retries = coordinator
+            .output()
+            .matches("start-up step failed; retrying")
+            .count();
+        Ok((retries >= 2).then_some(()))
+    })
+    .await?;
+    assert!(coordinator.is_running(), "{}", coordinator.tail(20));
+    let (status, body) = junction_e2e::http_get_status_at(&addr, "/healthz").await?;
+    assert_eq!((status, body.as_str()), (200, "ok"));
+    let (status, body) = junction_e2e::http_get_status_at(&addr, "/readyz").await?;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.starts_with("starting: apply database migrations"),
+        "{body}"
+    );
+    coordinator.terminate();
+    assert_eq!(
+        coordinator.wait_exit(WAIT).await,
+        Some(0),
+        "{}",
+        coordinator.tail(20)
+    );
     Ok(())
 }

@@ -243,6 +243,18 @@ impl Config {
                 self.database.url
             )));
         }
+        // A bad address is configuration (exit 2); an unreachable one is
+        // retried at start (`crate::startup`).
+        if let Some(bad) = self
+            .nats
+            .url
+            .split(',')
+            .find(|url| url.trim().parse::<async_nats::ServerAddr>().is_err())
+        {
+            return Err(Error::Invalid(format!(
+                "nats.url must be a NATS server address (nats://host:port, comma-separated), got {bad:?}"
+            )));
+        }
         if !junction_bus::subjects::is_valid_prefix(&self.nats.prefix) {
             return Err(Error::Invalid(format!(
                 "nats.prefix {:?} must match [a-z][a-z0-9]{{0,31}} or be empty",
@@ -331,6 +343,11 @@ mod tests {
             jail.set_env("JUNCTION_NATS__PREFIX", "ok");
             jail.set_env("JUNCTION_DATABASE__URL", "mysql://x");
             assert!(Config::load(None).is_err());
+            jail.set_env("JUNCTION_DATABASE__URL", "postgres://127.0.0.1/x");
+            jail.set_env("JUNCTION_NATS__URL", "http://127.0.0.1:4222");
+            assert!(Config::load(None).is_err());
+            jail.set_env("JUNCTION_NATS__URL", "nats://a:4222,nats://b:4223");
+            assert!(Config::load(None).is_ok());
             Ok(())
         });
     }

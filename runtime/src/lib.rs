@@ -2,7 +2,9 @@
 //! store and the bus: [`config`] (figment: file, then `JUNCTION_*`), the
 //! [`outbox`] relay, [`group_commit`] (one transaction for many callers),
 //! [`membership`] (live coordinators and workers), [`fault`] points for crash
-//! tests, staged [`shutdown`] and [`telemetry`] (logging).
+//! tests, staged [`shutdown`] and [`telemetry`] (logging), the HTTP
+//! listener with its [`probes`], Prometheus [`metrics`], and [`startup`]
+//! retries against services that are not up yet.
 //!
 //! The layers, inner to outer: `junction-core` (pure), then `junction-store`
 //! (SQL only) and `junction-bus` (NATS only), then this crate, then the
@@ -12,8 +14,10 @@ pub mod config;
 pub mod fault;
 pub mod group_commit;
 pub mod membership;
+pub mod metrics;
 pub mod outbox;
 pub mod probes;
 pub mod process;
 pub mod shutdown;
+pub mod startup;
 pub mod telemetry;

@@ -7,6 +7,7 @@ pub mod approvals;
 mod attempts;
 mod definitions;
 mod members;
+mod metrics;
 pub mod migrate;
 mod outbox;
 mod raw_json;

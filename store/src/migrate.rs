@@ -4,7 +4,6 @@
 //! an edited, already applied file is refused.
 
 use super::{Error, Result, Store};
-use std::time::Duration;
 
 /// `(name, sql)` in the order they apply.
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -28,6 +27,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0006_fanout_results",
         include_str!("../../migrations/0006_fanout_results.sql"),
+    ),
+    (
+        "0007_active_runs",
+        include_str!("../../migrations/0007_active_runs.sql"),
     ),
 ];
 
@@ -105,26 +108,5 @@ impl Store {
         Ok(MIGRATIONS
             .iter()
             .all(|(name, _)| names.iter().any(|n| n == name)))
-    }
-
-    /// Waits until the coordinator has applied the migrations (workers do not
-    /// apply them). Connection errors are retried too, so a worker may start first.
-    pub async fn wait_for_migrations(&self, poll: Duration) {
-        let mut logged = false;
-        loop {
-            match self.is_migrated().await {
-                Ok(true) => return,
-                Ok(false) if !logged => {
-                    tracing::info!("waiting for the coordinator to apply database migrations");
-                    logged = true;
-                }
-                Err(e) if !logged => {
-                    tracing::warn!(error = %e, "database not ready yet; retrying");
-                    logged = true;
-                }
-                _ => {}
-            }
-            tokio::time::sleep(poll).await;
-        }
     }
 }

@@ -6,6 +6,7 @@ mod catalog;
 mod commit;
 mod executor;
 mod lease;
+mod metrics;
 mod schema;
 mod service;
 mod task;

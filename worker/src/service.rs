@@ -1,5 +1,6 @@
-//! Wires the worker together and runs it until shutdown: wait for the
-//! migrations, join the shared `WORKERS` consumer, execute up to
+//! Wires the worker together and runs it until shutdown: serve the probes
+//! and `/metrics`, wait for the migrations, join the shared `WORKERS`
+//! consumer (retrying Postgres and NATS until they answer), execute up to
 //! `concurrency` steps at once. Shutdown stops pulling, then lets in-flight
 //! steps finish within the drain deadline.
 
@@ -8,12 +9,16 @@ use crate::commit::ResultCommitter;
 use crate::executor::{AgentExecutor, Registry};
 use crate::task::{self, Worker};
 use async_nats::jetstream::Message;
+use async_nats::jetstream::consumer::pull;
+use axum::Router;
 use futures::StreamExt;
-use junction_bus::{Bus, ConsumerSettings};
+use junction_bus::{Bus, ConsumerSettings, Role};
 use junction_runtime::config::{Config, default_member_id};
 use junction_runtime::membership::{self, Member};
+use junction_runtime::metrics;
 use junction_runtime::outbox::Publisher;
-use junction_runtime::probes;
+use junction_runtime::probes::{self, Readiness};
+use junction_runtime::startup;
 use junction_store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -23,25 +28,35 @@ use tokio::sync::{Semaphore, watch};
 /// Result commits in flight at once (each a batch of results).
 const RESULT_COMMITS_IN_FLIGHT: usize = 4;
 
-/// Runs the worker until `shutdown` resolves. Errors are startup errors.
+/// Runs the worker until `shutdown` resolves. The HTTP listener (probes and
+/// `/metrics`) starts first; Postgres and NATS are then retried until they
+/// answer (`junction_runtime::startup`), so errors are bad configuration. A
+/// shutdown during start-up ends it at once.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    tokio::pin!(shutdown);
     let worker_id = config.worker.id.clone().unwrap_or_else(default_member_id);
     let store = Store::new(&config.database.url, config.database.pool_size)?;
-    store.wait_for_migrations(Duration::from_millis(500)).await;
-    let bus = Bus::connect(
-        &config.nats.url,
-        &config.nats.prefix,
-        &format!("junction-worker {worker_id}"),
-    )
-    .await?;
-    let lease = Duration::from_secs(config.worker.lease_seconds);
-    let settings = ConsumerSettings {
-        task_ack_wait: lease,
-        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
+    let handle = crate::metrics::install()?;
+    let (listener, http_addr) = probes::bind(config.http.worker_listen()).await?;
+    let readiness = Readiness::new(Role::Worker);
+    let (stop, stop_rx) = watch::channel(false);
+    let app = Router::new()
+        .merge(readiness.routes())
+        .merge(metrics::routes(handle, readiness.clone(), None));
+    let http = tokio::spawn(probes::serve(listener, app, stop_rx.clone()));
+    tracing::info!(worker_id = %worker_id, http_addr = %http_addr, "worker starting: probes and /metrics are served");
+    let connecting = connect(&config, &store, &worker_id, &readiness);
+    let (bus, tasks) = tokio::select! {
+        connected = connecting => connected?,
+        () = &mut shutdown => {
+            tracing::info!("shutting down before start-up finished");
+            let _ = stop.send(true);
+            let _ = http.await;
+            return Ok(());
+        }
     };
-    bus.ensure_streams(&settings).await?;
+    let lease = Duration::from_secs(config.worker.lease_seconds);
     let concurrency = config.worker.concurrency;
-    let tasks = bus.workers_consumer(&settings, 10_000, concurrency).await?;
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());
     let worker = Arc::new(worker(
         &config,
@@ -50,13 +65,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         store.clone(),
         publisher,
     ));
-    let (stop, stop_rx) = watch::channel(false);
-    let (listener, http_addr) = probes::bind(config.http.worker_listen()).await?;
-    let http = tokio::spawn(probes::serve(
-        listener,
-        probes::routes(store.clone(), bus.client.clone()),
-        stop_rx.clone(),
-    ));
+    readiness.connected(store.clone(), bus.clone());
     let member = Member {
         id: worker_id.clone(),
         role: "worker",
@@ -81,6 +90,54 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     janitor.finish(Duration::from_secs(2)).await;
     tracing::info!("worker stopped");
     Ok(())
+}
+
+/// Waits for the coordinator's migrations, connects to NATS and joins
+/// `WORKERS`, each step retried until it succeeds.
+async fn connect(
+    config: &Config,
+    store: &Store,
+    worker_id: &str,
+    readiness: &Readiness,
+) -> anyhow::Result<(Bus, pull::Stream)> {
+    let never = |_: &String| false;
+    startup::retry(
+        "wait for the database migrations",
+        readiness,
+        never,
+        || async {
+            match store.is_migrated().await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("not applied yet (a coordinator applies them)".to_owned()),
+                Err(error) => Err(error.to_string()),
+            }
+        },
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let name = format!("junction-worker {worker_id}");
+    let bus = startup::retry(
+        "connect to NATS",
+        readiness,
+        |error: &junction_bus::Error| matches!(error, junction_bus::Error::Prefix(_)),
+        || Bus::connect(&config.nats.url, &config.nats.prefix, &name),
+    )
+    .await?;
+    let settings = ConsumerSettings {
+        task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
+        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
+    };
+    let never = |_: &junction_bus::Error| false;
+    startup::retry("create the JetStream streams", readiness, never, || {
+        bus.ensure_streams(&settings)
+    })
+    .await?;
+    let concurrency = config.worker.concurrency;
+    let tasks = startup::retry("join WORKERS", readiness, never, || {
+        bus.workers_consumer(&settings, 10_000, concurrency)
+    })
+    .await?;
+    Ok((bus, tasks))
 }
 
 /// What every task handler shares, from the configuration and connections.

@@ -43,6 +43,13 @@ pub enum TaskAction {
 }
 
 impl TaskAction {
+    /// The action's name on the wire (`agent.run`): the executor that runs it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskAction::AgentRun { .. } => "agent.run",
+        }
+    }
+
     /// What `workflow.step.started` reports as the step's input.
     pub fn input(&self) -> &Value {
         match self {
@@ -69,5 +76,22 @@ impl StepTask {
     /// `<run>:<step>:<attempt>`: the task's `Nats-Msg-Id` and the agent idempotency key.
     pub fn idempotency_key(&self) -> String {
         crate::ids::idempotency_key(&self.run_id, &self.step_id, self.attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_actions_name_is_its_wire_tag() {
+        let action = TaskAction::AgentRun {
+            agent: "echo".into(),
+            task: None,
+            input: Value::Null,
+            variables: Value::Null,
+        };
+        let wire = serde_json::to_value(&action).unwrap_or_default();
+        assert_eq!(wire["action"], action.name());
     }
 }

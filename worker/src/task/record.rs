@@ -168,6 +168,7 @@ pub(super) async fn record(
         match worker.results.write(request).await {
             Ok(FinishOutcome::Recorded(messages)) => {
                 result.log_end(task, ran_for);
+                crate::metrics::step_recorded(&task.action, &result.outcome, ran_for);
                 worker
                     .faults
                     .hit(fault::WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK);
