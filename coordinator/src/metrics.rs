@@ -6,6 +6,7 @@
 //! `junction_consumer_pending` for `SIGNAL_INTAKE` and `EVENT_INTAKE` is
 //! refreshed by the runtime's `/metrics` route.
 
+use chrono::{DateTime, Utc};
 use junction_core::status::RunStatus;
 use junction_store::Store;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
@@ -17,7 +18,8 @@ use std::sync::{Arc, Mutex};
 pub const RUNS_TOTAL: &str = "junction_runs_total";
 /// Gauge `{status}`: runs in each non-terminal status, cluster-wide.
 pub const RUNS_ACTIVE: &str = "junction_runs_active";
-/// Histogram `{workflow_id}`: an ended run's `created_at` → `ended_at`.
+/// Histogram `{workflow_id}`: an ended run's `created_at` → `ended_at`
+/// (from its id's time to the commit of its end).
 pub const RUN_DURATION: &str = "junction_run_duration_seconds";
 /// Gauge `{tenant}`: stored, non-archived workflows, cluster-wide.
 pub const WORKFLOWS: &str = "junction_workflows";
@@ -117,18 +119,22 @@ impl Metrics {
     }
 
     /// A transition of the run from status `from` to `to` was committed:
-    /// if it ended the run, counts the end and records the run's duration
-    /// (read from its row in the background, so the caller does not wait).
+    /// if it ended the run, counts the end and records the run's duration.
     /// Every path that commits a run's status calls this after the commit
     /// (a start, the run's queued inputs, a timer), so each run's end is
     /// counted once, by the coordinator that committed it.
     pub fn run_committed(&self, run_id: &str, workflow_id: &str, from: RunStatus, to: RunStatus) {
-        if !from.is_terminal() && to.is_terminal() {
-            self.run_ended(run_id, workflow_id, to);
+        if from.is_terminal() || !to.is_terminal() {
+            return;
         }
-    }
-
-    fn run_ended(&self, run_id: &str, workflow_id: &str, status: RunStatus) {
+        // A run id is a UUID v7 taken when the run is created (decisions.md),
+        // so its time is the run's start, to the millisecond, without a read.
+        if let Some(created) = created_at(run_id) {
+            let seconds = (Utc::now() - created).as_seconds_f64().max(0.0);
+            return record_run_end(workflow_id, to, Some(seconds));
+        }
+        // Any other id: the stored created_at → ended_at, read in the
+        // background so the caller does not wait.
         let (store, run_id, workflow_id) = (
             self.store.clone(),
             run_id.to_owned(),
@@ -142,9 +148,19 @@ impl Metrics {
                     None
                 }
             };
-            record_run_end(&workflow_id, status, duration);
+            record_run_end(&workflow_id, to, duration);
         });
     }
+}
+
+/// When a run was created, from the time in its UUID v7 id.
+fn created_at(run_id: &str) -> Option<DateTime<Utc>> {
+    let uuid = uuid::Uuid::parse_str(run_id).ok()?;
+    if uuid.get_version_num() != 7 {
+        return None;
+    }
+    let (seconds, nanos) = uuid.get_timestamp()?.to_unix();
+    DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)
 }
 
 /// `junction_runs_total{workflow_id,status}` += 1, and the duration if known.
@@ -266,6 +282,17 @@ mod tests {
             text.contains("# TYPE junction_run_duration_seconds histogram"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_runs_creation_time_is_the_time_in_its_uuid_v7_id() {
+        let before = Utc::now() - chrono::Duration::milliseconds(1);
+        let id = junction_core::ids::RunId::from_uuid(uuid::Uuid::now_v7()).to_string();
+        let created = created_at(&id).unwrap();
+        assert!(created >= before && created <= Utc::now(), "{created}");
+        let v5 = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, b"x").to_string();
+        assert_eq!(created_at(&v5), None);
+        assert_eq!(created_at("not-a-uuid"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The reads behind the coordinator's `/metrics`: runs in flight by status
 //! and stored workflows by tenant (cluster-wide, read at scrape), and an
-//! ended run's duration (read once, when it ends). The outbox's age is in
-//! `outbox.rs`.
+//! ended run's stored duration (for a run whose id carries no creation
+//! time). The outbox's age is in `outbox.rs`.
 
 use crate::{Error, Result, Store};
 use junction_core::status::RunStatus;

@@ -114,6 +114,15 @@ fn coordinator_families_are_there(env: &TestEnv, page: &Samples) -> anyhow::Resu
         ended == RUNS as f64 + 2.0,
         "runs counted once each:\n{text}"
     );
+    // The run that timed out after 1 s took at least that long.
+    let timed = page.get(
+        "junction_run_duration_seconds_sum",
+        &[("workflow_id", "timed")],
+    );
+    anyhow::ensure!(
+        timed.is_some_and(|s| (1.0..60.0).contains(&s)),
+        "the timed-out run's duration:\n{text}"
+    );
     let chain = [("workflow_id", "chain"), ("le", "+Inf")];
     anyhow::ensure!(
         page.get("junction_run_duration_seconds_bucket", &chain) == Some(RUNS as f64),

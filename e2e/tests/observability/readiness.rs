@@ -1,10 +1,11 @@
 //! `/readyz` follows NATS on both processes: 503 while the server is down,
 //! 200 once it is back, and work goes on after it; a process started while
 //! NATS is down answers `/healthz`, says on `/readyz` what it waits for, and
-//! becomes ready once NATS starts. Each test runs its own NATS server (the
-//! machine's shared one is never stopped), listening on a free port with
-//! its own store, and gives its processes fixed HTTP ports, since they are
-//! probed before they can join the member list.
+//! becomes ready once NATS starts; and a process whose consumer is gone is
+//! not ready. The tests that stop NATS run their own server (the machine's
+//! shared one is never stopped), listening on a free port with its own
+//! store, and give their processes fixed HTTP ports, since they are probed
+//! before they can join the member list.
 
 use crate::WAIT;
 use junction_e2e::{NatsServer, TestEnv, chain_yaml, free_port, http_get_status_at};
@@ -110,5 +111,38 @@ async fn a_process_started_while_nats_is_down_is_alive_and_ready_once_nats_start
     let run_id = env.start_run("late", json!({})).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     assert_eq!(run["status"], "COMPLETED", "{run}");
+    Ok(())
+}
+
+/// The consumer check: a worker whose `WORKERS` consumer is gone (deleted
+/// on the server under it) is not ready, and says which consumer.
+#[tokio::test]
+async fn readyz_is_503_when_the_process_consumer_does_not_answer() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    let members = env
+        .control(junction_bus::ControlSubject::ClusterMembers, json!({}))
+        .await?;
+    let worker = members["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["role"] == "worker")
+        .and_then(|m| m["http_addr"].as_str())
+        .ok_or_else(|| anyhow::anyhow!("no worker http_addr in {members}"))?
+        .to_owned();
+    let addrs = [worker];
+    until_status(&env, &addrs, "/readyz", 200).await?;
+    let jetstream = async_nats::jetstream::new(env.nats.clone());
+    jetstream
+        .get_stream(env.subjects.tasks_stream())
+        .await?
+        .delete_consumer(&env.subjects.workers_consumer())
+        .await?;
+    let bodies = until_status(&env, &addrs, "/readyz", 503).await?;
+    let consumer = env.subjects.workers_consumer();
+    assert!(
+        bodies.iter().all(|b| b.contains(&consumer)),
+        "names {consumer}: {bodies:?}"
+    );
     Ok(())
 }
