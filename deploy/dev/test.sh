@@ -8,6 +8,9 @@
 #      database junction) and NATS JetStream (127.0.0.1:4222) are reachable
 #      for the integration and end-to-end tests, and promtool (Debian package
 #      prometheus, installed when missing) can check the /metrics pages;
+#      then deploy/dev/check-deploy.sh checks the Helm chart, the Dockerfile
+#      and the compose file (installing Helm and its Python tools into
+#      .junction-dev/tools/ on first use);
 #   3. builds everything once: `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
 #      (skipped with a note when clippy is not installed);
@@ -38,6 +41,9 @@ fi
 
 say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --test-tools)"
 ./deploy/dev/services.sh --test-tools
+
+say "checking the deployment files: Helm chart, Dockerfile, compose (deploy/dev/check-deploy.sh)"
+./deploy/dev/check-deploy.sh
 
 say "building the workspace (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets
