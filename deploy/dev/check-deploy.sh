@@ -156,11 +156,11 @@ say "chart: $CHART/files/dashboards/ holds exactly deploy/grafana/*.json"
 dash_src=$(cd deploy/grafana && ls -- *.json)
 dash_copy=$(cd "$CHART/files/dashboards" && ls -- *.json)
 [[ "$dash_src" == "$dash_copy" ]] ||
-    die "dashboards differ: deploy/grafana has [$(echo $dash_src)], $CHART/files/dashboards has [$(echo $dash_copy)]; run 'rm $CHART/files/dashboards/*.json && cp deploy/grafana/*.json $CHART/files/dashboards/'"
-for f in $dash_src; do
+    die "dashboards differ: deploy/grafana has [${dash_src//$'\n'/ }], $CHART/files/dashboards has [${dash_copy//$'\n'/ }]; run 'rm $CHART/files/dashboards/*.json && cp deploy/grafana/*.json $CHART/files/dashboards/'"
+while IFS= read -r f; do
     cmp -s "deploy/grafana/$f" "$CHART/files/dashboards/$f" ||
         die "$CHART/files/dashboards/$f differs from deploy/grafana/$f: run 'cp deploy/grafana/*.json $CHART/files/dashboards/'"
-done
+done <<<"$dash_src"
 
 # ---------------------------------------------------------------- chart ----
 
