@@ -6,8 +6,9 @@
 #      it is off (skipped with a note when rustfmt is not installed);
 #   2. runs deploy/dev/services.sh --test-tools so Postgres (127.0.0.1:5432,
 #      database junction) and NATS JetStream (127.0.0.1:4222) are reachable
-#      for the integration and end-to-end tests, and promtool (Debian package
-#      prometheus, installed when missing) can check the /metrics pages;
+#      for the integration and end-to-end tests, and promtool and prometheus
+#      (Debian package prometheus, installed when missing) can check the
+#      /metrics pages, the alert rules and the dashboards' queries;
 #      then deploy/dev/check-deploy.sh checks the Helm chart, the Dockerfile
 #      and the compose file (installing Helm and its Python tools into
 #      .junction-dev/tools/ on first use);

@@ -1,7 +1,7 @@
 //! The Grafana dashboards (`deploy/grafana/*.json`) and the Prometheus alert
 //! rules (`deploy/prometheus/alerts.yaml`) against a real cluster and a real
 //! Prometheus (Debian's `prometheus` package: `prometheus` and `promtool`
-//! on the PATH; deploy/dev/services.sh installs it).
+//! on the PATH; `deploy/dev/services.sh --test-tools` installs it).
 //!
 //! - `promtool check rules` accepts the rules and `promtool check config`
 //!   the example `prometheus.yml`; docs/observability.md names every alert.
@@ -19,7 +19,8 @@
 //!     variable (`workflow_id`) as every workflow id the test used, after
 //!     checking that the variable's `label_values(metric, label)` query
 //!     offers those ids;
-//!   - the runs counted by `junction_runs_total` to be what the test ran.
+//!   - the runs counted by `junction_runs_total` to be what the test ran;
+//!   - `JunctionSignalsRejected` to fire for the malformed signal.
 //!
 //! **Alert rules.** An alert's `expr` is empty on a healthy cluster by
 //! design, so "the rule works" is checked in two parts. Each rule carries
@@ -288,6 +289,15 @@ async fn every_panel_and_alert_query_has_data_from_a_live_cluster() -> anyhow::R
             true,
         ));
     }
+    // One alert fires for real: the malformed signal's (`for: 0m`).
+    checks.push((
+        Query {
+            origin: "JunctionSignalsRejected firing".into(),
+            expr: r#"ALERTS{alertname="JunctionSignalsRejected",alertstate="firing",reason="malformed_json"}"#
+                .into(),
+        },
+        true,
+    ));
 
     check_all(&env, &prometheus, checks).await
 }

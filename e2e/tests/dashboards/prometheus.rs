@@ -17,7 +17,7 @@ const START: Duration = Duration::from_secs(60);
 /// unless it exits 0.
 pub fn promtool(args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new("promtool").args(args).output().context(
-        "run promtool: install Debian's prometheus package (deploy/dev/services.sh does)",
+        "run promtool: install Debian's prometheus package (deploy/dev/services.sh --test-tools does)",
     )?;
     let text = format!(
         "{}{}",
@@ -58,9 +58,7 @@ impl Prometheus {
         // another process may take it first: then Prometheus exits, and we
         // try another.
         for attempt in 1..=3 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
+            let port = junction_e2e::free_port()?;
             let addr = format!("127.0.0.1:{port}");
             let log = dir.join(format!("prometheus-{attempt}.log"));
             let file = std::fs::File::create(&log)?;
@@ -76,7 +74,7 @@ impl Prometheus {
                 .spawn()
                 .context(
                     "run prometheus: install Debian's prometheus package \
-                     (deploy/dev/services.sh does)",
+                     (deploy/dev/services.sh --test-tools does)",
                 )?;
             let mut server = Self { child, addr, log };
             match server.wait_ready().await {
