@@ -9,6 +9,9 @@
 #      for the integration and end-to-end tests, and promtool and prometheus
 #      (Debian package prometheus, installed when missing) can check the
 #      /metrics pages, the alert rules and the dashboards' queries;
+#      then deploy/dev/check-deploy.sh checks the Helm chart, the Dockerfile
+#      and the compose file (installing Helm and its Python tools into
+#      .junction-dev/tools/ on first use);
 #   3. builds everything once: `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
 #      (skipped with a note when clippy is not installed);
@@ -39,6 +42,9 @@ fi
 
 say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --test-tools)"
 ./deploy/dev/services.sh --test-tools
+
+say "checking the deployment files: Helm chart, Dockerfile, compose (deploy/dev/check-deploy.sh)"
+./deploy/dev/check-deploy.sh
 
 say "building the workspace (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets
