@@ -58,7 +58,7 @@ CUSTOM_KINDS = {
 
 TOML_KEYS = {
     "database": {"pool_size"},
-    "nats": {"url", "prefix", "events_max_age_seconds"},
+    "nats": {"url", "prefix", "events_max_age_seconds", "stream_replicas"},
     "worker": {"concurrency", "lease_seconds"},
     "coordinator": {"concurrency", "relay_grace_ms", "relay_interval_ms"},
     "shutdown": {"drain_seconds"},

@@ -126,6 +126,7 @@ async fn connect(
     let settings = ConsumerSettings {
         task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
         events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
+        stream_replicas: config.nats.stream_replicas,
     };
     let never = |_: &junction_bus::Error| false;
     startup::retry("create the JetStream streams", readiness, never, || {
