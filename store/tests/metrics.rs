@@ -27,7 +27,7 @@ async fn active_runs_workflows_and_run_durations_are_read_from_the_rows() -> Fal
         assert!(store.workflows_per_tenant().await?.is_empty());
 
         let (client, connection) =
-            tokio_postgres::connect(&&url, tokio_postgres::NoTls).await?;
+            tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         client
             .batch_execute(

@@ -9,7 +9,7 @@ use common::{Fallible, with_database};
 async fn the_outbox_age_is_its_oldest_rows_and_zero_when_empty() -> Fallible<()> {
     with_database("outbox", |store, url| async move {
         assert_eq!(store.outbox_oldest_age_seconds().await?, 0.0);
-        let (client, connection) = tokio_postgres::connect(&&url, tokio_postgres::NoTls).await?;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         client
             .batch_execute(
