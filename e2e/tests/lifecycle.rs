@@ -209,8 +209,12 @@ async fn a_misspelled_setting_is_fatal_and_names_the_closest_key() -> anyhow::Re
     std::fs::write(&file, "[coordinator]\nconcurency = 8\n")?;
     let mut with_file = env.base_env();
     with_file.push(("JUNCTION_CONFIG".to_owned(), file.display().to_string()));
-    let mut coordinator =
-        Process::spawn("junction-coordinator", "bad-key", &with_file, env.dir.path())?;
+    let mut coordinator = Process::spawn(
+        "junction-coordinator",
+        "bad-key",
+        &with_file,
+        env.dir.path(),
+    )?;
     assert_eq!(
         coordinator.wait_exit(WAIT).await,
         Some(2),
