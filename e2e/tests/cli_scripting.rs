@@ -226,10 +226,7 @@ async fn runs_and_their_events(env: &TestEnv) -> anyhow::Result<String> {
         .await?
         .json();
     assert_eq!(run["status"], "COMPLETED", "{run}");
-    assert_eq!(
-        run["context"]["ctx"]["steps"]["second"]["text"], "TWO",
-        "{run}"
-    );
+    assert_eq!(run["context"]["steps"]["second"]["text"], "TWO", "{run}");
     let run_id = run["id"].as_str().unwrap_or_default().to_owned();
 
     let events = expect(env, 0, &["run", "steps", "-o", "jsonl"])
