@@ -236,7 +236,10 @@ mod tests {
 
     #[test]
     fn a_misspelled_file_key_names_the_closest_one() {
-        let keys = vec!["worker.concurrency".to_owned(), "wroker.lease_seconds".into()];
+        let keys = vec![
+            "worker.concurrency".to_owned(),
+            "wroker.lease_seconds".into(),
+        ];
         let error = check_file_keys(&keys, "junction.toml").err();
         assert_eq!(
             error.map(|e| e.to_string()).as_deref(),
