@@ -55,6 +55,8 @@ run() {
     [[ -n "$base" ]] || die "usage: schemathesis.sh run BASE_URL [ST_ARGS...]"
     shift
     install
+    # Schemathesis keeps a cache in the working directory: keep it in ours.
+    cd "$STATE_DIR"
     say "schemathesis: st run ${base%/}/v1/openapi.json --checks all --max-examples 20 $*"
     NO_COLOR=1 "$ST" --config-file "$DEV_DIR/schemathesis.toml" run "${base%/}/v1/openapi.json" \
         --checks all --max-examples 20 --generation-database none --no-color "$@"
