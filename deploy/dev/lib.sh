@@ -170,7 +170,8 @@ nats_reply() {
 # Returns 0 with a reply, 2 when nothing answers the subject, 1 otherwise.
 nats_request() {
     local host=$1 port=$2 subject=$3 payload=$4 fd rc=0
-    exec {fd}<>"/dev/tcp/$host/$port" 2>/dev/null || return 1
+    # Braces: a redirection on a bare `exec` would stay on the shell.
+    { exec {fd}<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
     printf 'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"name":"deploy/dev"}\r\nSUB _INBOX.devsh 1\r\nPUB %s _INBOX.devsh %d\r\n%s\r\n' \
         "$subject" "${#payload}" "$payload" >&"$fd"
     nats_reply "$fd" "$5" || rc=$?
