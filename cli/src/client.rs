@@ -1,6 +1,9 @@
-//! A small client for the control plane (PROTOCOL §4) and signals (§2).
+//! A small client for the control plane (docs/protocol.md) and signals.
+//! Failures carry their kind for the exit code ([`crate::exit`]): an error
+//! reply is a [`Refusal`], no answer is [`Unreachable`].
 
-use anyhow::{Context, bail};
+use crate::exit::{Refusal, Unreachable};
+use anyhow::Context;
 use bytes::Bytes;
 use junction_bus::{ControlSubject, RunVerb, Subjects};
 use serde_json::{Value, json};
@@ -10,8 +13,10 @@ use std::time::Duration;
 pub struct Client {
     pub nats: async_nats::Client,
     pub subjects: Subjects,
-    /// Sent as `token` with every control request (PROTOCOL §6), when set.
+    /// Sent as `token` with every control request, when set.
     pub token: Option<String>,
+    /// Sent as `tenant` with every control request that names none, when set.
+    pub tenant: Option<String>,
 }
 
 impl Client {
@@ -23,11 +28,12 @@ impl Client {
             .request_timeout(Some(Duration::from_secs(10)))
             .connect(url)
             .await
-            .with_context(|| format!("cannot connect to NATS at {url}"))?;
+            .map_err(|e| Unreachable(format!("cannot connect to NATS at {url}: {e}")))?;
         Ok(Self {
             nats,
             subjects,
             token: None,
+            tenant: None,
         })
     }
 
@@ -37,35 +43,45 @@ impl Client {
         self
     }
 
+    /// The same client, acting in `tenant` unless a request names another.
+    pub fn in_tenant(mut self, tenant: Option<String>) -> Self {
+        self.tenant = tenant;
+        self
+    }
+
     /// Sends a control request and returns the reply's fields, or an error
     /// carrying the reply's code and message.
     pub async fn request(&self, what: &ControlSubject, body: Value) -> anyhow::Result<Value> {
         let subject = self.subjects.control_subject(what);
         let mut body = body;
-        if let (Some(token), Some(fields)) = (&self.token, body.as_object_mut()) {
-            fields.insert("token".to_owned(), json!(token));
+        if let Some(fields) = body.as_object_mut() {
+            if let Some(token) = &self.token {
+                fields.insert("token".to_owned(), json!(token));
+            }
+            if let Some(tenant) = &self.tenant
+                && fields.get("tenant").is_none_or(Value::is_null)
+            {
+                fields.insert("tenant".to_owned(), json!(tenant));
+            }
         }
         let payload = Bytes::from(serde_json::to_vec(&body)?);
         let reply = match self.nats.request(subject.clone(), payload).await {
             Ok(reply) => reply,
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
-                bail!(
+                return Err(Unreachable(format!(
                     "no coordinator answers on {subject}: is the cluster running with prefix {:?}?",
                     self.subjects.prefix()
-                )
+                ))
+                .into());
             }
-            Err(e) => return Err(e).with_context(|| format!("request {subject}")),
+            Err(e) => return Err(Unreachable(format!("request {subject}: {e}")).into()),
         };
         let reply: Value = serde_json::from_slice(&reply.payload).context("unreadable reply")?;
         if reply["ok"] == json!(true) {
             return Ok(reply);
         }
         let error = &reply["error"];
-        let mut message = format!(
-            "{}: {}",
-            error["code"].as_str().unwrap_or("ERROR"),
-            error["message"].as_str().unwrap_or("")
-        );
+        let mut message = error["message"].as_str().unwrap_or("").to_owned();
         if let Some(diagnostics) = error["details"]["diagnostics"].as_array() {
             for d in diagnostics {
                 message.push_str(&format!(
@@ -76,7 +92,11 @@ impl Client {
                 ));
             }
         }
-        bail!(message)
+        Err(Refusal {
+            code: error["code"].as_str().unwrap_or("ERROR").to_owned(),
+            message,
+        }
+        .into())
     }
 
     /// Publishes a CloudEvent to `signals.<type>` through JetStream.
@@ -98,14 +118,20 @@ impl Client {
                 Bytes::from(serde_json::to_vec(&event)?),
             )
             .await?;
-        ack.await.context("signal was not stored by JetStream")?;
+        ack.await
+            .map_err(|e| Unreachable(format!("the signal was not stored by JetStream: {e}")))?;
         Ok(())
     }
 
     /// Every stored event of a run, in order.
     pub async fn all_events(&self, run_id: &str) -> anyhow::Result<Vec<Value>> {
+        self.events_after(run_id, 0).await
+    }
+
+    /// The stored events of a run after `after` (a seq), in order.
+    pub async fn events_after(&self, run_id: &str, after: i64) -> anyhow::Result<Vec<Value>> {
         let mut events = Vec::new();
-        let mut after = 0;
+        let mut after = after;
         loop {
             let reply = self
                 .request(

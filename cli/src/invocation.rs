@@ -1,7 +1,53 @@
-//! Who is acting (`--actor`, else `$USER`) and how to call this CLI again
-//! against the same cluster, for the hints it prints.
+//! Who is acting (`--actor`, else `$USER`), where the cluster is (the
+//! options, their variables, then the configuration file the processes
+//! read, then the defaults), and how to call this CLI again against the
+//! same cluster, for the hints it prints.
 
 use crate::args::{Cli, DEFAULT_NATS_URL};
+use crate::exit::BadInput;
+use figment::Figment;
+use figment::providers::{Format, Toml};
+use std::path::Path;
+
+/// Where the cluster is, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cluster {
+    pub nats_url: String,
+    pub prefix: String,
+}
+
+/// `--nats-url` and `--prefix` (or `JUNCTION_NATS__URL`,
+/// `JUNCTION_NATS__PREFIX`), else the configuration file's `nats.url` and
+/// `nats.prefix` (`--config`, `JUNCTION_CONFIG`), else the defaults.
+pub fn cluster(cli: &Cli) -> anyhow::Result<Cluster> {
+    let file = match &cli.config {
+        Some(path) => read_nats_section(path)?,
+        None => (None, None),
+    };
+    Ok(Cluster {
+        nats_url: cli
+            .nats_url
+            .clone()
+            .or(file.0)
+            .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned()),
+        prefix: cli.prefix.clone().or(file.1).unwrap_or_default(),
+    })
+}
+
+/// `nats.url` and `nats.prefix` of a TOML configuration file.
+fn read_nats_section(path: &Path) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let figment = Figment::from(Toml::file_exact(path));
+    let read = |key: &str| -> anyhow::Result<Option<String>> {
+        match figment.extract_inner::<Option<String>>(key) {
+            Ok(value) => Ok(value),
+            Err(error) if error.missing() => Ok(None),
+            Err(error) => {
+                Err(BadInput(format!("configuration file {}: {error}", path.display())).into())
+            }
+        }
+    };
+    Ok((read("nats.url")?, read("nats.prefix")?))
+}
 
 /// `--actor`, else `$USER`, else `cli`.
 pub fn actor(cli: &Cli) -> String {
@@ -14,21 +60,30 @@ pub fn actor(cli: &Cli) -> String {
 /// How to call this CLI again against the same cluster, as the user would
 /// type it: `junction` plus the options the environment does not supply.
 pub fn junction_command(cli: &Cli) -> String {
-    // An option is needed when its value differs from what the command would
-    // get without it (the environment variable, or the default).
-    let needed = |var: &str, default: &str, value: &str| match std::env::var(var) {
-        Ok(from_env) => from_env != value,
-        Err(_) => value != default,
+    // An option is needed when it was given on the command line: it has a
+    // value that its variable does not.
+    let needed = |var: &str, value: Option<&str>| {
+        value.is_some_and(|v| std::env::var(var).ok().as_deref() != Some(v))
     };
     let mut words = vec!["junction".to_owned()];
-    if needed("JUNCTION_NATS__URL", DEFAULT_NATS_URL, &cli.nats_url) {
-        words.push(format!("--nats-url {}", shell_word(&cli.nats_url)));
+    let config = cli.config.as_ref().map(|p| p.display().to_string());
+    if needed("JUNCTION_CONFIG", config.as_deref()) {
+        words.push(format!(
+            "--config {}",
+            shell_word(config.as_deref().unwrap_or(""))
+        ));
     }
-    if needed("JUNCTION_NATS__PREFIX", "", &cli.prefix) {
-        words.push(format!("--prefix {}", shell_word(&cli.prefix)));
-    }
-    if let Some(tenant) = &cli.tenant {
-        words.push(format!("--tenant {}", shell_word(tenant)));
+    for (var, option, value) in [
+        ("JUNCTION_NATS__URL", "--nats-url", &cli.nats_url),
+        ("JUNCTION_NATS__PREFIX", "--prefix", &cli.prefix),
+        ("JUNCTION_TENANT", "--tenant", &cli.tenant),
+    ] {
+        if needed(var, value.as_deref()) {
+            words.push(format!(
+                "{option} {}",
+                shell_word(value.as_deref().unwrap_or(""))
+            ));
+        }
     }
     if let Some(actor) = &cli.actor {
         words.push(format!("--actor {}", shell_word(actor)));
@@ -48,7 +103,8 @@ fn shell_word(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::shell_word;
+    use super::*;
+    use clap::Parser;
 
     #[test]
     fn printed_commands_quote_what_the_shell_would_split() {
@@ -56,5 +112,30 @@ mod tests {
         assert_eq!(shell_word(""), "''");
         assert_eq!(shell_word("Ann Lee"), "'Ann Lee'");
         assert_eq!(shell_word("o'brien"), r"'o'\''brien'");
+    }
+
+    #[test]
+    fn the_configuration_file_gives_the_cluster_unless_options_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("junction.toml");
+        std::fs::write(
+            &file,
+            "[nats]\nurl = \"nats://10.1.1.1:4222\"\nprefix = \"prod\"\n[worker]\nconcurrency = 3\n",
+        )
+        .expect("write");
+        let path = file.display().to_string();
+        let parse = |args: &[&str]| {
+            let mut all = vec!["junction", "--config", &path];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).expect("parses")
+        };
+        let from_file = cluster(&parse(&["members"])).expect("reads");
+        assert_eq!(from_file.nats_url, "nats://10.1.1.1:4222");
+        assert_eq!(from_file.prefix, "prod");
+        let overridden = cluster(&parse(&["members", "--prefix", "t1"])).expect("reads");
+        assert_eq!(overridden.prefix, "t1");
+        assert_eq!(overridden.nats_url, "nats://10.1.1.1:4222");
+        std::fs::write(&file, "[nats]\nurl = 3\n").expect("write");
+        assert!(cluster(&parse(&["members"])).is_err());
     }
 }

@@ -1,21 +1,24 @@
 //! `junction`: the command-line client. Thin over the control plane: the
-//! command line is parsed ([`args`]), offline commands (`validate`, `graph`)
-//! run here, and every other one goes to [`commands::run`].
+//! command line is parsed ([`args`]), offline commands (`validate`, `graph`,
+//! `completion`) run here, and every other one goes to [`commands::run`].
+//! Exit codes are documented in docs/cli.md and [`exit`].
 
 mod args;
 mod client;
 mod commands;
+mod exit;
 mod follow;
 mod graph;
 mod invocation;
 mod operator;
+mod output;
 mod render;
 mod tail;
 mod timeline;
 mod validate;
 
-use args::{Cli, Command};
-use clap::Parser;
+use args::{Cli, Command, Shell};
+use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -26,8 +29,22 @@ fn main() -> ExitCode {
             files,
             format,
             agents,
-        } => return validate::run(files, *format, agents.as_deref()),
+        } => return validate::run(files, format.unwrap_or(cli.output), agents.as_deref()),
         Command::Graph { file } => return graph::run(file),
+        Command::Completion { shell } => {
+            let shell = match shell {
+                Shell::Bash => clap_complete::Shell::Bash,
+                Shell::Zsh => clap_complete::Shell::Zsh,
+                Shell::Fish => clap_complete::Shell::Fish,
+            };
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "junction",
+                &mut std::io::stdout(),
+            );
+            return ExitCode::SUCCESS;
+        }
         _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -37,14 +54,11 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(exit::UNREACHABLE);
         }
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => exit::report(&error),
     }
 }

@@ -1,7 +1,8 @@
 //! Operator commands: act on a run (`cancel`, `pause`, `resume`, `send`) and
 //! on its approvals (`approvals`, `approve`, `reject`). Each is one control
-//! request (PROTOCOL §4); an error reply is reported by the caller as
-//! `error: CODE: message` with exit status 1.
+//! request (docs/protocol.md); an error reply is reported by the caller as
+//! `error: CODE: message` with its exit code ([`crate::exit`]). Each returns
+//! the reply; the caller prints it in the chosen format.
 
 use crate::client::Client;
 use anyhow::Context;
@@ -46,22 +47,21 @@ impl Operator<'_> {
     }
 }
 
-/// `run.<id>.cancel|pause|resume`; prints the run's status after the action.
+/// `run.<id>.cancel|pause|resume`: the run's status after the action.
 pub async fn act_on_run(
     client: &Client,
     operator: &Operator<'_>,
     run_id: &str,
     action: RunAction,
     reason: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let reply = client
         .request(
             &ControlSubject::run(run_id, action.verb()),
             operator.body(json!({ "reason": reason }), true),
         )
         .await?;
-    println!("run {run_id} {}", reply["status"].as_str().unwrap_or("?"));
-    Ok(())
+    Ok(reply["status"].as_str().unwrap_or("?").to_owned())
 }
 
 /// `run.<id>.signal {name, data}`: delivers a signal into a running run.
@@ -78,18 +78,17 @@ pub async fn send(
             operator.body(json!({ "name": name, "data": data }), false),
         )
         .await?;
-    println!("signal {name} delivered to run {run_id}");
     Ok(())
 }
 
-/// `approval.<id>.approve|reject`; prints the approval's new status.
+/// `approval.<id>.approve|reject`: the approval's new status.
 pub async fn decide(
     client: &Client,
     operator: &Operator<'_>,
     approval_id: &str,
     approve: bool,
     comment: Option<&str>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let decision = if approve {
         Decision::Approve
     } else {
@@ -101,11 +100,7 @@ pub async fn decide(
             operator.body(json!({ "comment": comment }), true),
         )
         .await?;
-    println!(
-        "approval {approval_id} {}",
-        reply["status"].as_str().unwrap_or("?")
-    );
-    Ok(())
+    Ok(reply["status"].as_str().unwrap_or("?").to_owned())
 }
 
 /// Filters for `approvals.list`.

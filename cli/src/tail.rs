@@ -2,8 +2,11 @@
 //! core NATS from the subjects `WORKFLOW_EVENTS` stores, until Ctrl-C.
 //!
 //! Live subscribers may see an event twice (a relay retry) or out of order;
-//! lines are deduplicated by `(run_id, seq)` and printed as they arrive.
+//! lines are deduplicated by `(run_id, seq)` and printed as they arrive:
+//! one text line each, or with `-o json|jsonl` the event itself, one JSON
+//! object per line.
 
+use crate::args::Output;
 use crate::client::Client;
 use crate::timeline;
 use futures::StreamExt;
@@ -20,6 +23,7 @@ pub async fn tail(
     client: &Client,
     run_id: Option<&str>,
     tenant: Option<&str>,
+    format: Output,
 ) -> anyhow::Result<()> {
     let subjects: Vec<String> = match run_id {
         Some(run_id) => client.subjects.run_events(run_id).to_vec(),
@@ -44,7 +48,7 @@ pub async fn tail(
     if let Some(run_id) = run_id {
         for event in client.all_events(run_id).await? {
             if seen.first_time(&event) {
-                emit(&line(&event, false))?;
+                emit(&render(&event, false, format)?)?;
             }
         }
     }
@@ -67,7 +71,7 @@ pub async fn tail(
             continue;
         }
         if seen.first_time(&event) {
-            emit(&line(&event, run_id.is_none()))?;
+            emit(&render(&event, run_id.is_none(), format)?)?;
         }
     }
 }
@@ -77,6 +81,14 @@ fn emit(text: &str) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")?;
     out.flush()
+}
+
+/// The event's line in `format`: text, or the event as one JSON line.
+fn render(event: &Value, with_run: bool, format: Output) -> anyhow::Result<String> {
+    Ok(match format {
+        Output::Text => line(event, with_run),
+        Output::Json | Output::Jsonl => serde_json::to_string(event)?,
+    })
 }
 
 /// `14:03:07.125  [<run>  ]#seq type …`: the run id only when following all runs.

@@ -9,16 +9,22 @@ pub fn render(events: &[Value]) -> String {
     let start = events.first().and_then(|e| parse_time(&e["time"]));
     let mut out = String::new();
     for event in events {
-        let offset = match (start, parse_time(&event["time"])) {
-            (Some(start), Some(at)) => format!(
-                "{:>9.1} ms",
-                (at - start).num_microseconds().unwrap_or(0) as f64 / 1000.0
-            ),
-            _ => "         ?   ".into(),
-        };
-        out.push_str(&format!("{offset}  {}\n", describe(event)));
+        out.push_str(&line(event, start));
+        out.push('\n');
     }
     out
+}
+
+/// One event's line: its offset from `start`, then [`describe`].
+pub fn line(event: &Value, start: Option<DateTime<chrono::FixedOffset>>) -> String {
+    let offset = match (start, parse_time(&event["time"])) {
+        (Some(start), Some(at)) => format!(
+            "{:>9.1} ms",
+            (at - start).num_microseconds().unwrap_or(0) as f64 / 1000.0
+        ),
+        _ => "         ?   ".into(),
+    };
+    format!("{offset}  {}", describe(event))
 }
 
 /// An event without its time: `#seq type  path (attempt n) on worker  detail`.

@@ -2,6 +2,7 @@
 //! coordinator would, and reports every diagnostic at its line and column.
 //! Needs no cluster: no NATS, no Postgres.
 
+use crate::args::Output;
 use crate::render::{self, SourceFile, Style};
 use anyhow::Context;
 use junction_core::model::locate::SourceMap;
@@ -17,16 +18,6 @@ use std::process::ExitCode;
 
 /// Exit code for a file that could not be read, or a bad argument.
 const USAGE_ERROR: u8 = 2;
-
-/// What `validate` prints.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    /// Compiler-style messages and a summary line per file.
-    #[default]
-    Text,
-    /// One JSON array: `{file, ok, errors, warnings}` per file.
-    Json,
-}
 
 /// How a definition file is written, told by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,10 +268,11 @@ pub fn use_color(terminal: bool) -> bool {
     terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-/// `junction validate FILES… [--format json] [--agents DIR]`. Exit code 0
+/// `junction validate FILES… [-o json|jsonl] [--agents DIR]`. Exit code 0
 /// when every file compiles, 1 when any has errors, 2 when a file or the
-/// agents directory cannot be read.
-pub fn run(files: &[PathBuf], format: OutputFormat, agents: Option<&Path>) -> ExitCode {
+/// agents directory cannot be read. `json` prints one array of file
+/// reports, `jsonl` one report per line.
+pub fn run(files: &[PathBuf], format: Output, agents: Option<&Path>) -> ExitCode {
     let registry: Option<Registry> = match agents.map(load_agents).transpose() {
         Ok(list) => list.map(|agents| {
             agents
@@ -306,8 +298,8 @@ pub fn run(files: &[PathBuf], format: OutputFormat, agents: Option<&Path>) -> Ex
                 let diagnostics = &checked.compiled.diagnostics;
                 failed |= diagnostics.has_errors();
                 match format {
-                    OutputFormat::Text => print!("{}", checked.text(style)),
-                    OutputFormat::Json => reports.push(FileReport::new(
+                    Output::Text => print!("{}", checked.text(style)),
+                    Output::Json | Output::Jsonl => reports.push(FileReport::new(
                         &checked.name,
                         &diagnostics.errors,
                         &diagnostics.warnings,
@@ -317,21 +309,23 @@ pub fn run(files: &[PathBuf], format: OutputFormat, agents: Option<&Path>) -> Ex
             Err(error) => {
                 unreadable = true;
                 eprintln!("error: {}", error.message);
-                if format == OutputFormat::Json {
+                if format != Output::Text {
                     let diagnostic = Diagnostic::new(error.code, "", error.message);
                     reports.push(FileReport::new(&error.name, &[diagnostic], &[]));
                 }
             }
         }
     }
-    if format == OutputFormat::Json {
-        match serde_json::to_string_pretty(&reports) {
-            Ok(text) => println!("{text}"),
-            Err(error) => {
-                eprintln!("error: cannot write the report: {error}");
-                return ExitCode::from(USAGE_ERROR);
-            }
-        }
+    let written = match format {
+        Output::Text => Ok(()),
+        Output::Json => serde_json::to_string_pretty(&reports).map(|text| println!("{text}")),
+        Output::Jsonl => reports
+            .iter()
+            .try_for_each(|report| serde_json::to_string(report).map(|text| println!("{text}"))),
+    };
+    if let Err(error) = written {
+        eprintln!("error: cannot write the report: {error}");
+        return ExitCode::from(USAGE_ERROR);
     }
     if unreadable {
         ExitCode::from(USAGE_ERROR)

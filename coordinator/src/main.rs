@@ -1,5 +1,6 @@
 //! `junction-coordinator`: turns signals into runs and advances them.
 //! Thin: parse flags, load config, start logging, run until SIGTERM.
+#![recursion_limit = "512"]
 
 mod api;
 mod approvals;

@@ -25,7 +25,8 @@
 # second in Postgres). Set either variable to override it.
 #
 # Once `junction members` shows the coordinator, it runs
-# `target/release/junction-loadtest "$@"` (same prefix and database) and
+# `$CARGO_TARGET_DIR/release/junction-loadtest "$@"` (target/ by default;
+# same prefix and database) and
 # exits with its status, after printing each cluster process's peak RSS
 # (VmHWM). The cluster is stopped on exit (SIGTERM, then wait).
 # A dev cluster left running by `demo.sh --keep` is stopped first.
@@ -74,11 +75,13 @@ cd "$REPO_ROOT"
 need cargo "install Rust with rustup: https://rustup.rs"
 
 "$DEV_DIR/services.sh"
+dev_nats_env
+need_cc
 
 say "building release binaries (cargo build --release --workspace --bins); the first build takes several minutes"
 cargo build --quiet --release --workspace --bins
 
-BIN="$REPO_ROOT/target/release"
+BIN="$TARGET_DIR/release"
 [[ -x "$BIN/junction-loadtest" ]] || die "$(rel "$BIN/junction-loadtest") is missing; did the build produce it?"
 
 export JUNCTION_NATS__PREFIX=bench
@@ -99,28 +102,6 @@ for arg in "$@"; do
         break
     fi
 done
-
-# nats_reply FD VAR: read from the NATS connection on FD until a message
-# arrives (answering PINGs on the way) and store its payload in VAR.
-nats_reply() {
-    local fd=$1 line
-    while IFS= read -r -t 10 line <&"$fd"; do
-        line=${line%$'\r'}
-        case "$line" in
-            PING) printf 'PONG\r\n' >&"$fd" ;;
-            "MSG "*)
-                IFS= read -r -t 10 line <&"$fd" || return 1
-                printf -v "$2" '%s' "${line%$'\r'}"
-                return 0
-                ;;
-            -ERR*)
-                warn "nats: $line"
-                return 1
-                ;;
-        esac
-    done
-    return 1
-}
 
 # nats_delete_streams PREFIX: delete the JetStream streams of PREFIX (named
 # <PREFIX>_..., PROTOCOL section 1) with their consumers. It speaks the NATS

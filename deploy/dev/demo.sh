@@ -51,6 +51,8 @@ cd "$REPO_ROOT"
 need cargo "install Rust with rustup: https://rustup.rs"
 
 "$DEV_DIR/services.sh"
+dev_nats_env
+need_cc
 
 say "building debug binaries (cargo build --workspace --bins); the first build takes a few minutes"
 cargo build --quiet --workspace --bins
@@ -61,7 +63,7 @@ export JUNCTION_DEFINITIONS__DIR="$REPO_ROOT/examples/workflows"
 export JUNCTION_AGENTS__DIR="$REPO_ROOT/examples/agents"
 export JUNCTION_HTTP__LISTEN="127.0.0.1:0"
 
-BIN="$REPO_ROOT/target/debug"
+BIN="$TARGET_DIR/debug"
 CLUSTER_ENV=(NO_COLOR=1)
 CLUSTER_STOP_HINT="deploy/dev/demo.sh --stop"
 

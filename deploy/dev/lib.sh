@@ -7,7 +7,13 @@
 # caller uses anyway); it has no other side effects.
 #
 # What it provides:
-#   - output helpers: say (progress lines prefixed "==>"), warn, die, need
+#   - output helpers: say (progress lines prefixed "==>"), warn, die, need,
+#     need_cc (a C compiler, which some crates' build scripts need)
+#   - TARGET_DIR: cargo's target directory ($CARGO_TARGET_DIR, else target/)
+#   - NATS without guessing: nats_request (a request over bash's /dev/tcp,
+#     e.g. $JS.API.INFO), nats_jetstream_ok, and dev_nats_env, which exports
+#     the NATS URL services.sh chose (.junction-dev/nats.env) when the server
+#     on 127.0.0.1:4222 lacks JetStream
 #   - small utilities: tcp_open, with_timeout, pid_alive
 #   - Postgres helpers for the local dev server at 127.0.0.1:5432 as user
 #     postgres: pg_psql, pg_recreate_db
@@ -17,13 +23,14 @@
 #       cluster_start     start 1 coordinator, 2 workers and the example agents
 #                         in the background, logging to .junction-dev/<name>.log
 #                         and recording their pids in .junction-dev/pids
-#       cluster_wait_ready poll `junction members` until a coordinator answers
+#       cluster_wait_ready poll `junction members` until a coordinator answers,
+#                         then print its HTTP address (from `junction members`)
 #   On exit the trap sends SIGTERM to every started process and waits for
 #   them (SIGKILL after a grace period), unless CLUSTER_KEEP=1.
 #
 # Only one dev cluster runs at a time: starting one stops the processes
 # recorded in .junction-dev/pids (after checking that they are Junction
-# binaries from this repository's target/ directory).
+# binaries from this repository's target directory).
 
 set -euo pipefail
 
@@ -48,6 +55,14 @@ PG_PORT=5432
 PG_USER=postgres
 NATS_HOST=127.0.0.1
 NATS_PORT=4222
+# Where services.sh records the NATS URL to use when it had to start its own
+# JetStream server (the one on NATS_PORT lacks JetStream).
+NATS_ENV_FILE="$STATE_DIR/nats.env"
+
+# cargo's target directory: $CARGO_TARGET_DIR (relative to the repository
+# root, where the scripts run cargo), else target/.
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+[[ "$TARGET_DIR" == /* ]] || TARGET_DIR="$REPO_ROOT/$TARGET_DIR"
 
 # ---------------------------------------------------------------- output ----
 
@@ -61,6 +76,14 @@ die() {
 # need CMD [HINT]: fail clearly when a command is missing.
 need() {
     command -v "$1" >/dev/null 2>&1 || die "'$1' not found${2:+ ($2)}"
+}
+
+# need_cc: fail clearly when there is no C compiler: the build needs one
+# (build scripts of ring, blake3 and others compile C).
+need_cc() {
+    if ! command -v cc >/dev/null 2>&1; then
+        die "no C compiler ('cc') found: the build needs one (Debian: apt-get install gcc, or build-essential)"
+    fi
 }
 
 # Path relative to the repository root, for friendlier messages.
@@ -103,12 +126,81 @@ pid_alive() {
 }
 
 # pid_is_ours PID: true when PID runs a binary from this repository's
-# target/ directory (so a recycled pid is never signalled by mistake).
+# target directory (so a recycled pid is never signalled by mistake).
 pid_is_ours() {
     local pid=$1 argv0
     [[ -r "/proc/$pid/cmdline" ]] || return 1
     argv0=$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n 1) || return 1
-    [[ "$argv0" == "$REPO_ROOT/target/"*/junction* ]]
+    [[ "$argv0" == "$TARGET_DIR/"*/junction* ]]
+}
+
+# ------------------------------------------------------------------ nats ----
+
+# nats_reply FD VAR: read from the NATS connection on FD until a message
+# arrives (answering PINGs on the way) and store its payload in VAR.
+# Returns 1 on timeout or error, 2 when the server says no one answers.
+nats_reply() {
+    local fd=$1 line
+    while IFS= read -r -t 5 line <&"$fd"; do
+        line=${line%$'\r'}
+        case "$line" in
+        PING) printf 'PONG\r\n' >&"$fd" ;;
+        "MSG "*)
+            IFS= read -r -t 5 line <&"$fd" || return 1
+            printf -v "$2" '%s' "${line%$'\r'}"
+            return 0
+            ;;
+        "HMSG "*)
+            # A status message: `NATS/1.0 503` is "no responders".
+            IFS= read -r -t 5 line <&"$fd" || return 1
+            [[ "$line" == *" 503"* ]] && return 2
+            return 1
+            ;;
+        -ERR*)
+            warn "nats: $line"
+            return 1
+            ;;
+        esac
+    done
+    return 1
+}
+
+# nats_request HOST PORT SUBJECT PAYLOAD VAR: one request over bash's
+# /dev/tcp (no NATS client needed); the reply's payload goes to VAR.
+# Returns 0 with a reply, 2 when nothing answers the subject, 1 otherwise.
+nats_request() {
+    local host=$1 port=$2 subject=$3 payload=$4 fd rc=0
+    # Braces: a redirection on a bare `exec` would stay on the shell.
+    { exec {fd}<>"/dev/tcp/$host/$port"; } 2>/dev/null || return 1
+    printf 'CONNECT {"verbose":false,"pedantic":false,"headers":true,"no_responders":true,"name":"deploy/dev"}\r\nSUB _INBOX.devsh 1\r\nPUB %s _INBOX.devsh %d\r\n%s\r\n' \
+        "$subject" "${#payload}" "$payload" >&"$fd"
+    nats_reply "$fd" "$5" || rc=$?
+    exec {fd}>&-
+    return "$rc"
+}
+
+# nats_jetstream_ok HOST PORT: true when a `$JS.API.INFO` request to the
+# server is answered with the account's JetStream information.
+nats_jetstream_ok() {
+    local reply="" rc=0
+    nats_request "$1" "$2" '$JS.API.INFO' '' reply || rc=$?
+    ((rc == 0)) && [[ "$reply" == *'"type":"io.nats.jetstream.api.v1.account_info_response"'* && "$reply" != *'"error"'* ]]
+}
+
+# dev_nats_env: export the NATS URL services.sh chose when it had to start
+# its own JetStream server (JUNCTION_NATS__URL for the processes and the
+# CLI, JUNCTION_TEST_NATS_URL for the tests), and point NATS_HOST/NATS_PORT
+# at it. Does nothing when the server on 127.0.0.1:4222 has JetStream.
+dev_nats_env() {
+    [[ -f "$NATS_ENV_FILE" ]] || return 0
+    local url
+    url=$(sed -n 's/^JUNCTION_NATS__URL=//p' "$NATS_ENV_FILE" | head -n 1)
+    [[ -n "$url" ]] || return 0
+    export JUNCTION_NATS__URL="$url" JUNCTION_TEST_NATS_URL="$url"
+    local hostport=${url#nats://}
+    NATS_HOST=${hostport%:*}
+    NATS_PORT=${hostport##*:}
+    say "nats: using $url (JetStream), as services.sh chose"
 }
 
 # stop_pids PID...: SIGTERM, wait up to 20 s, then SIGKILL what is left.
@@ -293,17 +385,25 @@ cluster_wait_ready() {
     done
     cluster_check_alive
     say "coordinator ready"
-    cluster_print_http "$coord_name"
+    cluster_print_http "$cli"
 }
 
-# cluster_print_http NAME: print the HTTP address the coordinator logged
-# (JUNCTION_HTTP__LISTEN uses port 0, so it is picked at startup). Best effort.
+# cluster_http_addr CLI: the coordinator's HTTP address (host:port), as
+# `junction members` lists it (JUNCTION_HTTP__LISTEN uses port 0, so it is
+# picked at startup). Empty when no coordinator lists one.
+cluster_http_addr() {
+    with_timeout 10 "$1" members -o jsonl 2>/dev/null |
+        grep '"role":"coordinator"' | head -n 1 |
+        sed -n 's/.*"http_addr":"\([^"]*\)".*/\1/p'
+}
+
+# cluster_print_http CLI: print the coordinator's HTTP address.
 cluster_print_http() {
     local addr
-    addr=$(sed 's/\x1b\[[0-9;]*m//g' "$STATE_DIR/$1.log" 2>/dev/null |
-        grep -oE '(127\.0\.0\.1|0\.0\.0\.0|\[::1?\]):[0-9]+' |
-        grep -vE ":(0|$NATS_PORT|$PG_PORT)\$" | tail -n 1) || true
+    addr=$(cluster_http_addr "$1") || true
     if [[ -n "$addr" ]]; then
         say "coordinator HTTP API: http://$addr"
+    else
+        warn "\`junction members\` lists no HTTP address for the coordinator"
     fi
 }

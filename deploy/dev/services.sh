@@ -19,16 +19,26 @@
 #   - NATS: /usr/sbin/nats-server -js, store in /var/lib/nats-server, log in
 #     /var/log/nats-server.log.
 #
+# JetStream is checked for real: a `$JS.API.INFO` request (spoken over
+# bash's /dev/tcp, lib.sh nats_request). When the server already on
+# 127.0.0.1:4222 lacks JetStream, the script starts its own nats-server with
+# -js on 127.0.0.1:4223 (store and log under .junction-dev/) and records
+# JUNCTION_NATS__URL=nats://127.0.0.1:4223 in .junction-dev/nats.env, which
+# test.sh, demo.sh and bench.sh export; export it yourself for other uses.
+#
 # With --test-tools it also makes sure `promtool` and `prometheus` are
 # installed (Debian package prometheus, without its recommends): the
 # end-to-end metrics tests pipe /metrics through promtool, and the
 # dashboards and alerts test (e2e/tests/dashboards) runs a Prometheus
-# server of its own on a free port; deploy/dev/test.sh passes it. Should
-# the package start the Prometheus server as a service, it is stopped and
-# disabled again: only the binaries are needed.
+# server of its own on a free port; and the Schemathesis venv that
+# e2e/tests/openapi_schemathesis.rs runs (deploy/dev/schemathesis.sh
+# install); deploy/dev/test.sh passes it. Should the package start the
+# Prometheus server as a service, it is stopped and disabled again: only
+# the binaries are needed.
 #
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
-# scripts in deploy/dev/ and Junction's built-in defaults all assume them.
+# scripts in deploy/dev/ and Junction's built-in defaults all assume them
+# (but for NATS without JetStream, above).
 # To use services somewhere else, skip this script and set
 # JUNCTION_DATABASE__URL and JUNCTION_NATS__URL yourself.
 
@@ -38,7 +48,6 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 PG_DB=junction
-NATS_MONITOR_PORT=8222
 NATS_BIN=/usr/sbin/nats-server
 NATS_STORE=/var/lib/nats-server
 NATS_LOG=/var/log/nats-server.log
@@ -237,27 +246,57 @@ ensure_postgres() {
 
 # ---------------------------------------------------------------- nats ----
 
-# Report on a NATS server that is already listening, checking JetStream
-# through the monitoring endpoint when it is open.
+# Our own JetStream server, for when the one on NATS_PORT lacks JetStream:
+# run as this user, store and log under .junction-dev/.
+OWN_NATS_PORT=4223
+OWN_NATS_STORE="$STATE_DIR/nats-js"
+OWN_NATS_LOG="$STATE_DIR/nats-js.log"
+OWN_NATS_PID="$STATE_DIR/nats-js.pid"
+
+# nats_use_own: make sure our own nats-server with JetStream listens on
+# OWN_NATS_PORT, and record its URL in .junction-dev/nats.env, which
+# test.sh, demo.sh and bench.sh export (dev_nats_env in lib.sh).
+nats_use_own() {
+    local url="nats://$NATS_HOST:$OWN_NATS_PORT" bin
+    if tcp_open "$NATS_HOST" "$OWN_NATS_PORT"; then
+        nats_jetstream_ok "$NATS_HOST" "$OWN_NATS_PORT" ||
+            die "nats: $NATS_HOST:$OWN_NATS_PORT is taken by something without JetStream; free the port or restart the server on $NATS_PORT with -js"
+        say "nats: our own JetStream server is already running on $NATS_HOST:$OWN_NATS_PORT"
+    else
+        bin=$(command -v nats-server || true)
+        [[ -n "$bin" ]] || bin=$NATS_BIN
+        if [[ ! -x "$bin" ]]; then
+            apt_install nats-server
+            bin=$NATS_BIN
+        fi
+        mkdir -p "$OWN_NATS_STORE"
+        say "nats: starting our own $bin with JetStream on $NATS_HOST:$OWN_NATS_PORT (store $(rel "$OWN_NATS_STORE"), log $(rel "$OWN_NATS_LOG"))"
+        nohup "$bin" -a "$NATS_HOST" -p "$OWN_NATS_PORT" -js -sd "$OWN_NATS_STORE" -l "$OWN_NATS_LOG" </dev/null >/dev/null 2>&1 &
+        printf '%s\n' "$!" >"$OWN_NATS_PID"
+        if ! wait_for 15 nats_jetstream_ok "$NATS_HOST" "$OWN_NATS_PORT"; then
+            tail -n 30 "$OWN_NATS_LOG" >&2 2>/dev/null || true
+            die "nats: our own server on $NATS_HOST:$OWN_NATS_PORT does not answer \$JS.API.INFO after 15 s"
+        fi
+    fi
+    printf 'JUNCTION_NATS__URL=%s\n' "$url" >"$NATS_ENV_FILE"
+    say "nats: JetStream at $url; use it with: export JUNCTION_NATS__URL=$url (test.sh, demo.sh and bench.sh read $(rel "$NATS_ENV_FILE"))"
+}
+
+# nats_check_existing HOW: the server on NATS_PORT answers, so ask it for
+# JetStream for real ($JS.API.INFO); without it, use our own server.
 nats_check_existing() {
-    local how=$1 jsz=""
-    if ! tcp_open "$NATS_HOST" "$NATS_MONITOR_PORT"; then
-        say "nats: $how on $NATS_HOST:$NATS_PORT (monitoring port $NATS_MONITOR_PORT closed, so assuming JetStream is enabled)"
+    local how=$1
+    if nats_jetstream_ok "$NATS_HOST" "$NATS_PORT"; then
+        rm -f "$NATS_ENV_FILE"
+        say "nats: $how on $NATS_HOST:$NATS_PORT, JetStream enabled (answered \$JS.API.INFO)"
         return 0
     fi
-    if command -v curl >/dev/null 2>&1; then
-        jsz=$(curl -s --max-time 3 "http://$NATS_HOST:$NATS_MONITOR_PORT/jsz") || true
-    fi
-    if grep -Eq '"disabled"[[:space:]]*:[[:space:]]*true' <<<"$jsz"; then
-        die "nats: the server on $NATS_HOST:$NATS_PORT has JetStream disabled (per :$NATS_MONITOR_PORT/jsz); restart it with -js"
-    elif grep -q '"config"' <<<"$jsz"; then
-        say "nats: $how on $NATS_HOST:$NATS_PORT, JetStream enabled (checked :$NATS_MONITOR_PORT/jsz)"
-    else
-        say "nats: $how on $NATS_HOST:$NATS_PORT (could not read :$NATS_MONITOR_PORT/jsz, so assuming JetStream is enabled)"
-    fi
+    warn "nats: the server on $NATS_HOST:$NATS_PORT does not answer \$JS.API.INFO: JetStream is off (or it is not a NATS server)"
+    nats_use_own
 }
 
 ensure_nats() {
+    mkdir -p "$STATE_DIR"
     if tcp_open "$NATS_HOST" "$NATS_PORT"; then
         nats_check_existing "already listening"
         return 0
@@ -280,7 +319,12 @@ ensure_nats() {
         as_root tail -n 30 "$NATS_LOG" >&2 2>/dev/null || true
         die "nats: nothing listening on $NATS_HOST:$NATS_PORT after 15 s (is another nats-server already running with other options? see $NATS_LOG)"
     fi
-    say "nats: ready on $NATS_HOST:$NATS_PORT"
+    if ! wait_for 10 nats_jetstream_ok "$NATS_HOST" "$NATS_PORT"; then
+        as_root tail -n 30 "$NATS_LOG" >&2 2>/dev/null || true
+        die "nats: the server on $NATS_HOST:$NATS_PORT started but does not answer \$JS.API.INFO (see $NATS_LOG)"
+    fi
+    rm -f "$NATS_ENV_FILE"
+    say "nats: ready on $NATS_HOST:$NATS_PORT with JetStream (answered \$JS.API.INFO)"
 }
 
 # ------------------------------------------------------------ promtool ----
@@ -316,4 +360,5 @@ ensure_postgres
 ensure_nats
 if ((TEST_TOOLS)); then
     ensure_promtool
+    "$DEV_DIR/schemathesis.sh" install
 fi

@@ -5,14 +5,18 @@
 #   1. checks formatting with `cargo fmt --all -- --check` and stops early if
 #      it is off (skipped with a note when rustfmt is not installed);
 #   2. runs deploy/dev/services.sh --test-tools so Postgres (127.0.0.1:5432,
-#      database junction) and NATS JetStream (127.0.0.1:4222) are reachable
-#      for the integration and end-to-end tests, and promtool and prometheus
-#      (Debian package prometheus, installed when missing) can check the
-#      /metrics pages, the alert rules and the dashboards' queries;
+#      database junction) and NATS JetStream (127.0.0.1:4222, or the server
+#      with JetStream services.sh started when that one lacks it, exported
+#      as JUNCTION_TEST_NATS_URL) are reachable for the integration and
+#      end-to-end tests, promtool and prometheus (Debian package
+#      prometheus, installed when missing) can check the /metrics pages,
+#      the alert rules and the dashboards' queries, and the Schemathesis
+#      venv (deploy/dev/schemathesis.sh) can check the OpenAPI document;
 #      then deploy/dev/check-deploy.sh checks the Helm chart, the Dockerfile
 #      and the compose file (installing Helm and its Python tools into
 #      .junction-dev/tools/ on first use);
-#   3. builds everything once: `cargo build --workspace --all-targets`, then
+#   3. checks for a C compiler, then builds everything once (in
+#      $CARGO_TARGET_DIR when set): `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
 #      (skipped with a note when clippy is not installed);
 #   4. runs `cargo nextest run --workspace --no-fail-fast "$@"`, or, only when
@@ -40,8 +44,11 @@ else
     say "skipping the format check: rustfmt is not installed (rustup component add rustfmt)"
 fi
 
-say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --test-tools)"
+say "making sure Postgres and NATS are reachable and the test tools are installed (deploy/dev/services.sh --test-tools)"
 ./deploy/dev/services.sh --test-tools
+dev_nats_env
+
+need_cc
 
 say "checking the deployment files: Helm chart, Dockerfile, compose (deploy/dev/check-deploy.sh)"
 ./deploy/dev/check-deploy.sh

@@ -366,7 +366,8 @@ async fn the_cli_sends_its_token_and_explains_a_refusal() -> anyhow::Result<()> 
         command.output()
     };
     let refused = tokio::time::timeout(WAIT, cli(None)).await??;
-    assert_eq!(refused.status.code(), Some(1));
+    // Refused: exit 4.
+    assert_eq!(refused.status.code(), Some(4));
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("UNAUTHENTICATED"), "{stderr}");
     let allowed = tokio::time::timeout(WAIT, cli(Some("t-alice"))).await??;

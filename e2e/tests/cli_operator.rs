@@ -8,7 +8,8 @@
 //!   completion, and a second decision is `ALREADY_DECIDED`;
 //! - `junction cancel` ends a waiting run `CANCELLED`, `tail` (every run, and
 //!   one run) shows it live and stops on Ctrl-C, and error replies
-//!   (`NOT_FOUND`, `INVALID_STATE`) exit 1 with their code.
+//!   (`NOT_FOUND`, `INVALID_STATE`, `ALREADY_DECIDED`) exit 4 with their
+//!   code, bad input exits 2.
 
 use junction_e2e::{Process, SHIP, TestEnv};
 use junction_example_agents::Registry;
@@ -125,10 +126,15 @@ fn event<'a>(events: &'a [Value], kind: &str) -> Option<&'a Value> {
     events.iter().find(|e| e["type"] == kind)
 }
 
-/// Runs `junction ARGS…`, which must exit 1 with `needle` in its stderr.
-async fn junction_fails(env: &TestEnv, args: &[&str], needle: &str) -> anyhow::Result<()> {
+/// Runs `junction ARGS…`, which must exit `code` with `needle` in its stderr.
+async fn junction_fails(
+    env: &TestEnv,
+    code: i32,
+    args: &[&str],
+    needle: &str,
+) -> anyhow::Result<()> {
     let outcome = junction(env, args).await?;
-    assert_eq!(outcome.code, Some(1), "{args:?}: {outcome:?}");
+    assert_eq!(outcome.code, Some(code), "{args:?}: {outcome:?}");
     assert!(outcome.stderr.contains(needle), "{args:?}: {outcome:?}");
     Ok(())
 }
@@ -154,6 +160,7 @@ async fn a_run_waiting_for_approval_is_listed_paused_resumed_and_approved_from_t
     // A second decision is refused with its code.
     junction_fails(
         &env,
+        4,
         &["reject", &run.approval_id, "--actor", "bob"],
         "ALREADY_DECIDED",
     )
@@ -317,7 +324,7 @@ async fn a_waiting_run_is_cancelled_from_the_cli_and_tail_shows_it() -> anyhow::
         assert_eq!(run_feed.matches(kind).count(), 1, "{run_feed}");
     }
     the_cancelled_run_refuses_what_an_ended_run_cannot_do(&env, &run_id).await?;
-    unknown_ids_exit_1_with_the_error_code(&env).await
+    unknown_ids_exit_4_with_the_error_code(&env).await
 }
 
 /// `junction tail` of every run, started before a run that it then shows;
@@ -353,6 +360,7 @@ async fn signals_are_sent_into_the_waiting_run(env: &TestEnv, run_id: &str) -> a
     );
     junction_fails(
         env,
+        2,
         &["send", run_id, "nudge", "--data", "[1]"],
         "--data must be a JSON object",
     )
@@ -369,18 +377,19 @@ async fn the_cancelled_run_refuses_what_an_ended_run_cannot_do(
     assert!(listed.contains("CANCELLED"), "{listed}");
     let again = junction_ok(env, &["cancel", run_id]).await?;
     assert_eq!(again.trim(), format!("run {run_id} CANCELLED"));
-    junction_fails(env, &["pause", run_id], "INVALID_STATE").await
+    junction_fails(env, 4, &["pause", run_id], "INVALID_STATE").await
 }
 
-/// Unknown ids: the error reply's code and message, exit 1.
-async fn unknown_ids_exit_1_with_the_error_code(env: &TestEnv) -> anyhow::Result<()> {
+/// Unknown ids: the error reply's code and message, exit 4.
+async fn unknown_ids_exit_4_with_the_error_code(env: &TestEnv) -> anyhow::Result<()> {
     junction_fails(
         env,
+        4,
         &["approve", "no-such-approval", "--comment", "ok"],
         "error: NOT_FOUND: approval `no-such-approval` not found",
     )
     .await?;
-    junction_fails(env, &["cancel", "no-such-run"], "NOT_FOUND").await?;
+    junction_fails(env, 4, &["cancel", "no-such-run"], "NOT_FOUND").await?;
     let none = junction_ok(env, &["approvals", "--run", "no-such-run"]).await?;
     assert_eq!(none.trim(), "no approvals");
     Ok(())

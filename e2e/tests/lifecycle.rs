@@ -188,3 +188,45 @@ async fn an_unreachable_database_at_start_is_retried_not_fatal() -> anyhow::Resu
     );
     Ok(())
 }
+
+/// A misspelled `JUNCTION_*` variable, or an unknown key of the TOML file,
+/// is a startup error (exit 2) that names the closest valid key.
+#[tokio::test]
+async fn a_misspelled_setting_is_fatal_and_names_the_closest_key() -> anyhow::Result<()> {
+    let env = TestEnv::new().await?;
+    let mut base = env.base_env();
+    base.push(("JUNCTION_WORKER__CONCURENCY".to_owned(), "4".to_owned()));
+    let mut worker = Process::spawn("junction-worker", "misspelled", &base, env.dir.path())?;
+    assert_eq!(worker.wait_exit(WAIT).await, Some(2), "{}", worker.tail(20));
+    assert!(
+        worker
+            .output()
+            .contains("did you mean JUNCTION_WORKER__CONCURRENCY?"),
+        "the error names the closest key: {}",
+        worker.output()
+    );
+    let file = env.dir.path().join("junction.toml");
+    std::fs::write(&file, "[coordinator]\nconcurency = 8\n")?;
+    let mut with_file = env.base_env();
+    with_file.push(("JUNCTION_CONFIG".to_owned(), file.display().to_string()));
+    let mut coordinator = Process::spawn(
+        "junction-coordinator",
+        "bad-key",
+        &with_file,
+        env.dir.path(),
+    )?;
+    assert_eq!(
+        coordinator.wait_exit(WAIT).await,
+        Some(2),
+        "{}",
+        coordinator.tail(20)
+    );
+    assert!(
+        coordinator
+            .output()
+            .contains("did you mean coordinator.concurrency?"),
+        "{}",
+        coordinator.output()
+    );
+    Ok(())
+}

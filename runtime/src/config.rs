@@ -1,8 +1,11 @@
 //! Configuration (PROTOCOL §7): built-in defaults, then an optional TOML file
 //! (`--config` or `JUNCTION_CONFIG`), then `JUNCTION_*` variables with `__` for
-//! nesting. Every key is documented in `docs/configuration.md`.
+//! nesting. Every key is documented in `docs/configuration.md`. A key of the
+//! file or a `JUNCTION_*` variable that names no setting is an error naming
+//! the closest valid key ([`crate::config_keys`]).
 
 use figment::Figment;
+use figment::Provider as _;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -14,6 +17,8 @@ pub enum Error {
     Load(#[from] Box<figment::Error>),
     #[error("configuration: {0}")]
     Invalid(String),
+    #[error("configuration: {0}")]
+    Unknown(crate::config_keys::UnknownKey),
 }
 
 /// Everything a Junction process can be told.
@@ -214,11 +219,27 @@ impl Default for LimitsConfig {
 }
 
 impl Config {
-    /// Loads defaults, then `file` (or `JUNCTION_CONFIG`) if given, then the environment.
+    /// Loads defaults, then `file` (or `JUNCTION_CONFIG`) if given, then the
+    /// environment. An unknown key in the file or an unknown `JUNCTION_*`
+    /// variable is an error ([`Error::Unknown`]).
     pub fn load(file: Option<&Path>) -> Result<Self, Error> {
         let file = file
             .map(Path::to_path_buf)
             .or_else(|| std::env::var_os("JUNCTION_CONFIG").map(PathBuf::from));
+        if let Some(file) = &file
+            && let Ok(profiles) = Toml::file_exact(file).data()
+        {
+            for dict in profiles.values() {
+                let keys = crate::config_keys::file_keys(dict);
+                crate::config_keys::check_file_keys(&keys, &file.display().to_string())
+                    .map_err(Error::Unknown)?;
+            }
+        }
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        crate::config_keys::check_env_names(names.iter().map(String::as_str))
+            .map_err(Error::Unknown)?;
         Self::figment(file.as_deref())
             .extract::<Config>()
             .map_err(|e| Error::Load(Box::new(e)))?
@@ -341,6 +362,36 @@ mod tests {
                 config.fault.point.as_deref(),
                 Some("worker.after_result_commit_before_ack")
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_closest_one() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("JUNCTION_WORKER__CONCURENCY", "4");
+            let error = Config::load(None).err().map(|e| e.to_string());
+            assert_eq!(
+                error.as_deref(),
+                Some(
+                    "configuration: unknown environment variable JUNCTION_WORKER__CONCURENCY: did you mean JUNCTION_WORKER__CONCURRENCY?"
+                )
+            );
+            jail.clear_env();
+            jail.set_env("JUNCTION_LOG", "debug");
+            jail.set_env("JUNCTION_TEST_NATS_URL", "nats://x:1");
+            jail.create_file("junction.toml", "[nats]\nurll = \"nats://a:1\"\n")?;
+            let error = Config::load(Some(Path::new("junction.toml")))
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(
+                error.as_deref(),
+                Some(
+                    "configuration: unknown key in junction.toml: nats.urll: did you mean nats.url?"
+                )
+            );
+            jail.create_file("junction.toml", "[nats]\nurl = \"nats://a:1\"\n")?;
+            assert!(Config::load(Some(Path::new("junction.toml"))).is_ok());
             Ok(())
         });
     }

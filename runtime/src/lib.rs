@@ -11,6 +11,7 @@
 //! binaries.
 
 pub mod config;
+pub mod config_keys;
 pub mod fault;
 pub mod group_commit;
 pub mod membership;

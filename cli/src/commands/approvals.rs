@@ -1,16 +1,19 @@
 //! Approvals: list them (`approvals`), approve or reject one.
 
 use super::Session;
+use crate::args::Output;
 use crate::operator::{self, ApprovalFilter};
+use crate::output;
+use serde_json::{Value, json};
 use std::process::ExitCode;
 
-/// `approvals`: a table, or a JSON array with `json`.
+/// `approvals`: a table, a JSON array, or one approval per line.
 pub async fn list(
     s: &Session<'_>,
     run_id: Option<&str>,
     status: Option<&str>,
     limit: Option<u32>,
-    json: bool,
+    format: Output,
 ) -> anyhow::Result<ExitCode> {
     let filter = ApprovalFilter {
         run_id,
@@ -18,26 +21,34 @@ pub async fn list(
         limit,
     };
     let approvals = operator::list_approvals(&s.client, &s.operator, &filter).await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&approvals)?);
-    } else if approvals.is_empty() {
-        println!("no approvals");
-    } else {
-        print!(
-            "{}",
-            operator::approvals_table(&approvals, chrono::Utc::now())
-        );
-    }
+    output::list(format, &Value::Array(approvals.clone()), &approvals, || {
+        if approvals.is_empty() {
+            output::line("no approvals")
+        } else {
+            print!(
+                "{}",
+                operator::approvals_table(&approvals, chrono::Utc::now())
+            );
+            Ok(())
+        }
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `approve` (`approved`) and `reject`.
+/// `approve` (`approved`) and `reject`: the approval's new status.
 pub async fn decide(
     s: &Session<'_>,
     approval_id: &str,
     approved: bool,
     comment: Option<&str>,
 ) -> anyhow::Result<ExitCode> {
-    operator::decide(&s.client, &s.operator, approval_id, approved, comment).await?;
+    let status = operator::decide(&s.client, &s.operator, approval_id, approved, comment).await?;
+    match s.output {
+        Output::Text => output::line(&format!("approval {approval_id} {status}"))?,
+        format => output::document(
+            format,
+            &json!({ "approval_id": approval_id, "status": status }),
+        )?,
+    }
     Ok(ExitCode::SUCCESS)
 }

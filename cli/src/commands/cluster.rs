@@ -2,34 +2,44 @@
 //! as they happen (`tail`).
 
 use super::Session;
+use crate::output::{self, text};
 use crate::tail;
 use junction_bus::ControlSubject;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::process::ExitCode;
 
-/// `members`: one line per live member.
+/// `members`: the live members, with their HTTP addresses
+/// (`http://host:port` in text; `http_addr` in JSON).
 pub async fn members(s: &Session<'_>) -> anyhow::Result<ExitCode> {
     let reply = s
         .client
         .request(&ControlSubject::ClusterMembers, json!({}))
         .await?;
-    for member in reply["members"].as_array().into_iter().flatten() {
-        println!(
-            "{:<12} {:<32} since {}{}",
-            member["role"].as_str().unwrap_or(""),
-            member["id"].as_str().unwrap_or(""),
-            member["started_at"].as_str().unwrap_or(""),
-            member["http_addr"]
-                .as_str()
-                .map(|a| format!("  http://{a}"))
-                .unwrap_or_default()
-        );
-    }
+    let members = reply["members"].as_array().cloned().unwrap_or_default();
+    output::list(s.output, &Value::Array(members.clone()), &members, || {
+        let rows: Vec<Vec<String>> = members
+            .iter()
+            .map(|m| {
+                vec![
+                    text(m, "role"),
+                    text(m, "id"),
+                    text(m, "started_at"),
+                    m["http_addr"]
+                        .as_str()
+                        .map(|a| format!("http://{a}"))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect();
+        print!("{}", output::table(&["ROLE", "ID", "SINCE", "HTTP"], &rows));
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// `tail`: lifecycle events, one line each, until Ctrl-C.
+/// `tail`: lifecycle events, one line each (one JSON object each with
+/// `-o json|jsonl`), until Ctrl-C.
 pub async fn tail(s: &Session<'_>, run_id: Option<&str>) -> anyhow::Result<ExitCode> {
-    tail::tail(&s.client, run_id, s.tenant.as_deref()).await?;
+    tail::tail(&s.client, run_id, s.tenant.as_deref(), s.output).await?;
     Ok(ExitCode::SUCCESS)
 }

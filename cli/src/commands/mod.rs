@@ -1,18 +1,21 @@
-//! The commands that talk to a cluster: [`run`] connects, works out who is
-//! acting, and hands each subcommand to its group: runs and signals
-//! ([`runs`]), workflow definitions ([`workflows`]), approvals
-//! ([`approvals`]) and the cluster itself ([`cluster`]).
+//! The commands that talk to a cluster: [`run`] resolves where the cluster
+//! is, connects, works out who is acting, and hands each subcommand to its
+//! group: runs and signals ([`runs`]), workflow definitions
+//! ([`workflows`]), the agent registry ([`agents`]), approvals
+//! ([`approvals`]) and the cluster itself ([`cluster`]). Each prints in the
+//! format `-o` chose ([`crate::output`]).
 
+mod agents;
 mod approvals;
 mod cluster;
 mod runs;
 mod workflows;
 
-use crate::args::{Cli, Command};
+use crate::args::{AgentsCommand, Cli, Command, Output, WorkflowsCommand};
 use crate::client::Client;
-use crate::invocation::{actor, junction_command};
+use crate::exit::BadInput;
+use crate::invocation::{actor, cluster, junction_command};
 use crate::operator::{Operator, RunAction};
-use anyhow::Context;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
@@ -25,6 +28,8 @@ pub struct Session<'a> {
     pub operator: Operator<'a>,
     /// How to call this CLI again, for the hints it prints.
     pub junction: String,
+    /// `-o`.
+    pub output: Output,
 }
 
 impl Session<'_> {
@@ -44,17 +49,27 @@ pub fn with_tenant(mut body: Value, tenant: &Option<String>) -> Value {
 
 /// `text` parsed as a JSON object; `what` names the option in errors.
 pub fn parse_object(text: &str, what: &str) -> anyhow::Result<Value> {
-    let value: Value =
-        serde_json::from_str(text).with_context(|| format!("{what} is not valid JSON"))?;
-    anyhow::ensure!(value.is_object(), "{what} must be a JSON object");
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| BadInput(format!("{what} is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(BadInput(format!("{what} must be a JSON object")).into());
+    }
     Ok(value)
+}
+
+/// Reads a file the user named (unreadable: bad input, exit 2).
+pub fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())).into())
 }
 
 /// Runs one online command against the cluster.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let client = Client::connect(&cli.nats_url, &cli.prefix)
+    let where_ = cluster(&cli)?;
+    let client = Client::connect(&where_.nats_url, &where_.prefix)
         .await?
-        .with_token(cli.token.clone());
+        .with_token(cli.token.clone())
+        .in_tenant(cli.tenant.clone());
     let actor = actor(&cli);
     let tenant = cli.tenant.clone();
     let session = Session {
@@ -65,15 +80,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             tenant: tenant.as_deref(),
         },
         junction: junction_command(&cli),
+        output: cli.output,
     };
     let s = &session;
     match cli.command {
         Command::Run {
             workflow_id,
             input,
+            version,
+            idempotency_key,
             no_wait,
             timeout_secs,
-        } => runs::start(s, &workflow_id, &input, no_wait, timeout_secs).await,
+        } => {
+            let start = runs::Start {
+                workflow_id: &workflow_id,
+                input: &input,
+                version,
+                idempotency_key: idempotency_key.as_deref(),
+                no_wait,
+                timeout_secs,
+            };
+            runs::start(s, start).await
+        }
         Command::Signal {
             signal_type,
             data,
@@ -83,8 +111,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => runs::signal(s, &signal_type, &data, id, wait, timeout_secs).await,
         Command::Get { run_id } => runs::get(s, &run_id).await,
         Command::Events { run_id } => runs::events(s, &run_id).await,
-        Command::Runs { workflow, status } => runs::list(s, workflow, status).await,
+        Command::Runs {
+            workflow,
+            status,
+            limit,
+            cursor,
+        } => {
+            let filter = runs::ListFilter {
+                workflow,
+                status,
+                limit,
+                cursor,
+            };
+            runs::list(s, filter).await
+        }
         Command::Put { files } => workflows::put(s, &files).await,
+        Command::Workflows(WorkflowsCommand::List) => workflows::list(s).await,
+        Command::Workflows(WorkflowsCommand::Get { id, version }) => {
+            workflows::get(s, &id, version).await
+        }
+        Command::Workflows(WorkflowsCommand::Delete { id }) => workflows::delete(s, &id).await,
+        Command::Agents(AgentsCommand::List) => agents::list(s).await,
+        Command::Agents(AgentsCommand::Put { files }) => agents::put(s, &files).await,
+        Command::Agents(AgentsCommand::Delete { name }) => agents::delete(s, &name).await,
         Command::Cancel { run_id, reason } => {
             runs::act(s, &run_id, RunAction::Cancel, reason.as_deref()).await
         }
@@ -100,7 +149,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             status,
             limit,
             json,
-        } => approvals::list(s, run_id.as_deref(), status.as_deref(), limit, json).await,
+        } => {
+            let output = if json { Output::Json } else { s.output };
+            approvals::list(s, run_id.as_deref(), status.as_deref(), limit, output).await
+        }
         Command::Approve {
             approval_id,
             comment,
@@ -111,7 +163,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => approvals::decide(s, &approval_id, false, comment.as_deref()).await,
         Command::Tail { run_id } => cluster::tail(s, run_id.as_deref()).await,
         Command::Members => cluster::members(s).await,
-        Command::Validate { .. } | Command::Graph { .. } => {
+        Command::Validate { .. } | Command::Graph { .. } | Command::Completion { .. } => {
             anyhow::bail!("offline commands do not connect to a cluster")
         }
     }

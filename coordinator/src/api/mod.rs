@@ -5,8 +5,10 @@
 //! (`request.rs`), calls the handler that answers the NATS subject, and
 //! turns the reply into the response (`response.rs`). Besides the table,
 //! `GET /v1/runs/{id}/stream` serves Server-Sent Events (`sse.rs`) and
-//! `GET /v1/openapi.json` the API's description.
+//! `GET /v1/openapi.json` the API's description, generated from the same
+//! table (`openapi.rs`).
 
+mod openapi;
 mod request;
 mod response;
 mod sse;
@@ -27,7 +29,11 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use tokio::sync::watch;
 
-const OPENAPI: &str = include_str!("openapi.json");
+/// The OpenAPI document, rendered once.
+fn openapi_text() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| serde_json::to_string_pretty(&openapi::document()).unwrap_or_default())
+}
 
 #[derive(Clone)]
 pub struct Api {
@@ -110,6 +116,11 @@ async fn call(
     query: Option<String>,
     body: Body,
 ) -> Response {
+    let allowed = openapi::query_keys(verb, method, path_id.is_some());
+    let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+    if let Err(error) = request::check_query_keys(query.as_deref(), &allowed) {
+        return error_response(&error);
+    }
     let request = if method.has_body() {
         request::body_request(&api, &headers, query.as_deref(), body).await
     } else {
@@ -151,7 +162,7 @@ fn subject_of(
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        Bytes::from_static(OPENAPI.as_bytes()),
+        Bytes::from_static(openapi_text().as_bytes()),
     )
         .into_response()
 }
@@ -168,21 +179,51 @@ mod tests {
 
     #[test]
     fn the_openapi_document_is_json() {
-        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let doc: Value = serde_json::from_str(openapi_text()).unwrap();
         assert_eq!(doc["openapi"], "3.1.0");
         assert!(doc["paths"]["/v1/runs/{id}/stream"].is_object());
     }
 
     #[test]
     fn the_openapi_document_describes_every_route() {
-        let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+        let doc: Value = serde_json::from_str(openapi_text()).unwrap();
+        let mut ids = std::collections::HashSet::new();
         for http in ROUTES.iter().flat_map(|r| r.http) {
             let method = format!("{:?}", http.method).to_ascii_lowercase();
-            assert!(
-                doc["paths"][http.path][&method].is_object(),
-                "{method} {} is not in openapi.json",
+            let op = &doc["paths"][http.path][&method];
+            assert!(op.is_object(), "{method} {} is not documented", http.path);
+            assert!(ids.insert(op["operationId"].clone()), "{op}");
+            let params = op["parameters"].as_array().unwrap();
+            let path_params = params.iter().filter(|p| p["in"] == "path").count();
+            assert_eq!(
+                path_params,
+                usize::from(http.has_id()),
+                "{method} {}",
                 http.path
             );
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|s| s.starts_with('2')),
+                "{method} {}",
+                http.path
+            );
+            for (status, response) in responses {
+                let schema = &response["content"]["application/json"]["schema"];
+                assert!(
+                    schema["$ref"].is_string(),
+                    "{method} {} {status}: a bare schema",
+                    http.path
+                );
+            }
+            if method != "get" {
+                assert!(responses.contains_key("400"), "{method} {}", http.path);
+            }
+        }
+        // Every reference resolves.
+        let text = openapi_text();
+        for piece in text.split("\"#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{name}");
         }
     }
 }

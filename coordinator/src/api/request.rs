@@ -1,5 +1,6 @@
 //! From an HTTP call to a control [`Request`]: the query's fields, the
-//! tenant (`?tenant=`, `X-Junction-Tenant`, the body's `tenant`), the body
+//! tenant (`?tenant=`, `X-Junction-Tenant`, the body's `tenant`; an empty
+//! query value or header counts as absent), the body
 //! read up to its limit, and the bearer token checked (PROTOCOL §6) before
 //! the body is read.
 
@@ -40,17 +41,44 @@ fn percent_decode(text: &str) -> Result<String, ControlError> {
     String::from_utf8(out).map_err(|_| ControlError::invalid("query is not UTF-8"))
 }
 
-/// Parses a query string into request fields: integers for [`INTEGER_KEYS`],
-/// strings otherwise; empty values are absent.
+/// Refuses a query that names a key the operation does not take (`allowed`,
+/// besides `tenant`): a misspelled filter must not be ignored.
+pub fn check_query_keys(raw: Option<&str>, allowed: &[&str]) -> Result<(), ControlError> {
+    let pairs = raw.into_iter().flat_map(|q| q.split('&'));
+    for pair in pairs.filter(|p| !p.is_empty()) {
+        let key = percent_decode(pair.split_once('=').map_or(pair, |(k, _)| k))?;
+        if key != "tenant" && !allowed.contains(&key.as_str()) {
+            return Err(ControlError::invalid(format!(
+                "unknown query parameter `{key}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A tenant given as `source`: empty is absent (`None`), else it must match
+/// `[A-Za-z0-9_.-]{1,64}`.
+fn tenant_from(value: &str, source: &str) -> Result<Option<String>, ControlError> {
+    if value.is_empty() {
+        Ok(None)
+    } else if junction_core::wire::signal::is_valid_tenant(value) {
+        Ok(Some(value.to_owned()))
+    } else {
+        Err(ControlError::invalid(format!(
+            "{source} {value:?} must match [A-Za-z0-9_.-]{{1,64}}"
+        )))
+    }
+}
+
+/// Parses a query string into request fields: integers for [`INTEGER_KEYS`]
+/// (an empty one is refused), strings otherwise. An empty `tenant` is
+/// absent (see [`request_fields`]).
 pub fn query_fields(raw: Option<&str>) -> Result<Map<String, Value>, ControlError> {
     let mut fields = Map::new();
     let pairs = raw.into_iter().flat_map(|q| q.split('&'));
     for pair in pairs.filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (key, value) = (percent_decode(key)?, percent_decode(value)?);
-        if value.is_empty() {
-            continue;
-        }
         let value = if INTEGER_KEYS.contains(&key.as_str()) {
             let n: i64 = value
                 .parse()
@@ -117,25 +145,37 @@ pub fn build_request(
 
 /// The fields of a call: body fields, then query fields (which win), then
 /// the tenant from `?tenant=`, else `X-Junction-Tenant`, else the body's
-/// `tenant` (as over NATS), else `default`.
+/// `tenant` (as over NATS), else `default`. Each of the three is absent when
+/// empty, and refused when it breaks the tenant pattern, even when another
+/// one wins.
 fn request_fields(
     headers: &HeaderMap,
     query: Option<&str>,
     body: &[u8],
 ) -> Result<Map<String, Value>, ControlError> {
     let mut fields = parse_request(body)?;
-    let query = query_fields(query)?;
-    let header_tenant = headers
-        .get(TENANT_HEADER)
-        .map(|v| {
-            v.to_str()
-                .map(str::to_owned)
-                .map_err(|_| ControlError::invalid("X-Junction-Tenant is not valid text"))
-        })
-        .transpose()?;
-    let query_tenant = query.contains_key("tenant");
+    let mut query = query_fields(query)?;
+    let header_tenant = match headers.get(TENANT_HEADER) {
+        None => None,
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| ControlError::invalid("X-Junction-Tenant is not valid text"))?;
+            tenant_from(text, "X-Junction-Tenant")?
+        }
+    };
+    let query_tenant = match query.remove("tenant") {
+        None => None,
+        Some(Value::String(t)) => tenant_from(&t, "?tenant=")?,
+        Some(_) => return Err(ControlError::invalid("`tenant` must be a string")),
+    };
+    let body_tenant = match fields.remove("tenant") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(t)) => tenant_from(&t, "tenant")?,
+        Some(_) => return Err(ControlError::invalid("`tenant` must be a string")),
+    };
     fields.extend(query);
-    if !query_tenant && let Some(tenant) = header_tenant {
+    if let Some(tenant) = query_tenant.or(header_tenant).or(body_tenant) {
         fields.insert("tenant".into(), Value::String(tenant));
     }
     Ok(fields)
@@ -184,11 +224,14 @@ mod tests {
         let fields = query_fields(Some("workflow_id=a%20b&limit=5&status=&x=1+2")).unwrap();
         assert_eq!(
             Value::Object(fields),
-            json!({"workflow_id": "a b", "limit": 5, "x": "1 2"})
+            json!({"workflow_id": "a b", "limit": 5, "status": "", "x": "1 2"})
         );
+        assert!(query_fields(Some("limit=")).is_err());
         assert!(query_fields(Some("limit=abc")).is_err());
         assert!(query_fields(Some("a=%zz")).is_err());
         assert!(query_fields(None).unwrap().is_empty());
+        assert!(check_query_keys(Some("limit=1&tenant=a"), &["limit"]).is_ok());
+        assert!(check_query_keys(Some("limt=1"), &["limit"]).is_err());
     }
 
     #[test]
@@ -203,6 +246,26 @@ mod tests {
         assert_eq!(r.tenant, "body");
         let r = build_request(&HeaderMap::new(), None, b"").unwrap();
         assert_eq!(r.tenant, "default");
+        // Empty is absent, in the query and in the header alike.
+        let mut empty = HeaderMap::new();
+        empty.insert(TENANT_HEADER, "".parse().unwrap());
+        let r = build_request(&empty, Some("tenant="), b"{\"tenant\":\"body\"}").unwrap();
+        assert_eq!(r.tenant, "body");
+        let r = build_request(&empty, None, b"").unwrap();
+        assert_eq!(r.tenant, "default");
+        // A bad tenant is refused wherever it is, even when another wins.
+        let mut bad = HeaderMap::new();
+        bad.insert(TENANT_HEADER, "no way".parse().unwrap());
+        assert!(build_request(&bad, Some("tenant=ok"), b"").is_err());
+        assert!(
+            build_request(
+                &HeaderMap::new(),
+                Some("tenant=ok"),
+                b"{\"tenant\":\"b d\"}"
+            )
+            .is_err()
+        );
+        assert!(build_request(&HeaderMap::new(), Some("tenant=b%20d"), b"").is_err());
         let bad = build_request(&HeaderMap::new(), None, b"{").map_err(|e| e.code);
         assert_eq!(bad.err(), Some(ErrorCode::InvalidRequest));
     }

@@ -79,6 +79,7 @@ async fn open(
     headers: &HeaderMap,
     query: Option<&str>,
 ) -> Result<Response, ControlError> {
+    super::request::check_query_keys(query, &["after_seq"])?;
     let request = authorized_request(api, headers, query, b"")?;
     if !is_valid_id(id) {
         return Err(ControlError::invalid(format!("run id {id:?} is not valid")));

@@ -14,7 +14,8 @@ use junction_core::ids::is_valid_id;
 use junction_core::wire::control::{ControlError, ErrorCode};
 use serde_json::json;
 
-const STATUSES: &[&str] = &["PENDING", "APPROVED", "REJECTED", "TIMED_OUT", "CANCELLED"];
+/// Every approval status.
+pub const STATUSES: &[&str] = &["PENDING", "APPROVED", "REJECTED", "TIMED_OUT", "CANCELLED"];
 
 pub async fn list(driver: &Driver, request: &Request) -> Reply {
     let run_id = request.optional_string("run_id")?;

@@ -34,8 +34,15 @@ pub struct Request {
 impl Request {
     /// A request as sent, trusted as it is (auth off, or built internally).
     pub(crate) fn new(fields: Map<String, Value>) -> Result<Self, ControlError> {
+        if fields.values().any(has_nul) {
+            return Err(ControlError::invalid(
+                "text must not contain NUL (U+0000): it cannot be stored",
+            ));
+        }
         let tenant = match fields.get("tenant") {
             None | Some(Value::Null) => "default".to_owned(),
+            // Empty is absent, as over HTTP.
+            Some(Value::String(t)) if t.is_empty() => "default".to_owned(),
             Some(Value::String(t)) if is_valid_tenant(t) => t.clone(),
             Some(other) => {
                 return Err(ControlError::invalid(format!(
@@ -92,14 +99,30 @@ impl Request {
         }
     }
 
+    /// An optional integer field; `3.0` counts as the integer it is.
     pub fn optional_i64(&self, key: &str) -> Result<Option<i64>, ControlError> {
+        let whole = |f: f64| {
+            (f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64).then_some(f as i64)
+        };
         match self.fields.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => v
                 .as_i64()
+                .or_else(|| v.as_f64().and_then(whole))
                 .map(Some)
                 .ok_or_else(|| ControlError::invalid(format!("`{key}` must be an integer"))),
         }
+    }
+
+    /// `version`: a workflow revision, 1..2³¹-1 when given.
+    pub fn optional_version(&self) -> Result<Option<i32>, ControlError> {
+        self.optional_i64("version")?
+            .map(|v| {
+                i32::try_from(v).ok().filter(|v| *v >= 1).ok_or_else(|| {
+                    ControlError::invalid("`version` must be between 1 and 2147483647")
+                })
+            })
+            .transpose()
     }
 
     /// `limit`: default 100, at most 1000 (PROTOCOL §8.15).
@@ -113,6 +136,17 @@ impl Request {
 }
 
 pub type Reply = Result<Value, ControlError>;
+
+/// Whether a string anywhere in `value` (keys included) holds U+0000, which
+/// Postgres text and jsonb cannot store.
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
+}
 
 /// Serves control requests until `stop` flips, then waits for in-flight replies.
 pub async fn serve(driver: Driver, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {

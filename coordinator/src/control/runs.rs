@@ -26,7 +26,7 @@ pub async fn start(driver: &Driver, request: &Request) -> Reply {
             ),
         ));
     }
-    let version = request.optional_i64("version")?.map(|v| v as i32);
+    let version = request.optional_version()?;
     let record = driver
         .store
         .get_definition(&request.tenant, workflow_id, version)

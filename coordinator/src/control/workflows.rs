@@ -126,7 +126,12 @@ pub async fn validate(driver: &Driver, request: &Request) -> Reply {
 
 pub async fn get(driver: &Driver, request: &Request) -> Reply {
     let id = request.string("id")?;
-    let version = request.optional_i64("version")?.map(|v| v as i32);
+    if !junction_core::model::parse::is_valid_workflow_id(id) {
+        return Err(ControlError::invalid(format!(
+            "workflow id {id:?} must match [A-Za-z0-9_.-]{{1,128}}"
+        )));
+    }
+    let version = request.optional_version()?;
     let found = driver
         .store
         .get_definition(&request.tenant, id, version)

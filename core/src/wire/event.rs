@@ -50,6 +50,30 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every event type, in the order above.
+    pub const ALL: &'static [EventType] = &[
+        Self::RunStarted,
+        Self::RunCompleted,
+        Self::RunFailed,
+        Self::RunTimedOut,
+        Self::RunCancelled,
+        Self::RunPaused,
+        Self::RunResumed,
+        Self::RunWaiting,
+        Self::StepStarted,
+        Self::StepCompleted,
+        Self::StepFailed,
+        Self::StepTimedOut,
+        Self::StepCancelled,
+        Self::StepRetrying,
+        Self::StepWarning,
+        Self::ApprovalRequested,
+        Self::ApprovalApproved,
+        Self::ApprovalRejected,
+        Self::ApprovalTimedOut,
+        Self::SignalReceived,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::RunStarted => "workflow.run.started",
