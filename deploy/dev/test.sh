@@ -7,7 +7,10 @@
 #   2. runs deploy/dev/services.sh --test-tools so Postgres (127.0.0.1:5432,
 #      database junction) and NATS JetStream (127.0.0.1:4222) are reachable
 #      for the integration and end-to-end tests, and promtool (Debian package
-#      prometheus, installed when missing) can check the /metrics pages;
+#      prometheus, installed when missing) can check the /metrics pages, then
+#      deploy/dev/python-env.sh so the Python e2e tests (the example agent of
+#      examples/agents/python/, the CloudEvents SDK signals) find their venv
+#      .junction-dev/venv with nats-py and cloudevents;
 #   3. builds everything once: `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
 #      (skipped with a note when clippy is not installed);
@@ -38,6 +41,9 @@ fi
 
 say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --test-tools)"
 ./deploy/dev/services.sh --test-tools
+
+say "making sure the Python venv of the e2e tests is there (deploy/dev/python-env.sh)"
+./deploy/dev/python-env.sh
 
 say "building the workspace (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets

@@ -162,8 +162,9 @@ fn structured_envelope(body: &[u8]) -> Result<Map<String, Value>, Rejection> {
 }
 
 /// The binary-mode event: one attribute per `ce-<name>` header (the name
-/// lowercased, as HTTP headers are case-insensitive), `content-type` as
-/// `datacontenttype`, and the body as `data`.
+/// lowercased, as HTTP headers are case-insensitive; the value
+/// percent-decoded, as the CloudEvents HTTP binding and its SDKs encode it),
+/// `content-type` as `datacontenttype`, and the body as `data`.
 fn binary_envelope(body: &[u8], headers: &[(&str, &str)]) -> Result<Map<String, Value>, Rejection> {
     let mut object = Map::new();
     let mut content_type = None;
@@ -181,7 +182,7 @@ fn binary_envelope(body: &[u8], headers: &[(&str, &str)]) -> Result<Map<String, 
         }
         object
             .entry(attribute)
-            .or_insert_with(|| Value::String((*value).to_owned()));
+            .or_insert_with(|| Value::String(percent_decode(value)));
     }
     if let Some(content_type) = content_type {
         object
@@ -212,6 +213,33 @@ fn is_json_content_type(content_type: &str) -> bool {
         .trim()
         .to_ascii_lowercase();
     media == "application/json" || media == "text/json" || media.ends_with("+json")
+}
+
+/// `%XX` sequences decoded; a value that does not decode to UTF-8, or has
+/// a malformed sequence, is kept as it came.
+fn percent_decode(value: &str) -> String {
+    if !value.contains('%') {
+        return value.to_owned();
+    }
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(byte) => {
+                    out.push(byte);
+                    i += 3;
+                    continue;
+                }
+                None => return value.to_owned(),
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| value.to_owned())
 }
 
 fn strip_prefix_ignore_case<'a>(text: &'a str, prefix: &str) -> Option<&'a str> {
@@ -403,6 +431,7 @@ mod tests {
             ("ce-type", "order.created"),
             ("ce-tenant", "acme"),
             ("Ce-CorrelationId", "c7"),
+            ("ce-comment", "caf%C3%A9%20ok"),
             ("content-type", "application/json; charset=utf-8"),
             ("traceparent", "ignored-here"),
         ];
@@ -414,6 +443,9 @@ mod tests {
             ("acme", "c7")
         );
         assert_eq!(s.envelope["datacontenttype"], "application/json; charset=utf-8");
+        assert_eq!(s.envelope["comment"], "café ok");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%ff"), "%ff");
         assert_eq!(s.envelope["data"], json!({"a":1}));
         assert!(s.envelope.get("traceparent").is_none());
         // No body: data is {}; a body that is not a JSON object is refused.
@@ -428,7 +460,7 @@ mod tests {
             Err(Rejection::MalformedJson)
         );
         let mut text = headers.to_vec();
-        text[6] = ("content-type", "text/plain");
+        text[7] = ("content-type", "text/plain");
         assert_eq!(
             parse_message(b"hello", &text, "order.created", 1024),
             Err(Rejection::DataNotObject)
