@@ -28,7 +28,7 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
         .headers
         .iter()
         .flat_map(|headers| headers.iter())
-        .filter_map(|(name, values)| Some((name.as_ref(), values.first()?.as_str())))
+        .filter_map(|(name, values)| Some((AsRef::<str>::as_ref(name), values.first()?.as_str())))
         .collect();
     let parsed = signal::parse_message(&message.payload, &headers, signal_type, signal_limit);
     let signal = match parsed {

@@ -32,8 +32,8 @@ mod http;
 mod nats;
 mod otlp;
 mod process;
-mod python;
 pub mod prometheus;
+mod python;
 mod waits;
 
 pub use checks::assert_gapless;

@@ -96,11 +96,9 @@ impl PythonProcess {
             let mut stderr = String::new();
             if let Some(mut err) = child.stderr.take() {
                 use tokio::io::AsyncReadExt;
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    err.read_to_string(&mut stderr),
-                )
-                .await;
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(5), err.read_to_string(&mut stderr))
+                        .await;
             }
             bail!("python {script} did not print `{ready}`: {started:?}\nstderr:\n{stderr}");
         }

@@ -143,7 +143,11 @@ fn every_relative_link_in_the_docs_resolves() {
     let mut checked = 0;
     for document in documents() {
         let text = std::fs::read_to_string(&document).unwrap_or_default();
-        let name = document.strip_prefix(&root).unwrap_or(&document).display().to_string();
+        let name = document
+            .strip_prefix(&root)
+            .unwrap_or(&document)
+            .display()
+            .to_string();
         for (n, line) in prose(&text).iter().enumerate() {
             for target in targets(line) {
                 if target.is_empty() || is_external(&target) {
@@ -183,18 +187,36 @@ fn every_relative_link_in_the_docs_resolves() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} links found: is the scan broken?");
-    assert!(problems.is_empty(), "broken links:\n{}", problems.join("\n"));
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the scan broken?"
+    );
+    assert!(
+        problems.is_empty(),
+        "broken links:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
 fn no_document_points_outside_the_repository() {
     let root = root();
-    let forbidden = ["../shared", "PROTOCOL §", "DESIGN §", "PRD", "seeds 0", "seed 0"];
+    let forbidden = [
+        "../shared",
+        "PROTOCOL §",
+        "DESIGN §",
+        "PRD",
+        "seeds 0",
+        "seed 0",
+    ];
     let mut problems = Vec::new();
     for document in documents() {
         let text = std::fs::read_to_string(&document).unwrap_or_default();
-        let name = document.strip_prefix(&root).unwrap_or(&document).display().to_string();
+        let name = document
+            .strip_prefix(&root)
+            .unwrap_or(&document)
+            .display()
+            .to_string();
         // docs/protocol.md says how code comments cite its sections.
         let is_protocol = document.ends_with("docs/protocol.md");
         for (n, line) in text.lines().enumerate() {
@@ -214,14 +236,20 @@ fn no_document_points_outside_the_repository() {
 
 #[test]
 fn anchors_follow_github() {
-    assert_eq!(slug("1. Subjects, streams and consumers"), "1-subjects-streams-and-consumers");
+    assert_eq!(
+        slug("1. Subjects, streams and consumers"),
+        "1-subjects-streams-and-consumers"
+    );
     assert_eq!(slug("8.15 Pagination"), "815-pagination");
     assert_eq!(slug("Auth (tokens file)"), "auth-tokens-file");
     assert_eq!(slug("`operation`"), "operation");
     let text = "# A\n## B c\n```\n# not\n```\n## B c\n";
     assert_eq!(
         anchors(text),
-        ["a", "b-c", "b-c-1"].into_iter().map(String::from).collect()
+        ["a", "b-c", "b-c-1"]
+            .into_iter()
+            .map(String::from)
+            .collect()
     );
     assert_eq!(targets("see [x](a.md#b) and [y](c.md)"), ["a.md#b", "c.md"]);
     assert_eq!(targets("[ref]: docs/x.md"), ["docs/x.md"]);

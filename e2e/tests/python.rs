@@ -47,8 +47,8 @@ async fn call(env: &TestEnv, body: &Value, key: &str) -> anyhow::Result<Value> {
 }
 
 #[tokio::test]
-async fn the_python_example_agent_serves_a_run_and_repeats_its_answer_per_key()
--> anyhow::Result<()> {
+async fn the_python_example_agent_serves_a_run_and_repeats_its_answer_per_key() -> anyhow::Result<()>
+{
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     let script = repo_root().join("examples/agents/python/agent.py");
     let mut agent = PythonProcess::spawn(
@@ -79,14 +79,24 @@ async fn the_python_example_agent_serves_a_run_and_repeats_its_answer_per_key()
     // The attempt's call again, as a redelivered task would make it: the
     // same key gets the stored reply, not a new call.
     let step = &run["steps"][0];
-    let key = format!("{run_id}:{}:{}", step["step_id"].as_str().unwrap_or(""), step["attempt"]);
+    let key = format!(
+        "{run_id}:{}:{}",
+        step["step_id"].as_str().unwrap_or(""),
+        step["attempt"]
+    );
     let request = json!({
         "task": "say hello", "input": { "who": "world" }, "variables": {},
         "run_id": run_id, "step_id": step["step_id"], "attempt": step["attempt"],
         "deadline": "2099-01-01T00:00:00.000Z",
     });
-    assert_eq!(call(&env, &request, &key).await?, json!({ "output": output }));
-    assert_eq!(call(&env, &request, &key).await?, json!({ "output": output }));
+    assert_eq!(
+        call(&env, &request, &key).await?,
+        json!({ "output": output })
+    );
+    assert_eq!(
+        call(&env, &request, &key).await?,
+        json!({ "output": output })
+    );
     // A retry is a new attempt, with a new key: a new call.
     let retry = format!("{run_id}:{}:2", step["step_id"].as_str().unwrap_or(""));
     let mut retried = request.clone();
@@ -124,7 +134,15 @@ async fn cloudevents_from_the_python_sdk_start_runs_in_every_mode() -> anyhow::R
         let id = format!("sdk-{mode}");
         let data = json!({ "order_id": format!("A-{i}"), "mode": mode });
         let sent = run_python(
-            &[&script, mode, &env.nats_url, &subject, "sdk.order", &id, &data.to_string()],
+            &[
+                &script,
+                mode,
+                &env.nats_url,
+                &subject,
+                "sdk.order",
+                &id,
+                &data.to_string(),
+            ],
             &[],
             Duration::from_secs(30),
         )
@@ -132,12 +150,18 @@ async fn cloudevents_from_the_python_sdk_start_runs_in_every_mode() -> anyhow::R
         let run_id = env.wait_for_signal_run(&id, WAIT).await?;
         let run = env.wait_for_end(&run_id, WAIT).await?;
         assert_eq!(run["status"], "COMPLETED", "{mode}: {run}\nsent {sent}");
-        assert_eq!(run["input"], data, "{mode}: the run's input is the event's data");
+        assert_eq!(
+            run["input"], data,
+            "{mode}: the run's input is the event's data"
+        );
         assert_eq!(run["correlation_id"], format!("corr-{id}"), "{mode}");
         let signal = &run["context"]["signal"];
         assert_eq!(signal["id"], id.as_str(), "{mode}: {signal}");
         assert_eq!(signal["source"], "python-sdk", "{mode}: {signal}");
-        assert_eq!(signal["data"], data, "{mode}: stored with its data: {signal}");
+        assert_eq!(
+            signal["data"], data,
+            "{mode}: stored with its data: {signal}"
+        );
         assert!(signal.get("data_base64").is_none(), "{mode}: {signal}");
     }
 
@@ -154,7 +178,11 @@ async fn cloudevents_from_the_python_sdk_start_runs_in_every_mode() -> anyhow::R
     }
     let jetstream = async_nats::jetstream::new(env.nats.clone());
     jetstream
-        .publish_with_headers(subject.clone(), headers, br#"{"order_id":"A-9"}"#.to_vec().into())
+        .publish_with_headers(
+            subject.clone(),
+            headers,
+            br#"{"order_id":"A-9"}"#.to_vec().into(),
+        )
         .await?
         .await?;
     env.wait_for_signals_handled(4).await?;

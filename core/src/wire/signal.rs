@@ -226,7 +226,9 @@ fn percent_decode(value: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             match hex {
                 Some(byte) => {
                     out.push(byte);
@@ -442,7 +444,10 @@ mod tests {
             (s.tenant.as_str(), s.correlation_id.as_str()),
             ("acme", "c7")
         );
-        assert_eq!(s.envelope["datacontenttype"], "application/json; charset=utf-8");
+        assert_eq!(
+            s.envelope["datacontenttype"],
+            "application/json; charset=utf-8"
+        );
         assert_eq!(s.envelope["comment"], "café ok");
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%ff"), "%ff");
@@ -503,15 +508,24 @@ mod tests {
         assert_eq!(s.envelope["data"], json!({"amount":42}));
         assert!(s.envelope.get("data_base64").is_none());
         let unpadded = json!({"specversion":"1.0","id":"e1","source":"s","type":"x","data_base64":"eyJhbW91bnQiOjQyfQ"});
-        assert_eq!(parse(&body(unpadded), "x", 1024).map(|s| s.data), Ok(json!({"amount":42})));
+        assert_eq!(
+            parse(&body(unpadded), "x", 1024).map(|s| s.data),
+            Ok(json!({"amount":42}))
+        );
         for bad in [json!("not base64!"), json!(5), json!("eyJ=a")] {
-            let event = json!({"specversion":"1.0","id":"e1","source":"s","type":"x","data_base64":bad});
-            assert_eq!(parse(&body(event), "x", 1024), Err(Rejection::DataBase64), "{bad}");
+            let event =
+                json!({"specversion":"1.0","id":"e1","source":"s","type":"x","data_base64":bad});
+            assert_eq!(
+                parse(&body(event), "x", 1024),
+                Err(Rejection::DataBase64),
+                "{bad}"
+            );
         }
         let both = json!({"specversion":"1.0","id":"e1","source":"s","type":"x","data":{},"data_base64":"e30="});
         assert_eq!(parse(&body(both), "x", 1024), Err(Rejection::DataBase64));
         // "WzFd" is [1]; "aGk=" is `hi` with a non-JSON type.
-        let list = json!({"specversion":"1.0","id":"e1","source":"s","type":"x","data_base64":"WzFd"});
+        let list =
+            json!({"specversion":"1.0","id":"e1","source":"s","type":"x","data_base64":"WzFd"});
         assert_eq!(parse(&body(list), "x", 1024), Err(Rejection::DataNotObject));
         let text = json!({"specversion":"1.0","id":"e1","source":"s","type":"x","datacontenttype":"text/plain","data_base64":"aGk="});
         assert_eq!(parse(&body(text), "x", 1024), Err(Rejection::DataNotObject));
@@ -538,14 +552,23 @@ mod tests {
 
     #[test]
     fn attribute_names_are_lowercase_letters_and_digits() {
-        for good in ["id", "specversion", "ext1", "averyveryverylongextensionname"] {
+        for good in [
+            "id",
+            "specversion",
+            "ext1",
+            "averyveryverylongextensionname",
+        ] {
             assert!(is_valid_attribute_name(good), "{good}");
         }
         for bad in ["", "Id", "my_ext", "my-ext", "é"] {
             assert!(!is_valid_attribute_name(bad), "{bad}");
             let mut event = json!({"specversion":"1.0","id":"e1","source":"s","type":"x"});
             event[bad] = json!("v");
-            assert_eq!(parse(&body(event), "x", 1024), Err(Rejection::AttributeName), "{bad}");
+            assert_eq!(
+                parse(&body(event), "x", 1024),
+                Err(Rejection::AttributeName),
+                "{bad}"
+            );
         }
         let labels: std::collections::HashSet<_> =
             Rejection::ALL.iter().map(|r| r.as_str()).collect();
