@@ -124,10 +124,9 @@ fn targets(line: &str) -> Vec<String> {
     if trimmed.starts_with('[')
         && let Some((label, target)) = trimmed.split_once("]:")
         && !label.contains(']')
+        && let Some(target) = target.split_whitespace().next()
     {
-        if let Some(target) = target.split_whitespace().next() {
-            out.push(target.to_owned());
-        }
+        out.push(target.to_owned());
     }
     out
 }

@@ -60,7 +60,7 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// Every reason, in the order docs/protocol.md lists them.
+    /// Every reason (docs/protocol.md §2 lists them in the order they are checked).
     pub const ALL: [Rejection; 13] = [
         Self::TooLarge,
         Self::MalformedJson,
@@ -272,7 +272,9 @@ fn decode_base64(text: &str) -> Option<Vec<u8>> {
         } as u32)
     }
     let trimmed = text.trim_end_matches('=');
-    if text.len() - trimmed.len() > 2 || (text.len() % 4 != 0 && trimmed.len() != text.len()) {
+    if text.len() - trimmed.len() > 2
+        || (!text.len().is_multiple_of(4) && trimmed.len() != text.len())
+    {
         return None;
     }
     let bytes = trimmed.as_bytes();
