@@ -16,6 +16,8 @@ pub struct ConsumerSettings {
     pub task_ack_wait: Duration,
     /// `max_age` of `WORKFLOW_EVENTS`.
     pub events_max_age: Duration,
+    /// Replicas of a stream this process creates (consumers inherit them).
+    pub stream_replicas: usize,
 }
 
 fn setup_error(asset: &str) -> impl FnOnce(String) -> Error + '_ {
@@ -26,7 +28,9 @@ fn setup_error(asset: &str) -> impl FnOnce(String) -> Error + '_ {
 }
 
 impl Bus {
-    /// Creates the three streams if they are missing.
+    /// Creates the three streams if they are missing, at
+    /// `settings.stream_replicas` replicas. An existing stream is used as
+    /// it is (its replicas are changed with `nats stream edit`).
     pub async fn ensure_streams(&self, settings: &ConsumerSettings) -> Result<(), Error> {
         let s = &self.subjects;
         let streams = [
@@ -56,6 +60,7 @@ impl Bus {
             let config = StreamConfig {
                 storage: StorageType::File,
                 duplicate_window: DUPLICATE_WINDOW,
+                num_replicas: settings.stream_replicas,
                 ..config
             };
             self.jetstream

@@ -14,7 +14,7 @@ use crate::routing::{self, Ownership};
 use crate::run_queue::RunQueues;
 use crate::{control, events, http, signals, sync, timers};
 use anyhow::Context;
-use junction_bus::{Bus, ConsumerSettings, Role};
+use junction_bus::{Bus, Role};
 use junction_runtime::config::{Config, default_member_id};
 use junction_runtime::membership::{self, Member};
 use junction_runtime::otel::Tracing;
@@ -185,24 +185,7 @@ async fn connect(
         tracing::info!(?applied, "migrations applied");
     }
     let name = format!("junction-coordinator {member_id}");
-    let bus = startup::retry(
-        "connect to NATS",
-        readiness,
-        |error: &junction_bus::Error| matches!(error, junction_bus::Error::Prefix(_)),
-        || Bus::connect(&config.nats.url, &config.nats.prefix, &name),
-    )
-    .await?;
-    let settings = ConsumerSettings {
-        task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
-        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
-    };
-    startup::retry(
-        "create the JetStream streams",
-        readiness,
-        |_| false,
-        || bus.ensure_streams(&settings),
-    )
-    .await?;
+    let (bus, _) = startup::connect_bus(config, &name, readiness).await?;
     if let Some(dir) = &config.agents.dir {
         let count = sync::sync_agents(store, dir).await.context("sync agents")?;
         tracing::info!(dir = %dir.display(), count, "agents synced");

@@ -122,7 +122,6 @@ pub struct RunTrace {
     pub root: SpanId,
     /// The caller's span, parent of the root.
     pub parent: Option<SpanId>,
-    pub sampled: bool,
 }
 
 impl RunTrace {
@@ -133,7 +132,6 @@ impl RunTrace {
             trace_id: parent.map_or(fresh, |p| p.trace_id),
             root: SpanId::derive(&["run", run_id]),
             parent: parent.map(|p| p.span_id),
-            sampled: parent.is_none_or(|p| p.sampled),
         }
     }
 
@@ -144,7 +142,6 @@ impl RunTrace {
             trace_id: TraceId::parse(trace_id?)?,
             root: SpanId::derive(&["run", run_id]),
             parent: parent.and_then(SpanId::parse),
-            sampled: true,
         })
     }
 
@@ -153,12 +150,14 @@ impl RunTrace {
         SpanId::derive(&["state", step_id])
     }
 
-    /// A span of this trace, as a context to propagate.
+    /// A span of this trace, as a context to propagate. Every run is
+    /// recorded (the caller's sampled flag is not kept), so its messages
+    /// say the same before and after any restart.
     pub fn context(&self, span_id: SpanId) -> SpanContext {
         SpanContext {
             trace_id: self.trace_id,
             span_id,
-            sampled: self.sampled,
+            sampled: true,
         }
     }
 

@@ -19,11 +19,13 @@
 #   - NATS: /usr/sbin/nats-server -js, store in /var/lib/nats-server, log in
 #     /var/log/nats-server.log.
 #
-# With --test-tools it also makes sure `promtool` is installed (Debian
-# package prometheus, without its recommends), which the end-to-end metrics
-# tests pipe /metrics through; deploy/dev/test.sh passes it. Should the
-# package start the Prometheus server as a service, it is stopped and
-# disabled again: only the promtool binary is needed.
+# With --test-tools it also makes sure `promtool` and `prometheus` are
+# installed (Debian package prometheus, without its recommends): the
+# end-to-end metrics tests pipe /metrics through promtool, and the
+# dashboards and alerts test (e2e/tests/dashboards) runs a Prometheus
+# server of its own on a free port; deploy/dev/test.sh passes it. Should
+# the package start the Prometheus server as a service, it is stopped and
+# disabled again: only the binaries are needed.
 #
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
 # scripts in deploy/dev/ and Junction's built-in defaults all assume them.
@@ -298,15 +300,16 @@ prometheus_service_off() {
 }
 
 ensure_promtool() {
-    if command -v promtool >/dev/null 2>&1; then
-        say "promtool: $(command -v promtool)"
+    if command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+        say "promtool: $(command -v promtool), prometheus: $(command -v prometheus)"
         return 0
     fi
-    say "promtool: missing (the metrics tests check /metrics with it)"
+    say "promtool: promtool or prometheus missing (the metrics tests check /metrics with promtool; e2e/tests/dashboards runs prometheus)"
     apt_install --no-install-recommends prometheus
     prometheus_service_off
     need promtool "it comes with the Debian package prometheus"
-    say "promtool: installed at $(command -v promtool)"
+    need prometheus "it comes with the Debian package prometheus"
+    say "promtool: installed at $(command -v promtool), prometheus at $(command -v prometheus)"
 }
 
 ensure_postgres

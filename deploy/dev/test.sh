@@ -6,11 +6,15 @@
 #      it is off (skipped with a note when rustfmt is not installed);
 #   2. runs deploy/dev/services.sh --test-tools so Postgres (127.0.0.1:5432,
 #      database junction) and NATS JetStream (127.0.0.1:4222) are reachable
-#      for the integration and end-to-end tests, and promtool (Debian package
-#      prometheus, installed when missing) can check the /metrics pages, then
-#      deploy/dev/python-env.sh so the Python e2e tests (the example agent of
-#      examples/agents/python/, the CloudEvents SDK signals) find their venv
-#      .junction-dev/venv with nats-py and cloudevents;
+#      for the integration and end-to-end tests, and promtool and prometheus
+#      (Debian package prometheus, installed when missing) can check the
+#      /metrics pages, the alert rules and the dashboards' queries;
+#      then deploy/dev/check-deploy.sh checks the Helm chart, the Dockerfile
+#      and the compose file (installing Helm and its Python tools into
+#      .junction-dev/tools/ on first use), and deploy/dev/python-env.sh
+#      makes the venv .junction-dev/venv with nats-py and cloudevents that
+#      the Python e2e tests use (the example agent of examples/agents/python/,
+#      the CloudEvents SDK signals);
 #   3. builds everything once: `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
 #      (skipped with a note when clippy is not installed);
@@ -41,6 +45,9 @@ fi
 
 say "making sure Postgres and NATS are reachable and promtool is installed (deploy/dev/services.sh --test-tools)"
 ./deploy/dev/services.sh --test-tools
+
+say "checking the deployment files: Helm chart, Dockerfile, compose (deploy/dev/check-deploy.sh)"
+./deploy/dev/check-deploy.sh
 
 say "making sure the Python venv of the e2e tests is there (deploy/dev/python-env.sh)"
 ./deploy/dev/python-env.sh

@@ -106,19 +106,24 @@ async fn a_run_is_one_trace_across_retries_branches_and_a_killed_worker() -> any
         "the run joins its signal's trace"
     );
 
-    // Everything arrives within the export delay; wait for the root.
+    // Everything arrives within the export delay: the root, five states,
+    // and the four attempts (two of shaky, a1, b1 on worker-b) with their
+    // agent calls. (A worker's spans end after it acks its task, which may
+    // be after the run ended.)
     let spans = env
-        .eventually("the WorkflowRun span", WAIT, || async {
-            let spans = receiver.spans();
+        .eventually("the run's spans", WAIT, || async {
+            let spans: Vec<ReceivedSpan> = receiver
+                .spans()
+                .into_iter()
+                .filter(|s| s.attr("run_id") == run_id)
+                .collect();
             let done = named(&spans, "WorkflowRun").len() == 1
-                && named(&spans, "StateTransition").len() >= 5;
+                && named(&spans, "StateTransition").len() >= 5
+                && named(&spans, "StepExecute").len() >= 4
+                && named(&spans, "AgentExecute").len() >= 4;
             Ok(done.then_some(spans))
         })
         .await?;
-    let spans: Vec<ReceivedSpan> = spans
-        .into_iter()
-        .filter(|s| s.attr("run_id") == run_id)
-        .collect();
     check_tree(&spans, &run)?;
     check_agent_calls(&env, &spans, &run_id);
     Ok(())

@@ -50,6 +50,9 @@ pub struct NatsConfig {
     pub prefix: String,
     /// `max_age` of `WORKFLOW_EVENTS`, in seconds (7 days by default).
     pub events_max_age_seconds: u64,
+    /// Replicas of the three streams when a process creates them (1 to 5;
+    /// 3 on a three-server cluster). Streams that exist are left as they are.
+    pub stream_replicas: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -169,6 +172,7 @@ impl Default for NatsConfig {
             url: "nats://127.0.0.1:4222".into(),
             prefix: String::new(),
             events_max_age_seconds: 7 * 24 * 3600,
+            stream_replicas: 1,
         }
     }
 }
@@ -253,6 +257,12 @@ impl Config {
         {
             return Err(Error::Invalid(format!(
                 "nats.url must be a NATS server address (nats://host:port, comma-separated), got {bad:?}"
+            )));
+        }
+        if !(1..=5).contains(&self.nats.stream_replicas) {
+            return Err(Error::Invalid(format!(
+                "nats.stream_replicas must be between 1 and 5, got {}",
+                self.nats.stream_replicas
             )));
         }
         if !junction_bus::subjects::is_valid_prefix(&self.nats.prefix) {
@@ -348,6 +358,10 @@ mod tests {
             assert!(Config::load(None).is_err());
             jail.set_env("JUNCTION_NATS__URL", "nats://a:4222,nats://b:4223");
             assert!(Config::load(None).is_ok());
+            for (replicas, ok) in [("0", false), ("3", true), ("6", false)] {
+                jail.set_env("JUNCTION_NATS__STREAM_REPLICAS", replicas);
+                assert_eq!(Config::load(None).is_ok(), ok, "replicas {replicas}");
+            }
             Ok(())
         });
     }

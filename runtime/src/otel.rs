@@ -23,6 +23,7 @@ use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SdkTracer, SdkTracerProvider};
 use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// Trace export could not be set up from the `OTEL_*` variables.
@@ -86,6 +87,7 @@ impl Tracing {
             .with_resource(resource.build())
             .build();
         let tracer = provider.tracer("junction");
+        EXPORTING.store(true, Ordering::Relaxed);
         Ok(Self {
             provider: Some(provider),
             tracer: Some(tracer),
@@ -174,6 +176,16 @@ pub fn span_of(context: &Context) -> Option<RunSpanContext> {
         span_id: RunSpanId(sc.span_id().to_bytes()),
         sampled: sc.is_sampled(),
     })
+}
+
+/// Set once a provider exists: the process exports spans.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process exports spans. Code that builds spans only for
+/// export (the worker's `StepExecute` and `AgentExecute`) skips them
+/// otherwise: a span costs its fields' formatting even unexported.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
 }
 
 thread_local! {

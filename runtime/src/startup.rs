@@ -5,7 +5,9 @@
 //! step calls permanent (bad configuration, a conflicting migration) ends
 //! start-up, and the process exits 2.
 
+use crate::config::Config;
 use crate::probes::Readiness;
+use junction_bus::{Bus, ConsumerSettings};
 use std::fmt::Display;
 use std::future::Future;
 use std::time::Duration;
@@ -76,6 +78,36 @@ where
             }
         }
     }
+}
+
+/// Connects to NATS as `name` and creates the streams, each retried until
+/// it succeeds (a bad prefix is permanent); returns the bus with the stream
+/// and consumer settings of `config`, shared by both processes.
+pub async fn connect_bus(
+    config: &Config,
+    name: &str,
+    readiness: &Readiness,
+) -> Result<(Bus, ConsumerSettings), junction_bus::Error> {
+    let bus = retry(
+        "connect to NATS",
+        readiness,
+        |error: &junction_bus::Error| matches!(error, junction_bus::Error::Prefix(_)),
+        || Bus::connect(&config.nats.url, &config.nats.prefix, name),
+    )
+    .await?;
+    let settings = ConsumerSettings {
+        task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
+        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
+        stream_replicas: config.nats.stream_replicas,
+    };
+    retry(
+        "create the JetStream streams",
+        readiness,
+        |_| false,
+        || bus.ensure_streams(&settings),
+    )
+    .await?;
+    Ok((bus, settings))
 }
 
 #[cfg(test)]

@@ -5,12 +5,9 @@
 use junction_core::wire::control::{ControlError, ErrorCode};
 use junction_store::{Error, Store};
 
-type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+mod common;
 
-fn admin_url() -> String {
-    std::env::var("JUNCTION_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
+use common::{Fallible, admin_url};
 
 async fn connect() -> Fallible<tokio_postgres::Client> {
     let (client, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await?;

@@ -3,35 +3,14 @@
 //! of their own on the machine's Postgres.
 
 use junction_core::status::RunStatus;
-use junction_store::Store;
 
-type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
+mod common;
 
-fn admin_url() -> String {
-    std::env::var("JUNCTION_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// `admin_url` with its database replaced by `name`.
-fn url_of(name: &str) -> String {
-    let admin = admin_url();
-    match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => admin,
-    }
-}
+use common::{Fallible, with_database};
 
 #[tokio::test]
 async fn active_runs_workflows_and_run_durations_are_read_from_the_rows() -> Fallible<()> {
-    let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    let name = format!("junction_store_metrics_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let checked = async {
-        let store = Store::new(&url_of(&name), 2)?;
-        store.migrate().await?;
+    with_database("metrics", |store, url| async move {
         let active = store.runs_active().await?;
         let statuses: Vec<RunStatus> = active.iter().map(|(s, _)| *s).collect();
         assert_eq!(
@@ -48,7 +27,7 @@ async fn active_runs_workflows_and_run_durations_are_read_from_the_rows() -> Fal
         assert!(store.workflows_per_tenant().await?.is_empty());
 
         let (client, connection) =
-            tokio_postgres::connect(&url_of(&name), tokio_postgres::NoTls).await?;
+            tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         client
             .batch_execute(
@@ -83,10 +62,6 @@ async fn active_runs_workflows_and_run_durations_are_read_from_the_rows() -> Fal
         assert_eq!(store.run_duration_seconds("r1").await?, None, "not ended");
         assert_eq!(store.run_duration_seconds("nope").await?, None);
         Fallible::Ok(())
-    }
-    .await;
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await?;
-    checked
+    })
+    .await
 }

@@ -1,38 +1,15 @@
 //! The outbox gauge: the age of the oldest unpublished message, read from a
 //! migrated database of its own on the machine's Postgres.
 
-use junction_store::Store;
+mod common;
 
-type Fallible<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn admin_url() -> String {
-    std::env::var("JUNCTION_TEST_ADMIN_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// `admin_url` with its database replaced by `name`.
-fn url_of(name: &str) -> String {
-    let admin = admin_url();
-    match admin.rsplit_once('/') {
-        Some((server, _)) => format!("{server}/{name}"),
-        None => admin,
-    }
-}
+use common::{Fallible, with_database};
 
 #[tokio::test]
 async fn the_outbox_age_is_its_oldest_rows_and_zero_when_empty() -> Fallible<()> {
-    let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await?;
-    tokio::spawn(connection);
-    let name = format!("junction_store_outbox_{}", uuid::Uuid::now_v7().simple());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await?;
-    let checked = async {
-        let store = Store::new(&url_of(&name), 2)?;
-        store.migrate().await?;
+    with_database("outbox", |store, url| async move {
         assert_eq!(store.outbox_oldest_age_seconds().await?, 0.0);
-        let (client, connection) =
-            tokio_postgres::connect(&url_of(&name), tokio_postgres::NoTls).await?;
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
         tokio::spawn(connection);
         client
             .batch_execute(
@@ -46,10 +23,6 @@ async fn the_outbox_age_is_its_oldest_rows_and_zero_when_empty() -> Fallible<()>
         client.batch_execute("DELETE FROM outbox").await?;
         assert_eq!(store.outbox_oldest_age_seconds().await?, 0.0);
         Fallible::Ok(())
-    }
-    .await;
-    admin
-        .batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await?;
-    checked
+    })
+    .await
 }

@@ -12,7 +12,7 @@ use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::pull;
 use axum::Router;
 use futures::StreamExt;
-use junction_bus::{Bus, ConsumerSettings, Role};
+use junction_bus::{Bus, Role};
 use junction_runtime::config::{Config, default_member_id};
 use junction_runtime::membership::{self, Member};
 use junction_runtime::metrics;
@@ -116,22 +116,8 @@ async fn connect(
     .await
     .map_err(anyhow::Error::msg)?;
     let name = format!("junction-worker {worker_id}");
-    let bus = startup::retry(
-        "connect to NATS",
-        readiness,
-        |error: &junction_bus::Error| matches!(error, junction_bus::Error::Prefix(_)),
-        || Bus::connect(&config.nats.url, &config.nats.prefix, &name),
-    )
-    .await?;
-    let settings = ConsumerSettings {
-        task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
-        events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),
-    };
+    let (bus, settings) = startup::connect_bus(config, &name, readiness).await?;
     let never = |_: &junction_bus::Error| false;
-    startup::retry("create the JetStream streams", readiness, never, || {
-        bus.ensure_streams(&settings)
-    })
-    .await?;
     let concurrency = config.worker.concurrency;
     let tasks = startup::retry("join WORKERS", readiness, never, || {
         bus.workers_consumer(&settings, 10_000, concurrency)

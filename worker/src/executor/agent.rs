@@ -112,14 +112,19 @@ impl AgentExecutor {
                 ));
             }
         };
-        // The request names its own span, a child of the attempt's.
-        let span = tracing::info_span!(
-            "AgentExecute",
-            otel.kind = "client",
-            agent_name = %agent,
-            agent_run_id = %execution.idempotency_key,
-            run_id = %task.run_id,
-        );
+        // The request names its own span, a child of the attempt's (built
+        // only for export).
+        let span = if otel::exporting() {
+            tracing::info_span!(
+                "AgentExecute",
+                otel.kind = "client",
+                agent_name = %agent,
+                agent_run_id = %execution.idempotency_key,
+                run_id = %task.run_id,
+            )
+        } else {
+            tracing::Span::none()
+        };
         let mut headers = HeaderMap::new();
         headers.insert(IDEMPOTENCY_HEADER, execution.idempotency_key.as_str());
         let traceparent = otel::span_of(&span.context())

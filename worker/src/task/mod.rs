@@ -113,8 +113,12 @@ pub async fn handle(worker: Arc<Worker>, message: Message) {
 }
 
 /// The attempt's `StepExecute` span (PROTOCOL §9), under the state span the
-/// task names. Exported only with trace export on.
+/// task names; none without trace export (the `step` span around it already
+/// gives the logs their fields).
 fn step_execute_span(worker: &Worker, task: &StepTask) -> tracing::Span {
+    if !otel::exporting() {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         "StepExecute",
         action = task.action.name(),

@@ -230,6 +230,9 @@ pub(super) fn draft_at(
 /// task came with.
 pub(crate) fn producing_span(task: &StepTask) -> Option<String> {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+    if !junction_runtime::otel::exporting() {
+        return task.traceparent.clone();
+    }
     junction_runtime::otel::span_of(&tracing::Span::current().context())
         .map(|span| span.traceparent())
         .or_else(|| task.traceparent.clone())
