@@ -44,7 +44,7 @@ impl CompiledWorkflow {
 
     /// Does the trigger filter accept this signal? `signal` (the envelope)
     /// and `data` are bound. No filter accepts everything; a filter that
-    /// raises counts as false (DESIGN §5), and says why in the log.
+    /// raises counts as false (docs/language.md), and says why in the log.
     pub fn accepts(&self, envelope: &serde_json::Value, data: &serde_json::Value) -> bool {
         let Some(filter) = &self.trigger_filter else {
             return true;

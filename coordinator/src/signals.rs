@@ -1,5 +1,7 @@
-//! Signal intake (PROTOCOL §2): validate the CloudEvent, find the workflows
-//! it triggers, start at most one run per (tenant, workflow, signal id), then
+//! Signal intake (PROTOCOL §2): validate the CloudEvent (structured mode in
+//! the body, or binary mode with its attributes in `ce-*` headers, which are
+//! passed to the pure validation as they came), find the workflows it
+//! triggers, start at most one run per (tenant, workflow, signal id), then
 //! ack. Invalid signals are acked, logged and counted; they never stop intake.
 
 use crate::driver::{Driver, StartRequest};
@@ -22,7 +24,14 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
         );
         return ack(&message).await;
     };
-    let signal = match signal::parse(&message.payload, signal_type, signal_limit) {
+    let headers: Vec<(&str, &str)> = message
+        .headers
+        .iter()
+        .flat_map(|headers| headers.iter())
+        .filter_map(|(name, values)| Some((AsRef::<str>::as_ref(name), values.first()?.as_str())))
+        .collect();
+    let parsed = signal::parse_message(&message.payload, &headers, signal_type, signal_limit);
+    let signal = match parsed {
         Ok(signal) => signal,
         Err(reason) => {
             reject(&metrics, reason, &subject, "invalid CloudEvent envelope");

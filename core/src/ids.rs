@@ -1,5 +1,5 @@
 //! Identifiers: newtype ids, their validation (PROTOCOL §1), and the
-//! deterministic step id of DESIGN §4.5. Pure: randomness is passed in.
+//! deterministic step id of docs/protocol.md §8.6. Pure: randomness is passed in.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -88,7 +88,7 @@ pub struct StepLocation<'a> {
     pub visit: u32,
 }
 
-/// `hash(run_id, state_name, branch_path, foreach_index)` (DESIGN §4.5), as the
+/// `hash(run_id, state_name, branch_path, foreach_index)` (docs/protocol.md §8.6), as the
 /// 32 hex digits of a UUID v5. The foreach index is part of `branch_path`
 /// (`check_all[3]`). A state entered again through a loop mixes in its visit
 /// count, so each entry is a distinct step; the first visit hashes as the formula says.

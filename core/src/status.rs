@@ -1,4 +1,4 @@
-//! Run and step statuses (DESIGN §6). Enums in the code; strings only at the
+//! Run and step statuses (PROTOCOL §8.1). Enums in the code; strings only at the
 //! persistence and wire edges, through [`RunStatus::as_str`] and `FromStr`.
 
 use serde::{Deserialize, Serialize};

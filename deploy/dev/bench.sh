@@ -33,9 +33,8 @@
 
 #
 # `bench.sh compare [OUT_DIR]` instead runs the side-by-side comparison with
-# Restate: the peer harness's compare.sh (looked for in $JUNCTION_PEERS_DIR,
-# by default the peers/ folder of the workspace's shared directory next to
-# this checkout) runs this script's scenarios and Restate's back to back and
+# Restate: the peer harness's compare.sh (not part of this repository; give
+# its folder in $JUNCTION_PEERS_DIR) runs this script's scenarios and Restate's back to back and
 # prints the ratios; OUT_DIR (default /tmp/junction-compare) keeps the JSON.
 # `bench.sh foreach-scaling` runs the foreach at 200 and 5,000 items (32 in
 # flight) to show that the time per item does not grow with the width.
@@ -47,7 +46,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "${1:-}" in
     compare)
-        peers="${JUNCTION_PEERS_DIR:-$REPO_ROOT/../shared/peers}"
+        peers="${JUNCTION_PEERS_DIR:-}"
+        [[ -n "$peers" ]] || die "compare needs the peer harness, which is not part of this repository: set JUNCTION_PEERS_DIR to the folder of its compare.sh"
         [[ -f "$peers/compare.sh" ]] || die "no compare.sh in $peers; set JUNCTION_PEERS_DIR to the peer harness"
         out="${2:-/tmp/junction-compare}"
         say "comparing with the peer harness in $peers (JSON in $out); this takes several minutes"
@@ -104,7 +104,7 @@ for arg in "$@"; do
 done
 
 # nats_delete_streams PREFIX: delete the JetStream streams of PREFIX (named
-# <PREFIX>_..., PROTOCOL section 1) with their consumers. It speaks the NATS
+# <PREFIX>_..., docs/protocol.md §1) with their consumers. It speaks the NATS
 # protocol over bash's /dev/tcp, so no NATS client is needed. Best effort: a
 # failure is a warning.
 nats_delete_streams() {

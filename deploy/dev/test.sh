@@ -14,7 +14,10 @@
 #      venv (deploy/dev/schemathesis.sh) can check the OpenAPI document;
 #      then deploy/dev/check-deploy.sh checks the Helm chart, the Dockerfile
 #      and the compose file (installing Helm and its Python tools into
-#      .junction-dev/tools/ on first use);
+#      .junction-dev/tools/ on first use), and deploy/dev/python-env.sh
+#      makes the venv .junction-dev/venv with nats-py and cloudevents that
+#      the Python e2e tests use (the example agent of examples/agents/python/,
+#      the CloudEvents SDK signals);
 #   3. checks for a C compiler, then builds everything once (in
 #      $CARGO_TARGET_DIR when set): `cargo build --workspace --all-targets`, then
 #      lints it with `cargo clippy --workspace --all-targets -- -D warnings`
@@ -52,6 +55,9 @@ need_cc
 
 say "checking the deployment files: Helm chart, Dockerfile, compose (deploy/dev/check-deploy.sh)"
 ./deploy/dev/check-deploy.sh
+
+say "making sure the Python venv of the e2e tests is there (deploy/dev/python-env.sh)"
+./deploy/dev/python-env.sh
 
 say "building the workspace (cargo build --workspace --all-targets)"
 cargo build --workspace --all-targets

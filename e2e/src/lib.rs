@@ -20,8 +20,9 @@
 //! `checks.rs` checks on what the cluster did (executions, event seqs),
 //! `fixtures.rs` the workflows and agents several test files share,
 //! `process.rs` one child process and its log, `nats.rs` a private NATS
-//! server for tests that stop it ([`TestEnv::on_nats`]), and
-//! `prometheus.rs` reading and checking `/metrics` pages.
+//! server for tests that stop it ([`TestEnv::on_nats`]),
+//! `prometheus.rs` reading and checking `/metrics` pages, and `python.rs`
+//! Python programs run in the venv of `deploy/dev/python-env.sh`.
 
 mod agents;
 mod checks;
@@ -32,6 +33,7 @@ mod nats;
 mod otlp;
 mod process;
 pub mod prometheus;
+mod python;
 mod waits;
 
 pub use checks::assert_gapless;
@@ -40,6 +42,7 @@ pub use http::{http_get_at, http_get_status_at};
 pub use nats::{NatsServer, free_port};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use process::{Process, bin_dir};
+pub use python::{PythonProcess, repo_root, run_python, venv_python};
 
 use anyhow::{Context, bail};
 use junction_bus::{ControlSubject, Subjects};

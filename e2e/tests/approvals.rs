@@ -1,4 +1,4 @@
-//! Human approvals over NATS: the PRD appendix's incident-triage workflow is
+//! Human approvals over NATS: Station's incident-triage example is
 //! approved with a real `wf.ctl.approval.<id>.approve` request; a second run
 //! is rejected, and a third times out.
 

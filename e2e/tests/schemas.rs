@@ -1,5 +1,5 @@
-//! Runtime schema checks and registry-checked agents (PRD §3.5 levels 2 and
-//! 3, §9.1 "Runtime Validation Tests", §9.2 `TestE2E_RuntimeSchemaMismatch`
+//! Runtime schema checks and registry-checked agents (PROTOCOL §5;
+//! the acceptance cases "Runtime Validation Tests", `TestE2E_RuntimeSchemaMismatch`
 //! and `TestE2E_AgentNotFoundAtRuntime`) on real processes.
 //!
 //! The agent is `echo` without a task, which outputs exactly its input, and
@@ -93,7 +93,7 @@ fn step<'a>(run: &'a Value, state: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
-/// PRD 9.1 `TestRuntime_InputValidation_Pass`: input matches the schema → the step executes.
+/// Acceptance case `TestRuntime_InputValidation_Pass`: input matches the schema → the step executes.
 #[tokio::test]
 async fn input_matching_the_input_schema_executes_the_step() -> anyhow::Result<()> {
     let env = cluster_with_echo(Some(needs_name()), None).await?;
@@ -112,7 +112,7 @@ async fn input_matching_the_input_schema_executes_the_step() -> anyhow::Result<(
     Ok(())
 }
 
-/// PRD 9.1 `TestRuntime_InputValidation_Fail`: input missing a required field →
+/// Acceptance case `TestRuntime_InputValidation_Fail`: input missing a required field →
 /// step FAILED with `SCHEMA_VALIDATION_INPUT` and a clear message, agent not called.
 #[tokio::test]
 async fn input_missing_a_required_field_fails_the_step_and_never_calls_the_agent()
@@ -156,7 +156,7 @@ async fn input_missing_a_required_field_fails_the_step_and_never_calls_the_agent
     Ok(())
 }
 
-/// PRD 9.1 `TestRuntime_InputValidation_NoSchema`: no input_schema → executes.
+/// Acceptance case `TestRuntime_InputValidation_NoSchema`: no input_schema → executes.
 #[tokio::test]
 async fn an_agent_without_input_schema_executes_whatever_the_input() -> anyhow::Result<()> {
     let env = cluster_with_echo(None, None).await?;
@@ -174,7 +174,7 @@ async fn an_agent_without_input_schema_executes_whatever_the_input() -> anyhow::
     Ok(())
 }
 
-/// PRD 9.1 `TestRuntime_OutputValidation_Pass`: output matches → completes normally.
+/// Acceptance case `TestRuntime_OutputValidation_Pass`: output matches → completes normally.
 #[tokio::test]
 async fn output_matching_the_output_schema_completes_without_warning() -> anyhow::Result<()> {
     let env = cluster_with_echo(None, Some(reports_status())).await?;
@@ -192,7 +192,7 @@ async fn output_matching_the_output_schema_completes_without_warning() -> anyhow
     Ok(())
 }
 
-/// PRD 9.1 `TestRuntime_OutputValidation_Fail`: output missing a field → a
+/// Acceptance case `TestRuntime_OutputValidation_Fail`: output missing a field → a
 /// `workflow.step.warning` is stored with the result and published, and the
 /// step and the run still complete.
 #[tokio::test]
@@ -254,7 +254,7 @@ async fn output_missing_a_field_records_a_warning_and_the_run_completes() -> any
     Ok(())
 }
 
-/// PRD 9.1 `TestRuntime_OutputValidation_NoSchema`: no output_schema → completes.
+/// Acceptance case `TestRuntime_OutputValidation_NoSchema`: no output_schema → completes.
 #[tokio::test]
 async fn an_agent_without_output_schema_completes_whatever_the_output() -> anyhow::Result<()> {
     let env = cluster_with_echo(Some(json!({ "type": "object" })), None).await?;
@@ -268,7 +268,7 @@ async fn an_agent_without_output_schema_completes_whatever_the_output() -> anyho
     Ok(())
 }
 
-/// PRD 9.2 `TestE2E_RuntimeSchemaMismatch`: an agent returns unexpected output →
+/// Acceptance case `TestE2E_RuntimeSchemaMismatch`: an agent returns unexpected output →
 /// a warning, and the workflow continues with the next step.
 #[tokio::test]
 async fn runtime_schema_mismatch_warns_and_the_workflow_continues() -> anyhow::Result<()> {
@@ -296,7 +296,7 @@ async fn runtime_schema_mismatch_warns_and_the_workflow_continues() -> anyhow::R
     Ok(())
 }
 
-/// PRD 9.2 `TestE2E_AgentNotFoundAtRuntime`: the agent is deleted after the
+/// Acceptance case `TestE2E_AgentNotFoundAtRuntime`: the agent is deleted after the
 /// workflow was stored → the step fails with `AGENT_NOT_FOUND` and a clear
 /// message, the run FAILED, and the agent (still served) is never called.
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! coordinator writes it (`wf.ctl.agents.*`, agent files); workers read one
 //! agent at a time ([`Store::get_agent`]) to check that a step's agent exists
 //! and to validate its input and output against the registered schemas
-//! (PRD §3.5 levels 2 and 3). Workers cache what they read, so this is not a
+//! (PROTOCOL §5). Workers cache what they read, so this is not a
 //! query per step.
 
 use super::{Result, Store};

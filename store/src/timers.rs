@@ -1,4 +1,4 @@
-//! Durable timers (DESIGN §4.6): written with a transition, claimed by any
+//! Durable timers (ARCHITECTURE.md, durability): written with a transition, claimed by any
 //! coordinator with `FOR UPDATE SKIP LOCKED`, and fired in the same
 //! transaction as the transition they cause.
 

@@ -1,5 +1,5 @@
 //! A registered agent's JSON Schema, compiled once, and the human-readable
-//! list of what an instance gets wrong (PRD §3.5 levels 2 and 3).
+//! list of what an instance gets wrong (PROTOCOL §5).
 //!
 //! Messages name each violation with its instance path (a JSON pointer, or
 //! `(root)`), list at most [`MAX_VIOLATIONS`] of them, and cut long ones, so

@@ -11,12 +11,12 @@
 //! (its result at the join) is the same journal replayed on `{}`. Its steps' paths are
 //! `<frame>/<state>`, where a frame is `<fan-out step path>/<branch>` or
 //! `<fan-out step path>[<i>]` (PROTOCOL §8.7), and their step ids hash the
-//! frame path as the branch path (DESIGN §4.5).
+//! frame path as the branch path (docs/protocol.md §8.6).
 //!
 //! A **fan-out** is one running parallel or foreach state. Its children end
 //! `Done(local)` or `Failed(error)`; the join then writes the aggregated
 //! locals at the state's `resultPath` in the parent scope (`{branch: local}`
-//! or `[local, …]` by default, DESIGN §5) and takes the state's transition.
+//! or `[local, …]` by default, docs/language.md §3) and takes the state's transition.
 //! `join: any` takes the first branch to finish and cancels the others; a
 //! failed child cancels its running siblings and fails the join, which the
 //! fan-out state's `catch` may handle.

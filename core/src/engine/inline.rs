@@ -97,7 +97,7 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// The expression bindings of DESIGN §5 for the current context.
+    /// The expression bindings of docs/language.md §2 for the current context.
     pub(super) fn bindings(&self, result: Option<&Value>, in_switch: bool) -> Bindings {
         Bindings::for_context(
             &self.state.context,

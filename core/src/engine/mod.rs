@@ -1,5 +1,5 @@
 //! The run state machine: a pure function
-//! `apply(workflow, meta, state, input, now) -> effects` (DESIGN §2).
+//! `apply(workflow, meta, state, input, now) -> effects` (ARCHITECTURE.md).
 //!
 //! **Architecture Invariant:** nothing here does I/O, reads a clock or draws
 //! randomness. Time and ids come in as arguments; what must happen in the world

@@ -29,7 +29,7 @@ impl Step<'_> {
     }
 
     /// The workflow's `outputSchema`, checked against the final `ctx`: a
-    /// mismatch is a warning, never a failure (DESIGN §5).
+    /// mismatch is a warning, never a failure (docs/language.md).
     pub(super) fn output_schema_mismatch(&self, output: &Value) -> Option<String> {
         let schema = self.workflow.output_schema.as_ref()?;
         let validator = match jsonschema::validator_for(schema) {

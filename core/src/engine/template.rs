@@ -15,7 +15,7 @@ pub struct TemplateError {
     pub available: String,
 }
 
-/// What a template can see, in the resolution order of DESIGN §5.
+/// What a template can see, in the resolution order of docs/language.md §2.
 #[derive(Debug, Clone, Copy)]
 pub struct Scope<'a> {
     /// The context document `{ctx, steps, signal, …}`.

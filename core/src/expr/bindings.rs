@@ -1,4 +1,4 @@
-//! [`Bindings`]: the names an expression can read, and the DESIGN §5 name
+//! [`Bindings`]: the names an expression can read, and the docs/language.md §2 name
 //! resolution order that fills them from a run context.
 //!
 //! A binding is a JSON value. Values are shared (`Arc`) and bound keys are
@@ -124,7 +124,7 @@ impl Bindings {
         }
     }
 
-    /// The bindings of DESIGN §5 "Name resolution", earlier wins:
+    /// The bindings of docs/language.md §2 "Name resolution", earlier wins:
     /// 1. `ctx`, `steps`, `signal` (from `context`, None when absent),
     ///    `input`, `result` (None when `result` is `None`), and in a switch
     ///    `_value` and `val` (both the dataPath value `result`);

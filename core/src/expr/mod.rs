@@ -18,7 +18,7 @@
 //! insertion order, so the same bindings always give the same result.
 //!
 //! **Names** come from [`Bindings`] (see [`Bindings::for_context`] for the
-//! DESIGN §5 resolution order). A binding shadows a builtin of the same name
+//! docs/language.md §2 resolution order). A binding shadows a builtin of the same name
 //! (a dataPath key `type` beats the `type()` function). A name that is
 //! neither is an error naming it and the names that were available. JSON
 //! objects answer both `a.b` and `a["b"]`; arrays are lists.

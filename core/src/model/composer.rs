@@ -1,4 +1,4 @@
-//! The composer graph front end (seed 000): `{id, name, tenant, version, tags,
+//! The composer graph front end (docs/language.md §5): `{id, name, tenant, version, tags,
 //! nodes: [{id, type, name, <type object>}], edges: [{id, source, target, kind}]}`,
 //! the shape a dashboard's workflow composer saves. Compiled to the same single
 //! [`StateKind::Dag`](super::ir::StateKind::Dag) state as the DAG form

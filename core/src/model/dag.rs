@@ -1,4 +1,4 @@
-//! The DAG front end (seeds 003 and 004): `steps[]` with `depends_on` (or
+//! The DAG front end (docs/language.md §4): `steps[]` with `depends_on` (or
 //! `dependencies`), `condition`, `retries`, `timeout` and `params`, compiled to
 //! one [`StateKind::Dag`] state. Independent steps run in parallel; a step runs
 //! when its dependencies succeeded and its condition holds. Pure.
@@ -161,7 +161,7 @@ impl Steps<'_> {
         Some(compiled)
     }
 
-    /// The step's name (`id` wins over `name`, which seed 004 uses as a
+    /// The step's name (`id` wins over `name`, which some DAG files use as a
     /// display label) and the key it came from.
     fn step_name(&mut self, item: &Value, i: usize) -> Option<(String, &'static str)> {
         let Some(object) = item.as_object() else {

@@ -5,7 +5,7 @@
 //!
 //! A cycle is an error (`CYCLE_WITHOUT_EXIT`) when no state in it can leave
 //! it by a transition or end the graph; a cycle that can leave is the
-//! `CIRCULAR_TRANSITION` warning of PRD §9.1. Leaving only through `catch`
+//! `CIRCULAR_TRANSITION` warning (docs/language.md §8). Leaving only through `catch`
 //! does not count: on success such a loop would never stop.
 
 use super::diag::{Diagnostic, Diagnostics};

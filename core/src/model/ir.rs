@@ -11,7 +11,7 @@ pub struct Workflow {
     pub id: String,
     pub name: Option<String>,
     pub description: Option<String>,
-    /// The source's own `version` field (PROTOCOL calls it `definition_version`).
+    /// The source's own `version` field (the protocol calls it `definition_version`).
     pub definition_version: Option<String>,
     /// JSON Schema the run input must satisfy.
     pub input_schema: Option<Value>,
@@ -146,7 +146,7 @@ pub enum JoinMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Aggregation {
-    /// Parallel: `{branch: local}`; foreach: `[local, …]` (DESIGN §5).
+    /// Parallel: `{branch: local}`; foreach: `[local, …]` (docs/language.md).
     #[default]
     Keyed,
     /// The outputs merged into one object.

@@ -177,11 +177,11 @@ pub fn compile_document(document: &Value) -> Compiled {
 /// The shape a definition document is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Form {
-    /// `states[]` (PRD §3, with the Station dialect).
+    /// `states[]` (docs/language.md §3, with the Station dialect).
     States,
-    /// `steps[]` with dependencies (seeds 003 and 004).
+    /// `steps[]` with dependencies (docs/language.md §4).
     Dag,
-    /// `nodes[]` and `edges[]` (seed 000's composer graphs).
+    /// `nodes[]` and `edges[]` (composer graphs, docs/language.md §5).
     Composer,
 }
 

@@ -1,9 +1,9 @@
 //! Schema compatibility between one step's output schema and the next step's
-//! input schema (PRD §3.5 level 1 and the §9.1 "Schema Compatibility Tests"):
+//! input schema (docs/language.md §8 and the acceptance cases "Schema Compatibility Tests"):
 //! does every value the output schema describes satisfy the input schema?
 //! Pure, and total: any JSON on either side yields a report, never a panic.
 //!
-//! The check is structural, in the PRD's sense rather than JSON Schema's: an
+//! The check is structural, in the workflow language's sense rather than JSON Schema's: an
 //! output schema is read as a description of what the step produces, so a
 //! property it does not declare is taken to be absent (JSON Schema would allow
 //! anything there). Rules, per level of nesting:

@@ -1,4 +1,4 @@
-//! The states-form front end (PRD §3 and the Station dialect of DESIGN §5):
+//! The states-form front end (docs/language.md §3, Station dialect included):
 //! a parsed document → [`Workflow`] IR plus diagnostics. Graph checks
 //! (targets, reachability, cycles) live in [`super::graph`]; checks that need
 //! more than one state (templates, agents, schemas) in [`super::validate`]. Pure.

@@ -1,11 +1,11 @@
-//! The step task message on `wf.task.step.<run>.<step>` (DESIGN §4.7): ids,
+//! The step task message on `wf.task.step.<run>.<step>` (PROTOCOL §1): ids,
 //! the step's resolved input and the workflow's metadata, never the whole context.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-/// Which workflow and run a task belongs to (seed 000's workflow context).
+/// Which workflow and run a task belongs to (the workflow context runners receive).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowRef {
     pub id: String,
@@ -16,7 +16,7 @@ pub struct WorkflowRef {
     pub definition_version: Option<String>,
     /// The workflow's states by type (`operation`, `switch`, …, and each
     /// action such as `agent.run`), nested graphs and DAG steps included:
-    /// the "workflow context" seed 000's runners receive.
+    /// the "workflow context" runners receive.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_index: BTreeMap<String, Vec<String>>,
 }

@@ -1,4 +1,4 @@
-//! Parallel branches and foreach items, and the PRD incident-triage
+//! Parallel branches and foreach items, and Station's incident-triage
 //! workflow that fans out its diagnostics.
 
 use crate::WAIT;
@@ -107,7 +107,7 @@ async fn parallel_and_foreach_run_end_to_end_with_one_execution_per_item() -> an
     Ok(())
 }
 
-/// The PRD appendix's incident-triage workflow, with its approval gate
+/// Station's incident-triage example, with its approval gate
 /// stubbed by an `inject`.
 fn triage_source() -> anyhow::Result<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -175,7 +175,7 @@ fn paths_run(run: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// The PRD appendix's incident-triage workflow, unchanged but for its
+/// Station's incident-triage example, unchanged but for its
 /// approval gate, which is stubbed by an `inject` until approvals run.
 #[tokio::test]
 async fn the_prd_incident_triage_workflow_runs_both_ways() -> anyhow::Result<()> {

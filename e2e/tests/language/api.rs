@@ -1,4 +1,4 @@
-//! PRD §9.2 API tests over the NATS control plane: `workflows.put` of a
+//! Acceptance API tests over the NATS control plane: `workflows.put` of a
 //! valid definition, of one with an unknown agent and of one with a schema
 //! warning, `workflows.validate`, and an update that breaks schemas.
 
@@ -13,7 +13,7 @@ use crate::{
 use junction_bus::ControlSubject;
 use serde_json::json;
 
-/// PRD 9.2 `TestAPI_CreateWorkflow_Valid`: a valid definition is created as
+/// Acceptance case `TestAPI_CreateWorkflow_Valid`: a valid definition is created as
 /// revision 1 and can be read back.
 #[tokio::test]
 async fn create_workflow_valid_is_created_as_version_1() -> anyhow::Result<()> {
@@ -49,7 +49,7 @@ async fn create_workflow_valid_is_created_as_version_1() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// PRD 9.2 `TestAPI_CreateWorkflow_AgentNotFound`: an unregistered agent is
+/// Acceptance case `TestAPI_CreateWorkflow_AgentNotFound`: an unregistered agent is
 /// `VALIDATION_FAILED` with an `AGENT_NOT_FOUND` naming the agent and the
 /// state, pointing at the `agent:` line; nothing is stored.
 #[tokio::test]
@@ -82,8 +82,8 @@ async fn create_workflow_with_an_unknown_agent_is_refused() -> anyhow::Result<()
     Ok(())
 }
 
-/// PRD 9.2 `TestAPI_CreateWorkflow_SchemaIncompatible` ("400 or 201 with
-/// warnings"), with the §9.3 `warning-pipeline`: the next agent's optional
+/// Acceptance case `TestAPI_CreateWorkflow_SchemaIncompatible` ("400 or 201 with
+/// warnings"), with the `warning-pipeline` fixture: the next agent's optional
 /// `metadata` is never produced → stored, with a `SCHEMA_UNVERIFIED`
 /// warning in the put reply.
 #[tokio::test]
@@ -122,7 +122,7 @@ async fn create_workflow_with_a_missing_optional_field_is_stored_with_a_warning(
     Ok(())
 }
 
-/// PRD 9.2 `TestAPI_ValidateWorkflow`: `workflows.validate` answers `ok`
+/// Acceptance case `TestAPI_ValidateWorkflow`: `workflows.validate` answers `ok`
 /// with the `errors` and `warnings` lists, whatever they hold, and stores
 /// nothing.
 #[tokio::test]
@@ -197,7 +197,7 @@ async fn validate_workflow_reports_errors_and_warnings_and_stores_nothing() -> a
     Ok(())
 }
 
-/// PRD 9.2 `TestAPI_UpdateWorkflow_BreaksSchema`: a new revision whose
+/// Acceptance case `TestAPI_UpdateWorkflow_BreaksSchema`: a new revision whose
 /// first agent no longer produces what `log-analyzer` needs is refused, and
 /// the stored latest revision stays the previous one.
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! The PRD §9.3 fixtures: the `valid-pipeline`, `invalid-agent` and
+//! The three-agent fixtures: the `valid-pipeline`, `invalid-agent` and
 //! `warning-pipeline` sources, the agents' schemas, and the in-process
 //! agents that answer with outputs shaped by those schemas.
 
@@ -7,7 +7,7 @@ use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
 use serde_json::{Value, json};
 
-/// `valid-pipeline` of PRD §9.3, written as the PRD writes it (Station
+/// `valid-pipeline` of the acceptance fixtures, written as they were given (Station
 /// dialect: `id`, `input.task: agent.run`, `transition`), with a
 /// `resultPath` on each step so the test can read every output. `analyze`
 /// and `notify` take the previous step's output (no explicit `input`).
@@ -37,7 +37,7 @@ states:
     end: true
 ";
 
-/// `invalid-agent` of PRD §9.3.
+/// `invalid-agent` of the acceptance fixtures.
 pub(crate) const INVALID_AGENT: &str = "
 id: invalid-agent
 states:
@@ -49,7 +49,7 @@ states:
     end: true
 ";
 
-/// `warning-pipeline` of PRD §9.3.
+/// `warning-pipeline` of the acceptance fixtures.
 pub(crate) const WARNING_PIPELINE: &str = "
 id: warning-pipeline
 states:
@@ -115,7 +115,7 @@ pub(crate) fn log_analyzer_output() -> Value {
     })
 }
 
-/// Registers the three §9.3 agents with their fixture schemas (`notifier`
+/// Registers the three fixture agents with their fixture schemas (`notifier`
 /// has none).
 pub(crate) async fn register_triage_agents(env: &TestEnv) -> anyhow::Result<()> {
     env.put_agent(
@@ -134,7 +134,7 @@ pub(crate) async fn register_triage_agents(env: &TestEnv) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The built-in agents plus the §9.3 ones, answering with outputs shaped by
+/// The built-in agents plus the three fixture ones, answering with outputs shaped by
 /// the fixture schemas and computed from their input, so each output shows
 /// what the step received.
 pub(crate) fn triage_agents() -> Registry {
@@ -178,7 +178,7 @@ pub(crate) fn triage_agents() -> Registry {
 }
 
 /// `minimal-output-agent` outputs `{result}`; `expects-more-agent` takes
-/// `{result, metadata?}` (PRD §9.3).
+/// `{result, metadata?}` (the acceptance fixtures).
 pub(crate) async fn register_warning_agents(env: &TestEnv) -> anyhow::Result<()> {
     env.put_agent(
         "minimal-output-agent",

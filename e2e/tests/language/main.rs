@@ -1,11 +1,11 @@
-//! The workflow language end to end (PRD §9.2 "Integration Tests" and the
-//! "API Tests", with the §9.3 fixtures) on real coordinator and worker
+//! The workflow language end to end (the acceptance cases "Integration
+//! Tests" and "API Tests", with the three-agent fixtures) on real coordinator and worker
 //! processes: schema-checked agent pipelines, `workflows.put|validate` over
 //! the NATS control plane, revisions pinned by running runs, switch and
 //! transform routing, trigger filters, the workflow `outputSchema` and
 //! `inputSchema`.
 //!
-//! The §9.3 agents (`pod-checker` → `log-analyzer` → `notifier`) are served
+//! The three fixture agents (`pod-checker` → `log-analyzer` → `notifier`) are served
 //! in-process by [`triage_agents`] and registered with the fixture schemas
 //! through `wf.ctl.agents.put`.
 

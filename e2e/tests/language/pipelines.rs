@@ -1,4 +1,4 @@
-//! PRD §9.2 end-to-end workflow tests: the three-agent pipeline runs when
+//! End-to-end workflow acceptance tests: the three-agent pipeline runs when
 //! its schemas fit and is refused at creation when they do not.
 
 use crate::fixtures::{VALID_PIPELINE, log_analyzer_output, register_triage_agents, triage_agents};
@@ -10,7 +10,7 @@ use junction_bus::ControlSubject;
 use junction_e2e::TestEnv;
 use serde_json::{Value, json};
 
-/// PRD 9.2 `TestE2E_ThreeAgentPipeline_SchemaValid`: A → B → C with
+/// Acceptance case `TestE2E_ThreeAgentPipeline_SchemaValid`: A → B → C with
 /// compatible schemas is stored without warnings and completes; B and C get
 /// the previous step's output as their input.
 #[tokio::test]
@@ -88,7 +88,7 @@ async fn three_agent_pipeline_with_compatible_schemas_completes() -> anyhow::Res
     Ok(())
 }
 
-/// PRD 9.2 `TestE2E_ThreeAgentPipeline_SchemaMismatch`: A outputs `pods`,
+/// Acceptance case `TestE2E_ThreeAgentPipeline_SchemaMismatch`: A outputs `pods`,
 /// B expects `log_lines` → `workflows.put` refuses the definition with a
 /// located `SCHEMA_INCOMPATIBLE` naming both agents, and stores nothing.
 #[tokio::test]

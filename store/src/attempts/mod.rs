@@ -1,4 +1,4 @@
-//! Step attempts from the worker's side (DESIGN §4.2). Every write is ONE
+//! Step attempts from the worker's side (ARCHITECTURE.md, bird's-eye view). Every write is ONE
 //! statement that also appends the step events and their outbox rows.
 //!
 //! A delivered task is first looked at with a read-only query

@@ -1,7 +1,7 @@
 //! `agent.run` (PROTOCOL §5): a NATS request to `agents.<name>.run` with the
 //! idempotency key as a header and in the body, bounded by the deadline.
 //!
-//! Around the call, the registry (PRD §3.4, §3.5 levels 2 and 3), through
+//! Around the call, the registry (PROTOCOL §5), through
 //! the worker's [`AgentCatalog`] cache:
 //! - an agent that is not registered in the run's tenant fails the step with
 //!   `AGENT_NOT_FOUND` (not retryable), and nothing is called;

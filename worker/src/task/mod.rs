@@ -1,4 +1,4 @@
-//! One step task, from delivery to ack (DESIGN §4.2). A step that finishes
+//! One step task, from delivery to ack (ARCHITECTURE.md, bird's-eye view). A step that finishes
 //! quickly costs the worker ONE durable commit, its result with the claim
 //! folded in; only a step still running at a third of the lease is claimed
 //! on its own commit first.

@@ -1,4 +1,4 @@
-//! Composer graph tests: seed 000's example and validation rules.
+//! Composer graph tests: the composer's example and validation rules.
 
 use super::*;
 use crate::model::dag::DAG_STATE;

@@ -1,5 +1,5 @@
-//! Schema compatibility tests: every row of PRD §9.1 "Schema Compatibility
-//! Tests", the §9.3 fixtures, and edge cases that must not panic.
+//! Schema compatibility tests: every row of the acceptance cases "Schema
+//! Compatibility Tests", the three-agent fixtures, and edge cases that must not panic.
 
 use super::*;
 use serde_json::json;
@@ -25,7 +25,7 @@ fn fatal_paths(report: &Report) -> Vec<&str> {
         .collect()
 }
 
-// --- PRD §9.1 ---------------------------------------------------------------
+// --- Acceptance cases ------------------------------------------------------
 
 #[test]
 fn schema_exact_match() {
@@ -123,7 +123,7 @@ fn schema_only_input_schema() {
     assert!(report.problems[0].message.contains("cannot validate"));
 }
 
-// --- PRD §9.3 fixtures ------------------------------------------------------
+// --- Three-agent fixtures --------------------------------------------------
 
 fn pod_checker_output() -> Value {
     json!({

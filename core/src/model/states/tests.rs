@@ -1,5 +1,5 @@
 //! States-form tests for the control-flow states, error policies, the
-//! Station dialect and the PRD appendix example.
+//! Station dialect and its complete example.
 
 use crate::model::ir::*;
 use crate::model::validate::{AgentSpec, against_registry};

@@ -1,5 +1,5 @@
-//! Validator tests: PRD §9.1 "Workflow Validator" and "Agent Resolution"
-//! rows, the §9.3 fixtures, templates and expressions.
+//! Validator tests: the acceptance cases "Workflow Validator" and "Agent
+//! Resolution", the three-agent fixtures, templates and expressions.
 
 use super::*;
 use crate::model::{Diagnostics, SourceFormat, compile};
@@ -36,7 +36,7 @@ fn codes(list: &[crate::model::Diagnostic]) -> Vec<&str> {
     list.iter().map(|d| d.code.as_str()).collect()
 }
 
-/// §9.3 fixtures.
+/// The three-agent fixtures.
 fn fixtures() -> HashMap<String, AgentSpec> {
     registry(&[
         (
