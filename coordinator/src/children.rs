@@ -6,6 +6,7 @@
 use crate::driver::{Driver, StartRequest};
 use junction_core::engine::{ChildStart, Input, ParentLink, StepAttempt};
 use junction_core::ids::RunId;
+use junction_core::trace::RunTrace;
 use junction_core::wire::ErrorInfo;
 use junction_core::wire::error::codes;
 use junction_store::{DueTimer, RunFilter};
@@ -50,6 +51,14 @@ pub async fn start_child(
         return refused(format!("child workflow `{workflow_id}`: {message}"));
     }
     let StepAttempt { step_id, attempt } = step;
+    // The child's trace hangs under the parent's `workflow.run` state, so
+    // one trace shows the parent and its children.
+    let traceparent = driver
+        .store
+        .get_run_summary(&timer.run_id)
+        .await?
+        .and_then(|parent| RunTrace::stored(&timer.run_id, parent.trace_id.as_deref(), None))
+        .map(|trace| trace.context(trace.state_span(step_id.as_str())));
     let started = driver
         .start_run(StartRequest {
             tenant: timer.tenant.clone(),
@@ -64,7 +73,7 @@ pub async fn start_child(
                 step_id,
                 attempt,
             }),
-            traceparent: None,
+            traceparent,
         })
         .await?;
     tracing::info!(run_id = %timer.run_id, child_run_id = %started.run_id, created = started.created, workflow_id, "child run started");

@@ -59,6 +59,8 @@ async fn a_child_workflow_runs_and_its_result_lands_in_the_parent() -> anyhow::R
     let children = children["runs"].as_array().cloned().unwrap_or_default();
     assert_eq!(children.len(), 1, "{children:?}");
     assert_eq!(children[0]["status"], "COMPLETED");
+    // The child is part of its parent's trace.
+    assert_eq!(children[0]["trace_id"], run["trace_id"], "{children:?}");
 
     // A child that cannot start fails the parent step clearly.
     env.put_workflow(
