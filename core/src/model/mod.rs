@@ -3,6 +3,7 @@
 //!
 //! The runtime reads only the IR ([`Workflow`]); sources are kept for display.
 
+pub mod argv;
 pub mod composer;
 pub mod dag;
 pub mod diag;

@@ -2,6 +2,7 @@
 //! (`signature`, `verifier`, `deployment`, `agent`, `approval`).
 
 use super::{DEPLOYMENT_SIGNAL, Graph};
+use crate::model::argv::shell_argv;
 use crate::model::dag::{
     StepOptions, agent_name, approval, operation_state, step_options, unknown_fields,
 };
@@ -202,15 +203,24 @@ impl Graph<'_> {
 
     fn verifier(&mut self, object: &Map<String, Value>, path: &str) -> Option<Action> {
         let verifier = self.typed_object(object, "verifier", path)?;
-        self.required_text(
+        let command = self.required_text(
             verifier,
             "command",
             &format!("{path}.verifier"),
             "a verifier node needs `verifier.command`",
         )?;
+        let argv = match shell_argv(command) {
+            Ok(argv) => argv,
+            Err(message) => {
+                self.error("INVALID_VALUE", format!("{path}.verifier.command"), message);
+                return None;
+            }
+        };
+        let mut params = verifier.clone();
+        params.insert("command".to_owned(), argv);
         Some(Action::Executor(ExecutorCall {
             executor: "shell.run".to_owned(),
-            params: Value::Object(verifier.clone()),
+            params: Value::Object(params),
         }))
     }
 

@@ -116,7 +116,7 @@ fn the_seed_example_compiles_to_the_expected_ir() {
                         "ver-test",
                         Action::Executor(ExecutorCall {
                             executor: "shell.run".into(),
-                            params: json!({"command": "go test ./...", "weight": 1.0}),
+                            params: json!({"command": ["go", "test", "./..."], "weight": 1.0}),
                         }),
                         vec!["sig-code".into()],
                     ),

@@ -4,6 +4,7 @@
 
 use super::step_type::{STEP_FIELDS, StepType, TYPED_FIELDS};
 use super::{Steps, agent_name, approval, operation_state, step_options};
+use crate::model::argv::shell_argv;
 use crate::model::diag::Diagnostic;
 use crate::model::ir::{Action, AgentCall, ExecutorCall, SignalWait, State};
 use crate::model::parse::is_valid_signal_type;
@@ -87,19 +88,14 @@ impl Steps<'_> {
             path,
             "a shell step needs `run` (or `command`)",
         )?;
-        let is_command = command.as_str().is_some_and(|c| !c.trim().is_empty())
-            || command
-                .as_array()
-                .is_some_and(|parts| !parts.is_empty() && parts.iter().all(Value::is_string));
-        if !is_command {
-            self.error(
-                "INVALID_VALUE",
-                format!("{path}.{key}"),
-                "a command is a non-empty string or a list of strings",
-            );
-            return None;
-        }
-        Some(executor("shell.run", params, [("command", Some(command))]))
+        let argv = match shell_argv(command) {
+            Ok(argv) => argv,
+            Err(message) => {
+                self.error("INVALID_VALUE", format!("{path}.{key}"), message);
+                return None;
+            }
+        };
+        Some(executor("shell.run", params, [("command", Some(&argv))]))
     }
 
     /// `url` (here or in `params`), `method`, `headers`, `body`.

@@ -6,6 +6,7 @@
 
 use super::{Compiler, join};
 use crate::ids::is_valid_agent_name;
+use crate::model::argv::shell_argv;
 use crate::model::diag::{Diagnostic, Diagnostics};
 use crate::model::ir::{
     Action, AgentCall, Approval, ExecutorCall, GENERIC_EXECUTORS, OnReject, Operation, RetryPolicy,
@@ -38,12 +39,24 @@ impl Compiler<'_> {
             Some("human.approval") => Action::HumanApproval(self.approval(object, params, path)),
             Some("signal.wait") => Action::SignalWait(self.signal_wait(params, path)?),
             Some(executor) if GENERIC_EXECUTORS.contains(&executor) => {
+                let mut params = object
+                    .get("input")
+                    .cloned()
+                    .unwrap_or(Value::Object(Map::new()));
+                if executor == "shell.run"
+                    && let Some(command) = params.get_mut("command")
+                {
+                    match shell_argv(command) {
+                        Ok(argv) => *command = argv,
+                        Err(message) => {
+                            self.error("INVALID_VALUE", join(path, "input.command"), message);
+                            return None;
+                        }
+                    }
+                }
                 Action::Executor(ExecutorCall {
                     executor: executor.to_owned(),
-                    params: object
-                        .get("input")
-                        .cloned()
-                        .unwrap_or(Value::Object(Map::new())),
+                    params,
                 })
             }
             Some(other) => {

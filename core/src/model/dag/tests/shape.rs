@@ -30,7 +30,7 @@ steps:
         "test",
         Action::Executor(ExecutorCall {
             executor: "shell.run".into(),
-            params: json!({"command": "npm test"}),
+            params: json!({"command": ["npm", "test"]}),
         }),
     );
     let mut review = operation_step(
