@@ -17,6 +17,7 @@ mod members;
 mod metrics;
 mod routing;
 mod run_queue;
+mod schedules;
 mod service;
 mod signals;
 mod sync;

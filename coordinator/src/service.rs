@@ -1,7 +1,7 @@
 //! Wires the coordinator together and runs it until shutdown: the HTTP
 //! listener (probes and `/metrics`) first, then migrations, streams and file
 //! sync (Postgres and NATS retried until they answer), then signal intake,
-//! event intake, timers, the outbox relay, the API, the control plane and
+//! event intake, timers, schedules, the outbox relay, the API, the control plane and
 //! membership. Shutdown is staged: stop pulling, drain in-flight work within
 //! the deadline, leave the member list.
 
@@ -12,7 +12,7 @@ use crate::driver::Driver;
 use crate::metrics::Metrics;
 use crate::routing::{self, Ownership};
 use crate::run_queue::RunQueues;
-use crate::{control, events, http, signals, sync, timers};
+use crate::{control, events, http, schedules, signals, sync, timers};
 use anyhow::Context;
 use junction_bus::{Bus, Role};
 use junction_runtime::config::{Config, default_member_id};
@@ -121,6 +121,10 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
     let in_flight = Arc::new(Semaphore::new(capacity as usize));
     tasks.extend(spawn_intakes(config, &bus, &driver, &in_flight, &stop_rx, &readiness).await?);
     tasks.push(tokio::spawn(timers::run(driver.clone(), stop_rx.clone())));
+    tasks.push(tokio::spawn(schedules::run(
+        driver.clone(),
+        stop_rx.clone(),
+    )));
     tasks.push(tokio::spawn(routing::refresh(
         store.clone(),
         driver.routing.clone(),

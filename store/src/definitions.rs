@@ -87,6 +87,8 @@ impl Store {
             &[&new.tenant, &new.workflow.id, &version, &new.workflow.definition_version, &new.workflow.name, &new.source, &new.format, &sum, &ir, &trigger],
         )
         .await?;
+        super::schedules::replace(&tx, new.tenant, new.workflow, version, chrono::Utc::now())
+            .await?;
         tx.commit().await?;
         Ok(PutOutcome {
             version,

@@ -14,6 +14,7 @@ mod raw_json;
 mod reads;
 mod rows;
 mod runs;
+mod schedules;
 mod timers;
 
 pub use agents::AgentRecord;
@@ -29,6 +30,7 @@ pub use rows::{
     NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,
 };
 pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite};
+pub use schedules::{Advance, DueSchedule, Listener, SCHEDULES_CHANNEL};
 pub use timers::{DueTimer, FireOutcome};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -153,6 +155,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
+    /// Where the pool connects, for connections of their own (`LISTEN`).
+    config: std::sync::Arc<tokio_postgres::Config>,
 }
 
 impl std::fmt::Debug for Store {
@@ -167,6 +171,7 @@ impl Store {
     /// A pool of up to `size` connections to `url`. Connects lazily.
     pub fn new(url: &str, size: usize) -> Result<Self> {
         let pg = tokio_postgres::Config::from_str(url).map_err(|e| Error::Url(e.to_string()))?;
+        let config = std::sync::Arc::new(pg.clone());
         let manager = Manager::from_config(
             pg,
             tokio_postgres::NoTls,
@@ -181,7 +186,7 @@ impl Store {
             .create_timeout(Some(std::time::Duration::from_secs(5)))
             .build()
             .map_err(|e| Error::Url(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, config })
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object> {

@@ -72,7 +72,8 @@ async fn put_one(s: &Session<'_>, file: &std::path::Path) -> anyhow::Result<Valu
         .await
 }
 
-/// `workflows list`: the latest revision of each workflow.
+/// `workflows list`: the latest revision of each workflow, with the next
+/// fire time of scheduled ones.
 pub async fn list(s: &Session<'_>) -> anyhow::Result<ExitCode> {
     let reply = s
         .client
@@ -92,17 +93,24 @@ pub async fn list(s: &Session<'_>) -> anyhow::Result<ExitCode> {
                         text(w, "version"),
                         text(w, "name"),
                         text(w, "updated_at"),
+                        next_fire(w),
                     ]
                 })
                 .collect();
-            print!(
-                "{}",
-                output::table(&["ID", "VERSION", "NAME", "UPDATED"], &rows)
-            );
+            let columns = ["ID", "VERSION", "NAME", "UPDATED", "NEXT FIRE"];
+            print!("{}", output::table(&columns, &rows));
             Ok(())
         },
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The next tick of a scheduled workflow; `-` for one without a schedule.
+fn next_fire(workflow: &Value) -> String {
+    match workflow["next_fire_at"].as_str() {
+        Some(at) => at.to_owned(),
+        None => "-".to_owned(),
+    }
 }
 
 /// `workflows get`: the source as stored (text), or the revision with its

@@ -6,6 +6,7 @@ use junction_core::model::parse::{Compiled, attach_positions};
 use junction_core::model::validate::{AgentSpec, against_registry};
 use junction_core::model::{Diagnostic, Diagnostics, SourceFormat, compile};
 use junction_core::wire::control::{ControlError, ErrorCode};
+use junction_core::wire::time;
 use junction_store::{Error as StoreError, NewDefinition, RunFilter, Store};
 use serde_json::json;
 use std::collections::HashMap;
@@ -138,7 +139,7 @@ pub async fn get(driver: &Driver, request: &Request) -> Reply {
         .await?;
     let record =
         found.ok_or_else(|| ControlError::not_found(format!("workflow `{id}` not found")))?;
-    Ok(json!({ "workflow": {
+    let mut workflow = json!({
         "id": record.workflow_id,
         "version": record.version,
         "definition_version": record.definition_version,
@@ -146,12 +147,39 @@ pub async fn get(driver: &Driver, request: &Request) -> Reply {
         "format": record.format,
         "created_at": record.created_at,
         "archived": record.archived,
-    }}))
+    });
+    let ticks = driver
+        .store
+        .schedule_ticks(&request.tenant, Some(id))
+        .await?;
+    if let Some((_, _, tick)) = ticks.iter().find(|(_, v, _)| *v == record.version) {
+        workflow["next_fire_at"] = json!(time::format(*tick));
+    }
+    Ok(json!({ "workflow": workflow }))
 }
 
+/// `workflows.list`: the latest revision of each workflow, with the next
+/// tick of those with an enabled schedule (`next_fire_at`).
 pub async fn list(driver: &Driver, request: &Request) -> Reply {
     let rows = driver.store.list_definitions(&request.tenant).await?;
-    let workflows: Vec<_> = rows.into_iter().map(|(id, version, name, updated_at)| json!({ "id": id, "version": version, "name": name, "updated_at": updated_at })).collect();
+    let ticks: HashMap<String, _> = driver
+        .store
+        .schedule_ticks(&request.tenant, None)
+        .await?
+        .into_iter()
+        .map(|(id, _, tick)| (id, tick))
+        .collect();
+    let workflows: Vec<_> = rows
+        .into_iter()
+        .map(|(id, version, name, updated_at)| {
+            let mut entry =
+                json!({ "id": id, "version": version, "name": name, "updated_at": updated_at });
+            if let Some(tick) = ticks.get(&id) {
+                entry["next_fire_at"] = json!(time::format(*tick));
+            }
+            entry
+        })
+        .collect();
     Ok(json!({ "workflows": workflows }))
 }
 

@@ -142,6 +142,12 @@ impl<'a> Step<'a> {
         self.state.status = RunStatus::Running;
         self.state.context =
             json!({ "ctx": input.clone(), "steps": {}, "signal": signal.unwrap_or(Value::Null) });
+        let schedule = self.workflow.schedule.as_ref();
+        crate::model::schedule::stamp_manual_start(
+            schedule,
+            &mut self.state.context["ctx"],
+            self.now,
+        );
         self.state.input = input.clone();
         let data = json!({
             "causation_id": causation_id,

@@ -22,6 +22,10 @@ pub struct Workflow {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<u64>,
     pub trigger: Option<Trigger>,
+    /// When runs start by themselves: `trigger.schedule` or a `type: cron`
+    /// start state (which is not a state of the graph: `start` is its `next`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<super::schedule::Schedule>,
     /// Name of the first state.
     pub start: String,
     pub states: Vec<State>,

@@ -12,6 +12,7 @@ pub mod ir;
 pub mod locate;
 pub mod parse;
 pub mod path;
+pub mod schedule;
 pub mod schema_compat;
 pub mod star;
 pub mod states;

@@ -158,10 +158,12 @@ pub fn compile_document(document: &Value) -> Compiled {
         Form::Composer => super::composer::compile(top, &mut diagnostics),
     };
     if let Some(workflow) = &workflow {
+        let mark = super::states::cron::mark(&diagnostics);
         if form == Form::States {
             super::graph::check(workflow, &mut diagnostics);
         }
         super::validate::check(workflow, &mut diagnostics);
+        super::states::cron::renumber(workflow, &mut diagnostics, mark);
     }
     let workflow = if diagnostics.has_errors() {
         None

@@ -11,6 +11,7 @@
 
 mod actions;
 mod control;
+pub mod cron;
 
 pub use actions::retry_policy;
 
@@ -93,6 +94,7 @@ pub fn compile(top: &Map<String, Value>, diagnostics: &mut Diagnostics) -> Optio
     let mut compiler = Compiler {
         diagnostics,
         total_states: 0,
+        schedule: None,
     };
     compiler.workflow(top)
 }
@@ -101,6 +103,8 @@ struct Compiler<'d> {
     diagnostics: &'d mut Diagnostics,
     /// States compiled so far at every depth, against [`MAX_STATES`].
     total_states: usize,
+    /// The schedule of a `type: cron` start state, once read.
+    schedule: Option<super::schedule::Schedule>,
 }
 
 impl Compiler<'_> {
@@ -135,6 +139,9 @@ impl Compiler<'_> {
         let input_schema = self.schema(top, "inputSchema");
         let output_schema = self.schema(top, "outputSchema");
         let graph = self.graph(top.get("start"), top.get("states"), "", 0);
+        let from_trigger = super::schedule::from_trigger(top.get("trigger"), self.diagnostics);
+        let schedule =
+            cron::merge_trigger_schedule(self.schedule.take(), from_trigger, self.diagnostics);
         Some(Workflow {
             id,
             name: string_field(top, "name"),
@@ -144,6 +151,7 @@ impl Compiler<'_> {
             output_schema,
             timeout_seconds: self.seconds(top.get("timeoutSeconds"), "timeoutSeconds"),
             trigger,
+            schedule,
             start: graph.as_ref()?.start.clone(),
             states: graph?.states,
         })
@@ -196,8 +204,13 @@ impl Compiler<'_> {
         }
         let mut seen = HashSet::new();
         let mut compiled = Vec::with_capacity(items.len());
+        let mut cron_next = None;
         for (index, item) in items.iter().enumerate() {
             let path = format!("{states_path}[{index}]");
+            if cron::is_cron_state(item) {
+                cron_next = self.cron_state(item, &path, index, depth, start);
+                continue;
+            }
             if let Some(state) = self.state(item, &path, depth) {
                 if !seen.insert(state.name.clone()) {
                     self.error(
@@ -209,10 +222,28 @@ impl Compiler<'_> {
                 compiled.push(state);
             }
         }
-        let start = match start {
+        let start = match (cron_next, start) {
+            (Some(next), _) => self.cron_start(next, &compiled, items.len()),
+            (None, start) => self.named_start(start, prefix, &compiled, items.len())?,
+        };
+        Some(SubGraph {
+            start,
+            states: compiled,
+        })
+    }
+
+    /// The start of a list: `start`, or its first compiled state.
+    fn named_start(
+        &mut self,
+        start: Option<&Value>,
+        prefix: &str,
+        compiled: &[State],
+        written: usize,
+    ) -> Option<String> {
+        Some(match start {
             None => compiled.first().map(|s| s.name.clone())?,
             Some(Value::String(name)) if compiled.iter().any(|s| &s.name == name) => name.clone(),
-            Some(Value::String(name)) if compiled.len() < items.len() => {
+            Some(Value::String(name)) if compiled.len() < written => {
                 // The named state may be one that failed to compile; its own error says why.
                 name.clone()
             }
@@ -224,10 +255,6 @@ impl Compiler<'_> {
                 );
                 return None;
             }
-        };
-        Some(SubGraph {
-            start,
-            states: compiled,
         })
     }
 
@@ -283,7 +310,7 @@ impl Compiler<'_> {
                     "UNKNOWN_STATE_TYPE",
                     join(path, "type"),
                     format!(
-                        "unknown state type `{other}` (expected operation, switch, parallel, inject, foreach, transform, agent or human_approval)"
+                        "unknown state type `{other}` (expected operation, switch, parallel, inject, foreach, transform, agent, human_approval or cron)"
                     ),
                 );
                 None
@@ -431,11 +458,13 @@ pub fn trigger(value: Option<&Value>, diagnostics: &mut Diagnostics) -> Option<s
         diagnostics.error(
             "INVALID_TYPE",
             "trigger",
-            "trigger must be a mapping with `signal`",
+            "trigger must be a mapping with `signal` and/or `schedule`",
         );
         return None;
     };
     match object.get("signal").and_then(Value::as_str) {
+        // A schedule alone (`trigger: {schedule}`) is read by `schedule::from_trigger`.
+        None if object.contains_key("schedule") && !object.contains_key("signal") => None,
         Some(signal) if is_valid_signal_type(signal) => Some(super::ir::Trigger {
             signal: signal.to_owned(),
             filter: string_field(object, "filter"),

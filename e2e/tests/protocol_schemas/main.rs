@@ -51,8 +51,8 @@ states:
 /// A definition with an error (a dangling target).
 const BROKEN: &str = "id: broken\nstates:\n  - { name: a, type: inject, next: nowhere }\n";
 
-const SCRATCH: &str =
-    "id: scratch\nstates:\n  - { name: a, type: inject, data: { x: 1 }, end: true }\n";
+/// Scheduled once a year, so `workflows.list` shows its `next_fire_at`.
+const SCRATCH: &str = "id: scratch\ntrigger: { schedule: '0 0 1 1 *' }\nstates:\n  - { name: a, type: inject, data: { x: 1 }, end: true }\n";
 
 #[tokio::test]
 async fn captured_traffic_of_a_full_run_matches_the_published_schemas() -> anyhow::Result<()> {

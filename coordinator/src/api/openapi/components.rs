@@ -18,6 +18,10 @@ pub(super) fn components() -> Value {
     });
     let diagnostics = json!({ "type": "array", "items": schema_ref("Diagnostic") });
     let time = json!({ "type": "string", "format": "date-time" });
+    let next_fire = json!({
+        "type": "string", "format": "date-time",
+        "description": "The next tick of the workflow's schedule; absent without an enabled schedule"
+    });
     let run_summary_properties = json!({
         "id": { "type": "string" },
         "workflow_id": { "type": "string" },
@@ -113,7 +117,8 @@ pub(super) fn components() -> Value {
                     "id": { "type": "string" },
                     "version": { "type": "integer", "minimum": 1 },
                     "name": { "type": ["string", "null"] },
-                    "updated_at": time
+                    "updated_at": time,
+                    "next_fire_at": next_fire
                 }
             },
             "WorkflowsListReply": {
@@ -134,7 +139,8 @@ pub(super) fn components() -> Value {
                         "source": { "type": "string" },
                         "format": { "type": "string", "enum": ["yaml", "json", "star"] },
                         "created_at": time,
-                        "archived": { "type": "boolean" }
+                        "archived": { "type": "boolean" },
+                        "next_fire_at": next_fire
                     }
                 }}
             },

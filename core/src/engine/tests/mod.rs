@@ -3,6 +3,7 @@
 //! scenarios are in one file per construct.
 
 mod child;
+mod cron;
 mod dag;
 mod fanout;
 mod inline;

@@ -24,6 +24,7 @@ pub(crate) struct Header {
     pub input_schema: Option<Value>,
     pub output_schema: Option<Value>,
     pub trigger: Option<Trigger>,
+    pub schedule: Option<crate::model::schedule::Schedule>,
 }
 
 /// `id`, `name`, `description`, `version`, `inputSchema`, `outputSchema`, `trigger`.
@@ -70,6 +71,7 @@ pub(crate) fn header(top: &Map<String, Value>, diagnostics: &mut Diagnostics) ->
         input_schema,
         output_schema,
         trigger: trigger(top.get("trigger"), diagnostics),
+        schedule: crate::model::schedule::from_trigger(top.get("trigger"), diagnostics),
     }
 }
 
@@ -79,12 +81,18 @@ fn trigger(value: Option<&Value>, diagnostics: &mut Diagnostics) -> Option<Trigg
         diagnostics.error(
             "INVALID_TYPE",
             "trigger",
-            "trigger must be a mapping with `signal`",
+            "trigger must be a mapping with `signal` and/or `schedule`",
         );
         return None;
     };
-    unknown_fields(object, &["signal", "filter"], "trigger", diagnostics);
+    unknown_fields(
+        object,
+        &["signal", "filter", "schedule", "timezone"],
+        "trigger",
+        diagnostics,
+    );
     match object.get("signal").and_then(Value::as_str) {
+        None if object.contains_key("schedule") && !object.contains_key("signal") => None,
         Some(signal) if is_valid_signal_type(signal) => Some(Trigger {
             signal: signal.to_owned(),
             filter: string(object, "filter"),
@@ -137,6 +145,7 @@ pub(crate) fn assemble(header: Header, variables: Option<Value>, steps: Vec<DagS
         output_schema: header.output_schema,
         timeout_seconds: None,
         trigger: header.trigger,
+        schedule: header.schedule,
         start,
         states,
     }

@@ -14,6 +14,16 @@ pub fn against_registry(
     agents: &HashMap<String, AgentSpec>,
     diagnostics: &mut Diagnostics,
 ) {
+    let mark = crate::model::states::cron::mark(diagnostics);
+    check_registry(workflow, agents, diagnostics);
+    crate::model::states::cron::renumber(workflow, diagnostics, mark);
+}
+
+fn check_registry(
+    workflow: &Workflow,
+    agents: &HashMap<String, AgentSpec>,
+    diagnostics: &mut Diagnostics,
+) {
     let visits = states_of(workflow);
     for visit in &visits {
         if let Some(call) = agent_call(visit.state)
