@@ -19,6 +19,7 @@ mod routing;
 mod run_queue;
 mod service;
 mod signals;
+mod slots;
 mod sync;
 mod timers;
 mod trace;

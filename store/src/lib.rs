@@ -5,6 +5,7 @@
 mod agents;
 pub mod approvals;
 mod attempts;
+mod circuits;
 mod definitions;
 mod members;
 mod metrics;
@@ -17,6 +18,7 @@ mod runs;
 mod timers;
 
 pub use agents::AgentRecord;
+pub use circuits::{CallOutcome, CircuitGate};
 pub use approvals::{ApprovalRecord, NewApproval};
 pub use attempts::{
     AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, FinishRequest, Refusal,
@@ -28,7 +30,7 @@ pub use raw_json::RawJson;
 pub use rows::{
     NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,
 };
-pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite};
+pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite, SlotCount, SlotKey};
 pub use timers::{DueTimer, FireOutcome};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -36,6 +36,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_traces",
         include_str!("../../migrations/0008_traces.sql"),
     ),
+    (
+        "0010_concurrency",
+        include_str!("../../migrations/0010_concurrency.sql"),
+    ),
+    (
+        "0012_agent_circuits",
+        include_str!("../../migrations/0012_agent_circuits.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

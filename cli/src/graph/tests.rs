@@ -54,6 +54,7 @@ fn workflow(start: &str, states: Vec<State>) -> Workflow {
         output_schema: None,
         timeout_seconds: None,
         trigger: None,
+        concurrency: None,
         start: start.to_owned(),
         states,
     }

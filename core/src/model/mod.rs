@@ -4,6 +4,7 @@
 //! The runtime reads only the IR ([`Workflow`]); sources are kept for display.
 
 pub mod composer;
+pub mod concurrency;
 pub mod dag;
 pub mod diag;
 pub mod graph;

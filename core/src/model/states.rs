@@ -34,6 +34,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "outputSchema",
     "timeoutSeconds",
     "trigger",
+    "concurrency",
     "start",
     "states",
 ];
@@ -144,6 +145,7 @@ impl Compiler<'_> {
             output_schema,
             timeout_seconds: self.seconds(top.get("timeoutSeconds"), "timeoutSeconds"),
             trigger,
+            concurrency: None,
             start: graph.as_ref()?.start.clone(),
             states: graph?.states,
         })

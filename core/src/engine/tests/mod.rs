@@ -7,6 +7,7 @@ mod dag;
 mod fanout;
 mod inline;
 mod operator;
+mod queue;
 mod spans;
 mod steps;
 mod timer;

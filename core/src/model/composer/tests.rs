@@ -94,6 +94,7 @@ fn the_seed_example_compiles_to_the_expected_ir() {
         input_schema: None,
         output_schema: None,
         trigger: None,
+        concurrency: None,
         start: DAG_STATE.into(),
         states: vec![State {
             name: DAG_STATE.into(),

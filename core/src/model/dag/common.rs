@@ -137,6 +137,7 @@ pub(crate) fn assemble(header: Header, variables: Option<Value>, steps: Vec<DagS
         output_schema: header.output_schema,
         timeout_seconds: None,
         trigger: header.trigger,
+        concurrency: None,
         start,
         states,
     }

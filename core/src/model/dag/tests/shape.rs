@@ -61,6 +61,7 @@ steps:
         input_schema: None,
         output_schema: None,
         trigger: None,
+        concurrency: None,
         start: "dag".into(),
         states: vec![State {
             name: "dag".into(),
