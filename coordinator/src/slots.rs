@@ -95,8 +95,10 @@ where
             }
             Ok((outcome, work, facts))
         }
-        _ => Err(failure
-            .unwrap_or_else(|| anyhow::anyhow!("run {}: start was not decided", run.run_id))),
+        _ => {
+            Err(failure
+                .unwrap_or_else(|| anyhow::anyhow!("run {}: start was not decided", run.run_id)))
+        }
     }
 }
 

@@ -16,8 +16,10 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-const KNOCK: &str = "id: knock\nstates:\n  - { name: knock, type: agent, agent: door, end: true }\n";
-const HAUNT: &str = "id: haunt\nstates:\n  - { name: call, type: agent, agent: ghost, end: true }\n";
+const KNOCK: &str =
+    "id: knock\nstates:\n  - { name: knock, type: agent, agent: door, end: true }\n";
+const HAUNT: &str =
+    "id: haunt\nstates:\n  - { name: call, type: agent, agent: ghost, end: true }\n";
 
 fn registry() -> Registry {
     Registry::empty().with("door", |request: AgentRequest| async move {
@@ -45,7 +47,11 @@ async fn put_guarded(env: &TestEnv, name: &str, failures: u32) -> anyhow::Result
 
 /// Runs `workflow` to its end; returns its status, error code and the
 /// worker that recorded its step.
-async fn run(env: &TestEnv, workflow: &str, input: Value) -> anyhow::Result<(String, String, String)> {
+async fn run(
+    env: &TestEnv,
+    workflow: &str,
+    input: Value,
+) -> anyhow::Result<(String, String, String)> {
     let run_id = env.start_run(workflow, input).await?;
     let run = env.wait_for_end(&run_id, WAIT).await?;
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -80,7 +86,10 @@ async fn failures_open_the_breaker_for_every_worker_and_one_trial_decides() -> a
 
     for calls in 1..=2 {
         let (status, code, _) = run(&env, "knock", down.clone()).await?;
-        assert_eq!((status.as_str(), code.as_str()), ("FAILED", "AGENT_UNAVAILABLE"));
+        assert_eq!(
+            (status.as_str(), code.as_str()),
+            ("FAILED", "AGENT_UNAVAILABLE")
+        );
         assert_eq!(env.calls.count_for("door"), calls);
     }
     // Open: the step fails fast, the door is not called.
@@ -92,7 +101,8 @@ async fn failures_open_the_breaker_for_every_worker_and_one_trial_decides() -> a
     // A second worker, which never saw a failure, finds the breaker open.
     env.start_worker("worker-2", &[]).await?;
     env.processes[first].terminate();
-    env.wait_for_exit(first, 0, "worker-1 drains and exits").await?;
+    env.wait_for_exit(first, 0, "worker-1 drains and exits")
+        .await?;
     let (status, code, worker) = run(&env, "knock", up.clone()).await?;
     assert_eq!((status.as_str(), code.as_str()), ("FAILED", "CIRCUIT_OPEN"));
     assert_eq!(worker, "worker-2");
@@ -125,7 +135,10 @@ async fn an_agent_nobody_serves_opens_its_breaker() -> anyhow::Result<()> {
     put_guarded(&env, "ghost", 1).await?;
     env.put_workflow(HAUNT).await?;
     let (status, code, _) = run(&env, "haunt", json!({})).await?;
-    assert_eq!((status.as_str(), code.as_str()), ("FAILED", "AGENT_UNAVAILABLE"));
+    assert_eq!(
+        (status.as_str(), code.as_str()),
+        ("FAILED", "AGENT_UNAVAILABLE")
+    );
     let (_, code, _) = run(&env, "haunt", json!({})).await?;
     assert_eq!(code, "CIRCUIT_OPEN");
     Ok(())
@@ -155,6 +168,9 @@ async fn agents_put_checks_and_keeps_the_circuit() -> anyhow::Result<()> {
         .and_then(|agents| agents.iter().find(|a| a["name"] == "door"))
         .cloned()
         .unwrap_or_default();
-    assert_eq!(door["circuit"], json!({ "failures": 3, "cooldownSeconds": 3600 }));
+    assert_eq!(
+        door["circuit"],
+        json!({ "failures": 3, "cooldownSeconds": 3600 })
+    );
     Ok(())
 }

@@ -52,7 +52,11 @@ async fn lifecycle(env: &TestEnv, run_id: &str) -> anyhow::Result<Vec<(String, S
         .events(run_id)
         .await?
         .iter()
-        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("workflow.run.")))
+        .filter(|e| {
+            e["type"]
+                .as_str()
+                .is_some_and(|t| t.starts_with("workflow.run."))
+        })
         .map(|e| {
             let field = |k: &str| e[k].as_str().unwrap_or_default().to_owned();
             (field("time"), field("type"))
@@ -110,7 +114,10 @@ async fn a_key_admits_its_limit_and_queues_the_rest_in_start_order() -> anyhow::
     // Cancelling a queued run ends it at once and frees nothing.
     let queued = runs.remove(4);
     let reply = env
-        .control(ControlSubject::run(&queued, RunVerb::Cancel), json!({ "reason": "not needed" }))
+        .control(
+            ControlSubject::run(&queued, RunVerb::Cancel),
+            json!({ "reason": "not needed" }),
+        )
         .await?;
     assert_eq!(reply["status"], "CANCELLED");
     let events = lifecycle(&env, &queued).await?;
@@ -126,7 +133,11 @@ async fn a_key_admits_its_limit_and_queues_the_rest_in_start_order() -> anyhow::
         assert_eq!(ended["status"], "COMPLETED", "{ended}");
         let events = lifecycle(&env, run).await?;
         let types: Vec<&str> = events.iter().map(|(_, t)| t.as_str()).collect();
-        assert_eq!(types, ["workflow.run.started", "workflow.run.completed"], "{run}");
+        assert_eq!(
+            types,
+            ["workflow.run.started", "workflow.run.completed"],
+            "{run}"
+        );
         intervals.push((events[0].0.clone(), events[1].0.clone()));
     }
     assert!(most_active(&intervals) <= 2, "{intervals:?}");

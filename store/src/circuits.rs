@@ -119,7 +119,10 @@ impl Store {
                 let cooldown = f64::from(cooldown);
                 let statement = client.prepare_cached(FAILURE_SQL).await?;
                 let row = client
-                    .query_one(&statement, &[&tenant, &agent, &threshold, &cooldown, &trial])
+                    .query_one(
+                        &statement,
+                        &[&tenant, &agent, &threshold, &cooldown, &trial],
+                    )
                     .await?;
                 Ok(row.get(0))
             }

@@ -18,12 +18,12 @@ mod runs;
 mod timers;
 
 pub use agents::AgentRecord;
-pub use circuits::{CallOutcome, CircuitGate};
 pub use approvals::{ApprovalRecord, NewApproval};
 pub use attempts::{
     AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, FinishRequest, Refusal,
 };
 pub use attempts::{RunIdentity, StepEventDraft};
+pub use circuits::{CallOutcome, CircuitGate};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;
 pub use raw_json::RawJson;

@@ -46,7 +46,11 @@ pub async fn admit(store: &Store, guarded: Guarded<'_>, deadline: DateTime<Utc>)
             clean,
         },
         Ok(CircuitGate::Trial) => {
-            tracing::info!(tenant = guarded.tenant, agent = guarded.agent, "circuit half-open: this call is the trial");
+            tracing::info!(
+                tenant = guarded.tenant,
+                agent = guarded.agent,
+                "circuit half-open: this call is the trial"
+            );
             Admission::Call {
                 trial: true,
                 clean: false,
@@ -103,7 +107,11 @@ pub async fn record(store: &Store, guarded: Guarded<'_>, admission: Admission, o
             tracing::info!(tenant = guarded.tenant, agent = guarded.agent, open_until = %time::format(until), "circuit open");
         }
         Ok(None) if trial => {
-            tracing::info!(tenant = guarded.tenant, agent = guarded.agent, "circuit closed by its trial call");
+            tracing::info!(
+                tenant = guarded.tenant,
+                agent = guarded.agent,
+                "circuit closed by its trial call"
+            );
         }
         Ok(None) => {}
         Err(error) => {

@@ -176,11 +176,31 @@ mod tests {
             (json!("x"), "INVALID_TYPE", "concurrency"),
             (json!({"limit": 1}), "MISSING_FIELD", "concurrency.key"),
             (json!({"key": "k"}), "MISSING_FIELD", "concurrency.limit"),
-            (json!({"key": "k", "limit": 0}), "INVALID_VALUE", "concurrency.limit"),
-            (json!({"key": "k", "limit": 1.5}), "INVALID_VALUE", "concurrency.limit"),
-            (json!({"key": "k", "limit": "2"}), "INVALID_TYPE", "concurrency.limit"),
-            (json!({"key": "", "limit": 1}), "INVALID_TYPE", "concurrency.key"),
-            (json!({"key": 3, "limit": 1}), "INVALID_TYPE", "concurrency.key"),
+            (
+                json!({"key": "k", "limit": 0}),
+                "INVALID_VALUE",
+                "concurrency.limit",
+            ),
+            (
+                json!({"key": "k", "limit": 1.5}),
+                "INVALID_VALUE",
+                "concurrency.limit",
+            ),
+            (
+                json!({"key": "k", "limit": "2"}),
+                "INVALID_TYPE",
+                "concurrency.limit",
+            ),
+            (
+                json!({"key": "", "limit": 1}),
+                "INVALID_TYPE",
+                "concurrency.key",
+            ),
+            (
+                json!({"key": 3, "limit": 1}),
+                "INVALID_TYPE",
+                "concurrency.key",
+            ),
             (
                 json!({"key": "{{ steps.a.output }}", "limit": 1}),
                 "TEMPLATE_PATH",
@@ -205,7 +225,10 @@ mod tests {
         let render = |key: &str| concurrency(key).render_key(&input, Some(&signal));
         assert_eq!(render("{{ input.customer }}").as_deref(), Ok("acme"));
         assert_eq!(render("{{ customer }}").as_deref(), Ok("acme"));
-        assert_eq!(render("c-${ctx.customer}-{{ n }}").as_deref(), Ok("c-acme-3"));
+        assert_eq!(
+            render("c-${ctx.customer}-{{ n }}").as_deref(),
+            Ok("c-acme-3")
+        );
         assert_eq!(render("{{ input.n }}").as_deref(), Ok("3"));
         assert_eq!(render("{{ tags }}").as_deref(), Ok("[\"a\"]"));
         assert_eq!(render("{{ signal.source }}").as_deref(), Ok("billing"));

@@ -86,11 +86,26 @@ mod tests {
             (json!(3), "`circuit`"),
             (json!({"cooldownSeconds": 1}), "circuit.failures"),
             (json!({"failures": 1}), "circuit.cooldownSeconds"),
-            (json!({"failures": 0, "cooldownSeconds": 1}), "circuit.failures"),
-            (json!({"failures": 1.5, "cooldownSeconds": 1}), "circuit.failures"),
-            (json!({"failures": 1, "cooldownSeconds": -1}), "circuit.cooldownSeconds"),
-            (json!({"failures": 1, "cooldownSeconds": 86_401}), "circuit.cooldownSeconds"),
-            (json!({"failures": 1, "cooldownSeconds": 1, "x": 1}), "circuit.x"),
+            (
+                json!({"failures": 0, "cooldownSeconds": 1}),
+                "circuit.failures",
+            ),
+            (
+                json!({"failures": 1.5, "cooldownSeconds": 1}),
+                "circuit.failures",
+            ),
+            (
+                json!({"failures": 1, "cooldownSeconds": -1}),
+                "circuit.cooldownSeconds",
+            ),
+            (
+                json!({"failures": 1, "cooldownSeconds": 86_401}),
+                "circuit.cooldownSeconds",
+            ),
+            (
+                json!({"failures": 1, "cooldownSeconds": 1, "x": 1}),
+                "circuit.x",
+            ),
         ] {
             let error = CircuitPolicy::from_value(&value).expect_err("refused");
             assert!(error.contains(field), "{value}: {error}");

@@ -247,9 +247,7 @@ async fn create_on<C: deadpool_postgres::GenericClient>(
         &run.trace_parent,
         &run.concurrency_key,
     ];
-    if let Some(committed) =
-        execute_write(client, &CREATE_SQL, &head, &run.run_id, &write).await?
-    {
+    if let Some(committed) = execute_write(client, &CREATE_SQL, &head, &run.run_id, &write).await? {
         return Ok(CreateOutcome::Created(committed));
     }
     let row = client
