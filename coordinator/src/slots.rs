@@ -35,6 +35,7 @@ impl StartInputs<'_> {
             }
         } else {
             Input::Queue {
+                input: request.input.clone(),
                 signal: request.signal.clone(),
                 causation_id: request.causation_id.clone(),
                 correlation_id: self.correlation_id.clone(),

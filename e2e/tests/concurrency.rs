@@ -101,8 +101,10 @@ async fn a_key_admits_its_limit_and_queues_the_rest_in_start_order() -> anyhow::
     }
     assert_eq!(statuses[..2], ["RUNNING", "RUNNING"], "{statuses:?}");
     assert!(statuses[2..].iter().all(|s| s == "PENDING"), "{statuses:?}");
-    // A queued run has no event yet.
+    // A queued run has no event yet; it shows the context it will start with.
     assert!(env.events(&runs[5]).await?.is_empty());
+    let queued_run = env.get_run(&runs[5]).await?;
+    assert_eq!(queued_run["context"]["ctx"], json!({ "customer": "acme" }));
 
     // Another key is not held up by the full one.
     let other = env
@@ -127,11 +129,23 @@ async fn a_key_admits_its_limit_and_queues_the_rest_in_start_order() -> anyhow::
     assert_eq!(env.calls.count_for("gate"), 3);
 
     open.add_permits(100);
+    let intervals = intervals_of(&env, &runs).await?;
+    assert!(most_active(&intervals) <= 2, "{intervals:?}");
+    // Started in start order (times are RFC 3339 in UTC, so they sort as text).
+    let starts: Vec<&String> = intervals.iter().map(|(started, _)| started).collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    // The cancelled run never started, and nothing called the gate for it.
+    assert_eq!(env.calls.count_for("gate"), 10);
+    Ok(())
+}
+
+/// Each run's `[started, ended)` once all of `runs` completed.
+async fn intervals_of(env: &TestEnv, runs: &[String]) -> anyhow::Result<Vec<(String, String)>> {
     let mut intervals = Vec::new();
-    for run in &runs {
+    for run in runs {
         let ended = env.wait_for_end(run, WAIT).await?;
         assert_eq!(ended["status"], "COMPLETED", "{ended}");
-        let events = lifecycle(&env, run).await?;
+        let events = lifecycle(env, run).await?;
         let types: Vec<&str> = events.iter().map(|(_, t)| t.as_str()).collect();
         assert_eq!(
             types,
@@ -140,12 +154,41 @@ async fn a_key_admits_its_limit_and_queues_the_rest_in_start_order() -> anyhow::
         );
         intervals.push((events[0].0.clone(), events[1].0.clone()));
     }
-    assert!(most_active(&intervals) <= 2, "{intervals:?}");
-    // Started in start order (times are RFC 3339 in UTC, so they sort as text).
-    let starts: Vec<&String> = intervals.iter().map(|(started, _)| started).collect();
-    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
-    // The cancelled run never started, and nothing called the gate for it.
-    assert_eq!(env.calls.count_for("gate"), 10);
+    Ok(intervals)
+}
+
+#[tokio::test]
+async fn two_coordinators_starting_runs_at_once_never_exceed_the_limit() -> anyhow::Result<()> {
+    let open = Arc::new(Semaphore::new(0));
+    let mut env = TestEnv::new().await?;
+    env.serve_agents(registry(open.clone())).await?;
+    env.start_coordinator("coordinator-1", &[]).await?;
+    env.start_coordinator("coordinator-2", &[]).await?;
+    env.start_worker("worker-1", &[]).await?;
+    env.start_worker("worker-2", &[]).await?;
+    env.wait_for_members(2, 2).await?;
+    env.put_workflow(&LIMITED.replace("limit: 2", "limit: 3"))
+        .await?;
+    // Starts race each other, answered by either coordinator.
+    let starts = (0..12).map(|_| env.start_run("limited", json!({ "customer": "acme" })));
+    let runs = futures::future::try_join_all(starts).await?;
+    env.wait_for_calls("gate", 3).await?;
+    let mut running = 0;
+    for run in &runs {
+        match status(&env, run).await?.as_str() {
+            "RUNNING" => running += 1,
+            "PENDING" => {}
+            other => anyhow::bail!("run {run} is {other}"),
+        }
+    }
+    assert_eq!(running, 3);
+    assert_eq!(env.calls.count_for("gate"), 3);
+    // Opened: runs end and are admitted while both coordinators' timer
+    // loops race for the freed slots.
+    open.add_permits(12);
+    let intervals = intervals_of(&env, &runs).await?;
+    assert!(most_active(&intervals) <= 3, "{intervals:?}");
+    assert_eq!(env.calls.count_for("gate"), 12);
     Ok(())
 }
 

@@ -65,11 +65,12 @@ pub fn apply(
             run.start(input, signal, causation_id, correlation_id)
         }
         Input::Queue {
+            input,
             signal,
             causation_id,
             correlation_id,
             parent,
-        } => run.queue(signal, causation_id, correlation_id, parent),
+        } => run.queue(input, signal, causation_id, correlation_id, parent),
         Input::Admit => run.admit(),
         Input::StepSucceeded {
             step_id,

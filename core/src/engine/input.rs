@@ -24,6 +24,7 @@ pub enum Input {
     /// taken. It stays `PENDING`, emits nothing and dispatches nothing
     /// until [`Input::Admit`]; the start is kept in the snapshot.
     Queue {
+        input: Value,
         signal: Option<Value>,
         causation_id: Option<String>,
         correlation_id: String,

@@ -14,7 +14,7 @@ use super::state::ParentLink;
 use super::timer::{Timer, TimerKind};
 use crate::status::RunStatus;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// What a queued run is started with once admitted (its input is the run
 /// input, kept in the run row).
@@ -27,8 +27,11 @@ pub struct QueuedStart {
 
 impl Step<'_> {
     /// Queues a run that has not started. A repeated queue changes nothing.
+    /// Its context is already the one it will start with (so reading a
+    /// queued run shows its input), though nothing has run.
     pub(super) fn queue(
         &mut self,
+        input: Value,
         signal: Option<Value>,
         causation_id: Option<String>,
         correlation_id: String,
@@ -38,6 +41,12 @@ impl Step<'_> {
             return;
         }
         self.state.parent = parent;
+        self.state.context = json!({
+            "ctx": input.clone(),
+            "steps": {},
+            "signal": signal.clone().unwrap_or(Value::Null),
+        });
+        self.state.input = input;
         self.state.queued = Some(QueuedStart {
             signal,
             causation_id,

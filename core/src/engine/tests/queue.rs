@@ -12,8 +12,8 @@ states:
 "#;
 
 fn queue(env: &mut Env) -> Vec<Effect> {
-    env.state.input = json!({ "customer": "acme" });
     env.apply(Input::Queue {
+        input: json!({ "customer": "acme" }),
         signal: None,
         causation_id: Some("sig-1".into()),
         correlation_id: "corr-1".into(),
@@ -33,6 +33,11 @@ fn a_queued_run_emits_nothing_and_dispatches_nothing_until_admitted() {
     let mut env = Env::new(LIMITED);
     assert!(queue(&mut env).is_empty());
     assert_eq!(env.state.status, RunStatus::Pending);
+    // Read meanwhile, the run shows the context it will start with.
+    assert_eq!(
+        env.state.context,
+        json!({ "ctx": { "customer": "acme" }, "steps": {}, "signal": null })
+    );
     // The queued start survives the snapshot.
     let stored = serde_json::to_value(&env.state).expect("serializes");
     let mut back: RunState = serde_json::from_value(stored).expect("reads back");
