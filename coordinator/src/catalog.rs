@@ -88,6 +88,22 @@ impl CompiledWorkflow {
     }
 }
 
+impl CompiledWorkflow {
+    /// The concurrency key of a run started with `input` (and `signal`),
+    /// if the workflow is limited; `Err` says why it does not render.
+    pub fn concurrency_key(
+        &self,
+        input: &serde_json::Value,
+        signal: Option<&serde_json::Value>,
+    ) -> Result<Option<String>, String> {
+        self.workflow
+            .concurrency
+            .as_ref()
+            .map(|c| c.render_key(input, signal))
+            .transpose()
+    }
+}
+
 type Key = (String, String, i32);
 
 /// Compiled revisions by (tenant, workflow id, version).

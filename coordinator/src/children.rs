@@ -47,7 +47,10 @@ pub async fn start_child(
         driver
             .catalog
             .get_or_compile(&timer.tenant, workflow_id, record.version, record.ir)?;
-    if let Err(message) = workflow.check_input(&input) {
+    let checked = workflow
+        .check_input(&input)
+        .and_then(|()| workflow.concurrency_key(&input, None).map(drop));
+    if let Err(message) = checked {
         return refused(format!("child workflow `{workflow_id}`: {message}"));
     }
     let StepAttempt { step_id, attempt } = step;

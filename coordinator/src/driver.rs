@@ -5,6 +5,7 @@
 use crate::catalog::{Catalog, CompiledWorkflow};
 use crate::commit::Committer;
 use crate::run_queue::{CachedRun, RunQueues};
+use crate::slots;
 use crate::timers;
 use crate::trace::{self, RunLabels, TraceWork, TracedRun};
 use crate::write::{self, WriteContext};
@@ -80,7 +81,9 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Starts a run unless its dedupe key was seen before.
+    /// Starts a run unless its dedupe key was seen before. A run of a
+    /// limited workflow whose key has no free slot is created `PENDING`
+    /// (queued) instead (`slots.rs`).
     pub async fn start_run(&self, request: StartRequest) -> anyhow::Result<Started> {
         let uuid = uuid::Uuid::now_v7();
         let run_id = RunId::from_uuid(uuid);
@@ -101,67 +104,52 @@ impl Driver {
             tenant: request.tenant.clone(),
             version: request.workflow.version,
         };
-        let mut state = RunState::new();
-        let input = Input::Start {
-            input: request.input.clone(),
-            signal: request.signal,
-            causation_id: request.causation_id.clone(),
-            correlation_id: correlation_id.clone(),
-            parent: request.parent.clone(),
-        };
-        let (write, _, work) = self.transition(
-            &request.workflow,
-            &meta,
-            Some(&traced),
-            &mut state,
-            std::iter::once(input),
-        )?;
+        let concurrency_key = request
+            .workflow
+            .concurrency_key(&request.input, request.signal.as_ref())
+            .map_err(|message| anyhow::anyhow!("run {run_id}: {message}"))?;
         let new_run = NewRun {
             run_id: run_id.to_string(),
-            tenant: request.tenant,
+            tenant: request.tenant.clone(),
             workflow_id: request.workflow.workflow.id.clone(),
             version: request.workflow.version,
-            input: request.input,
-            causation_id: request.causation_id,
-            correlation_id,
-            dedupe_key: request.dedupe_key,
+            input: request.input.clone(),
+            causation_id: request.causation_id.clone(),
+            correlation_id: correlation_id.clone(),
+            dedupe_key: request.dedupe_key.clone(),
             trace_id: traced.trace.trace_id.to_string(),
             trace_parent: traced.trace.parent.map(|span| span.to_string()),
+            concurrency_key,
         };
-        let has_timers = !write.timers.is_empty();
-        let state_hash = write.state.hash();
-        let status = write.status;
-        match self.store.create_run(&new_run, write).await? {
+        let mut state = RunState::new();
+        let start = slots::StartInputs {
+            request: &request,
+            correlation_id,
+        };
+        let decide = |state: &mut RunState, admitted: bool| {
+            let input = start.input(admitted);
+            let (write, _, work) =
+                self.transition(&request.workflow, &meta, Some(&traced), state, [input])?;
+            anyhow::Ok((write, work))
+        };
+        let (outcome, work, facts) = match &request.workflow.workflow.concurrency {
+            None => {
+                let (write, work) = decide(&mut state, true)?;
+                let facts = slots::WriteFacts::of(&write);
+                (self.store.create_run(&new_run, write).await?, work, facts)
+            }
+            Some(concurrency) => {
+                slots::create_limited(self, &new_run, concurrency.limit, |admitted| {
+                    decide(&mut state, admitted)
+                })
+                .await?
+            }
+        };
+        match outcome {
             CreateOutcome::Created(committed) => {
-                self.metrics.transition_committed(1);
-                // A new run ended by its start (inline states only) ends here.
-                let (run, workflow) = (run_id.as_str(), new_run.workflow_id.as_str());
-                let new = junction_core::status::RunStatus::Pending;
-                self.metrics.run_committed(run, workflow, new, status);
-                self.runs.remember(
-                    &new_run.run_id,
-                    CachedRun {
-                        tenant: new_run.tenant.clone(),
-                        workflow_id: new_run.workflow_id.clone(),
-                        version: new_run.version,
-                        revision: 0,
-                        state,
-                        state_hash,
-                        traced: Some(traced.clone()),
-                    },
-                );
-                tracing::info!(run_id = %run_id, workflow_id = %new_run.workflow_id, trace_id = %traced.trace.trace_id, "run started");
-                trace::export(
-                    &self.otel,
-                    Some(&traced),
-                    RunLabels {
-                        run_id: &new_run.run_id,
-                        workflow_id: &new_run.workflow_id,
-                        tenant: &new_run.tenant,
-                    },
-                    work,
-                );
-                self.after_commit(&committed.messages, has_timers).await;
+                self.started(&new_run, state, &traced, facts, work);
+                self.after_commit(&committed.messages, facts.has_timers)
+                    .await;
                 Ok(Started {
                     run_id: run_id.to_string(),
                     created: true,
@@ -172,6 +160,46 @@ impl Driver {
                 created: false,
             }),
         }
+    }
+
+    /// What follows a new run's commit besides publishing: metrics, the
+    /// run remembered for its next input, its log line and spans.
+    fn started(
+        &self,
+        new_run: &NewRun,
+        state: RunState,
+        traced: &TracedRun,
+        facts: slots::WriteFacts,
+        work: TraceWork,
+    ) {
+        self.metrics.transition_committed(1);
+        // A new run ended by its start (inline states only) ends here.
+        let (run, workflow) = (new_run.run_id.as_str(), new_run.workflow_id.as_str());
+        let new = junction_core::status::RunStatus::Pending;
+        self.metrics.run_committed(run, workflow, new, facts.status);
+        self.runs.remember(
+            &new_run.run_id,
+            CachedRun {
+                tenant: new_run.tenant.clone(),
+                workflow_id: new_run.workflow_id.clone(),
+                version: new_run.version,
+                revision: 0,
+                state,
+                state_hash: facts.state_hash,
+                traced: Some(traced.clone()),
+            },
+        );
+        tracing::info!(run_id = %new_run.run_id, workflow_id = %new_run.workflow_id, status = %facts.status, trace_id = %traced.trace.trace_id, "run started");
+        trace::export(
+            &self.otel,
+            Some(traced),
+            RunLabels {
+                run_id: &new_run.run_id,
+                workflow_id: &new_run.workflow_id,
+                tenant: &new_run.tenant,
+            },
+            work,
+        );
     }
 
     /// Fires every due timer. Returns when none is due.
@@ -249,7 +277,7 @@ impl Driver {
     /// A timer's transition of a run read under its row lock: snapshot +
     /// input → write (with what it adds to the run's trace), or `None` for
     /// no change.
-    fn decide_locked(
+    pub(crate) fn decide_locked(
         &self,
         workflow: &CompiledWorkflow,
         locked: &LockedRun,

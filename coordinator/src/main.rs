@@ -20,6 +20,7 @@ mod run_queue;
 mod schedules;
 mod service;
 mod signals;
+mod slots;
 mod sync;
 mod timers;
 mod trace;

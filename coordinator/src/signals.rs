@@ -85,7 +85,12 @@ async fn start_runs(
             tracing::debug!(signal_id = %signal.id, workflow_id = %workflow_id, "trigger filter did not match");
             continue;
         }
-        if let Err(message) = workflow.check_input(&signal.data) {
+        let checked = workflow.check_input(&signal.data).and_then(|()| {
+            workflow
+                .concurrency_key(&signal.data, Some(&signal.envelope))
+                .map(drop)
+        });
+        if let Err(message) = checked {
             reject(metrics, Rejection::InputSchema, &workflow_id, &message);
             continue;
         }

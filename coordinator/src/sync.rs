@@ -68,6 +68,13 @@ pub async fn sync_agents(store: &Store, dir: &Path) -> anyhow::Result<usize> {
             continue;
         };
         let description = agent.get("description").and_then(Value::as_str);
+        let circuit = agent.get("circuit").filter(|c| !c.is_null());
+        if let Some(circuit) = circuit
+            && let Err(error) = junction_core::wire::circuit::CircuitPolicy::from_value(circuit)
+        {
+            tracing::error!(file = %path.display(), agent = agent_name, %error, "agent file has an invalid `circuit`; skipped");
+            continue;
+        }
         store
             .put_agent(
                 "default",
@@ -75,6 +82,7 @@ pub async fn sync_agents(store: &Store, dir: &Path) -> anyhow::Result<usize> {
                 description,
                 agent.get("input_schema"),
                 agent.get("output_schema"),
+                circuit,
             )
             .await?;
         count += 1;

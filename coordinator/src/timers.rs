@@ -97,6 +97,12 @@ pub async fn input_of(
                 decided_at: decision.decided_at,
             })
         }
+        // Admissions are idempotent: a crash before the timer is deleted
+        // admits again only what is still queued with a free slot.
+        TimerKind::ReleaseSlot => {
+            crate::slots::release(driver, timer).await?;
+            None
+        }
         TimerKind::ApprovalsClose { approval_ids } => {
             approvals::close(driver, &approval_ids).await?;
             None

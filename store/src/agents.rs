@@ -17,6 +17,9 @@ pub struct AgentRecord {
     pub description: Option<String>,
     pub input_schema: Option<Value>,
     pub output_schema: Option<Value>,
+    /// The circuit breaker policy `{failures, cooldownSeconds}`, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub circuit: Option<Value>,
     pub updated_at: String,
 }
 
@@ -29,15 +32,17 @@ impl Store {
         description: Option<&str>,
         input_schema: Option<&Value>,
         output_schema: Option<&Value>,
+        circuit: Option<&Value>,
     ) -> Result<bool> {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "INSERT INTO agents (tenant, name, description, input_schema, output_schema) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO agents (tenant, name, description, input_schema, output_schema, circuit) VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (tenant, name) DO UPDATE SET description = EXCLUDED.description,
-                     input_schema = EXCLUDED.input_schema, output_schema = EXCLUDED.output_schema, updated_at = now()
+                     input_schema = EXCLUDED.input_schema, output_schema = EXCLUDED.output_schema,
+                     circuit = EXCLUDED.circuit, updated_at = now()
                  RETURNING (xmax = 0)",
-                &[&tenant, &name, &description, &input_schema, &output_schema],
+                &[&tenant, &name, &description, &input_schema, &output_schema, &circuit],
             )
             .await?;
         Ok(row.get(0))
@@ -48,7 +53,7 @@ impl Store {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT name, description, input_schema, output_schema, updated_at FROM agents WHERE tenant = $1 AND name = $2",
+                "SELECT name, description, input_schema, output_schema, updated_at, circuit FROM agents WHERE tenant = $1 AND name = $2",
             )
             .await?;
         let row = client.query_opt(&statement, &[&tenant, &name]).await?;
@@ -58,7 +63,7 @@ impl Store {
     pub async fn list_agents(&self, tenant: &str) -> Result<Vec<AgentRecord>> {
         let client = self.client().await?;
         let rows = client
-            .query("SELECT name, description, input_schema, output_schema, updated_at FROM agents WHERE tenant = $1 ORDER BY name", &[&tenant])
+            .query("SELECT name, description, input_schema, output_schema, updated_at, circuit FROM agents WHERE tenant = $1 ORDER BY name", &[&tenant])
             .await?;
         Ok(rows.iter().map(agent_from).collect())
     }
@@ -76,7 +81,7 @@ impl Store {
     }
 }
 
-/// An agent from a row of `name, description, input_schema, output_schema, updated_at`.
+/// An agent from a row of `name, description, input_schema, output_schema, updated_at, circuit`.
 fn agent_from(row: &tokio_postgres::Row) -> AgentRecord {
     AgentRecord {
         name: row.get(0),
@@ -84,5 +89,6 @@ fn agent_from(row: &tokio_postgres::Row) -> AgentRecord {
         input_schema: row.get(2),
         output_schema: row.get(3),
         updated_at: time::format(row.get(4)),
+        circuit: row.get(5),
     }
 }

@@ -5,6 +5,7 @@
 mod agents;
 pub mod approvals;
 mod attempts;
+mod circuits;
 mod definitions;
 mod members;
 mod metrics;
@@ -23,13 +24,14 @@ pub use attempts::{
     AttemptCheck, AttemptOutcome, ClaimOutcome, FinishOutcome, FinishRequest, Refusal,
 };
 pub use attempts::{RunIdentity, StepEventDraft};
+pub use circuits::{CallOutcome, CircuitGate};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
 pub use members::MemberRecord;
 pub use raw_json::RawJson;
 pub use rows::{
     NewAttempt, NewTimer, RunFilter, RunRecord, RunSummary, StepRecord, TransitionWrite,
 };
-pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite};
+pub use runs::{Committed, CreateOutcome, LockedRun, NewRun, PendingWrite, SlotCount, SlotKey};
 pub use schedules::{Advance, DueSchedule, Listener, SCHEDULES_CHANNEL};
 pub use timers::{DueTimer, FireOutcome};
 

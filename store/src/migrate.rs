@@ -40,6 +40,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0009_schedules",
         include_str!("../../migrations/0009_schedules.sql"),
     ),
+    (
+        "0010_concurrency",
+        include_str!("../../migrations/0010_concurrency.sql"),
+    ),
+    (
+        "0012_agent_circuits",
+        include_str!("../../migrations/0012_agent_circuits.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

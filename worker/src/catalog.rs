@@ -12,6 +12,7 @@
 //! otherwise the lookup is retried for a few seconds before it gives up.
 
 use crate::schema::Schema;
+use junction_core::wire::circuit::CircuitPolicy;
 use junction_store::{AgentRecord, Store};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -30,6 +31,8 @@ pub struct RegisteredAgent {
     pub input_schema: Option<Arc<Schema>>,
     /// Checked after the call: a violation is a warning.
     pub output_schema: Option<Arc<Schema>>,
+    /// The agent's circuit breaker policy (`crate::circuit`), if any.
+    pub circuit: Option<CircuitPolicy>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +59,11 @@ impl AgentCatalog {
             ttl,
             entries: Mutex::default(),
         }
+    }
+
+    /// The registry's store (the circuit breakers live there too).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The agent `name` of `tenant`: `Ok(None)` when it is not registered
@@ -132,6 +140,18 @@ fn registered(record: AgentRecord, previous: Option<&RegisteredAgent>) -> Regist
             record.output_schema,
             previous.and_then(|p| p.output_schema.as_ref()),
         ),
+        // Checked when it was stored; a row that does not read is logged
+        // and leaves the agent unguarded.
+        circuit: record
+            .circuit
+            .filter(|c| !c.is_null())
+            .and_then(|c| match CircuitPolicy::from_value(&c) {
+                Ok(policy) => Some(policy),
+                Err(error) => {
+                    tracing::warn!(agent = %record.name, %error, "stored circuit does not read; the agent is unguarded");
+                    None
+                }
+            }),
     }
 }
 
@@ -155,6 +175,7 @@ mod tests {
             description: None,
             input_schema: input,
             output_schema: output,
+            circuit: None,
             updated_at: "2026-01-01T00:00:00.000Z".into(),
         }
     }

@@ -3,6 +3,7 @@
 
 mod cancel;
 mod catalog;
+mod circuit;
 mod commit;
 mod executor;
 mod lease;

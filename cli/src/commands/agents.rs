@@ -1,6 +1,6 @@
 //! The agent registry: `agents list|put|delete`. `put` reads agent files
 //! (`*.agent.yaml|yml|json`, the coordinator's `agents.dir` format: `name`,
-//! `description`, `input_schema`, `output_schema`).
+//! `description`, `input_schema`, `output_schema`, `circuit`).
 
 use super::{Session, read_file};
 use crate::args::Output;
@@ -63,6 +63,7 @@ fn agent_request(file: &Path) -> anyhow::Result<Value> {
         "description": agent["description"],
         "input_schema": agent["input_schema"],
         "output_schema": agent["output_schema"],
+        "circuit": agent["circuit"],
     }))
 }
 

@@ -55,6 +55,7 @@ fn workflow(start: &str, states: Vec<State>) -> Workflow {
         timeout_seconds: None,
         trigger: None,
         schedule: None,
+        concurrency: None,
         start: start.to_owned(),
         states,
     }

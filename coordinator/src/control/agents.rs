@@ -3,6 +3,7 @@
 use super::{Reply, Request};
 use crate::driver::Driver;
 use junction_core::ids::is_valid_agent_name;
+use junction_core::wire::circuit::CircuitPolicy;
 use junction_core::wire::control::ControlError;
 use serde_json::{Value, json};
 
@@ -21,6 +22,17 @@ fn schema<'r>(request: &'r Request, key: &str) -> Result<Option<&'r Value>, Cont
     }
 }
 
+/// `circuit: {failures, cooldownSeconds}` (docs/protocol.md §10), checked.
+fn circuit(request: &Request) -> Result<Option<&Value>, ControlError> {
+    match request.fields.get("circuit") {
+        None | Some(Value::Null) => Ok(None),
+        Some(circuit) => {
+            CircuitPolicy::from_value(circuit).map_err(ControlError::invalid)?;
+            Ok(Some(circuit))
+        }
+    }
+}
+
 pub async fn put(driver: &Driver, request: &Request) -> Reply {
     let name = request.string("name")?;
     if !is_valid_agent_name(name) {
@@ -31,6 +43,7 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
     let description = request.optional_string("description")?;
     let input_schema = schema(request, "input_schema")?;
     let output_schema = schema(request, "output_schema")?;
+    let circuit = circuit(request)?;
     let created = driver
         .store
         .put_agent(
@@ -39,6 +52,7 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
             description,
             input_schema,
             output_schema,
+            circuit,
         )
         .await?;
     Ok(json!({ "created": created }))

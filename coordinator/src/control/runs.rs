@@ -40,6 +40,10 @@ pub async fn start(driver: &Driver, request: &Request) -> Reply {
     workflow
         .check_input(&input)
         .map_err(|message| ControlError::new(ErrorCode::InputSchema, message))?;
+    // A concurrency key that does not render is the input's fault.
+    workflow
+        .concurrency_key(&input, None)
+        .map_err(|message| ControlError::new(ErrorCode::InputSchema, message))?;
     let dedupe_key = request
         .optional_string("idempotency_key")?
         .map(|k| format!("key:{k}"));

@@ -51,6 +51,8 @@ pub fn apply(
         parked: None,
         answer: Answer::Applied,
     };
+    let before = run.state.status;
+    let starts = matches!(input, Input::Start { .. } | Input::Admit);
     match input {
         Input::Start {
             input,
@@ -62,6 +64,14 @@ pub fn apply(
             run.state.parent = parent;
             run.start(input, signal, causation_id, correlation_id)
         }
+        Input::Queue {
+            input,
+            signal,
+            causation_id,
+            correlation_id,
+            parent,
+        } => run.queue(input, signal, causation_id, correlation_id, parent),
+        Input::Admit => run.admit(),
         Input::StepSucceeded {
             step_id,
             attempt,
@@ -92,6 +102,7 @@ pub fn apply(
     }
     run.settle();
     run.hold_while_paused();
+    run.release_slot(before, starts);
     Outcome {
         effects: run.effects,
         answer: run.answer,

@@ -20,6 +20,18 @@ pub enum Input {
         /// The parent step, when this run is a `workflow.run` child.
         parent: Option<ParentLink>,
     },
+    /// Queue the run: its workflow's concurrency slots for its key are
+    /// taken. It stays `PENDING`, emits nothing and dispatches nothing
+    /// until [`Input::Admit`]; the start is kept in the snapshot.
+    Queue {
+        input: Value,
+        signal: Option<Value>,
+        causation_id: Option<String>,
+        correlation_id: String,
+        parent: Option<ParentLink>,
+    },
+    /// A slot freed up: start the queued run as its `Queue` said.
+    Admit,
     /// A worker finished an attempt successfully.
     StepSucceeded {
         step_id: StepId,

@@ -19,6 +19,7 @@ mod inline;
 mod input;
 mod join;
 mod operator;
+mod queue;
 mod results;
 mod run_end;
 mod signal_wait;
@@ -33,6 +34,7 @@ pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::{Answer, Input, Outcome};
+pub use queue::QueuedStart;
 pub use spans::{EndedState, OpenStates, ended_states};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{

@@ -308,6 +308,9 @@ pub struct RunState {
     /// The step of the parent run this run reports to, for child runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// The start of a run waiting for a concurrency slot (`PENDING`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<super::queue::QueuedStart>,
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
@@ -341,6 +344,7 @@ impl RunState {
             paused_from: None,
             held: Vec::new(),
             parent: None,
+            queued: None,
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
             child_results: BTreeMap::new(),

@@ -98,6 +98,9 @@ pub enum TimerKind {
     },
     /// Close the approvals of a run that ended (`approvals_close`).
     ApprovalsClose { approval_ids: Vec<String> },
+    /// A run that held a concurrency slot ended: admit the next queued
+    /// runs of its key (`release_slot`).
+    ReleaseSlot,
 }
 
 /// A timer a transition stores.
@@ -167,6 +170,7 @@ const APPROVAL_TIMEOUT: &str = "approval_timeout";
 /// The stored kind of a decided approval (the decision's statement writes it).
 pub const APPROVAL_DECIDED: &str = "approval_decided";
 const APPROVALS_CLOSE: &str = "approvals_close";
+const RELEASE_SLOT: &str = "release_slot";
 
 impl TimerKind {
     /// The stored `timers.kind`.
@@ -183,6 +187,7 @@ impl TimerKind {
             Self::ApprovalTimeout { .. } => APPROVAL_TIMEOUT,
             Self::ApprovalDecided { .. } => APPROVAL_DECIDED,
             Self::ApprovalsClose { .. } => APPROVALS_CLOSE,
+            Self::ReleaseSlot => RELEASE_SLOT,
         }
     }
 
@@ -195,7 +200,10 @@ impl TimerKind {
             | Self::ApprovalRequest { step, .. }
             | Self::ApprovalTimeout { step, .. }
             | Self::ApprovalDecided { step, .. } => Some(step),
-            Self::RunTimeout | Self::CancelChildren | Self::ApprovalsClose { .. } => None,
+            Self::RunTimeout
+            | Self::CancelChildren
+            | Self::ApprovalsClose { .. }
+            | Self::ReleaseSlot => None,
         }
     }
 
@@ -216,7 +224,8 @@ impl TimerKind {
             | Self::RunTimeout
             | Self::StepDeadline(_)
             | Self::SignalTimeout(_)
-            | Self::CancelChildren => return None,
+            | Self::CancelChildren
+            | Self::ReleaseSlot => return None,
             Self::StartChild { child, .. } => json!({
                 "workflow_id": child.workflow_id,
                 "version": child.version,
@@ -274,6 +283,7 @@ impl TimerKind {
                 outcome: child_outcome(payload),
             },
             CANCEL_CHILDREN => Self::CancelChildren,
+            RELEASE_SLOT => Self::ReleaseSlot,
             APPROVAL_REQUEST => Self::ApprovalRequest {
                 step: step(APPROVAL_REQUEST)?,
                 request: approval_request(payload),

@@ -44,6 +44,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "inputSchema",
     "outputSchema",
     "trigger",
+    "concurrency",
     "nodes",
     "edges",
 ];

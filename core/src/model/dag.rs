@@ -41,6 +41,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "inputSchema",
     "outputSchema",
     "trigger",
+    "concurrency",
     "variables",
     "steps",
 ];

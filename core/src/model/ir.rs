@@ -26,9 +26,22 @@ pub struct Workflow {
     /// start state (which is not a state of the graph: `start` is its `next`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<super::schedule::Schedule>,
+    /// At most `limit` runs with the same rendered `key` are active at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
     /// Name of the first state.
     pub start: String,
     pub states: Vec<State>,
+}
+
+/// `concurrency: {key, limit}` (docs/language.md §1): runs with the same
+/// rendered key share `limit` slots; the others wait `PENDING`, in start order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Concurrency {
+    /// A template over the run input and the starting signal.
+    pub key: String,
+    /// At least 1.
+    pub limit: u32,
 }
 
 /// What starts runs of this workflow besides `run.start`.

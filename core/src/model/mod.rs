@@ -5,6 +5,7 @@
 
 pub mod argv;
 pub mod composer;
+pub mod concurrency;
 pub mod dag;
 pub mod diag;
 pub mod graph;

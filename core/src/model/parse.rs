@@ -152,11 +152,16 @@ pub fn compile_document(document: &Value) -> Compiled {
         };
     };
     let form = Form::of(top);
-    let workflow = match form {
+    let mut workflow = match form {
         Form::States => super::states::compile(top, &mut diagnostics),
         Form::Dag => super::dag::compile(top, &mut diagnostics),
         Form::Composer => super::composer::compile(top, &mut diagnostics),
     };
+    // Shared by every form.
+    let concurrency = super::concurrency::compile(top, &mut diagnostics);
+    if let Some(workflow) = &mut workflow {
+        workflow.concurrency = concurrency;
+    }
     if let Some(workflow) = &workflow {
         let mark = super::states::cron::mark(&diagnostics);
         if form == Form::States {

@@ -35,6 +35,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "outputSchema",
     "timeoutSeconds",
     "trigger",
+    "concurrency",
     "start",
     "states",
 ];
@@ -152,6 +153,7 @@ impl Compiler<'_> {
             timeout_seconds: self.seconds(top.get("timeoutSeconds"), "timeoutSeconds"),
             trigger,
             schedule,
+            concurrency: None,
             start: graph.as_ref()?.start.clone(),
             states: graph?.states,
         })

@@ -33,6 +33,9 @@ pub mod codes {
     pub const TRANSFORM_ERROR: &str = "TRANSFORM_ERROR";
     /// A state type or action the runtime of this release cannot execute.
     pub const UNSUPPORTED: &str = "UNSUPPORTED";
+    /// The agent's circuit breaker is open: the step failed without a call
+    /// (retryable).
+    pub const CIRCUIT_OPEN: &str = "CIRCUIT_OPEN";
 }
 
 /// An error attached to a step attempt or a run.

@@ -1,6 +1,7 @@
 //! Message shapes that cross the wire (PROTOCOL §2–§5). Pure data, no I/O.
 
 pub mod agent;
+pub mod circuit;
 pub mod control;
 pub mod error;
 pub mod event;

@@ -12,6 +12,8 @@
 //! Several runs' transitions can share one commit ([`Store::commit_transitions`]).
 
 mod columns;
+mod slots;
+pub use slots::{SlotCount, SlotKey};
 mod statement;
 
 use self::columns::Columns;
@@ -63,6 +65,8 @@ pub struct NewRun {
     /// request that started it, if it named one (16 hex digits).
     pub trace_id: String,
     pub trace_parent: Option<String>,
+    /// The rendered concurrency key, for runs of a limited workflow.
+    pub concurrency_key: Option<String>,
 }
 
 /// What [`Store::create_run`] did.
@@ -174,38 +178,7 @@ impl Store {
     /// same `(tenant, workflow, dedupe_key)` exists.
     pub async fn create_run(&self, run: &NewRun, write: TransitionWrite) -> Result<CreateOutcome> {
         let client = self.client().await?;
-        let event_count = write.events.len() as i64;
-        let (status, ended) = (write.status.as_str(), write.status.is_terminal());
-        let (state, error) = (&write.state, &write.error);
-        let head: [&(dyn ToSql + Sync); 15] = [
-            &run.run_id,
-            &run.tenant,
-            &run.workflow_id,
-            &run.version,
-            &status,
-            &run.input,
-            &state,
-            &error,
-            &run.causation_id,
-            &run.correlation_id,
-            &run.dedupe_key,
-            &ended,
-            &event_count,
-            &run.trace_id,
-            &run.trace_parent,
-        ];
-        if let Some(committed) =
-            execute_write(&client, &CREATE_SQL, &head, &run.run_id, &write).await?
-        {
-            return Ok(CreateOutcome::Created(committed));
-        }
-        let row = client
-            .query_one(
-                "SELECT id FROM runs WHERE tenant = $1 AND workflow_id = $2 AND dedupe_key = $3",
-                &[&run.tenant, &run.workflow_id, &run.dedupe_key],
-            )
-            .await?;
-        Ok(CreateOutcome::Existing(row.get(0)))
+        create_on(&client, run, write).await
     }
 
     /// Reads a run for the state machine, without locking it.
@@ -245,6 +218,45 @@ impl Store {
         }
         Ok(results)
     }
+}
+
+/// Creates a run on `client` (a transaction, for limited runs).
+async fn create_on<C: deadpool_postgres::GenericClient>(
+    client: &C,
+    run: &NewRun,
+    write: TransitionWrite,
+) -> Result<CreateOutcome> {
+    let event_count = write.events.len() as i64;
+    let (status, ended) = (write.status.as_str(), write.status.is_terminal());
+    let (state, error) = (&write.state, &write.error);
+    let head: [&(dyn ToSql + Sync); 16] = [
+        &run.run_id,
+        &run.tenant,
+        &run.workflow_id,
+        &run.version,
+        &status,
+        &run.input,
+        &state,
+        &error,
+        &run.causation_id,
+        &run.correlation_id,
+        &run.dedupe_key,
+        &ended,
+        &event_count,
+        &run.trace_id,
+        &run.trace_parent,
+        &run.concurrency_key,
+    ];
+    if let Some(committed) = execute_write(client, &CREATE_SQL, &head, &run.run_id, &write).await? {
+        return Ok(CreateOutcome::Created(committed));
+    }
+    let row = client
+        .query_one(
+            "SELECT id FROM runs WHERE tenant = $1 AND workflow_id = $2 AND dedupe_key = $3",
+            &[&run.tenant, &run.workflow_id, &run.dedupe_key],
+        )
+        .await?;
+    Ok(CreateOutcome::Existing(row.get(0)))
 }
 
 /// Reads a run (optionally locking it, inside a transaction).

@@ -190,12 +190,12 @@ pub(super) static CREATE_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
     per_shape(
         "WITH u AS (
             INSERT INTO runs (id, tenant, workflow_id, version, status, input, state, error, causation_id,
-                              correlation_id, dedupe_key, ended_at, trace_id, trace_parent)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END, $14, $15)
+                              correlation_id, dedupe_key, ended_at, trace_id, trace_parent, concurrency_key)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, CASE WHEN $12 THEN now() END, $14, $15, $16)
             ON CONFLICT (tenant, workflow_id, dedupe_key) DO NOTHING RETURNING id),
         s AS (
             INSERT INTO run_counters (run_id, last_seq) SELECT $1, $13 FROM u RETURNING 0::bigint AS base)",
-        16,
+        17,
     )
 });
 

@@ -10,10 +10,12 @@
 //! - an output that fails its `output_schema` is still a success, with a
 //!   `SCHEMA_VALIDATION_OUTPUT` warning recorded next to the result.
 //!
-//! An agent without a schema is not validated on that side.
+//! An agent without a schema is not validated on that side. An agent whose
+//! entry sets `circuit` is called through its breaker (`crate::circuit`).
 
 use super::{BoxFuture, Execution, Executor, Outcome, Warning};
 use crate::catalog::AgentCatalog;
+use crate::circuit;
 use async_nats::{HeaderMap, RequestError, RequestErrorKind};
 use chrono::Utc;
 use junction_bus::Subjects;
@@ -85,7 +87,17 @@ impl AgentExecutor {
                 .not_retryable(),
             );
         }
-        let mut outcome = self.request(task, &execution).await;
+        let mut outcome = match registered.circuit {
+            None => self.request(task, &execution).await,
+            Some(policy) => {
+                let guarded = circuit::Guarded {
+                    tenant,
+                    agent,
+                    policy,
+                };
+                self.guarded_request(guarded, task, &execution).await
+            }
+        };
         if let (Outcome::Succeeded { output, warnings }, Some(schema)) =
             (&mut outcome, &registered.output_schema)
             && let Err(violations) = schema.check(output)
@@ -97,6 +109,25 @@ impl AgentExecutor {
                 ),
             });
         }
+        outcome
+    }
+
+    /// A call through the agent's circuit breaker: refused while it is
+    /// open, reported after.
+    async fn guarded_request(
+        &self,
+        guarded: circuit::Guarded<'_>,
+        task: &StepTask,
+        execution: &Execution<'_>,
+    ) -> Outcome {
+        let store = self.catalog.store();
+        let admission = circuit::admit(store, guarded, execution.deadline).await;
+        if let circuit::Admission::Refused { until } = admission {
+            tracing::debug!(run_id = %task.run_id, step_id = %task.step_id, attempt = task.attempt, agent = guarded.agent, "circuit open; the agent is not called");
+            return Outcome::failed(circuit::open_error(guarded.agent, until));
+        }
+        let outcome = self.request(task, execution).await;
+        circuit::record(store, guarded, admission, &outcome).await;
         outcome
     }
 

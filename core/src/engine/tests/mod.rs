@@ -8,6 +8,7 @@ mod dag;
 mod fanout;
 mod inline;
 mod operator;
+mod queue;
 mod spans;
 mod steps;
 mod timer;

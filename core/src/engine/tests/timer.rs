@@ -60,6 +60,7 @@ fn every_kind() -> Vec<TimerKind> {
         TimerKind::ApprovalsClose {
             approval_ids: vec!["a-1".into(), "b-1".into()],
         },
+        TimerKind::ReleaseSlot,
     ]
 }
 
@@ -96,6 +97,7 @@ fn stored_names_are_fixed() {
             "approval_timeout",
             "approval_decided",
             "approvals_close",
+            "release_slot",
         ]
     );
 }

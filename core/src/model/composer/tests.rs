@@ -95,6 +95,7 @@ fn the_seed_example_compiles_to_the_expected_ir() {
         output_schema: None,
         trigger: None,
         schedule: None,
+        concurrency: None,
         start: DAG_STATE.into(),
         states: vec![State {
             name: DAG_STATE.into(),

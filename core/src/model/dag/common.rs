@@ -146,6 +146,7 @@ pub(crate) fn assemble(header: Header, variables: Option<Value>, steps: Vec<DagS
         timeout_seconds: None,
         trigger: header.trigger,
         schedule: header.schedule,
+        concurrency: None,
         start,
         states,
     }

@@ -62,6 +62,7 @@ steps:
         output_schema: None,
         trigger: None,
         schedule: None,
+        concurrency: None,
         start: "dag".into(),
         states: vec![State {
             name: "dag".into(),
