@@ -271,3 +271,60 @@ async fn junction_sync_stores_good_files_and_reports_bad_ones_at_their_line() ->
     assert_eq!(latest_version(&env, "good").await?, Some(2));
     Ok(())
 }
+
+#[tokio::test]
+async fn duplicate_ids_bad_agents_and_a_missing_directory_are_refused() -> anyhow::Result<()> {
+    let mut env = TestEnv::new().await?;
+    std::fs::write(
+        env.workflows_dir().join("a.workflow.yaml"),
+        inject("twice", 1),
+    )?;
+    std::fs::write(
+        env.workflows_dir().join("b.workflow.yaml"),
+        inject("twice", 2),
+    )?;
+    let coordinator = env.start_coordinator("coordinator", &[]).await?;
+    env.wait_for_members(1, 0).await?;
+    // The first file by name wins; the other is logged and never stored.
+    wait_for_log(&env, coordinator, &["b.workflow.yaml", "same workflow id"]).await?;
+    let stored = env
+        .control(ControlSubject::WorkflowsGet, json!({ "id": "twice" }))
+        .await?;
+    assert_eq!(stored["workflow"]["version"], 1, "{stored}");
+    assert_eq!(stored["workflow"]["source"], inject("twice", 1), "{stored}");
+
+    // `junction sync` refuses the second file the same way.
+    let dir = env.workflows_dir().display().to_string();
+    let synced = env.junction(&["sync", &dir, "-o", "json"]).await?;
+    assert_eq!(synced.code, Some(2), "{synced:?}");
+    let reports = synced.json()?;
+    assert_eq!(reports[0]["status"], "unchanged", "{reports}");
+    assert_eq!(reports[1]["code"], "DUPLICATE_WORKFLOW_ID", "{reports}");
+
+    // Agents given to `workflows.validate` are checked like `agents.put`'s.
+    for agents in [
+        json!([{ "name": "Bad Name" }]),
+        json!([{ "name": "ok", "input_schema": { "type": 5 } }]),
+        json!({ "name": "ok" }),
+    ] {
+        let code = env
+            .control_error(
+                ControlSubject::WorkflowsValidate,
+                json!({ "source": inject("v", 1), "agents": agents }),
+            )
+            .await?;
+        assert_eq!(code, "INVALID_REQUEST", "{agents}");
+    }
+
+    // A definitions directory that does not exist is a startup error.
+    let missing = env.dir.path().join("missing").display().to_string();
+    let broken = env
+        .start_coordinator(
+            "misconfigured",
+            &[("JUNCTION_DEFINITIONS__DIR", missing.as_str())],
+        )
+        .await?;
+    env.wait_for_exit(broken, 2, "a coordinator with a missing definitions.dir")
+        .await?;
+    Ok(())
+}

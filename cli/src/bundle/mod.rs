@@ -121,7 +121,15 @@ impl Bundle {
             }
             let kind = Kind::of_name(&entry.path)
                 .filter(|k| k.label() == entry.kind)
-                .ok_or_else(|| bad(file, format!("{} is not a {} file", entry.path, entry.kind)))?;
+                .ok_or_else(|| {
+                    bad(
+                        file,
+                        format!(
+                            "{} is listed as kind `{}`, which its file name does not match",
+                            entry.path, entry.kind
+                        ),
+                    )
+                })?;
             let source = String::from_utf8(data)
                 .map_err(|_| bad(file, format!("{} is not UTF-8 text", entry.path)))?;
             files.push(DefinitionFile {
@@ -285,4 +293,66 @@ pub fn inspect(file: &Path, format: Output) -> anyhow::Result<ExitCode> {
         other => output::document(other, &serde_json::to_value(manifest)?)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_of(dir: &Path, entries: &[(&str, &[u8])]) -> std::path::PathBuf {
+        let path = dir.join("b.tar.gz");
+        let packed = archive::pack(entries, 0).expect("pack");
+        std::fs::write(&path, packed).expect("write");
+        path
+    }
+
+    fn manifest(version: u32, files: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({
+            "format": FORMAT, "format_version": version,
+            "created_at": "2026-01-01T00:00:00Z", "files": files
+        }))
+        .expect("json")
+    }
+
+    #[test]
+    fn a_bundle_is_verified_before_it_is_used() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let source = b"id: a\n";
+        let entry = |sha: &str, kind: &str| serde_json::json!([{ "path": "a.workflow.yaml", "kind": kind, "sha256": sha }]);
+        let good = manifest(1, entry(&sha256_hex(source), "workflow"));
+        let path = bundle_of(
+            dir.path(),
+            &[("manifest.json", &good), ("a.workflow.yaml", source)],
+        );
+        let bundle = Bundle::open(&path).expect("a good bundle opens");
+        assert_eq!(bundle.files[0].source, "id: a\n");
+
+        let error = |entries: &[(&str, &[u8])]| {
+            format!(
+                "{:#}",
+                Bundle::open(&bundle_of(dir.path(), entries)).expect_err("refused")
+            )
+        };
+        assert!(error(&[("a.workflow.yaml", source)]).contains("no manifest.json"));
+        let newer = manifest(2, entry(&sha256_hex(source), "workflow"));
+        assert!(
+            error(&[("manifest.json", &newer), ("a.workflow.yaml", source)])
+                .contains("version 2 is not supported")
+        );
+        let wrong = manifest(1, entry(&sha256_hex(b"other"), "workflow"));
+        assert!(
+            error(&[("manifest.json", &wrong), ("a.workflow.yaml", source)])
+                .contains("checksum mismatch")
+        );
+        let agent = manifest(1, entry(&sha256_hex(source), "agent"));
+        assert!(
+            error(&[("manifest.json", &agent), ("a.workflow.yaml", source)])
+                .contains("which its file name does not match")
+        );
+        assert!(error(&[("manifest.json", &good)]).contains("missing"));
+        assert!(
+            error(&[("manifest.json", b"{}"), ("a.workflow.yaml", source)])
+                .contains("not a bundle manifest")
+        );
+    }
 }
