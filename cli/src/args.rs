@@ -157,6 +157,23 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Store the agent and workflow files of directories (and their
+    /// subdirectories), agents first: each file is reported stored,
+    /// unchanged or failed (with its diagnostics).
+    Sync {
+        /// Directories of `*.workflow.yaml|yml|json|star` and
+        /// `*.agent.yaml|yml|json` files.
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// Check every file against the cluster and say what would be
+        /// stored; store nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Bundles: a directory's agent and workflow files in one `.tar.gz`
+    /// with a manifest of checksums.
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Workflow definitions: list, print or delete them.
     #[command(subcommand)]
     Workflows(WorkflowsCommand),
@@ -281,6 +298,33 @@ pub enum WorkflowsCommand {
     Delete {
         /// The workflow's id.
         id: String,
+    },
+}
+
+/// `junction bundle …`.
+#[derive(Subcommand)]
+pub enum BundleCommand {
+    /// Pack the agent and workflow files of DIR (and its subdirectories)
+    /// into a bundle; every file is checked first, and a directory with
+    /// broken files is refused (offline).
+    Create {
+        /// The directory to pack.
+        dir: PathBuf,
+        /// The bundle file to write (`NAME.tar.gz`).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Verify a bundle's manifest and checksums and list its files (offline).
+    Inspect {
+        /// The bundle file.
+        file: PathBuf,
+    },
+    /// Verify a bundle, check every file against the cluster, then store
+    /// its agents and then its workflows. A bundle with any file that does
+    /// not validate is refused whole: nothing is stored.
+    Install {
+        /// The bundle file.
+        file: PathBuf,
     },
 }
 

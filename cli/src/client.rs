@@ -9,6 +9,27 @@ use junction_bus::{ControlSubject, RunVerb, Subjects};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// The refusal an error reply carries: its code, and its message with each
+/// diagnostic of `details.diagnostics` on a line of its own.
+pub fn refusal(reply: &Value) -> Refusal {
+    let error = &reply["error"];
+    let mut message = error["message"].as_str().unwrap_or("").to_owned();
+    if let Some(diagnostics) = error["details"]["diagnostics"].as_array() {
+        for d in diagnostics {
+            message.push_str(&format!(
+                "\n  {} at {}: {}",
+                d["code"].as_str().unwrap_or(""),
+                d["path"].as_str().unwrap_or(""),
+                d["message"].as_str().unwrap_or("")
+            ));
+        }
+    }
+    Refusal {
+        code: error["code"].as_str().unwrap_or("ERROR").to_owned(),
+        message,
+    }
+}
+
 /// Talks to a cluster over NATS.
 pub struct Client {
     pub nats: async_nats::Client,
@@ -52,6 +73,17 @@ impl Client {
     /// Sends a control request and returns the reply's fields, or an error
     /// carrying the reply's code and message.
     pub async fn request(&self, what: &ControlSubject, body: Value) -> anyhow::Result<Value> {
+        let reply = self.reply(what, body).await?;
+        if reply["ok"] == json!(true) {
+            return Ok(reply);
+        }
+        Err(refusal(&reply).into())
+    }
+
+    /// Sends a control request and returns the whole reply, `ok` or not
+    /// (for callers that read an error's `details`); only a request that
+    /// got no reply is an error.
+    pub async fn reply(&self, what: &ControlSubject, body: Value) -> anyhow::Result<Value> {
         let subject = self.subjects.control_subject(what);
         let mut body = body;
         if let Some(fields) = body.as_object_mut() {
@@ -77,26 +109,7 @@ impl Client {
             Err(e) => return Err(Unreachable(format!("request {subject}: {e}")).into()),
         };
         let reply: Value = serde_json::from_slice(&reply.payload).context("unreadable reply")?;
-        if reply["ok"] == json!(true) {
-            return Ok(reply);
-        }
-        let error = &reply["error"];
-        let mut message = error["message"].as_str().unwrap_or("").to_owned();
-        if let Some(diagnostics) = error["details"]["diagnostics"].as_array() {
-            for d in diagnostics {
-                message.push_str(&format!(
-                    "\n  {} at {}: {}",
-                    d["code"].as_str().unwrap_or(""),
-                    d["path"].as_str().unwrap_or(""),
-                    d["message"].as_str().unwrap_or("")
-                ));
-            }
-        }
-        Err(Refusal {
-            code: error["code"].as_str().unwrap_or("ERROR").to_owned(),
-            message,
-        }
-        .into())
+        Ok(reply)
     }
 
     /// Publishes a CloudEvent to `signals.<type>` through JetStream.

@@ -1,11 +1,13 @@
 //! `junction`: the command-line client. Thin over the control plane: the
 //! command line is parsed ([`args`]), offline commands (`validate`, `graph`,
-//! `completion`) run here, and every other one goes to [`commands::run`].
+//! `completion`, `bundle create|inspect`) run here, and every other one goes to [`commands::run`].
 //! Exit codes are documented in docs/cli.md and [`exit`].
 
 mod args;
+mod bundle;
 mod client;
 mod commands;
+mod definitions;
 mod exit;
 mod follow;
 mod graph;
@@ -17,7 +19,7 @@ mod tail;
 mod timeline;
 mod validate;
 
-use args::{Cli, Command, Shell};
+use args::{BundleCommand, Cli, Command, Shell};
 use clap::{CommandFactory, Parser};
 use std::process::ExitCode;
 
@@ -31,6 +33,12 @@ fn main() -> ExitCode {
             agents,
         } => return validate::run(files, format.unwrap_or(cli.output), agents.as_deref()),
         Command::Graph { file } => return graph::run(file),
+        Command::Bundle(BundleCommand::Create { dir, out }) => {
+            return bundle::create(dir, out, cli.output).unwrap_or_else(|e| exit::report(&e));
+        }
+        Command::Bundle(BundleCommand::Inspect { file }) => {
+            return bundle::inspect(file, cli.output).unwrap_or_else(|e| exit::report(&e));
+        }
         Command::Completion { shell } => {
             let shell = match shell {
                 Shell::Bash => clap_complete::Shell::Bash,

@@ -1,6 +1,7 @@
 //! Wires the coordinator together and runs it until shutdown: the HTTP
-//! listener (probes and `/metrics`) first, then migrations, streams and file
-//! sync (Postgres and NATS retried until they answer), then signal intake,
+//! listener (probes and `/metrics`) first, then migrations and streams
+//! (Postgres and NATS retried until they answer), then the definition files
+//! (stored, then watched: `sync`), then signal intake,
 //! event intake, timers, schedules, the outbox relay, the API, the control plane and
 //! membership. Shutdown is staged: stop pulling, drain in-flight work within
 //! the deadline, leave the member list.
@@ -117,6 +118,7 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
         auth,
         otel,
     };
+    tasks.extend(sync_files(config, &driver, &stop_rx).await?);
     let capacity = config.coordinator.concurrency as u32;
     let in_flight = Arc::new(Semaphore::new(capacity as usize));
     tasks.extend(spawn_intakes(config, &bus, &driver, &in_flight, &stop_rx, &readiness).await?);
@@ -169,8 +171,7 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
 }
 
 /// The database (migrated) and the bus (streams ensured), each retried
-/// until it answers, with the agent and definition directories synced into
-/// the database.
+/// until it answers.
 async fn connect(
     config: &Config,
     store: &Store,
@@ -190,17 +191,36 @@ async fn connect(
     }
     let name = format!("junction-coordinator {member_id}");
     let (bus, _) = startup::connect_bus(config, &name, readiness).await?;
-    if let Some(dir) = &config.agents.dir {
-        let count = sync::sync_agents(store, dir).await.context("sync agents")?;
-        tracing::info!(dir = %dir.display(), count, "agents synced");
-    }
-    if let Some(dir) = &config.definitions.dir {
-        let (ok, failed) = sync::sync_workflows(store, dir)
-            .await
-            .context("sync workflows")?;
-        tracing::info!(dir = %dir.display(), ok, failed, "workflows synced");
-    }
     Ok(bus)
+}
+
+/// The agent and definition directories stored into the database before
+/// any intake starts, then watched (`definitions.watch_interval_seconds`).
+/// A directory that cannot be read at startup is a startup error.
+async fn sync_files(
+    config: &Config,
+    driver: &Driver,
+    stop: &watch::Receiver<bool>,
+) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    let mut files = sync::FileSync::new(
+        driver.clone(),
+        config.definitions.dir.clone(),
+        config.agents.dir.clone(),
+    );
+    if !files.is_configured() {
+        return Ok(None);
+    }
+    let summary = files.pass().await.context("sync definition files")?;
+    let interval = config.definitions.watch_interval_seconds;
+    tracing::info!(
+        stored = summary.stored,
+        unchanged = summary.unchanged,
+        failed = summary.failed,
+        watch_interval_seconds = interval,
+        "definition files synced"
+    );
+    Ok((interval > 0)
+        .then(|| tokio::spawn(files.watch(Duration::from_secs(interval), stop.clone()))))
 }
 
 /// The two JetStream intakes, signals and step events, sharing the

@@ -16,7 +16,7 @@
 //!
 //! This file holds the cluster itself (processes, members, database,
 //! cleanup); `agents.rs` the registry, `control.rs` the control plane,
-//! `http.rs` plain HTTP, `waits.rs` the waits for events (never for time),
+//! `http.rs` plain HTTP, `cli.rs` the `junction` binary, `waits.rs` the waits for events (never for time),
 //! `checks.rs` checks on what the cluster did (executions, event seqs),
 //! `fixtures.rs` the workflows and agents several test files share,
 //! `process.rs` one child process and its log, `nats.rs` a private NATS
@@ -26,6 +26,7 @@
 
 mod agents;
 mod checks;
+mod cli;
 mod control;
 mod fixtures;
 mod http;
@@ -37,6 +38,7 @@ mod python;
 mod waits;
 
 pub use checks::assert_gapless;
+pub use cli::CliOutcome;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
 pub use http::{http_get_at, http_get_status_at};
 pub use nats::{NatsServer, free_port};

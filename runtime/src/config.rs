@@ -148,17 +148,31 @@ pub struct LimitsConfig {
     pub signal_bytes: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DefinitionsConfig {
-    /// Directory of `*.workflow.yaml|yml|json|star` files synced at coordinator start.
+    /// Directory of `*.workflow.yaml|yml|json|star` files stored at
+    /// coordinator start, then watched.
     pub dir: Option<PathBuf>,
+    /// How often the coordinator looks for changed files in `definitions.dir`
+    /// and `agents.dir`, in seconds; 0 reads them at startup only.
+    pub watch_interval_seconds: u64,
+}
+
+impl Default for DefinitionsConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            watch_interval_seconds: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AgentsConfig {
-    /// Directory of `*.agent.yaml` files synced at coordinator start.
+    /// Directory of `*.agent.yaml|yml|json` files stored at coordinator
+    /// start, then watched (`definitions.watch_interval_seconds`).
     pub dir: Option<PathBuf>,
 }
 

@@ -186,6 +186,7 @@ mod tests {
             "auth.tokens_file",
             "fault.point",
             "definitions.dir",
+            "definitions.watch_interval_seconds",
             "nats.events_max_age_seconds",
         ] {
             assert!(known.contains(key), "{key} missing from {known:?}");

@@ -1,17 +1,21 @@
 //! The commands that talk to a cluster: [`run`] resolves where the cluster
 //! is, connects, works out who is acting, and hands each subcommand to its
 //! group: runs and signals ([`runs`]), workflow definitions
-//! ([`workflows`]), the agent registry ([`agents`]), approvals
+//! ([`workflows`]), directories of definition files ([`sync`], through
+//! [`store`]), bundles ([`bundle`]), the agent registry ([`agents`]), approvals
 //! ([`approvals`]) and the cluster itself ([`cluster`]). Each prints in the
 //! format `-o` chose ([`crate::output`]).
 
 mod agents;
 mod approvals;
+mod bundle;
 mod cluster;
 mod runs;
+pub(crate) mod store;
+mod sync;
 mod workflows;
 
-use crate::args::{AgentsCommand, Cli, Command, Output, WorkflowsCommand};
+use crate::args::{AgentsCommand, BundleCommand, Cli, Command, Output, WorkflowsCommand};
 use crate::client::Client;
 use crate::exit::BadInput;
 use crate::invocation::{actor, cluster, junction_command};
@@ -126,6 +130,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             runs::list(s, filter).await
         }
         Command::Put { files } => workflows::put(s, &files).await,
+        Command::Sync { dirs, dry_run } => sync::run(s, &dirs, dry_run).await,
+        Command::Bundle(BundleCommand::Install { file }) => bundle::install(s, &file).await,
         Command::Workflows(WorkflowsCommand::List) => workflows::list(s).await,
         Command::Workflows(WorkflowsCommand::Get { id, version }) => {
             workflows::get(s, &id, version).await
@@ -163,7 +169,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => approvals::decide(s, &approval_id, false, comment.as_deref()).await,
         Command::Tail { run_id } => cluster::tail(s, run_id.as_deref()).await,
         Command::Members => cluster::members(s).await,
-        Command::Validate { .. } | Command::Graph { .. } | Command::Completion { .. } => {
+        Command::Validate { .. }
+        | Command::Graph { .. }
+        | Command::Completion { .. }
+        | Command::Bundle(BundleCommand::Create { .. } | BundleCommand::Inspect { .. }) => {
             anyhow::bail!("offline commands do not connect to a cluster")
         }
     }

@@ -2,7 +2,7 @@
 //! group. Handlers only translate requests into store and driver calls;
 //! decisions stay in the state machine.
 
-mod agents;
+pub(crate) mod agents;
 pub(crate) mod approvals;
 pub mod routes;
 pub(crate) mod runs;

@@ -2,13 +2,14 @@
 
 use super::{Reply, Request};
 use crate::driver::Driver;
+use junction_core::ids::is_valid_agent_name;
 use junction_core::model::parse::{Compiled, attach_positions};
 use junction_core::model::validate::{AgentSpec, against_registry};
 use junction_core::model::{Diagnostic, Diagnostics, SourceFormat, compile};
 use junction_core::wire::control::{ControlError, ErrorCode};
 use junction_core::wire::time;
 use junction_store::{Error as StoreError, NewDefinition, RunFilter, Store};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 fn source_of(request: &Request) -> Result<(&str, SourceFormat), ControlError> {
@@ -32,6 +33,19 @@ pub async fn check(
     tenant: &str,
     source: &str,
     format: SourceFormat,
+) -> Result<Compiled, StoreError> {
+    check_with_agents(store, tenant, source, format, &[]).await
+}
+
+/// [`check`], as if the agents of `overlay` were registered too (replacing
+/// registered ones of the same name): how a bundle's workflows are checked
+/// before its agents are stored.
+pub async fn check_with_agents(
+    store: &Store,
+    tenant: &str,
+    source: &str,
+    format: SourceFormat,
+    overlay: &[AgentSpec],
 ) -> Result<Compiled, StoreError> {
     let mut compiled = compile(source, format);
     if let Some(workflow) = &compiled.workflow {
@@ -63,6 +77,8 @@ pub async fn check(
                 (a.name, spec)
             })
             .collect();
+        let mut agents = agents;
+        agents.extend(overlay.iter().map(|a| (a.name.clone(), a.clone())));
         against_registry(workflow, &agents, &mut extra);
         attach_positions(source, format, &mut extra);
         if extra.has_errors() {
@@ -121,8 +137,60 @@ pub async fn put(driver: &Driver, request: &Request) -> Reply {
 
 pub async fn validate(driver: &Driver, request: &Request) -> Reply {
     let (source, format) = source_of(request)?;
-    let compiled = check(&driver.store, &request.tenant, source, format).await?;
+    let overlay = overlay_agents(request)?;
+    let compiled =
+        check_with_agents(&driver.store, &request.tenant, source, format, &overlay).await?;
     Ok(json!({ "errors": compiled.diagnostics.errors, "warnings": compiled.diagnostics.warnings }))
+}
+
+/// `agents`: agents to check against as if registered (a bundle's, before
+/// it is installed): `[{name, input_schema?, output_schema?}]`, each schema
+/// a valid JSON Schema.
+fn overlay_agents(request: &Request) -> Result<Vec<AgentSpec>, ControlError> {
+    let items = match request.fields.get("agents") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(ControlError::invalid("`agents` must be an array")),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let name = item["name"]
+                .as_str()
+                .filter(|n| is_valid_agent_name(n))
+                .ok_or_else(|| {
+                    ControlError::invalid(format!(
+                        "agents[{i}].name must match [a-z0-9][a-z0-9_-]{{0,63}}"
+                    ))
+                })?;
+            let mut schemas = [None, None];
+            for (slot, key) in schemas.iter_mut().zip(["input_schema", "output_schema"]) {
+                match &item[key] {
+                    Value::Null => {}
+                    schema @ (Value::Object(_) | Value::Bool(_)) => {
+                        jsonschema::validator_for(schema).map_err(|e| {
+                            ControlError::invalid(format!(
+                                "agents[{i}].{key} is not a valid JSON Schema: {e}"
+                            ))
+                        })?;
+                        *slot = Some(schema.clone());
+                    }
+                    _ => {
+                        return Err(ControlError::invalid(format!(
+                            "agents[{i}].{key} must be a JSON Schema object"
+                        )));
+                    }
+                }
+            }
+            let [input_schema, output_schema] = schemas;
+            Ok(AgentSpec {
+                name: name.to_owned(),
+                input_schema,
+                output_schema,
+            })
+        })
+        .collect()
 }
 
 pub async fn get(driver: &Driver, request: &Request) -> Reply {
