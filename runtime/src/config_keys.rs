@@ -187,6 +187,8 @@ mod tests {
             "fault.point",
             "definitions.dir",
             "nats.events_max_age_seconds",
+            "executors.http.allow_hosts",
+            "executors.llm.api_key",
         ] {
             assert!(known.contains(key), "{key} missing from {known:?}");
         }
