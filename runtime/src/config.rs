@@ -36,6 +36,7 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub definitions: DefinitionsConfig,
     pub agents: AgentsConfig,
+    pub executors: ExecutorsConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -176,6 +177,41 @@ pub struct AgentsConfig {
     pub dir: Option<PathBuf>,
 }
 
+/// Settings of the built-in executors (docs/protocol.md, "Executors").
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecutorsConfig {
+    pub http: HttpExecutorConfig,
+    pub llm: LlmExecutorConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpExecutorConfig {
+    /// Comma list of hosts (`api.example.com`) or `*.domain` that
+    /// `http.request` may call; empty: any but link-local and metadata ones.
+    pub allow_hosts: String,
+}
+
+/// The `llm` executor's endpoint. `Debug` hides the key.
+#[derive(Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmExecutorConfig {
+    /// OpenAI-compatible base URL (`https://host/v1`); unset: `llm` fails.
+    pub base_url: Option<String>,
+    /// Sent as `Authorization: Bearer`; never logged.
+    pub api_key: Option<String>,
+}
+
+impl std::fmt::Debug for LlmExecutorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LlmExecutorConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
@@ -312,6 +348,13 @@ impl Config {
         {
             return Err(Error::Invalid("worker.concurrency, worker.lease_seconds and coordinator.concurrency must be positive".into()));
         }
+        if let Some(url) = &self.executors.llm.base_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(Error::Invalid(format!(
+                "executors.llm.base_url must be an http:// or https:// URL, got {url:?}"
+            )));
+        }
         if self.database.pool_size == 0 {
             return Err(Error::Invalid("database.pool_size must be positive".into()));
         }
@@ -427,6 +470,39 @@ mod tests {
                 jail.set_env("JUNCTION_NATS__STREAM_REPLICAS", replicas);
                 assert_eq!(Config::load(None).is_ok(), ok, "replicas {replicas}");
             }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn executor_settings_load_and_the_llm_key_stays_out_of_debug() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env(
+                "JUNCTION_EXECUTORS__HTTP__ALLOW_HOSTS",
+                "api.example.com,*.internal.example",
+            );
+            jail.set_env("JUNCTION_EXECUTORS__LLM__BASE_URL", "http://127.0.0.1:9/v1");
+            jail.set_env("JUNCTION_EXECUTORS__LLM__API_KEY", "sk-secret");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            let executors = &config.executors;
+            assert_eq!(
+                executors.http.allow_hosts,
+                "api.example.com,*.internal.example"
+            );
+            assert_eq!(
+                executors.llm.base_url.as_deref(),
+                Some("http://127.0.0.1:9/v1")
+            );
+            assert_eq!(executors.llm.api_key.as_deref(), Some("sk-secret"));
+            assert!(!format!("{config:?}").contains("sk-secret"));
+            jail.set_env("JUNCTION_EXECUTORS__LLM__BASE_URL", "127.0.0.1:9/v1");
+            let error = Config::load(None).err().map(|e| e.to_string());
+            assert!(
+                error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("executors.llm.base_url")),
+                "{error:?}"
+            );
             Ok(())
         });
     }

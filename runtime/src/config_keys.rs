@@ -188,6 +188,8 @@ mod tests {
             "definitions.dir",
             "definitions.watch_interval_seconds",
             "nats.events_max_age_seconds",
+            "executors.http.allow_hosts",
+            "executors.llm.api_key",
         ] {
             assert!(known.contains(key), "{key} missing from {known:?}");
         }

@@ -1,4 +1,4 @@
-//! Run and step errors (PROTOCOL §5): `{code, message, state?, step_id?, attempt?, cause?}`.
+//! Run and step errors (PROTOCOL §5): `{code, message, state?, step_id?, attempt?, cause?, details?}`.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -36,6 +36,24 @@ pub mod codes {
     /// The agent's circuit breaker is open: the step failed without a call
     /// (retryable).
     pub const CIRCUIT_OPEN: &str = "CIRCUIT_OPEN";
+    /// An executor's input is malformed (no `url`, an empty `command`, …).
+    pub const INVALID_INPUT: &str = "INVALID_INPUT";
+    /// An executor is not allowed to do this (a host off the allow-list).
+    pub const EXECUTOR_FORBIDDEN: &str = "EXECUTOR_FORBIDDEN";
+    /// An executor this worker runs lacks its configuration (`llm` without
+    /// a base URL).
+    pub const EXECUTOR_NOT_CONFIGURED: &str = "EXECUTOR_NOT_CONFIGURED";
+    /// An HTTP status ≥ 400 (`details.status`); retryable for 429 and 5xx.
+    pub const HTTP_STATUS: &str = "HTTP_STATUS";
+    /// An HTTP request that got no response: refused, reset, DNS, TLS.
+    pub const HTTP_UNAVAILABLE: &str = "HTTP_UNAVAILABLE";
+    /// An `llm` endpoint's reply that is not a chat completion.
+    pub const LLM_BAD_REPLY: &str = "LLM_BAD_REPLY";
+    /// A `shell.run` command that exited non-zero (`details.exit_code`).
+    pub const SHELL_EXIT: &str = "SHELL_EXIT";
+    /// A `shell.run` command that could not be started (no such binary or
+    /// directory, not executable).
+    pub const SHELL_SPAWN: &str = "SHELL_SPAWN";
 }
 
 /// An error attached to a step attempt or a run.
@@ -54,6 +72,9 @@ pub struct ErrorInfo {
     pub retryable: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cause: Option<Value>,
+    /// Facts about the failure, an object (`{status}` of `HTTP_STATUS`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
 }
 
 impl ErrorInfo {
@@ -66,11 +87,23 @@ impl ErrorInfo {
             attempt: None,
             retryable: None,
             cause: None,
+            details: None,
         }
     }
 
     pub fn not_retryable(mut self) -> Self {
         self.retryable = Some(false);
+        self
+    }
+
+    /// Marks the error worth retrying (`retryable: true`).
+    pub fn retryable(mut self) -> Self {
+        self.retryable = Some(true);
+        self
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
         self
     }
 }

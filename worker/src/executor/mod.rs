@@ -2,8 +2,45 @@
 //! its executor; the worker knows nothing about any particular action.
 
 mod agent;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "called once the registry routes these actions"
+)]
+mod http;
+#[allow(dead_code, reason = "called once the registry routes these actions")]
+mod io_common;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "called once the registry routes these actions"
+)]
+mod llm;
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "called once the registry routes these actions"
+)]
+mod shell;
+#[cfg(test)]
+mod test_server;
 
 pub use agent::{AGENT_NOT_FOUND, AgentExecutor};
+#[allow(
+    unused_imports,
+    reason = "called once the registry routes these actions"
+)]
+pub use http::HttpExecutor;
+#[allow(
+    unused_imports,
+    reason = "called once the registry routes these actions"
+)]
+pub use llm::LlmExecutor;
+#[allow(
+    unused_imports,
+    reason = "called once the registry routes these actions"
+)]
+pub use shell::ShellExecutor;
 
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;
