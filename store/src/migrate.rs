@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_traces",
         include_str!("../../migrations/0008_traces.sql"),
     ),
+    (
+        "0013_member_executors",
+        include_str!("../../migrations/0013_member_executors.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

@@ -308,6 +308,10 @@ pub struct RunState {
     /// The step of the parent run this run reports to, for child runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// The run's correlation id (set at start), for the CloudEvents its
+    /// `signal.emit` steps publish. Absent in runs started before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
@@ -341,6 +345,7 @@ impl RunState {
             paused_from: None,
             held: Vec::new(),
             parent: None,
+            correlation_id: None,
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
             child_results: BTreeMap::new(),

@@ -33,6 +33,14 @@ pub mod codes {
     pub const TRANSFORM_ERROR: &str = "TRANSFORM_ERROR";
     /// A state type or action the runtime of this release cannot execute.
     pub const UNSUPPORTED: &str = "UNSUPPORTED";
+    /// An executor's input (after templating) is not what it takes: a
+    /// missing or mistyped field (never retried).
+    pub const EXECUTOR_INPUT: &str = "EXECUTOR_INPUT";
+    /// A `starlark.eval` expression raised, or hit its bounds (never retried:
+    /// the same bindings give the same error).
+    pub const STARLARK_ERROR: &str = "STARLARK_ERROR";
+    /// `signal.emit` could not publish its CloudEvent (retryable).
+    pub const SIGNAL_EMIT_FAILED: &str = "SIGNAL_EMIT_FAILED";
 }
 
 /// An error attached to a step attempt or a run.

@@ -1,9 +1,20 @@
-//! Executors: what runs a step task's action. A registry maps an action to
-//! its executor; the worker knows nothing about any particular action.
+//! Executors: what runs a step task's action. A [`Registry`] maps each
+//! action name the worker enables (`worker.executors`) to its executor;
+//! the task pipeline knows nothing about any particular action.
+//!
+//! Adding an executor: a module here, a struct that implements
+//! [`Executor`] (or has `async fn run(&self, input: &Value, deadline:
+//! DateTime<Utc>) -> Outcome` and is named in [`input_executor!`]), and
+//! one arm in [`Registry::build`]. The places are marked "REGISTRATION POINT".
 
 mod agent;
+mod signal_emit;
+mod starlark_eval;
+// REGISTRATION POINT (modules): `mod http;`, `mod llm;`, `mod shell;`.
 
 pub use agent::{AGENT_NOT_FOUND, AgentExecutor};
+pub use signal_emit::SignalEmitExecutor;
+pub use starlark_eval::StarlarkEvalExecutor;
 
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;
@@ -74,20 +85,96 @@ pub trait Executor: Send + Sync {
     fn execute<'a>(&'a self, execution: Execution<'a>) -> BoxFuture<'a, Outcome>;
 }
 
-/// Executors by action name.
+/// Implements [`Executor`] for a struct whose only need is the task's
+/// input and deadline: `async fn run(&self, input: &Value, deadline:
+/// DateTime<Utc>) -> Outcome`.
+#[allow(
+    unused_macros,
+    reason = "used by the executors that take only their input"
+)]
+macro_rules! input_executor {
+    ($executor:ty) => {
+        impl $crate::executor::Executor for $executor {
+            fn execute<'a>(
+                &'a self,
+                execution: $crate::executor::Execution<'a>,
+            ) -> $crate::executor::BoxFuture<'a, $crate::executor::Outcome> {
+                Box::pin(self.run(execution.task.action.input(), execution.deadline))
+            }
+        }
+    };
+}
+// REGISTRATION POINT (input executors): `input_executor!(http::HttpExecutor);`, …
+
+/// What building the executors may use.
+pub struct Parts<'a> {
+    pub config: &'a junction_runtime::config::Config,
+    pub bus: &'a junction_bus::Bus,
+    pub store: &'a junction_store::Store,
+    /// The agent executor (its registry cache is shared with the worker).
+    pub agent: AgentExecutor,
+}
+
+/// Executors by action name: the ones this worker enables and has.
 pub struct Registry {
-    agent: AgentExecutor,
+    executors: Vec<(&'static str, Box<dyn Executor>)>,
 }
 
 impl Registry {
-    pub fn new(agent: AgentExecutor) -> Self {
-        Self { agent }
+    /// The executors of `enabled` (names from `worker.executors`). An
+    /// executor this build does not contain is left out with a warning:
+    /// its tasks wait for a worker that runs it. An error: an executor's
+    /// own configuration is wrong.
+    pub fn build(enabled: &[&'static str], parts: Parts<'_>) -> Result<Self, String> {
+        let Parts {
+            config,
+            bus,
+            store,
+            agent,
+        } = parts;
+        let mut agent = Some(agent);
+        let mut executors: Vec<(&'static str, Box<dyn Executor>)> = Vec::new();
+        for &name in enabled {
+            let executor: Box<dyn Executor> = match name {
+                "agent.run" => match agent.take() {
+                    Some(agent) => Box::new(agent),
+                    None => continue,
+                },
+                "signal.emit" => Box::new(SignalEmitExecutor {
+                    bus: bus.clone(),
+                    store: store.clone(),
+                    signal_limit: config.limits.signal_bytes,
+                }),
+                "starlark.eval" => Box::new(StarlarkEvalExecutor),
+                // REGISTRATION POINT (executors): one arm each, for example
+                // "http.request" => Box::new(http::HttpExecutor::new(&config.executors.http)?),
+                // "shell.run" => Box::new(shell::ShellExecutor::new(...)?),
+                // "llm" => Box::new(llm::LlmExecutor::new(&config.executors.llm)?),
+                other => {
+                    tracing::warn!(
+                        executor = other,
+                        "this worker build has no such executor; its tasks wait for a worker that runs it"
+                    );
+                    continue;
+                }
+            };
+            executors.push((name, executor));
+        }
+        Ok(Self { executors })
     }
 
-    /// The executor for a task's action.
-    pub fn for_task(&self, task: &StepTask) -> &dyn Executor {
-        match task.action {
-            junction_core::wire::TaskAction::AgentRun { .. } => &self.agent,
-        }
+    /// The names of the executors this worker runs, in configured order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.executors.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The executor for a task's action, if this worker runs it (a task
+    /// only reaches the consumers of the worker's executors).
+    pub fn for_task(&self, task: &StepTask) -> Option<&dyn Executor> {
+        let name = task.action.name();
+        self.executors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, executor)| executor.as_ref())
     }
 }

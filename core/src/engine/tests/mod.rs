@@ -4,6 +4,7 @@
 
 mod child;
 mod dag;
+mod executors;
 mod fanout;
 mod inline;
 mod operator;
