@@ -17,15 +17,16 @@ pub fn event_message(
     OutboxMessage::event(0, subject, event, event.seq, traceparent)
 }
 
-/// A task on `wf.task.step.<run>.<step>`, id `<run>:<step>:<attempt>`,
-/// naming the span that dispatched it.
+/// A task on its executor's subject (`wf.task.step.<run>.<step>` for
+/// `agent.run`, `wf.task.<executor token>.<run>.<step>` otherwise), id
+/// `<run>:<step>:<attempt>`, naming the span that dispatched it.
 pub fn task_message(
     subjects: &Subjects,
     task: &StepTask,
     traceparent: Option<String>,
 ) -> serde_json::Result<NewOutboxMessage> {
     NewOutboxMessage::task(
-        subjects.step_task(&task.run_id, &task.step_id),
+        subjects.executor_task(task.action.name(), &task.run_id, &task.step_id),
         task,
         traceparent,
     )

@@ -40,4 +40,30 @@ impl Bus {
         }
         published
     }
+
+    /// Publishes a CloudEvent (structured JSON) on `signals.<type>` with
+    /// `Nats-Msg-Id` = `id` (PROTOCOL §1), and waits for JetStream's ack:
+    /// the same id published again within the duplicate window is stored once.
+    pub async fn publish_signal(
+        &self,
+        signal_type: &str,
+        id: &str,
+        body: Vec<u8>,
+    ) -> Result<(), super::Error> {
+        let subject = self.subjects.signal(signal_type);
+        let unavailable = |message: String| super::Error::Unavailable {
+            asset: subject.clone(),
+            message,
+        };
+        let publish = PublishMessage::build()
+            .payload(Bytes::from(body))
+            .message_id(id);
+        let ack = self
+            .jetstream
+            .send_publish(subject.clone(), publish)
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        ack.await.map_err(|e| unavailable(e.to_string()))?;
+        Ok(())
+    }
 }

@@ -71,7 +71,7 @@ impl Bus {
         Ok(())
     }
 
-    /// The `WORKERS` consumer that all workers share.
+    /// The `WORKERS` consumer that all workers share (the `agent.run` tasks).
     /// `batch` bounds the messages prefetched per pull (the worker's concurrency).
     pub async fn workers_consumer(
         &self,
@@ -79,13 +79,32 @@ impl Bus {
         max_ack_pending: i64,
         batch: usize,
     ) -> Result<pull::Stream, Error> {
-        let name = self.subjects.workers_consumer();
+        self.executor_consumer(settings, "agent.run", max_ack_pending, batch)
+            .await
+    }
+
+    /// The consumer of `executor`'s tasks that every worker enabling it
+    /// shares: `WORKERS` (filter `wf.task.step.>`) for `agent.run`,
+    /// `WORKERS_<TOKEN>` (filter `wf.task.<token>.>`) otherwise. The filters
+    /// never overlap, as a work-queue stream requires. A `WORKERS` created
+    /// by a release that gave it no filter is replaced once (a work queue
+    /// keeps its unacked messages; the next consumer delivers them).
+    pub async fn executor_consumer(
+        &self,
+        settings: &ConsumerSettings,
+        executor: &str,
+        max_ack_pending: i64,
+        batch: usize,
+    ) -> Result<pull::Stream, Error> {
+        let name = self.subjects.executor_consumer(executor);
+        let filter = self.subjects.executor_tasks(executor);
         let config = pull::Config {
             durable_name: Some(name.clone()),
             ack_policy: AckPolicy::Explicit,
             ack_wait: settings.task_ack_wait,
             max_ack_pending,
             deliver_policy: DeliverPolicy::All,
+            filter_subject: filter.clone(),
             ..Default::default()
         };
         let stream = self
@@ -93,10 +112,18 @@ impl Bus {
             .get_stream(self.subjects.tasks_stream())
             .await
             .map_err(|e| setup_error(&name)(e.to_string()))?;
-        let consumer = stream
-            .get_or_create_consumer(&name, config)
+        let mut consumer = stream
+            .get_or_create_consumer(&name, config.clone())
             .await
             .map_err(|e| setup_error(&name)(e.to_string()))?;
+        if consumer.cached_info().config.filter_subject != filter {
+            tracing::warn!(consumer = %name, %filter, "replacing a task consumer without its executor's filter");
+            let _ = stream.delete_consumer(&name).await;
+            consumer = stream
+                .get_or_create_consumer(&name, config)
+                .await
+                .map_err(|e| setup_error(&name)(e.to_string()))?;
+        }
         consumer
             .stream()
             .max_messages_per_batch(batch)

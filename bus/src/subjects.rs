@@ -88,9 +88,28 @@ impl Subjects {
     pub fn tasks_wildcard(&self) -> String {
         self.subject("wf.task.>")
     }
-    /// `wf.task.step.<run>.<step>`.
+    /// `wf.task.step.<run>.<step>`: an `agent.run` task (the public subject).
     pub fn step_task(&self, run_id: &str, step_id: &str) -> String {
         self.subject(&format!("wf.task.step.{run_id}.{step_id}"))
+    }
+    /// Where a task of `executor` goes: `wf.task.step.<run>.<step>` for
+    /// `agent.run`, `wf.task.<executor token>.<run>.<step>` otherwise
+    /// (`wf.task.http_request.…`).
+    pub fn executor_task(&self, executor: &str, run_id: &str, step_id: &str) -> String {
+        let token = executor_token(executor);
+        self.subject(&format!("wf.task.{token}.{run_id}.{step_id}"))
+    }
+    /// `wf.task.<executor token>.>`: the filter of `executor`'s consumer.
+    pub fn executor_tasks(&self, executor: &str) -> String {
+        self.subject(&format!("wf.task.{}.>", executor_token(executor)))
+    }
+    /// The durable consumer of `executor`'s tasks: `WORKERS` for
+    /// `agent.run`, `WORKERS_<EXECUTOR TOKEN>` otherwise (`WORKERS_HTTP_REQUEST`).
+    pub fn executor_consumer(&self, executor: &str) -> String {
+        match executor_token(executor).as_str() {
+            "step" => self.workers_consumer(),
+            token => self.asset(&format!("WORKERS_{}", token.to_ascii_uppercase())),
+        }
     }
 
     // ----- events -----
@@ -167,6 +186,18 @@ impl Subjects {
     }
 }
 
+/// An executor's token in task subjects: `step` for `agent.run` (the public
+/// `wf.task.step.…`), otherwise its name with `.` written `_`
+/// (`http.request` → `http_request`). Executor names are fixed lower-case
+/// words (`junction_core::wire::task::EXECUTORS`), so a token is one
+/// subject token.
+pub fn executor_token(executor: &str) -> String {
+    if executor == "agent.run" {
+        return "step".to_owned();
+    }
+    executor.replace('.', "_")
+}
+
 /// `[a-z][a-z0-9]{0,31}` or empty.
 pub fn is_valid_prefix(prefix: &str) -> bool {
     let bytes = prefix.as_bytes();
@@ -205,6 +236,29 @@ mod tests {
             Some("run.abc.get")
         );
         assert_eq!(s.agent_of("t1.agents.echo.run"), Some("echo"));
+    }
+
+    #[test]
+    fn each_executor_has_its_own_task_subjects_and_consumer() {
+        let s = Subjects::new("t1").expect("valid prefix");
+        assert_eq!(
+            s.executor_task("agent.run", "r", "s"),
+            s.step_task("r", "s")
+        );
+        assert_eq!(s.executor_consumer("agent.run"), "T1_WORKERS");
+        assert_eq!(s.executor_tasks("agent.run"), "t1.wf.task.step.>");
+        assert_eq!(
+            s.executor_task("http.request", "r", "s"),
+            "t1.wf.task.http_request.r.s"
+        );
+        assert_eq!(
+            s.executor_tasks("starlark.eval"),
+            "t1.wf.task.starlark_eval.>"
+        );
+        assert_eq!(s.executor_consumer("shell.run"), "T1_WORKERS_SHELL_RUN");
+        assert_eq!(s.executor_consumer("llm"), "T1_WORKERS_LLM");
+        let bare = Subjects::new("").expect("empty prefix is valid");
+        assert_eq!(bare.executor_consumer("signal.emit"), "WORKERS_SIGNAL_EMIT");
     }
 
     #[test]

@@ -157,6 +157,7 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
         role: "coordinator",
         http_addr: Some(http_addr.clone()),
         started_at: chrono::Utc::now(),
+        executors: Vec::new(),
     };
     tasks.push(tokio::spawn(membership::keep(store, member, stop_rx)));
     tracing::info!(member_id = %member_id, http_addr = %http_addr, prefix = %bus.subjects.prefix(), "coordinator ready");

@@ -58,6 +58,7 @@ pub async fn input_of(
             let (step_id, attempt) = step_input(step);
             Some(Input::StepDeadline { step_id, attempt })
         }
+        TimerKind::StepUnclaimed(step) => unclaimed(driver, timer, step).await?,
         TimerKind::SignalTimeout(step) => {
             let (step_id, attempt) = step_input(step);
             Some(Input::WaitTimeout { step_id, attempt })
@@ -108,4 +109,28 @@ pub async fn input_of(
             None
         }
     })
+}
+
+/// A task's timeout with no claim: only an attempt no worker holds or
+/// finished times out (a paused run's held task has no row yet; the engine
+/// waits on for it).
+async fn unclaimed(
+    driver: &Driver,
+    timer: &DueTimer,
+    step: StepAttempt,
+) -> anyhow::Result<Option<Input>> {
+    use junction_store::{AttemptCheck, Refusal};
+    let check = driver
+        .store
+        .check_attempt(&timer.run_id, step.step_id.as_str(), step.attempt)
+        .await?;
+    let unclaimed = matches!(
+        check,
+        AttemptCheck::Claimable { takeover: false }
+            | AttemptCheck::Unclaimable(Refusal::Paused | Refusal::Missing)
+    );
+    Ok(unclaimed.then_some(Input::StepUnclaimed {
+        step_id: step.step_id,
+        attempt: step.attempt,
+    }))
 }

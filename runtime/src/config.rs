@@ -96,6 +96,41 @@ pub struct WorkerConfig {
     pub concurrency: usize,
     /// Claim lease; a dead worker's step is taken over within 2× this.
     pub lease_seconds: u64,
+    /// The executors this worker runs, a comma list (see
+    /// [`WorkerConfig::executor_list`]); it binds only their task consumers.
+    pub executors: String,
+}
+
+impl WorkerConfig {
+    /// The enabled executors, each once, in the order written. An empty
+    /// list, or a name that is no executor, is an error naming the known ones.
+    pub fn executor_list(&self) -> Result<Vec<&'static str>, String> {
+        let known = junction_core::wire::task::EXECUTORS;
+        let mut list = Vec::new();
+        for name in self
+            .executors
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            let Some(executor) = known.iter().find(|k| **k == name) else {
+                return Err(format!(
+                    "worker.executors: unknown executor {name:?} (known: {})",
+                    known.join(", ")
+                ));
+            };
+            if !list.contains(executor) {
+                list.push(*executor);
+            }
+        }
+        if list.is_empty() {
+            return Err(format!(
+                "worker.executors lists no executor (known: {})",
+                known.join(", ")
+            ));
+        }
+        Ok(list)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,6 +273,7 @@ impl Default for WorkerConfig {
             id: None,
             concurrency: 16,
             lease_seconds: 10,
+            executors: junction_core::wire::task::DEFAULT_EXECUTORS.join(","),
         }
     }
 }
@@ -355,6 +391,7 @@ impl Config {
                 "executors.llm.base_url must be an http:// or https:// URL, got {url:?}"
             )));
         }
+        self.worker.executor_list().map_err(Error::Invalid)?;
         if self.database.pool_size == 0 {
             return Err(Error::Invalid("database.pool_size must be positive".into()));
         }
@@ -503,6 +540,38 @@ mod tests {
                     .is_some_and(|e| e.contains("executors.llm.base_url")),
                 "{error:?}"
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn worker_executors_are_a_checked_comma_list() {
+        figment::Jail::expect_with(|jail| {
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                config.worker.executor_list(),
+                Ok(vec![
+                    "agent.run",
+                    "http.request",
+                    "signal.emit",
+                    "starlark.eval"
+                ])
+            );
+            jail.set_env("JUNCTION_WORKER__EXECUTORS", " shell.run, llm,shell.run ");
+            let config = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(config.worker.executor_list(), Ok(vec!["shell.run", "llm"]));
+            jail.set_env("JUNCTION_WORKER__EXECUTORS", "agent.run,bash");
+            let error = Config::load(None)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("unknown executor \"bash\""), "{error}");
+            assert!(
+                error.contains("known: agent.run, http.request, shell.run"),
+                "{error}"
+            );
+            jail.set_env("JUNCTION_WORKER__EXECUTORS", " , ");
+            assert!(Config::load(None).is_err());
             Ok(())
         });
     }

@@ -18,6 +18,10 @@ pub const WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK: &str = "worker.after_result_com
 /// again right after the lazy claim of a step still running at a third of
 /// the lease commits.
 pub const WORKER_AFTER_CLAIM: &str = "worker.after_claim";
+/// In the worker, after a step's executor returned and before its result
+/// is recorded: whatever the execution did outside (an agent call, an
+/// emitted signal) happened, and nothing says so yet.
+pub const WORKER_AFTER_EXECUTE: &str = "worker.after_execute";
 
 /// Every point this build knows, for documentation and validation.
 pub const ALL_POINTS: &[&str] = &[
@@ -25,6 +29,7 @@ pub const ALL_POINTS: &[&str] = &[
     COORDINATOR_AFTER_COMMIT_BEFORE_ACK,
     WORKER_AFTER_RESULT_COMMIT_BEFORE_ACK,
     WORKER_AFTER_CLAIM,
+    WORKER_AFTER_EXECUTE,
 ];
 
 /// The configured fault point, checked cheaply on hot paths.

@@ -17,6 +17,9 @@ pub struct Member {
     pub role: &'static str,
     pub http_addr: Option<String>,
     pub started_at: DateTime<Utc>,
+    /// A worker's executors, advertised in `cluster.members`; empty for a
+    /// coordinator.
+    pub executors: Vec<String>,
 }
 
 /// Heartbeats until `stop` flips, then leaves the list.
@@ -28,6 +31,7 @@ pub async fn keep(store: Store, member: Member, mut stop: watch::Receiver<bool>)
                 member.role,
                 member.http_addr.as_deref(),
                 member.started_at,
+                (!member.executors.is_empty()).then_some(member.executors.as_slice()),
             )
             .await
         {

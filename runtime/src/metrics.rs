@@ -114,7 +114,7 @@ async fn render(State(scrape): State<Scrape>) -> impl axum::response::IntoRespon
 
 /// Sets `junction_consumer_pending` for each consumer of the process.
 async fn consumers_pending(connected: &Connected) {
-    match connected.bus.pending(connected.role).await {
+    match connected.bus.pending_of(&connected.consumers).await {
         Ok(pending) => {
             for (consumer, count) in pending {
                 metrics::gauge!(CONSUMER_PENDING, "consumer" => consumer).set(count as f64);

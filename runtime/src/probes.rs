@@ -33,6 +33,9 @@ pub struct Connected {
     pub store: Store,
     pub bus: Bus,
     pub role: Role,
+    /// `(stream, durable name)` of the consumers the process pulls from:
+    /// its role's, or a worker's executor consumers.
+    pub consumers: Vec<(String, String)>,
 }
 
 /// What `/readyz` reports, shared by the probes, `/metrics` and start-up.
@@ -73,8 +76,21 @@ impl Readiness {
 
     /// Start-up is done: from now on `/readyz` checks these connections.
     pub fn connected(&self, store: Store, bus: Bus) {
+        let consumers = bus.consumers(self.inner.role);
+        self.connected_with(store, bus, consumers);
+    }
+
+    /// [`Self::connected`], checking the given consumers (a worker's, one
+    /// per executor it enables) instead of the role's.
+    pub fn connected_with(&self, store: Store, bus: Bus, consumers: Vec<(String, String)>) {
         let role = self.inner.role;
-        let _ = self.inner.connected.set(Connected { store, bus, role });
+        let connected = Connected {
+            store,
+            bus,
+            role,
+            consumers,
+        };
+        let _ = self.inner.connected.set(connected);
     }
 
     /// The connections, once start-up is done.
@@ -111,7 +127,12 @@ impl Readiness {
             if state != async_nats::connection::State::Connected {
                 return Some(format!("nats: {state}"));
             }
-            match tokio::time::timeout(CHECK_TIMEOUT, connected.bus.pending(connected.role)).await {
+            match tokio::time::timeout(
+                CHECK_TIMEOUT,
+                connected.bus.pending_of(&connected.consumers),
+            )
+            .await
+            {
                 Ok(Ok(_)) => None,
                 Ok(Err(error)) => Some(format!("nats: {error}")),
                 Err(_) => Some(format!(

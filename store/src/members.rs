@@ -18,22 +18,28 @@ pub struct MemberRecord {
     pub last_seen_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_addr: Option<String>,
+    /// A worker's executors (`worker.executors`); absent for coordinators.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executors: Option<Vec<String>>,
 }
 
 impl Store {
+    /// Upserts this process's row; `executors` for workers.
     pub async fn heartbeat(
         &self,
         id: &str,
         role: &str,
         http_addr: Option<&str>,
         started_at: DateTime<Utc>,
+        executors: Option<&[String]>,
     ) -> Result<()> {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO cluster_members (id, role, http_addr, started_at, last_seen_at) VALUES ($1, $2, $3, $4, now())
-                 ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, http_addr = EXCLUDED.http_addr, last_seen_at = now()",
-                &[&id, &role, &http_addr, &started_at],
+                "INSERT INTO cluster_members (id, role, http_addr, started_at, last_seen_at, executors) VALUES ($1, $2, $3, $4, now(), $5)
+                 ON CONFLICT (id) DO UPDATE SET role = EXCLUDED.role, http_addr = EXCLUDED.http_addr,
+                     executors = EXCLUDED.executors, last_seen_at = now()",
+                &[&id, &role, &http_addr, &started_at, &executors],
             )
             .await?;
         Ok(())
@@ -51,7 +57,7 @@ impl Store {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT id, role, started_at, last_seen_at, http_addr FROM cluster_members
+                "SELECT id, role, started_at, last_seen_at, http_addr, executors FROM cluster_members
                  WHERE last_seen_at > now() - make_interval(secs => $1) ORDER BY role, id",
                 &[&MEMBER_TTL_SECONDS],
             )
@@ -64,7 +70,19 @@ impl Store {
                 started_at: time::format(r.get(2)),
                 last_seen_at: time::format(r.get(3)),
                 http_addr: r.get(4),
+                executors: r.get(5),
             })
+            .collect())
+    }
+
+    /// The executors some live worker runs (a worker of a release that did
+    /// not advertise them counts as running `agent.run` only).
+    pub async fn live_executors(&self) -> Result<std::collections::BTreeSet<String>> {
+        let members = self.members().await?;
+        Ok(members
+            .into_iter()
+            .filter(|m| m.role == "worker")
+            .flat_map(|m| m.executors.unwrap_or_else(|| vec!["agent.run".to_owned()]))
             .collect())
     }
 }

@@ -48,6 +48,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_agent_circuits",
         include_str!("../../migrations/0012_agent_circuits.sql"),
     ),
+    (
+        "0013_member_executors",
+        include_str!("../../migrations/0013_member_executors.sql"),
+    ),
 ];
 
 /// Arbitrary, fixed key of the migration advisory lock ("junction" in ASCII).

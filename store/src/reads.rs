@@ -64,6 +64,7 @@ impl Store {
                     error: r.get(7),
                     started_at: ts(r.get(8)),
                     ended_at: ts(r.get(9)),
+                    waiting_reason: None,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -80,6 +80,10 @@ pub struct StepRecord {
     pub started_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<String>,
+    /// Why a step whose task no worker has taken waits (for example "no
+    /// live worker offers `shell.run`"); filled by `run.get`, not stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_reason: Option<String>,
 }
 
 /// A run summary (PROTOCOL §4): the run without `context` and `steps`.

@@ -1,12 +1,14 @@
 //! Wires the worker together and runs it until shutdown: serve the probes
-//! and `/metrics`, wait for the migrations, join the shared `WORKERS`
-//! consumer (retrying Postgres and NATS until they answer), execute up to
-//! `concurrency` steps at once. Shutdown stops pulling, then lets in-flight
+//! and `/metrics`, wait for the migrations, join the task consumer of each
+//! executor it runs (`WORKERS` for `agent.run`, `WORKERS_<EXECUTOR>` for the
+//! others; retrying Postgres and NATS until they answer), advertise those
+//! executors in its membership heartbeat, execute up to `concurrency` steps
+//! at once, whatever their executor. Shutdown stops pulling, then lets in-flight
 //! steps finish within the drain deadline.
 
 use crate::catalog::{AgentCatalog, REGISTRY_TTL};
 use crate::commit::ResultCommitter;
-use crate::executor::{AgentExecutor, Registry};
+use crate::executor::{AgentExecutor, Parts, Registry};
 use crate::task::{self, Worker};
 use async_nats::jetstream::Message;
 use async_nats::jetstream::consumer::pull;
@@ -45,8 +47,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         .merge(metrics::routes(handle, readiness.clone(), None));
     let http = tokio::spawn(probes::serve(listener, app, stop_rx.clone()));
     tracing::info!(worker_id = %worker_id, http_addr = %http_addr, "worker starting: probes and /metrics are served");
-    let connecting = connect(&config, &store, &worker_id, &readiness);
-    let (bus, tasks) = tokio::select! {
+    let enabled = config.worker.executor_list().map_err(anyhow::Error::msg)?;
+    let connecting = connect(&config, &store, &worker_id, &readiness, &enabled);
+    let (bus, tasks, executors) = tokio::select! {
         connected = connecting => connected?,
         () = &mut shutdown => {
             tracing::info!("shutting down before start-up finished");
@@ -64,16 +67,24 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
         &bus,
         store.clone(),
         publisher,
+        executors,
     ));
-    readiness.connected(store.clone(), bus.clone());
+    let names = worker.executors.names();
+    readiness.connected_with(
+        store.clone(),
+        bus.clone(),
+        bus.executor_consumers(names.iter().copied()),
+    );
     let member = Member {
         id: worker_id.clone(),
         role: "worker",
         http_addr: Some(http_addr.clone()),
         started_at: chrono::Utc::now(),
+        executors: names.iter().map(|n| (*n).to_owned()).collect(),
     };
     let heartbeat = tokio::spawn(membership::keep(store, member, stop_rx));
-    tracing::info!(worker_id = %worker_id, http_addr = %http_addr, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), "worker ready");
+    let executors = names.join(",");
+    tracing::info!(worker_id = %worker_id, http_addr = %http_addr, concurrency, lease_seconds = lease.as_secs(), prefix = %bus.subjects.prefix(), %executors, "worker ready");
 
     let slots = Arc::new(Semaphore::new(concurrency));
     pull(tasks, &worker, &slots, shutdown).await?;
@@ -92,14 +103,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::
     Ok(())
 }
 
-/// Waits for the coordinator's migrations, connects to NATS and joins
-/// `WORKERS`, each step retried until it succeeds.
+/// Waits for the coordinator's migrations, connects to NATS, builds the
+/// executors of `enabled` and joins each one's task consumer, each step
+/// retried until it succeeds. The tasks of every consumer come as one stream.
 async fn connect(
     config: &Config,
     store: &Store,
     worker_id: &str,
     readiness: &Readiness,
-) -> anyhow::Result<(Bus, pull::Stream)> {
+    enabled: &[&'static str],
+) -> anyhow::Result<(Bus, Tasks, Registry)> {
     let never = |_: &String| false;
     startup::retry(
         "wait for the database migrations",
@@ -117,29 +130,68 @@ async fn connect(
     .map_err(anyhow::Error::msg)?;
     let name = format!("junction-worker {worker_id}");
     let (bus, settings) = startup::connect_bus(config, &name, readiness).await?;
+    let executors = executors(config, &bus, store, enabled)?;
     let never = |_: &junction_bus::Error| false;
     let concurrency = config.worker.concurrency;
-    let tasks = startup::retry("join WORKERS", readiness, never, || {
-        bus.workers_consumer(&settings, 10_000, concurrency)
-    })
-    .await?;
-    Ok((bus, tasks))
+    let mut consumers = Vec::new();
+    for executor in executors.names() {
+        let what = format!("join {}", bus.subjects.executor_consumer(executor));
+        let tasks = startup::retry(&what, readiness, never, || {
+            bus.executor_consumer(&settings, executor, 10_000, concurrency)
+        })
+        .await?;
+        consumers.push(tasks);
+    }
+    Ok((bus, futures::stream::select_all(consumers), executors))
+}
+
+/// The tasks of all the worker's consumers.
+type Tasks = futures::stream::SelectAll<pull::Stream>;
+
+/// The executors of `enabled` this build has.
+fn executors(
+    config: &Config,
+    bus: &Bus,
+    store: &Store,
+    enabled: &[&'static str],
+) -> anyhow::Result<Registry> {
+    let agent = AgentExecutor {
+        client: bus.client.clone(),
+        subjects: bus.subjects.clone(),
+        payload_limit: config.limits.payload_bytes,
+        catalog: Arc::new(AgentCatalog::new(store.clone(), REGISTRY_TTL)),
+    };
+    let parts = Parts {
+        config,
+        bus,
+        store,
+        agent,
+    };
+    let registry = Registry::build(enabled, parts).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        !registry.names().is_empty(),
+        "this worker runs none of the executors it enables ({})",
+        enabled.join(", ")
+    );
+    Ok(registry)
 }
 
 /// What every task handler shares, from the configuration and connections.
-fn worker(config: &Config, id: String, bus: &Bus, store: Store, publisher: Publisher) -> Worker {
+fn worker(
+    config: &Config,
+    id: String,
+    bus: &Bus,
+    store: Store,
+    publisher: Publisher,
+    executors: Registry,
+) -> Worker {
     Worker {
         id,
         client: bus.client.clone(),
         store: store.clone(),
         publisher,
         subjects: bus.subjects.clone(),
-        executors: Registry::new(AgentExecutor {
-            client: bus.client.clone(),
-            subjects: bus.subjects.clone(),
-            payload_limit: config.limits.payload_bytes,
-            catalog: Arc::new(AgentCatalog::new(store.clone(), REGISTRY_TTL)),
-        }),
+        executors,
         faults: config.fault.faults(),
         lease: Duration::from_secs(config.worker.lease_seconds),
         results: ResultCommitter::start(crate::commit::Results(store), RESULT_COMMITS_IN_FLIGHT),

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use std::process::ExitCode;
 
 /// `members`: the live members, with their HTTP addresses
-/// (`http://host:port` in text; `http_addr` in JSON).
+/// (`http://host:port` in text; `http_addr` in JSON) and, for workers, the
+/// executors they run (`executors` in JSON).
 pub async fn members(s: &Session<'_>) -> anyhow::Result<ExitCode> {
     let reply = s
         .client
@@ -28,13 +29,24 @@ pub async fn members(s: &Session<'_>) -> anyhow::Result<ExitCode> {
                         .as_str()
                         .map(|a| format!("http://{a}"))
                         .unwrap_or_default(),
+                    executors(m),
                 ]
             })
             .collect();
-        print!("{}", output::table(&["ROLE", "ID", "SINCE", "HTTP"], &rows));
+        let header = ["ROLE", "ID", "SINCE", "HTTP", "EXECUTORS"];
+        print!("{}", output::table(&header, &rows));
         Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A worker's executors as one comma list; empty for a coordinator.
+fn executors(member: &Value) -> String {
+    let names = member["executors"].as_array().into_iter().flatten();
+    names
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// `tail`: lifecycle events, one line each (one JSON object each with

@@ -92,7 +92,8 @@ pub async fn signal(
     follow::follow(&s.client, &s.junction, &run_id, timeout_secs, s.output).await
 }
 
-/// `get`: the run (JSON in every format: it is a document).
+/// `get`: the run (JSON in every format: it is a document). In text
+/// format, why a step waits for a worker is said on stderr too.
 pub async fn get(s: &Session<'_>, run_id: &str) -> anyhow::Result<ExitCode> {
     let reply = s
         .client
@@ -106,6 +107,13 @@ pub async fn get(s: &Session<'_>, run_id: &str) -> anyhow::Result<ExitCode> {
         _ => Output::Json,
     };
     output::document(format, &reply["run"])?;
+    if s.output == Output::Text {
+        for step in reply["run"]["steps"].as_array().into_iter().flatten() {
+            if let Some(reason) = step["waiting_reason"].as_str() {
+                eprintln!("step {}: waiting: {reason}", output::text(step, "path"));
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod agents;
 pub(crate) mod approvals;
 pub mod routes;
 pub(crate) mod runs;
+mod waiting;
 pub mod workflows;
 
 use crate::auth::{Caller, Tokens};

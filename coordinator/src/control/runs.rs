@@ -112,9 +112,10 @@ fn checked_id(run_id: &str) -> Result<(), ControlError> {
 pub async fn get(driver: &Driver, run_id: &str, request: &Request) -> Reply {
     checked_id(run_id)?;
     let run = driver.store.get_run(run_id).await.map_err(internal)?;
-    let run = run
+    let mut run = run
         .filter(|r| r.summary.tenant == request.tenant)
         .ok_or_else(|| ControlError::not_found(format!("run `{run_id}` not found")))?;
+    super::waiting::explain(driver, &mut run).await;
     Ok(json!({ "run": run }))
 }
 

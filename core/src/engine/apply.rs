@@ -84,6 +84,7 @@ pub fn apply(
         } => run.step_failed(&step_id, attempt, error),
         Input::RetryTimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
         Input::StepDeadline { step_id, attempt } => run.step_deadline(&step_id, attempt),
+        Input::StepUnclaimed { step_id, attempt } => run.step_unclaimed(&step_id, attempt),
         Input::RunTimeout => run.time_out(),
         Input::Cancel { actor, reason } => run.cancel(actor, reason),
         Input::Pause { actor, reason } => run.pause(actor, reason),
@@ -160,6 +161,7 @@ impl<'a> Step<'a> {
             self.now,
         );
         self.state.input = input.clone();
+        self.state.correlation_id = Some(correlation_id.clone());
         let data = json!({
             "causation_id": causation_id,
             "correlation_id": correlation_id,

@@ -49,6 +49,7 @@ impl<'a> Step<'a> {
     fn send(&mut self, step: &StepRef, task: StepTask) {
         let size = crate::wire::json_len(&task);
         if size <= self.payload_limit {
+            self.unclaimed_timer(&task);
             return self.effects.push(Effect::Dispatch(task));
         }
         let error = ErrorInfo::new(
@@ -97,7 +98,9 @@ impl<'a> Step<'a> {
 
     /// The task action with its templates rendered. Without an explicit
     /// input an agent gets the previous output, except inside a DAG, where
-    /// "previous" depends on timing: there it gets `ctx`.
+    /// "previous" depends on timing: there it gets `ctx`. Any other
+    /// executor gets its parameters rendered the same way (a whole-string
+    /// template keeps its JSON type).
     #[allow(
         clippy::result_large_err,
         reason = "ErrorInfo is the run's error as stored; it is built once per failed step"
@@ -107,33 +110,35 @@ impl<'a> Step<'a> {
         operation: &Operation,
         path: &str,
     ) -> Result<TaskAction, ErrorInfo> {
-        let Action::AgentRun(AgentCall {
+        let call = match &operation.action {
+            Action::AgentRun(call) => call,
+            Action::Executor(call) => {
+                let input = self.render(&call.params)?;
+                return TaskAction::for_executor(&call.executor, input).ok_or_else(|| {
+                    ErrorInfo::new(
+                        codes::UNSUPPORTED,
+                        format!("action `{}` does not run on workers", call.executor),
+                    )
+                    .not_retryable()
+                });
+            }
+            other => {
+                return Err(ErrorInfo::new(
+                    codes::UNSUPPORTED,
+                    format!("action `{}` does not run on workers", other.name()),
+                )
+                .not_retryable());
+            }
+        };
+        let AgentCall {
             agent,
             task,
             input,
             variables,
             ..
-        }) = &operation.action
-        else {
-            return Err(ErrorInfo::new(
-                codes::UNSUPPORTED,
-                format!(
-                    "action `{}` does not run in this release yet",
-                    operation.action.name()
-                ),
-            )
-            .not_retryable());
-        };
-        let scope = Scope {
-            context: &self.state.context,
-            input: &self.state.input,
-        };
-        let render = |value: &Value| {
-            template::render(value, &scope)
-                .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())
-        };
+        } = call;
         let input = match input {
-            Some(input) => render(input)?,
+            Some(input) => self.render(input)?,
             // A DAG step (`<dag>/<step>` at the top level; a DAG never runs
             // in a frame). Steps of branches and items have paths with `/`
             // too, and get their frame's previous output: the item, or the
@@ -149,14 +154,29 @@ impl<'a> Step<'a> {
         };
         Ok(TaskAction::AgentRun {
             agent: agent.clone(),
-            task: task.as_ref().map(render).transpose()?,
+            task: task.as_ref().map(|t| self.render(t)).transpose()?,
             input,
             variables: variables
                 .as_ref()
-                .map(render)
+                .map(|v| self.render(v))
                 .transpose()?
                 .unwrap_or(Value::Object(Default::default())),
         })
+    }
+
+    /// Renders the templates of `value` against the run; a path that does
+    /// not resolve is `TEMPLATE_PATH`.
+    #[allow(
+        clippy::result_large_err,
+        reason = "ErrorInfo is the run's error as stored; it is built once per failed step"
+    )]
+    fn render(&self, value: &Value) -> Result<Value, ErrorInfo> {
+        let scope = Scope {
+            context: &self.state.context,
+            input: &self.state.input,
+        };
+        template::render(value, &scope)
+            .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())
     }
 
     pub(super) fn task(
@@ -171,7 +191,6 @@ impl<'a> Step<'a> {
             state: step.state.clone(),
             path: step.path.clone(),
             attempt: step.attempt,
-            action,
             timeout_seconds: operation.effective_timeout_seconds(),
             workflow: WorkflowRef {
                 id: self.workflow.id.clone(),
@@ -181,8 +200,31 @@ impl<'a> Step<'a> {
                 definition_version: self.workflow.definition_version.clone(),
                 node_index: self.workflow.node_index(),
             },
+            correlation_id: match &action {
+                TaskAction::SignalEmit { .. } => self.state.correlation_id.clone(),
+                _ => None,
+            },
+            bindings: match &action {
+                TaskAction::StarlarkEval { input } => Some(self.starlark_bindings(input)),
+                _ => None,
+            },
+            action,
             traceparent: None,
         }
+    }
+
+    /// What a `starlark.eval` expression reads (docs/language.md §9): the
+    /// context's `ctx`, `steps` and `signal`, and `input`, the step's own
+    /// `input` parameter when it has one, else the run input.
+    fn starlark_bindings(&self, params: &Value) -> Value {
+        let context = &self.state.context;
+        let field = |name: &str| context.get(name).cloned().unwrap_or(Value::Null);
+        json!({
+            "ctx": field("ctx"),
+            "steps": field("steps"),
+            "signal": field("signal"),
+            "input": params.get("input").cloned().unwrap_or_else(|| self.state.input.clone()),
+        })
     }
 
     pub(super) fn timer_fired(&mut self, step_id: &StepId, attempt: u32) {

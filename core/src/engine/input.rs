@@ -49,6 +49,9 @@ pub enum Input {
     /// The coordinator's backstop deadline of a claimed attempt passed with
     /// no result: the step times out (its retry policy applies).
     StepDeadline { step_id: StepId, attempt: u32 },
+    /// A task's timeout passed and no worker has claimed it (none offers
+    /// its executor, or all are busy): the step times out.
+    StepUnclaimed { step_id: StepId, attempt: u32 },
     /// The run's own timeout (`timeoutSeconds` at the top level) is due.
     RunTimeout,
     /// An operator (or a cancelled parent) cancels the run.

@@ -28,6 +28,7 @@ mod spans;
 mod state;
 pub mod template;
 mod timer;
+mod unclaimed;
 
 pub use apply::{ApplyContext, apply};
 pub use dag::{DagOutcome, DagProgress};
@@ -38,9 +39,10 @@ pub use queue::QueuedStart;
 pub use spans::{EndedState, OpenStates, ended_states};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{
-    APPROVAL_DECIDED, ApprovalDecision, ApprovalRequest, ChildStart, STEP_DEADLINE, StepAttempt,
-    StoredTimer, Timer, TimerError, TimerKind,
+    APPROVAL_DECIDED, ApprovalDecision, ApprovalRequest, ChildStart, STEP_DEADLINE, STEP_UNCLAIMED,
+    StepAttempt, StoredTimer, Timer, TimerError, TimerKind,
 };
+pub use unclaimed::UNCLAIMED_STEP_GRACE_SECONDS;
 
 #[cfg(test)]
 mod orderings;

@@ -311,6 +311,10 @@ pub struct RunState {
     /// The start of a run waiting for a concurrency slot (`PENDING`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued: Option<super::queue::QueuedStart>,
+    /// The run's correlation id (set at start), for the CloudEvents its
+    /// `signal.emit` steps publish. Absent in runs started before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
@@ -345,6 +349,7 @@ impl RunState {
             held: Vec::new(),
             parent: None,
             queued: None,
+            correlation_id: None,
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
             child_results: BTreeMap::new(),

@@ -65,6 +65,10 @@ pub enum TimerKind {
     /// The backstop of a claimed attempt whose worker may be lost
     /// (`step_deadline`, written by the worker's claim).
     StepDeadline(StepAttempt),
+    /// A worker task that no worker may have taken yet: its step times out
+    /// unless a worker claimed it first (`step_unclaimed`, written at
+    /// dispatch for executors other than `agent.run`; a claim deletes it).
+    StepUnclaimed(StepAttempt),
     /// A `signal.wait` step's timeout (`signal_timeout`).
     SignalTimeout(StepAttempt),
     /// Start the child run of a `workflow.run` step (`start_child`).
@@ -161,6 +165,9 @@ const RUN_TIMEOUT: &str = "run_timeout";
 /// The stored kind of a step's backstop deadline (the worker's claim
 /// statement writes it).
 pub const STEP_DEADLINE: &str = "step_deadline";
+/// The stored kind of an unclaimed task's timeout (the worker's claim
+/// statement deletes it).
+pub const STEP_UNCLAIMED: &str = "step_unclaimed";
 const SIGNAL_TIMEOUT: &str = "signal_timeout";
 const START_CHILD: &str = "start_child";
 const CHILD_DONE: &str = "child_done";
@@ -179,6 +186,7 @@ impl TimerKind {
             Self::Retry(_) => RETRY,
             Self::RunTimeout => RUN_TIMEOUT,
             Self::StepDeadline(_) => STEP_DEADLINE,
+            Self::StepUnclaimed(_) => STEP_UNCLAIMED,
             Self::SignalTimeout(_) => SIGNAL_TIMEOUT,
             Self::StartChild { .. } => START_CHILD,
             Self::ChildDone { .. } => CHILD_DONE,
@@ -194,7 +202,10 @@ impl TimerKind {
     /// The step attempt the timer is about, if any.
     pub fn step(&self) -> Option<&StepAttempt> {
         match self {
-            Self::Retry(step) | Self::StepDeadline(step) | Self::SignalTimeout(step) => Some(step),
+            Self::Retry(step)
+            | Self::StepDeadline(step)
+            | Self::StepUnclaimed(step)
+            | Self::SignalTimeout(step) => Some(step),
             Self::StartChild { step, .. }
             | Self::ChildDone { step, .. }
             | Self::ApprovalRequest { step, .. }
@@ -223,6 +234,7 @@ impl TimerKind {
             Self::Retry(_)
             | Self::RunTimeout
             | Self::StepDeadline(_)
+            | Self::StepUnclaimed(_)
             | Self::SignalTimeout(_)
             | Self::CancelChildren
             | Self::ReleaseSlot => return None,
@@ -273,6 +285,7 @@ impl TimerKind {
             RETRY => Self::Retry(step(RETRY)?),
             RUN_TIMEOUT => Self::RunTimeout,
             STEP_DEADLINE => Self::StepDeadline(step(STEP_DEADLINE)?),
+            STEP_UNCLAIMED => Self::StepUnclaimed(step(STEP_UNCLAIMED)?),
             SIGNAL_TIMEOUT => Self::SignalTimeout(step(SIGNAL_TIMEOUT)?),
             START_CHILD => Self::StartChild {
                 step: step(START_CHILD)?,

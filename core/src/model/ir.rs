@@ -238,9 +238,10 @@ pub enum Action {
     HumanApproval(Approval),
     /// `signal.wait`: the step waits (WAITING_SIGNAL) for a matching signal.
     SignalWait(SignalWait),
-    /// `signal.emit`, `http.request`, `shell.run`, `starlark.eval` and
-    /// `workflow.run`: executors whose parameters (templated JSON) are passed
-    /// through to the worker pool that implements them.
+    /// `signal.emit`, `http.request`, `shell.run`, `starlark.eval`, `llm`
+    /// and `workflow.run`: executors whose parameters (templated JSON) are
+    /// passed through to the workers that enable them (`workflow.run` runs
+    /// in the coordinator: it starts a child run).
     Executor(ExecutorCall),
 }
 
@@ -250,6 +251,7 @@ pub const GENERIC_EXECUTORS: &[&str] = &[
     "http.request",
     "shell.run",
     "starlark.eval",
+    "llm",
     "workflow.run",
 ];
 
@@ -460,13 +462,16 @@ impl StateKind {
 }
 
 impl Operation {
-    /// The step timeout: the state's, else the call's, else 300 s.
+    /// The step timeout: the state's, else the call's (an executor's
+    /// numeric `timeoutSeconds` parameter), else 300 s.
     pub fn effective_timeout_seconds(&self) -> u64 {
         let from_action = match &self.action {
             Action::AgentRun(call) => call.timeout_seconds,
             Action::HumanApproval(approval) => approval.timeout_seconds,
             Action::SignalWait(wait) => wait.timeout_seconds,
-            Action::Executor(_) => None,
+            // `input.timeoutSeconds` of `http.request` and `shell.run`,
+            // when written as a number.
+            Action::Executor(call) => call.params.get("timeoutSeconds").and_then(Value::as_u64),
         };
         self.timeout_seconds
             .or(from_action)

@@ -54,6 +54,11 @@ pub mod codes {
     /// A `shell.run` command that could not be started (no such binary or
     /// directory, not executable).
     pub const SHELL_SPAWN: &str = "SHELL_SPAWN";
+    /// A `starlark.eval` expression raised, or hit its bounds (never retried:
+    /// the same bindings give the same error).
+    pub const STARLARK_ERROR: &str = "STARLARK_ERROR";
+    /// `signal.emit` could not publish its CloudEvent (retryable).
+    pub const SIGNAL_EMIT_FAILED: &str = "SIGNAL_EMIT_FAILED";
 }
 
 /// An error attached to a step attempt or a run.

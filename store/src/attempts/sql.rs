@@ -2,7 +2,7 @@
 //! finish, and finish with warnings. Each appends its events and outbox rows
 //! in the same statement (see the parent module).
 
-use junction_core::engine::STEP_DEADLINE;
+use junction_core::engine::{STEP_DEADLINE, STEP_UNCLAIMED};
 use std::sync::LazyLock;
 
 /// The lazy claim of an execution still running at a third of the lease.
@@ -10,7 +10,9 @@ use std::sync::LazyLock;
 /// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject,
 /// `$11` seconds from now to the backstop deadline, `$12` seconds the
 /// execution has been running (`started_at` is that long before now, in
-/// the database's clock), `$13` the event's `traceparent`.
+/// the database's clock), `$13` the event's `traceparent`. The claim
+/// replaces the attempt's timers: the backstop of a previous claim, and the
+/// `step_unclaimed` timeout of a task no worker had taken.
 pub(super) static CLAIM_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
@@ -39,7 +41,8 @@ o AS (
     SELECT $10, $1 || ':' || e.seq, $1, e.seq, $13 FROM e RETURNING id),
 d AS (
     DELETE FROM timers t USING c
-    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}'),
+    WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3
+      AND t.kind IN ('{STEP_DEADLINE}', '{STEP_UNCLAIMED}')),
 t AS (
     INSERT INTO timers (run_id, kind, step_id, attempt, fire_at)
     SELECT $1, '{STEP_DEADLINE}', $2, $3, now() + make_interval(secs => $11) FROM c)
@@ -188,7 +191,7 @@ mod tests {
             &FINISH_SQL,
             &FINISH_WITH_WARNINGS_SQL,
         ] {
-            assert!(sql.contains("t.kind = 'step_deadline'"), "{}", sql.as_str());
+            assert!(sql.contains("'step_deadline'"), "{}", sql.as_str());
             assert!(
                 !sql.contains('{'),
                 "an unfilled placeholder: {}",
@@ -196,5 +199,6 @@ mod tests {
             );
         }
         assert!(CLAIM_SQL.contains("SELECT $1, 'step_deadline', $2, $3"));
+        assert!(CLAIM_SQL.contains("IN ('step_deadline', 'step_unclaimed')"));
     }
 }

@@ -74,7 +74,8 @@ fn fill(template: &str, args: &[String]) -> String {
     out
 }
 
-/// Attempts: new ones inserted; an existing `PENDING` one only cancelled.
+/// Attempts: new ones inserted; an existing `PENDING` one only cancelled or
+/// timed out (a task no worker claimed, see `junction_core::engine`).
 const ATTEMPTS_INSERT: &str = "a AS (
     INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
                                completion_seq, started_at, ended_at)
@@ -86,8 +87,9 @@ const ATTEMPTS_INSERT: &str = "a AS (
     ON CONFLICT (run_id, step_id, attempt) DO UPDATE
         SET status = EXCLUDED.status, error = EXCLUDED.error,
             completion_seq = EXCLUDED.completion_seq, ended_at = now()
-        -- Only a cancellation, and only of an attempt no worker holds.
-        WHERE EXCLUDED.status = 'CANCELLED' AND step_attempts.status = 'PENDING')";
+        -- Only a cancellation, or the timeout of a task no worker took,
+        -- and only of an attempt no worker holds.
+        WHERE EXCLUDED.status IN ('CANCELLED', 'TIMED_OUT') AND step_attempts.status = 'PENDING')";
 
 /// Events at `s.base + offset`, each with an outbox row pointing at it
 /// (and naming the span that produced the event). Eleven parameters; the

@@ -55,7 +55,9 @@ impl AgentExecutor {
     /// Resolves the agent, checks the input, calls, checks the output.
     async fn call(&self, execution: Execution<'_>) -> Outcome {
         let task = execution.task;
-        let TaskAction::AgentRun { agent, input, .. } = &task.action;
+        let TaskAction::AgentRun { agent, input, .. } = &task.action else {
+            return not_mine(task);
+        };
         let tenant = &task.workflow.tenant;
         let registered = match self.catalog.resolve(tenant, agent).await {
             Ok(Some(registered)) => registered,
@@ -133,8 +135,13 @@ impl AgentExecutor {
 
     /// The NATS request itself and the reading of its reply.
     async fn request(&self, task: &StepTask, execution: &Execution<'_>) -> Outcome {
-        let TaskAction::AgentRun { agent, .. } = &task.action;
-        let body = match serde_json::to_vec(&agent_request(task, execution)) {
+        let TaskAction::AgentRun { agent, .. } = &task.action else {
+            return not_mine(task);
+        };
+        let Some(request) = agent_request(task, execution) else {
+            return not_mine(task);
+        };
+        let body = match serde_json::to_vec(&request) {
             Ok(body) => body,
             Err(e) => {
                 return Outcome::failed(ErrorInfo::new(
@@ -245,14 +252,17 @@ impl AgentExecutor {
 }
 
 /// The request body an agent receives (PROTOCOL §5).
-fn agent_request(task: &StepTask, execution: &Execution<'_>) -> AgentRequest {
+fn agent_request(task: &StepTask, execution: &Execution<'_>) -> Option<AgentRequest> {
     let TaskAction::AgentRun {
         task: text,
         input,
         variables,
         ..
-    } = &task.action;
-    AgentRequest {
+    } = &task.action
+    else {
+        return None;
+    };
+    Some(AgentRequest {
         task: text
             .as_ref()
             .map(|t| t.as_str().map_or_else(|| t.to_string(), str::to_owned)),
@@ -263,7 +273,18 @@ fn agent_request(task: &StepTask, execution: &Execution<'_>) -> AgentRequest {
         attempt: task.attempt,
         idempotency_key: execution.idempotency_key.clone(),
         deadline: time::format(execution.deadline),
-    }
+    })
+}
+
+/// A task of another executor handed to this one: a bug in the registry.
+fn not_mine(task: &StepTask) -> Outcome {
+    Outcome::failed(
+        ErrorInfo::new(
+            codes::INTERNAL,
+            format!("the agent executor got a `{}` task", task.action.name()),
+        )
+        .not_retryable(),
+    )
 }
 
 fn preview(payload: &[u8]) -> String {

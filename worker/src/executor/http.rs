@@ -44,7 +44,9 @@ const ERROR_BODY_PREVIEW: usize = 4096;
 /// The largest error response body read for `details.body`, in bytes.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
 
-/// Calls HTTP endpoints for `http.request` steps.
+/// Calls HTTP endpoints for `http.request` steps. Clones share the client
+/// (one connection pool).
+#[derive(Clone)]
 pub struct HttpExecutor {
     client: reqwest::Client,
     hosts: Arc<HostPolicy>,

@@ -1,46 +1,28 @@
-//! Executors: what runs a step task's action. A registry maps an action to
-//! its executor; the worker knows nothing about any particular action.
+//! Executors: what runs a step task's action. A [`Registry`] maps each
+//! action name the worker enables (`worker.executors`) to its executor;
+//! the task pipeline knows nothing about any particular action.
+//!
+//! Adding an executor: a module here, a struct that implements
+//! [`Executor`] (or has `async fn run(&self, input: &Value, deadline:
+//! DateTime<Utc>) -> Outcome` and is named in [`input_executor!`]), and
+//! one arm in [`Registry::build`].
 
 mod agent;
-#[allow(
-    dead_code,
-    unused_imports,
-    reason = "called once the registry routes these actions"
-)]
 mod http;
-#[allow(dead_code, reason = "called once the registry routes these actions")]
 mod io_common;
-#[allow(
-    dead_code,
-    unused_imports,
-    reason = "called once the registry routes these actions"
-)]
 mod llm;
-#[allow(
-    dead_code,
-    unused_imports,
-    reason = "called once the registry routes these actions"
-)]
 mod shell;
+mod signal_emit;
+mod starlark_eval;
 #[cfg(test)]
 mod test_server;
 
 pub use agent::{AGENT_NOT_FOUND, AgentExecutor};
-#[allow(
-    unused_imports,
-    reason = "called once the registry routes these actions"
-)]
 pub use http::HttpExecutor;
-#[allow(
-    unused_imports,
-    reason = "called once the registry routes these actions"
-)]
 pub use llm::LlmExecutor;
-#[allow(
-    unused_imports,
-    reason = "called once the registry routes these actions"
-)]
 pub use shell::ShellExecutor;
+pub use signal_emit::SignalEmitExecutor;
+pub use starlark_eval::StarlarkEvalExecutor;
 
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;
@@ -111,20 +93,109 @@ pub trait Executor: Send + Sync {
     fn execute<'a>(&'a self, execution: Execution<'a>) -> BoxFuture<'a, Outcome>;
 }
 
-/// Executors by action name.
+/// Implements [`Executor`] for a struct whose only need is the task's
+/// input and deadline: `async fn run(&self, input: &Value, deadline:
+/// DateTime<Utc>) -> Outcome`.
+macro_rules! input_executor {
+    ($executor:ty) => {
+        impl $crate::executor::Executor for $executor {
+            fn execute<'a>(
+                &'a self,
+                execution: $crate::executor::Execution<'a>,
+            ) -> $crate::executor::BoxFuture<'a, $crate::executor::Outcome> {
+                Box::pin(self.run(execution.task.action.input(), execution.deadline))
+            }
+        }
+    };
+}
+input_executor!(HttpExecutor);
+input_executor!(LlmExecutor);
+input_executor!(ShellExecutor);
+
+/// The worker's one `http.request` executor, built on first use.
+fn http_client<'h>(
+    http: &'h mut Option<HttpExecutor>,
+    config: &junction_runtime::config::Config,
+) -> Result<&'h HttpExecutor, String> {
+    if http.is_none() {
+        *http = Some(HttpExecutor::from_config(config).map_err(|e| format!("{e:#}"))?);
+    }
+    http.as_ref().ok_or_else(|| "no HTTP client".to_owned())
+}
+
+/// What building the executors may use.
+pub struct Parts<'a> {
+    pub config: &'a junction_runtime::config::Config,
+    pub bus: &'a junction_bus::Bus,
+    pub store: &'a junction_store::Store,
+    /// The agent executor (its registry cache is shared with the worker).
+    pub agent: AgentExecutor,
+}
+
+/// Executors by action name: the ones this worker enables and has.
 pub struct Registry {
-    agent: AgentExecutor,
+    executors: Vec<(&'static str, Box<dyn Executor>)>,
 }
 
 impl Registry {
-    pub fn new(agent: AgentExecutor) -> Self {
-        Self { agent }
+    /// The executors of `enabled` (names from `worker.executors`). An
+    /// executor this build does not contain is left out with a warning:
+    /// its tasks wait for a worker that runs it. An error: an executor's
+    /// own configuration is wrong.
+    pub fn build(enabled: &[&'static str], parts: Parts<'_>) -> Result<Self, String> {
+        let Parts {
+            config,
+            bus,
+            store,
+            agent,
+        } = parts;
+        let mut agent = Some(agent);
+        // One HTTP client (one connection pool) for `http.request` and `llm`.
+        let mut http = None;
+        let mut executors: Vec<(&'static str, Box<dyn Executor>)> = Vec::new();
+        for &name in enabled {
+            let executor: Box<dyn Executor> = match name {
+                "agent.run" => match agent.take() {
+                    Some(agent) => Box::new(agent),
+                    None => continue,
+                },
+                "signal.emit" => Box::new(SignalEmitExecutor {
+                    bus: bus.clone(),
+                    store: store.clone(),
+                    signal_limit: config.limits.signal_bytes,
+                }),
+                "starlark.eval" => Box::new(StarlarkEvalExecutor),
+                "http.request" => Box::new(http_client(&mut http, config)?.clone()),
+                "llm" => Box::new(
+                    LlmExecutor::from_config(config, http_client(&mut http, config)?)
+                        .map_err(|e| e.to_string())?,
+                ),
+                "shell.run" => Box::new(ShellExecutor::from_config(config)),
+                other => {
+                    tracing::warn!(
+                        executor = other,
+                        "this worker build has no such executor; its tasks wait for a worker that runs it"
+                    );
+                    continue;
+                }
+            };
+            executors.push((name, executor));
+        }
+        Ok(Self { executors })
     }
 
-    /// The executor for a task's action.
-    pub fn for_task(&self, task: &StepTask) -> &dyn Executor {
-        match task.action {
-            junction_core::wire::TaskAction::AgentRun { .. } => &self.agent,
-        }
+    /// The names of the executors this worker runs, in configured order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.executors.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The executor for a task's action, if this worker runs it (a task
+    /// only reaches the consumers of the worker's executors).
+    pub fn for_task(&self, task: &StepTask) -> Option<&dyn Executor> {
+        let name = task.action.name();
+        self.executors
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, executor)| executor.as_ref())
     }
 }

@@ -82,9 +82,12 @@ pub(super) async fn abandoned(
     refused(worker, message, refusal).await;
 }
 
-/// Publishes `agents.<name>.cancel` for the task's attempt.
+/// Publishes `agents.<name>.cancel` for an `agent.run` attempt; other
+/// executors run inside the worker, and dropping them stopped them.
 async fn tell_agent_to_cancel(worker: &Worker, task: &StepTask, reason: &str) {
-    let TaskAction::AgentRun { agent, .. } = &task.action;
+    let TaskAction::AgentRun { agent, .. } = &task.action else {
+        return;
+    };
     match serde_json::to_vec(&cancel::agent_cancel(task, reason)) {
         Ok(body) => {
             if let Err(error) = worker
@@ -113,8 +116,8 @@ pub(super) async fn cancelled_unclaimed(
     if takeover {
         return cancelled(worker, message, task, cancellation).await;
     }
-    let TaskAction::AgentRun { agent, .. } = &task.action;
-    tracing::info!(agent, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator before its claim; agent call abandoned");
+    let executor = task.action.name();
+    tracing::info!(executor, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator before its claim; execution abandoned");
     tell_agent_to_cancel(worker, task, &cancellation.reason).await;
     ack(message).await;
 }
@@ -128,8 +131,8 @@ pub(super) async fn cancelled(
     task: &StepTask,
     cancellation: Cancellation,
 ) {
-    let TaskAction::AgentRun { agent, .. } = &task.action;
-    tracing::info!(agent, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator; agent call abandoned");
+    let executor = task.action.name();
+    tracing::info!(executor, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator; execution abandoned");
     tell_agent_to_cancel(worker, task, &cancellation.reason).await;
     let mut delay = Duration::from_millis(100);
     for try_number in 1..=8 {

@@ -348,5 +348,11 @@ async fn execute(worker: &Worker, task: &StepTask, started_at: DateTime<Utc>) ->
         idempotency_key: task.idempotency_key(),
         deadline: started_at + timeout,
     };
-    worker.executors.for_task(task).execute(execution).await
+    match worker.executors.for_task(task) {
+        Some(executor) => executor.execute(execution).await,
+        // Only a consumer of an executor this worker runs delivers to it.
+        None => Outcome::Deferred {
+            reason: format!("this worker does not run `{}`", task.action.name()),
+        },
+    }
 }

@@ -9,7 +9,7 @@ use async_nats::jetstream::{AckKind, Message};
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;
 use junction_core::wire::error::codes;
-use junction_core::wire::{EventType, StepTask, TaskAction};
+use junction_core::wire::{EventType, StepTask};
 use junction_runtime::fault;
 use junction_store::{AttemptOutcome, FinishOutcome, FinishRequest, StepEventDraft};
 use serde_json::{Value, json};
@@ -92,9 +92,8 @@ impl StepResult {
                 Some(error_type(error["code"].as_str().unwrap_or_default())),
             ),
         };
-        let TaskAction::AgentRun { .. } = &task.action;
         tracing::info!(
-            executor = "agent.run",
+            executor = task.action.name(),
             duration_ms = u64::try_from(ran_for.as_millis()).unwrap_or(u64::MAX),
             status = status.as_str(),
             error_type,
@@ -156,6 +155,7 @@ pub(super) async fn record(
     recording: Recording<'_>,
     ran_for: Duration,
 ) {
+    worker.faults.hit(fault::WORKER_AFTER_EXECUTE);
     let Some(result) = StepResult::of(outcome) else {
         let _ = message
             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))

@@ -185,7 +185,11 @@ pub(super) fn components() -> Value {
                     "output": {},
                     "error": { "type": "object" },
                     "started_at": time,
-                    "ended_at": time
+                    "ended_at": time,
+                    "waiting_reason": {
+                        "type": "string",
+                        "description": "Why the step's task waits for a worker, for example \"no live worker offers `shell.run`\""
+                    }
                 }
             },
             "RunsListReply": {

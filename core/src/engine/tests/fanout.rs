@@ -40,7 +40,9 @@ fn parallel_branches_run_together_and_join_keyed_by_branch() {
     let a1 = by_path(&tasks, "both/a/a1").clone();
     let b1 = by_path(&tasks, "both/b/b1").clone();
     assert_ne!(a1.step_id, b1.step_id);
-    let TaskAction::AgentRun { task, input, .. } = &a1.action;
+    let TaskAction::AgentRun { task, input, .. } = &a1.action else {
+        panic!("an agent.run task")
+    };
     assert_eq!(task, &Some(json!("a for ada")));
     assert_eq!(
         input["who"],
@@ -132,7 +134,9 @@ fn foreach_items_are_bound_and_are_the_first_agents_input() {
     let effects = succeed(&mut env, &tasks[1], json!({}));
     let item = dispatched(&effects)[0].clone();
     assert_eq!(item.path, "each[0]/check");
-    let TaskAction::AgentRun { task, .. } = &item.action;
+    let TaskAction::AgentRun { task, .. } = &item.action else {
+        panic!("an agent.run task")
+    };
     assert_eq!(task, &Some(json!("check s0")));
 }
 
@@ -273,7 +277,9 @@ states:
     for (i, n) in [(0, 1), (1, 2)] {
         let refs: Vec<_> = tasks.iter().collect();
         let task = by_path(&refs, &format!("each[{i}]/work"));
-        let TaskAction::AgentRun { input, .. } = &task.action;
+        let TaskAction::AgentRun { input, .. } = &task.action else {
+            panic!("an agent.run task")
+        };
         assert_eq!(input, &json!({ "n": n }), "item {i} gets its item");
     }
     let mut next = Vec::new();
@@ -286,7 +292,9 @@ states:
     }
     let refs: Vec<_> = next.iter().collect();
     let a1 = by_path(&refs, "both/a/a1");
-    let TaskAction::AgentRun { input, .. } = &a1.action;
+    let TaskAction::AgentRun { input, .. } = &a1.action else {
+        panic!("an agent.run task")
+    };
     assert_eq!(
         input,
         &json!([{}, {}]),

@@ -5,6 +5,7 @@
 mod child;
 mod cron;
 mod dag;
+mod executors;
 mod fanout;
 mod inline;
 mod operator;

@@ -21,7 +21,10 @@ fn start_runs_inline_states_and_dispatches_the_first_operation() {
     assert_eq!(tasks[0].attempt, 1);
     let TaskAction::AgentRun {
         agent, task, input, ..
-    } = &tasks[0].action;
+    } = &tasks[0].action
+    else {
+        panic!("an agent.run task")
+    };
     assert_eq!(agent, "echo");
     assert_eq!(task, &Some(json!("check A-1")));
     assert_eq!(input["currency"], json!("EUR"), "first agent gets ctx");

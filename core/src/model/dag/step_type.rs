@@ -24,8 +24,11 @@ pub(super) const STEP_FIELDS: &[&str] = &[
 /// The executor a step runs, from its `type` (or its fields when it has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum StepType {
-    /// `agent`, `agent.run`, `llm`: an agent with `agent` and `task`/`prompt`.
+    /// `agent`, `agent.run`: an agent with `agent` and `task`/`prompt`.
     Agent,
+    /// `llm`: an agent when the step names one (`agent`), else the `llm`
+    /// executor with `prompt` (or `task`), `model`, `messages`, ….
+    Llm,
     /// Seed 004's `persona-request`: an agent named by `persona`.
     Persona,
     /// `bash`, `shell`, `shell.run`: a command.
@@ -45,7 +48,8 @@ pub(super) enum StepType {
 impl StepType {
     fn parse(name: &str) -> Option<Self> {
         Some(match name {
-            "agent" | "agent.run" | "llm" => Self::Agent,
+            "agent" | "agent.run" => Self::Agent,
+            "llm" => Self::Llm,
             "persona-request" | "persona_request" => Self::Persona,
             "bash" | "shell" | "shell.run" => Self::Shell,
             "http" | "http.request" => Self::Http,
@@ -80,6 +84,15 @@ impl StepType {
     pub(super) fn fields(self) -> &'static [&'static str] {
         match self {
             Self::Agent => &["agent", "task", "prompt"],
+            Self::Llm => &[
+                "agent",
+                "task",
+                "prompt",
+                "model",
+                "messages",
+                "temperature",
+                "max_tokens",
+            ],
             Self::Persona => &["persona", "agent", "task", "prompt"],
             Self::Shell => &["run", "command"],
             Self::Http => &["url", "method", "headers", "body"],
@@ -101,6 +114,10 @@ pub(super) const TYPED_FIELDS: &[&str] = &[
     "agent",
     "task",
     "prompt",
+    "model",
+    "messages",
+    "temperature",
+    "max_tokens",
     "persona",
     "run",
     "command",

@@ -22,6 +22,10 @@ impl Steps<'_> {
         let params = self.params(object, step_type, path);
         let action = match step_type {
             StepType::Agent | StepType::Persona => self.agent(object, step_type, params, path)?,
+            StepType::Llm if object.contains_key("agent") => {
+                self.agent(object, StepType::Agent, params, path)?
+            }
+            StepType::Llm => self.llm(object, params, path)?,
             StepType::Shell => self.shell(object, params, path)?,
             StepType::Http => self.http(object, params, path)?,
             StepType::Starlark => self.starlark(object, params, path)?,
@@ -54,6 +58,39 @@ impl Steps<'_> {
             variables: None,
             timeout_seconds: None,
         }))
+    }
+
+    /// An `llm` step without an agent: the `llm` executor, its fields on
+    /// top of `params` (`task` is the prompt when there is no `prompt`). It
+    /// needs a `prompt` or `messages`, here or in `params`.
+    fn llm(
+        &mut self,
+        object: &Map<String, Value>,
+        params: Option<Value>,
+        path: &str,
+    ) -> Option<Action> {
+        let prompt = object.get("prompt").or_else(|| object.get("task"));
+        let in_params = |k: &str| params.as_ref().is_some_and(|p| p.get(k).is_some());
+        let has_prompt = prompt.is_some()
+            || object.contains_key("messages")
+            || in_params("prompt")
+            || in_params("messages");
+        if !has_prompt {
+            self.error(
+                "MISSING_FIELD",
+                format!("{path}.prompt"),
+                "an llm step needs an `agent`, or a `prompt` (or `messages`) for the llm executor",
+            );
+            return None;
+        }
+        let fields = [
+            ("prompt", prompt),
+            ("model", object.get("model")),
+            ("messages", object.get("messages")),
+            ("temperature", object.get("temperature")),
+            ("max_tokens", object.get("max_tokens")),
+        ];
+        Some(executor("llm", params, fields))
     }
 
     /// The first present of two synonymous fields (`run`/`command`,
@@ -218,7 +255,10 @@ impl Steps<'_> {
             ));
             return None;
         }
-        let needs_object = !matches!(step_type, StepType::Agent | StepType::Persona);
+        let needs_object = !matches!(
+            step_type,
+            StepType::Agent | StepType::Persona | StepType::Llm
+        );
         if needs_object && !value.is_object() {
             self.error(
                 "INVALID_TYPE",

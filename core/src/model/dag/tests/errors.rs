@@ -48,7 +48,7 @@ fn missing_and_empty_steps_are_missing_field() {
     has_error(
         "id: x\nsteps: [{ name: a, type: llm }]",
         "MISSING_FIELD",
-        "steps[0].agent",
+        "steps[0].prompt",
     );
     has_error(
         "id: x\nsteps: [{ name: a, type: signal.wait }]",

@@ -226,3 +226,31 @@ fn durations_parse() {
     assert_eq!(parse_duration("99999999999999999999d"), None);
     assert_eq!(parse_duration("9999999999999999d"), None);
 }
+
+#[test]
+fn an_llm_step_runs_an_agent_when_it_names_one_and_the_llm_executor_otherwise() {
+    let workflow = ok(r#"
+id: llms
+steps:
+  - name: review
+    type: llm
+    agent: reviewer
+    prompt: Review it
+  - name: summary
+    type: llm
+    model: small
+    prompt: "Summarise {{ ctx.text }}"
+    temperature: 0.2
+    params: { max_tokens: 64 }
+"#);
+    assert!(matches!(
+        operation(&workflow, "review").action,
+        Action::AgentRun(_)
+    ));
+    let (executor, params) = params(&workflow, "summary");
+    assert_eq!(executor, "llm");
+    assert_eq!(
+        params,
+        &json!({"model": "small", "prompt": "Summarise {{ ctx.text }}", "temperature": 0.2, "max_tokens": 64})
+    );
+}
