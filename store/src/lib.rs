@@ -12,6 +12,7 @@ pub mod migrate;
 mod outbox;
 mod raw_json;
 mod reads;
+mod recorded;
 mod rows;
 mod runs;
 mod timers;

@@ -19,6 +19,7 @@ mod inline;
 mod input;
 mod join;
 mod operator;
+mod redrive;
 mod results;
 mod run_end;
 mod signal_wait;
@@ -33,6 +34,7 @@ pub use dag::{DagOutcome, DagProgress};
 pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::{Answer, Input, Outcome};
+pub use redrive::{Recorded, RecordedAttempt, Redrive};
 pub use spans::{EndedState, OpenStates, ended_states};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{

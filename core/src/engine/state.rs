@@ -308,6 +308,10 @@ pub struct RunState {
     /// The step of the parent run this run reports to, for child runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentLink>,
+    /// What redrives left: their count, the recorded attempts the replay
+    /// has not met yet, and the retry bases of steps run again.
+    #[serde(default, skip_serializing_if = "super::redrive::Redrive::is_unused")]
+    pub redrive: super::redrive::Redrive,
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
@@ -341,6 +345,7 @@ impl RunState {
             paused_from: None,
             held: Vec::new(),
             parent: None,
+            redrive: super::redrive::Redrive::default(),
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
             child_results: BTreeMap::new(),

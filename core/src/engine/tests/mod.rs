@@ -7,6 +7,8 @@ mod dag;
 mod fanout;
 mod inline;
 mod operator;
+mod redrive;
+mod redrive_fanout;
 mod spans;
 mod steps;
 mod timer;
