@@ -80,7 +80,7 @@ fn registry(switches: &Switches) -> Registry {
             let switches = parity.clone();
             async move {
                 let n = request.input.as_u64().unwrap_or(0);
-                if n % 2 == 0 || switches.fixed.load(Ordering::SeqCst) {
+                if n.is_multiple_of(2) || switches.fixed.load(Ordering::SeqCst) {
                     return Reply::output(json!({ "n": n }));
                 }
                 // Odd items wait until the even ones are done, so which
