@@ -26,6 +26,7 @@ pub enum ControlVerb {
     RunCancel,
     RunPause,
     RunResume,
+    RunRedrive,
     RunSignal,
     ApprovalsList,
     ApprovalApprove,
@@ -35,7 +36,7 @@ pub enum ControlVerb {
 
 impl ControlVerb {
     /// Every verb, in the order PROTOCOL §4 and docs/http.md list them.
-    pub const ALL: [ControlVerb; 20] = [
+    pub const ALL: [ControlVerb; 21] = [
         Self::WorkflowsPut,
         Self::WorkflowsValidate,
         Self::WorkflowsGet,
@@ -51,6 +52,7 @@ impl ControlVerb {
         Self::RunCancel,
         Self::RunPause,
         Self::RunResume,
+        Self::RunRedrive,
         Self::RunSignal,
         Self::ApprovalsList,
         Self::ApprovalApprove,
@@ -77,6 +79,7 @@ impl ControlVerb {
             Self::RunCancel => "run.<id>.cancel",
             Self::RunPause => "run.<id>.pause",
             Self::RunResume => "run.<id>.resume",
+            Self::RunRedrive => "run.<id>.redrive",
             Self::RunSignal => "run.<id>.signal",
             Self::ApprovalsList => "approvals.list",
             Self::ApprovalApprove => "approval.<id>.approve",
@@ -117,6 +120,7 @@ impl ControlVerb {
             Self::RunCancel => RunVerb::Cancel,
             Self::RunPause => RunVerb::Pause,
             Self::RunResume => RunVerb::Resume,
+            Self::RunRedrive => RunVerb::Redrive,
             Self::RunSignal => RunVerb::Signal,
             Self::ApprovalApprove => return Some(ControlSubject::approval(id, Decision::Approve)),
             Self::ApprovalReject => return Some(ControlSubject::approval(id, Decision::Reject)),
@@ -134,6 +138,7 @@ pub enum RunVerb {
     Cancel,
     Pause,
     Resume,
+    Redrive,
     Signal,
 }
 
@@ -145,6 +150,7 @@ impl RunVerb {
             Self::Cancel => "cancel",
             Self::Pause => "pause",
             Self::Resume => "resume",
+            Self::Redrive => "redrive",
             Self::Signal => "signal",
         }
     }
@@ -156,6 +162,7 @@ impl RunVerb {
             Self::Cancel,
             Self::Pause,
             Self::Resume,
+            Self::Redrive,
             Self::Signal,
         ]
         .into_iter()
@@ -244,6 +251,7 @@ impl ControlSubject {
                 RunVerb::Cancel => ControlVerb::RunCancel,
                 RunVerb::Pause => ControlVerb::RunPause,
                 RunVerb::Resume => ControlVerb::RunResume,
+                RunVerb::Redrive => ControlVerb::RunRedrive,
                 RunVerb::Signal => ControlVerb::RunSignal,
             },
             Self::ApprovalsList => ControlVerb::ApprovalsList,

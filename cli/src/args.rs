@@ -70,7 +70,7 @@ pub struct Cli {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
-    /// Who is acting, recorded with cancels, pauses, resumes and decisions
+    /// Who is acting, recorded with cancels, pauses, resumes, redrives and decisions
     /// [default: $USER, or `cli`].
     #[arg(long, global = true, value_name = "NAME")]
     pub actor: Option<String>,
@@ -201,6 +201,16 @@ pub enum Command {
         /// The run's id.
         run_id: String,
         /// Why, recorded in the `resumed` event.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Redrive a FAILED, TIMED_OUT or CANCELLED run: it goes on in the same
+    /// run id, and only what failed, was cancelled or never finished runs
+    /// again (each failed step with its next attempt number).
+    Redrive {
+        /// The run's id.
+        run_id: String,
+        /// Why, recorded in the `redriven` event.
         #[arg(long)]
         reason: Option<String>,
     },

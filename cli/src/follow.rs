@@ -273,7 +273,9 @@ fn notice(junction: &str, run_id: &str, event: &Value) -> Option<String> {
         "workflow.run.paused" => Some(format!(
             "run {run_id} is PAUSED\n  resume: {junction} resume {run_id}"
         )),
-        "workflow.run.resumed" => Some(format!("run {run_id} is RUNNING again")),
+        "workflow.run.resumed" | "workflow.run.redriven" => {
+            Some(format!("run {run_id} is RUNNING again"))
+        }
         "workflow.run.waiting" if data["on"] == "signal" => Some(format!(
             "run {run_id} is WAITING_SIGNAL\n  send:   {junction} send {run_id} NAME --data '{{}}'"
         )),

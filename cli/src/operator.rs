@@ -1,4 +1,5 @@
-//! Operator commands: act on a run (`cancel`, `pause`, `resume`, `send`) and
+//! Operator commands: act on a run (`cancel`, `pause`, `resume`, `redrive`,
+//! `send`) and
 //! on its approvals (`approvals`, `approve`, `reject`). Each is one control
 //! request (docs/protocol.md); an error reply is reported by the caller as
 //! `error: CODE: message` with its exit code ([`crate::exit`]). Each returns
@@ -16,6 +17,7 @@ pub enum RunAction {
     Cancel,
     Pause,
     Resume,
+    Redrive,
 }
 
 impl RunAction {
@@ -24,6 +26,7 @@ impl RunAction {
             Self::Cancel => RunVerb::Cancel,
             Self::Pause => RunVerb::Pause,
             Self::Resume => RunVerb::Resume,
+            Self::Redrive => RunVerb::Redrive,
         }
     }
 }
@@ -47,7 +50,7 @@ impl Operator<'_> {
     }
 }
 
-/// `run.<id>.cancel|pause|resume`: the run's status after the action.
+/// `run.<id>.cancel|pause|resume|redrive`: the run's status after the action.
 pub async fn act_on_run(
     client: &Client,
     operator: &Operator<'_>,

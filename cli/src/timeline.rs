@@ -73,6 +73,14 @@ fn detail(kind: &str, data: &Value) -> Option<String> {
         "workflow.run.paused" | "workflow.run.resumed" | "workflow.run.cancelled" => {
             who_and_why(data, "reason")?
         }
+        "workflow.run.redriven" => {
+            let steps = data["steps"].as_array().map_or(0, Vec::len);
+            let again = format!("{steps} step(s) run again");
+            match who_and_why(data, "reason") {
+                Some(who) => format!("{again}, {who}"),
+                None => again,
+            }
+        }
         "workflow.approval.requested" => format!(
             "approval {}: {}",
             data["approval_id"].as_str().unwrap_or("?"),

@@ -53,7 +53,7 @@ pub async fn input_of(
             let (step_id, attempt) = step_input(step);
             Some(Input::RetryTimerFired { step_id, attempt })
         }
-        TimerKind::RunTimeout => Some(Input::RunTimeout),
+        TimerKind::RunTimeout { redrive } => Some(Input::RunTimeout { redrive }),
         TimerKind::StepDeadline(step) => {
             let (step_id, attempt) = step_input(step);
             Some(Input::StepDeadline { step_id, attempt })

@@ -73,12 +73,18 @@ wire_enum!(
 );
 
 impl RunStatus {
-    /// No transition leaves a terminal status.
+    /// No transition leaves a terminal status, except a redrive (below).
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
             Self::Completed | Self::Failed | Self::Cancelled | Self::TimedOut
         )
+    }
+
+    /// The terminal statuses a redrive takes back to RUNNING (the only way
+    /// out of one); a COMPLETED run stays completed.
+    pub fn is_redrivable(self) -> bool {
+        matches!(self, Self::Failed | Self::Cancelled | Self::TimedOut)
     }
 }
 

@@ -40,7 +40,7 @@ mod waits;
 pub use checks::assert_gapless;
 pub use cli::CliOutcome;
 pub use fixtures::{SHIP, THREE_STEPS, chain_yaml, registry_with_block};
-pub use http::{http_get_at, http_get_status_at};
+pub use http::{http_get_at, http_get_status_at, http_post_status_at};
 pub use nats::{NatsServer, free_port};
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use process::{Process, bin_dir};

@@ -13,6 +13,7 @@ pub mod migrate;
 mod outbox;
 mod raw_json;
 mod reads;
+mod recorded;
 mod rows;
 mod runs;
 mod schedules;

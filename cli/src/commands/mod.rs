@@ -149,6 +149,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Resume { run_id, reason } => {
             runs::act(s, &run_id, RunAction::Resume, reason.as_deref()).await
         }
+        Command::Redrive { run_id, reason } => {
+            runs::act(s, &run_id, RunAction::Redrive, reason.as_deref()).await
+        }
         Command::Send { run_id, name, data } => runs::send(s, &run_id, &name, &data).await,
         Command::Approvals {
             run_id,

@@ -1,6 +1,6 @@
 //! Runs: start one (`run`) or let a signal start one (`signal`), and follow
 //! it; print one (`get`), its events (`events`) or a page of runs (`runs`);
-//! cancel, pause or resume one, or deliver a signal into it (`send`).
+//! cancel, pause, resume or redrive one, or deliver a signal into it (`send`).
 
 use super::{Session, parse_object, with_tenant};
 use crate::args::Output;
@@ -178,7 +178,8 @@ pub async fn list(s: &Session<'_>, filter: ListFilter) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// `cancel`, `pause` and `resume`: the run's status after the action.
+/// `cancel`, `pause`, `resume` and `redrive`: the run's status after the
+/// action.
 pub async fn act(
     s: &Session<'_>,
     run_id: &str,

@@ -8,8 +8,8 @@
 //! before they are published, and `seq` is taken under the run lock, so the
 //! store always holds every event below a published one). A store read every
 //! few seconds also covers live messages core NATS lost. The stream ends
-//! after the run's terminal event, at once for a run that already ended, and
-//! at shutdown; a comment keeps idle connections alive every 15 s.
+//! after the run's terminal event (the last one stored: a redriven run has
+//! an earlier one), at once for a run that already ended, and at shutdown; a comment keeps idle connections alive every 15 s.
 
 use super::Api;
 use super::request::authorized_request;
@@ -124,7 +124,9 @@ enum Sent {
     Done,
 }
 
-async fn send(tx: &mpsc::Sender<SseEvent>, last: &mut i64, event: &Event) -> Sent {
+/// `may_end`: a terminal event ends the stream (not one followed by more
+/// stored events: the run was redriven after it).
+async fn send(tx: &mpsc::Sender<SseEvent>, last: &mut i64, event: &Event, may_end: bool) -> Sent {
     *last = event.seq;
     let message = match to_sse(event) {
         Ok(message) => message,
@@ -134,7 +136,7 @@ async fn send(tx: &mpsc::Sender<SseEvent>, last: &mut i64, event: &Event) -> Sen
             return Sent::Done;
         }
     };
-    if tx.send(message).await.is_err() || is_terminal(event.kind) {
+    if tx.send(message).await.is_err() || (may_end && is_terminal(event.kind)) {
         Sent::Done
     } else {
         Sent::More
@@ -151,8 +153,9 @@ async fn catch_up(
     loop {
         let page = store.events(run_id, *last, PAGE).await?;
         let full = page.len() as i64 == PAGE;
-        for event in &page {
-            if event.seq > *last && matches!(send(tx, last, event).await, Sent::Done) {
+        for (index, event) in page.iter().enumerate() {
+            let last_stored = index + 1 == page.len() && !full;
+            if event.seq > *last && matches!(send(tx, last, event, last_stored).await, Sent::Done) {
                 return Ok(Sent::Done);
             }
         }
@@ -194,11 +197,11 @@ async fn pump(
                 if event.seq > last + 1 {
                     match catch_up(&store, &run_id, &mut last, &tx).await {
                         Ok(Sent::More) if event.seq <= last => continue,
-                        Ok(Sent::More) => Ok(send(&tx, &mut last, &event).await),
+                        Ok(Sent::More) => Ok(send(&tx, &mut last, &event, true).await),
                         other => other,
                     }
                 } else {
-                    Ok(send(&tx, &mut last, &event).await)
+                    Ok(send(&tx, &mut last, &event, true).await)
                 }
             }
             _ = poll.tick() => catch_up(&store, &run_id, &mut last, &tx).await,

@@ -73,7 +73,7 @@ const fn http(method: Method, path: &'static str) -> Http {
 use Method::{Delete, Get, Post, Put};
 
 /// Every control verb, once.
-pub static ROUTES: [Route; 20] = [
+pub static ROUTES: [Route; 21] = [
     Route {
         verb: ControlVerb::WorkflowsList,
         http: &[http(Get, "/v1/workflows")],
@@ -148,6 +148,11 @@ pub static ROUTES: [Route; 20] = [
         verb: ControlVerb::RunResume,
         http: &[http(Post, "/v1/runs/{id}/resume")],
         handler: Handler::WithId(|d, id, r| Box::pin(runs::act(d, id, r, RunAction::Resume))),
+    },
+    Route {
+        verb: ControlVerb::RunRedrive,
+        http: &[http(Post, "/v1/runs/{id}/redrive")],
+        handler: Handler::WithId(|d, id, r| Box::pin(runs::redrive(d, id, r))),
     },
     Route {
         verb: ControlVerb::RunSignal,

@@ -1,4 +1,6 @@
-//! `wf.ctl.run.start`, `wf.ctl.runs.list`, `wf.ctl.run.<id>.get|events`.
+//! `wf.ctl.run.start`, `wf.ctl.runs.list`, `wf.ctl.run.<id>.get|events`,
+//! the operator actions on a run (`cancel|pause|resume|redrive`) and
+//! signals into it.
 
 use super::{Reply, Request, internal};
 use crate::driver::{Driver, StartRequest};
@@ -221,6 +223,33 @@ pub async fn act(driver: &Driver, run_id: &str, request: &Request, action: RunAc
     let status = decide(driver, &run, input).await?;
     tracing::info!(run_id, actor = ?actor, action = action.name(), status = status.as_str(), authenticated = request.caller.is_some(), "operator action");
     Ok(json!({ "status": status.as_str() }))
+}
+
+/// `run.<id>.redrive {actor?, reason?}` → `{status: "RUNNING"}`: a FAILED,
+/// TIMED_OUT or CANCELLED run goes on in the same run id. The engine
+/// replays it against each step's latest recorded attempt (read here; a
+/// run that ended writes no attempt), so only what failed, was cancelled
+/// or never finished runs again. Any other status is `INVALID_STATE`, the
+/// engine's answer.
+pub async fn redrive(driver: &Driver, run_id: &str, request: &Request) -> Reply {
+    let run = run_of(driver, run_id, request).await?;
+    let actor = request.actor()?;
+    let reason = request.optional_string("reason")?.map(str::to_owned);
+    let recorded = driver
+        .store
+        .recorded_attempts(run_id)
+        .await
+        .map_err(internal)?;
+    let input = Input::Redrive {
+        actor: actor.clone(),
+        reason,
+        recorded,
+    };
+    let status = decide(driver, &run, input).await?;
+    tracing::info!(run_id, actor = ?actor, action = "redriven", status = status.as_str(), authenticated = request.caller.is_some(), "operator action");
+    // The redrive took the run to RUNNING; the transition may already have
+    // moved it on (to a wait, or to its end).
+    Ok(json!({ "status": RunStatus::Running.as_str() }))
 }
 
 /// `run.<id>.signal {name, data?}` → `{}`: delivers a named signal into the

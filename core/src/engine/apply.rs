@@ -5,6 +5,7 @@
 use super::effect::{Effect, EventDraft, StepRef};
 use super::frames::Pending;
 use super::input::{Answer, Input, Outcome};
+use super::redrive::ReplayWork;
 use super::state::{RunMeta, RunState};
 use super::timer::{Timer, TimerKind};
 use crate::ids::StepId;
@@ -50,6 +51,7 @@ pub fn apply(
         bounced: Vec::new(),
         parked: None,
         answer: Answer::Applied,
+        replay: ReplayWork::default(),
     };
     let before = run.state.status;
     let starts = matches!(input, Input::Start { .. } | Input::Admit);
@@ -85,7 +87,7 @@ pub fn apply(
         Input::RetryTimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
         Input::StepDeadline { step_id, attempt } => run.step_deadline(&step_id, attempt),
         Input::StepUnclaimed { step_id, attempt } => run.step_unclaimed(&step_id, attempt),
-        Input::RunTimeout => run.time_out(),
+        Input::RunTimeout { redrive } => run.time_out(redrive),
         Input::Cancel { actor, reason } => run.cancel(actor, reason),
         Input::Pause { actor, reason } => run.pause(actor, reason),
         Input::ApprovalDecided {
@@ -100,8 +102,14 @@ pub fn apply(
         Input::SignalReceived { name, data, id } => run.signal_received(name, data, id),
         Input::WaitTimeout { step_id, attempt } => run.wait_timed_out(&step_id, attempt),
         Input::Resume { actor, reason } => run.resume(actor, reason),
+        Input::Redrive {
+            actor,
+            reason,
+            recorded,
+        } => run.redrive(actor, reason, recorded),
     }
     run.settle();
+    run.finish_replay();
     run.hold_while_paused();
     run.release_slot(before, starts);
     Outcome {
@@ -128,6 +136,8 @@ pub(super) struct Step<'a> {
     pub(super) parked: Option<Value>,
     /// The answer to the input (an operator action may be refused).
     pub(super) answer: Answer,
+    /// A redrive's replay in this application (see [`super::redrive`]).
+    pub(super) replay: ReplayWork,
 }
 
 impl<'a> Step<'a> {
@@ -171,8 +181,10 @@ impl<'a> Step<'a> {
         self.emit(EventType::RunStarted, None, data);
         if let Some(seconds) = self.workflow.timeout_seconds {
             let fire_at_ms = self.now.timestamp_millis() + (seconds as i64).saturating_mul(1000);
-            self.effects
-                .push(Effect::Timer(Timer::at(fire_at_ms, TimerKind::RunTimeout)));
+            self.effects.push(Effect::Timer(Timer::at(
+                fire_at_ms,
+                TimerKind::RunTimeout { redrive: 0 },
+            )));
         }
         let start = self.workflow.start.clone();
         self.enter(&start);
@@ -188,14 +200,18 @@ impl<'a> Step<'a> {
         error
     }
 
-    /// Joins the frames that ended and applies the attempts that bounced
-    /// for their size, until neither is left. A `catch` loop whose every
-    /// pass bounces stops the run instead of spinning for ever.
+    /// Joins the frames that ended, applies a redrive's recorded outcomes
+    /// and the attempts that bounced for their size, until none is left. A
+    /// `catch` loop whose every pass bounces stops the run instead of
+    /// spinning for ever.
     fn settle(&mut self) {
         const MAX_BOUNCES: usize = 1_000;
         let mut bounces = 0;
         loop {
             self.drain_pending();
+            if self.replay_next() {
+                continue;
+            }
             let bounced = std::mem::take(&mut self.bounced);
             if bounced.is_empty() {
                 return;

@@ -160,7 +160,7 @@ impl<'a> Step<'a> {
 
     fn start_dag_step(&mut self, dag_state: &str, step: &'a DagStep) {
         let name = step.state.name.as_str();
-        let step_ref = StepRef {
+        let mut step_ref = StepRef {
             step_id: step_id(
                 &self.meta.run_id,
                 &StepLocation {
@@ -173,6 +173,7 @@ impl<'a> Step<'a> {
             path: format!("{dag_state}/{name}"),
             attempt: 1,
         };
+        let recalled = self.recall(&mut step_ref, &step.state, true);
         if let Some(condition) = &step.condition {
             let bindings = self.bindings(None, false);
             let held = crate::expr::CompiledExpr::cached(condition)
@@ -207,7 +208,10 @@ impl<'a> Step<'a> {
             return;
         };
         self.set_outcome(name, DagOutcome::Running);
-        self.dispatch(step_ref, operation);
+        match recalled {
+            Some(outcome) => self.replay_later(step_ref, false, outcome),
+            None => self.dispatch(step_ref, operation),
+        }
     }
 
     fn finish_dag_if_idle(&mut self) {

@@ -41,7 +41,7 @@ impl<'a> Step<'a> {
             let visit = self.state.visits.entry(current.clone()).or_insert(0);
             let visit_now = *visit;
             *visit += 1;
-            let step = StepRef {
+            let mut step = StepRef {
                 step_id: step_id(
                     &self.meta.run_id,
                     &StepLocation {
@@ -54,13 +54,18 @@ impl<'a> Step<'a> {
                 path: self.scoped_path(&current),
                 attempt: 1,
             };
+            // A redrive's replay: a recorded outcome applied as it was.
+            let recalled = self.recall(&mut step, state, false);
             let transition = state.transition.clone();
             match &state.kind {
                 StateKind::Inject { data, result_path } => {
                     self.inject(step, data, result_path.as_deref())
                 }
                 StateKind::Operation(operation) => {
-                    self.dispatch(step, operation);
+                    match recalled {
+                        Some(outcome) => self.replay_later(step, false, outcome),
+                        None => self.dispatch(step, operation),
+                    }
                     return;
                 }
                 StateKind::Switch(switch) => match self.switch(step, switch, &current) {
@@ -82,7 +87,12 @@ impl<'a> Step<'a> {
                         format!("state `{current}`: a DAG runs only at the top level"),
                     ));
                 }
-                StateKind::Parallel(_) | StateKind::Foreach(_) => return self.fork(step, state),
+                StateKind::Parallel(_) | StateKind::Foreach(_) => {
+                    return match recalled {
+                        Some(outcome) => self.replay_later(step, true, outcome),
+                        None => self.fork(step, state),
+                    };
+                }
             }
             match transition {
                 Transition::Next(next) => current = next,

@@ -2,11 +2,13 @@
 //! answer to each ([`Outcome`]).
 
 use super::effect::Effect;
+use super::redrive::RecordedAttempt;
 use super::state::ParentLink;
 use crate::ids::StepId;
 use crate::wire::ErrorInfo;
 use crate::wire::control::ErrorCode;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// What happened to a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,8 +54,9 @@ pub enum Input {
     /// A task's timeout passed and no worker has claimed it (none offers
     /// its executor, or all are busy): the step times out.
     StepUnclaimed { step_id: StepId, attempt: u32 },
-    /// The run's own timeout (`timeoutSeconds` at the top level) is due.
-    RunTimeout,
+    /// The run's own timeout (`timeoutSeconds` at the top level) is due;
+    /// `redrive` is the count of redrives it was set under (0: the start).
+    RunTimeout { redrive: u32 },
     /// An operator (or a cancelled parent) cancels the run.
     Cancel {
         actor: Option<String>,
@@ -90,6 +93,13 @@ pub enum Input {
         actor: Option<String>,
         reason: Option<String>,
     },
+    /// Take an ended run (FAILED, TIMED_OUT, CANCELLED) back to RUNNING:
+    /// `recorded` is each step's latest attempt, by step id, as stored.
+    Redrive {
+        actor: Option<String>,
+        reason: Option<String>,
+        recorded: BTreeMap<StepId, RecordedAttempt>,
+    },
 }
 
 /// What applying an input did: the effects to store, in order, and the
@@ -102,7 +112,7 @@ pub struct Outcome {
 }
 
 /// The engine's answer to an input. Only an operator action (cancel,
-/// pause, resume, a signal sent into the run, an approval decision) is
+/// pause, resume, redrive, a signal sent into the run, an approval decision) is
 /// ever `Rejected`, when the run's status does not allow it; every other
 /// input is `Applied`, including one that no longer applies and changes
 /// nothing (a late or duplicate result).

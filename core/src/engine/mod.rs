@@ -20,6 +20,7 @@ mod input;
 mod join;
 mod operator;
 mod queue;
+mod redrive;
 mod results;
 mod run_end;
 mod signal_wait;
@@ -36,6 +37,7 @@ pub use effect::{Effect, EventDraft, InlineStep, StepRef};
 pub use frames::{Child, Fanout, Frame, RouteStep};
 pub use input::{Answer, Input, Outcome};
 pub use queue::QueuedStart;
+pub use redrive::{Recorded, RecordedAttempt, Redrive};
 pub use spans::{EndedState, OpenStates, ended_states};
 pub use state::{ActiveStatus, ActiveStep, HeldEffect, ParentLink, RunMeta, RunState, Wait};
 pub use timer::{

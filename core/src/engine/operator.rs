@@ -15,9 +15,10 @@ use serde_json::{Value, json};
 
 impl Step<'_> {
     /// The run's timeout: every running step is cancelled and the run ends
-    /// TIMED_OUT. A run that already ended ignores it.
-    pub(super) fn time_out(&mut self) {
-        if self.state.status.is_terminal() {
+    /// TIMED_OUT. A run that already ended ignores it, and so does a run
+    /// redriven since the timer was set (its timeout starts again).
+    pub(super) fn time_out(&mut self, redrive: u32) {
+        if self.state.status.is_terminal() || redrive != self.state.redrive.count {
             return;
         }
         let seconds = self.workflow.timeout_seconds.unwrap_or_default();
@@ -60,7 +61,7 @@ impl Step<'_> {
     }
 
     /// Refuses an operator action the run's status does not allow.
-    fn refuse_action(&mut self, done: &str) {
+    pub(super) fn refuse_action(&mut self, done: &str) {
         let message = format!(
             "run `{}` is {} and cannot be {done}",
             self.meta.run_id,

@@ -74,9 +74,11 @@ impl<'a> Step<'a> {
         let retry = operation.retry.clone();
         let active_child = active.wait() == Some(&Wait::Child);
         let step = active.step_ref();
-        if attempt < retry.max_attempts && retry.retries(&error.code, error.retryable) {
+        // A step a redrive ran again counts its attempts from there.
+        let tries = attempt.saturating_sub(self.state.redrive.base(step_id));
+        if tries < retry.max_attempts && retry.retries(&error.code, error.retryable) {
             let next_attempt = attempt + 1;
-            let delay = retry.delay_before(next_attempt);
+            let delay = retry.delay_before(tries + 1);
             self.emit(
                 EventType::StepRetrying,
                 Some(step.clone()),

@@ -315,6 +315,10 @@ pub struct RunState {
     /// `signal.emit` steps publish. Absent in runs started before it was kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub correlation_id: Option<String>,
+    /// What redrives left: their count, the recorded attempts the replay
+    /// has not met yet, and the retry bases of steps run again.
+    #[serde(default, skip_serializing_if = "super::redrive::Redrive::is_unused")]
+    pub redrive: super::redrive::Redrive,
     /// Running parallel and foreach states, by their step path.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fanouts: BTreeMap<String, super::frames::Fanout>,
@@ -350,6 +354,7 @@ impl RunState {
             parent: None,
             queued: None,
             correlation_id: None,
+            redrive: super::redrive::Redrive::default(),
             frames: BTreeMap::new(),
             fanouts: BTreeMap::new(),
             child_results: BTreeMap::new(),

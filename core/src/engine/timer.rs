@@ -60,8 +60,10 @@ pub struct ApprovalDecision {
 pub enum TimerKind {
     /// A retry backoff ended: dispatch the attempt (`retry`).
     Retry(StepAttempt),
-    /// The run's own `timeoutSeconds` passed (`run_timeout`).
-    RunTimeout,
+    /// The run's own `timeoutSeconds` passed (`run_timeout`); `redrive`
+    /// is the count of redrives it was set under (stored as `attempt`,
+    /// absent for 0).
+    RunTimeout { redrive: u32 },
     /// The backstop of a claimed attempt whose worker may be lost
     /// (`step_deadline`, written by the worker's claim).
     StepDeadline(StepAttempt),
@@ -184,7 +186,7 @@ impl TimerKind {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Retry(_) => RETRY,
-            Self::RunTimeout => RUN_TIMEOUT,
+            Self::RunTimeout { .. } => RUN_TIMEOUT,
             Self::StepDeadline(_) => STEP_DEADLINE,
             Self::StepUnclaimed(_) => STEP_UNCLAIMED,
             Self::SignalTimeout(_) => SIGNAL_TIMEOUT,
@@ -211,7 +213,7 @@ impl TimerKind {
             | Self::ApprovalRequest { step, .. }
             | Self::ApprovalTimeout { step, .. }
             | Self::ApprovalDecided { step, .. } => Some(step),
-            Self::RunTimeout
+            Self::RunTimeout { .. }
             | Self::CancelChildren
             | Self::ApprovalsClose { .. }
             | Self::ReleaseSlot => None,
@@ -221,10 +223,14 @@ impl TimerKind {
     /// The timer's columns.
     pub fn encode(&self) -> StoredTimer {
         let step = self.step();
+        let attempt = match self {
+            Self::RunTimeout { redrive } => (*redrive > 0).then_some(*redrive),
+            _ => step.map(|s| s.attempt),
+        };
         StoredTimer {
             kind: self.name(),
             step_id: step.map(|s| s.step_id.clone()),
-            attempt: step.map(|s| s.attempt),
+            attempt,
             payload: self.payload(),
         }
     }
@@ -232,7 +238,7 @@ impl TimerKind {
     fn payload(&self) -> Option<Value> {
         Some(match self {
             Self::Retry(_)
-            | Self::RunTimeout
+            | Self::RunTimeout { .. }
             | Self::StepDeadline(_)
             | Self::StepUnclaimed(_)
             | Self::SignalTimeout(_)
@@ -283,7 +289,9 @@ impl TimerKind {
         };
         Ok(match kind {
             RETRY => Self::Retry(step(RETRY)?),
-            RUN_TIMEOUT => Self::RunTimeout,
+            RUN_TIMEOUT => Self::RunTimeout {
+                redrive: attempt.unwrap_or(0),
+            },
             STEP_DEADLINE => Self::StepDeadline(step(STEP_DEADLINE)?),
             STEP_UNCLAIMED => Self::StepUnclaimed(step(STEP_UNCLAIMED)?),
             SIGNAL_TIMEOUT => Self::SignalTimeout(step(SIGNAL_TIMEOUT)?),

@@ -23,6 +23,8 @@ pub enum EventType {
     RunResumed,
     #[serde(rename = "workflow.run.waiting")]
     RunWaiting,
+    #[serde(rename = "workflow.run.redriven")]
+    RunRedriven,
     #[serde(rename = "workflow.step.started")]
     StepStarted,
     #[serde(rename = "workflow.step.completed")]
@@ -60,6 +62,7 @@ impl EventType {
         Self::RunPaused,
         Self::RunResumed,
         Self::RunWaiting,
+        Self::RunRedriven,
         Self::StepStarted,
         Self::StepCompleted,
         Self::StepFailed,
@@ -84,6 +87,7 @@ impl EventType {
             Self::RunPaused => "workflow.run.paused",
             Self::RunResumed => "workflow.run.resumed",
             Self::RunWaiting => "workflow.run.waiting",
+            Self::RunRedriven => "workflow.run.redriven",
             Self::StepStarted => "workflow.step.started",
             Self::StepCompleted => "workflow.step.completed",
             Self::StepFailed => "workflow.step.failed",

@@ -2,7 +2,8 @@
 //! from a signal through an agent step that fails once and is retried, an
 //! approval (with a pause and a resume while it waits), a signal into the
 //! run, to completion; a second run whose approval is rejected, a third
-//! cancelled while it waits; and every control verb. What is validated is what crossed the wire: the signal as
+//! cancelled while it waits, redriven and cancelled again; and every
+//! control verb. What is validated is what crossed the wire: the signal as
 //! published, every message of the `WORKFLOW_EVENTS` stream, every control
 //! request sent and reply received (against the envelopes and the verb's own
 //! schemas), and every agent request body as the agent received it (the
@@ -262,6 +263,31 @@ async fn captured_traffic_of_a_full_run_matches_the_published_schemas() -> anyho
     )
     .await?;
     assert_eq!(cancelled["status"], "CANCELLED", "{cancelled}");
+    // Redriven: it asks for its approval again; then cancelled for good.
+    let redriven = control(
+        &env,
+        s,
+        ControlSubject::run(&third, RunVerb::Redrive),
+        json!({ "actor": "carol", "reason": "not a duplicate after all" }),
+    )
+    .await?;
+    assert_eq!(redriven["status"], "RUNNING", "{redriven}");
+    env.wait_for_status(&third, "WAITING_APPROVAL").await?;
+    control(
+        &env,
+        s,
+        ControlSubject::run(&third, RunVerb::Cancel),
+        json!({ "actor": "carol", "reason": "duplicate order" }),
+    )
+    .await?;
+    let completed = refuse(
+        &env,
+        s,
+        ControlSubject::run(&run_id, RunVerb::Redrive),
+        json!({}),
+    )
+    .await?;
+    assert_eq!(completed["error"]["code"], "INVALID_STATE", "{completed}");
 
     // Reads: runs, one run, events, approvals, members, and refusals.
     let page = control(
@@ -362,6 +388,7 @@ async fn captured_traffic_of_a_full_run_matches_the_published_schemas() -> anyho
         "workflow.run.completed",
         "workflow.step.cancelled",
         "workflow.run.cancelled",
+        "workflow.run.redriven",
         "workflow.approval.rejected",
         "workflow.run.failed",
     ] {

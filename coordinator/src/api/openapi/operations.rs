@@ -226,6 +226,21 @@ pub(super) fn spec(verb: ControlVerb, http: &Http) -> Spec {
             "Resume a paused run (wf.ctl.run.<id>.resume)",
             "The run's status after the resume",
         ),
+        ControlVerb::RunRedrive => Spec {
+            errors: vec![
+                ("400", bad),
+                ("404", "NOT_FOUND: no such run in this tenant"),
+                (
+                    "409",
+                    "INVALID_STATE: the run is not FAILED, TIMED_OUT or CANCELLED",
+                ),
+            ],
+            ..act(
+                "redriveRun",
+                "Redrive an ended run: it runs again from what failed, in the same run id (wf.ctl.run.<id>.redrive)",
+                "RUNNING: the run goes on",
+            )
+        },
         ControlVerb::RunSignal => Spec {
             id: "signalRun",
             summary: "Deliver a named signal into a run, for its signal.wait states (wf.ctl.run.<id>.signal)",

@@ -10,6 +10,8 @@ mod fanout;
 mod inline;
 mod operator;
 mod queue;
+mod redrive;
+mod redrive_fanout;
 mod spans;
 mod steps;
 mod timer;

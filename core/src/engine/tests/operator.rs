@@ -10,13 +10,13 @@ fn a_run_timeout_cancels_running_steps_and_ends_the_run_timed_out() {
     let timer = timers(&effects)
         .into_iter()
         .find_map(|t| match t.kind {
-            TimerKind::RunTimeout => t.fire_at_ms,
+            TimerKind::RunTimeout { .. } => t.fire_at_ms,
             _ => None,
         })
         .expect("a run timer");
     assert_eq!(timer, now().timestamp_millis() + 30_000);
     let task = dispatched(&effects)[0].clone();
-    let effects = env.apply(Input::RunTimeout);
+    let effects = env.apply(Input::RunTimeout { redrive: 0 });
     assert_eq!(
         events(&effects),
         vec![EventType::StepCancelled, EventType::RunTimedOut]
@@ -25,7 +25,7 @@ fn a_run_timeout_cancels_running_steps_and_ends_the_run_timed_out() {
     assert_eq!(env.state.error.clone().expect("error").code, "RUN_TIMEOUT");
     // The step's late result and a second firing change nothing.
     assert!(succeed(&mut env, &task, json!({})).is_empty());
-    assert!(env.apply(Input::RunTimeout).is_empty());
+    assert!(env.apply(Input::RunTimeout { redrive: 0 }).is_empty());
 }
 
 #[test]

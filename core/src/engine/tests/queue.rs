@@ -61,7 +61,7 @@ fn a_queued_run_emits_nothing_and_dispatches_nothing_until_admitted() {
     assert!(
         timers(&effects)
             .iter()
-            .any(|t| t.kind == TimerKind::RunTimeout)
+            .any(|t| matches!(t.kind, TimerKind::RunTimeout { .. }))
     );
     assert_eq!(env.state.status, RunStatus::Running);
     assert!(env.state.queued.is_none());
@@ -98,7 +98,7 @@ fn every_way_of_ending_an_admitted_run_frees_its_slot() {
             actor: None,
             reason: None,
         },
-        Input::RunTimeout,
+        Input::RunTimeout { redrive: 0 },
     ] {
         let mut env = Env::new(LIMITED);
         queue(&mut env);

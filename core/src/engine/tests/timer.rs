@@ -13,7 +13,8 @@ fn step() -> StepAttempt {
 fn every_kind() -> Vec<TimerKind> {
     vec![
         TimerKind::Retry(step()),
-        TimerKind::RunTimeout,
+        TimerKind::RunTimeout { redrive: 0 },
+        TimerKind::RunTimeout { redrive: 2 },
         TimerKind::StepDeadline(step()),
         TimerKind::SignalTimeout(step()),
         TimerKind::StartChild {
@@ -86,6 +87,7 @@ fn stored_names_are_fixed() {
         names,
         [
             "retry",
+            "run_timeout",
             "run_timeout",
             "step_deadline",
             "signal_timeout",
