@@ -107,13 +107,15 @@ impl<'a> Step<'a> {
         operation: &Operation,
         path: &str,
     ) -> Result<TaskAction, ErrorInfo> {
-        let Action::AgentRun(AgentCall {
-            agent,
-            task,
-            input,
-            variables,
-            ..
-        }) = &operation.action
+        let Action::AgentRun(
+            call @ AgentCall {
+                agent,
+                task,
+                input,
+                variables,
+                ..
+            },
+        ) = &operation.action
         else {
             return Err(ErrorInfo::new(
                 codes::UNSUPPORTED,
@@ -149,7 +151,7 @@ impl<'a> Step<'a> {
         };
         Ok(TaskAction::AgentRun {
             agent: agent.clone(),
-            task: task.as_ref().map(render).transpose()?,
+            task: call.task_or_default(task.as_ref().map(render).transpose()?, &input),
             input,
             variables: variables
                 .as_ref()

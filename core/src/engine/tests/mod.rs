@@ -8,6 +8,7 @@ mod fanout;
 mod inline;
 mod operator;
 mod spans;
+mod station;
 mod steps;
 mod timer;
 mod waits;
