@@ -329,7 +329,7 @@ states:
           - { name: hold, type: agent, agent: hang, resultPath: result, end: true }
       - name: quick
         states:
-          - { name: nap, type: agent, agent: sleep, input: { ms: 1500 }, resultPath: result, end: true }
+          - { name: nap, type: agent, agent: sleep, input: { input: { ms: 1500 } }, resultPath: result, end: true }
     resultPath: steps.race
     end: true
 "#,

@@ -19,7 +19,7 @@ states:
     branches:
       - name: a
         states:
-          - { name: flaky, type: agent, agent: flaky, input: { succeed_at: 2 }, retry: { maxAttempts: 3 }, resultPath: r, end: true }
+          - { name: flaky, type: agent, agent: flaky, input: { input: { succeed_at: 2 } }, retry: { maxAttempts: 3 }, resultPath: r, end: true }
       - name: b
         states:
           - name: each

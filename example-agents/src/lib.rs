@@ -9,6 +9,7 @@
 //! - [`registry`]: agent name → [`Handler`], and the [`Reply`] a handler returns;
 //! - [`builtin`]: the agents served by default (`echo`, `upper`, `sleep`, `fail`,
 //!   `flaky`, `garbage`, `add`);
+//! - [`station`]: the agents of Station's example workflows (`examples/station/`);
 //! - [`call_log`]: what every call and cancel looked like, for tests to assert on;
 //! - [`server`]: the NATS loop, [`serve()`] for a process and [`spawn()`] for tests.
 //!
@@ -20,6 +21,7 @@ pub mod builtin;
 pub mod call_log;
 pub mod registry;
 pub mod server;
+pub mod station;
 
 pub use call_log::{CallLog, CallRecord, CancelRecord};
 pub use registry::{Handler, Registry, Reply, UnknownAgent};

@@ -29,7 +29,8 @@ struct Args {
     /// Subject prefix of the Junction deployment (empty for none).
     #[arg(long, env = "JUNCTION_NATS__PREFIX", default_value = "")]
     prefix: String,
-    /// Comma-separated agents to serve (default: every built-in agent).
+    /// Comma-separated agents to serve (default: every built-in agent and
+    /// those of Station's examples).
     #[arg(long, value_delimiter = ',')]
     agents: Vec<String>,
 }
@@ -92,8 +93,8 @@ fn init_tracing() {
 async fn start(args: &Args) -> anyhow::Result<Started> {
     let subjects = Subjects::new(&args.prefix)?;
     let registry = match args.agents.as_slice() {
-        [] => Registry::builtin(),
-        names => Registry::builtin().only(names).context("select agents")?,
+        [] => Registry::examples(),
+        names => Registry::examples().only(names).context("select agents")?,
     };
     let terminate = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
     let client = async_nats::ConnectOptions::new()

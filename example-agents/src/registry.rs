@@ -80,6 +80,12 @@ impl Registry {
         crate::builtin::register(Self::empty())
     }
 
+    /// The built-in agents and those Station's example workflows call
+    /// ([`crate::station`]).
+    pub fn examples() -> Self {
+        crate::station::register(Self::builtin())
+    }
+
     /// Adds (or replaces) the agent `name`, served by the async function `agent`.
     ///
     /// `agent` may return an [`AgentReply`] or a [`Reply`]:

@@ -22,6 +22,7 @@ fn agent(name: &str, agent: &str, transition: Transition) -> State {
         input: None,
         variables: None,
         timeout_seconds: None,
+        default_task: None,
     };
     let operation = Operation {
         action: Action::AgentRun(call),

@@ -5,7 +5,7 @@
 //! value at `summaryPath`, and puts the run in WAITING_APPROVAL. A decision
 //! ([`Input::ApprovalDecided`](super::Input)) or the step's timeout
 //! ([`Input::ApprovalTimeout`](super::Input)) ends the wait: approval writes
-//! `{decision, actor, comment, decided_at}` at `resultPath` and goes on;
+//! `{decision, approved, actor, comment, decided_at}` at `resultPath` and goes on;
 //! rejection fails the step with `APPROVAL_REJECTED` (or cancels the run, as
 //! `onReject` says); a timeout ends the step TIMED_OUT with
 //! `APPROVAL_TIMED_OUT`. Both failures may be caught.
@@ -119,7 +119,7 @@ impl Step<'_> {
             .summary_path
             .as_deref()
             .and_then(path::segments)
-            .and_then(|parts| path::get(&self.state.context, &parts).cloned())
+            .and_then(|parts| path::read(&self.state.context, &parts).cloned())
             .unwrap_or(Value::Null);
         // Approvals wait as long as the state says, and for ever without a timeout.
         let expires_at_ms = operation
@@ -188,6 +188,7 @@ impl Step<'_> {
         if approved {
             let output = json!({
                 "decision": "approved",
+                "approved": true,
                 "actor": actor,
                 "comment": comment,
                 "decided_at": decided_at,

@@ -154,7 +154,7 @@ impl<'a> Step<'a> {
         };
         Ok(TaskAction::AgentRun {
             agent: agent.clone(),
-            task: task.as_ref().map(|t| self.render(t)).transpose()?,
+            task: call.task_or_default(task.as_ref().map(|t| self.render(t)).transpose()?, &input),
             input,
             variables: variables
                 .as_ref()

@@ -203,8 +203,7 @@ impl<'a> Step<'a> {
 
 /// A foreach's items in a context: `itemsPath` from the root, or from `ctx`.
 fn items_in<'v>(context: &'v Value, items_path: &str) -> Option<&'v Value> {
-    let parts = path::segments(items_path)?;
-    path::get(context, &parts).or_else(|| context.get("ctx").and_then(|c| path::get(c, &parts)))
+    path::read(context, &path::segments(items_path)?)
 }
 
 fn kind_of(value: &Value) -> &'static str {

@@ -11,7 +11,9 @@
 //! (its result at the join) is the same journal replayed on `{}`. Its steps' paths are
 //! `<frame>/<state>`, where a frame is `<fan-out step path>/<branch>` or
 //! `<fan-out step path>[<i>]` (PROTOCOL §8.7), and their step ids hash the
-//! frame path as the branch path (docs/protocol.md §8.6).
+//! frame path as the branch path (docs/protocol.md §8.6). Its **value** at
+//! the join is its local object if a state wrote one, else the output of its
+//! last state ([`Frame::value`]).
 //!
 //! A **fan-out** is one running parallel or foreach state. Its children end
 //! `Done(local)` or `Failed(error)`; the join then writes the aggregated
@@ -92,7 +94,7 @@ impl FrameWrite {
         match self {
             Self::Set { path: parts, value } => {
                 let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-                path::set(target, &parts, value.clone());
+                path::write(target, &parts, value.clone());
             }
             Self::MergeCtx { value } => path::merge_into(&mut target["ctx"], value),
         }
@@ -100,7 +102,17 @@ impl FrameWrite {
 }
 
 impl Frame {
-    /// What the frame wrote, as one object: its value at the join.
+    /// The frame's value at the join: its local object if a state in it
+    /// wrote one, else the output of its last state (its previous output).
+    pub fn value(&self) -> Value {
+        if self.writes.is_empty() && self.local.is_none() {
+            self.previous_output.clone().unwrap_or(Value::Null)
+        } else {
+            self.local()
+        }
+    }
+
+    /// What the frame wrote, as one object.
     pub fn local(&self) -> Value {
         let mut local = self
             .local
@@ -302,7 +314,7 @@ impl<'a> Step<'a> {
                 value: value.clone(),
             });
         }
-        path::set(&mut self.state.context, parts, value);
+        path::write(&mut self.state.context, parts, value);
     }
 
     /// Merges an object into `ctx` in the scope now in effect (and records

@@ -124,7 +124,7 @@ impl<'a> Step<'a> {
             .data_path
             .as_deref()
             .and_then(path::segments)
-            .and_then(|parts| path::get(&self.state.context, &parts).cloned());
+            .and_then(|parts| path::read(&self.state.context, &parts).cloned());
         let bindings = self.bindings(data.as_ref(), true);
         let input = json!({ "dataPath": switch.data_path, "value": data });
         for (index, case) in switch.conditions.iter().enumerate() {
@@ -171,12 +171,20 @@ impl<'a> Step<'a> {
         }
     }
 
-    /// Evaluates a transform; `false` when the run failed.
+    /// Evaluates a transform; `false` when the run failed. Its `input` is
+    /// the previous output (`ctx` before any); its value is the step's
+    /// output, goes to `resultPath` (without one, an object is merged into
+    /// `ctx`) and becomes the previous output.
     pub(super) fn transform(&mut self, step: StepRef, transform: &Transform, state: &str) -> bool {
-        let bindings = self.bindings(None, false);
+        let previous = self
+            .state
+            .previous_output
+            .clone()
+            .unwrap_or_else(|| self.state.output());
+        let bindings = Bindings::for_context(&self.state.context, &previous, None, false, &[]);
         let input = json!({ "expression": transform.expression });
-        let value =
-            CompiledExpr::cached(&transform.expression).and_then(|expr| expr.evaluate(&bindings));
+        let value = CompiledExpr::compile_block(&transform.expression)
+            .and_then(|expr| expr.evaluate(&bindings));
         match value {
             Ok(value) => {
                 match transform.result_path.as_deref().and_then(path::segments) {

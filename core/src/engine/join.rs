@@ -1,11 +1,12 @@
 //! Ending a fan-out: frames that ended are joined at the top level; a
 //! failed child cancels its siblings and fails the join; `join: any` takes
-//! the first; the aggregated locals go to the state's `resultPath`.
+//! the first; the aggregated values go to the state's `resultPath` (stored
+//! nowhere without one) and become the previous output.
 
 use super::apply::Step;
 use super::children::Child;
 use super::effect::{Effect, InlineStep};
-use super::frames::{Pending, is_within};
+use super::frames::{Frame, Pending, is_within};
 use crate::ids::StepId;
 use crate::model::{Aggregation, JoinMode, State, StateKind, Transition, path};
 use crate::status::StepStatus;
@@ -14,7 +15,7 @@ use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
-impl Step<'_> {
+impl<'a> Step<'a> {
     /// Joins the frames that ended, at the top level, until none is left.
     pub(super) fn drain_pending(&mut self) {
         while !self.pending.is_empty() {
@@ -42,6 +43,7 @@ impl Step<'_> {
             return;
         };
         let key = done.fanout.clone();
+        let value = self.child_value(&key, &done);
         let Some(fanout) = self.state.fanouts.get_mut(&key) else {
             return;
         };
@@ -52,7 +54,7 @@ impl Step<'_> {
                 .child_results
                 .entry(fanout_step.clone())
                 .or_default()
-                .insert(done.index, done.local());
+                .insert(done.index, value);
             self.state.new_child_results.push((fanout_step, done.index));
         }
         let is_any = self.join_mode(&key) == Some(JoinMode::Any);
@@ -172,16 +174,34 @@ impl Step<'_> {
         }
     }
 
-    pub(super) fn join_mode(&self, key: &str) -> Option<JoinMode> {
+    /// The state of a running fan-out.
+    fn fanout_state(&self, key: &str) -> Option<&'a State> {
         let fanout = self.state.fanouts.get(key)?;
         let name = &fanout.step.state;
-        let state = self
-            .graph_of_route(&fanout.route)?
+        self.graph_of_route(&fanout.route)?
             .iter()
-            .find(|s| &s.name == name)?;
-        match &state.kind {
+            .find(|s| &s.name == name)
+    }
+
+    pub(super) fn join_mode(&self, key: &str) -> Option<JoinMode> {
+        match &self.fanout_state(key)?.kind {
             StateKind::Parallel(p) => Some(p.join),
             _ => None,
+        }
+    }
+
+    /// What a child that ended adds to its fan-out's join: its value, or
+    /// for a foreach with `outputAggregation: array` the record
+    /// `{item, index, output}`.
+    fn child_value(&self, key: &str, frame: &Frame) -> Value {
+        let value = frame.value();
+        match self.fanout_state(key).map(|s| &s.kind) {
+            Some(StateKind::Foreach(f)) if f.aggregation == Aggregation::Array => json!({
+                "item": frame.item.as_ref().map_or(Value::Null, |i| i.value.clone()),
+                "index": frame.index,
+                "output": value,
+            }),
+            _ => value,
         }
     }
 
@@ -237,36 +257,25 @@ impl Step<'_> {
     }
 }
 
-/// The join's result: branch or item locals, combined as the state says.
+/// The join's value: the branch or item values, combined as the state's
+/// `outputAggregation` says. A parallel gives `{<branch>: <value>}` (none or
+/// `merge`) or `[<value>, …]` in declaration order (`array`); a foreach gives
+/// `[<value>, …]` in item order, or with `array` the `{item, index, output}`
+/// records [`Step::child_value`] made.
 fn aggregate(state: &State, children: &[Child], mut results: BTreeMap<usize, Value>) -> Value {
-    let locals = children.iter().enumerate().filter_map(|(i, c)| match c {
+    let values = children.iter().enumerate().filter_map(|(i, c)| match c {
         Child::Done {
             local: Some(legacy),
         } => Some((i, legacy.clone())),
         Child::Done { local: None } => Some((i, results.remove(&i).unwrap_or(Value::Null))),
         _ => None,
     });
-    let (aggregation, names): (Aggregation, Vec<&str>) = match &state.kind {
-        StateKind::Parallel(p) => (
-            p.aggregation,
-            p.branches.iter().map(|b| b.name.as_str()).collect(),
+    match &state.kind {
+        StateKind::Parallel(p) if p.aggregation != Aggregation::Array => Value::Object(
+            values
+                .filter_map(|(i, value)| p.branches.get(i).map(|b| (b.name.clone(), value)))
+                .collect::<Map<String, Value>>(),
         ),
-        StateKind::Foreach(f) => (f.aggregation, Vec::new()),
-        _ => (Aggregation::Keyed, Vec::new()),
-    };
-    match aggregation {
-        Aggregation::Keyed if !names.is_empty() => Value::Object(
-            locals
-                .filter_map(|(i, local)| names.get(i).map(|n| ((*n).to_owned(), local)))
-                .collect(),
-        ),
-        Aggregation::Keyed | Aggregation::Array => Value::Array(locals.map(|(_, l)| l).collect()),
-        Aggregation::Merge => {
-            let mut merged = Value::Object(Map::new());
-            for (_, local) in locals {
-                path::merge_into(&mut merged, &local);
-            }
-            merged
-        }
+        _ => Value::Array(values.map(|(_, value)| value).collect()),
     }
 }

@@ -9,7 +9,7 @@ use super::site::Site;
 use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::timer::{StepAttempt, Timer, TimerKind};
 use crate::ids::StepId;
-use crate::model::{Transition, path};
+use crate::model::{Action, Transition, path};
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
@@ -46,7 +46,11 @@ impl<'a> Step<'a> {
             if let Some(parts) = operation.result_path.as_deref().and_then(path::segments) {
                 s.write_result(&parts, output.clone());
             }
-            s.state.previous_output = Some(output);
+            // Only an agent's output is the previous output: approvals and
+            // the other waits leave it as it was.
+            if matches!(operation.action, Action::AgentRun(_)) {
+                s.state.previous_output = Some(output);
+            }
             if site == Site::Dag {
                 return s.dag_step_done(&active.path, DagOutcome::Succeeded);
             }

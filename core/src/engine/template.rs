@@ -6,13 +6,31 @@
 use crate::model::path;
 use serde_json::{Map, Value};
 
-/// A template path that names nothing in scope.
+/// A template path that names nothing in scope, or a template body that is
+/// not a path at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("template path `{path}` does not resolve (available: {available})")]
+#[error("{}", self.describe())]
 pub struct TemplateError {
     pub path: String,
-    /// The names that were in scope, for the error message.
+    /// The names that were in scope, for the error message; empty when the
+    /// body is not a path.
     pub available: String,
+}
+
+impl TemplateError {
+    fn describe(&self) -> String {
+        if path::is_plain(&self.path) {
+            format!(
+                "template path `{}` does not resolve (available: {})",
+                self.path, self.available
+            )
+        } else {
+            format!(
+                "template `{}` is not a path (templates never run code)",
+                self.path
+            )
+        }
+    }
 }
 
 /// What a template can see, in the resolution order of docs/language.md §2.
@@ -118,6 +136,12 @@ fn render_str(s: &str, scope: &Scope<'_>) -> Result<Value, TemplateError> {
         return Ok(Value::String(s.to_owned()));
     };
     let lookup = |p: &Placeholder<'_>| {
+        if !path::is_plain(p.path) {
+            return Err(TemplateError {
+                path: p.path.to_owned(),
+                available: String::new(),
+            });
+        }
         scope.resolve(p.path).ok_or_else(|| TemplateError {
             path: p.path.to_owned(),
             available: scope.available(),
@@ -229,5 +253,18 @@ mod tests {
         assert_eq!(err.path, "ctx.nope");
         assert!(err.available.contains("steps"));
         assert_eq!(paths_in(&json!({"a": "{{ a.b }} ${c}"})), vec!["a.b", "c"]);
+    }
+
+    #[test]
+    fn a_body_that_is_not_a_path_is_never_run() {
+        let (ctx, input) = scope_doc();
+        let scope = Scope {
+            context: &ctx,
+            input: &input,
+        };
+        let err = render(&json!("{{ ctx.n + 1 }}"), &scope).expect_err("code");
+        assert!(err.to_string().contains("is not a path"), "{err}");
+        let err = render(&json!("x ${len(ctx)}"), &scope).expect_err("code");
+        assert!(err.to_string().contains("is not a path"), "{err}");
     }
 }

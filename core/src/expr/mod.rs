@@ -12,7 +12,9 @@
 //! ```
 //!
 //! **Dialect.** One expression (comprehensions and conditional expressions
-//! allowed); no `def`, `lambda` or `load`, no statements. The globals are
+//! allowed); no `def`, `lambda` or `load`, no statements. A *block*
+//! ([`CompiledExpr::compile_block`], for `transform`) may also be statements
+//! (assignments, `if`, `for`) ending in one expression, which is its value. The globals are
 //! Starlark's standard library, which has no I/O, no clock and no randomness;
 //! `hash` is the spec's fixed string hash and dict iteration follows
 //! insertion order, so the same bindings always give the same result.
@@ -68,9 +70,11 @@
 //! expression written to attack the process, not a mistake.
 
 mod bindings;
+mod block;
 mod error;
 mod guards;
 mod json;
+mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod sandbox;
 
@@ -82,6 +86,8 @@ pub use error::{ExprError, ExprErrorKind};
 pub use sandbox::Limits;
 
 use json::{Budget, ToJsonError, to_json, to_starlark};
+pub(crate) use parse::offset_position;
+use parse::{Form, Parsed, SINGLE_EXPRESSION, parse};
 use sandbox::{Failure, Guard};
 use serde_json::Value as Json;
 use starlark::environment::{FrozenModule, Module};
@@ -132,111 +138,12 @@ impl std::fmt::Debug for CompiledExpr {
 /// Checks that `source` is one valid expression of the restricted dialect,
 /// for validation time.
 pub fn check_syntax(source: &str) -> Result<(), ExprError> {
-    parse(source).map(|_| ())
+    parse(source, Form::Expression).map(|_| ())
 }
 
-/// A parsed expression: the AST and its free names.
-struct Parsed {
-    ast: AstModule,
-    names: Vec<String>,
-    /// The source with attribute reads and guarded calls rewritten.
-    rewritten: Option<String>,
-}
-
-fn parse(source: &str) -> Result<Parsed, ExprError> {
-    if source.len() > MAX_EXPRESSION_BYTES {
-        return Err(ExprError::limit(
-            source,
-            format!(
-                "source size: the expression is {} bytes (at most {MAX_EXPRESSION_BYTES})",
-                source.len()
-            ),
-        ));
-    }
-    if let Some((offset, message)) = rewrite::nesting_error(source, MAX_NESTING) {
-        let (line, column) = offset_position(source, offset);
-        return Err(ExprError::parse(source, message, line, column));
-    }
-    let ast = AstModule::parse(
-        "expression",
-        source.to_owned(),
-        &sandbox::expression_dialect(),
-    )
-    .map_err(|e| {
-        let (line, column) = e.span().map_or((1, 1), |span| {
-            let begin = span.resolve_span().begin;
-            (
-                sandbox::to_u32(begin.line + 1),
-                sandbox::to_u32(begin.column + 1),
-            )
-        });
-        ExprError::parse(source, parse_message(&e), line, column)
-    })?;
-    let position = |span| {
-        let begin = ast.file_span(span).resolve_span().begin;
-        (
-            sandbox::to_u32(begin.line + 1),
-            sandbox::to_u32(begin.column + 1),
-        )
-    };
-    let expr = rewrite::single_expression(ast.statement()).map_err(|span| {
-        let (line, column) = position(span);
-        ExprError::parse(
-            source,
-            "expected a single expression (no statements, assignments or `;`)",
-            line,
-            column,
-        )
-    })?;
-    let end = expr.span.end().get() as usize;
-    if let Some((offset, _)) = rewrite::code_chars(&source[end..])
-        .into_iter()
-        .find(|(_, c)| *c == ';')
-    {
-        let (line, column) = offset_position(source, end + offset);
-        return Err(ExprError::parse(
-            source,
-            "expected a single expression (no statements, assignments or `;`)",
-            line,
-            column,
-        ));
-    }
-    if let Some(depth) = rewrite::too_deep(expr, MAX_AST_DEPTH) {
-        let (line, column) = position(expr.span);
-        return Err(ExprError::parse(
-            source,
-            format!("the expression nests deeper than {MAX_AST_DEPTH} (at least {depth})"),
-            line,
-            column,
-        ));
-    }
-    let names = rewrite::free_names(expr).into_iter().collect();
-    let rewritten = rewrite::rewrite_expr(source, expr).map_err(|e| {
-        let (line, column) = offset_position(source, e.offset);
-        ExprError::parse(source, e.message, line, column)
-    })?;
-    Ok(Parsed {
-        ast,
-        names,
-        rewritten,
-    })
-}
-
-/// The message of a parse error, without the source excerpt.
-fn parse_message(error: &starlark::Error) -> String {
-    let message = error.without_diagnostic().to_string();
-    message
-        .trim()
-        .trim_start_matches("Parse error: ")
-        .to_owned()
-}
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn offset_position(source: &str, offset: usize) -> (u32, u32) {
-    let before = &source[..offset.min(source.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (sandbox::to_u32(line), sandbox::to_u32(column))
+/// [`check_syntax`] for a block: one expression, or statements ending in one.
+pub fn check_block_syntax(source: &str) -> Result<(), ExprError> {
+    parse(source, Form::Block).map(|_| ())
 }
 
 /// Most compiled expressions [`CompiledExpr::cached`] keeps.
@@ -268,33 +175,50 @@ impl CompiledExpr {
         Ok(compiled)
     }
 
+    /// Compiles a block (a `transform`): one expression, or statements
+    /// (assignments, `if`, `for`) ending in one expression, whose value is
+    /// the result. Memoized like [`CompiledExpr::cached`].
+    pub fn compile_block(source: &str) -> Result<Self, ExprError> {
+        static CACHE: OnceLock<Mutex<HashMap<String, CompiledExpr>>> = OnceLock::new();
+        let cache = CACHE.get_or_init(Mutex::default);
+        if let Some(hit) = cache.lock().ok().and_then(|c| c.get(source).cloned()) {
+            return Ok(hit);
+        }
+        let compiled =
+            Self::compile_parsed(source, parse(source, Form::Block)?, Limits::default())?;
+        if let Ok(mut entries) = cache.lock() {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(source.to_owned(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
     /// [`CompiledExpr::compile`] with other limits.
     pub fn compile_with(source: &str, limits: Limits) -> Result<Self, ExprError> {
-        let parsed = parse(source)?;
+        Self::compile_parsed(source, parse(source, Form::Expression)?, limits)
+    }
+
+    fn compile_parsed(source: &str, parsed: Parsed, limits: Limits) -> Result<Self, ExprError> {
         // Constants and internal names always resolve to the globals.
         let params: Vec<String> = parsed
             .names
             .into_iter()
             .filter(|name| is_bindable_name(name) || sandbox::global(name).is_none())
             .collect();
-        let body = parsed.rewritten.as_deref().unwrap_or(source);
         drop(parsed.ast);
         let wrapper = format!(
-            "def {FUNCTION}({}):\n    return (\n{body}\n    )\n",
-            params.join(", ")
+            "def {FUNCTION}({}):\n{}\n    return (\n{}\n    )\n",
+            params.join(", "),
+            block::indent_block(&parsed.statements),
+            parsed.value,
         );
         let internal = |message: String| ExprError::runtime(source, format!("internal: {message}"));
         // The source parsed alone as one expression; inside the wrapper it
         // fails only with a trailing `;`.
-        let mut ast =
-            AstModule::parse("expression", wrapper, &sandbox::plan_dialect()).map_err(|_| {
-                ExprError::parse(
-                    source,
-                    "expected a single expression (no statements, assignments or `;`)",
-                    1,
-                    1,
-                )
-            })?;
+        let mut ast = AstModule::parse("expression", wrapper, &sandbox::plan_dialect())
+            .map_err(|_| ExprError::parse(source, SINGLE_EXPRESSION, 1, 1))?;
         sandbox::guard_operators(&mut ast);
         let module = sandbox::freeze_module(ast, &limits).map_err(internal)?;
         let (owned, _) = module

@@ -25,7 +25,7 @@ pub(crate) fn free_names(expr: &AstExpr) -> BTreeSet<String> {
     out
 }
 
-fn walk_free(expr: &AstExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
+pub(super) fn walk_free(expr: &AstExpr, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
     match &expr.node {
         ExprP::Identifier(ident) => {
             if !bound.contains(&ident.node.ident) {
@@ -70,7 +70,11 @@ fn comprehension(
     }
 }
 
-fn bind_target(target: &AstAssignTarget, bound: &mut Vec<String>, out: &mut BTreeSet<String>) {
+pub(super) fn bind_target(
+    target: &AstAssignTarget,
+    bound: &mut Vec<String>,
+    out: &mut BTreeSet<String>,
+) {
     match &target.node {
         AssignTargetP::Identifier(ident) => bound.push(ident.node.ident.clone()),
         AssignTargetP::Tuple(items) => {
@@ -366,18 +370,45 @@ fn apply(source: &str, mut edits: Vec<Edit>) -> Option<Rewritten> {
     if edits.is_empty() {
         return None;
     }
-    edits.sort_by(|a, b| {
-        a.span
-            .start
-            .cmp(&b.span.start)
-            .then(b.span.end.cmp(&a.span.end))
-    });
+    sort(&mut edits);
     let mut out = Rewritten {
         text: String::with_capacity(source.len() + edits.len() * 24),
         segments: Vec::new(),
     };
     render(source, 0..source.len(), &edits, &mut out);
     Some(out)
+}
+
+/// Edits in source order, an enclosing edit before those inside it.
+fn sort(edits: &mut [Edit]) {
+    edits.sort_by(|a, b| {
+        a.span
+            .start
+            .cmp(&b.span.start)
+            .then(b.span.end.cmp(&a.span.end))
+    });
+}
+
+/// A block's source split at `split` (where its value expression begins),
+/// each part with the attribute reads and guarded calls of `stmt`
+/// rewritten. No edit crosses `split`: it is a statement boundary.
+pub(crate) fn rewrite_block(
+    source: &str,
+    stmt: &AstStmt,
+    split: usize,
+) -> Result<(String, String), RewriteError> {
+    let mut edits = Vec::new();
+    collect_stmt(stmt, source, &mut edits)?;
+    sort(&mut edits);
+    let part = |range: Range<usize>| {
+        let mut out = Rewritten {
+            text: String::new(),
+            segments: Vec::new(),
+        };
+        render(source, range, &edits, &mut out);
+        out.text
+    };
+    Ok((part(0..split), part(split..source.len())))
 }
 
 fn copy(source: &str, range: Range<usize>, out: &mut Rewritten) {

@@ -113,6 +113,15 @@ pub(crate) fn expression_dialect() -> Dialect {
     }
 }
 
+/// Blocks (`transform`): expressions plus statements, `if` and `for`
+/// included, but no `def`, `lambda` or `load`.
+pub(crate) fn block_dialect() -> Dialect {
+    Dialect {
+        enable_top_level_stmt: true,
+        ..expression_dialect()
+    }
+}
+
 /// Plans (and the wrapper an expression is compiled into): no `load`.
 pub(crate) fn plan_dialect() -> Dialect {
     Dialect {

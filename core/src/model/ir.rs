@@ -277,6 +277,28 @@ pub struct AgentCall {
     pub variables: Option<Value>,
     /// `input.timeoutSeconds`, used when the state has none.
     pub timeout_seconds: Option<u64>,
+    /// Station's `type: agent` with no task given: the task is then the
+    /// payload's `task` when it is a string, else this text
+    /// (`Execute workflow step: <state>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_task: Option<String>,
+}
+
+impl AgentCall {
+    /// The task sent: the rendered `task`, else (Station's `type: agent`)
+    /// the payload's `task` when it is a string, else [`Self::default_task`].
+    pub fn task_or_default(&self, rendered: Option<Value>, payload: &Value) -> Option<Value> {
+        rendered.or_else(|| {
+            let fallback = self.default_task.as_ref()?;
+            Some(
+                payload
+                    .get("task")
+                    .filter(|task| task.is_string())
+                    .cloned()
+                    .unwrap_or_else(|| Value::String(fallback.clone())),
+            )
+        })
+    }
 }
 
 /// Parameters of a `human.approval` gate.

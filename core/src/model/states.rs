@@ -285,7 +285,7 @@ impl Compiler<'_> {
         let catch = self.catch(object, path);
         let kind = match state_type {
             Some("operation") => self.operation(object, path).map(StateKind::Operation),
-            Some("agent") => self.agent_call(object, object, path).map(|call| {
+            Some("agent") => self.station_agent(object, path, &name).map(|call| {
                 StateKind::Operation(self.operation_with(object, Action::AgentRun(call), path))
             }),
             Some("human_approval") => {
@@ -305,7 +305,9 @@ impl Compiler<'_> {
             }),
             Some("switch") => self.switch(object, path).map(StateKind::Switch),
             Some("parallel") => self.parallel(object, path, depth).map(StateKind::Parallel),
-            Some("foreach") => self.foreach(object, path, depth).map(StateKind::Foreach),
+            Some("foreach") => self
+                .foreach(object, path, &name, depth)
+                .map(StateKind::Foreach),
             Some("transform") => self.transform(object, path).map(StateKind::Transform),
             Some(other) => {
                 self.error(
@@ -500,5 +502,7 @@ pub fn is_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+#[cfg(test)]
+mod station_tests;
 #[cfg(test)]
 mod tests;

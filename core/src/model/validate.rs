@@ -15,12 +15,12 @@
 //! known, and nothing is reported.
 //!
 //! **Which agent feeds which.** An `agent.run` without an explicit `input`
-//! receives the previous output: the output of the last step before it. The
+//! receives the previous output: the output of the last agent before it. The
 //! producers of that value are found by propagating along every transition
 //! (switch cases included) and into parallel branches (a branch starts with
-//! the value from before the parallel state). Inline states (`inject`,
-//! `switch`) pass it through; anything else (`transform`, approvals, joins,
-//! other executors) makes it unknown, and unknown producers are not checked.
+//! the value from before the parallel state). `inject`, `switch`, approvals,
+//! waits and the other executors pass it through; a `transform` or a join
+//! makes it unknown, and unknown producers are not checked.
 //! An explicit `input` that is exactly one template naming an agent's
 //! `resultPath` also counts as fed by that agent.
 
@@ -63,12 +63,18 @@ pub fn check(workflow: &Workflow, diagnostics: &mut Diagnostics) {
                     );
                 }
             }
-            StateKind::Transform(transform) => expression(
-                &transform.expression,
-                &format!("{}.expression", visit.path),
-                &format!("expression of transform `{}`", state.name),
-                diagnostics,
-            ),
+            StateKind::Transform(transform) => {
+                if let Err(error) = crate::expr::check_block_syntax(&transform.expression) {
+                    diagnostics.push(Diagnostic::new(
+                        "STARLARK_SYNTAX",
+                        format!("{}.expression", visit.path),
+                        format!(
+                            "expression of transform `{}` is not a valid Starlark expression (or statements ending in one): {error}",
+                            state.name
+                        ),
+                    ));
+                }
+            }
             StateKind::Operation(operation) => {
                 if let Action::SignalWait(wait) = &operation.action
                     && let Some(filter) = &wait.filter

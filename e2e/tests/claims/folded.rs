@@ -72,7 +72,7 @@ async fn a_short_steps_warning_sits_between_its_folded_start_and_completion() ->
     )
     .await?;
     env.put_workflow(
-        "id: warned\nstates:\n  - { name: say, type: agent, agent: echo, input: { pods: 3 }, resultPath: said, end: true }\n",
+        "id: warned\nstates:\n  - { name: say, type: agent, agent: echo, input: { input: { pods: 3 } }, resultPath: said, end: true }\n",
     )
     .await?;
     let run_id = env.start_run("warned", json!({})).await?;

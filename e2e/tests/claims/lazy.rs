@@ -19,7 +19,7 @@ async fn a_step_running_past_a_third_of_the_lease_is_claimed_lazily() -> anyhow:
     env.wait_for_members(1, 1).await?;
     // Longer than the whole lease: the claim must also be kept alive.
     env.put_workflow(
-        "id: long\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 4000 }, resultPath: steps.nap, end: true }\n",
+        "id: long\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 4000 } }, resultPath: steps.nap, end: true }\n",
     )
     .await?;
     let run_id = env.start_run("long", json!({})).await?;

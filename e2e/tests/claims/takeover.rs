@@ -16,7 +16,7 @@ async fn two_workers_executing_one_unclaimed_attempt_record_it_once() -> anyhow:
     let frozen = env.start_worker("worker-a", &[LEASE]).await?;
     env.wait_for_members(1, 1).await?;
     env.put_workflow(
-        "id: race\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 400 }, resultPath: steps.nap, end: true }\n",
+        "id: race\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 400 } }, resultPath: steps.nap, end: true }\n",
     )
     .await?;
     let run_id = env.start_run("race", json!({})).await?;
@@ -129,7 +129,7 @@ async fn the_after_claim_fault_point_fires_again_after_a_lazy_claim() -> anyhow:
         .await?;
     env.wait_for_members(1, 1).await?;
     env.put_workflow(
-        "id: nap\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 1500 }, resultPath: steps.nap, end: true }\n",
+        "id: nap\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 1500 } }, resultPath: steps.nap, end: true }\n",
     )
     .await?;
     let run_id = env.start_run("nap", json!({})).await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 async fn a_run_past_its_timeout_ends_timed_out() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(
-        "id: slow\ntimeoutSeconds: 1\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 20000 }, end: true }\n",
+        "id: slow\ntimeoutSeconds: 1\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 20000 } }, end: true }\n",
     )
     .await?;
     let started = std::time::Instant::now();

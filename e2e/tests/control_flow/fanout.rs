@@ -22,7 +22,7 @@ states:
           - { name: check_pods, type: agent, agent: upper, task: "pods", resultPath: result, end: true }
       - name: logs
         states:
-          - { name: nap, type: agent, agent: sleep, input: { ms: 200 }, resultPath: slept, next: read_logs }
+          - { name: nap, type: agent, agent: sleep, input: { input: { ms: 200 } }, resultPath: slept, next: read_logs }
           - { name: read_logs, type: agent, agent: upper, task: "logs", resultPath: result, end: true }
     resultPath: steps.diagnostics
     next: each

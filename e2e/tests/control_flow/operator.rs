@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 async fn cancel_stops_a_running_parallel_state_and_its_child_runs() -> anyhow::Result<()> {
     let env = TestEnv::cluster(Registry::builtin(), 1).await?;
     env.put_workflow(
-        "id: napper\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 30000 }, end: true }\n",
+        "id: napper\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 30000 } }, end: true }\n",
     )
     .await?;
     env.put_workflow(
@@ -24,7 +24,7 @@ states:
     branches:
       - name: slow
         states:
-          - { name: nap, type: agent, agent: sleep, input: { ms: 30000 }, end: true }
+          - { name: nap, type: agent, agent: sleep, input: { input: { ms: 30000 } }, end: true }
       - name: nested
         states:
           - { name: spawn, type: operation, action: workflow.run, input: { workflow: napper }, end: true }
@@ -120,11 +120,11 @@ states:
     branches:
       - name: a
         states:
-          - { name: a1, type: agent, agent: sleep, input: { ms: 1000 }, next: a2 }
+          - { name: a1, type: agent, agent: sleep, input: { input: { ms: 1000 } }, next: a2 }
           - { name: a2, type: agent, agent: echo, task: a2, end: true }
       - name: b
         states:
-          - { name: b1, type: agent, agent: sleep, input: { ms: 1000 }, next: b2 }
+          - { name: b1, type: agent, agent: sleep, input: { input: { ms: 1000 } }, next: b2 }
           - { name: b2, type: agent, agent: echo, task: b2, end: true }
     resultPath: steps.fan
     end: true

@@ -10,8 +10,8 @@ use junction_e2e::{SHIP, TestEnv, chain_yaml, http_get_at};
 use junction_example_agents::Registry;
 use serde_json::json;
 
-const NAPPER: &str = "id: napper\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 30000 }, end: true }\n";
-const TIMED: &str = "id: timed\ntimeoutSeconds: 1\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { ms: 30000 }, end: true }\n";
+const NAPPER: &str = "id: napper\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 30000 } }, end: true }\n";
+const TIMED: &str = "id: timed\ntimeoutSeconds: 1\nstates:\n  - { name: nap, type: agent, agent: sleep, input: { input: { ms: 30000 } }, end: true }\n";
 
 /// Completed runs of the two-step chain.
 const RUNS: usize = 3;

@@ -13,6 +13,7 @@ mod queue;
 mod redrive;
 mod redrive_fanout;
 mod spans;
+mod station;
 mod steps;
 mod timer;
 mod waits;

@@ -60,7 +60,7 @@ fn an_approval_waits_then_an_approve_goes_on() {
     assert_eq!(env.state.status, RunStatus::Completed);
     assert_eq!(
         env.state.context["steps"]["decision"],
-        json!({ "decision": "approved", "actor": "alice", "comment": "go", "decided_at": "2027-01-15T08:00:00.000Z" })
+        json!({ "decision": "approved", "approved": true, "actor": "alice", "comment": "go", "decided_at": "2027-01-15T08:00:00.000Z" })
     );
     // A second decision changes nothing.
     assert!(

@@ -198,6 +198,7 @@ impl Graph<'_> {
             input: object.get("input").cloned(),
             variables: (!settings.is_empty()).then_some(Value::Object(settings)),
             timeout_seconds: None,
+            default_task: None,
         }))
     }
 
@@ -290,6 +291,7 @@ impl Graph<'_> {
                 .or_else(|| object.get("variables"))
                 .cloned(),
             timeout_seconds: None,
+            default_task: None,
         }))
     }
 }

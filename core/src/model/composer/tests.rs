@@ -111,6 +111,7 @@ fn the_seed_example_compiles_to_the_expected_ir() {
                                 "runtime": "go", "tools": ["build", "fmt"], "temperature": 0.0
                             })),
                             timeout_seconds: None,
+                            default_task: None,
                         }),
                         vec![],
                     ),
@@ -224,6 +225,7 @@ fn agent_and_approval_nodes() {
             input: Some(json!({"x": 1})),
             variables: None,
             timeout_seconds: None,
+            default_task: None,
         })
     );
     assert_eq!(steps[2].depends_on, vec!["check"], "a data edge orders too");

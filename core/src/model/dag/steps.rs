@@ -57,6 +57,7 @@ impl Steps<'_> {
             input: params,
             variables: None,
             timeout_seconds: None,
+            default_task: None,
         }))
     }
 

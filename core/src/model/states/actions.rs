@@ -98,7 +98,7 @@ impl Compiler<'_> {
     }
 
     /// An agent call. `params` holds its fields: `input` for `type: operation`,
-    /// the state itself for `type: agent` and the shorthands.
+    /// the state itself for the shorthands.
     pub(super) fn agent_call(
         &mut self,
         state: &Map<String, Value>,
@@ -112,26 +112,12 @@ impl Compiler<'_> {
             join(path, "input")
         };
         let agent = self.agent_name(params, &params_path)?;
-        if params.contains_key("agent_id") {
-            self.diagnostics.push(Diagnostic::new(
-                "UNKNOWN_FIELD",
-                join(&params_path, "agent_id"),
-                if params.contains_key("agent") {
-                    "`agent_id` is deprecated and ignored next to `agent`"
-                } else {
-                    "`agent_id` is deprecated: write `agent: <name>`"
-                },
-            ));
-        }
+        self.legacy_agent_id(params, &params_path);
         // Station writes `task: agent.run` and puts the task text in `agent_task`.
         let task = ["agent_task", "agentTask", "prompt"]
             .iter()
             .find_map(|k| params.get(*k))
-            .or_else(|| {
-                params
-                    .get("task")
-                    .filter(|t| t.as_str() != Some("agent.run"))
-            })
+            .or_else(|| params.get("task").filter(|t| !is_action_name(t)))
             .cloned();
         let input = if on_state {
             state.get("input").cloned()
@@ -151,7 +137,75 @@ impl Compiler<'_> {
                     &join(&params_path, "timeoutSeconds"),
                 )
             },
+            default_task: None,
         })
+    }
+
+    /// Station's `type: agent`: only `agent` is needed. Its `input` is the
+    /// operation's input block, so the agent payload is `input.input` (a
+    /// non-mapping `input` can only be the payload itself). The task is the
+    /// first given of `task`, `prompt`, `agentTask` (`agent_task`) on the
+    /// state, then `input.task` (unless it names the action),
+    /// `input.agent_task`, `input.userInput`; with none, it is chosen at run
+    /// time from [`AgentCall::default_task`].
+    pub(super) fn station_agent(
+        &mut self,
+        state: &Map<String, Value>,
+        path: &str,
+        name: &str,
+    ) -> Option<AgentCall> {
+        let agent = self.agent_name(state, path)?;
+        self.legacy_agent_id(state, path);
+        let empty = Map::new();
+        let block = state.get("input");
+        let params = block.and_then(Value::as_object).unwrap_or(&empty);
+        let on_state = ["task", "prompt", "agentTask", "agent_task"]
+            .iter()
+            .find_map(|k| state.get(*k))
+            .filter(|t| !is_action_name(t));
+        let in_block = || {
+            params
+                .get("task")
+                .filter(|t| !is_action_name(t))
+                .or_else(|| params.get("agent_task"))
+                .or_else(|| params.get("userInput"))
+        };
+        let task = on_state.or_else(in_block).cloned();
+        let input = match block {
+            Some(Value::Object(_)) => params.get("input").cloned(),
+            other => other.cloned(),
+        };
+        Some(AgentCall {
+            agent,
+            default_task: task
+                .is_none()
+                .then(|| format!("Execute workflow step: {name}")),
+            task,
+            input,
+            variables: state
+                .get("variables")
+                .or_else(|| params.get("variables"))
+                .cloned(),
+            timeout_seconds: self.seconds(
+                params.get("timeoutSeconds"),
+                &join(path, "input.timeoutSeconds"),
+            ),
+        })
+    }
+
+    /// `agent_id`: a deprecated spelling of `agent`, warned about.
+    fn legacy_agent_id(&mut self, params: &Map<String, Value>, params_path: &str) {
+        if params.contains_key("agent_id") {
+            self.diagnostics.push(Diagnostic::new(
+                "UNKNOWN_FIELD",
+                join(params_path, "agent_id"),
+                if params.contains_key("agent") {
+                    "`agent_id` is deprecated and ignored next to `agent`"
+                } else {
+                    "`agent_id` is deprecated: write `agent: <name>`"
+                },
+            ));
+        }
     }
 
     /// The agent's name: `agent` (or the deprecated `agent_id`), a valid name.
@@ -241,7 +295,10 @@ impl Compiler<'_> {
             }
         };
         Approval {
-            message: params.get("message").cloned(),
+            message: params
+                .get("message")
+                .or_else(|| params.get("prompt"))
+                .cloned(),
             summary_path: self.path_field(params, "summaryPath", &params_path),
             approvers,
             timeout_seconds: if on_state {
@@ -294,6 +351,14 @@ impl Compiler<'_> {
     pub(super) fn retry(&mut self, value: Option<&Value>, path: &str) -> RetryPolicy {
         retry_policy(value, path, self.diagnostics)
     }
+}
+
+/// Is `value` an action name Station writes as `task` (`agent.run`)?
+fn is_action_name(value: &Value) -> bool {
+    matches!(
+        value.as_str(),
+        Some("agent.run" | "human.approval" | "signal.wait")
+    )
 }
 
 /// Parses a `retry` mapping (`maxAttempts`, `backoffSeconds`, `multiplier`,

@@ -102,7 +102,7 @@ impl Compiler<'_> {
         Some(Parallel {
             branches,
             join: join_mode,
-            aggregation: self.aggregation(object, path)?,
+            aggregation: self.aggregation(object, path, false)?,
             result_path: self.result_path(object, path),
         })
     }
@@ -187,9 +187,23 @@ impl Compiler<'_> {
         }
     }
 
-    fn aggregation(&mut self, object: &Map<String, Value>, path: &str) -> Option<Aggregation> {
+    /// `outputAggregation`: `merge` or `array`; `merge` only on a parallel.
+    fn aggregation(
+        &mut self,
+        object: &Map<String, Value>,
+        path: &str,
+        on_foreach: bool,
+    ) -> Option<Aggregation> {
         match object.get("outputAggregation") {
             None => Some(Aggregation::Keyed),
+            Some(Value::String(s)) if s == "merge" && on_foreach => {
+                self.error(
+                    "INVALID_VALUE",
+                    join(path, "outputAggregation"),
+                    "outputAggregation `merge` is for a parallel; a foreach takes `array` (or none)",
+                );
+                None
+            }
             Some(Value::String(s)) if s == "merge" => Some(Aggregation::Merge),
             Some(Value::String(s)) if s == "array" => Some(Aggregation::Array),
             Some(other) => {
@@ -207,6 +221,7 @@ impl Compiler<'_> {
         &mut self,
         object: &Map<String, Value>,
         path: &str,
+        name: &str,
         depth: usize,
     ) -> Option<Foreach> {
         if !self.enter_nesting(path, depth) {
@@ -224,13 +239,13 @@ impl Compiler<'_> {
         };
         let item_name = self.item_name(object, path)?;
         let max_concurrency = self.max_concurrency(object, path)?;
-        let iterator = self.iterator(object, path, depth)?;
+        let iterator = self.iterator(object, path, name, depth)?;
         Some(Foreach {
             items_path,
             item_name,
             max_concurrency,
             iterator,
-            aggregation: self.aggregation(object, path)?,
+            aggregation: self.aggregation(object, path, true)?,
             result_path: self.result_path(object, path),
         })
     }
@@ -274,11 +289,13 @@ impl Compiler<'_> {
         })
     }
 
-    /// The foreach body: `iterator` with `states`, or the `agent` shorthand.
+    /// The foreach body: `iterator` with `states`, or the `agent` shorthand
+    /// (one state named after the foreach).
     fn iterator(
         &mut self,
         object: &Map<String, Value>,
         path: &str,
+        name: &str,
         depth: usize,
     ) -> Option<SubGraph> {
         match object.get("iterator") {
@@ -296,7 +313,7 @@ impl Compiler<'_> {
                 );
                 None
             }
-            None if object.contains_key("agent") => self.shorthand(object, path, "item"),
+            None if object.contains_key("agent") => self.shorthand(object, path, name),
             None => {
                 self.error(
                     "MISSING_ITERATOR",
@@ -331,7 +348,9 @@ impl Compiler<'_> {
         }
     }
 
-    /// `{agent, task|agentTask|prompt, input, resultPath?}` as a one-state graph.
+    /// `{agent, task|agentTask|prompt, input}` as a one-state graph: one
+    /// `agent.run` state named `name` (the branch's or the foreach's), which
+    /// writes nothing, so the branch's or item's value is the agent output.
     fn shorthand(
         &mut self,
         object: &Map<String, Value>,
@@ -344,8 +363,7 @@ impl Compiler<'_> {
             timeout_seconds: self
                 .seconds(object.get("timeoutSeconds"), &join(path, "timeoutSeconds")),
             retry: self.retry(object.get("retry"), path),
-            // The local result of a shorthand body is the agent output itself.
-            result_path: Some("result".to_owned()),
+            result_path: None,
         };
         self.total_states += 1;
         Some(SubGraph {

@@ -74,7 +74,10 @@ impl<'w> Feeds<'w> {
                     out.add(state);
                     out
                 }
-                StateKind::Inject { .. } | StateKind::Switch(_) => incoming[i].clone(),
+                // Approvals, waits and the other executors leave it unchanged.
+                StateKind::Operation(_) | StateKind::Inject { .. } | StateKind::Switch(_) => {
+                    incoming[i].clone()
+                }
                 _ => Incoming::default(),
             };
             for (target, _) in targets(state) {

@@ -85,16 +85,19 @@ impl KnownPaths {
         visit: &Visit<'_>,
         diagnostics: &mut Diagnostics,
     ) {
-        let Some(parts) = path::segments(template) else {
-            diagnostics.push(Diagnostic::new(
-                "TEMPLATE_PATH",
-                at,
-                format!(
-                    "template `{{{{ {template} }}}}` in state `{}` is not a dot-path",
-                    visit.state.name
-                ),
-            ));
-            return;
+        let parts = match path::segments(template) {
+            Some(parts) if path::is_plain(template) => parts,
+            _ => {
+                diagnostics.push(Diagnostic::new(
+                    "TEMPLATE_PATH",
+                    at,
+                    format!(
+                        "template `{{{{ {template} }}}}` in state `{}` is not a path: a template is a dot-path such as `ctx.a.b` and never runs code (use a `transform` to compute a value)",
+                        visit.state.name
+                    ),
+                ));
+                return;
+            }
         };
         let head = parts[0];
         let known = match head {

@@ -41,6 +41,7 @@ steps:
             input: None,
             variables: None,
             timeout_seconds: None,
+            default_task: None,
         }),
     );
     if let StateKind::Operation(op) = &mut review.state.kind {
