@@ -73,6 +73,10 @@ impl Tracing {
         if let Some(protocol) = protocol.filter(|p| p != "http/protobuf") {
             return Err(OtelError::Protocol(protocol));
         }
+        // The exporter's HTTP client uses rustls without a built-in crypto
+        // provider (the workspace builds reqwest with `rustls-no-provider`,
+        // so that aws-lc is never built): ring is the process's provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .build()
