@@ -58,9 +58,9 @@ async fn a_step_no_worker_offers_waits_then_times_out() -> anyhow::Result<()> {
         .find(|m| m["role"] == "worker")
         .cloned()
         .unwrap_or_default();
-    // The defaults this build runs (`http.request` too once it has it).
+    // The defaults (`worker.executors`): never `shell.run` unless listed.
     let executors = worker["executors"].as_array().cloned().unwrap_or_default();
-    for default in ["agent.run", "signal.emit", "starlark.eval"] {
+    for default in ["agent.run", "http.request", "signal.emit", "starlark.eval"] {
         assert!(executors.contains(&json!(default)), "{worker}");
     }
     assert!(!executors.contains(&json!("shell.run")), "{worker}");
