@@ -174,3 +174,35 @@ async fn agents_put_checks_and_keeps_the_circuit() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// The example `fail` agent, told to fail with `AGENT_UNAVAILABLE`, opens
+/// its breaker; its own default error (`AGENT_FAILED`) is an answer and
+/// does not count.
+#[tokio::test]
+async fn the_fail_agent_opens_its_breaker_with_unavailable_failures_only() -> anyhow::Result<()> {
+    const FAIL: &str =
+        "id: failing\nstates:\n  - { name: call, type: agent, agent: fail, end: true }\n";
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    put_guarded(&env, "fail", 2).await?;
+    env.put_workflow(FAIL).await?;
+    let unavailable = json!({ "code": "AGENT_UNAVAILABLE" });
+
+    let (_, code, _) = run(&env, "failing", unavailable.clone()).await?;
+    assert_eq!(code, "AGENT_UNAVAILABLE");
+    // An answer of the agent's own resets the count.
+    let (_, code, _) = run(&env, "failing", json!({})).await?;
+    assert_eq!(code, "AGENT_FAILED");
+    for _ in 0..2 {
+        let (_, code, _) = run(&env, "failing", unavailable.clone()).await?;
+        assert_eq!(code, "AGENT_UNAVAILABLE");
+    }
+    assert_eq!(env.calls.count_for("fail"), 4);
+    let (status, code, _) = run(&env, "failing", unavailable).await?;
+    assert_eq!((status.as_str(), code.as_str()), ("FAILED", "CIRCUIT_OPEN"));
+    assert_eq!(
+        env.calls.count_for("fail"),
+        4,
+        "an open breaker calls nothing"
+    );
+    Ok(())
+}
