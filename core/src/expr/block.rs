@@ -3,7 +3,8 @@
 //! from its bindings, where its value expression is, and how its statements
 //! are indented into the function an expression is compiled into. Pure.
 
-use super::rewrite::{bind_target, code_chars, walk_free};
+use super::rewrite::{bind_target, walk_free};
+use super::scan::code_chars;
 use starlark::syntax::ast::{AstAssignTarget, AstExpr, AstStmt, StmtP};
 use std::collections::BTreeSet;
 

@@ -77,6 +77,7 @@ mod json;
 mod parse;
 pub(crate) mod rewrite;
 pub(crate) mod sandbox;
+pub(crate) mod scan;
 
 #[cfg(test)]
 mod tests;

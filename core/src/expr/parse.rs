@@ -3,7 +3,7 @@
 //! free names and the rewritten text the compiled function is built from.
 
 use super::error::ExprError;
-use super::{MAX_AST_DEPTH, MAX_EXPRESSION_BYTES, MAX_NESTING, block, rewrite, sandbox};
+use super::{MAX_AST_DEPTH, MAX_EXPRESSION_BYTES, MAX_NESTING, block, rewrite, sandbox, scan};
 use starlark::syntax::AstModule;
 use starlark::syntax::ast::{AstExpr, AstStmt};
 use std::collections::BTreeSet;
@@ -41,7 +41,7 @@ pub(super) fn parse(source: &str, form: Form) -> Result<Parsed, ExprError> {
             ),
         ));
     }
-    if let Some((offset, message)) = rewrite::nesting_error(source, MAX_NESTING) {
+    if let Some((offset, message)) = scan::nesting_error(source, MAX_NESTING) {
         let (line, column) = offset_position(source, offset);
         return Err(ExprError::parse(source, message, line, column));
     }
@@ -82,7 +82,7 @@ pub(super) fn parse(source: &str, form: Form) -> Result<Parsed, ExprError> {
         },
     };
     let end = expr.span.end().get() as usize;
-    if let Some((offset, _)) = rewrite::code_chars(&source[end..])
+    if let Some((offset, _)) = scan::code_chars(&source[end..])
         .into_iter()
         .find(|(_, c)| *c == ';')
     {

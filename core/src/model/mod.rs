@@ -17,6 +17,7 @@ pub mod schedule;
 pub mod schema_compat;
 pub mod star;
 pub mod states;
+pub mod trigger;
 pub mod validate;
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use super::diag::{Diagnostic, Diagnostics};
 use super::parse::{Compiled, MAX_SOURCE_BYTES, compile_document};
 use crate::expr::Limits;
 use crate::expr::sandbox::{self, Failure, Guard};
-use crate::expr::{json_budget, rewrite};
+use crate::expr::{json_budget, rewrite, scan};
 use serde_json::Value;
 use starlark::codemap::Span;
 use starlark::environment::Module;
@@ -141,7 +141,7 @@ fn parse_checked(
     source: &str,
     dialect: &starlark::syntax::Dialect,
 ) -> Result<AstModule, Diagnostic> {
-    if let Some((offset, message)) = rewrite::nesting_error(source, MAX_NESTING) {
+    if let Some((offset, message)) = scan::nesting_error(source, MAX_NESTING) {
         return Err(error(at_offset(source, offset), message));
     }
     let ast = AstModule::parse(FILE_NAME, source.to_owned(), dialect).map_err(|e| {

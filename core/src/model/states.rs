@@ -13,13 +13,12 @@ mod actions;
 mod control;
 pub mod cron;
 
+pub use super::trigger::trigger;
 pub use actions::retry_policy;
 
 use super::diag::Diagnostics;
 use super::ir::{Action, CatchRule, State, StateKind, SubGraph, Transition, Workflow};
-use super::parse::{
-    MAX_STATES, is_valid_signal_type, is_valid_workflow_id, scalar_to_string, string_field,
-};
+use super::parse::{MAX_STATES, is_valid_workflow_id, scalar_to_string, string_field};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 
@@ -451,35 +450,6 @@ impl Compiler<'_> {
                 );
                 None
             }
-        }
-    }
-}
-
-/// Parses `trigger: {signal, filter}`; shared with the other front ends.
-pub fn trigger(value: Option<&Value>, diagnostics: &mut Diagnostics) -> Option<super::ir::Trigger> {
-    let value = value?;
-    let Some(object) = value.as_object() else {
-        diagnostics.error(
-            "INVALID_TYPE",
-            "trigger",
-            "trigger must be a mapping with `signal` and/or `schedule`",
-        );
-        return None;
-    };
-    match object.get("signal").and_then(Value::as_str) {
-        // A schedule alone (`trigger: {schedule}`) is read by `schedule::from_trigger`.
-        None if object.contains_key("schedule") && !object.contains_key("signal") => None,
-        Some(signal) if is_valid_signal_type(signal) => Some(super::ir::Trigger {
-            signal: signal.to_owned(),
-            filter: string_field(object, "filter"),
-        }),
-        _ => {
-            diagnostics.error(
-                "INVALID_TRIGGER",
-                "trigger.signal",
-                "trigger.signal must be a dot-separated signal type",
-            );
-            None
         }
     }
 }
