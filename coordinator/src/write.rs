@@ -97,7 +97,8 @@ pub fn build(
                 input: inline.input,
                 output: inline.output,
                 error: inline.error.map(serde_json::to_value).transpose()?,
-                completion_seq: Some(seq),
+                // A wait's row has no end yet (the record of its end does).
+                completion_seq: inline.status.is_terminal().then_some(seq),
             }),
             Effect::Timer(timer) => write.timers.push(timer_row(cx, timer)),
         }

@@ -2,7 +2,7 @@
 //! step attempt's end, every status the run went through, in order, with no
 //! gap in `seq`, and they agree with the run's own record.
 
-use junction_bus::{ControlSubject, Decision};
+use junction_bus::{ControlSubject, Decision, RunVerb};
 use junction_e2e::TestEnv;
 use junction_example_agents::Registry;
 use serde_json::{Value, json};
@@ -153,5 +153,172 @@ async fn the_stored_events_rebuild_a_complex_runs_whole_timeline() -> anyhow::Re
         .cloned()
         .unwrap_or_default();
     assert_eq!(approved["data"]["actor"], "ops", "who decided is on record");
+    Ok(())
+}
+
+/// A parent that waits three ways: for a person, for a signal, for a child
+/// run (which itself waits for a person).
+const WAITS: &str = r#"
+id: waits
+states:
+  - { name: work, type: agent, agent: echo, task: "one", resultPath: steps.work, next: gate }
+  - { name: gate, type: human_approval, message: "go on?", next: hold }
+  - name: hold
+    type: operation
+    action: signal.wait
+    input: { signal: go.on }
+    resultPath: steps.hold
+    next: spawn
+  - name: spawn
+    type: operation
+    action: workflow.run
+    input: { workflow: waits-child }
+    resultPath: steps.child
+    end: true
+"#;
+
+const WAITS_CHILD: &str = r#"
+id: waits-child
+states:
+  - { name: ask, type: human_approval, message: "child go on?", end: true }
+"#;
+
+/// Each step attempt's status as the events tell it, by (path, attempt): a
+/// started step is `RUNNING` until it ends, or `WAITING_<ON>` once a
+/// `workflow.run.waiting` names it.
+fn steps_told_by(events: &[Value]) -> BTreeMap<(String, i64), String> {
+    let mut steps = BTreeMap::new();
+    let mut latest: BTreeMap<String, (String, i64)> = BTreeMap::new();
+    for event in events {
+        let kind = event["type"].as_str().unwrap_or_default();
+        if kind == "workflow.run.waiting" {
+            let on = event["data"]["on"].as_str().unwrap_or_default();
+            let step = event["data"]["step_id"].as_str().unwrap_or_default();
+            if let Some(key) = latest.get(step) {
+                steps.insert(key.clone(), format!("WAITING_{}", on.to_uppercase()));
+            }
+            continue;
+        }
+        let status = match kind {
+            "workflow.step.started" => "RUNNING",
+            "workflow.step.completed" => "SUCCEEDED",
+            "workflow.step.failed" => "FAILED",
+            "workflow.step.timed_out" => "TIMED_OUT",
+            "workflow.step.cancelled" => "CANCELLED",
+            _ => continue,
+        };
+        let key = (
+            event["path"].as_str().unwrap_or_default().to_owned(),
+            event["attempt"].as_i64().unwrap_or(0),
+        );
+        let step_id = event["step_id"].as_str().unwrap_or_default().to_owned();
+        latest.insert(step_id, key.clone());
+        steps.insert(key, status.to_owned());
+    }
+    steps
+}
+
+/// `run.steps` of `run_id` against its stored events, at this moment; returns
+/// the recorded statuses by state name.
+async fn steps_agree_with_events(
+    env: &TestEnv,
+    run_id: &str,
+    stage: &str,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let run = env.get_run(run_id).await?;
+    let events = env.events(run_id).await?;
+    junction_e2e::assert_gapless(&events)?;
+    let recorded: BTreeMap<(String, i64), String> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            let key = (
+                s["path"].as_str().unwrap_or_default().to_owned(),
+                s["attempt"].as_i64().unwrap_or(0),
+            );
+            (key, s["status"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(
+        steps_told_by(&events),
+        recorded,
+        "{stage}: the events vs. run.steps\n{run:#}"
+    );
+    Ok(recorded.into_iter().map(|((p, _), s)| (p, s)).collect())
+}
+
+#[tokio::test]
+async fn waiting_steps_are_in_run_steps_at_every_stage_of_a_run() -> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    env.put_workflow(WAITS_CHILD).await?;
+    env.put_workflow(WAITS).await?;
+    let run_id = env.start_run("waits", json!({})).await?;
+
+    // 1. Waiting for the person: the gate is a step, WAITING_APPROVAL.
+    env.wait_for_status(&run_id, "WAITING_APPROVAL").await?;
+    let steps = steps_agree_with_events(&env, &run_id, "approval").await?;
+    assert_eq!(steps["work"], "SUCCEEDED");
+    assert_eq!(steps["gate"], "WAITING_APPROVAL");
+    let gate = env.pending_approval(&run_id).await?;
+    env.control(
+        ControlSubject::approval(gate["id"].as_str().unwrap_or_default(), Decision::Approve),
+        json!({ "actor": "ops" }),
+    )
+    .await?;
+
+    // 2. Waiting for a signal: the gate succeeded, the hold waits.
+    env.wait_for_status(&run_id, "WAITING_SIGNAL").await?;
+    let steps = steps_agree_with_events(&env, &run_id, "signal").await?;
+    assert_eq!(steps["gate"], "SUCCEEDED");
+    assert_eq!(steps["hold"], "WAITING_SIGNAL");
+    env.control(
+        ControlSubject::run(&run_id, RunVerb::Signal),
+        json!({ "name": "go.on", "data": { "ok": true } }),
+    )
+    .await?;
+
+    // 3. Waiting for a child run (itself waiting for a person): RUNNING.
+    let child = env
+        .eventually("the child run", WAIT, || async {
+            let listed = env
+                .control(
+                    ControlSubject::RunsList,
+                    json!({ "workflow_id": "waits-child", "causation_id": run_id }),
+                )
+                .await?;
+            Ok(listed["runs"]
+                .as_array()
+                .and_then(|r| r.first())
+                .and_then(|r| r["id"].as_str())
+                .map(str::to_owned))
+        })
+        .await?;
+    let ask = env.pending_approval(&child).await?;
+    let steps = steps_agree_with_events(&env, &run_id, "child").await?;
+    assert_eq!(steps["hold"], "SUCCEEDED");
+    assert_eq!(steps["spawn"], "RUNNING");
+    env.control(
+        ControlSubject::approval(ask["id"].as_str().unwrap_or_default(), Decision::Approve),
+        json!({ "actor": "ops" }),
+    )
+    .await?;
+
+    // 4. Ended: every step ended, each row with its end.
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    let steps = steps_agree_with_events(&env, &run_id, "end").await?;
+    assert!(steps.values().all(|s| s == "SUCCEEDED"), "{steps:?}");
+    let waited = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["state"] == "gate")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        waited["started_at"].is_string() && waited["ended_at"].is_string(),
+        "a wait's row has its start and its end: {waited}"
+    );
     Ok(())
 }

@@ -45,11 +45,13 @@ impl Step<'_> {
             ActiveStatus::Waiting(Wait::Approval),
             self.now.timestamp_millis(),
         ));
+        let input = json!({ "message": request.message, "approvers": request.approvers });
         self.emit(
             EventType::StepStarted,
             Some(step.clone()),
-            json!({ "input": { "message": request.message, "approvers": request.approvers } }),
+            json!({ "input": input }),
         );
+        self.record_waiting(step.clone(), StepStatus::WaitingApproval, input);
         if self.state.status == RunStatus::Running {
             self.state.status = RunStatus::WaitingApproval;
         }

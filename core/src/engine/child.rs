@@ -99,9 +99,10 @@ impl Step<'_> {
                 ));
                 self.emit(
                     EventType::StepStarted,
-                    Some(step),
+                    Some(step.clone()),
                     json!({ "input": params }),
                 );
+                self.record_waiting(step, StepStatus::Running, params);
                 self.effects.push(effect);
             }
             Err(error) => self.fail_before_dispatch(step, error),
@@ -114,9 +115,10 @@ impl Step<'_> {
             Ok((params, effect)) => {
                 self.emit(
                     EventType::StepStarted,
-                    Some(step),
+                    Some(step.clone()),
                     json!({ "input": params }),
                 );
+                self.record_waiting(step, StepStatus::Running, params);
                 self.effects.push(effect);
             }
             Err(error) => {

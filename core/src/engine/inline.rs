@@ -252,6 +252,21 @@ impl<'a> Step<'a> {
         self.catch_or_fail(&state, error);
     }
 
+    /// Records a step that starts to wait (for an approval, a signal or a
+    /// child run): its attempt row with the waiting `status`, written in
+    /// the transition that stores its `step.started`, so `run.steps` shows
+    /// it while it waits. The record of how the wait ends is written over
+    /// it (same step and attempt).
+    pub(super) fn record_waiting(&mut self, step: StepRef, status: StepStatus, input: Value) {
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step,
+            status,
+            input,
+            output: None,
+            error: None,
+        }));
+    }
+
     pub(super) fn inject(&mut self, step: StepRef, data: &Value, result_path: Option<&str>) {
         match result_path.and_then(path::segments) {
             Some(parts) => self.write_result(&parts, data.clone()),

@@ -67,6 +67,11 @@ impl Step<'_> {
             return self.signal_arrived(active, mail);
         }
         self.state.active.push(active);
+        self.record_waiting(
+            step.clone(),
+            StepStatus::WaitingSignal,
+            json!({ "signal": wait.signal }),
+        );
         if self.state.status == RunStatus::Running {
             self.state.status = RunStatus::WaitingSignal;
         }

@@ -74,22 +74,27 @@ fn fill(template: &str, args: &[String]) -> String {
     out
 }
 
-/// Attempts: new ones inserted; an existing `PENDING` one only cancelled or
-/// timed out (a task no worker claimed, see `junction_core::engine`).
+/// Attempts: new ones inserted. An existing `PENDING` one is only
+/// cancelled or timed out (a task no worker claimed, see
+/// `junction_core::engine`); an inline row that waits (an approval, a
+/// signal, a child run: `RUNNING` or `WAITING_*`) takes the record of how
+/// its wait ended. An inline row ends when it is written with an end status.
 const ATTEMPTS_INSERT: &str = "a AS (
     INSERT INTO step_attempts (run_id, step_id, attempt, state, path, status, inline, input, output, error,
                                completion_seq, started_at, ended_at)
     SELECT $1, x.step_id, x.attempt, x.state, x.path, x.status, x.inline, x.input, x.output, x.error,
-           s.base + x.seq, CASE WHEN x.inline THEN now() END, CASE WHEN x.inline THEN now() END
+           s.base + x.seq, CASE WHEN x.inline THEN now() END,
+           CASE WHEN x.inline AND x.seq IS NOT NULL THEN now() END
     FROM s, UNNEST({}::text[], {}::int[], {}::text[], {}::text[], {}::text[], {}::bool[], {}::jsonb[],
                 {}::jsonb[], {}::jsonb[], {}::bigint[])
          AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
     ON CONFLICT (run_id, step_id, attempt) DO UPDATE
-        SET status = EXCLUDED.status, error = EXCLUDED.error,
+        SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error,
             completion_seq = EXCLUDED.completion_seq, ended_at = now()
-        -- Only a cancellation, or the timeout of a task no worker took,
-        -- and only of an attempt no worker holds.
-        WHERE EXCLUDED.status IN ('CANCELLED', 'TIMED_OUT') AND step_attempts.status = 'PENDING')";
+        -- A cancellation, or the timeout of a task no worker took, and
+        -- only of an attempt no worker holds; or the end of a wait.
+        WHERE (EXCLUDED.status IN ('CANCELLED', 'TIMED_OUT') AND step_attempts.status = 'PENDING')
+           OR (step_attempts.inline AND step_attempts.ended_at IS NULL))";
 
 /// Events at `s.base + offset`, each with an outbox row pointing at it
 /// (and naming the span that produced the event). Eleven parameters; the
