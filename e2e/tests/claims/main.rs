@@ -10,6 +10,7 @@
 //! discarded. The fault point `worker.after_claim` fires right before a step
 //! executes, and again right after a lazy claim commits.
 
+mod fencing;
 mod folded;
 mod lazy;
 mod takeover;
