@@ -164,7 +164,7 @@ async fn a_taken_over_claim_records_nothing_and_the_new_holder_records() -> Fall
         let cancel = json!({ "code": "CANCELLED", "message": "late" });
         assert!(
             !store
-                .cancel_attempt(RUN, "s1", 1, "worker-a", 99, &cancel, Some(stale))
+                .cancel_attempt(RUN, "s1", 1, Some(("worker-a", stale)), 99, &cancel)
                 .await?,
             "a stale claim cannot close a live successor's attempt"
         );
@@ -233,7 +233,7 @@ async fn the_current_claim_is_not_fenced_and_an_ended_attempt_is_already_finishe
         let cancel = json!({ "code": "CANCELLED", "message": "by the coordinator" });
         assert!(
             store
-                .cancel_attempt(RUN, "s1", 1, "worker-a", 3, &cancel, Some(claim))
+                .cancel_attempt(RUN, "s1", 1, Some(("worker-a", claim)), 3, &cancel)
                 .await?
         );
         // The coordinator ended it: the holder's own late result is not

@@ -390,10 +390,10 @@ impl Store {
     /// Closes an attempt the coordinator cancelled: `CANCELLED` with the
     /// cancel's `error`, ended now, no lease, `completion_seq` pointing at
     /// the coordinator's `workflow.step.cancelled`, and no event of its own.
-    /// Only an attempt still `RUNNING` under this worker's claim (`claim`,
-    /// its generation), or under an expired lease (a takeover cancelled
-    /// before its lazy claim, `claim` `None`), changes; `false` means it had
-    /// ended or is held by another live claim.
+    /// Only an attempt still `RUNNING` under this worker's claim (`claim`:
+    /// the worker's id and the claim's generation), or under an expired
+    /// lease (a takeover cancelled before its lazy claim, `claim` `None`),
+    /// changes; `false` means it had ended or is held by another live claim.
     /// Touches the attempt row only (like [`Self::extend_lease`]), so it takes
     /// no run lock and cannot deadlock with the run → attempt order.
     pub async fn cancel_attempt(
@@ -401,11 +401,11 @@ impl Store {
         run_id: &str,
         step_id: &str,
         attempt: u32,
-        worker_id: &str,
+        claim: Option<(&str, i32)>,
         completion_seq: i64,
         error: &Value,
-        claim: Option<i32>,
     ) -> Result<bool> {
+        let (worker_id, generation) = claim.unzip();
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -426,7 +426,7 @@ impl Store {
                     &worker_id,
                     &completion_seq,
                     error,
-                    &claim,
+                    &generation,
                 ],
             )
             .await?

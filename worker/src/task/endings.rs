@@ -145,10 +145,9 @@ pub(super) async fn cancelled(
                 &task.run_id,
                 &task.step_id,
                 task.attempt,
-                &worker.id,
+                claim.map(|claim| (worker.id.as_str(), claim)),
                 cancellation.seq,
                 &cancellation.error,
-                claim,
             )
             .await
         {
