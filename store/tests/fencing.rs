@@ -41,7 +41,8 @@ fn draft(worker: &str, kind: EventType, data: Value) -> StepEventDraft {
         kind,
         time: Utc::now(),
         data,
-        subject: format!("wf.event.step.{RUN}.s1"),
+        // Stored in the outbox only; nothing is published here.
+        subject: "the-step-event-subject".into(),
         traceparent: None,
     }
 }
