@@ -11,7 +11,7 @@ pub mod subjects;
 
 pub use consumers::Role;
 pub use control::{ControlSubject, ControlVerb, Decision, RunVerb};
-pub use streams::ConsumerSettings;
+pub use streams::{ConsumerSettings, INTAKE_ACK_WAIT, INTAKE_PROGRESS_EVERY};
 pub use subjects::Subjects;
 
 use async_nats::jetstream;

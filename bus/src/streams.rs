@@ -9,6 +9,25 @@ use std::time::Duration;
 /// JetStream's duplicate window on every stream (PROTOCOL §1: at least 2 min).
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 
+/// `ack_wait` of the coordinators' intakes (`SIGNAL_INTAKE`, `EVENT_INTAKE`):
+/// what a message a dead coordinator had pulled waits before another one
+/// gets it. Short, because a coordinator keeps each message it is handling
+/// alive with an in-progress ack every [`INTAKE_PROGRESS_EVERY`] (a slow
+/// transition is not redelivered), so only a dead or frozen coordinator's
+/// messages ever wait for it.
+pub const INTAKE_ACK_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a coordinator sends an in-progress ack for an intake message
+/// it is still handling: a third of [`INTAKE_ACK_WAIT`], so two can be lost.
+pub const INTAKE_PROGRESS_EVERY: Duration = Duration::from_millis(1_666);
+
+/// Messages a coordinator pulls ahead per intake. Pulled messages wait in
+/// the client for a handling slot without in-progress acks, so few enough
+/// that they are taken well within [`INTAKE_ACK_WAIT`] (a later one is
+/// only redelivered, which intake absorbs), and few enough that a dead
+/// coordinator strands little.
+pub const INTAKE_BATCH: usize = 32;
+
 /// How consumers deliver; derived from the configuration.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -138,7 +157,7 @@ impl Bus {
         let config = pull::Config {
             durable_name: Some(name.clone()),
             ack_policy: AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
+            ack_wait: INTAKE_ACK_WAIT,
             max_ack_pending: 10_000,
             ..Default::default()
         };
@@ -153,7 +172,7 @@ impl Bus {
         let config = pull::Config {
             durable_name: Some(name.clone()),
             ack_policy: AckPolicy::Explicit,
-            ack_wait: Duration::from_secs(30),
+            ack_wait: INTAKE_ACK_WAIT,
             max_ack_pending: 20_000,
             filter_subject: self.subjects.step_events_wildcard(),
             ..Default::default()
@@ -162,6 +181,9 @@ impl Bus {
             .await
     }
 
+    /// An intake consumer, created if missing. One created by an earlier
+    /// release with other delivery settings (the 30 s `ack_wait`) is updated
+    /// in place: JetStream keeps its position and its unacked messages.
     async fn pull_consumer(
         &self,
         stream: &str,
@@ -173,11 +195,29 @@ impl Bus {
             .get_stream(stream)
             .await
             .map_err(|e| setup_error(stream)(e.to_string()))?;
-        let consumer = stream
-            .get_or_create_consumer(name, config)
+        let mut consumer = stream
+            .get_or_create_consumer(name, config.clone())
             .await
             .map_err(|e| setup_error(name)(e.to_string()))?;
+        let current = &consumer.cached_info().config;
+        if current.ack_wait != config.ack_wait || current.max_ack_pending != config.max_ack_pending
+        {
+            tracing::info!(
+                consumer = name,
+                from_ack_wait = ?current.ack_wait,
+                ack_wait = ?config.ack_wait,
+                max_ack_pending = config.max_ack_pending,
+                "updating an intake consumer's delivery settings"
+            );
+            // Create-or-update: the durable keeps its state.
+            consumer = stream
+                .create_consumer(config)
+                .await
+                .map_err(|e| setup_error(name)(e.to_string()))?;
+        }
         consumer
+            .stream()
+            .max_messages_per_batch(INTAKE_BATCH)
             .messages()
             .await
             .map_err(|e| setup_error(name)(e.to_string()))

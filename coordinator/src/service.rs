@@ -250,6 +250,7 @@ async fn spawn_intakes(
         signal_stream,
         in_flight.clone(),
         stop.clone(),
+        junction_bus::INTAKE_PROGRESS_EVERY,
         move |m| signals::handle(signal_driver.clone(), metrics.clone(), signal_limit, m),
     ));
     let event_driver = driver.clone();
@@ -258,6 +259,7 @@ async fn spawn_intakes(
         event_stream,
         in_flight.clone(),
         stop.clone(),
+        junction_bus::INTAKE_PROGRESS_EVERY,
         move |m| events::handle(event_driver.clone(), m),
     ));
     Ok(vec![signals, events])

@@ -39,7 +39,12 @@ impl BatchWriter for Results {
                 completed,
                 outcome,
                 warnings,
-            } => self.0.finish_attempt(completed, &outcome, &warnings).await,
+                claim,
+            } => {
+                self.0
+                    .finish_attempt(completed, &outcome, &warnings, claim)
+                    .await
+            }
         }
     }
 }

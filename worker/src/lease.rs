@@ -1,5 +1,7 @@
 //! Keeping a claim alive while a step executes: every third of the lease,
-//! an in-progress ack to JetStream and a lease extension in Postgres.
+//! a lease extension in Postgres, fenced by the claim's generation, then an
+//! in-progress ack to JetStream. A claim found taken over is neither
+//! extended nor kept alive any more (its result will be refused).
 
 use crate::task::Worker;
 use async_nats::jetstream::{AckKind, Message};
@@ -15,15 +17,15 @@ impl Drop for LeaseKeeper {
     }
 }
 
-/// Starts keeping the claim of `task` alive until the returned guard is dropped.
-pub fn keep(worker: Arc<Worker>, message: &Message, task: &StepTask) -> LeaseKeeper {
+/// Starts keeping the claim of `task` (generation `claim`) alive until the
+/// returned guard is dropped.
+pub fn keep(worker: Arc<Worker>, message: &Message, task: &StepTask, claim: i32) -> LeaseKeeper {
     let interval = worker.lease / 3;
     let (run_id, step_id, attempt) = (task.run_id.clone(), task.step_id.clone(), task.attempt);
     let acker = message.clone();
     LeaseKeeper(tokio::spawn(async move {
         loop {
             tokio::time::sleep(interval).await;
-            let _ = acker.ack_with(AckKind::Progress).await;
             match worker
                 .store
                 .extend_lease(
@@ -31,18 +33,29 @@ pub fn keep(worker: Arc<Worker>, message: &Message, task: &StepTask) -> LeaseKee
                     &step_id,
                     attempt,
                     &worker.id,
+                    claim,
                     worker.lease.as_secs_f64(),
                 )
                 .await
             {
-                Ok(true) => {}
-                Ok(false) => tracing::warn!(
-                    run_id,
-                    step_id,
-                    attempt,
-                    "lease lost: another worker took this attempt over"
-                ),
+                Ok(true) => {
+                    let _ = acker.ack_with(AckKind::Progress).await;
+                }
+                Ok(false) => {
+                    // No more in-progress acks either: once taken over, the
+                    // task was redelivered, and they would keep the new
+                    // holder's delivery alive (JetStream goes by sequence).
+                    tracing::warn!(
+                        run_id,
+                        step_id,
+                        attempt,
+                        claim,
+                        "lease lost: the attempt was taken over or ended; this claim's result will be refused"
+                    );
+                    return;
+                }
                 Err(error) => {
+                    let _ = acker.ack_with(AckKind::Progress).await;
                     tracing::warn!(run_id, step_id, attempt, %error, "could not extend the lease")
                 }
             }

@@ -8,8 +8,11 @@
 //! workers execute the same unclaimed attempt (a redelivery after
 //! `ack_wait`), the first statement to commit wins and the other result is
 //! discarded. The fault point `worker.after_claim` fires right before a step
-//! executes, and again right after a lazy claim commits.
+//! executes, and again right after a lazy claim commits. A worker that stalls
+//! past its lease after claiming is fenced off: taken over under the next
+//! claim generation, its result is refused even if it comes first.
 
+mod fencing;
 mod folded;
 mod lazy;
 mod takeover;

@@ -14,16 +14,19 @@ use serde_json::Value;
 impl Store {
     /// Records a worker's result and its completion event (the draft) in one
     /// statement, preceded by one `workflow.step.warning` event per entry of
-    /// `warnings` (each the event's `data`, `{code, message}`). The first
-    /// result for a running attempt wins.
+    /// `warnings` (each the event's `data`, `{code, message}`). Fenced by
+    /// `claim`, the generation [`Store::claim_attempt`] returned: only the
+    /// attempt's current claim may end it, so a worker whose claim was taken
+    /// over gets [`FinishOutcome::Fenced`] and nothing is written.
     pub async fn finish_attempt(
         &self,
         draft: StepEventDraft,
         outcome: &AttemptOutcome,
         warnings: &[Value],
+        claim: i32,
     ) -> Result<FinishOutcome> {
         let client = self.client().await?;
-        finish_on(&client, draft, outcome, warnings).await
+        finish_on(&client, draft, outcome, warnings, claim).await
     }
 
     /// Records the claim and the result of an execution that ran for
@@ -86,11 +89,13 @@ pub enum FinishRequest {
         warnings: Vec<Value>,
         ran_seconds: f64,
     },
-    /// A claimed step's result ([`Store::finish_attempt`]).
+    /// A claimed step's result ([`Store::finish_attempt`]), fenced by the
+    /// claim's generation.
     Claimed {
         completed: StepEventDraft,
         outcome: AttemptOutcome,
         warnings: Vec<Value>,
+        claim: i32,
     },
 }
 
@@ -127,7 +132,8 @@ impl FinishRequest {
                 completed,
                 outcome,
                 warnings,
-            } => finish_on(client, completed, &outcome, &warnings).await,
+                claim,
+            } => finish_on(client, completed, &outcome, &warnings, claim).await,
         }
     }
 }
@@ -137,6 +143,7 @@ async fn finish_on<C: deadpool_postgres::GenericClient>(
     draft: StepEventDraft,
     outcome: &AttemptOutcome,
     warnings: &[Value],
+    claim: i32,
 ) -> Result<FinishOutcome> {
     {
         let sql: &str = if warnings.is_empty() {
@@ -167,6 +174,7 @@ async fn finish_on<C: deadpool_postgres::GenericClient>(
             &draft.data,
             &draft.subject,
             &draft.traceparent,
+            &claim,
         ];
         if !warnings.is_empty() {
             params.push(&warning_data);
@@ -187,7 +195,13 @@ async fn finish_on<C: deadpool_postgres::GenericClient>(
             row.get::<_, Option<Vec<i64>>>(4).unwrap_or_default()
         };
         let Some(seq) = seq else {
-            return Ok(FinishOutcome::AlreadyFinished);
+            return Ok(match row.get::<_, Option<i32>>(6) {
+                Some(claims) => FinishOutcome::Fenced {
+                    holder: row.get(5),
+                    claims,
+                },
+                None => FinishOutcome::AlreadyFinished,
+            });
         };
         let mut drafts = warning_drafts(&draft, warnings);
         drafts.push(draft);

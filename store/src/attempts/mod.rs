@@ -15,6 +15,18 @@
 //! (claimed or finished by another worker, cancelled, its run ended) is left
 //! untouched, and the first statement to commit wins.
 //!
+//! **Fencing.** Every claim (and takeover) bumps the attempt's `claims`,
+//! the claim's generation, and returns it to the claimer. Whatever a
+//! claimed worker writes afterwards presents it: the lease extension, the
+//! result (with its events) and the cancel close apply only while the
+//! attempt is `RUNNING` under that generation. A worker that stalled past
+//! its lease (a pause, a frozen VM) and was taken over can therefore never
+//! extend, end or record the attempt under its successor, even if its
+//! execution ends first: its result is refused ([`FinishOutcome::Fenced`])
+//! in the same statement that would have stored it, with no extra round
+//! trip. A folded result needs no token: its statement is the claim, and
+//! it only claims a `PENDING` attempt or one whose lease expired.
+//!
 //! Workers never lock or write the run row (only coordinators do): each
 //! statement reads the run's status and identity, locks the run's seq
 //! counter (`run_counters`, `FOR UPDATE` in a CTE the attempt update reads,
@@ -113,7 +125,10 @@ pub enum AttemptCheck {
 /// What a claim found.
 #[derive(Debug)]
 pub enum ClaimOutcome {
-    /// The attempt is ours; publish the `step.started` message.
+    /// The attempt is ours; publish the `step.started` message. `claims`
+    /// is the claim's generation (the attempt's claim count, bumped by
+    /// every claim and takeover): the fencing token that the lease
+    /// extension, the result and a cancel present.
     Claimed { started: OutboxMessage, claims: i32 },
     /// Nothing was written; the attempt is not this worker's to execute.
     Refused(Refusal),
@@ -146,6 +161,11 @@ pub enum FinishOutcome {
     /// finished it first, or it was cancelled) or, for a folded claim, was
     /// no longer claimable (another worker holds it, or its run ended).
     AlreadyFinished,
+    /// Nothing written: the result's claim is no longer the attempt's. Its
+    /// lease expired and another claim took the attempt over (the worker
+    /// stalled); `holder` and `claims` name that claim. The fenced-off
+    /// worker drops its result: no event, no write.
+    Fenced { holder: Option<String>, claims: i32 },
 }
 
 /// A worker's result for an attempt.
@@ -330,20 +350,25 @@ impl Store {
         row.as_ref().map(event_from).transpose()
     }
 
-    /// Keeps a claim alive. `false` means the claim is no longer ours.
+    /// Keeps a claim alive: only the claim of generation `claim` (what
+    /// [`Self::claim_attempt`] returned), so a stalled worker whose attempt
+    /// was taken over cannot extend its successor's lease. `false` means the
+    /// claim is no longer ours.
     pub async fn extend_lease(
         &self,
         run_id: &str,
         step_id: &str,
         attempt: u32,
         worker_id: &str,
+        claim: i32,
         lease_seconds: f64,
     ) -> Result<bool> {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
                 "UPDATE step_attempts SET lease_until = now() + make_interval(secs => $5)
-                 WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND worker_id = $4 AND status = 'RUNNING'",
+                 WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND worker_id = $4 AND status = 'RUNNING'
+                   AND claims = $6",
             )
             .await?;
         Ok(client
@@ -355,6 +380,7 @@ impl Store {
                     &(attempt as i32),
                     &worker_id,
                     &lease_seconds,
+                    &claim,
                 ],
             )
             .await?
@@ -364,9 +390,10 @@ impl Store {
     /// Closes an attempt the coordinator cancelled: `CANCELLED` with the
     /// cancel's `error`, ended now, no lease, `completion_seq` pointing at
     /// the coordinator's `workflow.step.cancelled`, and no event of its own.
-    /// Only an attempt still `RUNNING` under this worker's claim, or under
-    /// an expired lease (a takeover cancelled before its lazy claim), changes;
-    /// `false` means it had ended or is held by another live worker.
+    /// Only an attempt still `RUNNING` under this worker's claim (`claim`:
+    /// the worker's id and the claim's generation), or under an expired
+    /// lease (a takeover cancelled before its lazy claim, `claim` `None`),
+    /// changes; `false` means it had ended or is held by another live claim.
     /// Touches the attempt row only (like [`Self::extend_lease`]), so it takes
     /// no run lock and cannot deadlock with the run → attempt order.
     pub async fn cancel_attempt(
@@ -374,10 +401,11 @@ impl Store {
         run_id: &str,
         step_id: &str,
         attempt: u32,
-        worker_id: &str,
+        claim: Option<(&str, i32)>,
         completion_seq: i64,
         error: &Value,
     ) -> Result<bool> {
+        let (worker_id, generation) = claim.unzip();
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
@@ -385,7 +413,7 @@ impl Store {
                  SET status = 'CANCELLED', error = $6, lease_until = NULL, ended_at = now(),
                      completion_seq = $5
                  WHERE run_id = $1 AND step_id = $2 AND attempt = $3 AND status = 'RUNNING'
-                   AND (worker_id = $4 OR lease_until < now())",
+                   AND ((worker_id = $4 AND claims = $7) OR lease_until < now())",
             )
             .await?;
         Ok(client
@@ -398,6 +426,7 @@ impl Store {
                     &worker_id,
                     &completion_seq,
                     error,
+                    &generation,
                 ],
             )
             .await?

@@ -5,6 +5,16 @@
 use junction_core::engine::{STEP_DEADLINE, STEP_UNCLAIMED};
 use std::sync::LazyLock;
 
+/// What a fenced result statement reports when it wrote nothing because
+/// another claim holds (or held) the attempt: the holder's worker and claim
+/// generation, read from the statement's snapshot. A claim that committed
+/// while the statement waited for the run's counter is not in that
+/// snapshot: the write is still refused (the update re-checks the row), it
+/// is only reported as an ended attempt.
+const HOLDER_COLUMNS: &str = "h.worker_id, h.claims";
+const HOLDER_JOIN: &str = "LEFT JOIN step_attempts h
+    ON h.run_id = $1 AND h.step_id = $2 AND h.attempt = $3 AND h.claims <> $15";
+
 /// The lazy claim of an execution still running at a third of the lease.
 /// `$1` run, `$2` step, `$3` attempt, `$4` worker, `$5` lease seconds,
 /// `$6` event time, `$7` state, `$8` path, `$9` data, `$10` subject,
@@ -104,9 +114,18 @@ FROM r"
     )
 });
 
+/// The result of a claimed attempt, fenced by its claim: it is written only
+/// while the attempt is `RUNNING` under the claim that `$15` names (the
+/// `claims` generation the worker's claim returned). A worker whose claim was
+/// taken over after its lease expired (it stalled: a GC pause, a frozen VM)
+/// changes nothing, even if its execution ends before its successor's, and
+/// the statement then names the attempt's current holder and generation
+/// (the last two columns; NULL when the claim is still the caller's, or the
+/// attempt has gone).
 /// `$1` run, `$2` step, `$3` attempt, `$4` status, `$5` output, `$6` error,
 /// `$7` worker, `$8` event type, `$9` event time, `$10` state, `$11` path,
-/// `$12` data, `$13` subject, `$14` the events' `traceparent`.
+/// `$12` data, `$13` subject, `$14` the events' `traceparent`, `$15` the
+/// caller's claim generation.
 pub(super) static FINISH_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "
@@ -120,6 +139,7 @@ f AS (
         completion_seq = k.last_seq + 1
     FROM k
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
+      AND a.claims = $15
     RETURNING a.completion_seq),
 s AS (
     UPDATE run_counters SET last_seq = f.completion_seq FROM f
@@ -133,11 +153,13 @@ o AS (
 d AS (
     DELETE FROM timers t USING f
     WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')
-SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o) FROM r"
+SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s), (SELECT id FROM o),
+       {HOLDER_COLUMNS}
+FROM r {HOLDER_JOIN}"
     )
 });
 
-/// [`FINISH_SQL`] with warnings: `$15` is a JSON array of warning `data`
+/// [`FINISH_SQL`] with warnings: `$16` is a JSON array of warning `data`
 /// objects, stored as `workflow.step.warning` events with the seqs just
 /// before the completion's. Returns the outbox ids ordered by seq.
 pub(super) static FINISH_WITH_WARNINGS_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -150,18 +172,19 @@ k AS (
 f AS (
     UPDATE step_attempts a
     SET status = $4, output = $5, error = $6, worker_id = $7, lease_until = NULL, ended_at = now(),
-        completion_seq = k.last_seq + jsonb_array_length($15::jsonb) + 1
+        completion_seq = k.last_seq + jsonb_array_length($16::jsonb) + 1
     FROM k
     WHERE a.run_id = $1 AND a.step_id = $2 AND a.attempt = $3 AND a.status = 'RUNNING'
+      AND a.claims = $15
     RETURNING a.completion_seq),
 s AS (
     UPDATE run_counters SET last_seq = f.completion_seq FROM f
     WHERE run_counters.run_id = $1 RETURNING run_counters.last_seq),
 e AS (
     INSERT INTO events (run_id, seq, type, time, step_id, state, path, attempt, worker_id, data)
-    SELECT $1::text, s.last_seq - jsonb_array_length($15::jsonb) - 1 + w.n, 'workflow.step.warning',
+    SELECT $1::text, s.last_seq - jsonb_array_length($16::jsonb) - 1 + w.n, 'workflow.step.warning',
            $9::timestamptz, $2::text, $10::text, $11::text, $3::int, $7::text, w.data
-    FROM s, jsonb_array_elements($15::jsonb) WITH ORDINALITY AS w(data, n)
+    FROM s, jsonb_array_elements($16::jsonb) WITH ORDINALITY AS w(data, n)
     UNION ALL
     SELECT $1::text, s.last_seq, $8::text, $9::timestamptz, $2::text, $10::text, $11::text, $3::int,
            $7::text, $12::jsonb
@@ -174,8 +197,8 @@ d AS (
     DELETE FROM timers t USING f
     WHERE t.run_id = $1 AND t.step_id = $2 AND t.attempt = $3 AND t.kind = '{STEP_DEADLINE}')
 SELECT r.workflow_id, r.version, r.tenant, (SELECT last_seq FROM s),
-       (SELECT array_agg(id ORDER BY seq) FROM o)
-FROM r"
+       (SELECT array_agg(id ORDER BY seq) FROM o), {HOLDER_COLUMNS}
+FROM r {HOLDER_JOIN}"
     )
 });
 

@@ -114,7 +114,7 @@ pub(super) async fn cancelled_unclaimed(
     takeover: bool,
 ) {
     if takeover {
-        return cancelled(worker, message, task, cancellation).await;
+        return cancelled(worker, message, task, cancellation, None).await;
     }
     let executor = task.action.name();
     tracing::info!(executor, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator before its claim; execution abandoned");
@@ -124,12 +124,15 @@ pub(super) async fn cancelled_unclaimed(
 
 /// The coordinator cancelled the attempt while it executed: tell the agent,
 /// close the attempt row without an event (the coordinator's
-/// `step.cancelled` ended it), ack.
+/// `step.cancelled` ended it), ack. `claim` is this worker's claim
+/// generation (`None` for a takeover not claimed yet: only an expired lease
+/// may then be closed).
 pub(super) async fn cancelled(
     worker: &Worker,
     message: &Message,
     task: &StepTask,
     cancellation: Cancellation,
+    claim: Option<i32>,
 ) {
     let executor = task.action.name();
     tracing::info!(executor, reason = %cancellation.reason, seq = cancellation.seq, "step cancelled by the coordinator; execution abandoned");
@@ -142,7 +145,7 @@ pub(super) async fn cancelled(
                 &task.run_id,
                 &task.step_id,
                 task.attempt,
-                &worker.id,
+                claim.map(|claim| (worker.id.as_str(), claim)),
                 cancellation.seq,
                 &cancellation.error,
             )

@@ -25,7 +25,10 @@
 //!    coordinator's `step_deadline` backstop), fault point
 //!    `worker.after_claim` again; from there the lease keeper renews the
 //!    claim and [`Store::finish_attempt`] records the result, as for any
-//!    claimed step. A lazy claim that finds the attempt no longer claimable
+//!    claimed step. Both present the claim's generation (fencing): a worker
+//!    that stalled past its lease and was taken over gets its result refused
+//!    ([`junction_store::FinishOutcome::Fenced`]), logs it, and acks its
+//!    task without writing anything or emitting an event. A lazy claim that finds the attempt no longer claimable
 //!    abandons the execution (the future is dropped) and acks or naks as the
 //!    refusal says; one that fails on the database is tried again a third of
 //!    a lease later while the execution goes on.
@@ -200,9 +203,10 @@ async fn execute_and_record(
             drop(execution);
             abandoned(&worker, &message, &task, refusal).await;
         }
-        BeforeClaim::Claimed(started_message) => {
+        BeforeClaim::Claimed(started_message, claim) => {
             let execution_parts = (execution, watch, clock);
-            claimed(&worker, &message, &task, started_message, execution_parts).await;
+            let started = (started_message, claim);
+            claimed(&worker, &message, &task, started, execution_parts).await;
         }
     }
 }
@@ -243,8 +247,9 @@ enum BeforeClaim {
     Cancelled(Cancellation),
     /// The lazy claim found the attempt no longer claimable.
     Refused(Refusal),
-    /// Claimed lazily: the stored `step.started`, to publish.
-    Claimed(OutboxMessage),
+    /// Claimed lazily: the stored `step.started`, to publish, and the
+    /// claim's generation (its fencing token).
+    Claimed(OutboxMessage, i32),
 }
 
 /// Step 2 and 3: an execution not yet claimed.
@@ -276,7 +281,7 @@ impl Unclaimed<'_> {
             match self.claim().await {
                 Ok(ClaimOutcome::Claimed { started, claims }) => {
                     tracing::debug!(claims, "still running at a third of the lease; claimed");
-                    return BeforeClaim::Claimed(started);
+                    return BeforeClaim::Claimed(started, claims);
                 }
                 Ok(ClaimOutcome::Refused(refusal)) => return BeforeClaim::Refused(refusal),
                 Err(error) => {
@@ -305,14 +310,16 @@ impl Unclaimed<'_> {
     }
 }
 
-/// Claimed: the lease keeper holds the claim until the result, and
-/// `step.started` is published meanwhile (always, even when a cancel
-/// abandons the execution).
+/// Claimed (with generation `claim`): the lease keeper holds the claim until
+/// the result, and `step.started` is published meanwhile (always, even when
+/// a cancel abandons the execution). The result and a cancel close present
+/// the claim's generation: if another worker took the attempt over
+/// meanwhile, they write nothing.
 async fn claimed(
     worker: &Arc<Worker>,
     message: &Message,
     task: &StepTask,
-    started: OutboxMessage,
+    (started, claim): (OutboxMessage, i32),
     (mut execution, mut watch, clock): (
         impl Future<Output = Outcome> + Unpin,
         CancelWatch,
@@ -321,7 +328,7 @@ async fn claimed(
 ) {
     worker.faults.hit(fault::WORKER_AFTER_CLAIM);
     let publish_started = worker.publisher.publish(std::slice::from_ref(&started));
-    let keeper = lease::keep(worker.clone(), message, task);
+    let keeper = lease::keep(worker.clone(), message, task, claim);
     let execute = async {
         tokio::select! {
             outcome = &mut execution => Ok(outcome),
@@ -335,9 +342,10 @@ async fn claimed(
     match outcome {
         Ok(outcome) => {
             let ran_for = clock.elapsed();
-            record(worker, message, task, outcome, Recording::Claimed, ran_for).await;
+            let recording = Recording::Claimed { claim };
+            record(worker, message, task, outcome, recording, ran_for).await;
         }
-        Err(cancellation) => cancelled(worker, message, task, cancellation).await,
+        Err(cancellation) => cancelled(worker, message, task, cancellation, Some(claim)).await,
     }
 }
 

@@ -23,8 +23,8 @@ pub(super) enum Recording<'a> {
         started: &'a StepEventDraft,
         ran_for: Duration,
     },
-    /// Lazily claimed: the result alone.
-    Claimed,
+    /// Lazily claimed: the result alone, fenced by the claim's generation.
+    Claimed { claim: i32 },
 }
 
 /// What a finished execution stores: its completion event's type and data,
@@ -117,10 +117,11 @@ impl StepResult {
                 warnings: self.warnings.clone(),
                 ran_seconds: ran_for.as_secs_f64(),
             },
-            Recording::Claimed => FinishRequest::Claimed {
+            Recording::Claimed { claim } => FinishRequest::Claimed {
                 completed,
                 outcome: self.outcome.clone(),
                 warnings: self.warnings.clone(),
+                claim: *claim,
             },
         }
     }
@@ -181,6 +182,9 @@ pub(super) async fn record(
                 );
                 return ack(message).await;
             }
+            Ok(FinishOutcome::Fenced { holder, claims }) => {
+                return fenced(task, &recording, holder, claims);
+            }
             Err(error) => {
                 tracing::warn!(%error, try_number = attempt, "could not store the result; retrying");
                 let _ = message.ack_with(AckKind::Progress).await;
@@ -195,6 +199,28 @@ pub(super) async fn record(
     let _ = message
         .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
         .await;
+}
+
+/// The result's claim was taken over (this worker stalled past its lease):
+/// nothing was written and no event is published. Logged with the attempt's
+/// fields (the step span adds `worker_id`), and the task dropped without an
+/// ack: this delivery was superseded by the one that took the attempt over,
+/// and JetStream acknowledges a message by its stream sequence, so an ack
+/// here would acknowledge the new holder's delivery.
+fn fenced(task: &StepTask, recording: &Recording<'_>, holder: Option<String>, holder_claim: i32) {
+    let claim = match recording {
+        Recording::Claimed { claim } => Some(*claim),
+        Recording::Folded { .. } => None,
+    };
+    tracing::warn!(
+        run_id = %task.run_id,
+        step_id = %task.step_id,
+        attempt = task.attempt,
+        claim,
+        holder = holder.as_deref().unwrap_or(""),
+        holder_claim,
+        "result fenced off: the attempt was taken over by a newer claim; result dropped"
+    );
 }
 
 /// A step event of this worker, timed now; the store assigns its seq.
