@@ -6,6 +6,7 @@ pub mod consumers;
 pub mod control;
 pub mod messages;
 mod publish;
+pub mod redispatch;
 mod streams;
 pub mod subjects;
 

@@ -13,6 +13,7 @@ mod control;
 mod driver;
 mod events;
 mod http;
+mod lost_tasks;
 mod members;
 mod metrics;
 mod routing;

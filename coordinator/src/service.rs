@@ -2,7 +2,8 @@
 //! listener (probes and `/metrics`) first, then migrations and streams
 //! (Postgres and NATS retried until they answer), then the definition files
 //! (stored, then watched: `sync`), then signal intake,
-//! event intake, timers, schedules, the outbox relay, the API, the control plane and
+//! event intake, timers, schedules, the outbox relay, the lost-task sweep,
+//! the API, the control plane and
 //! membership. Shutdown is staged: stop pulling, drain in-flight work within
 //! the deadline, leave the member list.
 
@@ -138,6 +139,12 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
         stop_rx.clone(),
     )));
     tasks.push(spawn_relay(config, &store, publisher, &stop_rx));
+    tasks.push(tokio::spawn(crate::lost_tasks::run(
+        store.clone(),
+        bus.clone(),
+        Duration::from_secs(config.coordinator.lost_task_seconds),
+        stop_rx.clone(),
+    )));
     http::mount(
         &readiness,
         crate::api::router(driver.clone(), stop_rx.clone()),

@@ -144,6 +144,10 @@ pub struct CoordinatorConfig {
     pub relay_grace_ms: u64,
     /// How often the relay looks for such rows.
     pub relay_interval_ms: u64,
+    /// A worker task still unclaimed this long after its dispatch, while its
+    /// executor's queue has handed out everything, is published again
+    /// (ARCHITECTURE.md, "Lost tasks"); 0 turns the sweep off.
+    pub lost_task_seconds: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -285,6 +289,7 @@ impl Default for CoordinatorConfig {
             concurrency: 64,
             relay_grace_ms: 2_000,
             relay_interval_ms: 5_000,
+            lost_task_seconds: 30,
         }
     }
 }

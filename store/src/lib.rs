@@ -7,6 +7,7 @@ pub mod approvals;
 mod attempts;
 mod circuits;
 mod definitions;
+mod lost_tasks;
 mod members;
 mod metrics;
 pub mod migrate;
@@ -27,6 +28,7 @@ pub use attempts::{
 pub use attempts::{RunIdentity, StepEventDraft};
 pub use circuits::{CallOutcome, CircuitGate};
 pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
+pub use lost_tasks::UnclaimedAttempt;
 pub use members::MemberRecord;
 pub use raw_json::RawJson;
 pub use rows::{
