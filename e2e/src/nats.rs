@@ -2,6 +2,8 @@
 //! shared server on 4222 is never touched. It listens on a free loopback
 //! port with JetStream storing in a directory of its own, so a restart on
 //! the same port and directory finds its streams and consumers again.
+//! [`NatsServer::with_config`] starts it from a configuration file (users
+//! and permissions), the port, address and store still the test's own.
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ pub struct NatsServer {
     pub port: u16,
     store: tempfile::TempDir,
     log: PathBuf,
+    config: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -35,8 +38,19 @@ impl NatsServer {
             port: free_port()?,
             store,
             log,
+            config: None,
             child: None,
         })
+    }
+
+    /// Like [`Self::new`], started with `nats-server -c <config>`: the file's
+    /// users and permissions apply; its port, listen address and JetStream
+    /// store directory are overridden by the test's own (command-line
+    /// options win over the file).
+    pub fn with_config(config: impl Into<PathBuf>) -> anyhow::Result<Self> {
+        let mut server = Self::new()?;
+        server.config = Some(config.into());
+        Ok(server)
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -54,7 +68,11 @@ impl NatsServer {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args([
                 "-js",
                 "-a",
