@@ -170,8 +170,9 @@ async fn each_role_does_only_its_own_part() -> anyhow::Result<()> {
     // The publisher's signal starts a run that the worker and the agent finish.
     let mut publisher = Watched::connect(&server.url(), "publisher").await?;
     let signal = json!({ "specversion": "1.0", "id": "sig-locked-1", "source": "e2e", "type": "locked.go", "data": {} });
+    let s = env.subjects.clone();
     async_nats::jetstream::new(publisher.client.clone())
-        .publish("signals.locked.go", serde_json::to_vec(&signal)?.into())
+        .publish(s.signal("locked.go"), serde_json::to_vec(&signal)?.into())
         .await?
         .await
         .context("the publisher's signal is stored")?;
@@ -181,21 +182,19 @@ async fn each_role_does_only_its_own_part() -> anyhow::Result<()> {
 
     // The publisher puts nothing but signals on the bus…
     publisher
-        .publish_refused(&format!("wf.task.step.{run_id}.s1"))
+        .publish_refused(&s.step_task(&run_id, "s1"))
         .await?;
     publisher
-        .publish_refused(&format!("wf.event.step.{run_id}.s1"))
+        .publish_refused(&s.event(&run_id, Some("s1")))
         .await?;
-    publisher
-        .publish_refused(&format!("wf.event.run.{run_id}"))
-        .await?;
+    publisher.publish_refused(&s.event(&run_id, None)).await?;
     // …cannot serve or answer the control plane…
-    publisher.subscribe_refused("wf.ctl.>").await?;
+    publisher.subscribe_refused(&s.control_wildcard()).await?;
     publisher
         .publish_refused("_INBOX.operator.forged.reply")
         .await?;
     // …and reads no events, neither live nor through JetStream.
-    publisher.subscribe_refused("wf.event.>").await?;
+    publisher.subscribe_refused(&s.events_wildcard()).await?;
     publisher.subscribe_refused("_INBOX.operator.>").await?;
     let jetstream = async_nats::jetstream::new(publisher.client.clone());
     let spy = pull::Config {
@@ -203,26 +202,24 @@ async fn each_role_does_only_its_own_part() -> anyhow::Result<()> {
         ..Default::default()
     };
     let created = jetstream
-        .create_consumer_on_stream(spy, "WORKFLOW_EVENTS")
+        .create_consumer_on_stream(spy, s.events_stream())
         .await;
     assert!(
         created.is_err(),
         "the publisher created a consumer on the events"
     );
-    publisher
-        .violation("publish", "$JS.API.CONSUMER.CREATE.WORKFLOW_EVENTS.SPY")
-        .await?;
-    assert!(jetstream.get_stream("WORKFLOW_EVENTS").await.is_err());
-    publisher
-        .violation("publish", "$JS.API.STREAM.INFO.WORKFLOW_EVENTS")
-        .await?;
+    let create = format!("$JS.API.CONSUMER.CREATE.{}.SPY", s.events_stream());
+    publisher.violation("publish", &create).await?;
+    assert!(jetstream.get_stream(s.events_stream()).await.is_err());
+    let info = format!("$JS.API.STREAM.INFO.{}", s.events_stream());
+    publisher.violation("publish", &info).await?;
 
     // An agent serves only its own subject.
     let mut echo = Watched::connect(&server.url(), "agent-echo").await?;
-    echo.subscribe_refused("agents.fail.run").await?;
-    echo.subscribe_refused("agents.*.run").await?;
+    echo.subscribe_refused(&s.agent_run("fail")).await?;
+    echo.subscribe_refused(&s.agent_run_wildcard()).await?;
     echo.publish_refused("_INBOX.worker.forged.reply").await?;
-    echo.publish_refused("wf.event.run.x").await?;
+    echo.publish_refused(&s.event(&run_id, None)).await?;
 
     // The operator's control requests are answered.
     let runs = env
