@@ -2,6 +2,7 @@
 //! (through [`Subjects`]) knows subject, stream and consumer names; callers
 //! publish outbox rows and consume the shared durable consumers.
 
+mod auth;
 pub mod consumers;
 pub mod control;
 pub mod messages;
@@ -10,6 +11,7 @@ pub mod redispatch;
 mod streams;
 pub mod subjects;
 
+pub use auth::{DEFAULT_INBOX_PREFIX, NatsAuth};
 pub use consumers::Role;
 pub use control::{ControlSubject, ControlVerb, Decision, RunVerb};
 pub use streams::{ConsumerSettings, INTAKE_ACK_WAIT, INTAKE_PROGRESS_EVERY};
@@ -22,6 +24,16 @@ use async_nats::jetstream;
 pub enum Error {
     #[error("cannot connect to NATS at {url}: {message}")]
     Connect { url: String, message: String },
+    /// The server refused the credentials: retrying cannot help.
+    #[error("NATS at {url} refused the credentials ({method}): {message}")]
+    Refused {
+        url: String,
+        method: &'static str,
+        message: String,
+    },
+    /// A credentials file that cannot be read or used.
+    #[error("NATS credentials: {0}")]
+    Credentials(String),
     #[error("JetStream setup of {asset}: {message}")]
     Setup { asset: String, message: String },
     #[error("JetStream {asset} does not answer: {message}")]
@@ -38,19 +50,62 @@ pub struct Bus {
     pub subjects: Subjects,
 }
 
-impl Bus {
-    /// Connects to `url`, naming the connection `name` for server monitoring.
-    pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, Error> {
-        let subjects = Subjects::new(prefix)?;
-        let client = async_nats::ConnectOptions::new()
-            .name(name)
-            .connection_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
-            .await
-            .map_err(|e| Error::Connect {
+impl Error {
+    /// Whether retrying cannot help: a bad prefix, refused credentials, an
+    /// unusable credentials file.
+    pub fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            Error::Prefix(_) | Error::Refused { .. } | Error::Credentials(_)
+        )
+    }
+}
+
+/// Connects to `url` with `auth`, naming the connection `name` for server
+/// monitoring. A refusal of the credentials is [`Error::Refused`]. Errors
+/// the server reports later (a permissions violation) are logged as warnings
+/// (this replaces any event callback of `options`).
+pub async fn connect_client(
+    url: &str,
+    name: &str,
+    auth: &NatsAuth,
+    options: async_nats::ConnectOptions,
+) -> Result<async_nats::Client, Error> {
+    let options = options.name(name).event_callback(|event| async move {
+        if let async_nats::Event::ServerError(error) = event {
+            tracing::warn!(%error, "NATS server error");
+        }
+    });
+    auth.apply(options)?
+        .connect(url)
+        .await
+        .map_err(|e| match e.kind() {
+            async_nats::ConnectErrorKind::AuthorizationViolation
+            | async_nats::ConnectErrorKind::Authentication => Error::Refused {
+                url: url.to_owned(),
+                method: auth.method(),
+                message: e.to_string(),
+            },
+            _ => Error::Connect {
                 url: url.to_owned(),
                 message: e.to_string(),
-            })?;
+            },
+        })
+}
+
+impl Bus {
+    /// Connects to `url` with `auth`, naming the connection `name` for
+    /// server monitoring.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        name: &str,
+        auth: &NatsAuth,
+    ) -> Result<Self, Error> {
+        let subjects = Subjects::new(prefix)?;
+        let options =
+            async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(5));
+        let client = connect_client(url, name, auth, options).await?;
         Ok(Self::from_client(client, subjects))
     }
 

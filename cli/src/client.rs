@@ -2,10 +2,10 @@
 //! Failures carry their kind for the exit code ([`crate::exit`]): an error
 //! reply is a [`Refusal`], no answer is [`Unreachable`].
 
-use crate::exit::{Refusal, Unreachable};
+use crate::exit::{BadInput, Refusal, Unreachable};
 use anyhow::Context;
 use bytes::Bytes;
-use junction_bus::{ControlSubject, RunVerb, Subjects};
+use junction_bus::{ControlSubject, NatsAuth, RunVerb, Subjects};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -41,15 +41,27 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
+    /// Connects with `auth`: refused credentials are a refusal
+    /// (`UNAUTHENTICATED`, exit 4), an unusable credentials file bad input.
+    pub async fn connect(url: &str, prefix: &str, auth: &NatsAuth) -> anyhow::Result<Self> {
         let subjects = Subjects::new(prefix)?;
-        let nats = async_nats::ConnectOptions::new()
-            .name("junction-cli")
+        auth.validate().map_err(BadInput)?;
+        let options = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
-            .request_timeout(Some(Duration::from_secs(10)))
-            .connect(url)
+            .request_timeout(Some(Duration::from_secs(10)));
+        let nats = junction_bus::connect_client(url, "junction-cli", auth, options)
             .await
-            .map_err(|e| Unreachable(format!("cannot connect to NATS at {url}: {e}")))?;
+            .map_err(|e| -> anyhow::Error {
+                match e {
+                    junction_bus::Error::Refused { .. } => Refusal {
+                        code: "UNAUTHENTICATED".into(),
+                        message: e.to_string(),
+                    }
+                    .into(),
+                    junction_bus::Error::Credentials(_) => BadInput(e.to_string()).into(),
+                    _ => Unreachable(e.to_string()).into(),
+                }
+            })?;
         Ok(Self {
             nats,
             subjects,

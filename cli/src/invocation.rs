@@ -7,6 +7,7 @@ use crate::args::{Cli, DEFAULT_NATS_URL};
 use crate::exit::BadInput;
 use figment::Figment;
 use figment::providers::{Format, Toml};
+use junction_bus::NatsAuth;
 use std::path::Path;
 
 /// Where the cluster is, resolved.
@@ -14,6 +15,10 @@ use std::path::Path;
 pub struct Cluster {
     pub nats_url: String,
     pub prefix: String,
+    /// NATS credentials: the `JUNCTION_NATS__USER`… variables, else the
+    /// configuration file's `nats.user`… keys (never options, which `ps`
+    /// would show).
+    pub auth: NatsAuth,
 }
 
 /// `--nats-url` and `--prefix` (or `JUNCTION_NATS__URL`,
@@ -22,20 +27,29 @@ pub struct Cluster {
 pub fn cluster(cli: &Cli) -> anyhow::Result<Cluster> {
     let file = match &cli.config {
         Some(path) => read_nats_section(path)?,
-        None => (None, None),
+        None => NatsSection::default(),
     };
     Ok(Cluster {
         nats_url: cli
             .nats_url
             .clone()
-            .or(file.0)
+            .or(file.url)
             .unwrap_or_else(|| DEFAULT_NATS_URL.to_owned()),
-        prefix: cli.prefix.clone().or(file.1).unwrap_or_default(),
+        prefix: cli.prefix.clone().or(file.prefix).unwrap_or_default(),
+        auth: file.auth.with_env(|name| std::env::var(name).ok()),
     })
 }
 
-/// `nats.url` and `nats.prefix` of a TOML configuration file.
-fn read_nats_section(path: &Path) -> anyhow::Result<(Option<String>, Option<String>)> {
+/// What the CLI reads of a configuration file's `[nats]`.
+#[derive(Default)]
+struct NatsSection {
+    url: Option<String>,
+    prefix: Option<String>,
+    auth: NatsAuth,
+}
+
+/// `nats.url`, `nats.prefix` and the credentials of a TOML configuration file.
+fn read_nats_section(path: &Path) -> anyhow::Result<NatsSection> {
     let figment = Figment::from(Toml::file_exact(path));
     let read = |key: &str| -> anyhow::Result<Option<String>> {
         match figment.extract_inner::<Option<String>>(key) {
@@ -46,7 +60,19 @@ fn read_nats_section(path: &Path) -> anyhow::Result<(Option<String>, Option<Stri
             }
         }
     };
-    Ok((read("nats.url")?, read("nats.prefix")?))
+    let auth = NatsAuth {
+        user: read("nats.user")?,
+        password: read("nats.password")?,
+        token: read("nats.token")?,
+        credentials_file: read("nats.credentials_file")?.map(Into::into),
+        nkey_file: read("nats.nkey_file")?.map(Into::into),
+        inbox_prefix: read("nats.inbox_prefix")?.unwrap_or_default(),
+    };
+    Ok(NatsSection {
+        url: read("nats.url")?,
+        prefix: read("nats.prefix")?,
+        auth,
+    })
 }
 
 /// `--actor`, else `$USER`, else `cli`.
@@ -135,6 +161,14 @@ mod tests {
         let overridden = cluster(&parse(&["members", "--prefix", "t1"])).expect("reads");
         assert_eq!(overridden.prefix, "t1");
         assert_eq!(overridden.nats_url, "nats://10.1.1.1:4222");
+        std::fs::write(
+            &file,
+            "[nats]\nuser = \"op\"\npassword = \"pw\"\ninbox_prefix = \"_INBOX.op\"\n",
+        )
+        .expect("write");
+        let auth = cluster(&parse(&["members"])).expect("reads").auth;
+        assert_eq!(auth.user.as_deref(), Some("op"));
+        assert_eq!(auth.inbox_prefix, "_INBOX.op");
         std::fs::write(&file, "[nats]\nurl = 3\n").expect("write");
         assert!(cluster(&parse(&["members"])).is_err());
     }

@@ -1,18 +1,25 @@
 //! Identities (PROTOCOL §6, §8.13): the tokens file named by
-//! `JUNCTION_AUTH__TOKENS_FILE`, read once at startup. Without it auth is
-//! off: `actor` and `tenant` come from the request as given. With it, every
-//! control request (except `cluster.members`) and every `/v1` call must carry
-//! a known token; the token decides the recorded actor (its `identity`), the
-//! tenants it may act in, and the approvals it may decide (its identity and
-//! `groups` against an approval's `approvers`).
+//! `JUNCTION_AUTH__TOKENS_FILE`. Without it auth is off: `actor` and
+//! `tenant` come from the request as given. With it, every control request
+//! (except `cluster.members`) and every `/v1` call must carry a known token
+//! that has not expired (`expires_at`); the token decides the recorded actor
+//! (its `identity`), the tenants it may act in, and the approvals it may
+//! decide (its identity and `groups` against an approval's `approvers`).
+//! The file is read at startup and again when it changes ([`reload`]).
+
+mod reload;
+
+pub use reload::watch;
 
 use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
 use junction_core::wire::control::{ControlError, ErrorCode};
 use junction_core::wire::signal::is_valid_tenant;
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 /// Who a token says the caller is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,6 +72,9 @@ struct FileEntry {
     groups: Vec<String>,
     #[serde(default)]
     tenants: Vec<String>,
+    /// RFC 3339; from then on the token is `UNAUTHENTICATED`.
+    #[serde(default)]
+    expires_at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -72,18 +82,65 @@ struct File {
     tokens: Vec<FileEntry>,
 }
 
-/// The loaded tokens file.
+/// One token's caller and end.
+#[derive(Debug, Clone)]
+struct Entry {
+    caller: Caller,
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// The tokens of one version of the file.
+#[derive(Debug, Default)]
+struct TokenSet {
+    by_token: HashMap<String, Entry>,
+}
+
+/// The tokens file as last read successfully; [`reload`] replaces its
+/// contents while requests keep reading it.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    by_token: HashMap<String, Caller>,
+    current: RwLock<Arc<TokenSet>>,
 }
 
 impl Tokens {
     /// Parses the file's JSON text; every entry needs a non-empty `token`
-    /// and `identity`, valid tenant names, and tokens must be unique.
+    /// and `identity`, valid tenant names, an RFC 3339 `expires_at` if
+    /// any, and tokens must be unique.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            current: RwLock::new(Arc::new(TokenSet::parse(text)?)),
+        })
+    }
+
+    /// How many tokens are loaded (expired ones included).
+    pub fn len(&self) -> usize {
+        self.snapshot().by_token.len()
+    }
+
+    fn snapshot(&self) -> Arc<TokenSet> {
+        match self.current.read() {
+            Ok(current) => current.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the tokens with those of `text`; if `text` is not a valid
+    /// file, the tokens stay as they were and the error is returned.
+    pub fn replace(&self, text: &str) -> anyhow::Result<usize> {
+        let next = Arc::new(TokenSet::parse(text)?);
+        let count = next.by_token.len();
+        match self.current.write() {
+            Ok(mut current) => *current = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(count)
+    }
+}
+
+impl TokenSet {
+    fn parse(text: &str) -> anyhow::Result<Self> {
         let file: File = serde_json::from_str(text).context(
-            "expected {\"tokens\":[{\"token\",\"identity\",\"groups\":[…],\"tenants\":[…]}]}",
+            "expected {\"tokens\":[{\"token\",\"identity\",\"groups\":[…],\"tenants\":[…],\"expires_at\"?}]}",
         )?;
         let mut by_token = HashMap::new();
         for (i, entry) in file.tokens.into_iter().enumerate() {
@@ -96,18 +153,31 @@ impl Tokens {
             if let Some(bad) = entry.tenants.iter().find(|t| !is_valid_tenant(t)) {
                 bail!("tokens[{i}].tenants: {bad:?} must match [A-Za-z0-9_.-]{{1,64}}");
             }
+            let expires_at = entry
+                .expires_at
+                .map(|at| {
+                    DateTime::parse_from_rfc3339(&at)
+                        .map(|at| at.with_timezone(&Utc))
+                        .with_context(|| {
+                            format!("tokens[{i}].expires_at: {at:?} is not an RFC 3339 time")
+                        })
+                })
+                .transpose()?;
             let caller = Caller {
                 identity: entry.identity,
                 groups: entry.groups,
                 tenants: entry.tenants,
             };
-            if by_token.insert(entry.token, caller).is_some() {
+            let entry_value = Entry { caller, expires_at };
+            if by_token.insert(entry.token, entry_value).is_some() {
                 bail!("tokens[{i}].token repeats an earlier token");
             }
         }
         Ok(Self { by_token })
     }
+}
 
+impl Tokens {
     /// Reads the tokens file at startup (`None`: auth is off). A missing or
     /// malformed file is an error (the coordinator exits 2).
     pub fn load(path: Option<&Path>) -> anyhow::Result<Option<Self>> {
@@ -121,17 +191,31 @@ impl Tokens {
             .with_context(|| format!("cannot read the tokens file {}", path.display()))?;
         let tokens = Self::parse(&text)
             .with_context(|| format!("malformed tokens file {}", path.display()))?;
-        tracing::info!(file = %path.display(), tokens = tokens.by_token.len(), "auth is on");
+        tracing::info!(file = %path.display(), tokens = tokens.len(), "auth is on");
         Ok(Some(tokens))
     }
 
-    /// The caller of a request carrying `token`, else `UNAUTHENTICATED`.
-    pub fn caller(&self, token: Option<&str>) -> Result<&Caller, ControlError> {
+    /// The caller of a request carrying `token`, else `UNAUTHENTICATED`
+    /// (no token, an unknown one, or one past its `expires_at`).
+    pub fn caller(&self, token: Option<&str>) -> Result<Caller, ControlError> {
+        self.caller_at(token, Utc::now())
+    }
+
+    fn caller_at(&self, token: Option<&str>, now: DateTime<Utc>) -> Result<Caller, ControlError> {
         let token = token
             .ok_or_else(|| ControlError::new(ErrorCode::Unauthenticated, "a token is required"))?;
-        self.by_token
+        let tokens = self.snapshot();
+        let entry = tokens
+            .by_token
             .get(token)
-            .ok_or_else(|| ControlError::new(ErrorCode::Unauthenticated, "unknown token"))
+            .ok_or_else(|| ControlError::new(ErrorCode::Unauthenticated, "unknown token"))?;
+        match entry.expires_at {
+            Some(end) if end <= now => Err(ControlError::new(
+                ErrorCode::Unauthenticated,
+                format!("the token expired at {}", end.to_rfc3339()),
+            )),
+            _ => Ok(entry.caller.clone()),
+        }
     }
 }
 
@@ -193,5 +277,46 @@ mod tests {
             assert!(Tokens::parse(bad).is_err(), "{bad}");
         }
         assert!(Tokens::load(Some(Path::new("/nonexistent/tokens.json"))).is_err());
+        let bad_time = r#"{"tokens":[{"token":"x","identity":"a","expires_at":"tomorrow"}]}"#;
+        let error = Tokens::parse(bad_time).err().map(|e| format!("{e:#}"));
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("tokens[0].expires_at")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn a_token_ends_at_its_expiry() {
+        let tokens = Tokens::parse(
+            r#"{"tokens":[
+                {"token":"t-carol","identity":"carol","expires_at":"2030-01-01T12:00:00+02:00"},
+                {"token":"t-dave","identity":"dave"}
+            ]}"#,
+        )
+        .unwrap();
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let before = at("2030-01-01T09:59:59Z");
+        let after = at("2030-01-01T10:00:00Z");
+        assert_eq!(
+            tokens.caller_at(Some("t-carol"), before).unwrap().identity,
+            "carol"
+        );
+        let expired = tokens.caller_at(Some("t-carol"), after).err().unwrap();
+        assert_eq!(expired.code, ErrorCode::Unauthenticated);
+        assert!(expired.message.contains("expired"), "{}", expired.message);
+        assert!(tokens.caller_at(Some("t-dave"), after).is_ok());
+    }
+
+    #[test]
+    fn a_bad_replacement_keeps_the_tokens() {
+        let tokens = Tokens::parse(FILE).unwrap();
+        assert!(tokens.replace("{").is_err());
+        assert!(tokens.caller(Some("t-alice")).is_ok());
+        let next = r#"{"tokens":[{"token":"t-erin","identity":"erin"}]}"#;
+        assert_eq!(tokens.replace(next).unwrap(), 1);
+        assert!(tokens.caller(Some("t-alice")).is_err());
+        assert_eq!(tokens.caller(Some("t-erin")).unwrap().identity, "erin");
     }
 }

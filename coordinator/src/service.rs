@@ -99,6 +99,15 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
         handle,
         stop_rx.clone(),
     ))];
+    if let (Some(tokens), Some(path)) = (&auth, &config.auth.tokens_file) {
+        let interval = Duration::from_secs(config.auth.reload_interval_seconds);
+        tasks.push(crate::auth::watch(
+            tokens.clone(),
+            path.clone(),
+            interval,
+            stop_rx.clone(),
+        )?);
+    }
     tracing::info!(member_id = %member_id, http_addr = %http_addr, "coordinator starting: probes and /metrics are served");
     let bus = connect(config, &store, &member_id, &readiness).await?;
     let (publisher, janitor) = Publisher::new(bus.clone(), store.clone());

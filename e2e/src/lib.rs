@@ -20,7 +20,8 @@
 //! `checks.rs` checks on what the cluster did (executions, event seqs),
 //! `fixtures.rs` the workflows and agents several test files share,
 //! `process.rs` one child process and its log, `nats.rs` a private NATS
-//! server for tests that stop it ([`TestEnv::on_nats`]),
+//! server for tests that stop it ([`TestEnv::on_nats`]) or that run it
+//! with users and permissions ([`TestEnv::on_locked_nats`]),
 //! `prometheus.rs` reading and checking `/metrics` pages, and `python.rs`
 //! Python programs run in the venv of `deploy/dev/python-env.sh`.
 
@@ -96,6 +97,21 @@ impl TestEnv {
             .await
             .context("connect to NATS")?;
         Self::with_nats(url.to_owned(), nats).await
+    }
+
+    /// Like [`Self::on_nats`], on a server started from a configuration
+    /// file with users ([`NatsServer::with_config`]), which must be up: the
+    /// test connects with `auth` (an operator's, for control requests), and
+    /// the cluster uses no prefix, as the shipped `deploy/nats` file expects.
+    /// Each process gets its role's credentials as extra variables.
+    pub async fn on_locked_nats(url: &str, auth: &junction_bus::NatsAuth) -> anyhow::Result<Self> {
+        let nats =
+            junction_bus::connect_client(url, "e2e", auth, async_nats::ConnectOptions::new())
+                .await?;
+        let mut env = Self::with_nats(url.to_owned(), nats).await?;
+        env.prefix = String::new();
+        env.subjects = Subjects::new("")?;
+        Ok(env)
     }
 
     async fn with_nats(nats_url: String, nats: async_nats::Client) -> anyhow::Result<Self> {
@@ -330,6 +346,11 @@ impl Drop for TestEnv {
                     let _ = admin
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                         .await;
+                }
+                if prefix.is_empty() {
+                    // A private server's own streams (on_locked_nats): never
+                    // delete the unprefixed streams of a shared server.
+                    return;
                 }
                 let connect = async_nats::connect(nats_url);
                 let connected = tokio::time::timeout(Duration::from_secs(5), connect).await;

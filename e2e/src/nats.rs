@@ -2,6 +2,8 @@
 //! shared server on 4222 is never touched. It listens on a free loopback
 //! port with JetStream storing in a directory of its own, so a restart on
 //! the same port and directory finds its streams and consumers again.
+//! [`NatsServer::with_config`] starts it from a configuration file (users
+//! and permissions), the port, address and store still the test's own.
 
 use anyhow::Context;
 use std::path::PathBuf;
@@ -23,6 +25,7 @@ pub struct NatsServer {
     pub port: u16,
     store: tempfile::TempDir,
     log: PathBuf,
+    config: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -35,8 +38,18 @@ impl NatsServer {
             port: free_port()?,
             store,
             log,
+            config: None,
             child: None,
         })
+    }
+
+    /// Like [`Self::new`], started from a copy of the configuration file
+    /// `config` whose `port:` and `store_dir:` lines are the test's own: the
+    /// file's users, permissions and everything else apply as shipped.
+    pub fn with_config(config: impl Into<PathBuf>) -> anyhow::Result<Self> {
+        let mut server = Self::new()?;
+        server.config = Some(config.into());
+        Ok(server)
     }
 
     /// `nats://127.0.0.1:<port>`.
@@ -54,16 +67,16 @@ impl NatsServer {
             .create(true)
             .append(true)
             .open(&self.log)?;
-        let child = Command::new(&binary)
-            .args([
-                "-js",
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-sd",
-            ])
-            .arg(self.store.path().join("jetstream"))
+        let mut command = Command::new(&binary);
+        command.args(["-a", "127.0.0.1"]);
+        match &self.config {
+            // nats-server refuses `-sd` beside a file's `store_dir`: run a copy.
+            Some(config) => command.arg("-c").arg(self.config_copy(config)?),
+            None => command
+                .args(["-js", "-p", &self.port.to_string(), "-sd"])
+                .arg(self.store.path().join("jetstream")),
+        };
+        let child = command
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
@@ -83,6 +96,31 @@ impl NatsServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Ok(())
+    }
+
+    /// A copy of `config` in the store directory with this server's port
+    /// and JetStream directory in its `port:` and `store_dir:` lines.
+    fn config_copy(&self, config: &std::path::Path) -> anyhow::Result<PathBuf> {
+        let text = std::fs::read_to_string(config)
+            .with_context(|| format!("read {}", config.display()))?;
+        let store = self.store.path().join("jetstream");
+        let lines: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                let indent = &line[..line.len() - trimmed.len()];
+                if trimmed.starts_with("port:") {
+                    format!("{indent}port: {}", self.port)
+                } else if trimmed.starts_with("store_dir:") {
+                    format!("{indent}store_dir: {:?}", store.display().to_string())
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        let copy = self.store.path().join("nats-server.conf");
+        std::fs::write(&copy, lines.join("\n"))?;
+        Ok(copy)
     }
 
     /// Kills the server (SIGKILL) and reaps it; its store stays.

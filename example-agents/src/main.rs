@@ -2,14 +2,16 @@
 //! SIGTERM or ctrl-c.
 //!
 //! Exit codes: 0 after a clean shutdown, 2 when it cannot start (bad arguments,
-//! bad prefix, unknown agent, NATS unreachable), 1 when serving fails later.
+//! bad prefix, unknown agent, NATS unreachable or refusing the credentials of
+//! `JUNCTION_NATS__USER` and the other credential variables), 1 when serving
+//! fails later.
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use junction_bus::Subjects;
+use junction_bus::{NatsAuth, Subjects};
 use junction_example_agents::{CallLog, Registry, serve};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tracing::{error, info};
@@ -97,11 +99,17 @@ async fn start(args: &Args) -> anyhow::Result<Started> {
         names => Registry::examples().only(names).context("select agents")?,
     };
     let terminate = signal(SignalKind::terminate()).context("install the SIGTERM handler")?;
-    let client = async_nats::ConnectOptions::new()
-        .name("junction-example-agents")
-        .connect(args.nats_url.as_str())
-        .await
-        .with_context(|| format!("connect to NATS at {}", args.nats_url))?;
+    // Credentials come from the variables only (`JUNCTION_NATS__USER`…),
+    // never from options that `ps` would show.
+    let auth = NatsAuth::from_env();
+    auth.validate().map_err(anyhow::Error::msg)?;
+    let client = junction_bus::connect_client(
+        &args.nats_url,
+        "junction-example-agents",
+        &auth,
+        async_nats::ConnectOptions::new(),
+    )
+    .await?;
     Ok(Started {
         client,
         subjects,

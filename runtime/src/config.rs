@@ -48,7 +48,8 @@ pub struct DatabaseConfig {
     pub pool_size: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where NATS is and how to log in. `Debug` hides the password and token.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NatsConfig {
     pub url: String,
@@ -59,6 +60,45 @@ pub struct NatsConfig {
     /// Replicas of the three streams when a process creates them (1 to 5;
     /// 3 on a three-server cluster). Streams that exist are left as they are.
     pub stream_replicas: usize,
+    /// User name, with `password` (one auth method at most; none: no auth).
+    pub user: Option<String>,
+    /// Never logged.
+    pub password: Option<String>,
+    /// A server token; never logged.
+    pub token: Option<String>,
+    /// A `.creds` file (user JWT and nkey seed).
+    pub credentials_file: Option<PathBuf>,
+    /// A file holding an nkey user seed (`SU…`).
+    pub nkey_file: Option<PathBuf>,
+    /// Prefix of this process's reply subjects (`<prefix>.<id>`), so a
+    /// locked-down server can let each user read only its own replies.
+    pub inbox_prefix: String,
+}
+
+impl NatsConfig {
+    /// The credentials and inbox prefix to connect with.
+    pub fn auth(&self) -> junction_bus::NatsAuth {
+        junction_bus::NatsAuth {
+            user: self.user.clone(),
+            password: self.password.clone(),
+            token: self.token.clone(),
+            credentials_file: self.credentials_file.clone(),
+            nkey_file: self.nkey_file.clone(),
+            inbox_prefix: self.inbox_prefix.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for NatsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsConfig")
+            .field("url", &self.url)
+            .field("prefix", &self.prefix)
+            .field("events_max_age_seconds", &self.events_max_age_seconds)
+            .field("stream_replicas", &self.stream_replicas)
+            .field("auth", &self.auth())
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -150,11 +190,23 @@ pub struct CoordinatorConfig {
     pub lost_task_seconds: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuthConfig {
     /// Identities file (PROTOCOL §6); unset means auth is off.
     pub tokens_file: Option<PathBuf>,
+    /// How often the coordinator looks for a changed tokens file; 0: only
+    /// on SIGHUP.
+    pub reload_interval_seconds: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            tokens_file: None,
+            reload_interval_seconds: 5,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -267,6 +319,12 @@ impl Default for NatsConfig {
             prefix: String::new(),
             events_max_age_seconds: 7 * 24 * 3600,
             stream_replicas: 1,
+            user: None,
+            password: None,
+            token: None,
+            credentials_file: None,
+            nkey_file: None,
+            inbox_prefix: junction_bus::DEFAULT_INBOX_PREFIX.into(),
         }
     }
 }
@@ -377,6 +435,7 @@ impl Config {
                 self.nats.stream_replicas
             )));
         }
+        self.nats.auth().validate().map_err(Error::Invalid)?;
         if !junction_bus::subjects::is_valid_prefix(&self.nats.prefix) {
             return Err(Error::Invalid(format!(
                 "nats.prefix {:?} must match [a-z][a-z0-9]{{0,31}} or be empty",

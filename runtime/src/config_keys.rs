@@ -188,6 +188,13 @@ mod tests {
             "definitions.dir",
             "definitions.watch_interval_seconds",
             "nats.events_max_age_seconds",
+            "nats.user",
+            "nats.password",
+            "nats.token",
+            "nats.credentials_file",
+            "nats.nkey_file",
+            "nats.inbox_prefix",
+            "auth.reload_interval_seconds",
             "executors.http.allow_hosts",
             "executors.llm.api_key",
         ] {

@@ -88,13 +88,15 @@ pub async fn connect_bus(
     name: &str,
     readiness: &Readiness,
 ) -> Result<(Bus, ConsumerSettings), junction_bus::Error> {
+    let auth = config.nats.auth();
     let bus = retry(
         "connect to NATS",
         readiness,
-        |error: &junction_bus::Error| matches!(error, junction_bus::Error::Prefix(_)),
-        || Bus::connect(&config.nats.url, &config.nats.prefix, name),
+        junction_bus::Error::is_permanent,
+        || Bus::connect(&config.nats.url, &config.nats.prefix, name, &auth),
     )
     .await?;
+    tracing::info!(url = %config.nats.url, auth = auth.method(), user = ?auth.user, inbox_prefix = %auth.inbox_prefix, "connected to NATS");
     let settings = ConsumerSettings {
         task_ack_wait: Duration::from_secs(config.worker.lease_seconds),
         events_max_age: Duration::from_secs(config.nats.events_max_age_seconds),

@@ -70,7 +70,7 @@ pub fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
 /// Runs one online command against the cluster.
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let where_ = cluster(&cli)?;
-    let client = Client::connect(&where_.nats_url, &where_.prefix)
+    let client = Client::connect(&where_.nats_url, &where_.prefix, &where_.auth)
         .await?
         .with_token(cli.token.clone())
         .in_tenant(cli.tenant.clone());

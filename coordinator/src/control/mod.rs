@@ -68,7 +68,7 @@ impl Request {
         token: Option<&str>,
     ) -> Result<Self, ControlError> {
         fields.remove("token");
-        let caller = tokens.map(|t| t.caller(token).cloned()).transpose()?;
+        let caller = tokens.map(|t| t.caller(token)).transpose()?;
         let mut request = Self::new(fields)?;
         if let Some(caller) = &caller {
             caller.check_tenant(&request.tenant)?;

@@ -61,14 +61,16 @@ impl Cluster {
     /// so that no event of a run started later can be missed.
     pub async fn connect(nats_url: &str, prefix: &str) -> Result<Self> {
         let subjects = Subjects::new(prefix)?;
-        let client = async_nats::ConnectOptions::new()
-            .name("junction-loadtest")
+        // Credentials from `JUNCTION_NATS__USER`… (an operator's, on a
+        // locked-down server: it reads events and sends control requests).
+        let auth = junction_bus::NatsAuth::from_env();
+        auth.validate().map_err(anyhow::Error::msg)?;
+        let options = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .request_timeout(Some(REQUEST_TIMEOUT))
-            .subscription_capacity(SUBSCRIPTION_CAPACITY)
-            .connect(nats_url)
-            .await
-            .with_context(|| format!("cannot connect to NATS at {nats_url}"))?;
+            .subscription_capacity(SUBSCRIPTION_CAPACITY);
+        let client =
+            junction_bus::connect_client(nats_url, "junction-loadtest", &auth, options).await?;
         let events = client
             .subscribe(subjects.events_wildcard())
             .await

@@ -157,3 +157,27 @@ fn worker_executors_are_a_checked_comma_list() {
         Ok(())
     });
 }
+
+#[test]
+fn nats_credentials_load_are_checked_and_stay_out_of_debug() {
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("JUNCTION_NATS__USER", "worker");
+        jail.set_env("JUNCTION_NATS__PASSWORD", "pw-secret");
+        jail.set_env("JUNCTION_NATS__INBOX_PREFIX", "_INBOX.worker");
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        let auth = config.nats.auth();
+        assert_eq!(auth.user.as_deref(), Some("worker"));
+        assert_eq!(auth.password.as_deref(), Some("pw-secret"));
+        assert_eq!(auth.inbox_prefix, "_INBOX.worker");
+        assert!(!format!("{config:?}").contains("pw-secret"));
+        jail.set_env("JUNCTION_NATS__TOKEN", "tok-secret");
+        let error = Config::load(None).err().map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("one NATS auth method") && !e.contains("secret")),
+            "{error:?}"
+        );
+        Ok(())
+    });
+}
