@@ -202,7 +202,10 @@ impl Driver {
         );
     }
 
-    /// Fires every due timer. Returns when none is due.
+    /// Fires every due timer. Returns when none is due, or on a transient
+    /// failure (the timer loop backs off). A timer that fails for good is
+    /// postponed (`Store::postpone_timer`, later each time), never lost and
+    /// never fired in a tight loop, and the others fire meanwhile.
     pub async fn fire_due_timers(&self) -> anyhow::Result<()> {
         loop {
             // Read first: loading the workflow (and starting a child) is I/O,
@@ -210,68 +213,81 @@ impl Driver {
             let Some(timer) = self.store.peek_due_timer().await? else {
                 return Ok(());
             };
-            let Some(workflow) = self
-                .catalog
-                .get(&timer.tenant, &timer.workflow_id, timer.version)
-                .await?
-            else {
-                anyhow::bail!(
-                    "timer for {} v{}, which is not stored",
-                    timer.workflow_id,
-                    timer.version
-                );
-            };
-            let decoded = TimerKind::decode(
-                &timer.kind,
-                timer.step_id.as_deref(),
-                timer.attempt,
-                timer.payload.as_ref(),
-            );
-            let input = match decoded {
-                Ok(kind) => timers::input_of(self, &timer, kind).await?,
+            match self.fire_timer(&timer).await {
+                Ok(()) => {}
+                Err(error) if crate::failure::is_transient(&error) => return Err(error),
                 Err(error) => {
-                    // Left in place it would block the loop for ever: it
-                    // is deleted below, without touching its run.
-                    tracing::error!(timer_id = timer.id, run_id = %timer.run_id, kind = %timer.kind, %error, "stored timer cannot be read; deleting it without effect");
-                    None
-                }
-            };
-            let mut has_timers = false;
-            let mut traced = None;
-            let mut moved = None;
-            let outcome = self
-                .store
-                .fire_timer(timer.id, |_, locked| {
-                    let (write, work, run) = self.decide_locked(&workflow, locked, input?)?;
-                    has_timers = !write.timers.is_empty();
-                    traced = Some((work, run));
-                    moved = Some((locked.status, write.status));
-                    Some(write)
-                })
-                .await?;
-            match outcome {
-                // Another coordinator holds it: let it finish.
-                FireOutcome::Idle => tokio::time::sleep(Duration::from_millis(20)).await,
-                FireOutcome::Fired(messages) => {
-                    // The timer wrote the run under its row lock: what this
-                    // coordinator remembers of the run is stale now.
-                    self.runs.forget(&timer.run_id);
-                    if let Some((work, run)) = traced {
-                        let labels = RunLabels {
-                            run_id: &timer.run_id,
-                            workflow_id: &timer.workflow_id,
-                            tenant: &timer.tenant,
-                        };
-                        trace::export(&self.otel, run.as_ref(), labels, work);
-                    }
-                    if let Some((from, to)) = moved {
-                        let (run, workflow) = (timer.run_id.as_str(), timer.workflow_id.as_str());
-                        self.metrics.run_committed(run, workflow, from, to);
-                    }
-                    self.after_commit(&messages, has_timers).await
+                    let at = self.store.postpone_timer(timer.id).await?;
+                    tracing::error!(timer_id = timer.id, run_id = %timer.run_id, kind = %timer.kind, error = %format!("{error:#}"), ?at, "timer cannot fire; postponed");
                 }
             }
         }
+    }
+
+    /// Fires one due timer.
+    async fn fire_timer(&self, timer: &junction_store::DueTimer) -> anyhow::Result<()> {
+        let Some(workflow) = self
+            .catalog
+            .get(&timer.tenant, &timer.workflow_id, timer.version)
+            .await?
+        else {
+            anyhow::bail!(
+                "timer for {} v{}, which is not stored",
+                timer.workflow_id,
+                timer.version
+            );
+        };
+        let decoded = TimerKind::decode(
+            &timer.kind,
+            timer.step_id.as_deref(),
+            timer.attempt,
+            timer.payload.as_ref(),
+        );
+        let input = match decoded {
+            Ok(kind) => timers::input_of(self, timer, kind).await?,
+            Err(error) => {
+                // Left in place it would block the loop for ever: it
+                // is deleted below, without touching its run.
+                tracing::error!(timer_id = timer.id, run_id = %timer.run_id, kind = %timer.kind, %error, "stored timer cannot be read; deleting it without effect");
+                None
+            }
+        };
+        let mut has_timers = false;
+        let mut traced = None;
+        let mut moved = None;
+        let outcome = self
+            .store
+            .fire_timer(timer.id, |_, locked| {
+                let (write, work, run) = self.decide_locked(&workflow, locked, input?)?;
+                has_timers = !write.timers.is_empty();
+                traced = Some((work, run));
+                moved = Some((locked.status, write.status));
+                Some(write)
+            })
+            .await?;
+        match outcome {
+            // Another coordinator holds it: let it finish.
+            FireOutcome::Idle => tokio::time::sleep(Duration::from_millis(20)).await,
+            FireOutcome::Fired(messages) => {
+                // The timer wrote the run under its row lock: what this
+                // coordinator remembers of the run is stale now.
+                self.runs.forget(&timer.run_id);
+                if let Some((work, run)) = traced {
+                    let labels = RunLabels {
+                        run_id: &timer.run_id,
+                        workflow_id: &timer.workflow_id,
+                        tenant: &timer.tenant,
+                    };
+                    trace::export(&self.otel, run.as_ref(), labels, work);
+                }
+                if let Some((from, to)) = moved {
+                    let (run, workflow) = (timer.run_id.as_str(), timer.workflow_id.as_str());
+                    self.metrics.run_committed(run, workflow, from, to);
+                }
+                self.after_commit(&messages, has_timers).await
+            }
+        }
+        Ok(())
     }
 
     /// A timer's transition of a run read under its row lock: snapshot +

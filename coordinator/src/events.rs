@@ -3,12 +3,14 @@
 //! on `wf.event.step.>` is acknowledged and ignored.
 
 use crate::driver::Driver;
+use crate::failure;
 use crate::routing;
 use async_nats::jetstream::{AckKind, Message};
 use junction_core::engine::Input;
 use junction_core::ids::StepId;
 use junction_core::wire::error::codes;
 use junction_core::wire::{ErrorInfo, Event, EventType};
+use junction_runtime::redelivery;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -31,15 +33,56 @@ pub async fn handle(driver: Driver, message: Message) {
     {
         return ack(&message).await;
     }
-    match apply(&driver, event).await {
-        Ok(()) => ack(&message).await,
-        Err(error) => {
-            tracing::warn!(%error, "could not advance run; will retry");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                .await;
-        }
-    }
+    let failed = match apply(&driver, event.clone()).await {
+        Ok(()) => return ack(&message).await,
+        Err(error) if failure::is_transient(&error) => error,
+        // Permanent: the result can never be applied as it is. The step
+        // fails with the cause instead (INTERNAL, never retried), which
+        // its `catch` may take; the run does not wait for ever.
+        Err(error) => match fail_step(&driver, &event, &error).await {
+            Ok(()) => return ack(&message).await,
+            Err(again) if failure::is_transient(&again) => again,
+            Err(again) => {
+                // Nothing this coordinator can write for it: the result
+                // stays stored with its attempt, and the step's deadline
+                // backstop ends the wait.
+                tracing::error!(run_id = %event.run_id, step_id = ?event.step_id, attempt = ?event.attempt, error = %format!("{again:#}"), "cannot apply the step's result nor fail the step; dropped");
+                return ack(&message).await;
+            }
+        },
+    };
+    let delay = redelivery::delay(&message, FIRST_REDELIVERY);
+    tracing::warn!(error = %format!("{failed:#}"), ?delay, "could not advance run; will retry");
+    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+}
+
+/// Pause before the first redelivery of an event that failed on a transient error.
+const FIRST_REDELIVERY: Duration = Duration::from_millis(500);
+
+/// Fails the step of an event whose result could not be applied for good:
+/// `INTERNAL` with the cause, not retryable.
+async fn fail_step(driver: &Driver, event: &Event, cause: &anyhow::Error) -> anyhow::Result<()> {
+    let (Some(step_id), Some(attempt)) = (event.step_id.clone(), event.attempt) else {
+        return Err(anyhow::anyhow!("{cause:#}"));
+    };
+    tracing::error!(run_id = %event.run_id, step_id, attempt, error = %format!("{cause:#}"), "cannot apply the step's result; failing the step");
+    let message =
+        format!("the step's result could not be applied: {cause:#}").replace('\0', "\u{fffd}");
+    let input = Input::StepFailed {
+        step_id: StepId::new(step_id),
+        attempt,
+        error: ErrorInfo::new(codes::INTERNAL, message).not_retryable(),
+    };
+    driver
+        .advance(
+            &event.tenant,
+            &event.workflow_id,
+            event.version,
+            &event.run_id,
+            input,
+        )
+        .await
+        .map(drop)
 }
 
 /// Applies a step event (as published) to its run.
@@ -62,13 +105,12 @@ async fn apply(driver: &Driver, event: Event) -> anyhow::Result<()> {
         )
         .await
         .map(|_| ())
+        // Context, not a new error: the cause stays classifiable.
         .map_err(|error| {
-            anyhow::anyhow!(
-                "run {} step {:?} attempt {:?}: {error:#}",
-                event.run_id,
-                event.step_id,
-                event.attempt
-            )
+            error.context(format!(
+                "run {} step {:?} attempt {:?}",
+                event.run_id, event.step_id, event.attempt
+            ))
         })
 }
 

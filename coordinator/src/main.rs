@@ -12,6 +12,7 @@ mod consume;
 mod control;
 mod driver;
 mod events;
+mod failure;
 mod http;
 mod lost_tasks;
 mod members;

@@ -23,7 +23,7 @@ use crate::trace::{TraceWork, TracedRun};
 use junction_core::engine::{Answer, Input, RunState};
 use junction_core::status::RunStatus;
 use junction_core::trace::RunTrace;
-use junction_core::wire::control::ControlError;
+use junction_core::wire::control::{ControlError, ErrorCode};
 use junction_store::{LockedRun, PendingWrite};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -215,9 +215,11 @@ impl Driver {
         match answer.await {
             Ok(Ok(decided)) => Ok(decided),
             Ok(Err(error)) => Err(anyhow::Error::new(error)),
-            Err(_) => Err(anyhow::anyhow!(
-                "the run's decision task stopped before answering"
-            )),
+            // Transient (the process is stopping): the sender tries again.
+            Err(_) => Err(anyhow::Error::new(ControlError::new(
+                ErrorCode::Unavailable,
+                "the run's decision task stopped before answering",
+            ))),
         }
     }
 
@@ -321,13 +323,15 @@ impl Driver {
                 Err(error) => return (Err(error), None),
             }
         }
-        (
-            Err(anyhow::anyhow!(
+        // Transient: contention, not the input, stopped it.
+        let error = ControlError::new(
+            ErrorCode::Unavailable,
+            format!(
                 "run {} kept changing; gave up after {MAX_REDECIDES} decisions",
                 key.run_id
-            )),
-            None,
-        )
+            ),
+        );
+        (Err(anyhow::Error::new(error)), None)
     }
 
     /// Commits a decided write through the group committer: `true` once

@@ -150,9 +150,13 @@ async fn fire(
                 let late_ms = (now - tick).num_milliseconds();
                 tracing::info!(run_id = %started_run.run_id, workflow_id = %due.workflow_id, tick = %tick, late_ms, created = started_run.created, "schedule fired");
             }
-            Err(error) => {
-                tracing::warn!(workflow_id = %due.workflow_id, tick = %tick, error = format!("{error:#}"), "a scheduled run did not start");
+            Err(error) if crate::failure::is_transient(&error) => {
+                tracing::warn!(workflow_id = %due.workflow_id, tick = %tick, error = format!("{error:#}"), "a scheduled run did not start; retrying");
                 return Advance::Retry;
+            }
+            // Permanent: the same tick would fail the same way for ever.
+            Err(error) => {
+                tracing::error!(workflow_id = %due.workflow_id, tick = %tick, error = format!("{error:#}"), "a scheduled run cannot start; tick skipped");
             }
         }
     }

@@ -5,11 +5,12 @@
 //! ack. Invalid signals are acked, logged and counted; they never stop intake.
 
 use crate::driver::{Driver, StartRequest};
+use crate::failure;
 use crate::metrics::Metrics;
 use async_nats::jetstream::{AckKind, Message};
 use junction_core::trace::SpanContext;
 use junction_core::wire::signal::{self, Rejection, Signal};
-use junction_runtime::fault;
+use junction_runtime::{fault, redelivery};
 use std::time::Duration;
 
 /// Handles one message from `SIGNAL_INTAKE`.
@@ -51,12 +52,18 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
                 .hit(fault::COORDINATOR_AFTER_COMMIT_BEFORE_ACK);
             ack(&message).await;
         }
+        Err(error) if failure::is_transient(&error) => {
+            // Retried later each time; the dedupe key keeps the retry from
+            // starting a run twice.
+            let delay = redelivery::delay(&message, Duration::from_secs(1));
+            tracing::warn!(signal_id = %signal.id, error = %format!("{error:#}"), ?delay, "could not process signal; will retry");
+            let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
+        }
         Err(error) => {
-            // Retried after a pause; the dedupe key keeps the retry from starting twice.
-            tracing::warn!(signal_id = %signal.id, %error, "could not process signal; will retry");
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-                .await;
+            // Permanent: retrying cannot fix it. Logged with its cause and
+            // acked; the runs it did start are kept.
+            tracing::error!(signal_id = %signal.id, subject, error = %format!("{error:#}"), "cannot process signal; dropped");
+            ack(&message).await;
         }
     }
 }

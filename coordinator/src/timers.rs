@@ -8,6 +8,7 @@ use crate::children;
 use crate::driver::Driver;
 use chrono::Utc;
 use junction_core::engine::{Input, StepAttempt, TimerKind};
+use junction_runtime::redelivery;
 use junction_store::DueTimer;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -16,25 +17,41 @@ use tokio::sync::watch;
 pub const MAX_SLEEP: Duration = Duration::from_secs(10);
 
 pub async fn run(driver: Driver, mut stop: watch::Receiver<bool>) {
+    let mut failures: i64 = 0;
     loop {
-        if let Err(error) = driver.fire_due_timers().await {
-            tracing::warn!(%error, "firing timers failed; retrying shortly");
-        }
-        let sleep = match driver.store.next_timer_at().await {
-            Ok(Some(at)) => (at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO)
-                .min(MAX_SLEEP),
-            Ok(None) => MAX_SLEEP,
-            Err(error) => {
-                tracing::warn!(%error, "could not read the next timer");
-                Duration::from_secs(1)
-            }
+        let sleep = if let Err(error) = driver.fire_due_timers().await {
+            // Transient (permanent failures postpone their timer): later
+            // each time, at most a minute.
+            failures += 1;
+            let pause = redelivery::backoff(FIRST_RETRY, failures);
+            tracing::warn!(error = %format!("{error:#}"), ?pause, "firing timers failed; retrying");
+            pause
+        } else {
+            failures = 0;
+            next_sleep(&driver).await
         };
         tokio::select! {
             _ = tokio::time::sleep(sleep.max(Duration::from_millis(5))) => {}
-            _ = driver.timers_changed.notified() => {}
+            _ = driver.timers_changed.notified(), if failures == 0 => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Pause before firing timers again after the first transient failure.
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+
+/// Until the nearest deadline, at most [`MAX_SLEEP`].
+async fn next_sleep(driver: &Driver) -> Duration {
+    match driver.store.next_timer_at().await {
+        Ok(Some(at)) => (at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_SLEEP),
+        Ok(None) => MAX_SLEEP,
+        Err(error) => {
+            tracing::warn!(%error, "could not read the next timer");
+            Duration::from_secs(1)
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod otel;
 pub mod outbox;
 pub mod probes;
 pub mod process;
+pub mod redelivery;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

@@ -57,13 +57,13 @@ pub enum Error {
     Unavailable(#[source] Unreachable),
     /// A serialization failure or deadlock (SQLSTATE class `40`): the same
     /// transaction may succeed if tried again.
-    #[error("database: {0}")]
+    #[error("database: {}", Cause(.0))]
     Transient(#[source] tokio_postgres::Error),
     /// A unique constraint refused the row (`23505`).
-    #[error("database: {0}")]
+    #[error("database: {}", Cause(.0))]
     AlreadyExists(#[source] tokio_postgres::Error),
     /// Any other database error.
-    #[error("database: {0}")]
+    #[error("database: {}", Cause(.0))]
     Db(#[source] tokio_postgres::Error),
     #[error("invalid database URL: {0}")]
     Url(String),
@@ -71,6 +71,8 @@ pub enum Error {
     Corrupt(String),
     #[error("migration {name}: {message}")]
     Migration { name: String, message: String },
+    /// A write that lost a race it may win when tried again (a run that
+    /// moved under its lock), or a committer that stopped: transient.
     #[error("conflict: {0}")]
     Conflict(String),
 }
@@ -82,8 +84,51 @@ pub enum Unreachable {
     #[error(transparent)]
     Pool(#[from] deadpool_postgres::PoolError),
     /// The connection in use closed or broke.
-    #[error(transparent)]
-    Connection(tokio_postgres::Error),
+    #[error("{}", Cause(.0))]
+    Connection(#[source] tokio_postgres::Error),
+}
+
+/// A driver error told with the server's own report: `tokio_postgres`
+/// shows a server error as just `db error`, so its severity, SQLSTATE,
+/// message and detail are written out here; any other error shows its
+/// chain of causes.
+struct Cause<'a>(&'a tokio_postgres::Error);
+
+impl std::fmt::Display for Cause<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Some(db) = self.0.as_db_error() else {
+            write!(f, "{}", self.0)?;
+            let mut source = std::error::Error::source(self.0);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                // tokio_postgres often repeats its cause in its own text.
+                if !self.0.to_string().contains(&text) {
+                    write!(f, ": {text}")?;
+                }
+                source = cause.source();
+            }
+            return Ok(());
+        };
+        write!(
+            f,
+            "{} {}: {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        )?;
+        if let Some(detail) = db.detail() {
+            // A detail may quote a whole row: its start is enough.
+            const MAX: usize = 300;
+            match detail.char_indices().nth(MAX) {
+                Some((cut, _)) => write!(f, " ({}…)", &detail[..cut])?,
+                None => write!(f, " ({detail})")?,
+            }
+        }
+        if let Some(constraint) = db.constraint() {
+            write!(f, " [constraint {constraint}]")?;
+        }
+        Ok(())
+    }
 }
 
 /// SQLSTATEs of a server that shuts down or is not accepting connections yet.
@@ -123,25 +168,36 @@ impl From<deadpool_postgres::PoolError> for Error {
 }
 
 impl Error {
-    /// Whether retrying the operation could succeed (the database was away,
-    /// or a serialization failure or deadlock).
+    /// Whether retrying the operation could succeed: the one place a
+    /// failure is classified transient or permanent (ARCHITECTURE.md,
+    /// "Transient and permanent failures"). Transient: the database was
+    /// away (no pooled connection in time, connecting failed, the
+    /// connection broke, the server shuts down or starts) or a
+    /// serialization failure or deadlock (class `40`), or a lost race
+    /// ([`Error::Conflict`]). Everything else is
+    /// permanent: data the database refuses (`22P05`/`22021` untranslatable
+    /// character, invalid JSON, a check or unique violation), a corrupt row,
+    /// a bad URL, a failed migration: the same operation fails the same way
+    /// again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Unavailable(_) | Self::Transient(_))
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Transient(_) | Self::Conflict(_)
+        )
     }
 
     /// The control error code of this failure (PROTOCOL §4): `UNAVAILABLE`
-    /// when the database is away, `CONFLICT` for a row that already exists,
-    /// `INTERNAL` otherwise.
+    /// for a transient one (the database is away, a serialization failure
+    /// or deadlock: try again later), `CONFLICT` for a row that already
+    /// exists, `INTERNAL` otherwise. `UNAVAILABLE` exactly when
+    /// [`Error::is_transient`].
     pub fn control_code(&self) -> ErrorCode {
         match self {
-            Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::Unavailable(_) | Self::Transient(_) | Self::Conflict(_) => ErrorCode::Unavailable,
             Self::AlreadyExists(_) => ErrorCode::Conflict,
-            Self::Transient(_)
-            | Self::Db(_)
-            | Self::Url(_)
-            | Self::Corrupt(_)
-            | Self::Migration { .. }
-            | Self::Conflict(_) => ErrorCode::Internal,
+            Self::Db(_) | Self::Url(_) | Self::Corrupt(_) | Self::Migration { .. } => {
+                ErrorCode::Internal
+            }
         }
     }
 }

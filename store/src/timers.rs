@@ -56,6 +56,22 @@ impl Store {
         Ok(row.map(|row| due_timer(&row)))
     }
 
+    /// Moves timer `id`, which failed for good, later: by its age (how
+    /// long it has existed), at least a second and at most ten minutes, so
+    /// a timer that keeps failing is tried less and less often and is never
+    /// lost. Returns when it is due next (`None`: it is gone).
+    pub async fn postpone_timer(&self, id: i64) -> Result<Option<DateTime<Utc>>> {
+        let client = self.client().await?;
+        Ok(client
+            .query_opt(
+                "UPDATE timers SET fire_at = now() + least(greatest(now() - created_at, interval '1 second'), interval '10 minutes')
+                 WHERE id = $1 RETURNING fire_at",
+                &[&id],
+            )
+            .await?
+            .map(|row| row.get(0)))
+    }
+
     /// Claims timer `id` (unless another coordinator holds or fired it),
     /// lets `decide` turn it into a transition of its run (locked for the
     /// duration), commits the transition and deletes the timer, all in one

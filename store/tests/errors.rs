@@ -33,15 +33,23 @@ async fn sqlstates_map_to_store_errors_and_control_codes() -> Fallible<()> {
         ("23505", ErrorCode::Conflict, false),
         ("08006", ErrorCode::Unavailable, true),
         ("57P01", ErrorCode::Unavailable, true),
-        ("40001", ErrorCode::Internal, true),
-        ("40P01", ErrorCode::Internal, true),
+        ("40001", ErrorCode::Unavailable, true),
+        ("40P01", ErrorCode::Unavailable, true),
         ("22012", ErrorCode::Internal, false),
+        ("22P05", ErrorCode::Internal, false),
+        ("22021", ErrorCode::Internal, false),
+        ("23514", ErrorCode::Internal, false),
     ];
     for (sqlstate, code, transient) in cases {
         let error = raised(&client, sqlstate).await?;
         assert_eq!(error.control_code(), code, "{sqlstate}: {error:?}");
         assert_eq!(error.is_transient(), transient, "{sqlstate}: {error:?}");
         let message = error.to_string();
+        // The server's report, not tokio_postgres's bare `db error`.
+        assert!(
+            message.contains(sqlstate) && message.contains("raised on purpose"),
+            "{sqlstate}: {message}"
+        );
         let control = ControlError::from(error);
         assert_eq!((control.code, control.message), (code, message));
     }
@@ -83,5 +91,23 @@ async fn a_closed_connection_and_an_unreachable_server_are_unavailable() -> Fall
     let error = error.ok_or("port 1 answered")?;
     assert!(matches!(error, Error::Unavailable(_)), "{error:?}");
     assert_eq!(ControlError::from(error).code, ErrorCode::Unavailable);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_nul_the_database_refuses_is_permanent_and_says_why() -> Fallible<()> {
+    let client = connect().await?;
+    let error = Error::from(
+        client
+            .query_one(r#"SELECT '{"a":"\u0000"}'::jsonb"#, &[])
+            .await
+            .err()
+            .ok_or("jsonb took a NUL")?,
+    );
+    assert!(!error.is_transient(), "{error:?}");
+    assert_eq!(error.control_code(), ErrorCode::Internal);
+    let message = error.to_string();
+    assert!(message.contains("22P05"), "{message}");
+    assert!(!message.ends_with("db error"), "{message}");
     Ok(())
 }

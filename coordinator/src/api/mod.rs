@@ -130,7 +130,11 @@ async fn call(
         Ok(request) => request,
         Err(error) => return error_response(&error),
     };
-    match subject_of(verb, path_id, &mut request) {
+    // The path's id becomes the subject's or the `id` field, after the
+    // request's own check: refused here if it holds NUL.
+    let subject = crate::control::check_subject_id(path_id.as_deref())
+        .and_then(|()| subject_of(verb, path_id, &mut request));
+    match subject {
         Ok(subject) => respond(routes::dispatch(&api.driver, &subject, &request).await),
         Err(error) => error_response(&error),
     }

@@ -13,7 +13,9 @@ use crate::auth::{Caller, Tokens};
 use crate::driver::Driver;
 use futures::StreamExt;
 use junction_bus::ControlSubject;
-use junction_core::wire::control::{ControlError, ErrorCode, ok_reply, parse_request};
+use junction_core::wire::control::{
+    ControlError, ErrorCode, check_storable, ok_reply, parse_request,
+};
 use junction_core::wire::signal::is_valid_tenant;
 use junction_store::Error as StoreError;
 use serde_json::{Map, Value};
@@ -35,11 +37,8 @@ pub struct Request {
 impl Request {
     /// A request as sent, trusted as it is (auth off, or built internally).
     pub(crate) fn new(fields: Map<String, Value>) -> Result<Self, ControlError> {
-        if fields.values().any(has_nul) {
-            return Err(ControlError::invalid(
-                "text must not contain NUL (U+0000): it cannot be stored",
-            ));
-        }
+        // Keys too, at any depth: the query's fields join the body's here.
+        check_storable(&fields)?;
         let tenant = match fields.get("tenant") {
             None | Some(Value::Null) => "default".to_owned(),
             // Empty is absent, as over HTTP.
@@ -138,17 +137,6 @@ impl Request {
 
 pub type Reply = Result<Value, ControlError>;
 
-/// Whether a string anywhere in `value` (keys included) holds U+0000, which
-/// Postgres text and jsonb cannot store.
-fn has_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(has_nul),
-        Value::Object(fields) => fields.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
-        _ => false,
-    }
-}
-
 /// Serves control requests until `stop` flips, then waits for in-flight replies.
 pub async fn serve(driver: Driver, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     let subjects = driver.subjects.clone();
@@ -222,7 +210,19 @@ async fn handle(driver: &Driver, subject: Result<ControlSubject, &str>, payload:
     };
     let request = Request::authorized(fields, driver.auth.as_deref(), token.as_deref())?;
     let subject = subject.map_err(routes::unknown)?;
+    check_subject_id(subject.id())?;
     routes::dispatch(driver, &subject, &request).await
+}
+
+/// Refuses an id (a subject's token, an HTTP path's segment) holding
+/// U+0000: no stored row can have it, and Postgres refuses it as a parameter.
+pub fn check_subject_id(id: Option<&str>) -> Result<(), ControlError> {
+    match id {
+        Some(id) if junction_core::wire::storable::text_has_nul(id) => Err(ControlError::invalid(
+            "the id must not contain NUL (U+0000), which cannot be stored",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The control error of a failure, told by its type (never its text): see

@@ -64,6 +64,16 @@ pub async fn check_with_agents(
                 ));
             }
         }
+        // The source's escapes (YAML `"\0"`, JSON `"\u0000"`) can put a
+        // NUL in the definition that the request's text does not hold.
+        let ir = serde_json::to_value(workflow).unwrap_or_default();
+        if let Some(at) = junction_core::wire::storable::nul_path(&ir) {
+            extra.push(Diagnostic::new(
+                "INVALID_VALUE",
+                "",
+                format!("the definition holds U+0000 (NUL) at {at}, which cannot be stored"),
+            ));
+        }
         let agents: HashMap<String, AgentSpec> = store
             .list_agents(tenant)
             .await?

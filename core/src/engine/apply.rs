@@ -13,6 +13,7 @@ use crate::model::Workflow;
 use crate::status::RunStatus;
 use crate::wire::control::ErrorCode;
 use crate::wire::error::codes;
+use crate::wire::storable;
 use crate::wire::{ErrorInfo, EventType};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -74,16 +75,25 @@ pub fn apply(
             parent,
         } => run.queue(input, signal, causation_id, correlation_id, parent),
         Input::Admit => run.admit(),
+        // A result that cannot be stored (U+0000 in a string) fails its
+        // step with `INVALID_OUTPUT`, never retried (workers refuse it first).
         Input::StepSucceeded {
             step_id,
             attempt,
             output,
-        } => run.step_succeeded(&step_id, attempt, output),
+        } => match storable::invalid_output("output", &output) {
+            None => run.step_succeeded(&step_id, attempt, output),
+            Some(error) => run.step_failed(&step_id, attempt, error),
+        },
         Input::StepFailed {
             step_id,
             attempt,
             error,
-        } => run.step_failed(&step_id, attempt, error),
+        } => {
+            let encoded = serde_json::to_value(&error).unwrap_or_default();
+            let error = storable::invalid_output("error", &encoded).unwrap_or(error);
+            run.step_failed(&step_id, attempt, error)
+        }
         Input::RetryTimerFired { step_id, attempt } => run.timer_fired(&step_id, attempt),
         Input::StepDeadline { step_id, attempt } => run.step_deadline(&step_id, attempt),
         Input::StepUnclaimed { step_id, attempt } => run.step_unclaimed(&step_id, attempt),

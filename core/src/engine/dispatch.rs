@@ -175,8 +175,13 @@ impl<'a> Step<'a> {
             context: &self.state.context,
             input: &self.state.input,
         };
-        template::render(value, &scope)
-            .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())
+        let rendered = template::render(value, &scope)
+            .map_err(|e| ErrorInfo::new(codes::TEMPLATE_PATH, e.to_string()).not_retryable())?;
+        // What a template produced is stored with the attempt.
+        match crate::wire::storable::invalid_output("rendered input", &rendered) {
+            Some(error) => Err(error),
+            None => Ok(rendered),
+        }
     }
 
     pub(super) fn task(

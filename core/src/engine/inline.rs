@@ -9,6 +9,7 @@ use crate::ids::{StepLocation, step_id};
 use crate::model::{StateKind, Switch, Transform, Transition, path};
 use crate::status::StepStatus;
 use crate::wire::error::codes;
+use crate::wire::storable;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
 
@@ -59,7 +60,9 @@ impl<'a> Step<'a> {
             let transition = state.transition.clone();
             match &state.kind {
                 StateKind::Inject { data, result_path } => {
-                    self.inject(step, data, result_path.as_deref())
+                    if !self.inject(step, data, result_path.as_deref()) {
+                        return;
+                    }
                 }
                 StateKind::Operation(operation) => {
                     match recalled {
@@ -185,6 +188,15 @@ impl<'a> Step<'a> {
         let input = json!({ "expression": transform.expression });
         let value = CompiledExpr::compile_block(&transform.expression)
             .and_then(|expr| expr.evaluate(&bindings));
+        if let Some(error) = value
+            .as_ref()
+            .ok()
+            .and_then(|value| storable::invalid_output("output", value))
+        {
+            let message = format!("transform `{state}`: {}", error.message);
+            self.fail_inline(step, input, ErrorInfo { message, ..error });
+            return false;
+        }
         match value {
             Ok(value) => {
                 match transform.result_path.as_deref().and_then(path::segments) {
@@ -267,11 +279,23 @@ impl<'a> Step<'a> {
         }));
     }
 
-    pub(super) fn inject(&mut self, step: StepRef, data: &Value, result_path: Option<&str>) {
+    /// An inject's `data` comes from the stored definition, so it can be
+    /// stored; it is checked all the same, like every inline output.
+    pub(super) fn inject(
+        &mut self,
+        step: StepRef,
+        data: &Value,
+        result_path: Option<&str>,
+    ) -> bool {
+        if let Some(error) = storable::invalid_output("output", data) {
+            self.fail_inline(step, Value::Null, error);
+            return false;
+        }
         match result_path.and_then(path::segments) {
             Some(parts) => self.write_result(&parts, data.clone()),
             None => self.merge_into_ctx(data),
         }
         self.record_inline(step, data.clone(), data.clone());
+        true
     }
 }

@@ -43,17 +43,43 @@ pub enum AgentReply {
     Error(AgentError),
 }
 
+/// Why an agent reply is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyRejection {
+    /// Not JSON, or neither `{output}` nor `{error: {code, message}}`
+    /// (the step fails `BAD_AGENT_REPLY`).
+    #[error("the reply is neither {{output}} nor {{error}}")]
+    Malformed,
+    /// A string holding U+0000, which cannot be stored, at the path given
+    /// (the step fails `INVALID_OUTPUT`, never retried).
+    #[error("the reply holds U+0000 (NUL) at {0}, which cannot be stored")]
+    InvalidValue(String),
+}
+
 impl AgentReply {
-    /// Parses a reply body. `None` means the reply is malformed (`BAD_AGENT_REPLY`).
+    /// Parses a reply body. `None` means the reply is malformed
+    /// (`BAD_AGENT_REPLY`) or cannot be stored: see [`AgentReply::decode`].
     pub fn parse(body: &[u8]) -> Option<Self> {
-        let value: Value = serde_json::from_slice(body).ok()?;
-        let object = value.as_object()?;
-        if let Some(error) = object.get("error") {
-            return serde_json::from_value(error.clone())
-                .ok()
-                .map(AgentReply::Error);
+        Self::decode(body).ok()
+    }
+
+    /// Parses a reply body, saying why one is refused: malformed, or
+    /// holding U+0000 anywhere (its output, its error, a key).
+    pub fn decode(body: &[u8]) -> Result<Self, ReplyRejection> {
+        let value: Value = serde_json::from_slice(body).map_err(|_| ReplyRejection::Malformed)?;
+        let object = value.as_object().ok_or(ReplyRejection::Malformed)?;
+        let reply = if let Some(error) = object.get("error") {
+            serde_json::from_value(error.clone())
+                .map(AgentReply::Error)
+                .map_err(|_| ReplyRejection::Malformed)?
+        } else {
+            let output = object.get("output").ok_or(ReplyRejection::Malformed)?;
+            AgentReply::Output(output.clone())
+        };
+        match crate::wire::storable::nul_path(&reply.to_json()) {
+            Some(at) => Err(ReplyRejection::InvalidValue(at)),
+            None => Ok(reply),
         }
-        object.get("output").cloned().map(AgentReply::Output)
     }
 
     /// The JSON body an agent sends back.
@@ -96,5 +122,71 @@ mod tests {
         assert_eq!(AgentReply::parse(br#"{"result":1}"#), None);
         assert_eq!(AgentReply::parse(b"not json"), None);
         assert_eq!(AgentReply::parse(br#"{"error":"flat"}"#), None);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Any text in an agent's output or error: a reply or a rejection,
+    //! never a panic; U+0000 always refused `InvalidValue`.
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[a-z\u{0}é]{0,12}",
+            Just("\u{0}".to_owned()),
+            (0..20_000usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
+        ]
+    }
+
+    #[test]
+    fn nul_in_a_reply_is_invalid_value() {
+        for body in [
+            r#"{"output":"\u0000"}"#,
+            r#"{"output":{"a":["x",{"b\u0000":1}]}}"#,
+            r#"{"error":{"code":"X","message":"m\u0000"}}"#,
+        ] {
+            assert!(
+                matches!(
+                    AgentReply::decode(body.as_bytes()),
+                    Err(ReplyRejection::InvalidValue(_))
+                ),
+                "{body}"
+            );
+        }
+        assert_eq!(
+            AgentReply::decode(br#"{"output":"\ud800"}"#),
+            Err(ReplyRejection::Malformed)
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_is_a_reply_or_a_rejection(
+            key in text(), value in text(), as_error in any::<bool>(),
+        ) {
+            let body = if as_error {
+                json!({ "error": { "code": key, "message": value } })
+            } else {
+                json!({ "output": { key.clone(): [value.clone()] } })
+            };
+            let bytes = serde_json::to_vec(&body).expect("serializes");
+            let nul = key.contains('\0') || value.contains('\0');
+            match AgentReply::decode(&bytes) {
+                Ok(reply) => {
+                    prop_assert!(!nul);
+                    prop_assert_eq!(reply.to_json(), body);
+                }
+                Err(rejection) => {
+                    prop_assert!(nul, "{rejection:?}");
+                    prop_assert!(matches!(rejection, ReplyRejection::InvalidValue(_)));
+                }
+            }
+        }
     }
 }

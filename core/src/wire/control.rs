@@ -1,6 +1,7 @@
 //! Control-plane replies (PROTOCOL §4): `{"ok":true,…}` or
 //! `{"ok":false,"error":{code,message,details?}}` with a closed list of codes.
 
+use super::storable::{nul_path, text_has_nul};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -89,15 +90,36 @@ pub fn ok_reply(fields: Value) -> Value {
     Value::Object(out)
 }
 
-/// Parses a request body; empty means `{}`. Malformed JSON or a non-object is `INVALID_REQUEST`.
+/// Parses a request body; empty means `{}`. Malformed JSON, a non-object,
+/// or a string holding U+0000 anywhere (keys included) is `INVALID_REQUEST`.
 pub fn parse_request(body: &[u8]) -> Result<Map<String, Value>, ControlError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
     match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Object(map)) => {
+            check_storable(&map)?;
+            Ok(map)
+        }
         Ok(_) => Err(ControlError::invalid("the request must be a JSON object")),
         Err(e) => Err(ControlError::invalid(format!("malformed JSON: {e}"))),
+    }
+}
+
+/// Refuses request fields holding U+0000 in a string or a key, at any
+/// depth: Postgres text and jsonb cannot store it (`INVALID_REQUEST`).
+pub fn check_storable(fields: &Map<String, Value>) -> Result<(), ControlError> {
+    let nul = fields.iter().find_map(|(key, value)| {
+        if text_has_nul(key) {
+            return Some(format!("the key {}", key.replace('\0', "\\u0000")));
+        }
+        nul_path(value).map(|at| format!("`{key}` at {at}"))
+    });
+    match nul {
+        None => Ok(()),
+        Some(at) => Err(ControlError::invalid(format!(
+            "text must not contain NUL (U+0000), which cannot be stored: {at}"
+        ))),
     }
 }
 
@@ -147,5 +169,72 @@ mod members_tests {
             ["127.0.0.1:1", "127.0.0.1:3"]
         );
         assert!(coordinator_http_addrs(&json!({})).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    //! Arbitrary text in any field or key of a request: parsed or refused
+    //! `INVALID_REQUEST`, never a panic; U+0000 always refused.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<String>(),
+            "[a-z\u{0}é]{0,12}",
+            Just("\u{0}".to_owned()),
+            (0..20_000usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
+        ]
+    }
+
+    #[test]
+    fn nul_in_any_field_or_key_is_invalid_request() {
+        for body in [
+            r#"{"id":"a\u0000"}"#,
+            r#"{"a\u0000":1}"#,
+            r#"{"input":{"deep":[1,{"k":"\u0000"}]}}"#,
+            r#"{"input":{"k\u0000":1}}"#,
+        ] {
+            let error = parse_request(body.as_bytes()).expect_err(body);
+            assert_eq!(error.code, ErrorCode::InvalidRequest, "{body}");
+            assert!(!error.message.contains('\0'), "{body}");
+        }
+        assert!(parse_request(br#"{"id":"\\u0000 is text"}"#).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_text_is_parsed_or_refused(key in text(), value in text(), nested in any::<bool>()) {
+            let field = if nested { json!({ "deep": [value.clone()] }) } else { json!(value.clone()) };
+            let mut map = Map::new();
+            map.insert(key.clone(), field);
+            map.insert("workflow_id".into(), json!(value.clone()));
+            let body = serde_json::to_vec(&Value::Object(map)).expect("serializes");
+            match parse_request(&body) {
+                Ok(fields) => prop_assert!(!key.contains('\0') && !value.contains('\0') && fields.len() <= 2),
+                Err(error) => {
+                    prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+                    prop_assert!(key.contains('\0') || value.contains('\0'));
+                }
+            }
+        }
+
+        #[test]
+        fn raw_escapes_never_panic(raw in prop_oneof![
+            Just(r"\ud800".to_owned()), Just(r"\udfff".to_owned()), Just(r"\u0000".to_owned()),
+            "[a-z]{0,3}(\\\\u[0-9a-fA-F]{4})?[a-z]{0,3}",
+        ]) {
+            let body = format!(r#"{{"id":"{raw}","input":{{"{raw}":"{raw}"}}}}"#);
+            let result = parse_request(body.as_bytes());
+            if raw.contains(r"\u0000") {
+                prop_assert!(result.is_err());
+            }
+            if let Err(error) = result {
+                prop_assert_eq!(error.code, ErrorCode::InvalidRequest);
+            }
+        }
     }
 }

@@ -31,6 +31,9 @@ pub mod codes {
     pub const FOREACH_ITEMS: &str = "FOREACH_ITEMS";
     /// A `transform` expression raised.
     pub const TRANSFORM_ERROR: &str = "TRANSFORM_ERROR";
+    /// A value the step produced cannot be stored (U+0000 in a string):
+    /// never retried, the same step gives the same value.
+    pub const INVALID_OUTPUT: &str = "INVALID_OUTPUT";
     /// A state type or action the runtime of this release cannot execute.
     pub const UNSUPPORTED: &str = "UNSUPPORTED";
     /// The agent's circuit breaker is open: the step failed without a call

@@ -6,6 +6,7 @@ pub mod control;
 pub mod error;
 pub mod event;
 pub mod signal;
+pub mod storable;
 pub mod task;
 pub mod time;
 

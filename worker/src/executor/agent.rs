@@ -20,7 +20,7 @@ use async_nats::{HeaderMap, RequestError, RequestErrorKind};
 use chrono::Utc;
 use junction_bus::Subjects;
 use junction_core::status::StepStatus;
-use junction_core::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER};
+use junction_core::wire::agent::{AgentReply, AgentRequest, IDEMPOTENCY_HEADER, ReplyRejection};
 use junction_core::wire::error::codes;
 use junction_core::wire::{ErrorInfo, StepTask, TaskAction, time};
 use junction_runtime::otel;
@@ -205,14 +205,22 @@ impl AgentExecutor {
                 .not_retryable(),
             );
         }
-        match AgentReply::parse(payload) {
-            Some(AgentReply::Output(output)) => Outcome::succeeded(output),
-            Some(AgentReply::Error(error)) => {
+        match AgentReply::decode(payload) {
+            Ok(AgentReply::Output(output)) => Outcome::succeeded(output),
+            Ok(AgentReply::Error(error)) => {
                 let mut info = ErrorInfo::new(&error.code, error.message);
                 info.retryable = error.retryable;
                 Outcome::failed(info)
             }
-            None => Outcome::failed(ErrorInfo::new(
+            // The same call gives the same reply: never retried.
+            Err(rejection @ ReplyRejection::InvalidValue(_)) => Outcome::failed(
+                ErrorInfo::new(
+                    codes::INVALID_OUTPUT,
+                    format!("agent `{agent}`: {rejection}"),
+                )
+                .not_retryable(),
+            ),
+            Err(ReplyRejection::Malformed) => Outcome::failed(ErrorInfo::new(
                 codes::BAD_AGENT_REPLY,
                 format!(
                     "agent `{agent}` replied with neither {{output}} nor {{error}}: {}",

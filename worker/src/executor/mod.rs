@@ -66,6 +66,35 @@ impl Outcome {
             error,
         }
     }
+
+    /// The outcome as it can be stored: one whose output, error or
+    /// warnings hold U+0000 in a string (which Postgres cannot store)
+    /// becomes an `INVALID_OUTPUT` failure, never retried, whatever the
+    /// executor. Checked before the result is written, so a bad value
+    /// never reaches the database.
+    pub fn storable(self) -> Self {
+        use junction_core::wire::storable::invalid_output;
+        let refused = match &self {
+            Self::Succeeded { output, warnings } => {
+                invalid_output("output", output).or_else(|| {
+                    warnings.iter().find_map(|warning| {
+                        invalid_output("warning", &Value::String(warning.message.clone()))
+                    })
+                })
+            }
+            Self::Failed { error, .. } => {
+                invalid_output("error", &serde_json::to_value(error).unwrap_or_default())
+            }
+            Self::Deferred { .. } => None,
+        };
+        match refused {
+            Some(error) => {
+                tracing::warn!(code = %error.code, message = %error.message, "the step's result cannot be stored");
+                Self::failed(error)
+            }
+            None => self,
+        }
+    }
 }
 
 /// A problem that does not fail the step: the `data` of a

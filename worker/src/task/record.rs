@@ -9,7 +9,7 @@ use async_nats::jetstream::{AckKind, Message};
 use chrono::{DateTime, Utc};
 use junction_core::status::StepStatus;
 use junction_core::wire::error::codes;
-use junction_core::wire::{EventType, StepTask};
+use junction_core::wire::{ErrorInfo, EventType, StepTask};
 use junction_runtime::fault;
 use junction_store::{AttemptOutcome, FinishOutcome, FinishRequest, StepEventDraft};
 use serde_json::{Value, json};
@@ -157,13 +157,14 @@ pub(super) async fn record(
     ran_for: Duration,
 ) {
     worker.faults.hit(fault::WORKER_AFTER_EXECUTE);
-    let Some(result) = StepResult::of(outcome) else {
+    let Some(mut result) = StepResult::of(outcome.storable()) else {
         let _ = message
             .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
             .await;
         return;
     };
     let mut delay = Duration::from_millis(100);
+    let mut refused = false;
     for attempt in 1..=8 {
         let request = result.request(worker, task, &recording);
         match worker.results.write(request).await {
@@ -185,6 +186,27 @@ pub(super) async fn record(
             Ok(FinishOutcome::Fenced { holder, claims }) => {
                 return fenced(task, &recording, holder, claims);
             }
+            // Permanent (ARCHITECTURE.md, "Transient and permanent
+            // failures"): this result can never be stored. The attempt
+            // fails with the cause instead (INTERNAL, never retried); if
+            // even that is refused, the task is acked and the step's
+            // deadline ends the wait: executing it again would loop.
+            Err(error) if !error.is_transient() => {
+                if refused {
+                    tracing::error!(%error, "cannot store the attempt's failure either; the step's deadline will end it");
+                    return ack(message).await;
+                }
+                tracing::error!(%error, "the result cannot be stored; failing the attempt");
+                refused = true;
+                let cause = format!("the step's result could not be stored: {error}");
+                let failure = ErrorInfo::new(codes::INTERNAL, cause.replace('\0', "\u{fffd}"))
+                    .not_retryable();
+                let replacement = StepResult::of(crate::executor::Outcome::failed(failure));
+                let Some(replacement) = replacement else {
+                    return ack(message).await;
+                };
+                result = replacement;
+            }
             Err(error) => {
                 tracing::warn!(%error, try_number = attempt, "could not store the result; retrying");
                 let _ = message.ack_with(AckKind::Progress).await;
@@ -193,12 +215,14 @@ pub(super) async fn record(
             }
         }
     }
+    // Redelivered later each time (the database stays away): executed
+    // again, under the same idempotency key.
+    let delay = junction_runtime::redelivery::delay(message, Duration::from_secs(1));
     tracing::error!(
+        ?delay,
         "giving up storing the result; the task will be redelivered and executed again"
     );
-    let _ = message
-        .ack_with(AckKind::Nak(Some(Duration::from_secs(1))))
-        .await;
+    let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
 }
 
 /// The result's claim was taken over (this worker stalled past its lease):

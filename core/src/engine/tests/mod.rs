@@ -15,6 +15,7 @@ mod redrive_fanout;
 mod spans;
 mod station;
 mod steps;
+mod storable;
 mod timer;
 mod waits;
 

@@ -3,6 +3,7 @@
 //! decoded into `data`) and binary (`ce-*` headers, `data` in the body).
 
 use super::{BINARY_ATTRIBUTE_PREFIX, Rejection, is_valid_attribute_name, text};
+use crate::wire::storable::{has_nul, text_has_nul};
 use serde_json::{Map, Value};
 
 /// The structured event: a JSON object whose keys are attribute names, plus
@@ -12,6 +13,12 @@ pub(super) fn structured_envelope(body: &[u8]) -> Result<Map<String, Value>, Rej
     let Value::Object(mut object) = envelope else {
         return Err(Rejection::NotAnObject);
     };
+    if object
+        .iter()
+        .any(|(key, value)| text_has_nul(key) || has_nul(value))
+    {
+        return Err(Rejection::InvalidValue);
+    }
     if object
         .keys()
         .any(|k| k != "data" && k != "data_base64" && !is_valid_attribute_name(k))
@@ -42,6 +49,12 @@ pub(super) fn binary_envelope(
 ) -> Result<Map<String, Value>, Rejection> {
     let mut object = Map::new();
     let mut content_type = None;
+    if headers
+        .iter()
+        .any(|(name, value)| text_has_nul(name) || text_has_nul(&percent_decode(value)))
+    {
+        return Err(Rejection::InvalidValue);
+    }
     for (name, value) in headers {
         if name.eq_ignore_ascii_case("content-type") {
             content_type.get_or_insert(*value);
