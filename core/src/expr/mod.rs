@@ -125,6 +125,9 @@ struct Inner {
     /// Keeps the frozen heap of `function` alive (for as long as `self`).
     _module: FrozenModule,
     limits: Limits,
+    /// A block with statements: the heap is checked before each of them
+    /// (`s += s` in a loop is an operation no guard sees).
+    statements: bool,
 }
 
 impl std::fmt::Debug for CompiledExpr {
@@ -209,6 +212,7 @@ impl CompiledExpr {
             .filter(|name| is_bindable_name(name) || sandbox::global(name).is_none())
             .collect();
         drop(parsed.ast);
+        let statements = !parsed.statements.trim().is_empty();
         let wrapper = format!(
             "def {FUNCTION}({}):\n{}\n    return (\n{}\n    )\n",
             params.join(", "),
@@ -239,6 +243,7 @@ impl CompiledExpr {
                 function,
                 _module: module,
                 limits,
+                statements,
             }),
         })
     }
@@ -320,6 +325,9 @@ impl CompiledExpr {
             let guard = Guard::new(self.inner.limits);
             let mut eval = Evaluator::new(&module);
             let _installed = guard.install(&mut eval);
+            if self.inner.statements {
+                eval.before_stmt_for_dap(guard.statement_hook());
+            }
             let heap = module.heap();
             let mut args: Vec<Value> = Vec::with_capacity(nodes.len());
             for (node, name) in nodes.iter().zip(&self.inner.params) {

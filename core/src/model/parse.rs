@@ -213,8 +213,10 @@ fn parse_document(source: &str, format: SourceFormat) -> Result<Value, Diagnosti
             "a Starlark plan is evaluated, not parsed as a document",
         )),
         SourceFormat::Json => serde_json::from_str::<Value>(source).map_err(|e| {
+            // serde_json counts columns from 1 but says 0 for an error at
+            // the very start of a line (a raw line break in a string).
             Diagnostic::new("PARSE_ERROR", "", format!("invalid JSON: {e}"))
-                .at(e.line() as u32, e.column() as u32)
+                .at(e.line().max(1) as u32, e.column().max(1) as u32)
         }),
         SourceFormat::Yaml => yaml_serde::from_str::<Value>(source).map_err(|e| {
             let diagnostic = Diagnostic::new("PARSE_ERROR", "", format!("invalid YAML: {e}"));

@@ -1,8 +1,10 @@
 //! Bad input gets a clear error or a clear FAILED run, loses nothing, and
 //! never crashes a process or leaves a run stuck: bad signals and control
 //! requests (`requests.rs`), failing and oversized steps and cut database
-//! connections (`steps.rs`), and retries (`retries.rs`).
+//! connections (`steps.rs`), retries (`retries.rs`), and deep and oversized
+//! JSON everywhere (`hostile.rs`).
 
+mod hostile;
 mod requests;
 mod retries;
 mod steps;
