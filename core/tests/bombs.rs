@@ -30,7 +30,8 @@ fn on_worker_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 }
 
 fn bindings() -> Bindings {
-    let context = json!({"ctx": {"n": 3, "items": [1, 2, 3]}, "steps": {}, "signal": {"data": {"n": 1}}});
+    let context =
+        json!({"ctx": {"n": 3, "items": [1, 2, 3]}, "steps": {}, "signal": {"data": {"n": 1}}});
     Bindings::for_context(&context, &json!({}), None, true, &[])
 }
 
@@ -43,10 +44,22 @@ fn expression_errors(source: &str) -> Vec<(&'static str, ExprError)> {
         Err(error) => errors.push((context, error)),
         Ok(()) => panic!("{context}: `{source}` finished"),
     };
-    push("condition", CompiledExpr::cached(source).and_then(|c| c.evaluate_bool(&b).map(drop)));
-    push("filter", CompiledExpr::compile(source).and_then(|c| c.evaluate_bool(&b).map(drop)));
-    push("starlark.eval", CompiledExpr::cached(source).and_then(|c| c.evaluate(&b).map(drop)));
-    push("transform", CompiledExpr::compile_block(source).and_then(|c| c.evaluate(&b).map(drop)));
+    push(
+        "condition",
+        CompiledExpr::cached(source).and_then(|c| c.evaluate_bool(&b).map(drop)),
+    );
+    push(
+        "filter",
+        CompiledExpr::compile(source).and_then(|c| c.evaluate_bool(&b).map(drop)),
+    );
+    push(
+        "starlark.eval",
+        CompiledExpr::cached(source).and_then(|c| c.evaluate(&b).map(drop)),
+    );
+    push(
+        "transform",
+        CompiledExpr::compile_block(source).and_then(|c| c.evaluate(&b).map(drop)),
+    );
     errors
 }
 
@@ -61,9 +74,8 @@ fn block_error(source: &str) -> ExprError {
 /// The diagnostics of a workflow file whose `workflow()` runs `body`.
 fn plan_error(body: &str) -> (String, String) {
     let indented: String = body.lines().map(|l| format!("    {l}\n")).collect();
-    let source = format!(
-        "def workflow():\n{indented}    return {{\"id\": \"w\", \"states\": []}}\n"
-    );
+    let source =
+        format!("def workflow():\n{indented}    return {{\"id\": \"w\", \"states\": []}}\n");
     let compiled = compile(&source, SourceFormat::Star);
     assert!(compiled.workflow.is_none(), "`{body}` compiled");
     let error = compiled.diagnostics.errors.first().cloned().unwrap();
@@ -152,7 +164,10 @@ fn size_multiplying_augmented_assignments_are_refused() {
     ] {
         let error = block_error(source);
         assert_eq!(error.position(), Some((2, 1)), "`{source}`: {error}");
-        assert!(error.to_string().contains("is not allowed"), "`{source}`: {error}");
+        assert!(
+            error.to_string().contains("is not allowed"),
+            "`{source}`: {error}"
+        );
         let (_, message) = plan_error(source);
         assert!(message.contains("is not allowed"), "{source}: {message}");
     }

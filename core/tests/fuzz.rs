@@ -20,8 +20,8 @@
 //!   100 000), run in release by `deploy/dev/fuzz.sh [cases]`, i.e.
 //!   `cargo test --release -p junction-core --test fuzz -- --ignored fuzz`.
 //!
-//! A failure prints the shrunk input; proptest keeps its seed under
-//! `core/proptest-regressions/` so the next run tries it first.
+//! A failure prints the shrunk input; proptest keeps its seed in
+//! `core/tests/fuzz.proptest-regressions` so the next run tries it first.
 
 #![allow(clippy::unwrap_used)]
 

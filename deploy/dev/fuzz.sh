@@ -14,8 +14,8 @@
 #   JUNCTION_FUZZ_CASES=<cases> cargo test --release -p junction-core \
 #       --test fuzz -- --ignored fuzz --nocapture
 #
-# A failing case is shrunk and printed, and its seed is kept under
-# core/proptest-regressions/ so that the next run tries it first. Each
+# A failing case is shrunk and printed, and its seed is kept in
+# core/tests/fuzz.proptest-regressions so that the next run tries it first. Each
 # target prints how many cases it ran and how long they took. The quick
 # forms (a few dozen cases each) run with the normal test suite.
 

@@ -188,7 +188,12 @@ pub(crate) fn text_size(value: Value, cap: usize) -> Option<usize> {
 }
 
 /// [`text_size`], refusing a value too deep to print.
-fn printable_size(eval: &Evaluator, value: Value, cap: usize, what: &str) -> starlark::Result<usize> {
+fn printable_size(
+    eval: &Evaluator,
+    value: Value,
+    cap: usize,
+    what: &str,
+) -> starlark::Result<usize> {
     text_size(value, cap).ok_or_else(|| {
         refuse(
             eval,

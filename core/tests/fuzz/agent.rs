@@ -45,10 +45,14 @@ pub fn check(body: Vec<u8>) -> Result<(), TestCaseError> {
             prop_assert_eq!(Some(output), value.get("output"));
         }
         AgentReply::Error(error) => {
-            prop_assert_eq!(Some(&Value::from(error.code.clone())), value["error"].get("code"));
+            prop_assert_eq!(
+                Some(&Value::from(error.code.clone())),
+                value["error"].get("code")
+            );
         }
     }
-    let again = serde_json::to_vec(&reply.to_json()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let again =
+        serde_json::to_vec(&reply.to_json()).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(AgentReply::parse(&again), Some(reply));
     Ok(())
 }

@@ -63,7 +63,10 @@ fn load_examples(dir: &Path, out: &mut Vec<Seed>) {
             load_examples(&path, out);
             continue;
         }
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if let (Some(format), Ok(text)) = (
             SourceFormat::from_file_name(name),
             std::fs::read_to_string(&path),
@@ -104,7 +107,11 @@ pub fn seeds() -> &'static [Seed] {
             seeds.push(seed(name, text, format));
         }
         for (i, text) in INLINE_STAR.iter().enumerate() {
-            seeds.push(seed(&format!("inline{i}.workflow.star"), text, SourceFormat::Star));
+            seeds.push(seed(
+                &format!("inline{i}.workflow.star"),
+                text,
+                SourceFormat::Star,
+            ));
         }
         assert!(
             seeds.iter().filter(|s| s.tree.is_some()).count() >= INLINE.len(),
@@ -116,7 +123,11 @@ pub fn seeds() -> &'static [Seed] {
 }
 
 fn document_seeds() -> Vec<Seed> {
-    seeds().iter().filter(|s| s.tree.is_some()).cloned().collect()
+    seeds()
+        .iter()
+        .filter(|s| s.tree.is_some())
+        .cloned()
+        .collect()
 }
 
 fn star_seeds() -> Vec<Seed> {
@@ -186,8 +197,12 @@ fn registry() -> HashMap<String, AgentSpec> {
         .map(|name| {
             let spec = AgentSpec {
                 name: (*name).to_owned(),
-                input_schema: Some(json!({"type": "object", "properties": {"n": {"type": "integer"}}})),
-                output_schema: Some(json!({"type": "object", "properties": {"x": {"type": "string"}}})),
+                input_schema: Some(
+                    json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+                ),
+                output_schema: Some(
+                    json!({"type": "object", "properties": {"x": {"type": "string"}}}),
+                ),
             };
             ((*name).to_owned(), spec)
         })
@@ -198,7 +213,11 @@ fn registry() -> HashMap<String, AgentSpec> {
 /// errors, diagnostics with a code, a message and a place inside the text,
 /// and a workflow that survives its stored form (JSON bytes, read back with
 /// serde_json's recursion limit, as the store reads it).
-fn check_compiled(source: &str, format: SourceFormat, compiled: &Compiled) -> Result<(), TestCaseError> {
+fn check_compiled(
+    source: &str,
+    format: SourceFormat,
+    compiled: &Compiled,
+) -> Result<(), TestCaseError> {
     let diagnostics = &compiled.diagnostics;
     prop_assert_eq!(
         compiled.workflow.is_some(),
@@ -208,9 +227,18 @@ fn check_compiled(source: &str, format: SourceFormat, compiled: &Compiled) -> Re
     );
     let lines = source.split('\n').count();
     for d in diagnostics.errors.iter().chain(&diagnostics.warnings) {
-        prop_assert!(!d.code.is_empty() && !d.message.trim().is_empty(), "{:?}", d);
+        prop_assert!(
+            !d.code.is_empty() && !d.message.trim().is_empty(),
+            "{:?}",
+            d
+        );
         if let Some(line) = d.line {
-            prop_assert!(line >= 1 && line as usize <= lines + 1, "{:?} in {} lines", d, lines);
+            prop_assert!(
+                line >= 1 && line as usize <= lines + 1,
+                "{:?} in {} lines",
+                d,
+                lines
+            );
             prop_assert!(d.column.is_some_and(|c| c >= 1), "{:?}", d);
         }
         if d.code == "PARSE_ERROR" && format != SourceFormat::Star && !source.trim().is_empty() {
@@ -220,7 +248,8 @@ fn check_compiled(source: &str, format: SourceFormat, compiled: &Compiled) -> Re
     if let Some(workflow) = &compiled.workflow {
         let mut diagnostics = diagnostics.clone();
         against_registry(workflow, &registry(), &mut diagnostics);
-        let stored = serde_json::to_vec(workflow).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let stored =
+            serde_json::to_vec(workflow).map_err(|e| TestCaseError::fail(e.to_string()))?;
         match serde_json::from_slice::<Workflow>(&stored) {
             Ok(back) => prop_assert_eq!(&back, workflow),
             Err(error) => prop_assert!(false, "the stored IR does not read back: {}", error),

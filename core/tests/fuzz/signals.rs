@@ -4,7 +4,9 @@
 //! size limits.
 
 use crate::inputs::{self, TreeEdit};
-use junction_core::wire::signal::{MAX_SIGNAL_ID_CHARS, Rejection, is_valid_tenant, parse, parse_message};
+use junction_core::wire::signal::{
+    MAX_SIGNAL_ID_CHARS, Rejection, is_valid_tenant, parse, parse_message,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -143,10 +145,15 @@ pub fn check(message: Message) -> Result<(), TestCaseError> {
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let result = parse_message(&message.body, &headers, TYPE, message.max_bytes);
-    let binary = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("ce-specversion"));
+    let binary = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("ce-specversion"));
     let size = message.body.len()
         + if binary {
-            headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+            headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>()
         } else {
             0
         };

@@ -15,8 +15,11 @@ use std::time::Duration;
 /// Deeper than any parser here accepts (serde_json and the YAML parser stop
 /// at 128).
 const DEEP: usize = 10_000;
-/// More than the default payload limit (256 KiB) plus the room for a
-/// request's envelope.
+/// The payload limit of the cluster (`limits.payload_bytes`), below NATS's
+/// 1 MiB message limit so that a request past it can still be sent.
+const PAYLOAD_LIMIT: &str = "262144";
+/// More than that limit plus the room for a request's envelope (16 KiB),
+/// and more than the signal limit (256 KiB).
 const OVERSIZED: usize = 300 * 1024;
 
 /// `n` opening brackets around `1`, closed: valid JSON no parser here takes.
@@ -50,7 +53,10 @@ async fn nats_code(env: &TestEnv, what: ControlSubject, body: Vec<u8>) -> anyhow
         .request(env.subjects.control_subject(&what), body.into())
         .await?;
     let reply: Value = serde_json::from_slice(&reply.payload)?;
-    Ok(reply["error"]["code"].as_str().unwrap_or_default().to_owned())
+    Ok(reply["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
 }
 
 /// A raw HTTP/1.1 request; returns the status and the body.
@@ -80,7 +86,12 @@ async fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> anyhow::Resu
 
 #[tokio::test]
 async fn hostile_json_gets_its_codes_and_every_process_keeps_serving() -> anyhow::Result<()> {
-    let mut env = TestEnv::cluster(registry(), 1).await?;
+    let mut env = TestEnv::new().await?;
+    env.serve_agents(registry()).await?;
+    let limit = [("JUNCTION_LIMITS__PAYLOAD_BYTES", PAYLOAD_LIMIT)];
+    env.start_coordinator("coordinator", &limit).await?;
+    env.start_worker("worker-1", &limit).await?;
+    env.wait_for_members(1, 1).await?;
     env.put_workflow(&one_step("typed", "echo", "")).await?;
     deep_and_oversized_control_requests_over_nats(&env).await?;
     deep_and_oversized_control_requests_over_http(&env).await?;
@@ -93,18 +104,40 @@ async fn hostile_json_gets_its_codes_and_every_process_keeps_serving() -> anyhow
     }
     env.wait_for_members(1, 1).await?;
     let run_id = env.start_run("typed", json!({ "n": 1 })).await?;
-    assert_eq!(env.wait_for_end(&run_id, WAIT).await?["status"], "COMPLETED");
+    assert_eq!(
+        env.wait_for_end(&run_id, WAIT).await?["status"],
+        "COMPLETED"
+    );
     Ok(())
 }
 
 async fn deep_and_oversized_control_requests_over_nats(env: &TestEnv) -> anyhow::Result<()> {
-    let deep_input = format!("{{\"workflow_id\":\"typed\",\"input\":{{\"x\":{}}}}}", deep_array(DEEP));
+    let deep_input = format!(
+        "{{\"workflow_id\":\"typed\",\"input\":{{\"x\":{}}}}}",
+        deep_array(DEEP)
+    );
     let big_input = json!({ "workflow_id": "typed", "input": { "x": "x".repeat(OVERSIZED) } });
     for (what, body, code) in [
-        (ControlSubject::RunsList, deep_array(DEEP).into_bytes(), "INVALID_REQUEST"),
-        (ControlSubject::RunStart, deep_input.into_bytes(), "INVALID_REQUEST"),
-        (ControlSubject::RunStart, serde_json::to_vec(&big_input)?, "PAYLOAD_TOO_LARGE"),
-        (ControlSubject::WorkflowsPut, format!("{{\"source\":{}}}", deep_array(DEEP)).into_bytes(), "INVALID_REQUEST"),
+        (
+            ControlSubject::RunsList,
+            deep_array(DEEP).into_bytes(),
+            "INVALID_REQUEST",
+        ),
+        (
+            ControlSubject::RunStart,
+            deep_input.into_bytes(),
+            "INVALID_REQUEST",
+        ),
+        (
+            ControlSubject::RunStart,
+            serde_json::to_vec(&big_input)?,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            ControlSubject::WorkflowsPut,
+            format!("{{\"source\":{}}}", deep_array(DEEP)).into_bytes(),
+            "INVALID_REQUEST",
+        ),
         (
             ControlSubject::approval("a", Decision::Approve),
             format!("{{\"comment\":{}}}", deep_array(DEEP)).into_bytes(),
@@ -124,7 +157,10 @@ async fn deep_and_oversized_control_requests_over_nats(env: &TestEnv) -> anyhow:
     for source in [
         format!("id: deep\nstates: {}\n", deep_array(DEEP)),
         format!("{{\"id\":\"deep\",\"states\":{}}}", deep_array(DEEP)),
-        format!("id: deep\nstates:\n  - {{ name: a, type: inject, data: {}, end: true }}\n", deep_array(200)),
+        format!(
+            "id: deep\nstates:\n  - {{ name: a, type: inject, data: {}, end: true }}\n",
+            deep_array(200)
+        ),
     ] {
         let put = env
             .try_control(ControlSubject::WorkflowsPut, json!({ "source": source }))
@@ -149,19 +185,43 @@ async fn deep_and_oversized_control_requests_over_nats(env: &TestEnv) -> anyhow:
 async fn deep_and_oversized_control_requests_over_http(env: &TestEnv) -> anyhow::Result<()> {
     let addr = env.coordinator_http().await?;
     let deep = deep_array(DEEP).into_bytes();
-    let big = serde_json::to_vec(&json!({ "workflow_id": "typed", "input": { "x": "x".repeat(OVERSIZED) } }))?;
+    let big = serde_json::to_vec(
+        &json!({ "workflow_id": "typed", "input": { "x": "x".repeat(OVERSIZED) } }),
+    )?;
     let huge = vec![b' '; 4 << 20];
     for (method, path, body, status, code) in [
         ("POST", "/v1/runs", &deep, 400, "INVALID_REQUEST"),
         ("POST", "/v1/workflows", &deep, 400, "INVALID_REQUEST"),
-        ("POST", "/v1/workflows/validate", &deep, 400, "INVALID_REQUEST"),
-        ("POST", "/v1/approvals/a/approve", &deep, 400, "INVALID_REQUEST"),
+        (
+            "POST",
+            "/v1/workflows/validate",
+            &deep,
+            400,
+            "INVALID_REQUEST",
+        ),
+        (
+            "POST",
+            "/v1/approvals/a/approve",
+            &deep,
+            400,
+            "INVALID_REQUEST",
+        ),
         ("POST", "/v1/runs", &big, 413, "PAYLOAD_TOO_LARGE"),
         ("POST", "/v1/runs", &huge, 413, "PAYLOAD_TOO_LARGE"),
-        ("POST", "/v1/approvals/a/reject", &big, 413, "PAYLOAD_TOO_LARGE"),
+        (
+            "POST",
+            "/v1/approvals/a/reject",
+            &big,
+            413,
+            "PAYLOAD_TOO_LARGE",
+        ),
     ] {
         let (got, reply) = http(&addr, method, path, body).await?;
-        assert_eq!((got, reply["error"]["code"].as_str()), (status, Some(code)), "{method} {path}: {reply}");
+        assert_eq!(
+            (got, reply["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{method} {path}: {reply}"
+        );
     }
     Ok(())
 }
@@ -169,16 +229,26 @@ async fn deep_and_oversized_control_requests_over_http(env: &TestEnv) -> anyhow:
 async fn deep_and_oversized_signals_are_rejected_and_counted(env: &TestEnv) -> anyhow::Result<()> {
     env.put_workflow(&one_step("sig", "echo", "")).await?;
     let event = |id: &str, data: &str| {
-        format!("{{\"specversion\":\"1.0\",\"id\":\"{id}\",\"source\":\"x\",\"type\":\"sig\",\"data\":{data}}}")
+        format!(
+            "{{\"specversion\":\"1.0\",\"id\":\"{id}\",\"source\":\"x\",\"type\":\"sig\",\"data\":{data}}}"
+        )
     };
-    env.publish_raw_signal("sig", deep_array(DEEP).into_bytes()).await?;
-    env.publish_raw_signal("sig", event("deep", &format!("{{\"x\":{}}}", deep_array(DEEP))).into_bytes())
+    env.publish_raw_signal("sig", deep_array(DEEP).into_bytes())
         .await?;
+    env.publish_raw_signal(
+        "sig",
+        event("deep", &format!("{{\"x\":{}}}", deep_array(DEEP))).into_bytes(),
+    )
+    .await?;
     let big = format!("{{\"x\":\"{}\"}}", "x".repeat(OVERSIZED));
-    env.publish_raw_signal("sig", event("big", &big).into_bytes()).await?;
+    env.publish_raw_signal("sig", event("big", &big).into_bytes())
+        .await?;
     env.publish_signal("sig", "good", json!({ "n": 1 })).await?;
     let run_id = env.wait_for_signal_run("good", WAIT).await?;
-    assert_eq!(env.wait_for_end(&run_id, WAIT).await?["status"], "COMPLETED");
+    assert_eq!(
+        env.wait_for_end(&run_id, WAIT).await?["status"],
+        "COMPLETED"
+    );
     let metrics = env.http_get("/metrics").await?;
     for (reason, count) in [("malformed_json", 2), ("too_large", 1)] {
         let line = format!("junction_signals_rejected_total{{reason=\"{reason}\"}} {count}");
@@ -192,7 +262,12 @@ async fn deep_and_oversized_agent_replies_fail_their_step(env: &TestEnv) -> anyh
         env.put_workflow(&one_step(agent, agent, "")).await?;
         let run = failed_run(env, agent, json!({})).await?;
         assert_eq!(run["error"]["code"], code, "{run}");
-        assert!(run["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{run}");
+        assert!(
+            run["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{run}"
+        );
     }
     // An output as deep as a reply may be: the run ends, whatever the
     // nesting its context and events reach.
