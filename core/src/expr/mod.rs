@@ -66,8 +66,18 @@
 //! that copy their input (`sorted`, `list()`, slicing, `split`, `elems()`)
 //! between Starlark's heap checks every 1000 ticks, which deliberately
 //! adversarial code could push to about 1000 × the largest allowed list;
-//! memory outside the Starlark heap (dict hash tables). These take an
-//! expression written to attack the process, not a mistake.
+//! memory outside the Starlark heap (dict hash tables); the stack used to
+//! hash a tuple nested thousands deep (built a level per loop step and used
+//! as a dict key: Starlark hashes by recursion, with no bound). These take
+//! an expression written to attack the process, not a mistake.
+//!
+//! **Deep values.** A value can nest a level per loop step, far deeper than
+//! any JSON: `str`, `repr`, `%`, `format` and `fail` refuse one nested
+//! deeper than 256 (Starlark prints by unbounded recursion), comparisons
+//! stop at Starlark's own recursion bound, and a result is at most 64 deep.
+//! **Blocks** refuse `*=`, `%=` and `<<=` and check the heap before every
+//! statement, as workflow files do (`s += s` in a loop is no operator the
+//! guards see).
 
 mod bindings;
 mod block;
