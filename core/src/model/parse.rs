@@ -222,7 +222,15 @@ fn parse_document(source: &str, format: SourceFormat) -> Result<Value, Diagnosti
             let diagnostic = Diagnostic::new("PARSE_ERROR", "", format!("invalid YAML: {e}"));
             match e.location() {
                 Some(loc) => diagnostic.at(loc.line() as u32, loc.column() as u32),
-                None => diagnostic,
+                // Errors about the whole stream (more than one document)
+                // have no place: point at a document marker, or the start.
+                None => {
+                    let marker = source
+                        .lines()
+                        .position(|l| l.starts_with("---") || l.starts_with("..."));
+                    let line = marker.map_or(1, |i| i + 1);
+                    diagnostic.at(u32::try_from(line).unwrap_or(u32::MAX), 1)
+                }
             }
         }),
     }

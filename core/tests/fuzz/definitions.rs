@@ -225,7 +225,12 @@ fn check_compiled(
         "{:?}",
         diagnostics
     );
-    let lines = source.split('\n').count();
+    // YAML counts a lone `\r` as a line break too.
+    let lines = source
+        .replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .split('\n')
+        .count();
     for d in diagnostics.errors.iter().chain(&diagnostics.warnings) {
         prop_assert!(
             !d.code.is_empty() && !d.message.trim().is_empty(),
