@@ -185,7 +185,7 @@ fn request_fields(
 /// for the envelope): a larger one (or a larger `Content-Length`) is
 /// `PAYLOAD_TOO_LARGE`.
 async fn read_body(api: &Api, headers: &HeaderMap, body: Body) -> Result<Bytes, ControlError> {
-    let limit = api.driver.payload_limit + 16 * 1024;
+    let limit = api.driver.payload_limit + crate::control::ENVELOPE_BYTES;
     let too_large = || {
         ControlError::new(
             ErrorCode::PayloadTooLarge,

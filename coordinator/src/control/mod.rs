@@ -194,6 +194,7 @@ async fn answer(driver: &Driver, message: &async_nats::Message) -> Value {
 /// §6), then dispatches through the route table. A subject no verb names
 /// is `NOT_FOUND` once the request is authorized.
 async fn handle(driver: &Driver, subject: Result<ControlSubject, &str>, payload: &[u8]) -> Reply {
+    check_size(driver.payload_limit, subject.as_ref().ok(), payload.len())?;
     let mut fields = parse_request(payload)?;
     if let Ok(subject) = &subject
         && let Some(routes::Route {
@@ -223,6 +224,36 @@ pub fn check_subject_id(id: Option<&str>) -> Result<(), ControlError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// Room for a request's envelope (ids, names, a token) around its payload,
+/// as the HTTP API allows it.
+pub const ENVELOPE_BYTES: usize = 16 * 1024;
+
+/// A request body larger than the payload limit plus [`ENVELOPE_BYTES`] is
+/// `PAYLOAD_TOO_LARGE`, as over HTTP; a definition (`workflows.put`,
+/// `workflows.validate`) may be as large as a definition source.
+fn check_size(
+    payload_limit: usize,
+    subject: Option<&ControlSubject>,
+    len: usize,
+) -> Result<(), ControlError> {
+    let definition = matches!(
+        subject,
+        Some(ControlSubject::WorkflowsPut | ControlSubject::WorkflowsValidate)
+    );
+    let limit = if definition {
+        payload_limit.max(junction_core::model::parse::MAX_SOURCE_BYTES)
+    } else {
+        payload_limit
+    } + ENVELOPE_BYTES;
+    if len > limit {
+        return Err(ControlError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the request body is {len} bytes; the limit is {limit}"),
+        ));
+    }
+    Ok(())
 }
 
 /// The control error of a failure, told by its type (never its text): see

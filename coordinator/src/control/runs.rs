@@ -269,6 +269,16 @@ pub async fn signal(driver: &Driver, run_id: &str, request: &Request) -> Reply {
         Some(Value::Object(map)) => Value::Object(map.clone()),
         Some(_) => return Err(ControlError::invalid("`data` must be an object")),
     };
+    let data_size = junction_core::wire::json_len(&data);
+    if data_size > driver.payload_limit {
+        return Err(ControlError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "data is {data_size} bytes; the limit is {}",
+                driver.payload_limit
+            ),
+        ));
+    }
     let run = run_of(driver, run_id, request).await?;
     let input = Input::SignalReceived {
         name,

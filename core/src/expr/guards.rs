@@ -131,16 +131,23 @@ fn int_digits(value: Value) -> usize {
     }
 }
 
+/// Deepest value the text guards let `str`, `repr`, `%`, `format` and
+/// `fail` print: Starlark prints nested values by recursion with no bound
+/// of its own, so a value built a level per loop step could overflow the
+/// stack of the thread evaluating it.
+pub(crate) const MAX_TEXT_DEPTH: usize = 256;
+
 /// The length of `value` as text (what `str`, `repr`, `%` and `format`
 /// would produce), counted up to `cap`; above `cap` it returns `cap + 1`.
-pub(crate) fn text_size(value: Value, cap: usize) -> usize {
-    fn walk(value: Value, total: &mut usize, cap: usize, depth: usize) {
+/// `None` when the value nests deeper than [`MAX_TEXT_DEPTH`] (or contains
+/// itself).
+pub(crate) fn text_size(value: Value, cap: usize) -> Option<usize> {
+    fn walk(value: Value, total: &mut usize, cap: usize, depth: usize) -> bool {
         if *total > cap {
-            return;
+            return true;
         }
-        if depth > 64 {
-            *total += 5;
-            return;
+        if depth > MAX_TEXT_DEPTH {
+            return false;
         }
         if let Some(s) = value.unpack_str() {
             *total += s.len() + 2;
@@ -150,34 +157,56 @@ pub(crate) fn text_size(value: Value, cap: usize) -> usize {
             *total += 2;
             for item in list.content() {
                 *total += 2;
-                walk(*item, total, cap, depth + 1);
+                if !walk(*item, total, cap, depth + 1) {
+                    return false;
+                }
             }
         } else if let Some(tuple) = TupleRef::from_value(value) {
             *total += 2;
             for item in tuple.content() {
                 *total += 2;
-                walk(*item, total, cap, depth + 1);
+                if !walk(*item, total, cap, depth + 1) {
+                    return false;
+                }
             }
         } else if let Some(dict) = DictRef::from_value(value) {
             *total += 2;
             for (key, item) in dict.iter() {
                 *total += 4;
-                walk(key, total, cap, depth + 1);
-                walk(item, total, cap, depth + 1);
+                if !walk(key, total, cap, depth + 1) || !walk(item, total, cap, depth + 1) {
+                    return false;
+                }
             }
         } else {
             // Floats, big ints (bounded by MAX_INT_DIGITS), ranges, functions.
             *total += value.to_repr().len();
         }
+        true
     }
     let mut total = 0;
-    walk(value, &mut total, cap, 0);
-    total.min(cap.saturating_add(1))
+    walk(value, &mut total, cap, 0).then(|| total.min(cap.saturating_add(1)))
+}
+
+/// [`text_size`], refusing a value too deep to print.
+fn printable_size(
+    eval: &Evaluator,
+    value: Value,
+    cap: usize,
+    what: &str,
+) -> starlark::Result<usize> {
+    text_size(value, cap).ok_or_else(|| {
+        refuse(
+            eval,
+            format!(
+                "nesting: {what} of a value nested deeper than {MAX_TEXT_DEPTH} (or containing itself)"
+            ),
+        )
+    })
 }
 
 fn check_text(eval: &Evaluator, value: Value, what: &str) -> starlark::Result<()> {
     let cap = limits_of(eval).max_string_bytes;
-    admit(eval, text_size(value, cap), 0, what)
+    admit(eval, printable_size(eval, value, cap, what)?, 0, what)
 }
 
 /// The number of items `iterable` yields, counted up to `cap + 1`.

@@ -66,8 +66,18 @@
 //! that copy their input (`sorted`, `list()`, slicing, `split`, `elems()`)
 //! between Starlark's heap checks every 1000 ticks, which deliberately
 //! adversarial code could push to about 1000 × the largest allowed list;
-//! memory outside the Starlark heap (dict hash tables). These take an
-//! expression written to attack the process, not a mistake.
+//! memory outside the Starlark heap (dict hash tables); the stack used to
+//! hash a tuple nested thousands deep (built a level per loop step and used
+//! as a dict key: Starlark hashes by recursion, with no bound). These take
+//! an expression written to attack the process, not a mistake.
+//!
+//! **Deep values.** A value can nest a level per loop step, far deeper than
+//! any JSON: `str`, `repr`, `%`, `format` and `fail` refuse one nested
+//! deeper than 256 (Starlark prints by unbounded recursion), comparisons
+//! stop at Starlark's own recursion bound, and a result is at most 64 deep.
+//! **Blocks** refuse `*=`, `%=` and `<<=` and check the heap before every
+//! statement, as workflow files do (`s += s` in a loop is no operator the
+//! guards see).
 
 mod bindings;
 mod block;
@@ -125,6 +135,9 @@ struct Inner {
     /// Keeps the frozen heap of `function` alive (for as long as `self`).
     _module: FrozenModule,
     limits: Limits,
+    /// A block with statements: the heap is checked before each of them
+    /// (`s += s` in a loop is an operation no guard sees).
+    statements: bool,
 }
 
 impl std::fmt::Debug for CompiledExpr {
@@ -209,6 +222,7 @@ impl CompiledExpr {
             .filter(|name| is_bindable_name(name) || sandbox::global(name).is_none())
             .collect();
         drop(parsed.ast);
+        let statements = !parsed.statements.trim().is_empty();
         let wrapper = format!(
             "def {FUNCTION}({}):\n{}\n    return (\n{}\n    )\n",
             params.join(", "),
@@ -239,6 +253,7 @@ impl CompiledExpr {
                 function,
                 _module: module,
                 limits,
+                statements,
             }),
         })
     }
@@ -320,6 +335,9 @@ impl CompiledExpr {
             let guard = Guard::new(self.inner.limits);
             let mut eval = Evaluator::new(&module);
             let _installed = guard.install(&mut eval);
+            if self.inner.statements {
+                eval.before_stmt_for_dap(guard.statement_hook());
+            }
             let heap = module.heap();
             let mut args: Vec<Value> = Vec::with_capacity(nodes.len());
             for (node, name) in nodes.iter().zip(&self.inner.params) {

@@ -106,6 +106,14 @@ pub(super) fn parse(source: &str, form: Form) -> Result<Parsed, ExprError> {
             column,
         ));
     }
+    if in_block
+        && let Some((message, span)) = rewrite::find_stmt(statement, &mut |stmt| {
+            rewrite::size_multiplying_assignment(stmt, "in a transform")
+        })
+    {
+        let (line, column) = position(span);
+        return Err(ExprError::parse(source, message, line, column));
+    }
     let (names, statements, value) = rewritten(source, statement, expr, in_block)?;
     Ok(Parsed {
         ast,

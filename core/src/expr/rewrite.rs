@@ -387,6 +387,22 @@ pub(crate) fn find_stmt(
     found
 }
 
+/// `*=`, `%=` and `<<=`: not routed through the guards (which see only
+/// binary operators), so refused where statements are allowed; `where_`
+/// names the place for the message (`in a workflow file`).
+pub(crate) fn size_multiplying_assignment(stmt: &AstStmt, where_: &str) -> Option<String> {
+    use starlark::syntax::ast::AssignOp;
+    let symbol = match &stmt.node {
+        StmtP::AssignModify(_, AssignOp::Multiply, _) => "*",
+        StmtP::AssignModify(_, AssignOp::Percent, _) => "%",
+        StmtP::AssignModify(_, AssignOp::LeftShift, _) => "<<",
+        _ => return None,
+    };
+    Some(format!(
+        "`{symbol}=` is not allowed {where_}; write `x = x {symbol} y`"
+    ))
+}
+
 /// The expression of a module that is a single expression statement.
 pub(crate) fn single_expression(stmt: &AstStmt) -> Result<&AstExpr, Span> {
     match &stmt.node {

@@ -213,14 +213,24 @@ fn parse_document(source: &str, format: SourceFormat) -> Result<Value, Diagnosti
             "a Starlark plan is evaluated, not parsed as a document",
         )),
         SourceFormat::Json => serde_json::from_str::<Value>(source).map_err(|e| {
+            // serde_json counts columns from 1 but says 0 for an error at
+            // the very start of a line (a raw line break in a string).
             Diagnostic::new("PARSE_ERROR", "", format!("invalid JSON: {e}"))
-                .at(e.line() as u32, e.column() as u32)
+                .at(e.line().max(1) as u32, e.column().max(1) as u32)
         }),
         SourceFormat::Yaml => yaml_serde::from_str::<Value>(source).map_err(|e| {
             let diagnostic = Diagnostic::new("PARSE_ERROR", "", format!("invalid YAML: {e}"));
             match e.location() {
                 Some(loc) => diagnostic.at(loc.line() as u32, loc.column() as u32),
-                None => diagnostic,
+                // Errors about the whole stream (more than one document)
+                // have no place: point at a document marker, or the start.
+                None => {
+                    let marker = source
+                        .lines()
+                        .position(|l| l.starts_with("---") || l.starts_with("..."));
+                    let line = marker.map_or(1, |i| i + 1);
+                    diagnostic.at(u32::try_from(line).unwrap_or(u32::MAX), 1)
+                }
             }
         }),
     }

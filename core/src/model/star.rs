@@ -28,7 +28,6 @@ use starlark::codemap::Span;
 use starlark::environment::Module;
 use starlark::eval::Evaluator;
 use starlark::syntax::AstModule;
-use starlark::syntax::ast::{AssignOp, StmtP};
 use starlark::values::dict::DictRef;
 
 /// Deepest accepted bracket nesting or run of unary operators.
@@ -160,31 +159,12 @@ fn parse_checked(
             format!("an expression nests deeper than {MAX_AST_DEPTH}"),
         ));
     }
-    if let Some((message, span)) = rewrite::find_stmt(ast.statement(), &mut refuse_augmented) {
+    if let Some((message, span)) = rewrite::find_stmt(ast.statement(), &mut |stmt| {
+        rewrite::size_multiplying_assignment(stmt, "in a workflow file")
+    }) {
         return Err(error(at_offset(source, span_offset(span)), message));
     }
     Ok(ast)
-}
-
-/// `*=`, `%=` and `<<=`: not routed through the guards, so refused.
-fn refuse_augmented(stmt: &starlark::syntax::ast::AstStmt) -> Option<String> {
-    match &stmt.node {
-        StmtP::AssignModify(
-            _,
-            op @ (AssignOp::Multiply | AssignOp::Percent | AssignOp::LeftShift),
-            _,
-        ) => {
-            let symbol = match op {
-                AssignOp::Multiply => "*",
-                AssignOp::Percent => "%",
-                _ => "<<",
-            };
-            Some(format!(
-                "`{symbol}=` is not allowed in a workflow file; write `x = x {symbol} y`"
-            ))
-        }
-        _ => None,
-    }
 }
 
 /// Evaluates the guarded module under [`Limits::PLAN`], calls its

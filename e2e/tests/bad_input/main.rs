@@ -1,9 +1,11 @@
 //! Bad input gets a clear error or a clear FAILED run, loses nothing, and
 //! never crashes a process or leaves a run stuck: bad signals and control
 //! requests (`requests.rs`), failing and oversized steps and cut database
-//! connections (`steps.rs`), retries (`retries.rs`), and U+0000 and
-//! failures the database refuses for good (`nul.rs`).
+//! connections (`steps.rs`), retries (`retries.rs`), U+0000 and failures
+//! the database refuses for good (`nul.rs`), and deep and oversized JSON
+//! everywhere (`hostile.rs`).
 
+mod hostile;
 mod nul;
 mod requests;
 mod retries;

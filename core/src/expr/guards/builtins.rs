@@ -2,7 +2,7 @@
 //! (size of the text) and `int` (length of a string to parse), checked
 //! before they delegate to the standard ones.
 
-use super::{admit, check_text, count_items, text_size};
+use super::{admit, check_text, count_items, printable_size};
 use crate::expr::sandbox::{MAX_INT_DIGITS, charge, limits_of, native, refuse};
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
@@ -87,7 +87,10 @@ pub(super) fn register(builder: &mut GlobalsBuilder) {
         eval: &mut Evaluator<'v, '_, '_>,
     ) -> starlark::Result<Value<'v>> {
         let cap = limits_of(eval).max_string_bytes;
-        let size: usize = args.items.iter().map(|v| text_size(*v, cap)).sum();
+        let mut size = 0usize;
+        for v in &args.items {
+            size = size.saturating_add(printable_size(eval, *v, cap, "fail()")?);
+        }
         admit(eval, size, 0, "fail()")?;
         eval.eval_function(native("fail").to_value(), &args.items, &[])
     }

@@ -2,7 +2,7 @@
 //! and `extend` are checked (and their work charged) before they run;
 //! `a.b` reads a dict's key first; `hasattr` and `getattr` agree with it.
 
-use super::{BYTES_PER_ITEM, admit, count_items, text_size};
+use super::{BYTES_PER_ITEM, admit, count_items, printable_size};
 use crate::expr::sandbox::{GUARDED_METHODS, charge, is_tripped, limits_of, refuse};
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
@@ -107,13 +107,10 @@ fn check_format<'v>(
 ) -> starlark::Result<()> {
     let cap = limits_of(eval).max_string_bytes;
     let slots = s.matches('{').count();
-    let largest = args
-        .iter()
-        .copied()
-        .chain(named.iter().map(|(_, v)| *v))
-        .map(|v| text_size(v, cap))
-        .max()
-        .unwrap_or(0);
+    let mut largest = 0;
+    for v in args.iter().copied().chain(named.iter().map(|(_, v)| *v)) {
+        largest = largest.max(printable_size(eval, v, cap, "format")?);
+    }
     admit(
         eval,
         s.len().saturating_add(slots.saturating_mul(largest)),

@@ -1,7 +1,7 @@
 //! The guarded operators: `*`, `+`, `%` and `<<` refuse results too large
 //! before they are built; `in` and `not in` charge the items they compare.
 
-use super::{BYTES_PER_ITEM, Sized, admit, int_digits, is_int, sized, text_size};
+use super::{BYTES_PER_ITEM, Sized, admit, int_digits, is_int, printable_size, sized};
 use crate::expr::sandbox::{MAX_INT_DIGITS, charge, limits_of, refuse};
 use starlark::environment::GlobalsBuilder;
 use starlark::eval::Evaluator;
@@ -61,7 +61,7 @@ fn check_percent<'v>(
     };
     let cap = limits_of(eval).max_string_bytes;
     let slots = format.matches('%').count();
-    let arg = text_size(b, cap);
+    let arg = printable_size(eval, b, cap, "% formatting")?;
     admit(
         eval,
         format.len().saturating_add(slots.saturating_mul(arg)),

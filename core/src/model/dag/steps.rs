@@ -53,7 +53,12 @@ impl Steps<'_> {
         let agent = agent_name(object.get(key), &format!("{path}.{key}"), self.diagnostics)?;
         Some(Action::AgentRun(AgentCall {
             agent,
-            task: object.get("task").or_else(|| object.get("prompt")).cloned(),
+            // A null task is no task (as it reads back from the stored IR).
+            task: object
+                .get("task")
+                .or_else(|| object.get("prompt"))
+                .filter(|task| !task.is_null())
+                .cloned(),
             input: params,
             variables: None,
             timeout_seconds: None,
