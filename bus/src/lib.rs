@@ -38,13 +38,23 @@ pub struct Bus {
 }
 
 impl Bus {
-    /// Connects to `url`, naming the connection `name` for server monitoring.
+    /// Connects to `url` (one address, or several separated by commas: the
+    /// servers of one NATS cluster, tried in turn at connect and reconnect),
+    /// naming the connection `name` for server monitoring.
     pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, Error> {
         let subjects = Subjects::new(prefix)?;
+        let addresses = url
+            .split(',')
+            .map(|one| one.trim().parse::<async_nats::ServerAddr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Error::Connect {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?;
         let client = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(std::time::Duration::from_secs(5))
-            .connect(url)
+            .connect(addresses)
             .await
             .map_err(|e| Error::Connect {
                 url: url.to_owned(),
