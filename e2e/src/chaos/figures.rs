@@ -27,9 +27,9 @@ pub struct Stall {
     pub before: String,
 }
 
-/// The worst stall, and how many gaps exceeded 10 s.
-pub fn stalls(runs: &[RunRecord]) -> (Stall, usize) {
-    let mut worst = Stall::default();
+/// The five worst stalls, worst first, and how many gaps exceeded 10 s.
+pub fn stalls(runs: &[RunRecord]) -> (Vec<Stall>, usize) {
+    let mut all = Vec::new();
     let mut long = 0;
     for run in runs {
         for pair in run.events.windows(2) {
@@ -43,18 +43,18 @@ pub fn stalls(runs: &[RunRecord]) -> (Stall, usize) {
             if gap > Duration::from_secs(10) {
                 long += 1;
             }
-            if gap > worst.gap {
-                worst = Stall {
-                    gap,
-                    run_id: run.id.clone(),
-                    workflow: run.kind.map_or("?", Kind::name).to_owned(),
-                    after: format!("{} {}", a.kind, a.path.as_deref().unwrap_or("")),
-                    before: format!("{} {}", b.kind, b.path.as_deref().unwrap_or("")),
-                };
-            }
+            all.push(Stall {
+                gap,
+                run_id: run.id.clone(),
+                workflow: run.kind.map_or("?", Kind::name).to_owned(),
+                after: format!("{} {}", a.kind, a.path.as_deref().unwrap_or("")),
+                before: format!("{} {}", b.kind, b.path.as_deref().unwrap_or("")),
+            });
         }
     }
-    (worst, long)
+    all.sort_by(|a, b| b.gap.cmp(&a.gap));
+    all.truncate(5);
+    (all, long)
 }
 
 /// The longest time from a start's first publish or request to its run's
@@ -109,7 +109,8 @@ pub fn summarize(
         })
         .count();
     let total = runs.len().max(1) as f64;
-    let (stall, long_gaps) = stalls(runs);
+    let (worst, long_gaps) = stalls(runs);
+    let stall = worst.first().cloned().unwrap_or_default();
     let start_delay = worst_start_delay(runs, ledger);
     let value = json!({
         "seed": seed,
@@ -127,7 +128,10 @@ pub fn summarize(
         "re_executed_idempotency_keys": findings.re_executed_keys,
         "time_to_drain_seconds": drain.as_secs_f64(),
         "worst_stall_seconds": stall.gap.as_secs_f64(),
-        "worst_stall": { "run": stall.run_id, "workflow": stall.workflow, "after": stall.after, "before": stall.before },
+        "worst_stalls": worst.iter().map(|s| json!({
+            "seconds": s.gap.as_secs_f64(), "run": s.run_id, "workflow": s.workflow,
+            "after": s.after, "before": s.before,
+        })).collect::<Vec<_>>(),
         "gaps_over_10s": long_gaps,
         "worst_start_delay_seconds": start_delay.as_secs_f64(),
         "violations": findings.violations.len(),

@@ -55,6 +55,9 @@ pub struct Settings {
     pub drain: Duration,
     /// `JUNCTION_CHAOS_REPORT`: a file to write the figures to, as JSON.
     pub report: Option<PathBuf>,
+    /// `JUNCTION_CHAOS_KEEP`: a directory to copy every log (processes,
+    /// NATS nodes, Postgres) and a dump of the database into at the end.
+    pub keep: Option<PathBuf>,
 }
 
 fn var<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>> {
@@ -85,6 +88,7 @@ impl Settings {
             faults_per_kind: faults,
             drain: Duration::from_secs(var("JUNCTION_CHAOS_DRAIN")?.unwrap_or(240)),
             report: std::env::var_os("JUNCTION_CHAOS_REPORT").map(PathBuf::from),
+            keep: std::env::var_os("JUNCTION_CHAOS_KEEP").map(PathBuf::from),
         })
     }
 }
@@ -219,6 +223,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
     if let Some(path) = &settings.report {
         std::fs::write(path, serde_json::to_vec_pretty(&value)?)?;
     }
+    if let Some(dir) = &settings.keep {
+        keep(&cluster, dir).await?;
+        eprintln!("logs and a database dump in {}", dir.display());
+    }
     if !findings.violations.is_empty() {
         anyhow::bail!(
             "chaos seed {}: {} invariant violations:\n{}\n{text}\n{}",
@@ -229,4 +237,19 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
         );
     }
     Ok(Some(value))
+}
+
+/// Copies every log and a dump of the database into `dir`.
+async fn keep(cluster: &ChaosCluster, dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for entry in std::fs::read_dir(cluster.env.dir.path())? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "log")
+            && let Some(name) = path.file_name()
+        {
+            std::fs::copy(&path, dir.join(name))?;
+        }
+    }
+    cluster.nats.lock().await.copy_logs(dir)?;
+    cluster.pg.keep(&cluster.env.database, dir).await
 }

@@ -154,6 +154,17 @@ impl NatsCluster {
         }
     }
 
+    /// Copies every node's log into `to`.
+    pub fn copy_logs(&self, to: &std::path::Path) -> std::io::Result<()> {
+        for i in 0..self.nodes.len() {
+            std::fs::copy(
+                self.log_path(i),
+                to.join(format!("{}.log", self.nodes[i].name)),
+            )?;
+        }
+        Ok(())
+    }
+
     /// The end of node `i`'s log.
     pub fn log_tail(&self, i: usize) -> String {
         let text = std::fs::read_to_string(self.log_path(i)).unwrap_or_default();

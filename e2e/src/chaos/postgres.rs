@@ -144,6 +144,28 @@ impl PgServer {
         check(&out, "pg_ctl stop")
     }
 
+    /// Copies the server's log into `to`, with a `pg_dump` of `database`.
+    pub async fn keep(&self, database: &str, to: &std::path::Path) -> anyhow::Result<()> {
+        std::fs::copy(self.log(), to.join("postgres.log"))?;
+        let out = self
+            .command("pg_dump")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                database,
+            ])
+            .output()
+            .await
+            .context("run pg_dump")?;
+        check(&out, "pg_dump")?;
+        std::fs::write(to.join(format!("{database}.sql")), out.stdout)?;
+        Ok(())
+    }
+
     /// The end of the server's log, for failure messages.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.log()).unwrap_or_default();
