@@ -52,7 +52,7 @@ pub fn stalls(runs: &[RunRecord]) -> (Vec<Stall>, usize) {
             });
         }
     }
-    all.sort_by(|a, b| b.gap.cmp(&a.gap));
+    all.sort_by_key(|s| std::cmp::Reverse(s.gap));
     all.truncate(5);
     (all, long)
 }

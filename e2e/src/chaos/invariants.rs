@@ -314,3 +314,7 @@ pub fn check(runs: &[RunRecord], ledger: &Ledger, calls: &[CallRecord]) -> Findi
     }
     found
 }
+
+#[cfg(test)]
+#[path = "invariants_tests.rs"]
+mod tests;
