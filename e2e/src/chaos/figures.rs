@@ -134,7 +134,8 @@ pub fn summarize(
         })).collect::<Vec<_>>(),
         "gaps_over_10s": long_gaps,
         "worst_start_delay_seconds": start_delay.as_secs_f64(),
-        "violations": findings.violations.len(),
+        "violations": findings.count(),
+        "violations_by_kind": findings.per_category,
         "fault_log": faults.iter().map(|f| json!({
             "kind": f.kind.name(), "target": f.target,
             "at_seconds": f.at.as_secs_f64(), "lasted_seconds": f.lasted.as_secs_f64(),
@@ -172,6 +173,10 @@ pub fn summarize(
         stall.before
     );
     text += &format!("worst start delay: {:.1} s\n", start_delay.as_secs_f64());
-    text += &format!("violations: {}\n", findings.violations.len());
+    text += &format!(
+        "violations: {} {:?}\n",
+        findings.count(),
+        findings.per_category
+    );
     (value, text)
 }

@@ -149,16 +149,40 @@ pub struct Findings {
     pub re_executed_keys: usize,
     /// Runs in the status their workflow implies.
     pub as_expected: usize,
+    /// Violations per category.
+    pub per_category: BTreeMap<&'static str, usize>,
+    /// Violations past the cap of their category, not listed.
+    pub hidden: usize,
 }
 
 impl Findings {
-    fn violate(&mut self, what: String) {
-        // Keep the report readable: the first 50 say enough.
-        if self.violations.len() < 50 {
+    /// Records a violation of `category`; past ten of one category only
+    /// the count grows, so every category stays visible in the report.
+    pub(super) fn violate(&mut self, category: &'static str, what: String) {
+        let seen = self.per_category.entry(category).or_default();
+        *seen += 1;
+        if *seen <= 10 {
             self.violations.push(what);
-        } else if self.violations.len() == 50 {
-            self.violations.push("… (more)".to_owned());
+        } else {
+            self.hidden += 1;
         }
+    }
+
+    /// Every violation, with a line for those past the cap.
+    pub fn report(&self) -> Vec<String> {
+        let mut lines = self.violations.clone();
+        if self.hidden > 0 {
+            lines.push(format!(
+                "… and {} more ({:?})",
+                self.hidden, self.per_category
+            ));
+        }
+        lines
+    }
+
+    /// How many violations were found in all.
+    pub fn count(&self) -> usize {
+        self.violations.len() + self.hidden
     }
 }
 
@@ -178,19 +202,22 @@ pub fn check(runs: &[RunRecord], ledger: &Ledger, calls: &[CallRecord]) -> Findi
     // Every run terminal, in its expected status.
     for run in runs {
         let Some(kind) = run.kind else {
-            found.violate(format!("run {} of an unknown workflow", run.id));
+            found.violate("workflow", format!("run {} of an unknown workflow", run.id));
             continue;
         };
         let expected = kind.expected_status(decisions.get(&run.id).copied());
         if run.status == expected {
             found.as_expected += 1;
         } else {
-            found.violate(format!(
-                "run {} ({}) is {}, expected {expected}",
-                run.id,
-                kind.name(),
-                run.status
-            ));
+            found.violate(
+                "status",
+                format!(
+                    "run {} ({}) is {}, expected {expected}",
+                    run.id,
+                    kind.name(),
+                    run.status
+                ),
+            );
         }
     }
     // One run per start, per signal id, per key; one child per parent.
@@ -198,41 +225,56 @@ pub fn check(runs: &[RunRecord], ledger: &Ledger, calls: &[CallRecord]) -> Findi
         let key = start.dedupe_key();
         let matching = by_key.get(key.as_str()).map_or(0, Vec::len);
         if start.taken && matching != 1 {
-            found.violate(format!(
-                "{key} ({} by {:?}) started {matching} runs, not 1",
-                start.kind.name(),
-                start.how
-            ));
+            found.violate(
+                "one run per start",
+                format!(
+                    "{key} ({} by {:?}) started {matching} runs, not 1",
+                    start.kind.name(),
+                    start.how
+                ),
+            );
         }
         if let (How::Signal { id, .. }, Some([run])) =
             (&start.how, by_key.get(key.as_str()).map(Vec::as_slice))
             && run.causation_id.as_deref() != Some(id.as_str())
         {
-            found.violate(format!(
-                "run {} of signal {id} has causation {:?}",
-                run.id, run.causation_id
-            ));
+            found.violate(
+                "causation",
+                format!(
+                    "run {} of signal {id} has causation {:?}",
+                    run.id, run.causation_id
+                ),
+            );
         }
     }
     let mut children: HashMap<&str, usize> = HashMap::new();
     for run in runs.iter().filter(|r| r.kind == Some(Kind::Child)) {
         let parent = run.causation_id.as_deref().unwrap_or_default();
         if ids.get(parent).and_then(|p| p.kind) != Some(Kind::Parent) {
-            found.violate(format!("child run {} has no parent ({parent:?})", run.id));
+            found.violate(
+                "children",
+                format!("child run {} has no parent ({parent:?})", run.id),
+            );
         }
         *children.entry(parent).or_default() += 1;
     }
     for run in runs.iter().filter(|r| r.kind == Some(Kind::Parent)) {
         let n = children.get(run.id.as_str()).copied().unwrap_or(0);
         if n != 1 {
-            found.violate(format!("parent run {} started {n} children", run.id));
+            found.violate(
+                "children",
+                format!("parent run {} started {n} children", run.id),
+            );
         }
     }
     // Events: gapless, one terminal event, the timeline matches the record.
     for run in runs {
         let seqs: Vec<i64> = run.events.iter().map(|e| e.seq).collect();
         if seqs != (1..=seqs.len() as i64).collect::<Vec<_>>() {
-            found.violate(format!("run {} has seq gaps or repeats: {seqs:?}", run.id));
+            found.violate(
+                "seq",
+                format!("run {} has seq gaps or repeats: {seqs:?}", run.id),
+            );
         }
         let terminals: Vec<&str> = run
             .events
@@ -240,16 +282,22 @@ pub fn check(runs: &[RunRecord], ledger: &Ledger, calls: &[CallRecord]) -> Findi
             .filter_map(|e| terminal_status(&e.kind))
             .collect();
         if terminals.len() != 1 {
-            found.violate(format!(
-                "run {} has {} terminal events: {terminals:?}",
-                run.id,
-                terminals.len()
-            ));
+            found.violate(
+                "terminal event",
+                format!(
+                    "run {} has {} terminal events: {terminals:?}",
+                    run.id,
+                    terminals.len()
+                ),
+            );
         } else if terminals[0] != run.status {
-            found.violate(format!(
-                "run {} is {} but its terminal event says {}",
-                run.id, run.status, terminals[0]
-            ));
+            found.violate(
+                "terminal event",
+                format!(
+                    "run {} is {} but its terminal event says {}",
+                    run.id, run.status, terminals[0]
+                ),
+            );
         }
         let mut rebuilt: BTreeMap<(String, i32), String> = BTreeMap::new();
         for event in &run.events {
@@ -274,11 +322,14 @@ pub fn check(runs: &[RunRecord], ledger: &Ledger, calls: &[CallRecord]) -> Findi
                         .map(|(k, v)| format!("{k:?} only in events ({v})")),
                 )
                 .collect();
-            found.violate(format!(
-                "run {} timeline differs from its record: {}",
-                run.id,
-                differ.join("; ")
-            ));
+            found.violate(
+                "timeline",
+                format!(
+                    "run {} timeline differs from its record: {}",
+                    run.id,
+                    differ.join("; ")
+                ),
+            );
         }
     }
     // Duplicates, from the agents' call log against the recorded attempts.
@@ -301,15 +352,16 @@ pub fn check(runs: &[RunRecord], ledger: &Ledger, calls: &[CallRecord]) -> Findi
         };
         if ok.len() > 1 {
             found.duplicates += 1;
-            found.violate(format!(
-                "step {step_id} of run {run_id} succeeded in attempts {ok:?}"
-            ));
+            found.violate(
+                "duplicate",
+                format!("step {step_id} of run {run_id} succeeded in attempts {ok:?}"),
+            );
         }
         let first = ok.iter().min().copied().unwrap_or(u32::MAX);
         let after: Vec<u32> = attempts.iter().copied().filter(|a| *a > first).collect();
         if !after.is_empty() {
             found.duplicates += 1;
-            found.violate(format!("step {step_id} of run {run_id} succeeded in attempt {first} and was called again in attempts {after:?}"));
+            found.violate("duplicate", format!("step {step_id} of run {run_id} succeeded in attempt {first} and was called again in attempts {after:?}"));
         }
     }
     found

@@ -196,8 +196,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
     let runs = invariants::load(&db).await?;
     let mut findings = invariants::check(&runs, &ledger, &env.calls.records());
     if !drained {
-        findings.violations.insert(
-            0,
+        findings.violate(
+            "drain",
             format!(
                 "not drained within {:?}: {} runs not ended, {} starts without a run, {} outbox rows",
                 settings.drain, last.0, last.1, last.2
@@ -205,9 +205,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
         );
     }
     for exit in &exits {
-        findings
-            .violations
-            .push(format!("{exit} exited by itself (restarted)"));
+        findings.violate("exit", format!("{exit} exited by itself (restarted)"));
     }
     let (value, text) = figures::summarize(
         settings.seed,
@@ -227,12 +225,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
         keep(&cluster, dir).await?;
         eprintln!("logs and a database dump in {}", dir.display());
     }
-    if !findings.violations.is_empty() {
+    if findings.count() > 0 {
         anyhow::bail!(
             "chaos seed {}: {} invariant violations:\n{}\n{text}\n{}",
             settings.seed,
-            findings.violations.len(),
-            findings.violations.join("\n"),
+            findings.count(),
+            findings.report().join("\n"),
             cluster.members.logs(25)
         );
     }

@@ -2,9 +2,8 @@
 //! disturbs no other test: `initdb` into a temporary directory, then
 //! `pg_ctl` on a free loopback port. Run as root (as tests are in CI), the
 //! server runs as the `postgres` user through `runuser`, since `initdb`
-//! refuses root. It trades durability against an OS crash for speed
-//! (`fsync=off`); a killed server still recovers from its WAL, which is
-//! what a restart here exercises.
+//! refuses root. Its settings are the defaults (`fsync` on): a restart here
+//! is an immediate stop, so the next start recovers from the WAL.
 
 use anyhow::{Context, bail};
 use std::path::PathBuf;
@@ -113,7 +112,7 @@ impl PgServer {
     /// Starts the server and waits until it accepts connections.
     pub async fn start(&self) -> anyhow::Result<()> {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
             self.port,
             self.root.path().display()
         );
