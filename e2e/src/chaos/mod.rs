@@ -249,5 +249,19 @@ async fn keep(cluster: &ChaosCluster, dir: &std::path::Path) -> anyhow::Result<(
         }
     }
     cluster.nats.lock().await.copy_logs(dir)?;
+    // The JetStream side of a stuck run: what each durable consumer still
+    // holds (a task neither pending nor awaiting an ack is gone).
+    let env = &cluster.env;
+    let subjects = &env.subjects;
+    let mut state = String::new();
+    for (stream, consumer) in [
+        (subjects.tasks_stream(), subjects.workers_consumer()),
+        (subjects.signals_stream(), subjects.signal_intake_consumer()),
+        (subjects.events_stream(), subjects.event_intake_consumer()),
+    ] {
+        let found = env.consumer_state(&stream, &consumer).await;
+        state += &format!("{stream} / {consumer}:\n{found:#?}\n\n");
+    }
+    std::fs::write(dir.join("jetstream.txt"), state)?;
     cluster.pg.keep(&cluster.env.database, dir).await
 }
