@@ -37,20 +37,24 @@ pub struct Bus {
     pub subjects: Subjects,
 }
 
+/// The addresses of `url`: one, or several separated by commas.
+fn server_addresses(url: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    url.split(',')
+        .map(|one| one.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Connect {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+}
+
 impl Bus {
     /// Connects to `url` (one address, or several separated by commas: the
     /// servers of one NATS cluster, tried in turn at connect and reconnect),
     /// naming the connection `name` for server monitoring.
     pub async fn connect(url: &str, prefix: &str, name: &str) -> Result<Self, Error> {
         let subjects = Subjects::new(prefix)?;
-        let addresses = url
-            .split(',')
-            .map(|one| one.trim().parse::<async_nats::ServerAddr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::Connect {
-                url: url.to_owned(),
-                message: e.to_string(),
-            })?;
+        let addresses = server_addresses(url)?;
         let client = async_nats::ConnectOptions::new()
             .name(name)
             .connection_timeout(std::time::Duration::from_secs(5))
@@ -70,5 +74,20 @@ impl Bus {
             jetstream,
             subjects,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_separated_url_names_every_server_and_a_bad_one_is_refused() {
+        let addresses = server_addresses("nats://127.0.0.1:4222, nats://127.0.0.1:4223")
+            .expect("two addresses");
+        assert_eq!(addresses.len(), 2);
+        let error = server_addresses("nats://127.0.0.1:4222,nats://a b:1")
+            .expect_err("the second address does not parse");
+        assert!(matches!(error, Error::Connect { .. }), "{error}");
     }
 }
