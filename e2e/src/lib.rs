@@ -22,7 +22,8 @@
 //! `process.rs` one child process and its log, `nats.rs` a private NATS
 //! server for tests that stop it ([`TestEnv::on_nats`]),
 //! `prometheus.rs` reading and checking `/metrics` pages, and `python.rs`
-//! Python programs run in the venv of `deploy/dev/python-env.sh`.
+//! Python programs run in the venv of `deploy/dev/python-env.sh`; `chaos/` the chaos suite's
+//! harness (its own Postgres and NATS cluster, faults, invariants).
 
 mod agents;
 pub mod chaos;
