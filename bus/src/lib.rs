@@ -50,6 +50,17 @@ pub struct Bus {
     pub subjects: Subjects,
 }
 
+/// The addresses of `url`: one, or several separated by commas.
+fn server_addresses(url: &str) -> Result<Vec<async_nats::ServerAddr>, Error> {
+    url.split(',')
+        .map(|one| one.trim().parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Connect {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })
+}
+
 impl Error {
     /// Whether retrying cannot help: a bad prefix, refused credentials, an
     /// unusable credentials file.
@@ -61,8 +72,9 @@ impl Error {
     }
 }
 
-/// Connects to `url` with `auth`, naming the connection `name` for server
-/// monitoring. A refusal of the credentials is [`Error::Refused`]. Errors
+/// Connects to `url` (one address, or several separated by commas: the
+/// servers of one NATS cluster, tried in turn at connect and reconnect) with
+/// `auth`, naming the connection `name` for server monitoring. A refusal of the credentials is [`Error::Refused`]. Errors
 /// the server reports later (a permissions violation) are logged as warnings
 /// (this replaces any event callback of `options`).
 pub async fn connect_client(
@@ -76,8 +88,9 @@ pub async fn connect_client(
             tracing::warn!(%error, "NATS server error");
         }
     });
+    let addresses = server_addresses(url)?;
     auth.apply(options)?
-        .connect(url)
+        .connect(addresses)
         .await
         .map_err(|e| match e.kind() {
             async_nats::ConnectErrorKind::AuthorizationViolation
@@ -116,5 +129,20 @@ impl Bus {
             jetstream,
             subjects,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_separated_url_names_every_server_and_a_bad_one_is_refused() {
+        let addresses = server_addresses("nats://127.0.0.1:4222, nats://127.0.0.1:4223")
+            .expect("two addresses");
+        assert_eq!(addresses.len(), 2);
+        let error = server_addresses("nats://127.0.0.1:4222,nats://a b:1")
+            .expect_err("the second address does not parse");
+        assert!(matches!(error, Error::Connect { .. }), "{error}");
     }
 }

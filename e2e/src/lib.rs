@@ -23,9 +23,11 @@
 //! server for tests that stop it ([`TestEnv::on_nats`]) or that run it
 //! with users and permissions ([`TestEnv::on_locked_nats`]),
 //! `prometheus.rs` reading and checking `/metrics` pages, and `python.rs`
-//! Python programs run in the venv of `deploy/dev/python-env.sh`.
+//! Python programs run in the venv of `deploy/dev/python-env.sh`; `chaos/` the chaos suite's
+//! harness (its own Postgres and NATS cluster, faults, invariants).
 
 mod agents;
+pub mod chaos;
 mod checks;
 mod cli;
 mod control;
@@ -71,6 +73,8 @@ pub struct TestEnv {
     pub nats_url: String,
     pub database: String,
     pub database_url: String,
+    /// The admin connection that created [`Self::database`] and drops it.
+    admin_url: String,
     pub nats: async_nats::Client,
     pub subjects: Subjects,
     pub dir: tempfile::TempDir,
@@ -115,11 +119,21 @@ impl TestEnv {
     }
 
     async fn with_nats(nats_url: String, nats: async_nats::Client) -> anyhow::Result<Self> {
+        Self::with_services(admin_url(), nats_url, nats).await
+    }
+
+    /// Like [`Self::new`], on the Postgres server of `admin_url` and the
+    /// NATS server(s) of `nats_url` (comma-separated), reached by `nats`.
+    pub(crate) async fn with_services(
+        admin_url: String,
+        nats_url: String,
+        nats: async_nats::Client,
+    ) -> anyhow::Result<Self> {
         let tag = uuid::Uuid::now_v7().simple().to_string();
         let short = &tag[tag.len() - 12..];
         let prefix = format!("t{short}");
         let database = format!("junction_test_{short}");
-        let (admin, connection) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
+        let (admin, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
             .await
             .context("connect to the admin database")?;
         tokio::spawn(connection);
@@ -127,7 +141,7 @@ impl TestEnv {
             .batch_execute(&format!("CREATE DATABASE {database}"))
             .await
             .context("create test database")?;
-        let base = admin_url();
+        let base = admin_url.clone();
         let database_url = format!(
             "{}/{database}",
             base.rsplit_once('/')
@@ -142,6 +156,7 @@ impl TestEnv {
             nats_url,
             database,
             database_url,
+            admin_url,
             nats,
             subjects,
             dir,
@@ -189,6 +204,19 @@ impl TestEnv {
         name: &str,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<usize> {
+        let env = self.coordinator_env(name, extra);
+        let process = Process::spawn("junction-coordinator", name, &env, self.dir.path())?;
+        self.processes.push(process);
+        Ok(self.processes.len() - 1)
+    }
+
+    /// The environment of coordinator `name`: [`Self::base_env`], its id,
+    /// the definition and agent directories, and `extra`.
+    pub(crate) fn coordinator_env(
+        &self,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> Vec<(String, String)> {
         let mut env = self.base_env();
         env.push((
             "JUNCTION_COORDINATOR__ID".into(),
@@ -203,9 +231,7 @@ impl TestEnv {
             self.agents_dir().display().to_string(),
         ));
         env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let process = Process::spawn("junction-coordinator", name, &env, self.dir.path())?;
-        self.processes.push(process);
-        Ok(self.processes.len() - 1)
+        env
     }
 
     /// Starts a worker with extra environment variables.
@@ -214,12 +240,18 @@ impl TestEnv {
         name: &str,
         extra: &[(&str, &str)],
     ) -> anyhow::Result<usize> {
-        let mut env = self.base_env();
-        env.push(("JUNCTION_WORKER__ID".into(), name.to_owned()));
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let env = self.worker_env(name, extra);
         let process = Process::spawn("junction-worker", name, &env, self.dir.path())?;
         self.processes.push(process);
         Ok(self.processes.len() - 1)
+    }
+
+    /// The environment of worker `name`: [`Self::base_env`], its id, and `extra`.
+    pub(crate) fn worker_env(&self, name: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = self.base_env();
+        env.push(("JUNCTION_WORKER__ID".into(), name.to_owned()));
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
     }
 
     /// The common setup: agents, one coordinator, `workers` workers, all ready.
@@ -330,6 +362,7 @@ impl Drop for TestEnv {
         }
         let (database, prefix) = (self.database.clone(), self.prefix.clone());
         let nats_url = self.nats_url.clone();
+        let admin = self.admin_url.clone();
         // Cleanup needs async I/O; run it on a thread with its own runtime.
         let _ = std::thread::spawn(move || {
             let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
@@ -340,7 +373,7 @@ impl Drop for TestEnv {
             };
             runtime.block_on(async move {
                 if let Ok((admin, connection)) =
-                    tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls).await
+                    tokio_postgres::connect(&admin, tokio_postgres::NoTls).await
                 {
                     tokio::spawn(connection);
                     let _ = admin
@@ -352,7 +385,7 @@ impl Drop for TestEnv {
                     // delete the unprefixed streams of a shared server.
                     return;
                 }
-                let connect = async_nats::connect(nats_url);
+                let connect = async_nats::connect(nats_url.split(',').next().unwrap_or_default());
                 let connected = tokio::time::timeout(Duration::from_secs(5), connect).await;
                 if let (Ok(Ok(nats)), Ok(subjects)) = (connected, Subjects::new(&prefix)) {
                     let jetstream = async_nats::jetstream::new(nats);

@@ -54,7 +54,15 @@ impl Process {
             .create(true)
             .append(true)
             .open(&log)?;
-        let child = Command::new(&path)
+        let mut command = Command::new(&path);
+        // The chaos suite's own settings are not the binaries' (unknown
+        // `JUNCTION_*` variables are configuration errors).
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("JUNCTION_CHAOS_") {
+                command.env_remove(name);
+            }
+        }
+        let child = command
             .args(args)
             // Inherit nothing that would change behaviour behind the test's back.
             .env_remove("JUNCTION_FAULT__POINT")
@@ -88,6 +96,14 @@ impl Process {
             .status();
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, …) with `kill(1)`; whether it was delivered.
+    pub fn signal(&self, signal: &str) -> bool {
+        Command::new("kill")
+            .args([&format!("-{signal}"), &self.pid().to_string()])
+            .status()
+            .is_ok_and(|status| status.success())
+    }
+
     /// Waits up to `timeout` for the process to exit; returns its exit code.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -100,6 +116,12 @@ impl Process {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The exit code, once it exited (`None` while running or when killed
+    /// by a signal).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        self.child.try_wait().ok().flatten().and_then(|s| s.code())
     }
 
     /// Whether the process is still running.
