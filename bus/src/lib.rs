@@ -48,6 +48,9 @@ pub struct Bus {
     pub client: async_nats::Client,
     pub jetstream: jetstream::Context,
     pub subjects: Subjects,
+    /// Moves the connection off a cluster server that does not know the
+    /// streams yet (`publish.rs`); inert with one server.
+    lagging: publish::LaggingServer,
 }
 
 /// The addresses of `url`: one, or several separated by commas.
@@ -119,7 +122,9 @@ impl Bus {
         let options =
             async_nats::ConnectOptions::new().connection_timeout(std::time::Duration::from_secs(5));
         let client = connect_client(url, name, auth, options).await?;
-        Ok(Self::from_client(client, subjects))
+        let mut bus = Self::from_client(client, subjects);
+        bus.lagging = publish::LaggingServer::new(server_addresses(url)?.len());
+        Ok(bus)
     }
 
     pub fn from_client(client: async_nats::Client, subjects: Subjects) -> Self {
@@ -128,6 +133,7 @@ impl Bus {
             client,
             jetstream,
             subjects,
+            lagging: publish::LaggingServer::default(),
         }
     }
 }

@@ -7,6 +7,26 @@ use serde_json::{Map, Value};
 
 /// Largest accepted definition source, in bytes.
 pub const MAX_SOURCE_BYTES: usize = 1024 * 1024;
+
+/// How deep a definition document may nest. The compiled workflow is stored
+/// as JSON a few levels deeper than its source, and must read back under
+/// serde_json's limit of 128.
+pub const MAX_DEFINITION_DEPTH: usize = 64;
+
+/// How deep `value` nests (a scalar is 0), counted without recursion.
+pub fn nesting_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(fields) => stack.extend(fields.values().map(|v| (v, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
 /// Most states in one definition.
 pub const MAX_STATES: usize = 10_000;
 
@@ -140,6 +160,23 @@ pub fn attach_positions(source: &str, format: SourceFormat, diagnostics: &mut Di
 /// Checks that need the agent registry are [`super::validate::against_registry`].
 pub fn compile_document(document: &Value) -> Compiled {
     let mut diagnostics = Diagnostics::default();
+    let depth = nesting_depth(document);
+    if depth > MAX_DEFINITION_DEPTH {
+        diagnostics.push(
+            Diagnostic::new(
+                "DEFINITION_TOO_LARGE",
+                "",
+                format!(
+                    "the definition nests {depth} levels deep; the limit is {MAX_DEFINITION_DEPTH}"
+                ),
+            )
+            .at(1, 1),
+        );
+        return Compiled {
+            workflow: None,
+            diagnostics,
+        };
+    }
     let Some(top) = document.as_object() else {
         diagnostics.error(
             "INVALID_TYPE",

@@ -69,9 +69,16 @@ impl AgentReply {
         let value: Value = serde_json::from_slice(body).map_err(|_| ReplyRejection::Malformed)?;
         let object = value.as_object().ok_or(ReplyRejection::Malformed)?;
         let reply = if let Some(error) = object.get("error") {
-            serde_json::from_value(error.clone())
-                .map(AgentReply::Error)
-                .map_err(|_| ReplyRejection::Malformed)?
+            // An object with a code (serde would also read a struct from an array).
+            if !error.is_object() {
+                return Err(ReplyRejection::Malformed);
+            }
+            let error: AgentError =
+                serde_json::from_value(error.clone()).map_err(|_| ReplyRejection::Malformed)?;
+            if error.code.is_empty() {
+                return Err(ReplyRejection::Malformed);
+            }
+            AgentReply::Error(error)
         } else {
             let output = object.get("output").ok_or(ReplyRejection::Malformed)?;
             AgentReply::Output(output.clone())
@@ -105,6 +112,21 @@ pub struct AgentCancel {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_error_must_be_an_object_with_a_code() {
+        for body in [
+            br#"{"error":["X","m"]}"#.as_slice(),
+            br#"{"error":{"code":"","message":"m"}}"#,
+        ] {
+            assert_eq!(
+                AgentReply::decode(body),
+                Err(ReplyRejection::Malformed),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
 
     #[test]
     fn replies_parse_by_shape() {

@@ -174,3 +174,24 @@ fn garbage_never_panics() {
         let _ = compile(source, SourceFormat::Json);
     }
 }
+
+#[test]
+fn a_definition_nested_past_the_limit_is_too_large_with_a_line() {
+    let deep = format!(
+        "{{\"id\": \"deep\", \"states\": [], \"x\": {}1{}}}",
+        "[".repeat(100),
+        "]".repeat(100)
+    );
+    let compiled = compile(&deep, SourceFormat::Json);
+    assert!(compiled.workflow.is_none());
+    let error = &compiled.diagnostics.errors[0];
+    assert_eq!(error.code, "DEFINITION_TOO_LARGE", "{error:?}");
+    assert!(error.message.contains("101 levels"), "{}", error.message);
+    assert_eq!(error.line, Some(1));
+}
+
+#[test]
+fn nesting_depth_counts_containers_without_recursion() {
+    assert_eq!(nesting_depth(&serde_json::json!(1)), 0);
+    assert_eq!(nesting_depth(&serde_json::json!({"a": [1, {"b": []}]})), 3);
+}

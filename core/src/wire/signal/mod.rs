@@ -141,8 +141,21 @@ pub fn parse_message(
     } else {
         structured_envelope(body)?
     };
+    // A binary-mode body becomes `data` one level down: the stored envelope
+    // must still read back under serde_json's nesting limit (128).
+    let depth = envelope
+        .values()
+        .map(crate::model::parse::nesting_depth)
+        .max()
+        .map_or(0, |deepest| deepest + 1);
+    if depth > MAX_ENVELOPE_DEPTH {
+        return Err(Rejection::MalformedJson);
+    }
     validate(envelope, subject_type)
 }
+
+/// How deep a signal's envelope may nest (`data` included) to be stored and read back.
+pub const MAX_ENVELOPE_DEPTH: usize = 120;
 
 /// CloudEvents attribute names: one or more of lowercase `a-z` and `0-9`
 /// (at most 20 is only recommended, so longer names pass).

@@ -221,3 +221,20 @@ fn attribute_names_are_lowercase_letters_and_digits() {
     let labels: std::collections::HashSet<_> = Rejection::ALL.iter().map(|r| r.as_str()).collect();
     assert_eq!(labels.len(), Rejection::ALL.len());
 }
+
+#[test]
+fn a_binary_body_too_deep_to_store_is_malformed() {
+    let headers = [
+        ("ce-specversion", "1.0"),
+        ("ce-id", "deep"),
+        ("ce-source", "s"),
+        ("ce-type", "x"),
+    ];
+    let deep = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n), "]".repeat(n));
+    // 126 levels of body parse, but the envelope adds one around `data`.
+    assert_eq!(
+        parse_message(deep(125).as_bytes(), &headers, "x", 1 << 20).map(|s| s.id),
+        Err(Rejection::MalformedJson)
+    );
+    assert!(parse_message(deep(100).as_bytes(), &headers, "x", 1 << 20).is_ok());
+}
