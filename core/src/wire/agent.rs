@@ -199,10 +199,15 @@ mod properties {
             };
             let bytes = serde_json::to_vec(&body).expect("serializes");
             let nul = key.contains('\0') || value.contains('\0');
+            // An error must name its code.
+            let no_code = as_error && key.is_empty();
             match AgentReply::decode(&bytes) {
                 Ok(reply) => {
-                    prop_assert!(!nul);
+                    prop_assert!(!nul && !no_code);
                     prop_assert_eq!(reply.to_json(), body);
+                }
+                Err(rejection) if no_code => {
+                    prop_assert_eq!(rejection, ReplyRejection::Malformed);
                 }
                 Err(rejection) => {
                     prop_assert!(nul, "{rejection:?}");
