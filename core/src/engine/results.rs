@@ -4,12 +4,13 @@
 
 use super::apply::Step;
 use super::dag::DagOutcome;
-use super::effect::Effect;
+use super::effect::{Effect, InlineStep};
 use super::site::Site;
 use super::state::{ActiveStatus, ActiveStep, Wait};
 use super::timer::{StepAttempt, Timer, TimerKind};
 use crate::ids::StepId;
 use crate::model::{Action, Transition, path};
+use crate::status::StepStatus;
 use crate::wire::error::codes;
 use crate::wire::{ErrorInfo, EventType};
 use serde_json::{Value, json};
@@ -142,20 +143,39 @@ impl<'a> Step<'a> {
     }
 
     /// The backstop for a worker step whose worker vanished: only an
-    /// attempt still waiting for its worker's result is timed out.
+    /// attempt still waiting for its worker's result is timed out. The
+    /// attempt ends here, `workflow.step.timed_out` and its row closed
+    /// `TIMED_OUT` (the transition's attempt upsert ends a `RUNNING` row
+    /// for it), so a worker that was only stalled and wakes later finds
+    /// the attempt ended and records nothing, even a success: the retry,
+    /// if any, is then the only attempt that counts.
     pub(super) fn step_deadline(&mut self, step_id: &StepId, attempt: u32) {
-        let waiting = self
+        let Some(step) = self
             .state
             .active
             .iter()
-            .any(|a| a.is(step_id, attempt) && a.status == ActiveStatus::Running);
-        if !waiting {
+            .find(|a| a.is(step_id, attempt) && a.status == ActiveStatus::Running)
+            .map(|a| a.step_ref())
+        else {
             return;
-        }
+        };
         let error = ErrorInfo::new(
             codes::STEP_TIMEOUT,
             "no result within the step's timeout: the worker holding it is presumed lost",
         );
+        let located = self.locate(error.clone(), &step);
+        self.emit(
+            EventType::StepTimedOut,
+            Some(step.clone()),
+            json!({ "error": located }),
+        );
+        self.effects.push(Effect::RecordInline(InlineStep {
+            step,
+            status: StepStatus::TimedOut,
+            input: Value::Null,
+            output: None,
+            error: Some(located),
+        }));
         self.step_failed(step_id, attempt, error);
     }
 }

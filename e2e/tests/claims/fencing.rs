@@ -3,7 +3,7 @@
 //! when it wakes and its agent call returns first, its result is refused,
 //! and only the new holder's is recorded.
 
-use crate::{LEASE, WAIT, attempt, signal, stored_events, types};
+use crate::{LEASE, WAIT, attempt, attempts, signal, stored_events, types};
 use junction_core::wire::agent::AgentRequest;
 use junction_e2e::TestEnv;
 use junction_example_agents::{Registry, Reply};
@@ -137,6 +137,83 @@ async fn a_stalled_worker_taken_over_cannot_record_its_result_even_first() -> an
     assert_eq!(
         events[2]["worker_id"], "worker-b",
         "exactly one step.completed, worker-b's: {events:?}"
+    );
+    Ok(())
+}
+
+/// The step deadline of a claimed attempt whose worker stalled (and no
+/// other worker took it over) times the attempt out and starts the retry;
+/// the stalled worker wakes, its call returns, and its late success is
+/// refused: attempt 1 stays `TIMED_OUT`, only attempt 2 succeeds.
+#[tokio::test]
+async fn a_stalled_worker_whose_step_timed_out_cannot_record_a_late_success() -> anyhow::Result<()>
+{
+    let held = Held::default();
+    let mut env = TestEnv::new().await?;
+    env.serve_agents(held.registry()).await?;
+    env.start_coordinator("coordinator", &[]).await?;
+    let stalled = env.start_worker("worker-a", &[LEASE]).await?;
+    env.wait_for_members(1, 1).await?;
+    env.put_workflow(
+        "id: late\nstates:\n  - { name: hold, type: agent, agent: hold, timeoutSeconds: 2, retry: { maxAttempts: 2 }, resultPath: steps.hold, end: true }\n",
+    )
+    .await?;
+    let run_id = env.start_run("late", json!({})).await?;
+    env.wait_for_calls("hold", 1).await?;
+    env.eventually("worker-a's lazy claim", WAIT, || async {
+        let row = attempt(&env, &run_id, "hold").await?;
+        Ok((row.status == "RUNNING").then_some(()))
+    })
+    .await?;
+    // worker-a stalls; with no other worker, the step deadline fires.
+    signal(&env, stalled, "STOP")?;
+    let timed_out = env
+        .eventually("attempt 1 timed out by the deadline", WAIT, || async {
+            let rows = attempts(&env, &run_id).await?;
+            Ok((rows.len() == 2 && rows[0].status == "TIMED_OUT").then_some(()))
+        })
+        .await;
+    if timed_out.is_err() {
+        signal(&env, stalled, "CONT")?;
+    }
+    timed_out?;
+    // worker-b runs attempt 2 (its call waits); worker-a wakes and its call
+    // returns first.
+    env.start_worker("worker-b", &[LEASE]).await?;
+    env.wait_for_calls("hold", 2).await?;
+    signal(&env, stalled, "CONT")?;
+    held.release(1)?;
+    env.eventually("worker-a's late result discarded", WAIT, || async {
+        let log = env.processes[stalled].output();
+        Ok(log.contains("result discarded").then_some(()))
+    })
+    .await?;
+    assert_eq!(attempts(&env, &run_id).await?[0].status, "TIMED_OUT");
+
+    held.release(2)?;
+    let run = env.wait_for_end(&run_id, WAIT).await?;
+    assert_eq!(run["status"], "COMPLETED", "{run}");
+    assert_eq!(
+        run["context"]["steps"]["hold"],
+        json!({ "call": 2 }),
+        "{run}"
+    );
+    let statuses: Vec<String> = attempts(&env, &run_id)
+        .await?
+        .into_iter()
+        .map(|a| a.status)
+        .collect();
+    assert_eq!(statuses, ["TIMED_OUT", "SUCCEEDED"]);
+    let completed = stored_events(&env, &run_id, "hold")
+        .await?
+        .into_iter()
+        .filter(|e| e["type"] == "workflow.step.completed")
+        .map(|e| e["worker_id"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(
+        completed,
+        [json!("worker-b")],
+        "one completion, attempt 2's"
     );
     Ok(())
 }

@@ -90,10 +90,13 @@ const ATTEMPTS_INSERT: &str = "a AS (
          AS x(step_id, attempt, state, path, status, inline, input, output, error, seq)
     ON CONFLICT (run_id, step_id, attempt) DO UPDATE
         SET status = EXCLUDED.status, output = EXCLUDED.output, error = EXCLUDED.error,
-            completion_seq = EXCLUDED.completion_seq, ended_at = now()
+            completion_seq = EXCLUDED.completion_seq, ended_at = now(), lease_until = NULL
         -- A cancellation, or the timeout of a task no worker took, and
-        -- only of an attempt no worker holds; or the end of a wait.
+        -- only of an attempt no worker holds; the timeout of a claimed
+        -- attempt whose result never came (the step deadline: its worker
+        -- is fenced off, lease dropped); or the end of a wait.
         WHERE (EXCLUDED.status IN ('CANCELLED', 'TIMED_OUT') AND step_attempts.status = 'PENDING')
+           OR (EXCLUDED.status = 'TIMED_OUT' AND step_attempts.status = 'RUNNING')
            OR (step_attempts.inline AND step_attempts.ended_at IS NULL))";
 
 /// Events at `s.base + offset`, each with an outbox row pointing at it

@@ -242,6 +242,20 @@ fn the_deadline_backstop_times_out_a_step_whose_worker_vanished() {
     let retry = dispatched(&effects);
     assert_eq!(retry.len(), 1);
     assert_eq!(retry[0].attempt, 2);
+    // Attempt 1 ends here (event and row), so its worker, if it was only
+    // stalled, finds it ended and cannot record a late success.
+    let closed: Vec<_> = effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::RecordInline(row) => Some((row.step.attempt, row.status)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(closed, [(1, crate::status::StepStatus::TimedOut)]);
+    assert!(effects.iter().any(|e| matches!(
+        e,
+        Effect::Emit(draft) if draft.kind == EventType::StepTimedOut
+    )));
     // A late deadline for attempt 1, or one for a finished attempt, is ignored.
     assert!(
         env.apply(Input::StepDeadline {
