@@ -179,14 +179,7 @@ mod properties {
     use super::*;
     use proptest::prelude::*;
 
-    fn text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            any::<String>(),
-            "[a-z\u{0}é]{0,12}",
-            Just("\u{0}".to_owned()),
-            (0..20_000usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
-        ]
-    }
+    use crate::wire::storable::hostile_text as text;
 
     #[test]
     fn nul_in_any_field_or_key_is_invalid_request() {

@@ -107,15 +107,7 @@ fn huge_strings_are_too_large_not_a_panic() {
     assert_eq!(parse_binary(b"{}", &h).map(drop), Err(Rejection::TooLarge));
 }
 
-/// Any text, with NUL, surrogate-looking escapes and long runs likely.
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof![
-        any::<String>(),
-        "[a-z\u{0}\u{fffd}é]{0,12}",
-        Just("\u{0}".to_owned()),
-        (0..20_000usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
-    ]
-}
+use crate::wire::storable::hostile_text as text;
 
 /// Raw JSON string content: escapes included, some of them invalid.
 fn json_text() -> impl Strategy<Value = String> {
