@@ -65,6 +65,19 @@ pub fn invalid_output(what: &str, value: &Value) -> Option<ErrorInfo> {
     )
 }
 
+/// Any text a property test throws at a decoder: arbitrary strings, short
+/// ones rich in NUL and non-ASCII, NUL alone, and long runs of one char.
+#[cfg(test)]
+pub(crate) fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        any::<String>(),
+        "[a-z\u{0}\u{fffd}é]{0,12}",
+        Just("\u{0}".to_owned()),
+        (0..20_000usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,17 +104,4 @@ mod tests {
         assert!(!error.message.contains('\0'));
         assert!(invalid_output("output", &json!({"s": "fine"})).is_none());
     }
-}
-
-/// Any text a property test throws at a decoder: arbitrary strings, short
-/// ones rich in NUL and non-ASCII, NUL alone, and long runs of one char.
-#[cfg(test)]
-pub(crate) fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
-    use proptest::prelude::*;
-    prop_oneof![
-        any::<String>(),
-        "[a-z\u{0}\u{fffd}é]{0,12}",
-        Just("\u{0}".to_owned()),
-        (0..20_000usize, any::<char>()).prop_map(|(n, c)| c.to_string().repeat(n)),
-    ]
 }
