@@ -12,6 +12,7 @@ use async_nats::jetstream::consumer::pull;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use bytes::Bytes;
+use junction_core::wire::StepTask;
 use junction_core::wire::task::EXECUTORS;
 
 /// A task message as the stream stores it.
@@ -22,6 +23,26 @@ pub struct StoredTask {
     subject: String,
     payload: Bytes,
     traceparent: Option<String>,
+    /// Built again from the run, not read back from the stream.
+    rebuilt: bool,
+}
+
+impl StoredTask {
+    /// A task the stream no longer holds, built again from its run
+    /// (`junction_core::engine::lost_task`), to publish like one read back.
+    pub fn rebuilt(
+        subjects: &crate::Subjects,
+        task: &StepTask,
+        traceparent: Option<String>,
+    ) -> serde_json::Result<Self> {
+        Ok(Self {
+            executor: task.action.name(),
+            subject: subjects.executor_task(task.action.name(), &task.run_id, &task.step_id),
+            payload: serde_json::to_vec(task)?.into(),
+            traceparent,
+            rebuilt: true,
+        })
+    }
 }
 
 impl Bus {
@@ -64,6 +85,7 @@ impl Bus {
                     subject,
                     payload: message.payload,
                     traceparent,
+                    rebuilt: false,
                 }));
             }
         }
@@ -71,8 +93,9 @@ impl Bus {
     }
 
     /// Publishes `task` again on its subject, with message id
-    /// `<key>:redispatch:<round>`: coordinators that redispatch the same
-    /// attempt in the same round store one copy.
+    /// `<key>:redispatch:<round>` (`<key>:rebuilt:<round>` for a task built
+    /// again): coordinators that redispatch the same attempt in the same
+    /// round store one copy.
     pub async fn redispatch(&self, task: &StoredTask, key: &str, round: u64) -> Result<(), Error> {
         let unavailable = |message: String| Error::Unavailable {
             asset: task.subject.clone(),
@@ -80,7 +103,14 @@ impl Bus {
         };
         let mut publish = PublishMessage::build()
             .payload(task.payload.clone())
-            .message_id(format!("{key}:redispatch:{round}"));
+            .message_id(format!(
+                "{key}:{}:{round}",
+                if task.rebuilt {
+                    "rebuilt"
+                } else {
+                    "redispatch"
+                }
+            ));
         if let Some(traceparent) = &task.traceparent {
             publish = publish.header("traceparent", traceparent.as_str());
         }

@@ -33,6 +33,9 @@ pub const TRANSITIONS: &str = "junction_transitions_total";
 pub const TRANSITION_INPUTS: &str = "junction_transition_inputs_total";
 /// Counter: decisions redone because the run moved on meanwhile.
 pub const TRANSITION_CONFLICTS: &str = "junction_transition_conflicts_total";
+/// Counter `{recovery}`: tasks the lost-task sweep published again,
+/// `redispatched` (read back from the stream) or `rebuilt` (from the run).
+pub const LOST_TASKS: &str = "junction_lost_tasks_total";
 
 /// Upper bounds of the run duration buckets, in seconds: 10 ms to a day
 /// (runs may wait for people and timers).
@@ -84,10 +87,40 @@ fn describe() {
         TRANSITION_CONFLICTS,
         "Advances decided again after a write conflict (the run moved on meanwhile)."
     );
+    describe_counter!(
+        LOST_TASKS,
+        "Tasks unclaimed long after their dispatch that the lost-task sweep published again: redispatched (read back from WORKFLOW_TASKS) or rebuilt (gone from the stream, built again from the run)."
+    );
     for name in [TRANSITIONS, TRANSITION_INPUTS, TRANSITION_CONFLICTS] {
         counter!(name).increment(0);
     }
+    for recovery in [LostTask::Redispatched, LostTask::Rebuilt] {
+        counter!(LOST_TASKS, "recovery" => recovery.label()).increment(0);
+    }
     gauge!(OUTBOX_OLDEST_AGE).set(0.0);
+}
+
+/// How the lost-task sweep recovered a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LostTask {
+    /// Read back from `WORKFLOW_TASKS` and published again.
+    Redispatched,
+    /// Gone from the stream; built again from the run and published.
+    Rebuilt,
+}
+
+impl LostTask {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Redispatched => "redispatched",
+            Self::Rebuilt => "rebuilt",
+        }
+    }
+}
+
+/// `junction_lost_tasks_total{recovery}` += 1.
+pub fn lost_task_recovered(recovery: LostTask) {
+    counter!(LOST_TASKS, "recovery" => recovery.label()).increment(1);
 }
 
 /// What the coordinator's tasks count. Cheap to clone.
@@ -248,6 +281,12 @@ mod tests {
         for name in [TRANSITIONS, TRANSITION_INPUTS, TRANSITION_CONFLICTS] {
             assert!(text.contains(&format!("# TYPE {name} counter\n")), "{text}");
             assert!(text.contains(&format!("\n{name} 0\n")), "{text}");
+        }
+        for recovery in ["redispatched", "rebuilt"] {
+            assert!(
+                text.contains(&format!("\n{LOST_TASKS}{{recovery=\"{recovery}\"}} 0\n")),
+                "{text}"
+            );
         }
         assert!(
             text.contains(&format!("# HELP {OUTBOX_OLDEST_AGE} ")),

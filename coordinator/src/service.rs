@@ -149,7 +149,7 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
     )));
     tasks.push(spawn_relay(config, &store, publisher, &stop_rx));
     tasks.push(tokio::spawn(crate::lost_tasks::run(
-        store.clone(),
+        driver.clone(),
         bus.clone(),
         Duration::from_secs(config.coordinator.lost_task_seconds),
         stop_rx.clone(),

@@ -40,20 +40,7 @@ pub fn apply(
     input: Input,
     cx: &ApplyContext,
 ) -> Outcome {
-    let mut run = Step {
-        workflow,
-        meta,
-        state,
-        effects: Vec::new(),
-        now: cx.now,
-        payload_limit: cx.payload_limit,
-        current: String::new(),
-        pending: Vec::new(),
-        bounced: Vec::new(),
-        parked: None,
-        answer: Answer::Applied,
-        replay: ReplayWork::default(),
-    };
+    let mut run = Step::new(workflow, meta, state, cx);
     let before = run.state.status;
     let starts = matches!(input, Input::Start { .. } | Input::Admit);
     match input {
@@ -151,6 +138,29 @@ pub(super) struct Step<'a> {
 }
 
 impl<'a> Step<'a> {
+    /// An application to `state` that has done nothing yet.
+    pub(super) fn new(
+        workflow: &'a Workflow,
+        meta: &'a RunMeta,
+        state: &'a mut RunState,
+        cx: &ApplyContext,
+    ) -> Self {
+        Self {
+            workflow,
+            meta,
+            state,
+            effects: Vec::new(),
+            now: cx.now,
+            payload_limit: cx.payload_limit,
+            current: String::new(),
+            pending: Vec::new(),
+            bounced: Vec::new(),
+            parked: None,
+            answer: Answer::Applied,
+            replay: ReplayWork::default(),
+        }
+    }
+
     /// Refuses the input: it changes nothing, and is answered with `code`.
     pub(super) fn reject(&mut self, code: ErrorCode, message: String) {
         self.answer = Answer::Rejected { code, message };

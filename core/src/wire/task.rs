@@ -113,6 +113,19 @@ impl TaskAction {
             | TaskAction::Llm { input } => input,
         }
     }
+
+    /// The input, to replace (a lost task built again carries the input its
+    /// dispatch stored).
+    pub fn input_mut(&mut self) -> &mut Value {
+        match self {
+            TaskAction::AgentRun { input, .. }
+            | TaskAction::HttpRequest { input }
+            | TaskAction::ShellRun { input }
+            | TaskAction::SignalEmit { input }
+            | TaskAction::StarlarkEval { input }
+            | TaskAction::Llm { input } => input,
+        }
+    }
 }
 
 /// One step attempt to execute.

@@ -8,6 +8,7 @@ mod dag;
 mod executors;
 mod fanout;
 mod inline;
+mod lost;
 mod operator;
 mod queue;
 mod redrive;
