@@ -249,3 +249,44 @@ async fn the_current_claim_is_not_fenced_and_an_ended_attempt_is_already_finishe
     })
     .await
 }
+
+/// Telling a worker that an attempt already ended (with the event that
+/// ended it, to publish again) takes one pooled connection, not two: with
+/// every connection held by a task waiting for a second one, the pool
+/// starved and workers stalled for minutes in a chaos run. A store with a
+/// pool of one connection answers both the check and the lazy claim.
+#[tokio::test]
+async fn an_ended_attempt_is_reported_on_the_one_connection_it_holds() -> Fallible<()> {
+    with_database("single_connection", |store, url| async move {
+        let _db = seed(&url).await?;
+        let claims = claim(&store, "worker-a").await?;
+        let finished = store
+            .finish_attempt(completed("worker-a"), &success("worker-a"), &[], claims)
+            .await?;
+        assert!(
+            matches!(finished, FinishOutcome::Recorded(_)),
+            "{finished:?}"
+        );
+
+        let single = junction_store::Store::new(&url, 1)?;
+        let checked = single.check_attempt(RUN, "s1", 1).await?;
+        let junction_store::AttemptCheck::Unclaimable(junction_store::Refusal::AlreadyFinished(
+            Some(event),
+        )) = checked
+        else {
+            return Err(format!("not reported as ended: {checked:?}").into());
+        };
+        assert_eq!(event.kind, EventType::StepCompleted);
+        let started = draft("worker-b", EventType::StepStarted, json!({ "input": {} }));
+        let refused = single.claim_attempt(started, 30.0, 60.0, 0.0).await?;
+        assert!(
+            matches!(
+                refused,
+                ClaimOutcome::Refused(junction_store::Refusal::AlreadyFinished(Some(_)))
+            ),
+            "{refused:?}"
+        );
+        Ok(())
+    })
+    .await
+}

@@ -148,6 +148,16 @@ impl Members {
             .join("\n")
     }
 
+    /// How many lines of every member's whole log (across restarts: logs
+    /// are appended to) contain `needle`.
+    pub fn count_lines(&self, needle: &str) -> usize {
+        self.lock()
+            .iter()
+            .filter_map(|m| m.process.as_ref().map(|p| p.output()))
+            .map(|text| text.lines().filter(|l| l.contains(needle)).count())
+            .sum()
+    }
+
     /// Kills every member (at the end of the test).
     pub fn kill_all(&self) {
         for member in self.lock().iter_mut() {

@@ -17,6 +17,19 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+/// What the coordinators log when their lost-task sweep publishes a task
+/// again (`coordinator/src/lost_tasks.rs`).
+pub const REDISPATCHED_LINE: &str = "with nothing left to deliver: published again";
+pub const REBUILT_LINE: &str = "built again from the run and published";
+
+/// Tasks the lost-task sweep published again during the run, counted in
+/// the coordinators' logs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LostTasks {
+    pub redispatched: usize,
+    pub rebuilt: usize,
+}
+
 /// The longest gap between two events of one run.
 #[derive(Debug, Clone, Default)]
 pub struct Stall {
@@ -87,6 +100,7 @@ pub fn summarize(
     faults: &[Fault],
     findings: &Findings,
     drain: Duration,
+    lost: LostTasks,
 ) -> (Value, String) {
     let mut by_workflow: BTreeMap<&str, usize> = BTreeMap::new();
     for run in runs {
@@ -133,6 +147,8 @@ pub fn summarize(
             "after": s.after, "before": s.before,
         })).collect::<Vec<_>>(),
         "gaps_over_10s": long_gaps,
+        "lost_tasks_redispatched": lost.redispatched,
+        "lost_tasks_rebuilt": lost.rebuilt,
         "worst_start_delay_seconds": start_delay.as_secs_f64(),
         "violations": findings.count(),
         "violations_by_kind": findings.per_category,
@@ -173,6 +189,10 @@ pub fn summarize(
         stall.before
     );
     text += &format!("worst start delay: {:.1} s\n", start_delay.as_secs_f64());
+    text += &format!(
+        "lost tasks published again: {} read back from the stream, {} built again from the run\n",
+        lost.redispatched, lost.rebuilt
+    );
     text += &format!(
         "violations: {} {:?}\n",
         findings.count(),

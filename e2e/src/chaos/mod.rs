@@ -207,6 +207,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
     for exit in &exits {
         findings.violate("exit", format!("{exit} exited by itself (restarted)"));
     }
+    let lost = figures::LostTasks {
+        redispatched: cluster.members.count_lines(figures::REDISPATCHED_LINE),
+        rebuilt: cluster.members.count_lines(figures::REBUILT_LINE),
+    };
     let (value, text) = figures::summarize(
         settings.seed,
         settings.window,
@@ -216,6 +220,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<Option<serde_json::Value>
         &fault_log.all(),
         &findings,
         drain,
+        lost,
     );
     eprintln!("{text}");
     if let Some(path) = &settings.report {

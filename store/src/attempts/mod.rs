@@ -226,7 +226,7 @@ impl Store {
                 AttemptCheck::Unclaimable(Refusal::Held { lease_until })
             });
         }
-        let event = self.completion_event(run_id, row.get(4)).await?;
+        let event = completion_event_on(&client, run_id, row.get(4)).await?;
         Ok(AttemptCheck::Unclaimable(Refusal::AlreadyFinished(event)))
     }
 
@@ -320,34 +320,15 @@ impl Store {
                 lease_until: row.get(1),
             });
         }
-        let event = self.completion_event(run_id, row.get(2)).await?;
+        let event = completion_event_on(client, run_id, row.get(2)).await?;
         Ok(Refusal::AlreadyFinished(event))
     }
 
     /// The event that ended an attempt, from its `completion_seq`.
-    async fn completion_event(
-        &self,
-        run_id: &str,
-        completion_seq: Option<i64>,
-    ) -> Result<Option<Box<Event>>> {
-        match completion_seq {
-            Some(seq) => Ok(self.event(run_id, seq).await?.map(Box::new)),
-            None => Ok(None),
-        }
-    }
-
     /// One stored event.
     pub async fn event(&self, run_id: &str, seq: i64) -> Result<Option<Event>> {
         let client = self.client().await?;
-        let row = client
-            .query_opt(
-                "SELECT e.run_id, e.seq, e.type, e.time, r.workflow_id, r.version, r.tenant,
-                        e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data
-                 FROM events e JOIN runs r ON r.id = e.run_id WHERE e.run_id = $1 AND e.seq = $2",
-                &[&run_id, &seq],
-            )
-            .await?;
-        row.as_ref().map(event_from).transpose()
+        event_on(&client, run_id, seq).await
     }
 
     /// Keeps a claim alive: only the claim of generation `claim` (what
@@ -432,4 +413,36 @@ impl Store {
             .await?
             == 1)
     }
+}
+
+/// The event that ended an attempt, from its `completion_seq`, read on the
+/// connection the caller already holds: taking a second one from the pool
+/// while holding one can starve the pool (every task holding one, waiting
+/// for another), which stalled workers for minutes in a chaos run.
+async fn completion_event_on(
+    client: &tokio_postgres::Client,
+    run_id: &str,
+    completion_seq: Option<i64>,
+) -> Result<Option<Box<Event>>> {
+    match completion_seq {
+        Some(seq) => Ok(event_on(client, run_id, seq).await?.map(Box::new)),
+        None => Ok(None),
+    }
+}
+
+/// One stored event, on `client`.
+async fn event_on(
+    client: &tokio_postgres::Client,
+    run_id: &str,
+    seq: i64,
+) -> Result<Option<Event>> {
+    let row = client
+        .query_opt(
+            "SELECT e.run_id, e.seq, e.type, e.time, r.workflow_id, r.version, r.tenant,
+                    e.step_id, e.state, e.path, e.attempt, e.worker_id, e.data
+             FROM events e JOIN runs r ON r.id = e.run_id WHERE e.run_id = $1 AND e.seq = $2",
+            &[&run_id, &seq],
+        )
+        .await?;
+    row.as_ref().map(event_from).transpose()
 }
