@@ -2,9 +2,11 @@
 
 use super::*;
 use junction_core::model::{
-    AgentCall, Aggregation, DagStep, Operation, RetryPolicy, SourceFormat, SubGraph, compile,
+    Action, AgentCall, Aggregation, Dag, DagStep, Foreach, Operation, RetryPolicy, SourceFormat,
+    State, StateKind, SubGraph, Transition, compile,
 };
 use serde_json::json;
+use std::collections::HashSet;
 
 fn state(name: &str, kind: StateKind, transition: Transition) -> State {
     State {
