@@ -26,6 +26,7 @@ mod slots;
 mod sync;
 mod timers;
 mod trace;
+mod ui;
 mod write;
 
 use clap::{Parser, Subcommand};

@@ -156,7 +156,8 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
     )));
     http::mount(
         &readiness,
-        crate::api::router(driver.clone(), stop_rx.clone()),
+        crate::api::router(driver.clone(), stop_rx.clone())
+            .merge(crate::ui::routes(config.coordinator.trace_url.as_deref())),
     );
     {
         let (driver, stop) = (driver.clone(), stop_rx.clone());

@@ -397,12 +397,12 @@ cluster_http_addr() {
         sed -n 's/.*"http_addr":"\([^"]*\)".*/\1/p'
 }
 
-# cluster_print_http CLI: print the coordinator's HTTP address.
+# cluster_print_http CLI: print the coordinator's HTTP address and its web UI.
 cluster_print_http() {
     local addr
     addr=$(cluster_http_addr "$1") || true
     if [[ -n "$addr" ]]; then
-        say "coordinator HTTP API: http://$addr"
+        say "coordinator HTTP API: http://$addr (web UI: http://$addr/ui/)"
     else
         warn "\`junction members\` lists no HTTP address for the coordinator"
     fi

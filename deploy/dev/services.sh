@@ -35,6 +35,8 @@
 # install); deploy/dev/test.sh passes it. Should the package start the
 # Prometheus server as a service, it is stopped and disabled again: only
 # the binaries are needed.
+# It also installs Debian's chromium and chromium-driver for the web UI's
+# browser tests (e2e/tests/ui.rs, driven over WebDriver).
 #
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
 # scripts in deploy/dev/ and Junction's built-in defaults all assume them
@@ -356,9 +358,24 @@ ensure_promtool() {
     say "promtool: installed at $(command -v promtool), prometheus at $(command -v prometheus)"
 }
 
+# The web UI's browser tests (e2e/tests/ui.rs) drive a headless Chromium
+# through chromedriver (WebDriver).
+ensure_chromium() {
+    if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then
+        say "chromium: $(/usr/bin/chromium --version 2>/dev/null || echo present), chromedriver: /usr/bin/chromedriver"
+        return 0
+    fi
+    say "chromium: chromium or chromedriver missing (the web UI's browser tests drive them over WebDriver)"
+    apt_install --no-install-recommends chromium chromium-driver
+    [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]] ||
+        die "the Debian packages chromium and chromium-driver did not install /usr/bin/chromium and /usr/bin/chromedriver"
+    say "chromium: installed, with /usr/bin/chromedriver"
+}
+
 ensure_postgres
 ensure_nats
 if ((TEST_TOOLS)); then
     ensure_promtool
+    ensure_chromium
     "$DEV_DIR/schemathesis.sh" install
 fi

@@ -24,7 +24,8 @@
 //! with users and permissions ([`TestEnv::on_locked_nats`]),
 //! `prometheus.rs` reading and checking `/metrics` pages, and `python.rs`
 //! Python programs run in the venv of `deploy/dev/python-env.sh`; `chaos/` the chaos suite's
-//! harness (its own Postgres and NATS cluster, faults, invariants).
+//! harness (its own Postgres and NATS cluster, faults, invariants);
+//! `webdriver.rs` a headless Chromium over WebDriver for the web UI's tests.
 
 mod agents;
 pub mod chaos;
@@ -39,6 +40,7 @@ mod process;
 pub mod prometheus;
 mod python;
 mod waits;
+pub mod webdriver;
 
 pub use checks::assert_gapless;
 pub use cli::CliOutcome;

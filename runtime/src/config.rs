@@ -188,6 +188,9 @@ pub struct CoordinatorConfig {
     /// executor's queue has handed out everything, is published again
     /// (ARCHITECTURE.md, "Lost tasks"); 0 turns the sweep off.
     pub lost_task_seconds: u64,
+    /// The web UI's link to a run's trace, `{trace_id}` replaced (a Grafana
+    /// Explore or Jaeger URL); unset, the UI shows the trace id alone.
+    pub trace_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -348,6 +351,7 @@ impl Default for CoordinatorConfig {
             relay_grace_ms: 2_000,
             relay_interval_ms: 5_000,
             lost_task_seconds: 30,
+            trace_url: None,
         }
     }
 }

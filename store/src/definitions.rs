@@ -6,6 +6,19 @@ use junction_core::model::Workflow;
 use junction_core::wire::time;
 use serde_json::Value;
 
+/// The latest revision of a workflow as `workflows.list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefinitionSummary {
+    pub workflow_id: String,
+    pub version: i32,
+    pub name: Option<String>,
+    /// RFC 3339: when the revision was stored.
+    pub updated_at: String,
+    /// What starts it besides `run.start`: `signal: <type>`,
+    /// `schedule: <cron> <time zone>`.
+    pub triggers: Vec<String>,
+}
+
 /// A stored revision.
 #[derive(Debug, Clone)]
 pub struct DefinitionRecord {
@@ -139,22 +152,59 @@ impl Store {
         Ok(deleted > 0)
     }
 
-    /// The latest revision of every workflow of a tenant: (id, version, name, updated_at).
-    pub async fn list_definitions(
-        &self,
-        tenant: &str,
-    ) -> Result<Vec<(String, i32, Option<String>, String)>> {
+    /// The latest revision of every workflow of a tenant, with what starts
+    /// it, by workflow id.
+    pub async fn list_definitions(&self, tenant: &str) -> Result<Vec<DefinitionSummary>> {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT DISTINCT ON (workflow_id) workflow_id, version, name, created_at FROM definitions
+                "SELECT DISTINCT ON (workflow_id) workflow_id, version, name, created_at,
+                        trigger_signal, ir -> 'schedule' ->> 'cron', ir -> 'schedule' ->> 'timezone'
+                 FROM definitions
                  WHERE tenant = $1 ORDER BY workflow_id, version DESC",
                 &[&tenant],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), time::format(r.get(3))))
+            .map(|r| {
+                let mut triggers = Vec::new();
+                if let Some(signal) = r.get::<_, Option<String>>(4) {
+                    triggers.push(format!("signal: {signal}"));
+                }
+                if let Some(cron) = r.get::<_, Option<String>>(5) {
+                    let zone = r.get::<_, Option<String>>(6).unwrap_or_default();
+                    triggers.push(format!("schedule: {cron} {zone}").trim_end().to_owned());
+                }
+                DefinitionSummary {
+                    workflow_id: r.get(0),
+                    version: r.get(1),
+                    name: r.get(2),
+                    updated_at: time::format(r.get(3)),
+                    triggers,
+                }
+            })
+            .collect())
+    }
+
+    /// Every revision of a workflow, newest first: (version,
+    /// definition_version, created_at, archived). Empty for an unknown one.
+    pub async fn definition_versions(
+        &self,
+        tenant: &str,
+        workflow_id: &str,
+    ) -> Result<Vec<(i32, Option<String>, String, bool)>> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT version, definition_version, created_at, archived FROM definitions
+                 WHERE tenant = $1 AND workflow_id = $2 ORDER BY version DESC",
+                &[&tenant, &workflow_id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), time::format(r.get(2)), r.get(3)))
             .collect())
     }
 

@@ -27,7 +27,7 @@ pub use attempts::{
 };
 pub use attempts::{RunIdentity, StepEventDraft};
 pub use circuits::{CallOutcome, CircuitGate};
-pub use definitions::{DefinitionRecord, NewDefinition, PutOutcome};
+pub use definitions::{DefinitionRecord, DefinitionSummary, NewDefinition, PutOutcome};
 pub use lost_tasks::UnclaimedAttempt;
 pub use members::MemberRecord;
 pub use raw_json::RawJson;

@@ -46,7 +46,7 @@ impl Store {
         let context: Option<Value> = row.get(12);
         let steps = client
             .query(
-                "SELECT step_id, state, path, status, attempt, worker_id, output, error, started_at, ended_at
+                "SELECT step_id, state, path, status, attempt, worker_id, output, error, started_at, ended_at, input
                  FROM step_attempts WHERE run_id = $1 ORDER BY ordinal",
                 &[&run_id],
             )
@@ -64,6 +64,7 @@ impl Store {
                     error: r.get(7),
                     started_at: ts(r.get(8)),
                     ended_at: ts(r.get(9)),
+                    input: r.get::<_, Option<Value>>(10).filter(|input| !input.is_null()),
                     waiting_reason: None,
                 })
             })

@@ -72,6 +72,9 @@ pub struct StepRecord {
     pub attempt: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub worker_id: Option<String>,
+    /// The input the attempt was given (what its task carried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]

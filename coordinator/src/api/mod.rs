@@ -6,12 +6,14 @@
 //! turns the reply into the response (`response.rs`). Besides the table,
 //! `GET /v1/runs/{id}/stream` serves Server-Sent Events (`sse.rs`) and
 //! `GET /v1/openapi.json` the API's description, generated from the same
-//! table (`openapi.rs`).
+//! table (`openapi.rs`), and `views.rs` the web UI's read-only views
+//! (`/v1/session`, a workflow's versions and graph).
 
 mod openapi;
 mod request;
 mod response;
 mod sse;
+mod views;
 
 use crate::control::Request;
 use crate::control::routes::{self, Http, Method, ROUTES};
@@ -53,7 +55,10 @@ pub fn router(driver: Driver, stop: watch::Receiver<bool>) -> Router {
     }
     let router = Router::new()
         .route("/v1/openapi.json", get(openapi))
-        .route("/v1/runs/{id}/stream", get(sse::stream));
+        .route("/v1/runs/{id}/stream", get(sse::stream))
+        .route("/v1/session", get(views::session))
+        .route("/v1/workflows/{id}/versions", get(views::versions))
+        .route("/v1/workflows/{id}/graph", get(views::graph));
     paths
         .into_iter()
         .fold(router, |router, (path, endpoints)| {

@@ -236,8 +236,9 @@ pub async fn get(driver: &Driver, request: &Request) -> Reply {
     Ok(json!({ "workflow": workflow }))
 }
 
-/// `workflows.list`: the latest revision of each workflow, with the next
-/// tick of those with an enabled schedule (`next_fire_at`).
+/// `workflows.list`: the latest revision of each workflow, with what
+/// starts it (`triggers`) and the next tick of those with an enabled
+/// schedule (`next_fire_at`).
 pub async fn list(driver: &Driver, request: &Request) -> Reply {
     let rows = driver.store.list_definitions(&request.tenant).await?;
     let ticks: HashMap<String, _> = driver
@@ -249,10 +250,12 @@ pub async fn list(driver: &Driver, request: &Request) -> Reply {
         .collect();
     let workflows: Vec<_> = rows
         .into_iter()
-        .map(|(id, version, name, updated_at)| {
-            let mut entry =
-                json!({ "id": id, "version": version, "name": name, "updated_at": updated_at });
-            if let Some(tick) = ticks.get(&id) {
+        .map(|row| {
+            let mut entry = json!({
+                "id": row.workflow_id, "version": row.version, "name": row.name,
+                "updated_at": row.updated_at, "triggers": row.triggers,
+            });
+            if let Some(tick) = ticks.get(&row.workflow_id) {
                 entry["next_fire_at"] = json!(time::format(*tick));
             }
             entry

@@ -8,6 +8,8 @@ use tokio::net::TcpStream;
 
 pub(crate) struct HttpResponse {
     pub(crate) status: u16,
+    /// Names lowercased.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) body: String,
 }
 
@@ -120,6 +122,7 @@ pub(crate) async fn http(
     }
     Ok(HttpResponse {
         status,
+        headers,
         body: String::from_utf8(bytes)?,
     })
 }

@@ -8,11 +8,15 @@
 //!   malformed JSON, 413 for a body over the limit;
 //! - the SSE stream: stored events first with increasing ids, live ones after
 //!   an approval, the end after `workflow.run.completed`, and a reconnect with
-//!   `Last-Event-ID` that gets only later events.
+//!   `Last-Event-ID` that gets only later events;
+//! - the web UI's views (`/v1/session`, a workflow's versions and graph,
+//!   triggers in the list, each attempt's input) and the `/ui` page and
+//!   assets with their security headers.
 
 mod client;
 mod rest;
 mod sse;
+mod views;
 
 use anyhow::{Context, bail};
 use client::{expect, get, post};

@@ -112,12 +112,13 @@ pub(super) fn components() -> Value {
             },
             "WorkflowSummary": {
                 "type": "object",
-                "required": ["id", "version", "name", "updated_at"],
+                "required": ["id", "version", "name", "updated_at", "triggers"],
                 "properties": {
                     "id": { "type": "string" },
                     "version": { "type": "integer", "minimum": 1 },
                     "name": { "type": ["string", "null"] },
                     "updated_at": time,
+                    "triggers": { "type": "array", "items": { "type": "string" } },
                     "next_fire_at": next_fire
                 }
             },
@@ -182,6 +183,7 @@ pub(super) fn components() -> Value {
                     "status": { "type": "string", "enum": step_statuses },
                     "attempt": { "type": "integer", "minimum": 1 },
                     "worker_id": { "type": "string" },
+                    "input": { "description": "What the attempt was given" },
                     "output": {},
                     "error": { "type": "object" },
                     "started_at": time,
