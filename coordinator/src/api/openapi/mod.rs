@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 
 mod components;
 mod operations;
+mod views;
 
 use self::components::components;
 use self::operations::spec;
@@ -58,6 +59,9 @@ pub fn document() -> Value {
     }
     paths.insert("/v1/runs/{id}/stream".into(), stream_path());
     paths.insert("/v1/openapi.json".into(), openapi_path());
+    for (path, item) in views::paths() {
+        paths.insert(path.into(), item);
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
