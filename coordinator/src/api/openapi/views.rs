@@ -18,7 +18,10 @@ fn get(id: &str, summary: &str, params: Vec<Value>, ok: Value, not_found: bool) 
     responses.insert("200".into(), ok);
     responses.insert("400".into(), error("INVALID_REQUEST"));
     if not_found {
-        responses.insert("404".into(), error("NOT_FOUND: no such workflow or version"));
+        responses.insert(
+            "404".into(),
+            error("NOT_FOUND: no such workflow or version"),
+        );
     }
     common_errors(&mut responses);
     let mut parameters = vec![param_ref("tenant"), param_ref("tenantHeader")];
