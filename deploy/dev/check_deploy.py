@@ -60,10 +60,14 @@ TOML_KEYS = {
     "database": {"pool_size"},
     "nats": {"url", "prefix", "events_max_age_seconds", "stream_replicas"},
     "worker": {"concurrency", "lease_seconds"},
-    "coordinator": {"concurrency", "relay_grace_ms", "relay_interval_ms"},
+    "coordinator": {"concurrency", "relay_grace_ms", "relay_interval_ms", "lost_task_seconds"},
     "shutdown": {"drain_seconds"},
     "limits": {"payload_bytes", "signal_bytes"},
 }
+
+# Keys rendered only when their value is set, and the keys holding text.
+OPTIONAL_TOML_KEYS = {"coordinator": {"trace_url"}}
+TEXT_TOML_KEYS = {"url", "prefix", "trace_url"}
 
 
 class Problems:
@@ -217,12 +221,12 @@ def check_manifests(path: Path, version: str, defaults: bool, problems: Problems
         try:
             config = tomllib.loads(toml_cm[0]["data"]["junction.toml"])
             for section, keys in TOML_KEYS.items():
-                got = set(config.get(section, {}))
+                got = set(config.get(section, {})) - OPTIONAL_TOML_KEYS.get(section, set())
                 problems.check(got == keys, where, f"junction.toml [{section}] has {sorted(got)}, expected {sorted(keys)}")
             problems.check(not (set(config) - set(TOML_KEYS)), where, f"junction.toml has unknown sections {sorted(set(config) - set(TOML_KEYS))}")
             for section, values in config.items():
                 for key, value in values.items():
-                    if key not in ("url", "prefix"):
+                    if key not in TEXT_TOML_KEYS:
                         problems.check(isinstance(value, int) and not isinstance(value, bool), where,
                                        f"junction.toml {section}.{key} = {value!r} is not an integer")
             drain = config["shutdown"]["drain_seconds"]
