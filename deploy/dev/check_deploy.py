@@ -90,6 +90,22 @@ def load_docs(path: Path) -> list[dict]:
         return [d for d in yaml.safe_load_all(f) if d]
 
 
+def check_files_mounted(where: str, spec: dict, problems: "Problems") -> None:
+    """Every file a container's environment names under /etc/junction (a
+    tokens file, NATS credentials) is inside one of its volume mounts, from
+    a volume the pod has."""
+    volumes = {v["name"] for v in spec.get("volumes", [])}
+    for c in spec.get("containers", []):
+        mounts = c.get("volumeMounts", [])
+        for m in mounts:
+            problems.check(m["name"] in volumes, where, f"{c['name']} mounts {m['name']!r}, which the pod does not define")
+        for e in c.get("env", []):
+            value = e.get("value") or ""
+            if e["name"].endswith("_FILE") and value.startswith("/etc/junction/"):
+                inside = any(value == m["mountPath"] or value.startswith(m["mountPath"].rstrip("/") + "/") for m in mounts)
+                problems.check(inside, where, f"{c['name']}: {e['name']}={value} is in no volume mount")
+
+
 def name_of(doc: dict) -> str:
     return f"{doc['kind']}/{doc['metadata']['name']}"
 
@@ -242,6 +258,7 @@ def check_manifests(path: Path, version: str, defaults: bool, problems: Problems
     for d in by_kind.get("Deployment", []) + by_kind.get("Job", []):
         spec = pod_spec(d)
         check_pod_hardening(f"{where} {name_of(d)}", spec, problems)
+        check_files_mounted(f"{where} {name_of(d)}", spec, problems)
         if d["kind"] == "Deployment":
             problems.check(labels_match(d["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"]),
                            f"{where} {name_of(d)}", "selector does not match its pod labels")

@@ -127,6 +127,16 @@ ConfigMap through envFrom; values set here win over the TOML file.
       name: {{ $root.Values.nats.existingSecret }}
       key: {{ $root.Values.nats.existingSecretKey }}
 {{- end }}
+{{- with (index $root.Values.nats.credentials $component) }}
+{{- if .existingSecret }}
+- name: {{ ternary "JUNCTION_NATS__NKEY_FILE" "JUNCTION_NATS__CREDENTIALS_FILE" (eq .kind "nkey") }}
+  value: /etc/junction/nats/{{ .key }}
+{{- end }}
+{{- with .inboxPrefix }}
+- name: JUNCTION_NATS__INBOX_PREFIX
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- if and (eq $component "coordinator") $root.Values.auth.existingSecret }}
 - name: JUNCTION_AUTH__TOKENS_FILE
   value: /etc/junction/auth/{{ $root.Values.auth.existingSecretKey }}
@@ -205,5 +215,36 @@ checksum/files: {{ include (print $root.Template.BasePath "/files-configmap.yaml
 prometheus.io/scrape: "true"
 prometheus.io/port: {{ index . 1 | quote }}
 prometheus.io/path: /metrics
+{{- end }}
+{{- end }}
+
+{{/*
+The NATS credentials file of a component (nats.credentials.<component>):
+its volumeMount ("junction.natsCredentialsMount") and volume
+("junction.natsCredentialsVolume"), nothing when no Secret is named.
+*/}}
+{{- define "junction.natsCredentialsMount" -}}
+{{- $root := index . 0 -}}
+{{- with (index $root.Values.nats.credentials (index . 1)) }}
+{{- if .existingSecret }}
+- name: nats-credentials
+  mountPath: /etc/junction/nats
+  readOnly: true
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "junction.natsCredentialsVolume" -}}
+{{- $root := index . 0 -}}
+{{- with (index $root.Values.nats.credentials (index . 1)) }}
+{{- if .existingSecret }}
+- name: nats-credentials
+  secret:
+    secretName: {{ .existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
 {{- end }}
 {{- end }}
