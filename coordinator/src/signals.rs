@@ -60,9 +60,11 @@ pub async fn handle(driver: Driver, metrics: Metrics, signal_limit: usize, messa
             let _ = message.ack_with(AckKind::Nak(Some(delay))).await;
         }
         Err(error) => {
-            // Permanent: retrying cannot fix it. Logged with its cause and
-            // acked; the runs it did start are kept.
+            // Permanent: retrying cannot fix it. Logged with its cause,
+            // counted (`unprocessable`) and acked; the runs it did start are
+            // kept.
             tracing::error!(signal_id = %signal.id, subject, error = %format!("{error:#}"), "cannot process signal; dropped");
+            metrics.signal_rejected(Rejection::Unprocessable.as_str());
             ack(&message).await;
         }
     }

@@ -261,3 +261,44 @@ async fn a_transition_the_database_refuses_for_good_fails_the_step_with_the_caus
     );
     Ok(())
 }
+
+/// A valid signal that fails for good (here, the workflow it triggers has
+/// a latest revision whose stored IR no longer compiles, written behind
+/// the coordinator's back) is dropped with its cause logged, counted
+/// `unprocessable`, and never redelivered.
+#[tokio::test]
+async fn a_signal_that_fails_for_good_is_counted_unprocessable_and_not_redelivered()
+-> anyhow::Result<()> {
+    let env = TestEnv::cluster(Registry::builtin(), 1).await?;
+    env.put_workflow(&one_step("broken", "echo", "")).await?;
+    env.db()
+        .await?
+        .batch_execute(
+            "UPDATE definitions SET archived = true WHERE workflow_id = 'broken';
+             INSERT INTO definitions (tenant, workflow_id, version, source, format, checksum, ir, trigger_signal)
+             VALUES ('default', 'broken', 2, 'id: broken', 'yaml', 'x', '{\"not\": \"an ir\"}', 'broken')",
+        )
+        .await?;
+    env.publish_signal("broken", "doomed", json!({ "n": 1 }))
+        .await?;
+    env.wait_for_signals_handled(1).await?;
+    let (_, info) = env
+        .consumer_state(
+            &env.subjects.signals_stream(),
+            &env.subjects.signal_intake_consumer(),
+        )
+        .await?;
+    assert_eq!(info.delivered.consumer_sequence, 1, "delivered once");
+    let metrics = env.http_get("/metrics").await?;
+    assert!(
+        metrics.contains("junction_signals_rejected_total{reason=\"unprocessable\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        env.logs().contains("cannot process signal; dropped"),
+        "the cause is logged"
+    );
+    let runs = env.control(ControlSubject::RunsList, json!({})).await?;
+    assert_eq!(runs["runs"], json!([]), "{runs}");
+    Ok(())
+}

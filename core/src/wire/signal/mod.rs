@@ -65,11 +65,15 @@ pub enum Rejection {
     BadTenant,
     /// The input failed a workflow's `inputSchema`.
     InputSchema,
+    /// A valid signal whose processing failed for good (a stored workflow
+    /// that no longer compiles, a value the database refuses): retrying
+    /// cannot fix it, so it is dropped, and counted here.
+    Unprocessable,
 }
 
 impl Rejection {
     /// Every reason (docs/protocol.md §2 lists them in the order they are checked).
-    pub const ALL: [Rejection; 14] = [
+    pub const ALL: [Rejection; 15] = [
         Self::TooLarge,
         Self::MalformedJson,
         Self::NotAnObject,
@@ -84,6 +88,7 @@ impl Rejection {
         Self::DataBase64,
         Self::BadTenant,
         Self::InputSchema,
+        Self::Unprocessable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +107,7 @@ impl Rejection {
             Self::DataBase64 => "data_base64",
             Self::BadTenant => "bad_tenant",
             Self::InputSchema => "input_schema",
+            Self::Unprocessable => "unprocessable",
         }
     }
 }
