@@ -16,6 +16,9 @@ use std::time::Duration;
 pub const STEPS_TOTAL: &str = "junction_steps_total";
 /// Histogram `{action}`: how long those attempts executed.
 pub const STEP_DURATION: &str = "junction_step_duration_seconds";
+/// Counter: results this worker dropped because another claim had taken
+/// the attempt over (it stalled past its lease).
+pub const RESULTS_FENCED: &str = "junction_step_results_fenced_total";
 
 /// Upper bounds of the step duration buckets, in seconds: 1 ms to 60 s.
 pub const STEP_DURATION_BUCKETS: &[f64] = &[
@@ -38,6 +41,16 @@ fn describe() {
         STEP_DURATION,
         "How long step attempts executed, in seconds, by action."
     );
+    describe_counter!(
+        RESULTS_FENCED,
+        "Results this worker dropped because a newer claim had taken the attempt over (the worker stalled past its lease)."
+    );
+    counter!(RESULTS_FENCED).increment(0);
+}
+
+/// A result was fenced off: `junction_step_results_fenced_total` += 1.
+pub fn result_fenced() {
+    counter!(RESULTS_FENCED).increment(1);
 }
 
 /// An attempt's result was recorded: `junction_steps_total{action,status}`

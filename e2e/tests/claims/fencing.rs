@@ -108,6 +108,23 @@ async fn a_stalled_worker_taken_over_cannot_record_its_result_even_first() -> an
     for field in [run_id.as_str(), "hold", "worker-a", "worker-b"] {
         assert!(line.contains(field), "{field} in the fencing log: {line}");
     }
+    let members = env
+        .control(junction_bus::ControlSubject::ClusterMembers, json!({}))
+        .await?;
+    let worker_a = members["members"]
+        .as_array()
+        .and_then(|m| {
+            m.iter()
+                .find(|m| m["id"].as_str().is_some_and(|id| id.ends_with("worker-a")))
+        })
+        .and_then(|m| m["http_addr"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("worker-a's address in {members}"))?;
+    let metrics = junction_e2e::http_get_at(&worker_a, "/metrics").await?;
+    assert!(
+        metrics.contains("\njunction_step_results_fenced_total 1\n"),
+        "the fenced result is counted:\n{metrics}"
+    );
 
     // Then worker-b's returns and is recorded; the run completes with it.
     held.release(2)?;

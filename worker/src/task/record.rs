@@ -245,6 +245,7 @@ fn fenced(task: &StepTask, recording: &Recording<'_>, holder: Option<String>, ho
         holder_claim,
         "result fenced off: the attempt was taken over by a newer claim; result dropped"
     );
+    crate::metrics::result_fenced();
 }
 
 /// A step event of this worker, timed now; the store assigns its seq.
