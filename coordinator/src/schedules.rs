@@ -122,9 +122,17 @@ async fn fire(
     {
         Ok(Some(workflow)) => workflow,
         Ok(None) => return Advance::Remove,
-        Err(error) => {
-            tracing::warn!(workflow_id = %due.workflow_id, error = format!("{error:#}"), "cannot load a scheduled workflow");
+        Err(error) if crate::failure::is_transient(&error) => {
+            tracing::warn!(workflow_id = %due.workflow_id, error = format!("{error:#}"), "cannot load a scheduled workflow; retrying");
             return Advance::Retry;
+        }
+        // Permanent: a stored revision that no longer compiles would be
+        // retried every second for ever, holding up every schedule due
+        // behind it. Its schedule stops; storing a new revision (a put)
+        // schedules the workflow again.
+        Err(error) => {
+            tracing::error!(workflow_id = %due.workflow_id, version = due.version, error = format!("{error:#}"), "a scheduled workflow's stored revision cannot be compiled; its schedule stops until a new revision is stored");
+            return Advance::Remove;
         }
     };
     let Some(schedule) = workflow.workflow.schedule.clone().filter(|s| s.enabled) else {

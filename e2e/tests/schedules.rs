@@ -8,7 +8,9 @@
 //! - a Station file whose start state is `type: cron` fires with the
 //!   state's `input`; a manual start skips the state and carries the start
 //!   time; a new revision with `enabled: false` stops the schedule;
-//! - `junction workflows list` shows the next fire time.
+//! - `junction workflows list` shows the next fire time;
+//! - a schedule whose stored revision no longer compiles stops (logged)
+//!   instead of being retried every second, and the others keep firing.
 
 use chrono::{DateTime, Datelike, Duration as Span, Utc};
 use junction_bus::ControlSubject;
@@ -331,4 +333,45 @@ async fn junction(env: &TestEnv, args: &[&str]) -> anyhow::Result<String> {
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(stdout)
+}
+
+/// A schedule whose stored revision no longer compiles (written behind the
+/// coordinator's back) is removed with an error in the log; the schedules
+/// due after it keep firing.
+#[tokio::test]
+async fn a_schedule_whose_revision_cannot_compile_stops_and_the_others_go_on() -> anyhow::Result<()>
+{
+    let mut env = TestEnv::new().await?;
+    env.start_coordinator("c1", &[]).await?;
+    env.wait_for_members(1, 0).await?;
+    env.put_workflow(EVERY_SECOND).await?;
+    wait_for_tick_after(&env, "every-second", Utc::now()).await?;
+
+    let db = env.db().await?;
+    db.batch_execute(
+        "INSERT INTO definitions (tenant, workflow_id, version, source, format, checksum, ir)
+         VALUES ('default', 'broken-cron', 1, 'id: broken-cron', 'yaml', 'x', '{\"not\": \"an ir\"}');
+         INSERT INTO schedules (tenant, workflow_id, version, next_fire_at)
+         VALUES ('default', 'broken-cron', 1, now() - interval '1 second');
+         NOTIFY junction_schedules;",
+    )
+    .await?;
+    env.eventually("the broken schedule removed", WAIT, || async {
+        let left = db
+            .query_one(
+                "SELECT count(*) FROM schedules WHERE workflow_id = 'broken-cron'",
+                &[],
+            )
+            .await?
+            .get::<_, i64>(0);
+        Ok((left == 0).then_some(()))
+    })
+    .await?;
+    assert!(
+        env.logs()
+            .contains("a scheduled workflow's stored revision cannot be compiled"),
+        "the cause is logged"
+    );
+    wait_for_tick_after(&env, "every-second", Utc::now() + Span::seconds(2)).await?;
+    Ok(())
 }
