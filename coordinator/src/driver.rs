@@ -64,6 +64,9 @@ pub struct Driver {
     pub faults: Faults,
     /// Largest task payload, in bytes.
     pub payload_limit: usize,
+    /// Largest signal, in bytes (`limits.signal_bytes`): what
+    /// `POST /v1/signals/{type}` may publish.
+    pub signal_limit: usize,
     /// Wakes the timer loop when a transition stored a timer.
     pub timers_changed: Arc<Notify>,
     /// One decision point per run: queued inputs and the runs' state in memory.

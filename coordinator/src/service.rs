@@ -120,6 +120,7 @@ async fn start(config: &Config, otel: Tracing) -> anyhow::Result<Running> {
         subjects: bus.subjects.clone(),
         faults: config.fault.faults(),
         payload_limit: config.limits.payload_bytes,
+        signal_limit: config.limits.signal_bytes,
         timers_changed: Arc::new(Notify::new()),
         runs: RunQueues::default(),
         committer: Committer::start(crate::commit::Transitions(store.clone()), COMMITS_IN_FLIGHT),

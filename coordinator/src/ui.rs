@@ -54,6 +54,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/layout.js"),
     ),
     (
+        "publish.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/publish.js"),
+    ),
+    (
         "run.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/run.js"),

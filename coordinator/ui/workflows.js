@@ -1,6 +1,7 @@
 // workflows.js: the workflows list (#/workflows) and a workflow's page
 // (#/workflows/<id>?version=N): source with line numbers, validation
-// diagnostics, the graph, its versions, and the "Start run" form.
+// diagnostics, the graph, its versions, the "Start run" form and the
+// "Publish a signal" form (publish.js).
 
 import { api, seg } from "./api.js";
 import {
@@ -8,6 +9,7 @@ import {
 } from "./dom.js";
 import { confirmDialog, jsonObjectError } from "./dialog.js";
 import { renderGraph } from "./graph.js";
+import { publishSignalForm } from "./publish.js";
 
 /* ---------- list ---------- */
 
@@ -48,12 +50,15 @@ export async function detailPage(ctx) {
   const version = wanted && /^\d+$/.test(wanted) ? Number(wanted) : null;
   ctx.setTitle(`Workflow ${id}`);
   const q = version ? { version } : undefined;
-  const [wfRes, versionsRes, graphRes] = await Promise.allSettled([
+  const [wfRes, versionsRes, graphRes, listRes] = await Promise.allSettled([
     api(`/v1/workflows/${seg(id)}`, { query: q, signal: ctx.signal }),
     api(`/v1/workflows/${seg(id)}/versions`, { signal: ctx.signal }),
     api(`/v1/workflows/${seg(id)}/graph`, { query: q, signal: ctx.signal }),
+    api("/v1/workflows", { signal: ctx.signal }),
   ]);
-  for (const r of [wfRes, versionsRes, graphRes]) if (r.status === "rejected" && isAbort(r.reason)) throw r.reason;
+  for (const r of [wfRes, versionsRes, graphRes, listRes]) if (r.status === "rejected" && isAbort(r.reason)) throw r.reason;
+  const listed = listRes.status === "fulfilled"
+    ? (listRes.value.workflows || []).find((w) => w.id === id) : null;
   if (wfRes.status === "rejected") {
     ctx.main.append(h("h1", {}, `Workflow ${id}`));
     throw wfRes.reason;
@@ -115,6 +120,7 @@ export async function detailPage(ctx) {
 
   ctx.main.append(head, facts,
     h("div", { class: "cols" }, startRunForm(ctx, wf, isLatest ? null : wf.version), versionsSection),
+    publishSignalForm(ctx, wf.id || id, listed ? listed.triggers : null),
     graphSection, validationSection, sourceSection);
 
   // Validation with the stored source and format.

@@ -261,6 +261,18 @@ impl Browser {
         Ok(value.as_str().map(str::to_owned))
     }
 
+    /// A DOM property (`value` of a field), as text.
+    pub async fn property(&self, element: &Element, name: &str) -> anyhow::Result<Option<String>> {
+        let value = self
+            .call(
+                "GET",
+                &format!("/element/{}/property/{name}", element.id),
+                None,
+            )
+            .await?;
+        Ok(value.as_str().map(str::to_owned))
+    }
+
     pub async fn displayed(&self, element: &Element) -> anyhow::Result<bool> {
         let shown = self
             .call("GET", &format!("/element/{}/displayed", element.id), None)

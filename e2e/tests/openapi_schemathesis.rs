@@ -36,7 +36,7 @@ async fn schemathesis_finds_no_failure_against_a_running_coordinator() -> anyhow
         env.logs()
     );
     assert!(
-        text.contains("Tested: 22"),
+        text.contains("Tested: 23"),
         "every operation was tested:\n{text}"
     );
     Ok(())

@@ -221,11 +221,29 @@ async fn each_role_does_only_its_own_part() -> anyhow::Result<()> {
     echo.publish_refused("_INBOX.worker.forged.reply").await?;
     echo.publish_refused(&s.event(&run_id, None)).await?;
 
+    // A signal sent over HTTP is published by the coordinator's user.
+    let addr = env.coordinator_http().await?;
+    let (status, body) = junction_e2e::http_post_status_at(
+        &addr,
+        "/v1/signals/locked.go",
+        &json!({ "id": "sig-locked-http", "data": {} }),
+    )
+    .await?;
+    assert_eq!(status, 202, "{body}");
+    let over_http = env.wait_for_signal_run("sig-locked-http", WAIT).await?;
+    env.wait_for_status(&over_http, "COMPLETED").await?;
+
     // The operator's control requests are answered.
     let runs = env
         .control(ControlSubject::RunsList, json!({ "workflow_id": "locked" }))
         .await?;
-    assert_eq!(runs["runs"][0]["id"], run_id.as_str(), "{runs}");
+    let listed: Vec<&str> = runs["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str())
+        .collect();
+    assert_eq!(listed, [over_http.as_str(), run_id.as_str()], "{runs}");
 
     assert_no_password_in_logs(&env);
     drop(env);

@@ -26,6 +26,7 @@ const TOKENS: &str = r#"{"tokens":[
 const HELLO: &str = r#"
 id: hello
 name: Say hello twice
+trigger: { signal: hello.requested }
 states:
   - name: greet
     type: operation
@@ -311,6 +312,35 @@ async fn an_operator_runs_workflows_and_approvals_from_the_browser() -> anyhow::
     browser.wait_ready().await?;
     browser.screenshot(&shots.join("workflow.png")).await?;
     check_page(&browser, &origin, "workflow").await?;
+    // A signal published from the page starts a run of its workflow.
+    let signal_type = browser.wait_for("[data-testid='publish-type']").await?;
+    assert_eq!(
+        browser.property(&signal_type, "value").await?.as_deref(),
+        Some("hello.requested"),
+        "the type comes from the workflow's trigger"
+    );
+    let data = browser.wait_for("[data-testid='publish-data']").await?;
+    browser.type_into(&data, r#"{"who": "grace"}"#).await?;
+    let id = browser.wait_for("[data-testid='publish-id']").await?;
+    browser.type_into(&id, "ui-signal-1").await?;
+    browser
+        .click(&browser.wait_for("[data-testid='publish-signal']").await?)
+        .await?;
+    browser
+        .click(&browser.wait_for("[data-testid='confirm-ok']").await?)
+        .await?;
+    browser.wait_for("[data-testid='publish-ok']").await?;
+    let signalled_run = env
+        .eventually("the run the signal started", WAIT, || async {
+            let runs = api
+                .call("GET", "/v1/runs?causation_id=ui-signal-1", None)
+                .await?;
+            Ok(runs["runs"][0]["id"].as_str().map(str::to_owned))
+        })
+        .await?;
+    let by_signal = api.wait_for_status(&signalled_run, "COMPLETED").await?;
+    assert_eq!(by_signal["input"], json!({ "who": "grace" }), "{by_signal}");
+
     let input = browser.wait_for("[data-testid='start-input']").await?;
     browser.type_into(&input, r#"{"who": "ada"}"#).await?;
     browser
@@ -471,10 +501,10 @@ async fn an_operator_runs_workflows_and_approvals_from_the_browser() -> anyhow::
                         .unwrap_or_default(),
                 );
             }
-            Ok((ids.len() == 4).then_some(ids))
+            Ok((ids.len() == 5).then_some(ids))
         })
         .await?;
-    for id in [&run_id, &gated, &flaky, &waiting] {
+    for id in [&run_id, &gated, &flaky, &waiting, &signalled_run] {
         assert!(listed.contains(id), "{id} among the completed: {listed:?}");
     }
     assert!(!listed.contains(&doomed), "a cancelled run is filtered out");

@@ -6,10 +6,12 @@
 //! turns the reply into the response (`response.rs`). Besides the table,
 //! `GET /v1/runs/{id}/stream` serves Server-Sent Events (`sse.rs`) and
 //! `GET /v1/openapi.json` the API's description, generated from the same
-//! table (`openapi.rs`), and `views.rs` the web UI's read-only views
-//! (`/v1/session`, a workflow's versions and graph).
+//! table (`openapi.rs`), `views.rs` the web UI's read-only views
+//! (`/v1/session`, a workflow's versions and graph), and `publish.rs`
+//! `POST /v1/signals/{type}`, a signal published over HTTP.
 
 mod openapi;
+mod publish;
 mod request;
 mod response;
 mod sse;
@@ -57,6 +59,7 @@ pub fn router(driver: Driver, stop: watch::Receiver<bool>) -> Router {
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/runs/{id}/stream", get(sse::stream))
         .route("/v1/session", get(views::session))
+        .route("/v1/signals/{type}", axum::routing::post(publish::publish))
         .route("/v1/workflows/{id}/versions", get(views::versions))
         .route("/v1/workflows/{id}/graph", get(views::graph));
     paths

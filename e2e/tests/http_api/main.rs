@@ -14,6 +14,7 @@
 //!   assets with their security headers.
 
 mod client;
+mod publish;
 mod rest;
 mod sse;
 mod views;

@@ -1,7 +1,11 @@
-//! The web UI's read-only views (`api/views.rs`) in the document: their
-//! paths and reply schemas.
+//! The HTTP-only routes in the document: the web UI's read-only views
+//! (`api/views.rs`) and the signal publish (`api/publish.rs`), with their
+//! reply schemas.
 
-use super::{WORKFLOW_ID_PATTERN, common_errors, error, param_ref, path_id, query, reply};
+use super::{
+    SIGNAL_NAME_PATTERN, WORKFLOW_ID_PATTERN, common_errors, error, json_body, param_ref, path_id,
+    query, reply,
+};
 use serde_json::{Map, Value, json};
 
 /// `(path, path item)` of each view.
@@ -10,7 +14,57 @@ pub(super) fn paths() -> Vec<(&'static str, Value)> {
         ("/v1/session", session()),
         ("/v1/workflows/{id}/versions", versions()),
         ("/v1/workflows/{id}/graph", graph()),
+        ("/v1/signals/{type}", publish()),
     ]
+}
+
+fn publish() -> Value {
+    let mut responses = Map::new();
+    responses.insert(
+        "202".into(),
+        reply(
+            "Stored in the signals stream; intake starts the runs it triggers",
+            json!({
+                "type": "object",
+                "required": ["id", "type"],
+                "properties": { "id": { "type": "string" }, "type": { "type": "string" } }
+            }),
+        ),
+    );
+    responses.insert(
+        "400".into(),
+        error("INVALID_REQUEST: a bad type or field, or what intake would reject (the reason is in the message)"),
+    );
+    responses.insert(
+        "413".into(),
+        error("PAYLOAD_TOO_LARGE: over limits.signal_bytes"),
+    );
+    common_errors(&mut responses);
+    // null is absent, as everywhere in the API.
+    let text = json!({ "type": ["string", "null"], "minLength": 1 });
+    json!({ "post": {
+        "operationId": "publishSignal",
+        "summary": "Publish a CloudEvent on signals.<type> (what `junction signal` does)",
+        "parameters": [
+            param_ref("tenant"),
+            param_ref("tenantHeader"),
+            { "name": "type", "in": "path", "required": true,
+              "schema": { "type": "string", "pattern": SIGNAL_NAME_PATTERN, "maxLength": 256 },
+              "description": "The signal type." }
+        ],
+        "requestBody": json_body(json!({
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "data": { "type": ["object", "null"], "description": "The event's data (default {})" },
+                "id": text,
+                "subject": text,
+                "correlationid": text,
+                "tenant": { "type": ["string", "null"] }
+            }
+        }), false),
+        "responses": responses,
+    }})
 }
 
 fn get(id: &str, summary: &str, params: Vec<Value>, ok: Value, not_found: bool) -> Value {
