@@ -74,6 +74,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../ui/signin.js"),
     ),
     (
+        "tail.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../ui/tail.js"),
+    ),
+    (
         "timeline.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../ui/timeline.js"),

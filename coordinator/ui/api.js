@@ -104,7 +104,7 @@ function headers(withBody, accept = "application/json", withTenant = true) {
   return h;
 }
 
-function withQuery(path, query) {
+export function withQuery(path, query) {
   if (!query) return path;
   const qs = new URLSearchParams();
   for (const [k, v] of Object.entries(query)) {
@@ -196,6 +196,15 @@ export async function api(path, { method = "GET", query, body, signal, quiet401 
  * even a keep-alive, for `stallMs`), or abort.
  */
 export async function streamRunEvents(runId, afterSeq, onEvent, signal, stallMs = 45000) {
+  return streamEvents(withQuery(`/v1/runs/${seg(runId)}/stream`, { after_seq: afterSeq }), onEvent, signal, stallMs);
+}
+
+/**
+ * Reads any event stream of the API (`url`, query included) as
+ * text/event-stream, as streamRunEvents does: GET /v1/events/stream too.
+ * `onOpen` is called once the server has answered (it is subscribed then).
+ */
+export async function streamEvents(url, onEvent, signal, stallMs = 45000, onOpen = () => {}) {
   const local = new AbortController();
   const onAbort = () => local.abort();
   if (signal) {
@@ -215,7 +224,7 @@ export async function streamRunEvents(runId, afterSeq, onEvent, signal, stallMs 
     arm();
     let res;
     try {
-      res = await fetch(withQuery(`/v1/runs/${seg(runId)}/stream`, { after_seq: afterSeq }), {
+      res = await fetch(url, {
         headers: headers(false, "text/event-stream"),
         signal: local.signal,
         cache: "no-store",
@@ -233,6 +242,7 @@ export async function streamRunEvents(runId, afterSeq, onEvent, signal, stallMs 
       throw err;
     }
     hooks.onReachable();
+    onOpen();
     const reader = res.body.getReader();
     const decoder = new TextDecoder();
     const parser = sseParser(onEvent);

@@ -14,6 +14,7 @@ import * as runs from "./runs.js";
 import * as runPage from "./run.js";
 import * as approvals from "./approvals.js";
 import * as signin from "./signin.js";
+import * as tail from "./tail.js";
 
 const routes = [
   { re: /^\/workflows\/?$/, nav: "workflows", render: workflows.listPage },
@@ -21,6 +22,7 @@ const routes = [
   { re: /^\/runs\/?$/, nav: "runs", render: runs.listPage },
   { re: /^\/runs\/([^/]+)\/?$/, nav: "runs", render: runPage.detailPage },
   { re: /^\/approvals\/?$/, nav: "approvals", render: approvals.page },
+  { re: /^\/events\/?$/, nav: "events", render: tail.page },
   { re: /^\/signin\/?$/, nav: null, render: signin.page, open: true },
 ];
 

@@ -511,6 +511,33 @@ async fn an_operator_runs_workflows_and_approvals_from_the_browser() -> anyhow::
     browser.screenshot(&shots.join("runs.png")).await?;
     check_page(&browser, &origin, "runs").await?;
 
+    // The live page shows every run's events as they happen.
+    browser
+        .click(&browser.wait_for("[data-testid='nav-events']").await?)
+        .await?;
+    browser.wait_ready().await?;
+    browser.wait_for("[data-testid='tail-table']").await?;
+    // The server has subscribed once the page says it follows (it says so
+    // when the stream's answer arrives).
+    browser
+        .wait_until("the live stream following", || async {
+            let state = browser.wait_for("[data-testid='tail-state']").await?;
+            Ok(browser
+                .text(&state)
+                .await?
+                .contains("Following")
+                .then_some(()))
+        })
+        .await?;
+    let live = api.start("hello", json!({ "who": "live" })).await?;
+    browser
+        .wait_for(&format!(
+            "[data-testid='tail-event'][data-run='{live}'][data-type='workflow.run.completed']"
+        ))
+        .await?;
+    browser.screenshot(&shots.join("live.png")).await?;
+    check_page(&browser, &origin, "live").await?;
+
     // A phone: the run page fits the screen's width.
     browser.resize(390, 844).await?;
     browser

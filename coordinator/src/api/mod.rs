@@ -7,14 +7,16 @@
 //! `GET /v1/runs/{id}/stream` serves Server-Sent Events (`sse.rs`) and
 //! `GET /v1/openapi.json` the API's description, generated from the same
 //! table (`openapi.rs`), `views.rs` the web UI's read-only views
-//! (`/v1/session`, a workflow's versions and graph), and `publish.rs`
-//! `POST /v1/signals/{type}`, a signal published over HTTP.
+//! (`/v1/session`, a workflow's versions and graph), `publish.rs`
+//! `POST /v1/signals/{type}`, a signal published over HTTP, and `tail.rs`
+//! `GET /v1/events/stream`, every run's events live.
 
 mod openapi;
 mod publish;
 mod request;
 mod response;
 mod sse;
+mod tail;
 mod views;
 
 use crate::control::Request;
@@ -58,6 +60,7 @@ pub fn router(driver: Driver, stop: watch::Receiver<bool>) -> Router {
     let router = Router::new()
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/runs/{id}/stream", get(sse::stream))
+        .route("/v1/events/stream", get(tail::stream))
         .route("/v1/session", get(views::session))
         .route("/v1/signals/{type}", axum::routing::post(publish::publish))
         .route("/v1/workflows/{id}/versions", get(views::versions))
