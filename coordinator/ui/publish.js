@@ -13,7 +13,7 @@ const TYPE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 export function publishSignalForm(ctx, workflowId, triggers) {
   const trigger = (triggers || []).find((t) => String(t).startsWith("signal: "));
   const typeInput = h("input", {
-    id: "publish-type", class: "mono", testid: "publish-type", autocomplete: "off",
+    id: "publish-type", type: "text", class: "mono", testid: "publish-type", autocomplete: "off",
     "aria-describedby": "publish-hint publish-error",
   });
   typeInput.value = trigger ? String(trigger).slice("signal: ".length) : "";
@@ -22,7 +22,7 @@ export function publishSignalForm(ctx, workflowId, triggers) {
     "aria-describedby": "publish-error",
   });
   data.value = "{}";
-  const idInput = h("input", { id: "publish-id", class: "mono", testid: "publish-id", autocomplete: "off" });
+  const idInput = h("input", { id: "publish-id", type: "text", class: "mono", testid: "publish-id", autocomplete: "off" });
   const err = h("p", { id: "publish-error", class: "field-error", "aria-live": "polite" });
   const result = h("div", { "aria-live": "assertive", testid: "publish-result" });
   const button = h("button", { type: "submit", class: "btn", testid: "publish-signal" }, "Publish signal");

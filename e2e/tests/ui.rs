@@ -53,6 +53,37 @@ states:
   - { name: done, type: inject, data: { shipped: true }, end: true }
 "#;
 
+/// Branches and items: the graph draws containers.
+const FANOUT: &str = r#"
+id: fanout
+states:
+  - name: both
+    type: parallel
+    branches:
+      - name: left
+        states:
+          - { name: fetch, type: agent, agent: echo, end: true }
+      - name: right
+        states:
+          - { name: score, type: agent, agent: echo, next: label }
+          - { name: label, type: inject, data: { labelled: true }, end: true }
+    next: route
+  - name: route
+    type: switch
+    conditions:
+      - { condition: "ctx.items != None", next: each }
+    defaultNext: done
+  - name: each
+    type: foreach
+    itemsPath: ctx.items
+    itemName: item
+    iterator:
+      states:
+        - { name: check, type: agent, agent: echo, end: true }
+    next: done
+  - { name: done, type: inject, data: { done: true }, end: true }
+"#;
+
 /// Fails its first attempt (no retry): the run fails, a redrive completes it.
 const FLAKY: &str = r#"
 id: flaky
@@ -272,7 +303,7 @@ async fn an_operator_runs_workflows_and_approvals_from_the_browser() -> anyhow::
         http: webdriver::http_client()?,
         base: origin.clone(),
     };
-    for source in [HELLO, GATED, FLAKY, WAITS] {
+    for source in [HELLO, GATED, FLAKY, WAITS, FANOUT] {
         api.call("POST", "/v1/workflows", Some(json!({ "source": source })))
             .await?;
     }
@@ -537,6 +568,29 @@ async fn an_operator_runs_workflows_and_approvals_from_the_browser() -> anyhow::
         .await?;
     browser.screenshot(&shots.join("live.png")).await?;
     check_page(&browser, &origin, "live").await?;
+
+    // A run of branches and items: its graph holds them, coloured.
+    let fanned = api
+        .start("fanout", json!({ "items": ["a", "b", "c"] }))
+        .await?;
+    api.wait_for_status(&fanned, "COMPLETED").await?;
+    browser.open(&format!("{origin}/ui/#/runs/{fanned}")).await?;
+    wait_for_badge(&browser, "COMPLETED").await?;
+    for path in ["both/left/fetch", "both/right/score", "each/check"] {
+        browser
+            .wait_for(&format!(
+                "[data-testid='graph-node'][data-path='{path}'][data-status='SUCCEEDED']"
+            ))
+            .await?;
+    }
+    browser.wait_ready().await?;
+    browser
+        .script(
+            "document.querySelector(\"[data-testid='graph-node']\").scrollIntoView({block: 'start'}); window.scrollBy(0, -60);",
+            json!([]),
+        )
+        .await?;
+    browser.screenshot(&shots.join("run-graph.png")).await?;
 
     // A phone: the run page fits the screen's width.
     browser.resize(390, 844).await?;
