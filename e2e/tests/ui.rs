@@ -574,7 +574,9 @@ async fn an_operator_runs_workflows_and_approvals_from_the_browser() -> anyhow::
         .start("fanout", json!({ "items": ["a", "b", "c"] }))
         .await?;
     api.wait_for_status(&fanned, "COMPLETED").await?;
-    browser.open(&format!("{origin}/ui/#/runs/{fanned}")).await?;
+    browser
+        .open(&format!("{origin}/ui/#/runs/{fanned}"))
+        .await?;
     wait_for_badge(&browser, "COMPLETED").await?;
     for path in ["both/left/fetch", "both/right/score", "each/check"] {
         browser
