@@ -36,7 +36,7 @@
 # Prometheus server as a service, it is stopped and disabled again: only
 # the binaries are needed.
 # It also installs Debian's chromium and chromium-driver for the web UI's
-# browser tests (e2e/tests/ui.rs, driven over WebDriver).
+# browser tests (e2e/tests/ui/, driven over WebDriver).
 #
 # The addresses are fixed on purpose (no JUNCTION_PG_HOST and the like): the
 # scripts in deploy/dev/ and Junction's built-in defaults all assume them
@@ -358,7 +358,7 @@ ensure_promtool() {
     say "promtool: installed at $(command -v promtool), prometheus at $(command -v prometheus)"
 }
 
-# The web UI's browser tests (e2e/tests/ui.rs) drive a headless Chromium
+# The web UI's browser tests (e2e/tests/ui/) drive a headless Chromium
 # through chromedriver (WebDriver).
 ensure_chromium() {
     if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then

@@ -216,6 +216,18 @@ impl Browser {
         self.wait_for("body[data-ready='true']").await.map(|_| ())
     }
 
+    /// Clicks the first shown element matching `css` once there is one.
+    pub async fn click_on(&self, css: &str) -> anyhow::Result<()> {
+        let element = self.wait_for(css).await?;
+        self.click(&element).await
+    }
+
+    /// Replaces the value of the first shown field matching `css`.
+    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        let element = self.wait_for(css).await?;
+        self.type_into(&element, text).await
+    }
+
     pub async fn click(&self, element: &Element) -> anyhow::Result<()> {
         self.call(
             "POST",
