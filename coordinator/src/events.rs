@@ -73,6 +73,11 @@ async fn fail_step(driver: &Driver, event: &Event, cause: &anyhow::Error) -> any
         attempt,
         error: ErrorInfo::new(codes::INTERNAL, message).not_retryable(),
     };
+    advance(driver, event, input).await
+}
+
+/// Applies `input` to the run `event` belongs to.
+async fn advance(driver: &Driver, event: &Event, input: Input) -> anyhow::Result<()> {
     driver
         .advance(
             &event.tenant,
@@ -95,16 +100,8 @@ async fn apply(driver: &Driver, event: Event) -> anyhow::Result<()> {
     let Some(input) = input_of(&event) else {
         return Ok(());
     };
-    driver
-        .advance(
-            &event.tenant,
-            &event.workflow_id,
-            event.version,
-            &event.run_id,
-            input,
-        )
+    advance(driver, &event, input)
         .await
-        .map(|_| ())
         // Context, not a new error: the cause stays classifiable.
         .map_err(|error| {
             error.context(format!(

@@ -66,15 +66,19 @@ function hideBanner() {
 
 /* ---------- session ---------- */
 
+/** Takes in what GET /v1/session answered. */
+function applySession(s) {
+  session.known = true;
+  session.auth = !!s.auth;
+  session.identity = s.identity ?? null;
+  session.tenants = Array.isArray(s.tenants) ? s.tenants : null;
+  authState = session.auth ? "in" : "off";
+}
+
 /** Reads GET /v1/session; returns true when the answer is known. */
 async function loadSession() {
   try {
-    const s = await api("/v1/session", { quiet401: true, tenant: false });
-    session.known = true;
-    session.auth = !!s.auth;
-    session.identity = s.identity ?? null;
-    session.tenants = Array.isArray(s.tenants) ? s.tenants : null;
-    authState = session.auth ? "in" : "off";
+    applySession(await api("/v1/session", { quiet401: true, tenant: false }));
   } catch (e) {
     if (e.status === 401) {
       session.known = true;
@@ -102,12 +106,7 @@ async function loadSession() {
 export async function signIn(token) {
   setToken(token);
   try {
-    const s = await api("/v1/session", { quiet401: true, tenant: false });
-    session.known = true;
-    session.auth = !!s.auth;
-    session.identity = s.identity ?? null;
-    session.tenants = Array.isArray(s.tenants) ? s.tenants : null;
-    authState = session.auth ? "in" : "off";
+    applySession(await api("/v1/session", { quiet401: true, tenant: false }));
     renderSessionBox();
     startBadge();
     return true;

@@ -13,8 +13,13 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
 
-#[tokio::test]
-async fn a_task_the_queue_no_longer_delivers_is_published_again() -> anyhow::Result<()> {
+/// A coordinator sweeping every 2 s, no worker yet, and a run of the
+/// two-step chain `workflow` whose first task is dispatched: the cluster,
+/// the run and the step of that `PENDING` attempt.
+async fn dispatched_without_workers(
+    workflow: &str,
+    input: serde_json::Value,
+) -> anyhow::Result<(TestEnv, String, String)> {
     let mut env = TestEnv::new().await?;
     env.serve_agents(Registry::builtin()).await?;
     env.start_coordinator(
@@ -23,17 +28,26 @@ async fn a_task_the_queue_no_longer_delivers_is_published_again() -> anyhow::Res
     )
     .await?;
     env.wait_for_members(1, 0).await?;
-    env.put_workflow(&chain_yaml("lost", "echo", 2, None))
+    env.put_workflow(&chain_yaml(workflow, "echo", 2, None))
         .await?;
-    let run_id = env.start_run("lost", json!({})).await?;
-    env.eventually("the first task dispatched", WAIT, || async {
-        let run = env.get_run(&run_id).await?;
-        Ok(run["steps"]
-            .as_array()
-            .is_some_and(|s| s.iter().any(|s| s["status"] == "PENDING"))
-            .then_some(()))
-    })
-    .await?;
+    let run_id = env.start_run(workflow, input).await?;
+    let step_id = env
+        .eventually("the first task dispatched", WAIT, || async {
+            let run = env.get_run(&run_id).await?;
+            Ok(run["steps"].as_array().and_then(|steps| {
+                steps
+                    .iter()
+                    .find(|s| s["status"] == "PENDING")
+                    .and_then(|s| s["step_id"].as_str().map(str::to_owned))
+            }))
+        })
+        .await?;
+    Ok((env, run_id, step_id))
+}
+
+#[tokio::test]
+async fn a_task_the_queue_no_longer_delivers_is_published_again() -> anyhow::Result<()> {
+    let (mut env, run_id, _) = dispatched_without_workers("lost", json!({})).await?;
 
     // The shared task consumer hands the task out once, to the test, and
     // then holds it as delivered for an hour: no worker will get it.
@@ -80,28 +94,8 @@ async fn a_task_the_queue_no_longer_delivers_is_published_again() -> anyhow::Res
 /// and its run completes, each step called once.
 #[tokio::test]
 async fn a_task_gone_from_the_stream_is_built_again_from_the_run() -> anyhow::Result<()> {
-    let mut env = TestEnv::new().await?;
-    env.serve_agents(Registry::builtin()).await?;
-    env.start_coordinator(
-        "coordinator",
-        &[("JUNCTION_COORDINATOR__LOST_TASK_SECONDS", "2")],
-    )
-    .await?;
-    env.wait_for_members(1, 0).await?;
-    env.put_workflow(&chain_yaml("gone", "echo", 2, None))
-        .await?;
-    let run_id = env.start_run("gone", json!({ "order": "A-7" })).await?;
-    let step_id = env
-        .eventually("the first task dispatched", WAIT, || async {
-            let run = env.get_run(&run_id).await?;
-            Ok(run["steps"].as_array().and_then(|steps| {
-                steps
-                    .iter()
-                    .find(|s| s["status"] == "PENDING")
-                    .and_then(|s| s["step_id"].as_str().map(str::to_owned))
-            }))
-        })
-        .await?;
+    let (mut env, run_id, step_id) =
+        dispatched_without_workers("gone", json!({ "order": "A-7" })).await?;
 
     let jetstream = async_nats::jetstream::new(env.nats.clone());
     let stream = jetstream.get_stream(env.subjects.tasks_stream()).await?;

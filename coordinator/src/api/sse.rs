@@ -29,6 +29,12 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The keep-alive of every event stream: a `: keep-alive` comment every
+/// 15 s while nothing happens.
+pub(super) fn keep_alive() -> KeepAlive {
+    KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive")
+}
 const CATCH_UP_EVERY: Duration = Duration::from_secs(5);
 const PAGE: i64 = 500;
 
@@ -112,9 +118,7 @@ async fn open(
     let events = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|e| (Ok::<_, Infallible>(e), rx))
     });
-    Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
-        .into_response())
+    Ok(Sse::new(events).keep_alive(keep_alive()).into_response())
 }
 
 /// What a send did.

@@ -13,15 +13,12 @@ use super::response::error_response;
 use crate::control::internal;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::sse::{Event as SseEvent, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use junction_core::wire::Event;
 use junction_core::wire::control::ControlError;
 use std::convert::Infallible;
-use std::time::Duration;
-
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 pub async fn stream(
     State(api): State<Api>,
@@ -67,6 +64,6 @@ async fn open(
         })
         .take_until(stopped);
     Ok(Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE).text("keep-alive"))
+        .keep_alive(super::sse::keep_alive())
         .into_response())
 }

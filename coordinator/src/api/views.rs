@@ -29,11 +29,7 @@ fn view_request(
     let request = authorized_request(api, headers, query, b"")?;
     if let Some(id) = id {
         crate::control::check_subject_id(Some(id))?;
-        if !junction_core::model::parse::is_valid_workflow_id(id) {
-            return Err(ControlError::invalid(format!(
-                "workflow id {id:?} must match [A-Za-z0-9_.-]{{1,128}}"
-            )));
-        }
+        crate::control::workflows::check_workflow_id(id)?;
     }
     Ok(request)
 }

@@ -203,13 +203,20 @@ fn overlay_agents(request: &Request) -> Result<Vec<AgentSpec>, ControlError> {
         .collect()
 }
 
+/// `INVALID_REQUEST` unless `id` can name a workflow.
+pub fn check_workflow_id(id: &str) -> Result<(), ControlError> {
+    if junction_core::model::parse::is_valid_workflow_id(id) {
+        Ok(())
+    } else {
+        Err(ControlError::invalid(format!(
+            "workflow id {id:?} must match [A-Za-z0-9_.-]{{1,128}}"
+        )))
+    }
+}
+
 pub async fn get(driver: &Driver, request: &Request) -> Reply {
     let id = request.string("id")?;
-    if !junction_core::model::parse::is_valid_workflow_id(id) {
-        return Err(ControlError::invalid(format!(
-            "workflow id {id:?} must match [A-Za-z0-9_.-]{{1,128}}"
-        )));
-    }
+    check_workflow_id(id)?;
     let version = request.optional_version()?;
     let found = driver
         .store
